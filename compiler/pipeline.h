@@ -1,0 +1,35 @@
+// The compiler's stages in order: load the spec tree (extends, --set), parse
+// and validate it, lower to IR, run the passes with verification after each,
+// emit C++. Each stage reports to one Diagnostics.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <llvm/Support/raw_ostream.h>
+
+#include "compiler/emit/emit_cpp.h"
+#include "compiler/ir/ir.h"
+#include "compiler/spec/spec.h"
+
+namespace lmc {
+
+struct PipelineOptions {
+  std::string spec_path;
+  std::vector<std::string> overrides;  // --set path=value
+  llvm::raw_ostream* print_after_all = nullptr;  // IR after lowering and each pass.
+};
+
+// Load, parse and validate; nullopt after reporting every problem.
+std::optional<Spec> LoadSpec(const PipelineOptions& options, Diagnostics& diags);
+
+// LoadSpec, then lower and run the passes. An IR that fails verification is a
+// compiler bug: reported as an internal error.
+std::optional<ir::Graph> CompileToIr(const Spec& spec, const PipelineOptions& options,
+                                     Diagnostics& diags);
+
+// The whole pipeline to C++ source text.
+std::optional<GeneratedFiles> CompileToCpp(const PipelineOptions& options, Diagnostics& diags);
+
+}  // namespace lmc

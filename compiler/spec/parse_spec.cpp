@@ -1,0 +1,321 @@
+#include "compiler/spec/parse_spec.h"
+
+#include <charconv>
+#include <cmath>
+#include <set>
+#include <vector>
+
+#include <fmt/format.h>
+#include <llvm/ADT/StringRef.h>
+
+namespace lmc {
+
+namespace {
+
+constexpr const char* kWeightRoles[] = {
+    "token_embedding", "position_embedding", "attn_norm", "wq",     "wk",
+    "wv",              "wo",                 "ffn_norm",  "w_gate", "w_up",
+    "w_down",          "final_norm",         "classifier"};
+
+// The known key closest to `key`, if it is close enough to be a likely typo.
+std::string Suggest(const std::string& key, const std::vector<std::string>& known) {
+  std::string best;
+  unsigned best_distance = 3;
+  for (const auto& candidate : known) {
+    unsigned distance = llvm::StringRef(key).edit_distance(candidate, true, best_distance);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+std::string KindName(SpecNode::Kind kind) {
+  switch (kind) {
+    case SpecNode::Kind::kNull:
+      return "nothing";
+    case SpecNode::Kind::kScalar:
+      return "a value";
+    case SpecNode::Kind::kMap:
+      return "a mapping";
+    case SpecNode::Kind::kSequence:
+      return "a list";
+  }
+  return "?";
+}
+
+// Reads the keys of one mapping, remembering which keys exist so the rest can
+// be reported as unknown.
+class Section {
+ public:
+  Section(const SpecNode* node, std::string path, Spec& spec, Diagnostics& diags)
+      : node_(node), path_(std::move(path)), spec_(spec), diags_(diags) {}
+
+  bool present() const { return node_ != nullptr; }
+
+  Section Child(const std::string& key, bool required) {
+    const SpecNode* child = Lookup(key, required);
+    if (child && child->kind != SpecNode::Kind::kMap) {
+      Error(*child, fmt::format("expected a mapping for {}, found {}", Path(key),
+                                KindName(child->kind)));
+      child = nullptr;
+    }
+    return Section(child, Path(key), spec_, diags_);
+  }
+
+  void Int(const std::string& key, int64_t& out, int64_t min, int64_t max, bool required) {
+    const SpecNode* value = Scalar(key, required);
+    if (!value) return;
+    int64_t parsed = 0;
+    const std::string& s = value->scalar;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), parsed);
+    if (ec != std::errc() || end != s.data() + s.size() || value->quoted) {
+      Error(*value, fmt::format("expected an integer for {}, found '{}'", Path(key), s));
+      return;
+    }
+    if (parsed < min || parsed > max) {
+      Error(*value, fmt::format("{} must be in [{}, {}], found {}", Path(key), min, max, parsed));
+      return;
+    }
+    out = parsed;
+  }
+
+  // Reads a number in (min, max] when min_exclusive, else [min, max].
+  void Float(const std::string& key, double& out, double min, double max, bool min_exclusive,
+             bool required) {
+    const SpecNode* value = Scalar(key, required);
+    if (!value) return;
+    const std::string& s = value->scalar;
+    char* end = nullptr;
+    double parsed = s.empty() || value->quoted ? NAN : std::strtod(s.c_str(), &end);
+    if (std::isnan(parsed) || std::isinf(parsed) || end != s.c_str() + s.size()) {
+      Error(*value, fmt::format("expected a number for {}, found '{}'", Path(key), s));
+      return;
+    }
+    if ((min_exclusive ? parsed <= min : parsed < min) || parsed > max) {
+      Error(*value, fmt::format("{} must be in {}{}, {}], found {}", Path(key),
+                                min_exclusive ? "(" : "[", min, max, s));
+      return;
+    }
+    out = parsed;
+  }
+
+  void Bool(const std::string& key, bool& out) {
+    const SpecNode* value = Scalar(key, false);
+    if (!value) return;
+    if (value->scalar == "true" && !value->quoted) {
+      out = true;
+    } else if (value->scalar == "false" && !value->quoted) {
+      out = false;
+    } else {
+      Error(*value,
+            fmt::format("expected true or false for {}, found '{}'", Path(key), value->scalar));
+    }
+  }
+
+  void String(const std::string& key, std::string& out, bool required) {
+    const SpecNode* value = Scalar(key, required);
+    if (!value) return;
+    if (value->scalar.empty()) {
+      Error(*value, fmt::format("{} must not be empty", Path(key)));
+      return;
+    }
+    out = value->scalar;
+  }
+
+  template <typename T, size_t N>
+  void Enum(const std::string& key, T& out, const EnumName<T> (&table)[N], bool required) {
+    const SpecNode* value = Scalar(key, required);
+    if (!value) return;
+    std::vector<std::string> names;
+    for (const auto& entry : table) {
+      if (value->scalar == entry.name) {
+        out = entry.value;
+        return;
+      }
+      names.push_back(entry.name);
+    }
+    std::string message = fmt::format("unknown {} '{}'; expected one of: {}", Path(key),
+                                      value->scalar, fmt::join(names, ", "));
+    std::string suggestion = Suggest(value->scalar, names);
+    if (!suggestion.empty()) message += fmt::format(" (did you mean '{}'?)", suggestion);
+    Error(*value, message);
+  }
+
+  // A mapping of names to strings whose keys must come from `allowed`.
+  void StringMap(const std::string& key, std::map<std::string, std::string>& out,
+                 std::span<const char* const> allowed) {
+    Section map = Child(key, false);
+    if (!map.present()) return;
+    for (const char* name : allowed) {
+      std::string text;
+      map.String(name, text, false);
+      if (!text.empty()) out[name] = text;
+    }
+    map.Finish();
+  }
+
+  // Reports keys nobody asked for.
+  void Finish() {
+    if (!node_) return;
+    for (const auto& [key, value] : node_->entries) {
+      if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
+      std::string where = path_.empty() ? "at the top level" : "in " + path_;
+      std::string message = fmt::format("unknown key '{}' {}", key, where);
+      std::string suggestion = Suggest(key, known_);
+      if (!suggestion.empty()) message += fmt::format("; did you mean '{}'?", suggestion);
+      diags_.Error(value.key_location, message);
+    }
+  }
+
+ private:
+  std::string Path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  void Error(const SpecNode& at, const std::string& message) { diags_.Error(at.location, message); }
+
+  const SpecNode* Lookup(const std::string& key, bool required) {
+    known_.push_back(key);
+    const SpecNode* value = node_ ? node_->Find(key) : nullptr;
+    if (!value) {
+      if (required && node_) {
+        Location at = node_->key_location.valid() ? node_->key_location : node_->location;
+        std::string where = path_.empty() ? "the spec" : path_;
+        diags_.Error(at, fmt::format("missing key '{}' in {}", key, where));
+      }
+      return nullptr;
+    }
+    spec_.locations[Path(key)] = value->location;
+    return value;
+  }
+
+  const SpecNode* Scalar(const std::string& key, bool required) {
+    const SpecNode* value = Lookup(key, required);
+    if (value && value->kind != SpecNode::Kind::kScalar) {
+      Error(*value,
+            fmt::format("expected a single value for {}, found {}", Path(key), KindName(value->kind)));
+      return nullptr;
+    }
+    return value;
+  }
+
+  const SpecNode* node_;
+  std::string path_;
+  Spec& spec_;
+  Diagnostics& diags_;
+  std::vector<std::string> known_;
+};
+
+constexpr int64_t kMaxSize = int64_t{1} << 24;  // Guards every size against absurd values.
+
+}  // namespace
+
+std::span<const char* const> WeightRoles() { return kWeightRoles; }
+
+std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
+  int errors_before = diags.error_count();
+  Spec spec;
+  Section top(&root, "", spec, diags);
+
+  int64_t version = 1;
+  top.Int("lmc", version, 1, 1, true);
+  spec.format_version = static_cast<int>(version);
+  top.String("name", spec.name, true);
+  std::string description;
+  top.String("description", description, false);
+  top.Enum("family", spec.family, kFamilyNames, true);
+  top.Enum("dtype", spec.dtype, kDTypeNames, false);
+
+  Section sizes = top.Child("sizes", true);
+  sizes.Int("vocab", spec.sizes.vocab, 1, kMaxSize, true);
+  sizes.Int("d_model", spec.sizes.d_model, 1, kMaxSize, true);
+  sizes.Int("n_layers", spec.sizes.n_layers, 1, 4096, true);
+  sizes.Int("n_decoder_layers", spec.sizes.n_decoder_layers, 1, 4096, false);
+  sizes.Int("max_seq_len", spec.sizes.max_seq_len, 1, kMaxSize, true);
+  sizes.Finish();
+
+  Section attention = top.Child("attention", true);
+  attention.Int("n_heads", spec.attention.n_heads, 1, 4096, true);
+  attention.Int("n_kv_heads", spec.attention.n_kv_heads, 1, 4096, false);
+  attention.Int("head_dim", spec.attention.head_dim, 1, 65536, false);
+  spec.attention.causal = spec.family != Family::kEncoder;
+  attention.Bool("causal", spec.attention.causal);
+  attention.Bool("bias", spec.attention.bias);
+  attention.Float("scale", spec.attention.scale, 0, 1e6, true, false);
+  attention.Finish();
+
+  Section norm = top.Child("norm", true);
+  norm.Enum("kind", spec.norm.kind, kNormKindNames, true);
+  norm.Enum("placement", spec.norm.placement, kNormPlacementNames, false);
+  norm.Float("eps", spec.norm.eps, 0, 1, true, false);
+  norm.Bool("bias", spec.norm.bias);
+  norm.Bool("final", spec.norm.final_norm);
+  norm.Finish();
+
+  Section ffn = top.Child("feed_forward", true);
+  ffn.Enum("activation", spec.feed_forward.activation, kActivationNames, true);
+  ffn.Int("hidden", spec.feed_forward.hidden, 1, kMaxSize, false);
+  ffn.Float("beta", spec.feed_forward.beta, 0, 1e3, true, false);
+  ffn.Bool("bias", spec.feed_forward.bias);
+  ffn.Finish();
+
+  Section position = top.Child("position", true);
+  position.Enum("kind", spec.position.kind, kPositionKindNames, true);
+  Section rope = position.Child("rope", false);
+  rope.Float("theta", spec.position.rope.theta, 1, 1e12, false, false);
+  rope.Enum("style", spec.position.rope.style, kRopeStyleNames, false);
+  rope.Enum("scaling", spec.position.rope.scaling, kRopeScalingNames, false);
+  rope.Float("factor", spec.position.rope.factor, 0, 1e6, true, false);
+  rope.Float("low_freq_factor", spec.position.rope.low_freq_factor, 0, 1e6, true, false);
+  rope.Float("high_freq_factor", spec.position.rope.high_freq_factor, 0, 1e6, true, false);
+  rope.Int("original_max_seq_len", spec.position.rope.original_max_seq_len, 1, kMaxSize, false);
+  rope.Finish();
+  Section t5 = position.Child("t5", false);
+  t5.Int("num_buckets", spec.position.t5.num_buckets, 1, 4096, false);
+  t5.Int("max_distance", spec.position.t5.max_distance, 1, kMaxSize, false);
+  t5.Finish();
+  Section cope = position.Child("cope", false);
+  cope.Int("max_positions", spec.position.cope.max_positions, 1, kMaxSize, true);
+  cope.Finish();
+  position.Finish();
+
+  Section embeddings = top.Child("embeddings", false);
+  embeddings.Bool("tied", spec.embeddings.tied);
+  embeddings.Int("dim", spec.embeddings.dim, 1, kMaxSize, false);
+  embeddings.Float("scale", spec.embeddings.scale, 0, 1e6, true, false);
+  embeddings.Finish();
+
+  Section tokenizer = top.Child("tokenizer", true);
+  tokenizer.Enum("kind", spec.tokenizer.kind, kTokenizerKindNames, true);
+  tokenizer.String("file", spec.tokenizer.file, false);
+  tokenizer.Int("bos", spec.tokenizer.bos, 0, kMaxSize, false);
+  tokenizer.Int("eos", spec.tokenizer.eos, 0, kMaxSize, false);
+  tokenizer.Int("pad", spec.tokenizer.pad, 0, kMaxSize, false);
+  tokenizer.Int("unk", spec.tokenizer.unk, 0, kMaxSize, false);
+  tokenizer.Finish();
+
+  Section weights = top.Child("weights", true);
+  weights.Enum("format", spec.weights.format, kWeightsFormatNames, true);
+  weights.StringMap("names", spec.weights.names, kWeightRoles);
+  weights.Finish();
+
+  top.Finish();
+  if (diags.error_count() != errors_before) return std::nullopt;
+
+  // Defaults that depend on other keys.
+  if (!spec.Given("attention.n_kv_heads")) spec.attention.n_kv_heads = spec.attention.n_heads;
+  if (!spec.Given("attention.head_dim") && spec.sizes.d_model % spec.attention.n_heads == 0) {
+    spec.attention.head_dim = spec.sizes.d_model / spec.attention.n_heads;
+  }
+  if (!spec.Given("attention.scale") && spec.attention.head_dim > 0) {
+    spec.attention.scale = 1.0 / std::sqrt(static_cast<double>(spec.attention.head_dim));
+  }
+  if (!spec.Given("embeddings.dim")) spec.embeddings.dim = spec.sizes.d_model;
+  if (!spec.Given("feed_forward.hidden") && !IsGated(spec.feed_forward.activation)) {
+    spec.feed_forward.hidden = 4 * spec.sizes.d_model;
+  }
+  spec.resolved_yaml = root.ToYaml();
+  return spec;
+}
+
+}  // namespace lmc

@@ -1,0 +1,182 @@
+// The validated meaning of a spec (format v1): one struct per section of the
+// YAML, documented key by key in specs/README.md.
+//
+// Every axis the format can express is here, including ones whose lowering
+// comes later; lowering refuses what it cannot compile yet. Each enum's YAML
+// spellings live in one table beside it, used by the parser and the printer.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "compiler/support/diagnostics.h"
+
+namespace lmc {
+
+template <typename T>
+struct EnumName {
+  const char* name;
+  T value;
+};
+
+template <typename T>
+std::string_view NameOf(T value, std::span<const EnumName<T>> table) {
+  for (const auto& entry : table) {
+    if (entry.value == value) return entry.name;
+  }
+  return "?";
+}
+
+enum class Family { kDecoder, kEncoder, kEncoderDecoder };
+inline constexpr EnumName<Family> kFamilyNames[] = {
+    {"decoder", Family::kDecoder},
+    {"encoder", Family::kEncoder},
+    {"encoder-decoder", Family::kEncoderDecoder}};
+
+enum class NormKind { kLayerNorm, kRmsNorm };
+inline constexpr EnumName<NormKind> kNormKindNames[] = {{"layernorm", NormKind::kLayerNorm},
+                                                        {"rmsnorm", NormKind::kRmsNorm}};
+
+enum class NormPlacement { kPre, kPost };
+inline constexpr EnumName<NormPlacement> kNormPlacementNames[] = {{"pre", NormPlacement::kPre},
+                                                                  {"post", NormPlacement::kPost}};
+
+enum class Activation { kRelu, kGelu, kGeluTanh, kSilu, kSwiGlu, kGeGlu };
+inline constexpr EnumName<Activation> kActivationNames[] = {
+    {"relu", Activation::kRelu},   {"gelu", Activation::kGelu},
+    {"gelu_tanh", Activation::kGeluTanh}, {"silu", Activation::kSilu},
+    {"swiglu", Activation::kSwiGlu}, {"geglu", Activation::kGeGlu}};
+inline bool IsGated(Activation a) { return a == Activation::kSwiGlu || a == Activation::kGeGlu; }
+
+enum class PositionKind { kNone, kSinusoidal, kLearned, kRope, kAlibi, kT5Relative, kCope };
+inline constexpr EnumName<PositionKind> kPositionKindNames[] = {
+    {"none", PositionKind::kNone},         {"sinusoidal", PositionKind::kSinusoidal},
+    {"learned", PositionKind::kLearned},   {"rope", PositionKind::kRope},
+    {"alibi", PositionKind::kAlibi},       {"t5_relative", PositionKind::kT5Relative},
+    {"cope", PositionKind::kCope}};
+
+// Which dimensions RoPE pairs: (2i, 2i+1) as Meta's Llama checkpoints, or
+// (i, i + head_dim/2) as GPT-NeoX and Hugging Face's Llama.
+enum class RopeStyle { kInterleaved, kHalf };
+inline constexpr EnumName<RopeStyle> kRopeStyleNames[] = {{"interleaved", RopeStyle::kInterleaved},
+                                                          {"half", RopeStyle::kHalf}};
+
+enum class RopeScaling { kNone, kLinear, kDynamicNtk, kLlama3 };
+inline constexpr EnumName<RopeScaling> kRopeScalingNames[] = {
+    {"none", RopeScaling::kNone},
+    {"linear", RopeScaling::kLinear},
+    {"dynamic_ntk", RopeScaling::kDynamicNtk},
+    {"llama3", RopeScaling::kLlama3}};
+
+enum class TokenizerKind { kLlama2c, kSentencePiece, kTiktoken, kGpt2Bpe, kWordPiece };
+inline constexpr EnumName<TokenizerKind> kTokenizerKindNames[] = {
+    {"llama2c", TokenizerKind::kLlama2c},
+    {"sentencepiece", TokenizerKind::kSentencePiece},
+    {"tiktoken", TokenizerKind::kTiktoken},
+    {"gpt2_bpe", TokenizerKind::kGpt2Bpe},
+    {"wordpiece", TokenizerKind::kWordPiece}};
+
+enum class WeightsFormat { kLlama2c, kSafetensors, kGguf };
+inline constexpr EnumName<WeightsFormat> kWeightsFormatNames[] = {
+    {"llama2c", WeightsFormat::kLlama2c},
+    {"safetensors", WeightsFormat::kSafetensors},
+    {"gguf", WeightsFormat::kGguf}};
+
+enum class DType { kF32, kF16, kBF16 };
+inline constexpr EnumName<DType> kDTypeNames[] = {
+    {"f32", DType::kF32}, {"f16", DType::kF16}, {"bf16", DType::kBF16}};
+
+struct Spec {
+  int format_version = 1;
+  std::string name;
+  Family family = Family::kDecoder;
+
+  struct Sizes {
+    int64_t vocab = 0;
+    int64_t d_model = 0;
+    int64_t n_layers = 0;          // Encoder layers for encoder-decoder.
+    int64_t n_decoder_layers = 0;  // Only for encoder-decoder.
+    int64_t max_seq_len = 0;
+  } sizes;
+
+  struct Attention {
+    int64_t n_heads = 0;
+    int64_t n_kv_heads = 0;  // == n_heads: MHA; 1: MQA; between: GQA.
+    int64_t head_dim = 0;
+    bool causal = true;
+    bool bias = false;
+    double scale = 0;  // Score scale; defaults to 1/sqrt(head_dim).
+  } attention;
+
+  struct Norm {
+    NormKind kind = NormKind::kRmsNorm;
+    NormPlacement placement = NormPlacement::kPre;
+    double eps = 1e-5;
+    bool bias = false;
+    bool final_norm = true;
+  } norm;
+
+  struct FeedForward {
+    Activation activation = Activation::kSwiGlu;
+    int64_t hidden = 0;
+    double beta = 1.0;  // Swish beta: silu(x) = x * sigmoid(beta * x).
+    bool bias = false;
+  } feed_forward;
+
+  struct Position {
+    PositionKind kind = PositionKind::kNone;
+    struct Rope {
+      double theta = 10000.0;
+      RopeStyle style = RopeStyle::kInterleaved;
+      RopeScaling scaling = RopeScaling::kNone;
+      double factor = 1.0;
+      double low_freq_factor = 1.0;
+      double high_freq_factor = 4.0;
+      int64_t original_max_seq_len = 0;
+    } rope;
+    struct T5 {
+      int64_t num_buckets = 32;
+      int64_t max_distance = 128;
+    } t5;
+    struct Cope {
+      int64_t max_positions = 0;
+    } cope;
+  } position;
+
+  struct Embeddings {
+    bool tied = false;
+    int64_t dim = 0;     // Defaults to d_model.
+    double scale = 1.0;  // Multiplies token embeddings (sqrt(d_model) for Vaswani, T5 none).
+  } embeddings;
+
+  struct Tokenizer {
+    TokenizerKind kind = TokenizerKind::kLlama2c;
+    std::string file;  // Default tokenizer file, relative to the spec; --tokenizer overrides.
+    int64_t bos = -1, eos = -1, pad = -1, unk = -1;
+  } tokenizer;
+
+  struct Weights {
+    WeightsFormat format = WeightsFormat::kLlama2c;
+    std::map<std::string, std::string> names;  // Weight role -> checkpoint tensor name.
+  } weights;
+
+  DType dtype = DType::kF32;
+
+  // Where each value came from, by dotted key path ("attention.n_heads"), for
+  // errors found after parsing. Keys given nowhere map to an invalid Location.
+  std::map<std::string, Location> locations;
+  Location Where(const std::string& path) const {
+    auto it = locations.find(path);
+    return it == locations.end() ? Location{} : it->second;
+  }
+  bool Given(const std::string& path) const { return locations.count(path) != 0; }
+
+  std::string source_path;   // The spec file as the user named it.
+  std::string resolved_yaml;  // After extends and --set: what the binary embeds.
+};
+
+}  // namespace lmc

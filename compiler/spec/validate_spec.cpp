@@ -1,0 +1,188 @@
+#include "compiler/spec/validate_spec.h"
+
+#include <fmt/format.h>
+
+#include "compiler/spec/parse_spec.h"
+
+namespace lmc {
+
+namespace {
+
+class Validator {
+ public:
+  Validator(const Spec& spec, Diagnostics& diags) : spec_(spec), diags_(diags) {}
+
+  // Reports at the first of `paths` the spec actually gives.
+  void Error(std::initializer_list<const char*> paths, const std::string& message) {
+    Location at;
+    for (const char* path : paths) {
+      if (spec_.Given(path)) {
+        at = spec_.Where(path);
+        break;
+      }
+    }
+    diags_.Error(at, message);
+  }
+
+  void Run() {
+    const auto& s = spec_;
+    const auto& a = s.attention;
+    if (a.n_kv_heads > a.n_heads) {
+      Error({"attention.n_kv_heads"},
+            fmt::format("attention.n_kv_heads ({}) must not exceed attention.n_heads ({})",
+                        a.n_kv_heads, a.n_heads));
+    } else if (a.n_heads % a.n_kv_heads != 0) {
+      Error({"attention.n_kv_heads"},
+            fmt::format("attention.n_heads ({}) must be divisible by attention.n_kv_heads ({})",
+                        a.n_heads, a.n_kv_heads));
+    }
+    if (!s.Given("attention.head_dim") && s.sizes.d_model % a.n_heads != 0) {
+      Error({"attention.n_heads"},
+            fmt::format("sizes.d_model ({}) is not divisible by attention.n_heads ({}); give "
+                        "attention.head_dim explicitly",
+                        s.sizes.d_model, a.n_heads));
+    }
+    if (s.family == Family::kEncoder && a.causal) {
+      Error({"attention.causal"}, "an encoder attends both ways: attention.causal must be false");
+    }
+    if (s.family == Family::kEncoderDecoder && !s.Given("sizes.n_decoder_layers")) {
+      Error({"family"}, "an encoder-decoder needs sizes.n_decoder_layers");
+    }
+    if (s.family != Family::kEncoderDecoder && s.Given("sizes.n_decoder_layers")) {
+      Error({"sizes.n_decoder_layers"},
+            "sizes.n_decoder_layers is only for family: encoder-decoder (use sizes.n_layers)");
+    }
+
+    if (s.norm.kind == NormKind::kRmsNorm && s.norm.bias) {
+      Error({"norm.bias"}, "rmsnorm has no bias: norm.bias must be false");
+    }
+
+    const auto& f = s.feed_forward;
+    if (IsGated(f.activation) && !s.Given("feed_forward.hidden")) {
+      Error({"feed_forward.activation"},
+            fmt::format("gated activation {} needs feed_forward.hidden (the gate/up width)",
+                        NameOf<Activation>(f.activation, kActivationNames)));
+    }
+    if (s.Given("feed_forward.beta") && f.activation != Activation::kSwiGlu &&
+        f.activation != Activation::kSilu) {
+      Error({"feed_forward.beta"}, "feed_forward.beta (swish beta) applies only to silu and swiglu");
+    }
+
+    ValidatePosition();
+
+    if (s.embeddings.tied && s.embeddings.dim != s.sizes.d_model) {
+      Error({"embeddings.tied"},
+            fmt::format("tied embeddings need embeddings.dim ({}) equal to sizes.d_model ({})",
+                        s.embeddings.dim, s.sizes.d_model));
+    }
+
+    const std::pair<const char*, int64_t> special[] = {{"tokenizer.bos", s.tokenizer.bos},
+                                                       {"tokenizer.eos", s.tokenizer.eos},
+                                                       {"tokenizer.pad", s.tokenizer.pad},
+                                                       {"tokenizer.unk", s.tokenizer.unk}};
+    for (const auto& [path, id] : special) {
+      if (id >= s.sizes.vocab) {
+        Error({path}, fmt::format("{} ({}) must be below sizes.vocab ({})", path, id, s.sizes.vocab));
+      }
+    }
+
+    for (const auto& [role, name] : s.weights.names) {
+      bool per_layer = IsPerLayerRole(role);
+      bool has_layer = name.find("{layer}") != std::string::npos;
+      std::string path = "weights.names." + role;
+      if (per_layer && !has_layer) {
+        Error({path.c_str()}, fmt::format("{} is per layer: its name needs a {{layer}} placeholder",
+                                          path));
+      } else if (!per_layer && has_layer) {
+        Error({path.c_str()}, fmt::format("{} is not per layer: remove {{layer}}", path));
+      }
+    }
+
+    if (s.weights.format == WeightsFormat::kLlama2c) ValidateLlama2cFormat();
+  }
+
+ private:
+  static bool IsPerLayerRole(const std::string& role) {
+    static const char* const kGlobal[] = {"token_embedding", "position_embedding", "final_norm",
+                                          "classifier"};
+    for (const char* global : kGlobal) {
+      if (role == global) return false;
+    }
+    return true;
+  }
+
+  void ValidatePosition() {
+    const auto& s = spec_;
+    const auto& p = s.position;
+    const std::pair<const char*, PositionKind> sections[] = {{"position.rope", PositionKind::kRope},
+                                                             {"position.t5", PositionKind::kT5Relative},
+                                                             {"position.cope", PositionKind::kCope}};
+    for (const auto& [path, kind] : sections) {
+      if (s.Given(path) && p.kind != kind) {
+        Error({path}, fmt::format("{} is only used with position.kind: {}", path,
+                                  NameOf<PositionKind>(kind, kPositionKindNames)));
+      }
+    }
+    if (p.kind == PositionKind::kRope && s.attention.head_dim % 2 != 0) {
+      Error({"attention.head_dim", "position.kind"},
+            fmt::format("RoPE rotates pairs of dimensions: head_dim ({}) must be even",
+                        s.attention.head_dim));
+    }
+    if (p.kind == PositionKind::kCope && !s.Given("position.cope")) {
+      Error({"position.kind"}, "position.kind cope needs position.cope.max_positions");
+    }
+    const auto& r = p.rope;
+    if (r.scaling == RopeScaling::kNone) {
+      for (const char* key : {"position.rope.factor", "position.rope.low_freq_factor",
+                              "position.rope.high_freq_factor", "position.rope.original_max_seq_len"}) {
+        if (s.Given(key)) Error({key}, fmt::format("{} needs position.rope.scaling", key));
+      }
+    }
+    if (r.scaling == RopeScaling::kLlama3) {
+      if (!s.Given("position.rope.original_max_seq_len")) {
+        Error({"position.rope.scaling"}, "llama3 RoPE scaling needs position.rope.original_max_seq_len");
+      }
+      if (r.high_freq_factor <= r.low_freq_factor) {
+        Error({"position.rope.high_freq_factor", "position.rope.scaling"},
+              "llama3 RoPE scaling needs high_freq_factor > low_freq_factor");
+      }
+    }
+    if (p.kind == PositionKind::kT5Relative && p.t5.max_distance < p.t5.num_buckets) {
+      Error({"position.t5.max_distance", "position.t5.num_buckets"},
+            fmt::format("position.t5.max_distance ({}) must be at least num_buckets ({})",
+                        p.t5.max_distance, p.t5.num_buckets));
+    }
+  }
+
+  // llama2.c checkpoints hold exactly one architecture; say which key breaks it.
+  void ValidateLlama2cFormat() {
+    const auto& s = spec_;
+    auto need = [&](bool ok, std::initializer_list<const char*> paths, const char* what) {
+      if (!ok) Error(paths, fmt::format("weights.format llama2c holds only Llama-style decoders: {}", what));
+    };
+    need(s.family == Family::kDecoder, {"family"}, "family must be decoder");
+    need(s.norm.kind == NormKind::kRmsNorm, {"norm.kind"}, "norm.kind must be rmsnorm");
+    need(s.feed_forward.activation == Activation::kSwiGlu, {"feed_forward.activation"},
+         "feed_forward.activation must be swiglu");
+    need(s.position.kind == PositionKind::kRope, {"position.kind"}, "position.kind must be rope");
+    need(!s.attention.bias, {"attention.bias"}, "attention.bias must be false");
+    need(!s.feed_forward.bias, {"feed_forward.bias"}, "feed_forward.bias must be false");
+    need(s.attention.head_dim * s.attention.n_heads == s.sizes.d_model,
+         {"attention.head_dim", "attention.n_heads"}, "head_dim * n_heads must equal d_model");
+    need(s.weights.names.empty(), {"weights.names"},
+         "its tensor names are fixed by the format, so weights.names must be absent");
+  }
+
+  const Spec& spec_;
+  Diagnostics& diags_;
+};
+
+}  // namespace
+
+bool ValidateSpec(const Spec& spec, Diagnostics& diags) {
+  int errors_before = diags.error_count();
+  Validator(spec, diags).Run();
+  return diags.error_count() == errors_before;
+}
+
+}  // namespace lmc

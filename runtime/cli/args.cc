@@ -1,0 +1,116 @@
+#include "runtime/cli/args.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+
+#include "runtime/util/error.h"
+
+namespace lmc::rt {
+
+namespace {
+
+template <typename T>
+std::optional<T> ParseNumber(const std::string& text) {
+  T value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+Args::Args(const std::string& command, int argc, char** argv, int first,
+           const std::vector<FlagSpec>& flags)
+    : command_(command) {
+  for (int i = first; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.size() == 2 && arg[0] == '-' && arg[1] != '-') arg = "-" + arg;  // -n == --n
+    if (arg.size() < 3 || arg.rfind("--", 0) != 0) {
+      positional_.push_back(arg);
+      continue;
+    }
+    std::string name = arg.substr(2), value;
+    bool inline_value = false;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      inline_value = true;
+    }
+    const FlagSpec* spec = nullptr;
+    for (const auto& f : flags) {
+      if (name == f.name) spec = &f;
+    }
+    if (!spec) {
+      std::string known;
+      for (const auto& f : flags) known += std::string(known.empty() ? "--" : ", --") + f.name;
+      Fail("unknown flag --{} for '{}'; expected one of: {}", name, command_, known);
+    }
+    if (spec->takes_value && !inline_value) {
+      if (i + 1 >= argc) Fail("--{} expects a value ({})", name, spec->help);
+      value = argv[++i];
+    } else if (!spec->takes_value && inline_value) {
+      Fail("--{} takes no value", name);
+    }
+    if (values_.count(name)) Fail("--{} given twice", name);
+    values_[name] = value;
+  }
+}
+
+std::string Args::String(const std::string& name, const std::string& fallback) const {
+  auto it = values_.find(name);
+  return it == values_.end() ? fallback : it->second;
+}
+
+std::string Args::Required(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) Fail("'{}' needs --{}", command_, name);
+  return it->second;
+}
+
+int Args::Int(const std::string& name, int fallback, int min, int max) const {
+  if (!Has(name)) return fallback;
+  auto value = ParseNumber<int>(values_.at(name));
+  if (!value) Fail("--{} expects an integer, found '{}'", name, values_.at(name));
+  if (*value < min || *value > max) {
+    Fail("--{} must be in [{}, {}], found {}", name, min, max, *value);
+  }
+  return *value;
+}
+
+float Args::Float(const std::string& name, float fallback, float min, float max) const {
+  if (!Has(name)) return fallback;
+  const std::string& text = values_.at(name);
+  char* end = nullptr;
+  float value = text.empty() ? NAN : std::strtof(text.c_str(), &end);
+  if (std::isnan(value) || end != text.c_str() + text.size()) {
+    Fail("--{} expects a number, found '{}'", name, text);
+  }
+  if (value < min || value > max) Fail("--{} must be in [{}, {}], found {}", name, min, max, text);
+  return value;
+}
+
+uint64_t Args::Uint64(const std::string& name, uint64_t fallback) const {
+  if (!Has(name)) return fallback;
+  auto value = ParseNumber<uint64_t>(values_.at(name));
+  if (!value) Fail("--{} expects a non-negative integer, found '{}'", name, values_.at(name));
+  return *value;
+}
+
+std::vector<int> Args::IntList(const std::string& name) const {
+  std::string text = Required(name);
+  std::vector<int> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(start, comma - start);
+    auto value = ParseNumber<int>(item);
+    if (!value) Fail("--{} expects comma-separated integers, found '{}' in '{}'", name, item, text);
+    out.push_back(*value);
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace lmc::rt

@@ -1,0 +1,41 @@
+// A strict command-line parser for model binaries: `--name value` or
+// `--name=value`, positional arguments, and nothing unknown. Every problem is
+// an Error naming the flag and what was expected.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lmc::rt {
+
+struct FlagSpec {
+  const char* name;  // Without dashes: "temperature".
+  const char* help;
+  bool takes_value = true;
+};
+
+class Args {
+ public:
+  // Parses argv[first..argc) for `command` against `flags`.
+  Args(const std::string& command, int argc, char** argv, int first,
+       const std::vector<FlagSpec>& flags);
+
+  bool Has(const std::string& name) const { return values_.count(name) != 0; }
+  std::string String(const std::string& name, const std::string& fallback) const;
+  std::string Required(const std::string& name) const;
+  int Int(const std::string& name, int fallback, int min, int max) const;
+  float Float(const std::string& name, float fallback, float min, float max) const;
+  uint64_t Uint64(const std::string& name, uint64_t fallback) const;
+  // "1,2,3" -> {1, 2, 3}.
+  std::vector<int> IntList(const std::string& name) const;
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  std::string command_;
+  std::map<std::string, std::string> values_;
+  std::vector<std::string> positional_;
+};
+
+}  // namespace lmc::rt

@@ -1,0 +1,254 @@
+// The command line of every model binary lmc builds:
+//
+//   MODEL generate --weights W --tokenizer T --prompt TEXT [-n N] [--temperature T]
+//                  [--top-p P] [--top-k K] [--seed S]
+//   MODEL logits --weights W --tokens 1,2,3 --out F.npy
+//   MODEL tokenize --tokenizer T TEXT
+//   MODEL info
+//
+// stdout carries only results (generated text, ids, info); timings and
+// errors go to stderr. Exit codes: 0 success, 1 bad input file, 2 usage.
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "runtime/cli/args.h"
+#include "runtime/model/model.h"
+#include "runtime/sampling/sampler.h"
+#include "runtime/tokenizer/llama2c_tokenizer.h"
+#include "runtime/util/error.h"
+#include "runtime/util/npy.h"
+
+namespace lmc::rt {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// Usage problems (exit 2) are raised while reading flags, before any work.
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+template <typename F>
+auto ReadFlags(F&& read) {
+  try {
+    return read();
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
+}
+
+Llama2cTokenizer LoadTokenizer(const std::string& path) {
+  const ModelInfo& info = GetModelInfo();
+  if (std::string(info.tokenizer_kind) != "llama2c") {
+    Fail("tokenizer kind {} is not supported by this runtime yet", info.tokenizer_kind);
+  }
+  return Llama2cTokenizer::Load(path, info.vocab_size);
+}
+
+std::unique_ptr<Model> LoadModel(const std::string& weights) {
+  auto model = CreateModel();
+  model->LoadWeights(weights);
+  return model;
+}
+
+const std::vector<FlagSpec> kGenerateFlags = {
+    {"weights", "checkpoint file"},
+    {"tokenizer", "tokenizer file"},
+    {"prompt", "text to continue"},
+    {"n", "number of new tokens"},
+    {"temperature", "0 for greedy"},
+    {"top-p", "nucleus sampling mass in (0, 1]"},
+    {"top-k", "sample among the k most likely; 0 for all"},
+    {"seed", "random seed"},
+};
+
+int Generate(int argc, char** argv) {
+  const ModelInfo& info = GetModelInfo();
+  struct Options {
+    std::string weights, tokenizer, prompt;
+    int n;
+    SamplerOptions sampler;
+  };
+  Options o = ReadFlags([&] {
+    Args args("generate", argc, argv, 2, kGenerateFlags);
+    if (!args.positional().empty()) Fail("generate takes no argument '{}'", args.positional()[0]);
+    Options o;
+    o.weights = args.Required("weights");
+    o.tokenizer = args.Required("tokenizer");
+    o.prompt = args.String("prompt", "");
+    o.n = args.Int("n", 256, 0, info.max_seq_len);
+    o.sampler.temperature = args.Float("temperature", 1.0f, 0.0f, 100.0f);
+    o.sampler.top_p = args.Float("top-p", 0.9f, 1e-6f, 1.0f);
+    o.sampler.top_k = args.Int("top-k", 0, 0, info.vocab_size);
+    o.sampler.seed = args.Uint64("seed", static_cast<uint64_t>(std::time(nullptr)));
+    return o;
+  });
+
+  auto load_start = Clock::now();
+  auto model = LoadModel(o.weights);
+  auto tokenizer = LoadTokenizer(o.tokenizer);
+  double load_seconds = Seconds(load_start);
+
+  std::vector<int> tokens = tokenizer.Encode(o.prompt, info.bos >= 0, false);
+  if (tokens.empty()) Fail("the prompt is empty and the model has no BOS token to start from");
+  if (static_cast<int>(tokens.size()) > info.max_seq_len) {
+    Fail("the prompt is {} tokens; the model's max_seq_len is {}", tokens.size(), info.max_seq_len);
+  }
+  int n = std::min<int>(o.n, info.max_seq_len - static_cast<int>(tokens.size()));
+  if (n < o.n) {
+    fmt::print(stderr, "note: generating {} tokens, not {}: max_seq_len is {}\n", n, o.n,
+               info.max_seq_len);
+  }
+
+  // The prompt's text as the tokenizer reads it back, then the continuation.
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (i == 0 && static_cast<int>(tokens[0]) == info.bos) continue;
+    fmt::print("{}", tokenizer.Piece(i ? tokens[i - 1] : -1, tokens[i]));
+  }
+  std::fflush(stdout);
+
+  Sampler sampler(info.vocab_size, o.sampler);
+  std::vector<float> logits(info.vocab_size);
+  auto run = [&](int token, int pos) {
+    const float* out = model->Forward(token, pos);
+    logits.assign(out, out + info.vocab_size);
+  };
+
+  auto prefill_start = Clock::now();
+  for (size_t pos = 0; pos < tokens.size(); ++pos) run(tokens[pos], static_cast<int>(pos));
+  double prefill_seconds = Seconds(prefill_start);
+
+  auto decode_start = Clock::now();
+  int prev = tokens.back(), generated = 0, decoded = 0;
+  int pos = static_cast<int>(tokens.size());
+  while (generated < n) {
+    int next = sampler.Sample(logits.data());
+    if (next == info.bos || next == info.eos) break;
+    fmt::print("{}", tokenizer.Piece(prev, next));
+    std::fflush(stdout);
+    ++generated;
+    prev = next;
+    if (generated == n) break;
+    run(next, pos++);
+    ++decoded;
+  }
+  double decode_seconds = Seconds(decode_start);
+  fmt::print("\n");
+
+  fmt::print(stderr,
+             "load {:.1f} ms | prefill {} tokens, {:.1f} tok/s | decode {} tokens, {:.1f} tok/s\n",
+             load_seconds * 1e3, tokens.size(), tokens.size() / std::max(prefill_seconds, 1e-9),
+             generated, decoded / std::max(decode_seconds, 1e-9));
+  return 0;
+}
+
+int Logits(int argc, char** argv) {
+  const ModelInfo& info = GetModelInfo();
+  struct Options {
+    std::string weights, out;
+    std::vector<int> tokens;
+  };
+  Options o = ReadFlags([&] {
+    Args args("logits", argc, argv, 2,
+              {{"weights", "checkpoint file"},
+               {"tokens", "comma-separated token ids"},
+               {"out", "output .npy file"}});
+    if (!args.positional().empty()) Fail("logits takes no argument '{}'", args.positional()[0]);
+    Options o{args.Required("weights"), args.Required("out"), args.IntList("tokens")};
+    if (static_cast<int>(o.tokens.size()) > info.max_seq_len) {
+      Fail("--tokens has {} ids; the model's max_seq_len is {}", o.tokens.size(), info.max_seq_len);
+    }
+    return o;
+  });
+  auto model = LoadModel(o.weights);
+  std::vector<float> all;
+  all.reserve(o.tokens.size() * info.vocab_size);
+  for (size_t pos = 0; pos < o.tokens.size(); ++pos) {
+    const float* logits = model->Forward(o.tokens[pos], static_cast<int>(pos));
+    all.insert(all.end(), logits, logits + info.vocab_size);
+  }
+  WriteNpy(o.out, all.data(), {static_cast<int64_t>(o.tokens.size()), info.vocab_size});
+  return 0;
+}
+
+int Tokenize(int argc, char** argv) {
+  const ModelInfo& info = GetModelInfo();
+  auto [path, text] = ReadFlags([&] {
+    Args args("tokenize", argc, argv, 2, {{"tokenizer", "tokenizer file"}});
+    if (args.positional().size() != 1) Fail("tokenize expects one TEXT argument");
+    return std::pair{args.Required("tokenizer"), args.positional()[0]};
+  });
+  auto tokenizer = LoadTokenizer(path);
+  std::vector<int> ids = tokenizer.Encode(text, info.bos >= 0, false);
+  fmt::print("{}\n", fmt::join(ids, " "));
+  return 0;
+}
+
+int Info(int argc, char** argv) {
+  ReadFlags([&] {
+    Args args("info", argc, argv, 2, {});
+    if (!args.positional().empty()) Fail("info takes no argument '{}'", args.positional()[0]);
+    return 0;
+  });
+  const ModelInfo& info = GetModelInfo();
+  fmt::print("model: {}\nspec: {}\nbuild: {}\n", info.name, info.spec_path, kBuildInfo);
+  fmt::print("vocab {}, max_seq_len {}, tokenizer {}, weights {}\n", info.vocab_size,
+             info.max_seq_len, info.tokenizer_kind, info.weights_format);
+  fmt::print("--- spec as compiled ---\n{}", info.spec_yaml);
+  return 0;
+}
+
+void Usage(const char* program) {
+  fmt::print(stderr,
+             "usage: {0} generate --weights W --tokenizer T --prompt TEXT [-n N] [--temperature T]\n"
+             "                 [--top-p P] [--top-k K] [--seed S]\n"
+             "       {0} logits --weights W --tokens 1,2,3 --out F.npy\n"
+             "       {0} tokenize --tokenizer T TEXT\n"
+             "       {0} info\n",
+             program);
+}
+
+}  // namespace
+}  // namespace lmc::rt
+
+int main(int argc, char** argv) {
+  using namespace lmc::rt;
+  if (argc < 2) {
+    Usage(argv[0]);
+    return 2;
+  }
+  std::string command = argv[1];
+  try {
+    if (command == "generate") return Generate(argc, argv);
+    if (command == "logits") return Logits(argc, argv);
+    if (command == "tokenize") return Tokenize(argc, argv);
+    if (command == "info") return Info(argc, argv);
+    if (command == "--help" || command == "-h" || command == "help") {
+      Usage(argv[0]);
+      return 0;
+    }
+    fmt::print(stderr, "error: unknown command '{}'; expected generate, logits, tokenize or info\n",
+               command);
+    return 2;
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  } catch (const Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+}

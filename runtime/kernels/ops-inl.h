@@ -1,0 +1,448 @@
+// Highway implementations of the kernels declared in ops.h, compiled once per target by ops.cc
+// (via foreach_target.h). Semantics are specified by scalar_ops.h.
+//
+// Tails: x86 targets below AVX2 implement MaskedLoad as a full-vector load, which reads past
+// the end of the array, so LoadTail/StoreTail fall back to a stack buffer there.
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmath>
+
+// Per-target include guard: toggled by foreach_target.h for each target.
+#if defined(LMC_KERNELS_OPS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LMC_KERNELS_OPS_INL_H_
+#undef LMC_KERNELS_OPS_INL_H_
+#else
+#define LMC_KERNELS_OPS_INL_H_
+#endif
+
+#include <hwy/contrib/math/math-inl.h>
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace lmc::kernels {
+namespace HWY_NAMESPACE {
+
+namespace hn = hwy::HWY_NAMESPACE;
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+// Loads p[0, n) for 0 < n < Lanes(d), zero in the other lanes, reading nothing past p + n.
+HWY_INLINE VF LoadTail(DF d, const float* HWY_RESTRICT p, size_t n) {
+#if HWY_TARGET <= HWY_AVX2
+  return hn::MaskedLoad(hn::FirstN(d, n), d, p);
+#else
+  HWY_ALIGN float buf[hn::MaxLanes(DF())] = {};
+  memcpy(buf, p, n * sizeof(float));
+  return hn::Load(d, buf);
+#endif
+}
+
+// Stores the first n lanes of v to p[0, n) for 0 < n < Lanes(d), writing nothing else.
+HWY_INLINE void StoreTail(DF d, VF v, float* HWY_RESTRICT p, size_t n) {
+#if HWY_TARGET <= HWY_AVX2
+  hn::BlendedStore(v, hn::FirstN(d, n), d, p);
+#else
+  HWY_ALIGN float buf[hn::MaxLanes(DF())];
+  hn::Store(v, d, buf);
+  memcpy(p, buf, n * sizeof(float));
+#endif
+}
+
+HWY_INLINE float ReduceSum(DF d, VF v) { return hn::GetLane(hn::SumOfLanes(d, v)); }
+
+// sums[i] = dot(rows[i][0, cols), x[0, cols)) for kRows rows at once, so that each vector of x
+// is loaded once per group. kUnroll independent accumulators per row hide FMA latency; kRows *
+// kUnroll <= 8 keeps everything in registers even with 16 vector registers.
+template <size_t kRows, size_t kUnroll>
+HWY_INLINE void DotRows(const float* const* HWY_RESTRICT rows, const float* HWY_RESTRICT x,
+                        size_t cols, float* HWY_RESTRICT sums) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  VF acc[kRows][kUnroll];
+  for (size_t r = 0; r < kRows; ++r) {
+    for (size_t u = 0; u < kUnroll; ++u) acc[r][u] = hn::Zero(d);
+  }
+  size_t c = 0;
+  if (cols >= kUnroll * N) {
+    for (; c <= cols - kUnroll * N; c += kUnroll * N) {
+      VF xv[kUnroll];
+      for (size_t u = 0; u < kUnroll; ++u) xv[u] = hn::LoadU(d, x + c + u * N);
+      for (size_t r = 0; r < kRows; ++r) {
+        for (size_t u = 0; u < kUnroll; ++u) {
+          acc[r][u] = hn::MulAdd(hn::LoadU(d, rows[r] + c + u * N), xv[u], acc[r][u]);
+        }
+      }
+    }
+  }
+  for (; c + N <= cols; c += N) {
+    const VF xv = hn::LoadU(d, x + c);
+    for (size_t r = 0; r < kRows; ++r) {
+      acc[r][0] = hn::MulAdd(hn::LoadU(d, rows[r] + c), xv, acc[r][0]);
+    }
+  }
+  if (c < cols) {
+    const size_t rem = cols - c;
+    const VF xv = LoadTail(d, x + c, rem);
+    for (size_t r = 0; r < kRows; ++r) {
+      acc[r][0] = hn::MulAdd(LoadTail(d, rows[r] + c, rem), xv, acc[r][0]);
+    }
+  }
+  for (size_t r = 0; r < kRows; ++r) {
+    for (size_t u = 1; u < kUnroll; ++u) acc[r][0] = hn::Add(acc[r][0], acc[r][u]);
+    sums[r] = ReduceSum(d, acc[r][0]);
+  }
+}
+
+inline void MatVec(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
+                   const float* HWY_RESTRICT x, int rows, int cols) {
+  const size_t num_cols = static_cast<size_t>(cols);
+  int r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const float* row0 = w + static_cast<size_t>(r) * num_cols;
+    const float* group[4] = {row0, row0 + num_cols, row0 + 2 * num_cols, row0 + 3 * num_cols};
+    DotRows<4, 2>(group, x, num_cols, out + r);
+  }
+  for (; r < rows; ++r) {
+    const float* row = w + static_cast<size_t>(r) * num_cols;
+    DotRows<1, 4>(&row, x, num_cols, out + r);
+  }
+}
+
+// g * sigmoid(beta * g) in a form that cannot overflow: with e = exp(-|z|) <= 1,
+// sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) otherwise.
+HWY_INLINE float SwishScalar(float g, float beta) {
+  const float z = beta * g;
+  const float e = std::exp(-std::fabs(z));
+  const float inv = 1.0f / (1.0f + e);
+  return g * (z >= 0.0f ? inv : e * inv);
+}
+
+HWY_INLINE VF Swish(DF d, VF g, VF beta) {
+  const VF z = hn::Mul(beta, g);
+  const VF e = hn::Exp(d, hn::Neg(hn::Abs(z)));
+  const VF inv = hn::Div(hn::Set(d, 1.0f), hn::Add(hn::Set(d, 1.0f), e));
+  return hn::Mul(g, hn::IfThenElse(hn::Ge(z, hn::Zero(d)), inv, hn::Mul(e, inv)));
+}
+
+inline void MatVecSwiGlu(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
+                         const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int rows,
+                         int cols, float beta) {
+  const size_t num_cols = static_cast<size_t>(cols);
+  float sums[4];
+  int r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    const size_t offset = static_cast<size_t>(r) * num_cols;
+    const float* group[4] = {w_gate + offset, w_up + offset, w_gate + offset + num_cols,
+                             w_up + offset + num_cols};
+    DotRows<4, 2>(group, x, num_cols, sums);
+    out[r] = SwishScalar(sums[0], beta) * sums[1];
+    out[r + 1] = SwishScalar(sums[2], beta) * sums[3];
+  }
+  if (r < rows) {
+    const size_t offset = static_cast<size_t>(r) * num_cols;
+    const float* group[2] = {w_gate + offset, w_up + offset};
+    DotRows<2, 4>(group, x, num_cols, sums);
+    out[r] = SwishScalar(sums[0], beta) * sums[1];
+  }
+}
+
+inline void RmsNorm(float* out, const float* x, const float* HWY_RESTRICT weight, int n,
+                    float eps) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const size_t size = static_cast<size_t>(n);
+  VF acc0 = hn::Zero(d);
+  VF acc1 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 2 * N <= size; i += 2 * N) {
+    const VF v0 = hn::LoadU(d, x + i);
+    const VF v1 = hn::LoadU(d, x + i + N);
+    acc0 = hn::MulAdd(v0, v0, acc0);
+    acc1 = hn::MulAdd(v1, v1, acc1);
+  }
+  for (; i + N <= size; i += N) {
+    const VF v = hn::LoadU(d, x + i);
+    acc0 = hn::MulAdd(v, v, acc0);
+  }
+  if (i < size) {
+    const VF v = LoadTail(d, x + i, size - i);
+    acc0 = hn::MulAdd(v, v, acc0);
+  }
+  float ss = ReduceSum(d, hn::Add(acc0, acc1));
+  ss /= static_cast<float>(n);
+  ss += eps;
+  const VF inv = hn::Set(d, 1.0f / std::sqrt(ss));
+  // out may alias x: every lane is loaded before the same lanes are stored.
+  for (i = 0; i + N <= size; i += N) {
+    const VF v = hn::Mul(inv, hn::LoadU(d, x + i));
+    hn::StoreU(hn::Mul(hn::LoadU(d, weight + i), v), d, out + i);
+  }
+  if (i < size) {
+    const size_t rem = size - i;
+    const VF v = hn::Mul(inv, LoadTail(d, x + i, rem));
+    StoreTail(d, hn::Mul(LoadTail(d, weight + i, rem), v), out + i, rem);
+  }
+}
+
+inline void Softmax(float* HWY_RESTRICT x, int n) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const size_t size = static_cast<size_t>(n);
+  float max_val;
+  if (size >= N) {
+    VF vmax = hn::LoadU(d, x);
+    size_t i = N;
+    for (; i + N <= size; i += N) vmax = hn::Max(vmax, hn::LoadU(d, x + i));
+    // The last, possibly overlapping, full vector covers the tail; re-counting is harmless.
+    if (i < size) vmax = hn::Max(vmax, hn::LoadU(d, x + size - N));
+    max_val = hn::GetLane(hn::MaxOfLanes(d, vmax));
+  } else {
+    max_val = x[0];
+    for (size_t i = 1; i < size; ++i) max_val = x[i] > max_val ? x[i] : max_val;
+  }
+
+  const VF vmax = hn::Set(d, max_val);
+  VF sum0 = hn::Zero(d);
+  VF sum1 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 2 * N <= size; i += 2 * N) {
+    const VF e0 = hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), vmax));
+    const VF e1 = hn::Exp(d, hn::Sub(hn::LoadU(d, x + i + N), vmax));
+    hn::StoreU(e0, d, x + i);
+    hn::StoreU(e1, d, x + i + N);
+    sum0 = hn::Add(sum0, e0);
+    sum1 = hn::Add(sum1, e1);
+  }
+  for (; i + N <= size; i += N) {
+    const VF e = hn::Exp(d, hn::Sub(hn::LoadU(d, x + i), vmax));
+    hn::StoreU(e, d, x + i);
+    sum0 = hn::Add(sum0, e);
+  }
+  if (i < size) {
+    const size_t rem = size - i;
+    // Padding lanes would contribute exp(0 - max); keep them out of the sum.
+    const VF e =
+        hn::IfThenElseZero(hn::FirstN(d, rem), hn::Exp(d, hn::Sub(LoadTail(d, x + i, rem), vmax)));
+    StoreTail(d, e, x + i, rem);
+    sum0 = hn::Add(sum0, e);
+  }
+
+  // Divide rather than multiply by the reciprocal, to match the reference rounding.
+  const VF vsum = hn::Set(d, ReduceSum(d, hn::Add(sum0, sum1)));
+  for (i = 0; i + N <= size; i += N) {
+    hn::StoreU(hn::Div(hn::LoadU(d, x + i), vsum), d, x + i);
+  }
+  if (i < size) {
+    const size_t rem = size - i;
+    StoreTail(d, hn::Div(LoadTail(d, x + i, rem), vsum), x + i, rem);
+  }
+}
+
+// RoPE angles are tabulated in chunks of this many pairs so the table lives on the stack for
+// any head_dim. A multiple of every x86 vector length.
+constexpr int kRopeChunk = 64;
+
+// Fills cos/sin of pairs [j0, j1) exactly as llama2.c computes them.
+HWY_INLINE void RopeTable(int j0, int j1, int head_dim, int pos, float theta,
+                          float* HWY_RESTRICT cos_out, float* HWY_RESTRICT sin_out) {
+  for (int j = j0; j < j1; ++j) {
+    const float freq =
+        1.0f / std::pow(theta, static_cast<float>(2 * j) / static_cast<float>(head_dim));
+    const float angle = static_cast<float>(pos) * freq;
+    cos_out[j - j0] = std::cos(angle);
+    sin_out[j - j0] = std::sin(angle);
+  }
+}
+
+// Multiplies and subtracts separately (no FMA) so results match the scalar reference exactly.
+inline void RopeInterleaved(float* HWY_RESTRICT vec, int n_heads, int head_dim, int pos,
+                            float theta) {
+  const DF d;
+  const int N = static_cast<int>(hn::Lanes(d));
+  const int half = head_dim / 2;
+  HWY_ALIGN float cos_tab[kRopeChunk];
+  HWY_ALIGN float sin_tab[kRopeChunk];
+  for (int j0 = 0; j0 < half; j0 += kRopeChunk) {
+    const int j1 = half < j0 + kRopeChunk ? half : j0 + kRopeChunk;
+    RopeTable(j0, j1, head_dim, pos, theta, cos_tab, sin_tab);
+    for (int h = 0; h < n_heads; ++h) {
+      float* head = vec + static_cast<size_t>(h) * head_dim;
+      int j = j0;
+      for (; j + N <= j1; j += N) {
+        VF v0, v1;
+        hn::LoadInterleaved2(d, head + 2 * j, v0, v1);
+        const VF c = hn::Load(d, cos_tab + (j - j0));
+        const VF s = hn::Load(d, sin_tab + (j - j0));
+        const VF r0 = hn::Sub(hn::Mul(v0, c), hn::Mul(v1, s));
+        const VF r1 = hn::Add(hn::Mul(v0, s), hn::Mul(v1, c));
+        hn::StoreInterleaved2(r0, r1, d, head + 2 * j);
+      }
+      for (; j < j1; ++j) {
+        const float c = cos_tab[j - j0];
+        const float s = sin_tab[j - j0];
+        const float v0 = head[2 * j];
+        const float v1 = head[2 * j + 1];
+        head[2 * j] = v0 * c - v1 * s;
+        head[2 * j + 1] = v0 * s + v1 * c;
+      }
+    }
+  }
+}
+
+inline void RopeHalf(float* HWY_RESTRICT vec, int n_heads, int head_dim, int pos, float theta) {
+  const DF d;
+  const int N = static_cast<int>(hn::Lanes(d));
+  const int half = head_dim / 2;
+  HWY_ALIGN float cos_tab[kRopeChunk];
+  HWY_ALIGN float sin_tab[kRopeChunk];
+  for (int j0 = 0; j0 < half; j0 += kRopeChunk) {
+    const int j1 = half < j0 + kRopeChunk ? half : j0 + kRopeChunk;
+    RopeTable(j0, j1, head_dim, pos, theta, cos_tab, sin_tab);
+    for (int h = 0; h < n_heads; ++h) {
+      float* lo = vec + static_cast<size_t>(h) * head_dim;
+      float* hi = lo + half;
+      int j = j0;
+      for (; j + N <= j1; j += N) {
+        const VF v0 = hn::LoadU(d, lo + j);
+        const VF v1 = hn::LoadU(d, hi + j);
+        const VF c = hn::Load(d, cos_tab + (j - j0));
+        const VF s = hn::Load(d, sin_tab + (j - j0));
+        hn::StoreU(hn::Sub(hn::Mul(v0, c), hn::Mul(v1, s)), d, lo + j);
+        hn::StoreU(hn::Add(hn::Mul(v0, s), hn::Mul(v1, c)), d, hi + j);
+      }
+      for (; j < j1; ++j) {
+        const float c = cos_tab[j - j0];
+        const float s = sin_tab[j - j0];
+        const float v0 = lo[j];
+        const float v1 = hi[j];
+        lo[j] = v0 * c - v1 * s;
+        hi[j] = v0 * s + v1 * c;
+      }
+    }
+  }
+}
+
+inline void SwiGlu(float* out, const float* gate, const float* up, int n, float beta) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const size_t size = static_cast<size_t>(n);
+  const VF vbeta = hn::Set(d, beta);
+  // out may alias gate or up: each vector is fully loaded before it is stored.
+  size_t i = 0;
+  for (; i + N <= size; i += N) {
+    const VF g = hn::LoadU(d, gate + i);
+    hn::StoreU(hn::Mul(Swish(d, g, vbeta), hn::LoadU(d, up + i)), d, out + i);
+  }
+  if (i < size) {
+    const size_t rem = size - i;
+    const VF g = LoadTail(d, gate + i, rem);
+    StoreTail(d, hn::Mul(Swish(d, g, vbeta), LoadTail(d, up + i, rem)), out + i, rem);
+  }
+}
+
+inline void AddInPlace(float* x, const float* y, int n) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const size_t size = static_cast<size_t>(n);
+  size_t i = 0;
+  for (; i + N <= size; i += N) {
+    hn::StoreU(hn::Add(hn::LoadU(d, x + i), hn::LoadU(d, y + i)), d, x + i);
+  }
+  if (i < size) {
+    const size_t rem = size - i;
+    StoreTail(d, hn::Add(LoadTail(d, x + i, rem), LoadTail(d, y + i, rem)), x + i, rem);
+  }
+}
+
+// out[i, i + width) = sum_t scores[t] * v_t[i, i + width), with kVectors accumulators held in
+// registers across the whole token loop so out is written once.
+template <size_t kVectors>
+HWY_INLINE void WeightedSumBlock(DF d, const float* HWY_RESTRICT values, size_t kv_stride,
+                                 const float* HWY_RESTRICT scores, size_t n_tokens,
+                                 float* HWY_RESTRICT out) {
+  const size_t N = hn::Lanes(d);
+  VF acc[kVectors];
+  for (size_t k = 0; k < kVectors; ++k) acc[k] = hn::Zero(d);
+  for (size_t t = 0; t < n_tokens; ++t) {
+    const float* v = values + t * kv_stride;
+    const VF s = hn::Set(d, scores[t]);
+    for (size_t k = 0; k < kVectors; ++k) acc[k] = hn::MulAdd(s, hn::LoadU(d, v + k * N), acc[k]);
+  }
+  for (size_t k = 0; k < kVectors; ++k) hn::StoreU(acc[k], d, out + k * N);
+}
+
+inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
+                      const float* HWY_RESTRICT key_cache, const float* HWY_RESTRICT value_cache,
+                      int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride,
+                      float scale, float* HWY_RESTRICT scores) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const size_t dim = static_cast<size_t>(head_dim);
+  const size_t stride = static_cast<size_t>(kv_stride);
+  const size_t tokens = static_cast<size_t>(n_tokens);
+  const int group = n_heads / n_kv_heads;
+  for (int h = 0; h < n_heads; ++h) {
+    const float* q_h = q + static_cast<size_t>(h) * dim;
+    const size_t kv_offset = static_cast<size_t>(h / group) * dim;
+    for (size_t t = 0; t < tokens; ++t) {
+      const float* k_row = key_cache + t * stride + kv_offset;
+      float dot;
+      DotRows<1, 2>(&k_row, q_h, dim, &dot);
+      scores[t] = scale * dot;
+    }
+    Softmax(scores, n_tokens);
+
+    const float* values = value_cache + kv_offset;
+    float* out_h = out + static_cast<size_t>(h) * dim;
+    size_t i = 0;
+    for (; i + 4 * N <= dim; i += 4 * N) {
+      WeightedSumBlock<4>(d, values + i, stride, scores, tokens, out_h + i);
+    }
+    for (; i + N <= dim; i += N) {
+      WeightedSumBlock<1>(d, values + i, stride, scores, tokens, out_h + i);
+    }
+    if (i < dim) {
+      const size_t rem = dim - i;
+      VF acc = hn::Zero(d);
+      for (size_t t = 0; t < tokens; ++t) {
+        acc = hn::MulAdd(hn::Set(d, scores[t]), LoadTail(d, values + t * stride + i, rem), acc);
+      }
+      StoreTail(d, acc, out_h + i, rem);
+    }
+  }
+}
+
+inline int Argmax(const float* HWY_RESTRICT x, int n) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const size_t size = static_cast<size_t>(n);
+  if (size < N) {
+    int best = 0;
+    for (int i = 1; i < n; ++i) best = x[i] > x[best] ? i : best;
+    return best;
+  }
+  VF vmax = hn::LoadU(d, x);
+  size_t i = N;
+  for (; i + N <= size; i += N) vmax = hn::Max(vmax, hn::LoadU(d, x + i));
+  if (i < size) vmax = hn::Max(vmax, hn::LoadU(d, x + size - N));
+  const VF target = hn::MaxOfLanes(d, vmax);
+  // Second pass finds the first occurrence, which gives the tie rule for free.
+  for (i = 0; i + N <= size; i += N) {
+    const intptr_t lane = hn::FindFirstTrue(d, hn::Eq(hn::LoadU(d, x + i), target));
+    if (lane >= 0) return static_cast<int>(i + static_cast<size_t>(lane));
+  }
+  const intptr_t lane = hn::FindFirstTrue(d, hn::Eq(hn::LoadU(d, x + size - N), target));
+  // Only NaN inputs can leave no lane equal to the maximum.
+  return lane >= 0 ? static_cast<int>(size - N + static_cast<size_t>(lane)) : 0;
+}
+
+inline int64_t DispatchedTarget() { return HWY_TARGET; }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lmc::kernels
+HWY_AFTER_NAMESPACE();
+
+#endif  // per-target include guard

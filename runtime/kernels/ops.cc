@@ -1,0 +1,70 @@
+// Run-time dispatch for the kernels in ops-inl.h: foreach_target.h re-includes this file once
+// per Highway target, and HWY_DYNAMIC_DISPATCH picks the best one the CPU supports.
+#include "runtime/kernels/ops.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "runtime/kernels/ops.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+// Must come after foreach_target.h.
+#include <hwy/highway.h>
+
+#include "runtime/kernels/ops-inl.h"
+
+#if HWY_ONCE
+namespace lmc::kernels {
+
+HWY_EXPORT(MatVec);
+HWY_EXPORT(MatVecSwiGlu);
+HWY_EXPORT(RmsNorm);
+HWY_EXPORT(Softmax);
+HWY_EXPORT(RopeInterleaved);
+HWY_EXPORT(RopeHalf);
+HWY_EXPORT(SwiGlu);
+HWY_EXPORT(AddInPlace);
+HWY_EXPORT(Attention);
+HWY_EXPORT(Argmax);
+HWY_EXPORT(DispatchedTarget);
+
+void MatVec(float* out, const float* w, const float* x, int rows, int cols) {
+  HWY_DYNAMIC_DISPATCH(MatVec)(out, w, x, rows, cols);
+}
+
+void MatVecSwiGlu(float* out, const float* w_gate, const float* w_up, const float* x, int rows,
+                  int cols, float beta) {
+  HWY_DYNAMIC_DISPATCH(MatVecSwiGlu)(out, w_gate, w_up, x, rows, cols, beta);
+}
+
+void RmsNorm(float* out, const float* x, const float* weight, int n, float eps) {
+  HWY_DYNAMIC_DISPATCH(RmsNorm)(out, x, weight, n, eps);
+}
+
+void Softmax(float* x, int n) { HWY_DYNAMIC_DISPATCH(Softmax)(x, n); }
+
+void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, float theta) {
+  HWY_DYNAMIC_DISPATCH(RopeInterleaved)(vec, n_heads, head_dim, pos, theta);
+}
+
+void RopeHalf(float* vec, int n_heads, int head_dim, int pos, float theta) {
+  HWY_DYNAMIC_DISPATCH(RopeHalf)(vec, n_heads, head_dim, pos, theta);
+}
+
+void SwiGlu(float* out, const float* gate, const float* up, int n, float beta) {
+  HWY_DYNAMIC_DISPATCH(SwiGlu)(out, gate, up, n, beta);
+}
+
+void AddInPlace(float* x, const float* y, int n) { HWY_DYNAMIC_DISPATCH(AddInPlace)(x, y, n); }
+
+void Attention(float* out, const float* q, const float* key_cache, const float* value_cache,
+               int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride, float scale,
+               float* scores) {
+  HWY_DYNAMIC_DISPATCH(Attention)
+  (out, q, key_cache, value_cache, n_tokens, n_heads, n_kv_heads, head_dim, kv_stride, scale,
+   scores);
+}
+
+int Argmax(const float* x, int n) { return HWY_DYNAMIC_DISPATCH(Argmax)(x, n); }
+
+int64_t DispatchedTarget() { return HWY_DYNAMIC_DISPATCH(DispatchedTarget)(); }
+
+}  // namespace lmc::kernels
+#endif  // HWY_ONCE

@@ -1,0 +1,64 @@
+// SIMD kernels the generated model code calls. Each entry point dispatches at run time to the
+// best Highway target the CPU supports (see ops.cc); scalar_ops.h holds the reference
+// semantics. All arrays are float32, row-major; sizes are element counts >= 1. Kernels never
+// allocate and never touch memory outside the ranges described here.
+#ifndef LMC_RUNTIME_KERNELS_OPS_H_
+#define LMC_RUNTIME_KERNELS_OPS_H_
+
+#include <cstdint>
+
+namespace lmc::kernels {
+
+// out[r] = sum_c w[r*cols + c] * x[c], for r in [0, rows). out must not alias x or w.
+void MatVec(float* out, const float* w, const float* x, int rows, int cols);
+
+// Fused gate/up projection with SwiGLU: g = w_gate·x, u = w_up·x (both [rows, cols]),
+// out[r] = g[r] * sigmoid(beta * g[r]) * u[r]. x is read once per row pair. out must not alias
+// the inputs.
+void MatVecSwiGlu(float* out, const float* w_gate, const float* w_up, const float* x, int rows,
+                  int cols, float beta);
+
+// RMSNorm as in llama2.c: ss = sum(x^2)/n + eps; out[i] = weight[i] * ((1/sqrtf(ss)) * x[i]).
+// out may alias x.
+void RmsNorm(float* out, const float* x, const float* weight, int n, float eps);
+
+// In-place numerically stable softmax over x[0, n). -inf entries become 0.
+void Softmax(float* x, int n);
+
+// Rotary position embedding on n_heads consecutive heads of head_dim (even) floats each.
+// Pair j of a head is rotated by pos * theta^(-2j/head_dim) radians, with the angle computed
+// in float exactly as llama2.c does.
+// Interleaved pairs (2j, 2j+1): llama2.c / Meta Llama checkpoints.
+void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, float theta);
+// Half-split pairs (j, j + head_dim/2): GPT-NeoX / Hugging Face Llama checkpoints.
+void RopeHalf(float* vec, int n_heads, int head_dim, int pos, float theta);
+
+// out[i] = gate[i] * sigmoid(beta * gate[i]) * up[i]. out may alias gate or up.
+void SwiGlu(float* out, const float* gate, const float* up, int n, float beta);
+
+// x[i] += y[i]. x must not partially overlap y.
+void AddInPlace(float* x, const float* y, int n);
+
+// Attention of one query token over n_tokens cached tokens (the caller passes only the
+// causally visible prefix), with grouped-query heads.
+// q: [n_heads * head_dim]. key_cache / value_cache: row t starts at t * kv_stride floats and
+// holds n_kv_heads heads of head_dim floats. Query head h reads kv head
+// h / (n_heads / n_kv_heads); n_heads must be a multiple of n_kv_heads.
+// Per head: s[t] = scale * dot(q_h, k_t); softmax over t; out_h = sum_t s[t] * v_t.
+// scores: scratch of at least n_tokens floats. out: [n_heads * head_dim], must not alias the
+// other arguments.
+void Attention(float* out, const float* q, const float* key_cache, const float* value_cache,
+               int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride, float scale,
+               float* scores);
+
+// Index of the largest element; the first one on ties. n >= 1. Result is unspecified if x
+// contains NaN.
+int Argmax(const float* x, int n);
+
+// The Highway target (an HWY_* bit, e.g. HWY_AVX2) the kernels currently dispatch to. For
+// tests and diagnostics.
+int64_t DispatchedTarget();
+
+}  // namespace lmc::kernels
+
+#endif  // LMC_RUNTIME_KERNELS_OPS_H_

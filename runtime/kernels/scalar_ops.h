@@ -1,0 +1,139 @@
+// Plain scalar reference implementations of the kernels in ops.h, with identical signatures.
+// They define the semantics the SIMD versions are tested against, so they favour the obvious
+// formulation (llama2.c's where one exists) over speed.
+#ifndef LMC_RUNTIME_KERNELS_SCALAR_OPS_H_
+#define LMC_RUNTIME_KERNELS_SCALAR_OPS_H_
+
+#include <cmath>
+#include <cstddef>
+
+namespace lmc::kernels::scalar {
+
+inline void MatVec(float* out, const float* w, const float* x, int rows, int cols) {
+  for (int r = 0; r < rows; ++r) {
+    const float* row = w + static_cast<size_t>(r) * cols;
+    float sum = 0.0f;
+    for (int c = 0; c < cols; ++c) sum += row[c] * x[c];
+    out[r] = sum;
+  }
+}
+
+// g * sigmoid(beta * g), written as llama2.c does.
+inline float Swish(float g, float beta) { return g * (1.0f / (1.0f + std::exp(-beta * g))); }
+
+inline void MatVecSwiGlu(float* out, const float* w_gate, const float* w_up, const float* x,
+                         int rows, int cols, float beta) {
+  for (int r = 0; r < rows; ++r) {
+    const size_t offset = static_cast<size_t>(r) * cols;
+    float g = 0.0f;
+    float u = 0.0f;
+    for (int c = 0; c < cols; ++c) {
+      g += w_gate[offset + c] * x[c];
+      u += w_up[offset + c] * x[c];
+    }
+    out[r] = Swish(g, beta) * u;
+  }
+}
+
+inline void RmsNorm(float* out, const float* x, const float* weight, int n, float eps) {
+  float ss = 0.0f;
+  for (int i = 0; i < n; ++i) ss += x[i] * x[i];
+  ss /= static_cast<float>(n);
+  ss += eps;
+  const float inv = 1.0f / std::sqrt(ss);
+  for (int i = 0; i < n; ++i) out[i] = weight[i] * (inv * x[i]);
+}
+
+inline void Softmax(float* x, int n) {
+  float max_val = x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] > max_val) max_val = x[i];
+  }
+  float sum = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max_val);
+    sum += x[i];
+  }
+  for (int i = 0; i < n; ++i) x[i] /= sum;
+}
+
+// Rotation angle of pair j, in float exactly as llama2.c computes it.
+inline float RopeAngle(int j, int head_dim, int pos, float theta) {
+  const float freq =
+      1.0f / std::pow(theta, static_cast<float>(2 * j) / static_cast<float>(head_dim));
+  return static_cast<float>(pos) * freq;
+}
+
+inline void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, float theta) {
+  for (int h = 0; h < n_heads; ++h) {
+    float* head = vec + static_cast<size_t>(h) * head_dim;
+    for (int j = 0; j < head_dim / 2; ++j) {
+      const float angle = RopeAngle(j, head_dim, pos, theta);
+      const float c = std::cos(angle);
+      const float s = std::sin(angle);
+      const float v0 = head[2 * j];
+      const float v1 = head[2 * j + 1];
+      head[2 * j] = v0 * c - v1 * s;
+      head[2 * j + 1] = v0 * s + v1 * c;
+    }
+  }
+}
+
+inline void RopeHalf(float* vec, int n_heads, int head_dim, int pos, float theta) {
+  const int half = head_dim / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* head = vec + static_cast<size_t>(h) * head_dim;
+    for (int j = 0; j < half; ++j) {
+      const float angle = RopeAngle(j, head_dim, pos, theta);
+      const float c = std::cos(angle);
+      const float s = std::sin(angle);
+      const float v0 = head[j];
+      const float v1 = head[j + half];
+      head[j] = v0 * c - v1 * s;
+      head[j + half] = v0 * s + v1 * c;
+    }
+  }
+}
+
+inline void SwiGlu(float* out, const float* gate, const float* up, int n, float beta) {
+  for (int i = 0; i < n; ++i) out[i] = Swish(gate[i], beta) * up[i];
+}
+
+inline void AddInPlace(float* x, const float* y, int n) {
+  for (int i = 0; i < n; ++i) x[i] += y[i];
+}
+
+inline void Attention(float* out, const float* q, const float* key_cache, const float* value_cache,
+                      int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride,
+                      float scale, float* scores) {
+  const int group = n_heads / n_kv_heads;
+  for (int h = 0; h < n_heads; ++h) {
+    const float* q_h = q + static_cast<size_t>(h) * head_dim;
+    const size_t kv_offset = static_cast<size_t>(h / group) * head_dim;
+    for (int t = 0; t < n_tokens; ++t) {
+      const float* k = key_cache + static_cast<size_t>(t) * kv_stride + kv_offset;
+      float dot = 0.0f;
+      for (int i = 0; i < head_dim; ++i) dot += q_h[i] * k[i];
+      scores[t] = scale * dot;
+    }
+    Softmax(scores, n_tokens);
+    float* out_h = out + static_cast<size_t>(h) * head_dim;
+    for (int i = 0; i < head_dim; ++i) out_h[i] = 0.0f;
+    for (int t = 0; t < n_tokens; ++t) {
+      const float* v = value_cache + static_cast<size_t>(t) * kv_stride + kv_offset;
+      for (int i = 0; i < head_dim; ++i) out_h[i] += scores[t] * v[i];
+    }
+  }
+}
+
+inline int Argmax(const float* x, int n) {
+  int best = 0;
+  for (int i = 1; i < n; ++i) {
+    if (x[i] > x[best]) best = i;
+  }
+  return best;
+}
+
+}  // namespace lmc::kernels::scalar
+
+#endif  // LMC_RUNTIME_KERNELS_SCALAR_OPS_H_

@@ -1,0 +1,132 @@
+#include "runtime/sampling/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "runtime/util/error.h"
+
+namespace lmc::rt {
+namespace {
+
+int ArgMax(const float* x, int n) {
+  int best = 0;
+  for (int i = 1; i < n; ++i) {
+    if (x[i] > x[best]) best = i;  // strict: the first max wins ties
+  }
+  return best;
+}
+
+void Softmax(float* x, int n) {
+  const float max = x[ArgMax(x, n)];
+  double sum = 0;
+  for (int i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int i = 0; i < n; ++i) x[i] *= inv;
+}
+
+}  // namespace
+
+Sampler::Sampler(int vocab_size, SamplerOptions options)
+    : vocab_size_(vocab_size), options_(options) {
+  if (vocab_size <= 0) Fail("sampler: vocab size {} must be positive", vocab_size);
+  if (!(options.temperature >= 0.0f) || !std::isfinite(options.temperature)) {
+    Fail("sampler: temperature {} must be a finite number >= 0", options.temperature);
+  }
+  if (!(options.top_p > 0.0f && options.top_p <= 1.0f)) {
+    Fail("sampler: top_p {} must be in (0, 1]", options.top_p);
+  }
+  if (options.top_k < 0) Fail("sampler: top_k {} must be >= 0 (0 disables it)", options.top_k);
+  // xorshift gets stuck at 0; any fixed non-zero substitute keeps seed 0 usable.
+  state_ = options.seed != 0 ? options.seed : 0x9E3779B97F4A7C15ull;
+}
+
+uint32_t Sampler::NextU32() {
+  state_ ^= state_ >> 12;
+  state_ ^= state_ << 25;
+  state_ ^= state_ >> 27;
+  return static_cast<uint32_t>((state_ * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+float Sampler::NextF32() { return static_cast<float>(NextU32() >> 8) / 16777216.0f; }
+
+int Sampler::Sample(float* logits) {
+  const int n = vocab_size_;
+  if (options_.temperature == 0.0f) return ArgMax(logits, n);
+
+  const float inv_t = 1.0f / options_.temperature;
+  for (int i = 0; i < n; ++i) logits[i] *= inv_t;
+  Softmax(logits, n);
+  const float* probs = logits;
+  const float coin = NextF32();
+
+  const bool top_k = options_.top_k > 0 && options_.top_k < n;
+  const bool top_p = options_.top_p < 1.0f;
+  if (!top_k && !top_p) {
+    // Plain draw over the whole distribution, in id order.
+    float cdf = 0.0f;
+    for (int i = 0; i < n; ++i) {
+      cdf += probs[i];
+      if (coin < cdf) return i;
+    }
+    return n - 1;  // rounding left cdf just below coin
+  }
+
+  // Most likely first; ties by id so the order (and thus the draw) is deterministic.
+  auto more_likely = [probs](int a, int b) {
+    return probs[a] > probs[b] || (probs[a] == probs[b] && a < b);
+  };
+  candidates_.clear();
+  // Mass the nucleus is measured against: the whole distribution, or what
+  // top-k kept (renormalized).
+  float mass = 1.0f;
+  if (top_k) {
+    candidates_.resize(n);
+    for (int i = 0; i < n; ++i) candidates_[i] = i;
+    std::partial_sort(candidates_.begin(), candidates_.begin() + options_.top_k, candidates_.end(),
+                      more_likely);
+    candidates_.resize(options_.top_k);
+    mass = 0.0f;
+    for (int id : candidates_) mass += probs[id];
+  } else {
+    // Tokens below (1 - p) / (n - 1) cannot be in the nucleus: if at least one
+    // token is kept, the dropped ones hold less than 1 - p together. Dropping
+    // them first avoids sorting the whole vocab. The most likely token is
+    // always kept, so the bound holds even when p is tiny.
+    const float cutoff =
+        std::min((1.0f - options_.top_p) / static_cast<float>(n - 1), probs[ArgMax(probs, n)]);
+    for (int i = 0; i < n; ++i) {
+      if (probs[i] >= cutoff) candidates_.push_back(i);
+    }
+    std::sort(candidates_.begin(), candidates_.end(), more_likely);
+  }
+
+  if (top_p) {
+    // Smallest prefix whose cumulative probability exceeds p of the mass.
+    const float target = options_.top_p * mass;
+    float cumulative = 0.0f;
+    size_t keep = candidates_.size();
+    for (size_t i = 0; i < candidates_.size(); ++i) {
+      cumulative += probs[candidates_[i]];
+      if (cumulative > target) {
+        keep = i + 1;
+        break;
+      }
+    }
+    candidates_.resize(keep);
+  }
+  mass = 0.0f;
+  for (int id : candidates_) mass += probs[id];
+
+  const float r = coin * mass;
+  float cdf = 0.0f;
+  for (int id : candidates_) {
+    cdf += probs[id];
+    if (r < cdf) return id;
+  }
+  return candidates_.back();
+}
+
+}  // namespace lmc::rt

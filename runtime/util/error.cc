@@ -1,0 +1,1 @@
+#include "runtime/util/error.h"

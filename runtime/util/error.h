@@ -1,0 +1,25 @@
+// User-facing runtime errors: bad checkpoints, tokenizer files, flags.
+//
+// Every message names the file (or flag), the place, and what was expected
+// versus found, so the model binary can print it as one line and exit non-zero.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace lmc::rt {
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+// Throws Error with a fmt-formatted message.
+template <typename... Args>
+[[noreturn]] void Fail(fmt::format_string<Args...> format, Args&&... args) {
+  throw Error(fmt::format(format, std::forward<Args>(args)...));
+}
+
+}  // namespace lmc::rt

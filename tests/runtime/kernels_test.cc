@@ -1,0 +1,526 @@
+// Tests the Highway kernels against the scalar references in scalar_ops.h, on every Highway
+// target that is both compiled in and supported by this CPU.
+#include <hwy/highway.h>
+#include <hwy/targets.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "runtime/kernels/ops.h"
+#include "runtime/kernels/scalar_ops.h"
+
+namespace {
+
+namespace k = lmc::kernels;
+namespace ref = lmc::kernels::scalar;
+
+// Covers sizes below one vector (SSE: 4, AVX2: 8, AVX-512: 16 floats), exact multiples, and
+// odd remainders after several vectors.
+const std::vector<int> kSizes = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 172};
+
+// Restores Highway's normal target selection even when an assertion aborts the test case.
+struct TargetReset {
+  ~TargetReset() { hwy::SetSupportedTargetsForTest(0); }
+};
+
+// Runs body once per compiled and supported target, after checking that dynamic dispatch
+// really selects that target.
+void ForEachTarget(const std::function<void()>& body) {
+  TargetReset reset;
+  const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  REQUIRE(!targets.empty());
+  for (int64_t target : targets) {
+    hwy::SetSupportedTargetsForTest(target);
+    INFO("target " << hwy::TargetName(target));
+    REQUIRE(k::DispatchedTarget() == target);
+    body();
+  }
+}
+
+std::vector<float> Random(size_t n, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Extra floats after every output buffer, to catch out-of-bounds writes without ASan.
+constexpr int kGuard = 17;
+constexpr float kGuardValue = 12345.0f;
+
+std::vector<float> Guarded(size_t n) {
+  std::vector<float> v(n + kGuard, kGuardValue);
+  std::fill_n(v.begin(), n, 0.0f);
+  return v;
+}
+
+bool GuardIntact(const std::vector<float>& v, size_t n) {
+  return std::all_of(v.begin() + n, v.end(), [](float x) { return x == kGuardValue; });
+}
+
+// Checks |got - want| <= rel * |want| + abs_tol[i] for i in [0, n); reports the worst index.
+void ExpectClose(const float* got, const float* want, size_t n, float rel,
+                 const std::vector<float>& abs_tol) {
+  size_t bad = 0;
+  size_t first_bad = n;
+  for (size_t i = 0; i < n; ++i) {
+    const float tol = rel * std::fabs(want[i]) + abs_tol[i];
+    if (!(std::fabs(got[i] - want[i]) <= tol)) {  // Also catches NaN.
+      if (bad++ == 0) first_bad = i;
+    }
+  }
+  std::ostringstream detail;
+  if (bad != 0) {
+    detail << "first mismatch at " << first_bad << ": got " << got[first_bad] << ", want "
+           << want[first_bad] << "; " << bad << " of " << n << " differ";
+  }
+  INFO(detail.str());
+  CHECK(bad == 0);
+}
+
+void ExpectClose(const float* got, const float* want, size_t n, float rel = 1e-5f,
+                 float abs_tol = 1e-6f) {
+  ExpectClose(got, want, n, rel, std::vector<float>(n, abs_tol));
+}
+
+// Absolute tolerances for dot products: rounding error scales with sum |w_c * x_c|, not with
+// the (possibly cancelled) result.
+std::vector<float> DotTolerance(const std::vector<float>& w, const std::vector<float>& x, int rows,
+                                int cols) {
+  std::vector<float> abs_w(w.size()), abs_x(x.size()), mag(rows);
+  std::transform(w.begin(), w.end(), abs_w.begin(), [](float v) { return std::fabs(v); });
+  std::transform(x.begin(), x.end(), abs_x.begin(), [](float v) { return std::fabs(v); });
+  ref::MatVec(mag.data(), abs_w.data(), abs_x.data(), rows, cols);
+  for (float& m : mag) m = 1e-6f * m + 1e-7f;
+  return mag;
+}
+
+}  // namespace
+
+TEST_CASE("Dispatch visits every supported target", "[kernels]") {
+  std::ostringstream names;
+  int count = 0;
+  ForEachTarget([&] {
+    names << hwy::TargetName(k::DispatchedTarget()) << ' ';
+    ++count;
+  });
+  WARN("kernel targets tested: " << names.str());
+  CHECK(count == static_cast<int>(hwy::SupportedAndGeneratedTargets().size()));
+  // After the reset the best target is chosen again.
+  CHECK(k::DispatchedTarget() == hwy::SupportedAndGeneratedTargets().front());
+}
+
+TEST_CASE("MatVec matches scalar reference", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(1);
+    const std::vector<int> row_counts = {1, 2, 3, 4, 5, 7, 8, 9, 17};
+    std::vector<int> col_counts = kSizes;
+    col_counts.push_back(288);
+    col_counts.push_back(1000);
+    for (int rows : row_counts) {
+      for (int cols : col_counts) {
+        INFO("rows " << rows << " cols " << cols);
+        const std::vector<float> w = Random(static_cast<size_t>(rows) * cols, rng);
+        const std::vector<float> x = Random(cols, rng);
+        std::vector<float> want(rows);
+        std::vector<float> got = Guarded(rows);
+        ref::MatVec(want.data(), w.data(), x.data(), rows, cols);
+        k::MatVec(got.data(), w.data(), x.data(), rows, cols);
+        ExpectClose(got.data(), want.data(), rows, 1e-5f, DotTolerance(w, x, rows, cols));
+        CHECK(GuardIntact(got, rows));
+      }
+    }
+  });
+}
+
+TEST_CASE("MatVec on a model-sized matrix", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(2);
+    const int rows = 259;
+    const int cols = 768;
+    const std::vector<float> w = Random(static_cast<size_t>(rows) * cols, rng);
+    const std::vector<float> x = Random(cols, rng);
+    std::vector<float> want(rows);
+    std::vector<float> got = Guarded(rows);
+    ref::MatVec(want.data(), w.data(), x.data(), rows, cols);
+    k::MatVec(got.data(), w.data(), x.data(), rows, cols);
+    ExpectClose(got.data(), want.data(), rows, 1e-5f, DotTolerance(w, x, rows, cols));
+    CHECK(GuardIntact(got, rows));
+  });
+}
+
+TEST_CASE("MatVec with a one-hot input selects a column", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(3);
+    const int rows = 6;
+    const int cols = 19;
+    const std::vector<float> w = Random(rows * cols, rng);
+    for (int c : {0, 8, 16, 18}) {
+      std::vector<float> x(cols, 0.0f);
+      x[c] = 1.0f;
+      std::vector<float> out(rows);
+      k::MatVec(out.data(), w.data(), x.data(), rows, cols);
+      for (int r = 0; r < rows; ++r) CHECK(out[r] == w[r * cols + c]);
+    }
+  });
+}
+
+TEST_CASE("MatVecSwiGlu matches scalar reference", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(4);
+    for (float beta : {1.0f, 1.702f}) {
+      for (int rows : {1, 2, 3, 4, 5, 11}) {
+        for (int cols : kSizes) {
+          INFO("rows " << rows << " cols " << cols << " beta " << beta);
+          const size_t size = static_cast<size_t>(rows) * cols;
+          // Scaled so gate values reach the saturated parts of the sigmoid.
+          const std::vector<float> w_gate = Random(size, rng, -3.0f, 3.0f);
+          const std::vector<float> w_up = Random(size, rng);
+          const std::vector<float> x = Random(cols, rng);
+          std::vector<float> want(rows);
+          std::vector<float> got = Guarded(rows);
+          ref::MatVecSwiGlu(want.data(), w_gate.data(), w_up.data(), x.data(), rows, cols, beta);
+          k::MatVecSwiGlu(got.data(), w_gate.data(), w_up.data(), x.data(), rows, cols, beta);
+          // Error in g and u propagates roughly as |g| * err(u) + |u| * err(g).
+          std::vector<float> tol_g = DotTolerance(w_gate, x, rows, cols);
+          std::vector<float> tol_u = DotTolerance(w_up, x, rows, cols);
+          std::vector<float> g(rows), u(rows), tol(rows);
+          ref::MatVec(g.data(), w_gate.data(), x.data(), rows, cols);
+          ref::MatVec(u.data(), w_up.data(), x.data(), rows, cols);
+          for (int r = 0; r < rows; ++r) {
+            tol[r] = 2.0f * (std::fabs(g[r]) * tol_u[r] + (std::fabs(u[r]) + 1.0f) * tol_g[r]);
+          }
+          ExpectClose(got.data(), want.data(), rows, 1e-5f, tol);
+          CHECK(GuardIntact(got, rows));
+        }
+      }
+    }
+  });
+}
+
+TEST_CASE("RmsNorm matches scalar reference, also in place", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(5);
+    for (int n : kSizes) {
+      INFO("n " << n);
+      const std::vector<float> x = Random(n, rng, -4.0f, 4.0f);
+      const std::vector<float> weight = Random(n, rng, 0.5f, 1.5f);
+      std::vector<float> want(n);
+      std::vector<float> got = Guarded(n);
+      ref::RmsNorm(want.data(), x.data(), weight.data(), n, 1e-5f);
+      k::RmsNorm(got.data(), x.data(), weight.data(), n, 1e-5f);
+      ExpectClose(got.data(), want.data(), n);
+      CHECK(GuardIntact(got, n));
+
+      std::vector<float> in_place = x;
+      k::RmsNorm(in_place.data(), in_place.data(), weight.data(), n, 1e-5f);
+      ExpectClose(in_place.data(), want.data(), n);
+    }
+  });
+}
+
+TEST_CASE("RmsNorm of a constant vector with unit weights is all ones", "[kernels]") {
+  ForEachTarget([] {
+    const int n = 37;
+    const std::vector<float> x(n, -3.0f), weight(n, 1.0f);
+    std::vector<float> out(n);
+    k::RmsNorm(out.data(), x.data(), weight.data(), n, 0.0f);
+    for (float v : out) CHECK(v == Approx(-1.0f).epsilon(1e-6));
+  });
+}
+
+TEST_CASE("Softmax matches scalar reference and sums to one", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(6);
+    for (float spread : {1.0f, 30.0f}) {
+      for (int n : kSizes) {
+        INFO("n " << n << " spread " << spread);
+        const std::vector<float> x = Random(n, rng, -spread, spread);
+        std::vector<float> want = x;
+        ref::Softmax(want.data(), n);
+        std::vector<float> got = Guarded(n);
+        std::copy(x.begin(), x.end(), got.begin());
+        k::Softmax(got.data(), n);
+        ExpectClose(got.data(), want.data(), n, 1e-5f, 1e-7f);
+        CHECK(GuardIntact(got, n));
+        double sum = 0.0;
+        for (int i = 0; i < n; ++i) {
+          CHECK(got[i] >= 0.0f);
+          sum += got[i];
+        }
+        CHECK(sum == Approx(1.0).epsilon(1e-5));
+      }
+    }
+  });
+}
+
+TEST_CASE("Softmax is stable for large inputs and zeroes -inf", "[kernels]") {
+  ForEachTarget([] {
+    for (int n : {3, 19}) {
+      INFO("n " << n);
+      std::vector<float> x(n);
+      for (int i = 0; i < n; ++i) x[i] = 1000.0f + static_cast<float>(i);
+      x[1] = -std::numeric_limits<float>::infinity();
+      std::vector<float> want = x;
+      ref::Softmax(want.data(), n);
+      k::Softmax(x.data(), n);
+      CHECK(x[1] == 0.0f);
+      for (int i = 0; i < n; ++i) CHECK(std::isfinite(x[i]));
+      ExpectClose(x.data(), want.data(), n, 1e-5f, 1e-7f);
+      // Equal inputs give exactly equal probabilities.
+      std::vector<float> flat(n, 88.0f);
+      k::Softmax(flat.data(), n);
+      for (float p : flat) CHECK(p == Approx(1.0 / n).epsilon(1e-6));
+    }
+  });
+}
+
+TEST_CASE("RoPE matches scalar reference", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(7);
+    // 200 and 260 exceed one 64-pair table chunk.
+    for (int head_dim : {2, 4, 6, 8, 10, 16, 18, 32, 34, 64, 128, 130, 200, 260}) {
+      for (int n_heads : {1, 3, 8}) {
+        for (int pos : {0, 1, 7, 1000}) {
+          for (float theta : {10000.0f, 500000.0f}) {
+            INFO("head_dim " << head_dim << " n_heads " << n_heads << " pos " << pos << " theta "
+                             << theta);
+            const size_t n = static_cast<size_t>(n_heads) * head_dim;
+            const std::vector<float> x = Random(n, rng);
+            for (bool interleaved : {true, false}) {
+              INFO((interleaved ? "interleaved" : "half"));
+              std::vector<float> want = x;
+              std::vector<float> got = Guarded(n);
+              std::copy(x.begin(), x.end(), got.begin());
+              if (interleaved) {
+                ref::RopeInterleaved(want.data(), n_heads, head_dim, pos, theta);
+                k::RopeInterleaved(got.data(), n_heads, head_dim, pos, theta);
+              } else {
+                ref::RopeHalf(want.data(), n_heads, head_dim, pos, theta);
+                k::RopeHalf(got.data(), n_heads, head_dim, pos, theta);
+              }
+              ExpectClose(got.data(), want.data(), n, 1e-6f, 1e-7f);
+              CHECK(GuardIntact(got, n));
+              if (pos == 0) CHECK(std::equal(x.begin(), x.end(), got.begin()));
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+TEST_CASE("RoPE rotates known pairs by hand-computed angles", "[kernels]") {
+  ForEachTarget([] {
+    const float c1 = std::cos(1.0f), s1 = std::sin(1.0f);
+    // head_dim 2, pos 1: the single pair turns by exactly 1 radian in both styles.
+    for (bool interleaved : {true, false}) {
+      std::vector<float> v = {1.0f, 0.0f, 0.0f, 1.0f};  // two heads
+      if (interleaved) {
+        k::RopeInterleaved(v.data(), 2, 2, 1, 10000.0f);
+      } else {
+        k::RopeHalf(v.data(), 2, 2, 1, 10000.0f);
+      }
+      CHECK(v[0] == Approx(c1).margin(1e-7));
+      CHECK(v[1] == Approx(s1).margin(1e-7));
+      CHECK(v[2] == Approx(-s1).margin(1e-7));
+      CHECK(v[3] == Approx(c1).margin(1e-7));
+    }
+    // head_dim 4, pos 1, theta 10000: pair 0 turns by 1 rad, pair 1 by 10000^-0.5 = 0.01 rad.
+    // The two styles pair different elements.
+    const float c2 = std::cos(0.01f), s2 = std::sin(0.01f);
+    std::vector<float> a = {1.0f, 2.0f, 3.0f, 4.0f};
+    k::RopeInterleaved(a.data(), 1, 4, 1, 10000.0f);
+    CHECK(a[0] == Approx(1 * c1 - 2 * s1).margin(1e-6));
+    CHECK(a[1] == Approx(1 * s1 + 2 * c1).margin(1e-6));
+    CHECK(a[2] == Approx(3 * c2 - 4 * s2).margin(1e-6));
+    CHECK(a[3] == Approx(3 * s2 + 4 * c2).margin(1e-6));
+    std::vector<float> b = {1.0f, 2.0f, 3.0f, 4.0f};
+    k::RopeHalf(b.data(), 1, 4, 1, 10000.0f);
+    CHECK(b[0] == Approx(1 * c1 - 3 * s1).margin(1e-6));
+    CHECK(b[2] == Approx(1 * s1 + 3 * c1).margin(1e-6));
+    CHECK(b[1] == Approx(2 * c2 - 4 * s2).margin(1e-6));
+    CHECK(b[3] == Approx(2 * s2 + 4 * c2).margin(1e-6));
+  });
+}
+
+TEST_CASE("SwiGlu matches scalar reference, also in place and at extremes", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(8);
+    for (float beta : {1.0f, 1.702f}) {
+      for (int n : kSizes) {
+        INFO("n " << n << " beta " << beta);
+        const std::vector<float> gate = Random(n, rng, -10.0f, 10.0f);
+        const std::vector<float> up = Random(n, rng, -2.0f, 2.0f);
+        std::vector<float> want(n);
+        ref::SwiGlu(want.data(), gate.data(), up.data(), n, beta);
+        std::vector<float> got = Guarded(n);
+        k::SwiGlu(got.data(), gate.data(), up.data(), n, beta);
+        ExpectClose(got.data(), want.data(), n, 2e-6f, 1e-7f);
+        CHECK(GuardIntact(got, n));
+
+        std::vector<float> into_gate = gate;
+        k::SwiGlu(into_gate.data(), into_gate.data(), up.data(), n, beta);
+        ExpectClose(into_gate.data(), want.data(), n, 2e-6f, 1e-7f);
+        std::vector<float> into_up = up;
+        k::SwiGlu(into_up.data(), gate.data(), into_up.data(), n, beta);
+        ExpectClose(into_up.data(), want.data(), n, 2e-6f, 1e-7f);
+      }
+    }
+    // exp(-beta * g) overflows float for these; the result must still be finite and right.
+    const std::vector<float> gate = {-1000.0f, -100.0f, -20.0f, 0.0f, 20.0f, 100.0f, 1000.0f};
+    const std::vector<float> up(gate.size(), 1.0f);
+    std::vector<float> out(gate.size());
+    k::SwiGlu(out.data(), gate.data(), up.data(), static_cast<int>(gate.size()), 1.0f);
+    for (size_t i = 0; i < gate.size(); ++i) {
+      INFO("gate " << gate[i]);
+      CHECK(std::isfinite(out[i]));
+      CHECK(out[i] == Approx(ref::Swish(gate[i], 1.0f)).margin(1e-6));
+    }
+  });
+}
+
+TEST_CASE("AddInPlace matches scalar reference", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(9);
+    for (int n : kSizes) {
+      INFO("n " << n);
+      const std::vector<float> x = Random(n, rng);
+      const std::vector<float> y = Random(n, rng);
+      std::vector<float> want = x;
+      ref::AddInPlace(want.data(), y.data(), n);
+      std::vector<float> got = Guarded(n);
+      std::copy(x.begin(), x.end(), got.begin());
+      k::AddInPlace(got.data(), y.data(), n);
+      for (int i = 0; i < n; ++i) CHECK(got[i] == want[i]);
+      CHECK(GuardIntact(got, n));
+    }
+  });
+}
+
+TEST_CASE("Attention matches scalar reference with GQA", "[kernels]") {
+  struct Config {
+    int n_heads, n_kv_heads, head_dim;
+  };
+  const std::vector<Config> configs = {
+      {8, 4, 8}, {8, 1, 8},  {8, 8, 8},  {8, 4, 6},  {8, 1, 6},   {8, 8, 6},
+      {8, 2, 2}, {4, 2, 17}, {6, 3, 64}, {2, 1, 72}, {4, 4, 128},
+  };
+  ForEachTarget([&] {
+    std::mt19937 rng(10);
+    for (const Config& c : configs) {
+      for (int n_tokens : {1, 2, 37}) {
+        for (int extra_stride : {0, 5}) {
+          const int kv_dim = c.n_kv_heads * c.head_dim;
+          const int kv_stride = kv_dim + extra_stride;
+          INFO("n_heads " << c.n_heads << " n_kv_heads " << c.n_kv_heads << " head_dim "
+                          << c.head_dim << " n_tokens " << n_tokens << " kv_stride " << kv_stride);
+          const size_t q_size = static_cast<size_t>(c.n_heads) * c.head_dim;
+          // The last row ends at kv_dim, not kv_stride, so reads past it are caught by ASan.
+          const size_t cache_size = static_cast<size_t>(n_tokens - 1) * kv_stride + kv_dim;
+          const std::vector<float> q = Random(q_size, rng, -2.0f, 2.0f);
+          const std::vector<float> keys = Random(cache_size, rng, -2.0f, 2.0f);
+          const std::vector<float> values = Random(cache_size, rng);
+          const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+
+          std::vector<float> want(q_size), ref_scores(n_tokens);
+          ref::Attention(want.data(), q.data(), keys.data(), values.data(), n_tokens, c.n_heads,
+                         c.n_kv_heads, c.head_dim, kv_stride, scale, ref_scores.data());
+          std::vector<float> got = Guarded(q_size);
+          std::vector<float> scores(n_tokens);
+          k::Attention(got.data(), q.data(), keys.data(), values.data(), n_tokens, c.n_heads,
+                       c.n_kv_heads, c.head_dim, kv_stride, scale, scores.data());
+          ExpectClose(got.data(), want.data(), q_size, 1e-5f, 2e-6f);
+          CHECK(GuardIntact(got, q_size));
+        }
+      }
+    }
+  });
+}
+
+TEST_CASE("Attention reads the right kv head and single tokens pass through", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(11);
+    const int n_heads = 8, head_dim = 6;
+    for (int n_kv_heads : {1, 2, 4, 8}) {
+      for (int n_tokens : {1, 5}) {
+        INFO("n_kv_heads " << n_kv_heads << " n_tokens " << n_tokens);
+        const int kv_stride = n_kv_heads * head_dim + 3;
+        const size_t cache_size = static_cast<size_t>(n_tokens) * kv_stride;
+        const std::vector<float> q = Random(n_heads * head_dim, rng);
+        const std::vector<float> keys = Random(cache_size, rng);
+        // Every value of kv head j is j, so each output equals the kv head index it used.
+        std::vector<float> values(cache_size, -1.0f);
+        std::vector<float> one_token_values = Random(cache_size, rng);
+        for (int t = 0; t < n_tokens; ++t) {
+          for (int j = 0; j < n_kv_heads; ++j) {
+            std::fill_n(values.begin() + t * kv_stride + j * head_dim, head_dim,
+                        static_cast<float>(j));
+          }
+        }
+        std::vector<float> out(n_heads * head_dim), scores(n_tokens);
+        k::Attention(out.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
+                     n_kv_heads, head_dim, kv_stride, 0.5f, scores.data());
+        const int group = n_heads / n_kv_heads;
+        for (int h = 0; h < n_heads; ++h) {
+          for (int i = 0; i < head_dim; ++i) {
+            CHECK(out[h * head_dim + i] == Approx(static_cast<float>(h / group)).margin(1e-6));
+          }
+        }
+        if (n_tokens == 1) {
+          // A single token gets weight 1: the output is its value row.
+          k::Attention(out.data(), q.data(), keys.data(), one_token_values.data(), 1, n_heads,
+                       n_kv_heads, head_dim, kv_stride, 0.5f, scores.data());
+          CHECK(scores[0] == 1.0f);
+          for (int h = 0; h < n_heads; ++h) {
+            for (int i = 0; i < head_dim; ++i) {
+              CHECK(out[h * head_dim + i] == one_token_values[(h / group) * head_dim + i]);
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+TEST_CASE("Argmax matches scalar reference and takes the first of ties", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(12);
+    for (int n : kSizes) {
+      INFO("n " << n);
+      // All negative, so zero padding in a vector implementation would win if it leaked in.
+      const std::vector<float> x = Random(n, rng, -5.0f, -1.0f);
+      CHECK(k::Argmax(x.data(), n) == ref::Argmax(x.data(), n));
+
+      const std::vector<float> same(n, 3.0f);
+      CHECK(k::Argmax(same.data(), n) == 0);
+
+      for (int pos : {0, n / 2, n - 1}) {
+        std::vector<float> peak = x;
+        peak[pos] = 7.0f;
+        CHECK(k::Argmax(peak.data(), n) == pos);
+        // A later copy of the maximum, e.g. in the tail, must not win.
+        peak[n - 1] = 7.0f;
+        CHECK(k::Argmax(peak.data(), n) == pos);
+      }
+    }
+    // A tie between the last full vector and the overlapping tail.
+    std::vector<float> v(21, 0.0f);
+    v[18] = 1.0f;
+    v[20] = 1.0f;
+    CHECK(k::Argmax(v.data(), 21) == 18);
+    std::vector<float> big = Random(32000, rng);
+    big[31999] = 2.0f;
+    CHECK(k::Argmax(big.data(), 32000) == 31999);
+    big[12345] = 2.0f;
+    CHECK(k::Argmax(big.data(), 32000) == 12345);
+  });
+}
