@@ -18,6 +18,9 @@ std::optional<T> ParseNumber(const std::string& text) {
   return value;
 }
 
+// How the user writes the flag: -n, --temperature.
+std::string Flag(const std::string& name) { return (name.size() == 1 ? "-" : "--") + name; }
+
 }  // namespace
 
 Args::Args(const std::string& command, int argc, char** argv, int first,
@@ -44,15 +47,15 @@ Args::Args(const std::string& command, int argc, char** argv, int first,
     if (!spec) {
       std::string known;
       for (const auto& f : flags) known += std::string(known.empty() ? "--" : ", --") + f.name;
-      Fail("unknown flag --{} for '{}'; expected one of: {}", name, command_, known);
+      Fail("unknown flag {} for '{}'; expected one of: {}", Flag(name), command_, known);
     }
     if (spec->takes_value && !inline_value) {
-      if (i + 1 >= argc) Fail("--{} expects a value ({})", name, spec->help);
+      if (i + 1 >= argc) Fail("{} expects a value ({})", Flag(name), spec->help);
       value = argv[++i];
     } else if (!spec->takes_value && inline_value) {
-      Fail("--{} takes no value", name);
+      Fail("{} takes no value", Flag(name));
     }
-    if (values_.count(name)) Fail("--{} given twice", name);
+    if (values_.count(name)) Fail("{} given twice", Flag(name));
     values_[name] = value;
   }
 }
@@ -64,16 +67,16 @@ std::string Args::String(const std::string& name, const std::string& fallback) c
 
 std::string Args::Required(const std::string& name) const {
   auto it = values_.find(name);
-  if (it == values_.end()) Fail("'{}' needs --{}", command_, name);
+  if (it == values_.end()) Fail("'{}' needs {}", command_, Flag(name));
   return it->second;
 }
 
 int Args::Int(const std::string& name, int fallback, int min, int max) const {
   if (!Has(name)) return fallback;
   auto value = ParseNumber<int>(values_.at(name));
-  if (!value) Fail("--{} expects an integer, found '{}'", name, values_.at(name));
+  if (!value) Fail("{} expects an integer, found '{}'", Flag(name), values_.at(name));
   if (*value < min || *value > max) {
-    Fail("--{} must be in [{}, {}], found {}", name, min, max, *value);
+    Fail("{} must be in [{}, {}], found {}", Flag(name), min, max, *value);
   }
   return *value;
 }
@@ -84,16 +87,16 @@ float Args::Float(const std::string& name, float fallback, float min, float max)
   char* end = nullptr;
   float value = text.empty() ? NAN : std::strtof(text.c_str(), &end);
   if (std::isnan(value) || end != text.c_str() + text.size()) {
-    Fail("--{} expects a number, found '{}'", name, text);
+    Fail("{} expects a number, found '{}'", Flag(name), text);
   }
-  if (value < min || value > max) Fail("--{} must be in [{}, {}], found {}", name, min, max, text);
+  if (value < min || value > max) Fail("{} must be in [{}, {}], found {}", Flag(name), min, max, text);
   return value;
 }
 
 uint64_t Args::Uint64(const std::string& name, uint64_t fallback) const {
   if (!Has(name)) return fallback;
   auto value = ParseNumber<uint64_t>(values_.at(name));
-  if (!value) Fail("--{} expects a non-negative integer, found '{}'", name, values_.at(name));
+  if (!value) Fail("{} expects a non-negative integer, found '{}'", Flag(name), values_.at(name));
   return *value;
 }
 
@@ -106,7 +109,7 @@ std::vector<int> Args::IntList(const std::string& name) const {
     if (comma == std::string::npos) comma = text.size();
     std::string item = text.substr(start, comma - start);
     auto value = ParseNumber<int>(item);
-    if (!value) Fail("--{} expects comma-separated integers, found '{}' in '{}'", name, item, text);
+    if (!value) Fail("{} expects comma-separated integers, found '{}' in '{}'", Flag(name), item, text);
     out.push_back(*value);
     start = comma + 1;
   }

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Bad checkpoints, tokenizer files and flags: each is one line on stderr that
+# names the file and what was expected, and a non-zero exit; never a crash.
+# usage: bad_inputs_test.sh MODEL LMC SOURCE_DIR ASSETS
+source "$(dirname "$0")/lib.sh"
+model=$1 lmc=$2 src=$3 assets=$4
+weights=$assets/llama2c-stories260K/stories260K.bin
+tokenizer=$assets/llama2c-stories260K/tok512.bin
+require_asset "$weights"
+require_asset "$tokenizer"
+gen() { "$model" generate --prompt "Once upon a time" -n 5 --temperature 0 "$@"; }
+
+# Checkpoints.
+head -c 600000 "$weights" >"$tmp/truncated.bin"
+expect_error "truncated checkpoint" 1 "truncated.bin: truncated: expected 1056540 bytes" -- \
+  gen --weights "$tmp/truncated.bin" --tokenizer "$tokenizer"
+{ cat "$weights"; printf 'junk'; } >"$tmp/longer.bin"
+expect_error "checkpoint with trailing bytes" 1 "longer.bin" -- \
+  gen --weights "$tmp/longer.bin" --tokenizer "$tokenizer"
+expect_error "missing checkpoint" 1 "$tmp/nope.bin" -- \
+  gen --weights "$tmp/nope.bin" --tokenizer "$tokenizer"
+printf 'this is not a checkpoint at all, just some text\n' >"$tmp/text.bin"
+expect_error "garbage checkpoint" 1 "text.bin" -- gen --weights "$tmp/text.bin" --tokenizer "$tokenizer"
+expect_error "tokenizer given as checkpoint" 1 "tok512.bin" -- \
+  gen --weights "$tokenizer" --tokenizer "$tokenizer"
+
+# A model compiled for other sizes than the checkpoint's header.
+"$lmc" build "$src/specs/stories260k.yaml" --set attention.n_kv_heads=8 -o "$tmp/mha" \
+  --cache-dir "$(dirname "$model")/lmc-cache" 2>/dev/null
+expect_error "header n_kv_heads differs from spec" 1 "header field n_kv_heads is 4, but the model was compiled for 8" -- \
+  "$tmp/mha" generate --weights "$weights" --tokenizer "$tokenizer" --prompt "x" -n 1
+"$lmc" build "$src/specs/stories260k.yaml" --set embeddings.tied=false -o "$tmp/untied" \
+  --cache-dir "$(dirname "$model")/lmc-cache" 2>/dev/null
+expect_error "tied checkpoint, untied model" 1 "stories260K.bin" -- \
+  "$tmp/untied" generate --weights "$weights" --tokenizer "$tokenizer" --prompt "x" -n 1
+
+# Tokenizer files.
+head -c 3000 "$tokenizer" >"$tmp/tok_truncated.bin"
+expect_error "truncated tokenizer" 1 "tok_truncated.bin" -- \
+  gen --weights "$weights" --tokenizer "$tmp/tok_truncated.bin"
+expect_error "missing tokenizer" 1 "$tmp/none.bin" -- gen --weights "$weights" --tokenizer "$tmp/none.bin"
+expect_error "checkpoint given as tokenizer" 1 "stories260K.bin" -- \
+  gen --weights "$weights" --tokenizer "$weights"
+expect_error "tokenize with a bad tokenizer" 1 "text.bin" -- \
+  "$model" tokenize --tokenizer "$tmp/text.bin" "hello"
+
+# Flags.
+expect_error "unknown flag" 2 "unknown flag --temprature" -- \
+  gen --weights "$weights" --tokenizer "$tokenizer" --temprature 0
+expect_error "bad number" 2 "--temperature expects a number, found 'hot'" -- \
+  "$model" generate --weights "$weights" --tokenizer "$tokenizer" --temperature hot
+expect_error "negative -n" 2 "-n must be in [0, 512], found -3" -- \
+  "$model" generate --weights "$weights" --tokenizer "$tokenizer" -n -3
+expect_error "flag without value" 2 "--weights expects a value" -- "$model" generate --weights
+expect_error "missing --weights" 2 "needs --weights" -- "$model" generate --tokenizer "$tokenizer"
+expect_error "unknown command" 2 "unknown command 'generat'" -- "$model" generat
+expect_error "bad token list" 2 "--tokens expects comma-separated integers" -- \
+  "$model" logits --weights "$weights" --tokens 1,x,3 --out "$tmp/x.npy"
+expect_error "token id out of range" 1 "token id 512 is outside the vocabulary" -- \
+  "$model" logits --weights "$weights" --tokens 1,512 --out "$tmp/x.npy"
+expect_error "unwritable npy" 1 "$tmp/no/such/dir/x.npy" -- \
+  "$model" logits --weights "$weights" --tokens 1,2 --out "$tmp/no/such/dir/x.npy"
+finish

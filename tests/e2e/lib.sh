@@ -1,0 +1,52 @@
+# Shared helpers for the end-to-end tests: counts checks and ends with the
+# "N passed, N failed" line CTest's output shows.
+set -u
+passed=0
+failed=0
+
+pass() { passed=$((passed + 1)); echo "ok: $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $1"; }
+
+# expect_status CODE DESCRIPTION -- COMMAND...: runs COMMAND, keeps its
+# stdout/stderr in $out/$err, and checks the exit status.
+expect_status() {
+  local want=$1 what=$2
+  shift 3
+  out=$("$@" 2>"$tmp/stderr") && status=0 || status=$?
+  err=$(cat "$tmp/stderr")
+  if [ "$status" -eq "$want" ]; then pass "$what (exit $status)"; else
+    fail "$what: exit $status, expected $want; stderr: $err"; fi
+}
+
+# expect_error DESCRIPTION CODE SUBSTRING -- COMMAND...: a failure with one
+# clear line on stderr containing SUBSTRING, and nothing on stdout.
+expect_error() {
+  local what=$1 code=$2 needle=$3
+  shift 4
+  expect_status "$code" "$what" -- "$@"
+  local lines
+  lines=$(printf '%s' "$err" | grep -c '' || true)
+  [ "$lines" -eq 1 ] && pass "$what: one line" || fail "$what: $lines lines on stderr: $err"
+  case "$err" in
+    *"$needle"*) pass "$what: says '$needle'" ;;
+    *) fail "$what: stderr lacks '$needle': $err" ;;
+  esac
+  case "$err" in
+    *"Segmentation"*|*"Sanitizer"*|*"terminate"*) fail "$what: crashed: $err" ;;
+  esac
+}
+
+require_asset() {
+  if [ ! -f "$1" ]; then
+    echo "FAIL: missing shared asset $1 (set LMC_ASSETS to the folder holding ../shared/assets)"
+    exit 1
+  fi
+}
+
+finish() {
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT

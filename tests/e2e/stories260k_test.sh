@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The real stories260K checkpoint against llama2.c's published output.
+# usage: stories260k_test.sh MODEL ASSETS REFERENCE_DIR
+source "$(dirname "$0")/lib.sh"
+model=$1 assets=$2 reference=$3
+weights=$assets/llama2c-stories260K/stories260K.bin
+tokenizer=$assets/llama2c-stories260K/tok512.bin
+require_asset "$weights"
+require_asset "$tokenizer"
+require_asset "$reference/stories260K_greedy_once_upon_a_time_n64.txt"
+
+# Greedy, 60 new tokens: llama2.c's output byte for byte (it ends with a newline).
+expect_status 0 "generate greedy" -- "$model" generate --weights "$weights" \
+  --tokenizer "$tokenizer" --prompt "Once upon a time" -n 60 --temperature 0
+"$model" generate --weights "$weights" --tokenizer "$tokenizer" --prompt "Once upon a time" \
+  -n 60 --temperature 0 >"$tmp/story.txt" 2>/dev/null
+{ cat "$reference/stories260K_greedy_once_upon_a_time_n64.txt"; echo; } >"$tmp/expected.txt"
+if cmp -s "$tmp/story.txt" "$tmp/expected.txt"; then pass "greedy output equals llama2.c's"; else
+  fail "greedy output differs:"; diff "$tmp/expected.txt" "$tmp/story.txt"; fi
+case "$err" in *"tok/s"*) pass "timings on stderr" ;; *) fail "no timings on stderr: $err" ;; esac
+
+# A shorter run is a prefix of the longer one (greedy is deterministic).
+"$model" generate --weights "$weights" --tokenizer "$tokenizer" --prompt "Once upon a time" \
+  -n 20 --temperature 0 >"$tmp/short.txt" 2>/dev/null
+short=$(cat "$tmp/short.txt")
+case "$(cat "$tmp/story.txt")" in "$short"*) pass "-n 20 is a prefix of -n 60" ;;
+  *) fail "-n 20 output is not a prefix: $short" ;; esac
+
+# The prompt's ids.
+expect_status 0 "tokenize" -- "$model" tokenize --tokenizer "$tokenizer" "Once upon a time"
+[ "$out" = "1 403 407 261 378" ] && pass "prompt ids" || fail "prompt ids: $out"
+
+# Sampling is reproducible with --seed and differs across seeds.
+run_seed() { "$model" generate --weights "$weights" --tokenizer "$tokenizer" \
+  --prompt "Once upon a time" -n 40 --temperature 1 --top-p 0.9 --seed "$1" 2>/dev/null; }
+a=$(run_seed 7) b=$(run_seed 7) c=$(run_seed 8)
+[ "$a" = "$b" ] && pass "same seed, same text" || fail "same seed gave different text"
+[ "$a" != "$c" ] && pass "other seed, other text" || fail "seeds 7 and 8 gave the same text"
+
+# logits: float32 [tokens, vocab] in npy 1.0; causal, so a prefix's rows do not
+# depend on what follows.
+expect_status 0 "logits" -- "$model" logits --weights "$weights" --tokens 1,403,407,261,378 \
+  --out "$tmp/all.npy"
+"$model" logits --weights "$weights" --tokens 1,403 --out "$tmp/prefix.npy"
+# The greedy story goes on with ","; the id the tokenizer gives it after the prompt.
+comma=$("$model" tokenize --tokenizer "$tokenizer" "Once upon a time," | awk '{print $NF}')
+python3 - "$tmp/all.npy" "$tmp/prefix.npy" "$comma" <<'PY' && pass "npy shape, finite, causal" || fail "npy checks"
+import ast, math, struct, sys
+def load(path):
+    data = open(path, "rb").read()
+    assert data[:6] == b"\x93NUMPY" and data[6:8] == b"\x01\x00", "magic/version"
+    n = struct.unpack("<H", data[8:10])[0]
+    header = ast.literal_eval(data[10:10 + n].decode())
+    assert header["descr"] == "<f4" and not header["fortran_order"], header
+    body = data[10 + n:]
+    values = struct.unpack("<%df" % (len(body) // 4), body)
+    return header["shape"], values
+shape, values = load(sys.argv[1])
+assert shape == (5, 512), shape
+assert all(math.isfinite(v) for v in values)
+prefix_shape, prefix = load(sys.argv[2])
+assert prefix_shape == (2, 512)
+assert list(prefix) == list(values[:2 * 512]), "prefix rows differ"
+assert list(values[:512]) != list(values[512:1024]), "rows identical"
+row = values[4 * 512:]
+best = max(range(512), key=lambda i: row[i])
+assert best == int(sys.argv[3]), (best, sys.argv[3])
+PY
+
+expect_status 0 "info" -- "$model" info
+case "$out" in *"model: stories260k"*"build: lmc"*"name: stories260k"*) pass "info shows spec and build" ;;
+  *) fail "info output: $out" ;; esac
+finish
