@@ -17,7 +17,8 @@ bool VerifyAfter(const ir::Graph& graph, const char* stage, const PipelineOption
   }
   auto problems = ir::Verify(graph);
   for (const auto& problem : problems) {
-    diags.Error(Location{}, std::string("internal error: IR invalid after ") + stage + ": " + problem);
+    diags.Error(Location{},
+                std::string("internal error: IR invalid after ") + stage + ": " + problem);
   }
   return problems.empty();
 }

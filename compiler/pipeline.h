@@ -3,11 +3,11 @@
 // emit C++. Each stage reports to one Diagnostics.
 #pragma once
 
+#include <llvm/Support/raw_ostream.h>
+
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <llvm/Support/raw_ostream.h>
 
 #include "compiler/emit/emit_cpp.h"
 #include "compiler/ir/ir.h"
@@ -17,7 +17,7 @@ namespace lmc {
 
 struct PipelineOptions {
   std::string spec_path;
-  std::vector<std::string> overrides;  // --set path=value
+  std::vector<std::string> overrides;            // --set path=value
   llvm::raw_ostream* print_after_all = nullptr;  // IR after lowering and each pass.
 };
 

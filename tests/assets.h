@@ -2,11 +2,10 @@
 // else the folder CMake found at configure time (../shared/assets).
 #pragma once
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-
-#include <catch2/catch.hpp>
 
 namespace lmc::test {
 

@@ -1,8 +1,5 @@
 #include "compiler/driver/build_binary.h"
 
-#include <chrono>
-#include <cstdlib>
-
 #include <fmt/format.h>
 #include <llvm/ADT/SmallString.h>
 #include <llvm/ADT/StringExtras.h>
@@ -12,6 +9,9 @@
 #include <llvm/Support/Path.h>
 #include <llvm/Support/Program.h>
 #include <llvm/Support/xxhash.h>
+
+#include <chrono>
+#include <cstdlib>
 
 #include "compiler/driver/toolchain.h"
 
@@ -92,9 +92,9 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   std::vector<std::string> compile_flags = Split(toolchain::kCompileFlags);
   std::vector<std::string> link_inputs = Split(toolchain::kLinkInputs);
   std::vector<std::string> link_flags = Split(toolchain::kLinkFlags);
-  std::string build_info = fmt::format(
-      "lmc {}; spec {}; compiler {}; flags {}; built on a {} host", toolchain::kVersion, spec_path,
-      cxx, toolchain::kCompileFlags, llvm::sys::getHostCPUName().str());
+  std::string build_info =
+      fmt::format("lmc {}; spec {}; compiler {}; flags {}; built on a {} host", toolchain::kVersion,
+                  spec_path, cxx, toolchain::kCompileFlags, llvm::sys::getHostCPUName().str());
   std::string build_info_source = fmt::format(
       "// Written by lmc build.\n#include \"runtime/model/model.h\"\n\nnamespace lmc::rt {{\n"
       "const char* const kBuildInfo = \"{}\";\n}}  // namespace lmc::rt\n",
@@ -151,9 +151,9 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
       std::string printed = ReadFileOr(output, "");
       if (rc != 0) {
         log << printed;
-        log << "lmc: error: " << cxx << " failed (" << (error.empty() ? "exit " + std::to_string(rc) : error)
-            << ") while " << steps[i].what << "; command: " << cxx << " "
-            << llvm::join(steps[i].args, " ") << "\n";
+        log << "lmc: error: " << cxx << " failed ("
+            << (error.empty() ? "exit " + std::to_string(rc) : error) << ") while " << steps[i].what
+            << "; command: " << cxx << " " << llvm::join(steps[i].args, " ") << "\n";
         return false;
       }
       // The generated code must compile cleanly; show any warning.
@@ -174,11 +174,10 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
     return false;
   }
   llvm::sys::fs::setPermissions(options.output, llvm::sys::fs::all_read | llvm::sys::fs::all_exe |
-                                                     llvm::sys::fs::owner_write);
+                                                    llvm::sys::fs::owner_write);
   uint64_t size = 0;
   llvm::sys::fs::file_size(options.output, size);
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log << fmt::format("lmc: built {} ({:.1f} KiB) in {:.2f} s{}\n", options.output, size / 1024.0,
                      seconds, cached ? " (cached)" : "");
   return true;

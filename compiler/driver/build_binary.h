@@ -2,9 +2,9 @@
 // compiler found through LLVM's program lookup, caching results by content.
 #pragma once
 
-#include <string>
-
 #include <llvm/Support/raw_ostream.h>
+
+#include <string>
 
 #include "compiler/emit/emit_cpp.h"
 

@@ -40,8 +40,9 @@ cl::opt<std::string> as_path("spec-name",
 
 cl::opt<std::string> build_output("o", cl::desc("Path of the model binary"), cl::value_desc("path"),
                                   cl::Required, cl::sub(build_cmd));
-cl::opt<std::string> cxx("cxx", cl::desc("C++ compiler (name on PATH or path; default: the one "
-                                         "that built lmc)"),
+cl::opt<std::string> cxx("cxx",
+                         cl::desc("C++ compiler (name on PATH or path; default: the one "
+                                  "that built lmc)"),
                          cl::sub(build_cmd));
 cl::opt<std::string> cache_dir("cache-dir", cl::desc("Build cache directory"), cl::sub(build_cmd));
 cl::opt<bool> no_cache("no-cache", cl::desc("Rebuild even if the cache has this binary"),
@@ -66,7 +67,9 @@ lmc::PipelineOptions Options() {
   return options;
 }
 
-std::string DisplayPath() { return as_path.empty() ? std::string(spec_path) : std::string(as_path); }
+std::string DisplayPath() {
+  return as_path.empty() ? std::string(spec_path) : std::string(as_path);
+}
 
 int Check() {
   lmc::Diagnostics diags;

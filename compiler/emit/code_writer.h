@@ -2,9 +2,9 @@
 // the code they write.
 #pragma once
 
-#include <string>
-
 #include <fmt/format.h>
+
+#include <string>
 
 namespace lmc {
 

@@ -84,14 +84,13 @@ class Emitter {
   std::string Summary() const {
     const auto& s = spec_;
     const auto& a = s.attention;
-    std::string grouping = a.n_kv_heads == a.n_heads ? "MHA"
-                           : a.n_kv_heads == 1       ? "MQA"
-                                                     : "GQA";
+    std::string grouping = a.n_kv_heads == a.n_heads ? "MHA" : a.n_kv_heads == 1 ? "MQA" : "GQA";
     return fmt::format(
         "{}: {}, {} layers, d_model {}, {} heads ({} KV heads, {}), head_dim {},\n// {} ({}-norm), "
         "{} hidden {}, {} (theta {}), vocab {}, {} embeddings.",
-        s.name, NameOf<Family>(s.family, kFamilyNames), s.sizes.n_layers, s.sizes.d_model, a.n_heads,
-        a.n_kv_heads, grouping, a.head_dim, NameOf<NormKind>(s.norm.kind, kNormKindNames),
+        s.name, NameOf<Family>(s.family, kFamilyNames), s.sizes.n_layers, s.sizes.d_model,
+        a.n_heads, a.n_kv_heads, grouping, a.head_dim,
+        NameOf<NormKind>(s.norm.kind, kNormKindNames),
         NameOf<NormPlacement>(s.norm.placement, kNormPlacementNames),
         NameOf<Activation>(s.feed_forward.activation, kActivationNames), s.feed_forward.hidden,
         NameOf<PositionKind>(s.position.kind, kPositionKindNames), s.position.rope.theta,
@@ -253,8 +252,9 @@ class Emitter {
         int64_t heads = op.IntAttr("heads");
         c.Line("k::{}({}, {}, kHeadDim, pos, {});", kernel, Buf(op.result),
                heads == spec_.attention.n_heads ? "kHeads" : "kKvHeads",
-               op.FloatAttr("theta") == spec_.position.rope.theta ? "kRopeTheta"
-                                                                  : FloatLiteral(op.FloatAttr("theta")));
+               op.FloatAttr("theta") == spec_.position.rope.theta
+                   ? "kRopeTheta"
+                   : FloatLiteral(op.FloatAttr("theta")));
         break;
       }
       case ir::OpKind::kKvStore:
@@ -262,13 +262,15 @@ class Emitter {
         c.Line("std::copy_n({}, kKvDim, s.value_cache[l][pos]);", in(1));
         break;
       case ir::OpKind::kAttention:
-        c.Line("k::Attention({}, {}, s.key_cache[l][0], s.value_cache[l][0], pos + 1, kHeads, "
-               "kKvHeads,",
-               Buf(op.result), in(0));
+        c.Line(
+            "k::Attention({}, {}, s.key_cache[l][0], s.value_cache[l][0], pos + 1, kHeads, "
+            "kKvHeads,",
+            Buf(op.result), in(0));
         c.Line("             kHeadDim, kKvDim, kAttentionScale, s.scores);");
         break;
       case ir::OpKind::kSwiGlu:
-        c.Line("k::SwiGlu({}, {}, {}, {}, {});", Buf(op.result), in(0), in(1), n(op.result), beta());
+        c.Line("k::SwiGlu({}, {}, {}, {}, {});", Buf(op.result), in(0), in(1), n(op.result),
+               beta());
         break;
       case ir::OpKind::kAdd: {
         std::string out = Buf(op.result), a = in(0), b = in(1);
@@ -364,7 +366,8 @@ class Emitter {
     c.Indent();
     c.Line("if (!source_) lmc::rt::Fail(\"no weights loaded\");");
     c.Line("if (token < 0 || token >= kVocab) {{");
-    c.Line("  lmc::rt::Fail(\"token id {{}} is outside the vocabulary [0, {{}})\", token, kVocab);");
+    c.Line(
+        "  lmc::rt::Fail(\"token id {{}} is outside the vocabulary [0, {{}})\", token, kVocab);");
     c.Line("}}");
     c.Line("if (pos < 0 || pos >= kMaxSeqLen) {{");
     c.Line("  lmc::rt::Fail(\"position {{}} is past max_seq_len {{}}\", pos, kMaxSeqLen);");
@@ -399,7 +402,8 @@ class Emitter {
     c.Line("    .max_seq_len = models::{}::kMaxSeqLen,", ns_);
     c.Line("    .bos = {},", s.tokenizer.bos);
     c.Line("    .eos = {},", s.tokenizer.eos);
-    c.Line("    .tokenizer_kind = \"{}\",", NameOf<TokenizerKind>(s.tokenizer.kind, kTokenizerKindNames));
+    c.Line("    .tokenizer_kind = \"{}\",",
+           NameOf<TokenizerKind>(s.tokenizer.kind, kTokenizerKindNames));
     c.Line("    .weights_format = \"{}\",",
            NameOf<WeightsFormat>(s.weights.format, kWeightsFormatNames));
     c.Line("}};");

@@ -36,8 +36,8 @@ template <typename T>
 static const T& GetAttr(const Op& op, const std::string& name) {
   const Attr* attr = op.FindAttr(name);
   if (!attr || !std::holds_alternative<T>(*attr)) {
-    throw std::logic_error(fmt::format("internal error: {} has no attribute {} of the expected type",
-                                       OpName(op.kind), name));
+    throw std::logic_error(fmt::format(
+        "internal error: {} has no attribute {} of the expected type", OpName(op.kind), name));
   }
   return std::get<T>(*attr);
 }
@@ -91,7 +91,8 @@ class Printer {
       out_ += fmt::format("  weight @{} \"{}\" : {}{}\n", w.role, w.tensor, ShapeText(w.shape),
                           w.per_layer ? " per_layer" : "");
     }
-    for (const auto& b : graph_.buffers) out_ += fmt::format("  buffer ${} : [{}]\n", b.name, b.elements);
+    for (const auto& b : graph_.buffers)
+      out_ += fmt::format("  buffer ${} : [{}]\n", b.name, b.elements);
     PrintBlock(graph_.body, 1);
     out_ += fmt::format("  return {}\n}}\n", Name(graph_.output));
     return out_;

@@ -18,17 +18,17 @@
 
 namespace lmc::ir {
 
-#define LMC_IR_OPS(X)                                                              \
-  X(kEmbedding, "embedding")     /* token row of a [vocab, d] table */             \
-  X(kRmsNorm, "rmsnorm")         /* x / rms(x) * weight */                         \
-  X(kLinear, "linear")           /* weight[m, k] · x[k] */                         \
-  X(kGatedLinear, "gated_linear") /* act(gate · x) * (up · x), fused */            \
-  X(kRope, "rope")               /* rotary position encoding, per head */          \
-  X(kKvStore, "kv_store")        /* writes k, v at the current position */         \
-  X(kAttention, "attention")     /* query over the layer's KV cache */             \
-  X(kSwiGlu, "swiglu")           /* a * sigmoid(beta * a) * b */                   \
-  X(kAdd, "add")                 /* residual connection */                         \
-  X(kLayers, "layers")           /* the per-layer block, repeated */
+#define LMC_IR_OPS(X)                                                       \
+  X(kEmbedding, "embedding")      /* token row of a [vocab, d] table */     \
+  X(kRmsNorm, "rmsnorm")          /* x / rms(x) * weight */                 \
+  X(kLinear, "linear")            /* weight[m, k] · x[k] */                \
+  X(kGatedLinear, "gated_linear") /* act(gate · x) * (up · x), fused */   \
+  X(kRope, "rope")                /* rotary position encoding, per head */  \
+  X(kKvStore, "kv_store")         /* writes k, v at the current position */ \
+  X(kAttention, "attention")      /* query over the layer's KV cache */     \
+  X(kSwiGlu, "swiglu")            /* a * sigmoid(beta * a) * b */           \
+  X(kAdd, "add")                  /* residual connection */                 \
+  X(kLayers, "layers")            /* the per-layer block, repeated */
 
 enum class OpKind {
 #define LMC_IR_ENUM(kind, name) kind,

@@ -110,7 +110,8 @@ class Verifier {
            where + ": carried value's shape differs from the block argument's");
     VerifyBlock(*op.body, /*in_layers=*/true);
     if (op.result >= 0 && op.body->yield >= 0) {
-      Expect(ShapeOf(op.result) == ShapeOf(op.body->yield), where + ": result shape differs from yield");
+      Expect(ShapeOf(op.result) == ShapeOf(op.body->yield),
+             where + ": result shape differs from yield");
     }
   }
 
@@ -123,7 +124,8 @@ class Verifier {
 
   void SameShape(const Shape& a, const Shape& b, const std::string& where, const char* what) {
     if (a != b) {
-      Problem(fmt::format("{}: {} [{}] vs [{}]", where, what, fmt::join(a, ", "), fmt::join(b, ", ")));
+      Problem(
+          fmt::format("{}: {} [{}] vs [{}]", where, what, fmt::join(a, ", "), fmt::join(b, ", ")));
     }
   }
 
@@ -158,7 +160,8 @@ class Verifier {
         if (!Arity(op, where, 1, 0)) return;
         int64_t heads = op.IntAttr("heads"), head_dim = op.IntAttr("head_dim");
         Expect(head_dim % 2 == 0, where + ": head_dim must be even");
-        SameShape(ShapeOf(op.operands[0]), Shape{heads * head_dim}, where, "input vs heads*head_dim");
+        SameShape(ShapeOf(op.operands[0]), Shape{heads * head_dim}, where,
+                  "input vs heads*head_dim");
         SameShape(ShapeOf(op.operands[0]), out, where, "input vs result");
         break;
       }
@@ -171,9 +174,12 @@ class Verifier {
         if (!Arity(op, where, 2, 0)) return;
         int64_t heads = op.IntAttr("heads"), kv_heads = op.IntAttr("kv_heads");
         int64_t head_dim = op.IntAttr("head_dim");
-        Expect(kv_heads > 0 && heads % kv_heads == 0, where + ": heads must be a multiple of kv_heads");
-        SameShape(ShapeOf(op.operands[0]), Shape{heads * head_dim}, where, "query vs heads*head_dim");
-        Expect(graph_.values[op.operands[1]].is_cache, where + ": second operand must be kv_store's");
+        Expect(kv_heads > 0 && heads % kv_heads == 0,
+               where + ": heads must be a multiple of kv_heads");
+        SameShape(ShapeOf(op.operands[0]), Shape{heads * head_dim}, where,
+                  "query vs heads*head_dim");
+        Expect(graph_.values[op.operands[1]].is_cache,
+               where + ": second operand must be kv_store's");
         SameShape(out, Shape{heads * head_dim}, where, "result vs heads*head_dim");
         break;
       }

@@ -27,7 +27,8 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
   int errors_before = diags.error_count();
   auto refuse = [&](bool unsupported, const char* path, const std::string& what) {
     if (!unsupported) return;
-    Location at = spec.Where(path);
+    // A default has no place of its own: point at the family it follows from.
+    Location at = spec.Given(path) ? spec.Where(path) : spec.Where("family");
     diags.Error(at, fmt::format("not supported yet: {} ({})", what, diags.Describe(at)));
   };
   refuse(spec.family != Family::kDecoder, "family",
@@ -41,13 +42,16 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
                      NameOf<Activation>(spec.feed_forward.activation, kActivationNames)));
   refuse(spec.feed_forward.bias, "feed_forward.bias", "feed-forward biases");
   refuse(spec.attention.bias, "attention.bias", "attention biases");
-  refuse(!spec.attention.causal, "attention.causal", "a decoder with bidirectional attention");
+  refuse(spec.family == Family::kDecoder && !spec.attention.causal, "attention.causal",
+         "a decoder with bidirectional attention");
   refuse(spec.position.kind != PositionKind::kRope, "position.kind",
-         fmt::format("position.kind {}", NameOf<PositionKind>(spec.position.kind, kPositionKindNames)));
-  refuse(spec.position.kind == PositionKind::kRope && spec.position.rope.scaling != RopeScaling::kNone,
-         "position.rope.scaling",
-         fmt::format("RoPE scaling {}",
-                     NameOf<RopeScaling>(spec.position.rope.scaling, kRopeScalingNames)));
+         fmt::format("position.kind {}",
+                     NameOf<PositionKind>(spec.position.kind, kPositionKindNames)));
+  refuse(
+      spec.position.kind == PositionKind::kRope && spec.position.rope.scaling != RopeScaling::kNone,
+      "position.rope.scaling",
+      fmt::format("RoPE scaling {}",
+                  NameOf<RopeScaling>(spec.position.rope.scaling, kRopeScalingNames)));
   refuse(spec.embeddings.scale != 1.0, "embeddings.scale", "scaled token embeddings");
   refuse(spec.embeddings.dim != spec.sizes.d_model, "embeddings.dim",
          "embeddings.dim different from d_model");
@@ -116,13 +120,14 @@ class DecoderLowering {
 
     int fb = Emit(b, ir::OpKind::kRmsNorm, "xb.ffn", {d}, {h}, {Weight("ffn_norm", {d}, true)},
                   {{"eps", spec_.norm.eps}});
-    int gate = Emit(b, ir::OpKind::kLinear, "gate", {hidden}, {fb},
-                    {Weight("w_gate", {hidden, d}, true)});
-    int up = Emit(b, ir::OpKind::kLinear, "up", {hidden}, {fb}, {Weight("w_up", {hidden, d}, true)});
+    int gate =
+        Emit(b, ir::OpKind::kLinear, "gate", {hidden}, {fb}, {Weight("w_gate", {hidden, d}, true)});
+    int up =
+        Emit(b, ir::OpKind::kLinear, "up", {hidden}, {fb}, {Weight("w_up", {hidden, d}, true)});
     int act = Emit(b, ir::OpKind::kSwiGlu, "hb", {hidden}, {gate, up}, {},
                    {{"beta", spec_.feed_forward.beta}});
-    int down = Emit(b, ir::OpKind::kLinear, "ffn.out", {d}, {act},
-                    {Weight("w_down", {d, hidden}, true)});
+    int down =
+        Emit(b, ir::OpKind::kLinear, "ffn.out", {d}, {act}, {Weight("w_down", {d, hidden}, true)});
     return Emit(b, ir::OpKind::kAdd, "h.ffn", {d}, {h, down});
   }
 

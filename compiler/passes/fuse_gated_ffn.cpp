@@ -28,8 +28,8 @@ void FuseBlock(ir::Block& block, std::map<int, int>& uses) {
     ir::Op& gate = block.ops[gate_it->second];
     ir::Op& up = block.ops[up_it->second];
     bool fusable = gate.kind == ir::OpKind::kLinear && up.kind == ir::OpKind::kLinear &&
-                   gate.operands == up.operands && uses[gate.result] == 1 &&
-                   uses[up.result] == 1 && gate.result != up.result;
+                   gate.operands == up.operands && uses[gate.result] == 1 && uses[up.result] == 1 &&
+                   gate.result != up.result;
     if (!fusable) continue;
     ir::Op fused{ir::OpKind::kGatedLinear};
     fused.operands = gate.operands;

@@ -1,21 +1,30 @@
 #include "compiler/spec/parse_spec.h"
 
+#include <fmt/format.h>
+#include <llvm/ADT/StringRef.h>
+
 #include <charconv>
 #include <cmath>
 #include <set>
 #include <vector>
 
-#include <fmt/format.h>
-#include <llvm/ADT/StringRef.h>
-
 namespace lmc {
 
 namespace {
 
-constexpr const char* kWeightRoles[] = {
-    "token_embedding", "position_embedding", "attn_norm", "wq",     "wk",
-    "wv",              "wo",                 "ffn_norm",  "w_gate", "w_up",
-    "w_down",          "final_norm",         "classifier"};
+constexpr const char* kWeightRoles[] = {"token_embedding",
+                                        "position_embedding",
+                                        "attn_norm",
+                                        "wq",
+                                        "wk",
+                                        "wv",
+                                        "wo",
+                                        "ffn_norm",
+                                        "w_gate",
+                                        "w_up",
+                                        "w_down",
+                                        "final_norm",
+                                        "classifier"};
 
 // The known key closest to `key`, if it is close enough to be a likely typo.
 std::string Suggest(const std::string& key, const std::vector<std::string>& known) {
@@ -57,8 +66,8 @@ class Section {
   Section Child(const std::string& key, bool required) {
     const SpecNode* child = Lookup(key, required);
     if (child && child->kind != SpecNode::Kind::kMap) {
-      Error(*child, fmt::format("expected a mapping for {}, found {}", Path(key),
-                                KindName(child->kind)));
+      Error(*child,
+            fmt::format("expected a mapping for {}, found {}", Path(key), KindName(child->kind)));
       child = nullptr;
     }
     return Section(child, Path(key), spec_, diags_);
@@ -71,7 +80,7 @@ class Section {
     const std::string& s = value->scalar;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), parsed);
     if (ec != std::errc() || end != s.data() + s.size() || value->quoted) {
-      Error(*value, fmt::format("expected an integer for {}, found '{}'", Path(key), s));
+      Error(*value, fmt::format("expected an integer for {}, found {}", Path(key), Found(*value)));
       return;
     }
     if (parsed < min || parsed > max) {
@@ -90,7 +99,7 @@ class Section {
     char* end = nullptr;
     double parsed = s.empty() || value->quoted ? NAN : std::strtod(s.c_str(), &end);
     if (std::isnan(parsed) || std::isinf(parsed) || end != s.c_str() + s.size()) {
-      Error(*value, fmt::format("expected a number for {}, found '{}'", Path(key), s));
+      Error(*value, fmt::format("expected a number for {}, found {}", Path(key), Found(*value)));
       return;
     }
     if ((min_exclusive ? parsed <= min : parsed < min) || parsed > max) {
@@ -170,6 +179,12 @@ class Section {
   }
 
  private:
+  // "'abc'", or for "512" in quotes "the string '512' (remove the quotes)".
+  static std::string Found(const SpecNode& value) {
+    return value.quoted ? fmt::format("the string '{}' (remove the quotes)", value.scalar)
+                        : fmt::format("'{}'", value.scalar);
+  }
+
   std::string Path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
 
   void Error(const SpecNode& at, const std::string& message) { diags_.Error(at.location, message); }
@@ -192,8 +207,8 @@ class Section {
   const SpecNode* Scalar(const std::string& key, bool required) {
     const SpecNode* value = Lookup(key, required);
     if (value && value->kind != SpecNode::Kind::kScalar) {
-      Error(*value,
-            fmt::format("expected a single value for {}, found {}", Path(key), KindName(value->kind)));
+      Error(*value, fmt::format("expected a single value for {}, found {}", Path(key),
+                                KindName(value->kind)));
       return nullptr;
     }
     return value;
@@ -218,7 +233,12 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
   Section top(&root, "", spec, diags);
 
   int64_t version = 1;
-  top.Int("lmc", version, 1, 1, true);
+  top.Int("lmc", version, 1, 1000, true);
+  if (version != 1) {
+    diags.Error(
+        spec.Where("lmc"),
+        fmt::format("spec format version {} is not supported; this lmc reads version 1", version));
+  }
   spec.format_version = static_cast<int>(version);
   top.String("name", spec.name, true);
   std::string description;

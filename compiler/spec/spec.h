@@ -32,10 +32,9 @@ std::string_view NameOf(T value, std::span<const EnumName<T>> table) {
 }
 
 enum class Family { kDecoder, kEncoder, kEncoderDecoder };
-inline constexpr EnumName<Family> kFamilyNames[] = {
-    {"decoder", Family::kDecoder},
-    {"encoder", Family::kEncoder},
-    {"encoder-decoder", Family::kEncoderDecoder}};
+inline constexpr EnumName<Family> kFamilyNames[] = {{"decoder", Family::kDecoder},
+                                                    {"encoder", Family::kEncoder},
+                                                    {"encoder-decoder", Family::kEncoderDecoder}};
 
 enum class NormKind { kLayerNorm, kRmsNorm };
 inline constexpr EnumName<NormKind> kNormKindNames[] = {{"layernorm", NormKind::kLayerNorm},
@@ -47,16 +46,16 @@ inline constexpr EnumName<NormPlacement> kNormPlacementNames[] = {{"pre", NormPl
 
 enum class Activation { kRelu, kGelu, kGeluTanh, kSilu, kSwiGlu, kGeGlu };
 inline constexpr EnumName<Activation> kActivationNames[] = {
-    {"relu", Activation::kRelu},   {"gelu", Activation::kGelu},
+    {"relu", Activation::kRelu},          {"gelu", Activation::kGelu},
     {"gelu_tanh", Activation::kGeluTanh}, {"silu", Activation::kSilu},
-    {"swiglu", Activation::kSwiGlu}, {"geglu", Activation::kGeGlu}};
+    {"swiglu", Activation::kSwiGlu},      {"geglu", Activation::kGeGlu}};
 inline bool IsGated(Activation a) { return a == Activation::kSwiGlu || a == Activation::kGeGlu; }
 
 enum class PositionKind { kNone, kSinusoidal, kLearned, kRope, kAlibi, kT5Relative, kCope };
 inline constexpr EnumName<PositionKind> kPositionKindNames[] = {
-    {"none", PositionKind::kNone},         {"sinusoidal", PositionKind::kSinusoidal},
-    {"learned", PositionKind::kLearned},   {"rope", PositionKind::kRope},
-    {"alibi", PositionKind::kAlibi},       {"t5_relative", PositionKind::kT5Relative},
+    {"none", PositionKind::kNone},       {"sinusoidal", PositionKind::kSinusoidal},
+    {"learned", PositionKind::kLearned}, {"rope", PositionKind::kRope},
+    {"alibi", PositionKind::kAlibi},     {"t5_relative", PositionKind::kT5Relative},
     {"cope", PositionKind::kCope}};
 
 // Which dimensions RoPE pairs: (2i, 2i+1) as Meta's Llama checkpoints, or
@@ -175,7 +174,7 @@ struct Spec {
   }
   bool Given(const std::string& path) const { return locations.count(path) != 0; }
 
-  std::string source_path;   // The spec file as the user named it.
+  std::string source_path;    // The spec file as the user named it.
   std::string resolved_yaml;  // After extends and --set: what the binary embeds.
 };
 

@@ -1,11 +1,10 @@
 #include "compiler/spec/spec_tree.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <llvm/ADT/SmallString.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/Path.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <set>
@@ -215,8 +214,11 @@ class TreeLoader {
       diags_.Error(base_name.location, "extends takes the path of a base spec");
       return nullptr;
     }
-    llvm::SmallString<256> base_path(llvm::sys::path::parent_path(path));
-    llvm::sys::path::append(base_path, base_name.scalar);
+    llvm::SmallString<256> base_path(base_name.scalar);
+    if (llvm::sys::path::is_relative(base_path)) {
+      base_path = llvm::sys::path::parent_path(path);
+      llvm::sys::path::append(base_path, base_name.scalar);
+    }
     stack_.push_back(canonical);
     auto base = Load(std::string(base_path), base_name.location);
     stack_.pop_back();
@@ -234,8 +236,8 @@ class TreeLoader {
                    "--set expects path.to.key=value");
       return false;
     }
-    auto value = ParseYamlText(text.substr(equals + 1), buffer,
-                               static_cast<unsigned>(equals + 1), diags_);
+    auto value =
+        ParseYamlText(text.substr(equals + 1), buffer, static_cast<unsigned>(equals + 1), diags_);
     if (!value) return false;
     SpecNode* node = &root;
     size_t start = 0;

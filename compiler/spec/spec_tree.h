@@ -18,11 +18,11 @@ struct SpecNode {
   enum class Kind { kNull, kScalar, kMap, kSequence };
 
   Kind kind = Kind::kNull;
-  std::string scalar;  // For kScalar.
-  bool quoted = false;  // A quoted scalar is always a string.
+  std::string scalar;                                     // For kScalar.
+  bool quoted = false;                                    // A quoted scalar is always a string.
   std::vector<std::pair<std::string, SpecNode>> entries;  // For kMap, in file order.
-  std::vector<SpecNode> items;                             // For kSequence.
-  Location location;      // Of the value.
+  std::vector<SpecNode> items;                            // For kSequence.
+  Location location;                                      // Of the value.
   Location key_location;  // Of the key that names this value, if any.
 
   const SpecNode* Find(const std::string& key) const;

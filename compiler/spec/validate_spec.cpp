@@ -65,13 +65,14 @@ class Validator {
     }
     if (s.Given("feed_forward.beta") && f.activation != Activation::kSwiGlu &&
         f.activation != Activation::kSilu) {
-      Error({"feed_forward.beta"}, "feed_forward.beta (swish beta) applies only to silu and swiglu");
+      Error({"feed_forward.beta"},
+            "feed_forward.beta (swish beta) applies only to silu and swiglu");
     }
 
     ValidatePosition();
 
     if (s.embeddings.tied && s.embeddings.dim != s.sizes.d_model) {
-      Error({"embeddings.tied"},
+      Error({"embeddings.dim", "embeddings.tied"},
             fmt::format("tied embeddings need embeddings.dim ({}) equal to sizes.d_model ({})",
                         s.embeddings.dim, s.sizes.d_model));
     }
@@ -82,7 +83,8 @@ class Validator {
                                                        {"tokenizer.unk", s.tokenizer.unk}};
     for (const auto& [path, id] : special) {
       if (id >= s.sizes.vocab) {
-        Error({path}, fmt::format("{} ({}) must be below sizes.vocab ({})", path, id, s.sizes.vocab));
+        Error({path},
+              fmt::format("{} ({}) must be below sizes.vocab ({})", path, id, s.sizes.vocab));
       }
     }
 
@@ -91,8 +93,8 @@ class Validator {
       bool has_layer = name.find("{layer}") != std::string::npos;
       std::string path = "weights.names." + role;
       if (per_layer && !has_layer) {
-        Error({path.c_str()}, fmt::format("{} is per layer: its name needs a {{layer}} placeholder",
-                                          path));
+        Error({path.c_str()},
+              fmt::format("{} is per layer: its name needs a {{layer}} placeholder", path));
       } else if (!per_layer && has_layer) {
         Error({path.c_str()}, fmt::format("{} is not per layer: remove {{layer}}", path));
       }
@@ -114,9 +116,10 @@ class Validator {
   void ValidatePosition() {
     const auto& s = spec_;
     const auto& p = s.position;
-    const std::pair<const char*, PositionKind> sections[] = {{"position.rope", PositionKind::kRope},
-                                                             {"position.t5", PositionKind::kT5Relative},
-                                                             {"position.cope", PositionKind::kCope}};
+    const std::pair<const char*, PositionKind> sections[] = {
+        {"position.rope", PositionKind::kRope},
+        {"position.t5", PositionKind::kT5Relative},
+        {"position.cope", PositionKind::kCope}};
     for (const auto& [path, kind] : sections) {
       if (s.Given(path) && p.kind != kind) {
         Error({path}, fmt::format("{} is only used with position.kind: {}", path,
@@ -124,23 +127,32 @@ class Validator {
       }
     }
     if (p.kind == PositionKind::kRope && s.attention.head_dim % 2 != 0) {
-      Error({"attention.head_dim", "position.kind"},
-            fmt::format("RoPE rotates pairs of dimensions: head_dim ({}) must be even",
-                        s.attention.head_dim));
+      if (s.Given("attention.head_dim")) {
+        Error({"attention.head_dim"},
+              fmt::format("RoPE rotates pairs of dimensions: head_dim ({}) must be even",
+                          s.attention.head_dim));
+      } else {
+        Error({"attention.n_heads", "sizes.d_model", "position.kind"},
+              fmt::format("RoPE rotates pairs of dimensions: head_dim (d_model {} / n_heads {} = "
+                          "{}) must be even",
+                          s.sizes.d_model, s.attention.n_heads, s.attention.head_dim));
+      }
     }
     if (p.kind == PositionKind::kCope && !s.Given("position.cope")) {
       Error({"position.kind"}, "position.kind cope needs position.cope.max_positions");
     }
     const auto& r = p.rope;
     if (r.scaling == RopeScaling::kNone) {
-      for (const char* key : {"position.rope.factor", "position.rope.low_freq_factor",
-                              "position.rope.high_freq_factor", "position.rope.original_max_seq_len"}) {
+      for (const char* key :
+           {"position.rope.factor", "position.rope.low_freq_factor",
+            "position.rope.high_freq_factor", "position.rope.original_max_seq_len"}) {
         if (s.Given(key)) Error({key}, fmt::format("{} needs position.rope.scaling", key));
       }
     }
     if (r.scaling == RopeScaling::kLlama3) {
       if (!s.Given("position.rope.original_max_seq_len")) {
-        Error({"position.rope.scaling"}, "llama3 RoPE scaling needs position.rope.original_max_seq_len");
+        Error({"position.rope.scaling"},
+              "llama3 RoPE scaling needs position.rope.original_max_seq_len");
       }
       if (r.high_freq_factor <= r.low_freq_factor) {
         Error({"position.rope.high_freq_factor", "position.rope.scaling"},
@@ -158,7 +170,9 @@ class Validator {
   void ValidateLlama2cFormat() {
     const auto& s = spec_;
     auto need = [&](bool ok, std::initializer_list<const char*> paths, const char* what) {
-      if (!ok) Error(paths, fmt::format("weights.format llama2c holds only Llama-style decoders: {}", what));
+      if (!ok)
+        Error(paths,
+              fmt::format("weights.format llama2c holds only Llama-style decoders: {}", what));
     };
     need(s.family == Family::kDecoder, {"family"}, "family must be decoder");
     need(s.norm.kind == NormKind::kRmsNorm, {"norm.kind"}, "norm.kind must be rmsnorm");
@@ -167,7 +181,7 @@ class Validator {
     need(s.position.kind == PositionKind::kRope, {"position.kind"}, "position.kind must be rope");
     need(!s.attention.bias, {"attention.bias"}, "attention.bias must be false");
     need(!s.feed_forward.bias, {"feed_forward.bias"}, "feed_forward.bias must be false");
-    need(s.attention.head_dim * s.attention.n_heads == s.sizes.d_model,
+    need(s.attention.head_dim == 0 || s.attention.head_dim * s.attention.n_heads == s.sizes.d_model,
          {"attention.head_dim", "attention.n_heads"}, "head_dim * n_heads must equal d_model");
     need(s.weights.names.empty(), {"weights.names"},
          "its tensor names are fixed by the format, so weights.names must be absent");

@@ -38,7 +38,8 @@ void Diagnostics::Print(const Location& where, llvm::SourceMgr::DiagKind kind,
   llvm::SMLoc loc = sources_.FindLocForLineAndColumn(where.buffer, where.line, where.column);
   llvm::SmallVector<llvm::SMRange, 1> ranges;
   if (where.length > 1 && loc.isValid()) {
-    ranges.push_back(llvm::SMRange(loc, llvm::SMLoc::getFromPointer(loc.getPointer() + where.length)));
+    ranges.push_back(
+        llvm::SMRange(loc, llvm::SMLoc::getFromPointer(loc.getPointer() + where.length)));
   }
   sources_.PrintMessage(out_, loc, kind, message, ranges);
 }

@@ -6,10 +6,10 @@
 // Errors accumulate so one run reports every problem.
 #pragma once
 
-#include <string>
-
 #include <llvm/Support/SourceMgr.h>
 #include <llvm/Support/raw_ostream.h>
+
+#include <string>
 
 namespace lmc {
 

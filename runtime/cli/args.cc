@@ -89,7 +89,8 @@ float Args::Float(const std::string& name, float fallback, float min, float max)
   if (std::isnan(value) || end != text.c_str() + text.size()) {
     Fail("{} expects a number, found '{}'", Flag(name), text);
   }
-  if (value < min || value > max) Fail("{} must be in [{}, {}], found {}", Flag(name), min, max, text);
+  if (value < min || value > max)
+    Fail("{} must be in [{}, {}], found {}", Flag(name), min, max, text);
   return value;
 }
 
@@ -109,7 +110,8 @@ std::vector<int> Args::IntList(const std::string& name) const {
     if (comma == std::string::npos) comma = text.size();
     std::string item = text.substr(start, comma - start);
     auto value = ParseNumber<int>(item);
-    if (!value) Fail("{} expects comma-separated integers, found '{}' in '{}'", Flag(name), item, text);
+    if (!value)
+      Fail("{} expects comma-separated integers, found '{}' in '{}'", Flag(name), item, text);
     out.push_back(*value);
     start = comma + 1;
   }

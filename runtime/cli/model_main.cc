@@ -8,12 +8,12 @@
 //
 // stdout carries only results (generated text, ids, info); timings and
 // errors go to stderr. Exit codes: 0 success, 1 bad input file, 2 usage.
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "runtime/cli/args.h"
 #include "runtime/model/model.h"
@@ -210,13 +210,14 @@ int Info(int argc, char** argv) {
 }
 
 void Usage(const char* program) {
-  fmt::print(stderr,
-             "usage: {0} generate --weights W --tokenizer T --prompt TEXT [-n N] [--temperature T]\n"
-             "                 [--top-p P] [--top-k K] [--seed S]\n"
-             "       {0} logits --weights W --tokens 1,2,3 --out F.npy\n"
-             "       {0} tokenize --tokenizer T TEXT\n"
-             "       {0} info\n",
-             program);
+  fmt::print(
+      stderr,
+      "usage: {0} generate --weights W --tokenizer T --prompt TEXT [-n N] [--temperature T]\n"
+      "                 [--top-p P] [--top-k K] [--seed S]\n"
+      "       {0} logits --weights W --tokens 1,2,3 --out F.npy\n"
+      "       {0} tokenize --tokenizer T TEXT\n"
+      "       {0} info\n",
+      program);
 }
 
 }  // namespace

@@ -4,10 +4,10 @@
 // versus found, so the model binary can print it as one line and exit non-zero.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <stdexcept>
 #include <string>
-
-#include <fmt/format.h>
 
 namespace lmc::rt {
 

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Configures and builds lmc and its runtime into BUILD_DIR (default build/).
+# Extra arguments go to CMake (e.g. -DLMC_SANITIZE=ON).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${BUILD_DIR:-build}
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-Release} "$@" >/dev/null
+cmake --build "$build_dir" -j "${JOBS:-2}"
