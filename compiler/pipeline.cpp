@@ -30,7 +30,6 @@ std::optional<Spec> LoadSpec(const PipelineOptions& options, Diagnostics& diags)
   if (!tree) return std::nullopt;
   auto spec = ParseSpec(*tree, diags);
   if (!spec || !ValidateSpec(*spec, diags)) return std::nullopt;
-  spec->source_path = options.spec_path;
   return spec;
 }
 
@@ -50,7 +49,8 @@ std::optional<GeneratedFiles> CompileToCpp(const PipelineOptions& options, Diagn
   if (!spec) return std::nullopt;
   auto graph = CompileToIr(*spec, options, diags);
   if (!graph) return std::nullopt;
-  return EmitCpp(*spec, *graph, options.spec_path);
+  return EmitCpp(*spec, *graph,
+                 options.display_path.empty() ? options.spec_path : options.display_path);
 }
 
 }  // namespace lmc

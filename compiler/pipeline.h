@@ -17,7 +17,8 @@ namespace lmc {
 
 struct PipelineOptions {
   std::string spec_path;
-  std::vector<std::string> overrides;            // --set path=value
+  std::vector<std::string> overrides;  // --set path=value
+  std::string display_path;            // How generated banners name the spec; empty: spec_path.
   llvm::raw_ostream* print_after_all = nullptr;  // IR after lowering and each pass.
 };
 

@@ -108,17 +108,15 @@ int Build() {
   lmc::Diagnostics diags;
   auto options = Options();
   llvm::errs() << "[0/3] lowering " << spec_path << "\n";
-  auto spec = lmc::LoadSpec(options, diags);
-  if (!spec) return 1;
-  auto graph = lmc::CompileToIr(*spec, options, diags);
-  if (!graph) return 1;
-  auto files = lmc::EmitCpp(*spec, *graph, DisplayPath());
+  options.display_path = DisplayPath();
+  auto files = lmc::CompileToCpp(options, diags);
+  if (!files) return 1;
   lmc::BuildOptions build;
   build.output = build_output;
   build.cxx = cxx;
   build.cache_dir = cache_dir;
   build.use_cache = !no_cache;
-  return lmc::BuildBinary(files, DisplayPath(), build, llvm::errs()) ? 0 : 1;
+  return lmc::BuildBinary(*files, DisplayPath(), build, llvm::errs()) ? 0 : 1;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <set>
+#include <stdexcept>
 
 #include "compiler/ir/ir.h"
 
@@ -97,7 +98,11 @@ class Verifier {
     }
     Define(op.result, where);
     if (op.result < 0 || op.result >= static_cast<int>(graph_.values.size())) return;
-    VerifyShapes(op, where);
+    try {
+      VerifyShapes(op, where);
+    } catch (const std::logic_error& e) {  // A missing or mistyped attribute.
+      Problem(e.what());
+    }
   }
 
   void VerifyLayers(const Op& op, const std::string& where) {

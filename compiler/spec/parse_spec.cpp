@@ -12,20 +12,6 @@ namespace lmc {
 
 namespace {
 
-constexpr const char* kWeightRoles[] = {"token_embedding",
-                                        "position_embedding",
-                                        "attn_norm",
-                                        "wq",
-                                        "wk",
-                                        "wv",
-                                        "wo",
-                                        "ffn_norm",
-                                        "w_gate",
-                                        "w_up",
-                                        "w_down",
-                                        "final_norm",
-                                        "classifier"};
-
 // The known key closest to `key`, if it is close enough to be a likely typo.
 std::string Suggest(const std::string& key, const std::vector<std::string>& known) {
   std::string best;
@@ -152,15 +138,14 @@ class Section {
     Error(*value, message);
   }
 
-  // A mapping of names to strings whose keys must come from `allowed`.
-  void StringMap(const std::string& key, std::map<std::string, std::string>& out,
-                 std::span<const char* const> allowed) {
+  // weights.names: a tensor name for any of the known weight roles.
+  void WeightNames(const std::string& key, std::map<std::string, std::string>& out) {
     Section map = Child(key, false);
     if (!map.present()) return;
-    for (const char* name : allowed) {
+    for (const auto& role : kWeightRoles) {
       std::string text;
-      map.String(name, text, false);
-      if (!text.empty()) out[name] = text;
+      map.String(role.name, text, false);
+      if (!text.empty()) out[role.name] = text;
     }
     map.Finish();
   }
@@ -224,8 +209,6 @@ class Section {
 constexpr int64_t kMaxSize = int64_t{1} << 24;  // Guards every size against absurd values.
 
 }  // namespace
-
-std::span<const char* const> WeightRoles() { return kWeightRoles; }
 
 std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
   int errors_before = diags.error_count();
@@ -316,7 +299,7 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
 
   Section weights = top.Child("weights", true);
   weights.Enum("format", spec.weights.format, kWeightsFormatNames, true);
-  weights.StringMap("names", spec.weights.names, kWeightRoles);
+  weights.WeightNames("names", spec.weights.names);
   weights.Finish();
 
   top.Finish();

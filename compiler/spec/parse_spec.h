@@ -13,8 +13,4 @@ namespace lmc {
 // Returns nullopt if any error was reported.
 std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags);
 
-// The weight roles a spec may name in weights.names. Per-layer roles contain
-// "{layer}" in their tensor names.
-std::span<const char* const> WeightRoles();
-
 }  // namespace lmc

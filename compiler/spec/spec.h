@@ -85,6 +85,26 @@ inline constexpr EnumName<WeightsFormat> kWeightsFormatNames[] = {
     {"safetensors", WeightsFormat::kSafetensors},
     {"gguf", WeightsFormat::kGguf}};
 
+// The weights a spec can name in weights.names. Per-layer tensor names carry a
+// {layer} placeholder.
+struct WeightRole {
+  const char* name;
+  bool per_layer;
+};
+inline constexpr WeightRole kWeightRoles[] = {{"token_embedding", false},
+                                              {"position_embedding", false},
+                                              {"attn_norm", true},
+                                              {"wq", true},
+                                              {"wk", true},
+                                              {"wv", true},
+                                              {"wo", true},
+                                              {"ffn_norm", true},
+                                              {"w_gate", true},
+                                              {"w_up", true},
+                                              {"w_down", true},
+                                              {"final_norm", false},
+                                              {"classifier", false}};
+
 enum class DType { kF32, kF16, kBF16 };
 inline constexpr EnumName<DType> kDTypeNames[] = {
     {"f32", DType::kF32}, {"f16", DType::kF16}, {"bf16", DType::kBF16}};
@@ -174,7 +194,6 @@ struct Spec {
   }
   bool Given(const std::string& path) const { return locations.count(path) != 0; }
 
-  std::string source_path;    // The spec file as the user named it.
   std::string resolved_yaml;  // After extends and --set: what the binary embeds.
 };
 

@@ -282,11 +282,6 @@ class TreeLoader {
 
 }  // namespace
 
-std::unique_ptr<SpecNode> ParseYamlBuffer(unsigned buffer, Diagnostics& diags) {
-  std::string text = diags.sources().getMemoryBuffer(buffer)->getBuffer().str();
-  return ParseYamlText(text, buffer, 0, diags);
-}
-
 std::unique_ptr<SpecNode> LoadSpecTree(const std::string& path,
                                        const std::vector<std::string>& overrides,
                                        Diagnostics& diags) {

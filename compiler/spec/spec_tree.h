@@ -37,7 +37,4 @@ std::unique_ptr<SpecNode> LoadSpecTree(const std::string& path,
                                        const std::vector<std::string>& overrides,
                                        Diagnostics& diags);
 
-// Parses YAML text already added to `diags` as `buffer`.
-std::unique_ptr<SpecNode> ParseYamlBuffer(unsigned buffer, Diagnostics& diags);
-
 }  // namespace lmc

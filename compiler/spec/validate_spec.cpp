@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include "compiler/spec/parse_spec.h"
-
 namespace lmc {
 
 namespace {
@@ -105,12 +103,10 @@ class Validator {
 
  private:
   static bool IsPerLayerRole(const std::string& role) {
-    static const char* const kGlobal[] = {"token_embedding", "position_embedding", "final_norm",
-                                          "classifier"};
-    for (const char* global : kGlobal) {
-      if (role == global) return false;
+    for (const auto& known : kWeightRoles) {
+      if (role == known.name) return known.per_layer;
     }
-    return true;
+    return false;
   }
 
   void ValidatePosition() {

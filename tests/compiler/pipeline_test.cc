@@ -18,11 +18,18 @@ namespace {
 
 const std::string kStories = std::string(LMC_SOURCE_DIR) + "/specs/stories260k.yaml";
 
+lmc::PipelineOptions Stories(std::vector<std::string> overrides = {}) {
+  lmc::PipelineOptions options;
+  options.spec_path = kStories;
+  options.overrides = std::move(overrides);
+  return options;
+}
+
 lmc::Spec LoadStories(std::vector<std::string> overrides = {}) {
   std::string out;
   llvm::raw_string_ostream stream(out);
   lmc::Diagnostics diags(stream);
-  auto spec = lmc::LoadSpec({kStories, std::move(overrides)}, diags);
+  auto spec = lmc::LoadSpec(Stories(std::move(overrides)), diags);
   INFO(stream.str());
   REQUIRE(spec);
   return *spec;
@@ -99,6 +106,15 @@ TEST_CASE("the verifier catches malformed graphs", "[ir]") {
     auto problems = lmc::ir::Verify(graph);
     REQUIRE_FALSE(problems.empty());
     CHECK(problems[0].find("weight columns vs input") != std::string::npos);
+  }
+  SECTION("missing attribute") {
+    lmc::ir::Graph graph = Lowered(spec);
+    for (auto& op : graph.body.ops[1].body->ops) {
+      if (op.kind == lmc::ir::OpKind::kRope) op.attrs.clear();
+    }
+    auto problems = lmc::ir::Verify(graph);
+    REQUIRE_FALSE(problems.empty());
+    CHECK(problems[0].find("rope has no attribute heads") != std::string::npos);
   }
   SECTION("per-layer weight outside the layers") {
     lmc::ir::Graph graph = Lowered(spec);
@@ -186,7 +202,7 @@ TEST_CASE("plan-buffers shares buffers without clobbering live values", "[passes
 
 TEST_CASE("the emitter writes constants, the layer loop and the banner", "[emit]") {
   lmc::Diagnostics diags;
-  auto files = lmc::CompileToCpp({kStories, {}}, diags);
+  auto files = lmc::CompileToCpp(Stories(), diags);
   REQUIRE(files);
   CHECK(files->stem == "stories260k");
   CHECK(files->header.rfind("// Generated from", 0) == 0);
@@ -196,7 +212,7 @@ TEST_CASE("the emitter writes constants, the layer loop and the banner", "[emit]
   CHECK(files->source.find("k::MatVecSwiGlu(") != std::string::npos);
   CHECK(files->source.find("k::Attention(") != std::string::npos);
   // A different spec gives different constants.
-  auto mqa = lmc::CompileToCpp({kStories, {"attention.n_kv_heads=1"}}, diags);
+  auto mqa = lmc::CompileToCpp(Stories({"attention.n_kv_heads=1"}), diags);
   REQUIRE(mqa);
   CHECK(mqa->header.find("inline constexpr int kKvHeads = 1;") != std::string::npos);
 }
