@@ -314,6 +314,11 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
     spec.attention.scale = 1.0 / std::sqrt(static_cast<double>(spec.attention.head_dim));
   }
   if (!spec.Given("embeddings.dim")) spec.embeddings.dim = spec.sizes.d_model;
+  if (spec.tokenizer.kind == TokenizerKind::kLlama2c) {
+    // llama2.c's tokenizer.bin has no special-token fields: its ids are fixed.
+    if (!spec.Given("tokenizer.bos")) spec.tokenizer.bos = 1;
+    if (!spec.Given("tokenizer.eos")) spec.tokenizer.eos = 2;
+  }
   if (!spec.Given("feed_forward.hidden") && !IsGated(spec.feed_forward.activation)) {
     spec.feed_forward.hidden = 4 * spec.sizes.d_model;
   }

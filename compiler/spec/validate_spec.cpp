@@ -86,6 +86,15 @@ class Validator {
       }
     }
 
+    if (s.tokenizer.kind == TokenizerKind::kLlama2c) {
+      if (s.tokenizer.bos != 1) {
+        Error({"tokenizer.bos"}, "llama2c tokenizers have BOS id 1: tokenizer.bos must be 1");
+      }
+      if (s.tokenizer.eos != 2) {
+        Error({"tokenizer.eos"}, "llama2c tokenizers have EOS id 2: tokenizer.eos must be 2");
+      }
+    }
+
     for (const auto& [role, name] : s.weights.names) {
       bool per_layer = IsPerLayerRole(role);
       bool has_layer = name.find("{layer}") != std::string::npos;

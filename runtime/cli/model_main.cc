@@ -1,15 +1,18 @@
 // The command line of every model binary lmc builds:
 //
-//   MODEL generate --weights W --tokenizer T --prompt TEXT [-n N] [--temperature T]
+//   MODEL generate --weights W --tokenizer T [--prompt TEXT] [-n N] [--temperature T]
 //                  [--top-p P] [--top-k K] [--seed S]
 //   MODEL logits --weights W --tokens 1,2,3 --out F.npy
 //   MODEL tokenize --tokenizer T TEXT
 //   MODEL info
 //
 // stdout carries only results (generated text, ids, info); timings and
-// errors go to stderr. Exit codes: 0 success, 1 bad input file, 2 usage.
+// errors go to stderr. Exit codes: 0 success, 1 bad input file, 2 usage
+// (flags, and prompts or token lists that do not fit the model).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -100,11 +103,19 @@ int Generate(int argc, char** argv) {
   auto tokenizer = LoadTokenizer(o.tokenizer);
   double load_seconds = Seconds(load_start);
 
+  // A prompt that cannot fit is refused before encoding it, which costs time
+  // quadratic in its length.
+  auto too_long = [&](size_t tokens) {
+    throw UsageError(fmt::format("--prompt needs at least {} tokens; the model's max_seq_len is {}",
+                                 tokens, info.max_seq_len));
+  };
+  size_t at_least = o.prompt.size() / tokenizer.max_token_length();
+  if (at_least > static_cast<size_t>(info.max_seq_len)) too_long(at_least);
   std::vector<int> tokens = tokenizer.Encode(o.prompt, info.bos >= 0, false);
-  if (tokens.empty()) Fail("the prompt is empty and the model has no BOS token to start from");
-  if (static_cast<int>(tokens.size()) > info.max_seq_len) {
-    Fail("the prompt is {} tokens; the model's max_seq_len is {}", tokens.size(), info.max_seq_len);
+  if (tokens.empty()) {
+    throw UsageError("the prompt is empty and the model has no BOS token to start from");
   }
+  if (tokens.size() > static_cast<size_t>(info.max_seq_len)) too_long(tokens.size());
   int n = std::min<int>(o.n, info.max_seq_len - static_cast<int>(tokens.size()));
   if (n < o.n) {
     fmt::print(stderr, "note: generating {} tokens, not {}: max_seq_len is {}\n", n, o.n,
@@ -113,12 +124,13 @@ int Generate(int argc, char** argv) {
 
   // The prompt's text as the tokenizer reads it back, then the continuation.
   for (size_t i = 0; i < tokens.size(); ++i) {
-    if (i == 0 && static_cast<int>(tokens[0]) == info.bos) continue;
+    if (i == 0 && tokens[0] == info.bos) continue;
     fmt::print("{}", tokenizer.Piece(i ? tokens[i - 1] : -1, tokens[i]));
   }
   std::fflush(stdout);
 
   Sampler sampler(info.vocab_size, o.sampler);
+  // The sampler overwrites what it is given: sample from a copy of the logits.
   std::vector<float> logits(info.vocab_size);
   auto run = [&](int token, int pos) {
     const float* out = model->Forward(token, pos);
@@ -126,7 +138,10 @@ int Generate(int argc, char** argv) {
   };
 
   auto prefill_start = Clock::now();
-  for (size_t pos = 0; pos < tokens.size(); ++pos) run(tokens[pos], static_cast<int>(pos));
+  for (size_t pos = 0; pos + 1 < tokens.size(); ++pos) {
+    model->Forward(tokens[pos], static_cast<int>(pos));
+  }
+  run(tokens.back(), static_cast<int>(tokens.size()) - 1);
   double prefill_seconds = Seconds(prefill_start);
 
   auto decode_start = Clock::now();
@@ -149,7 +164,7 @@ int Generate(int argc, char** argv) {
   fmt::print(stderr,
              "load {:.1f} ms | prefill {} tokens, {:.1f} tok/s | decode {} tokens, {:.1f} tok/s\n",
              load_seconds * 1e3, tokens.size(), tokens.size() / std::max(prefill_seconds, 1e-9),
-             generated, decoded / std::max(decode_seconds, 1e-9));
+             decoded, decoded / std::max(decode_seconds, 1e-9));
   return 0;
 }
 
@@ -168,6 +183,11 @@ int Logits(int argc, char** argv) {
     Options o{args.Required("weights"), args.Required("out"), args.IntList("tokens")};
     if (static_cast<int>(o.tokens.size()) > info.max_seq_len) {
       Fail("--tokens has {} ids; the model's max_seq_len is {}", o.tokens.size(), info.max_seq_len);
+    }
+    for (int id : o.tokens) {
+      if (id < 0 || id >= info.vocab_size) {
+        Fail("--tokens: id {} is outside the vocabulary [0, {})", id, info.vocab_size);
+      }
     }
     return o;
   });
@@ -212,7 +232,7 @@ int Info(int argc, char** argv) {
 void Usage(const char* program) {
   fmt::print(
       stderr,
-      "usage: {0} generate --weights W --tokenizer T --prompt TEXT [-n N] [--temperature T]\n"
+      "usage: {0} generate --weights W --tokenizer T [--prompt TEXT] [-n N] [--temperature T]\n"
       "                 [--top-p P] [--top-k K] [--seed S]\n"
       "       {0} logits --weights W --tokens 1,2,3 --out F.npy\n"
       "       {0} tokenize --tokenizer T TEXT\n"

@@ -31,7 +31,7 @@ using VF = hn::Vec<DF>;
 
 // Loads p[0, n) for 0 < n < Lanes(d), zero in the other lanes, reading nothing past p + n.
 HWY_INLINE VF LoadTail(DF d, const float* HWY_RESTRICT p, size_t n) {
-#if HWY_TARGET <= HWY_AVX2
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2  // True masked loads; SSE4 and below emulate them.
   return hn::MaskedLoad(hn::FirstN(d, n), d, p);
 #else
   HWY_ALIGN float buf[hn::MaxLanes(DF())] = {};
@@ -42,7 +42,7 @@ HWY_INLINE VF LoadTail(DF d, const float* HWY_RESTRICT p, size_t n) {
 
 // Stores the first n lanes of v to p[0, n) for 0 < n < Lanes(d), writing nothing else.
 HWY_INLINE void StoreTail(DF d, VF v, float* HWY_RESTRICT p, size_t n) {
-#if HWY_TARGET <= HWY_AVX2
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2  // True masked loads; SSE4 and below emulate them.
   hn::BlendedStore(v, hn::FirstN(d, n), d, p);
 #else
   HWY_ALIGN float buf[hn::MaxLanes(DF())];
@@ -230,7 +230,7 @@ inline void Softmax(float* HWY_RESTRICT x, int n) {
     sum0 = hn::Add(sum0, e);
   }
 
-  // Divide rather than multiply by the reciprocal, to match the reference rounding.
+  // Divide rather than multiply by the reciprocal, as the scalar reference does.
   const VF vsum = hn::Set(d, ReduceSum(d, hn::Add(sum0, sum1)));
   for (i = 0; i + N <= size; i += N) {
     hn::StoreU(hn::Div(hn::LoadU(d, x + i), vsum), d, x + i);
@@ -257,7 +257,7 @@ HWY_INLINE void RopeTable(int j0, int j1, int head_dim, int pos, float theta,
   }
 }
 
-// Multiplies and subtracts separately (no FMA) so results match the scalar reference exactly.
+// The rotation a*cos - b*sin, per pair; the compiler may contract it into FMAs.
 inline void RopeInterleaved(float* HWY_RESTRICT vec, int n_heads, int head_dim, int pos,
                             float theta) {
   const DF d;

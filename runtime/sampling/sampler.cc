@@ -3,29 +3,14 @@
 #include <algorithm>
 #include <cmath>
 
+#include "runtime/kernels/ops.h"
 #include "runtime/util/error.h"
 
 namespace lmc::rt {
 namespace {
 
-int ArgMax(const float* x, int n) {
-  int best = 0;
-  for (int i = 1; i < n; ++i) {
-    if (x[i] > x[best]) best = i;  // strict: the first max wins ties
-  }
-  return best;
-}
-
-void Softmax(float* x, int n) {
-  const float max = x[ArgMax(x, n)];
-  double sum = 0;
-  for (int i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - max);
-    sum += x[i];
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int i = 0; i < n; ++i) x[i] *= inv;
-}
+using kernels::Argmax;
+using kernels::Softmax;
 
 }  // namespace
 
@@ -34,6 +19,10 @@ Sampler::Sampler(int vocab_size, SamplerOptions options)
   if (vocab_size <= 0) Fail("sampler: vocab size {} must be positive", vocab_size);
   if (!(options.temperature >= 0.0f) || !std::isfinite(options.temperature)) {
     Fail("sampler: temperature {} must be a finite number >= 0", options.temperature);
+  }
+  if (options.temperature > 0.0f && !std::isfinite(1.0f / options.temperature)) {
+    Fail("sampler: temperature {} is too small to divide by; use 0 for greedy",
+         options.temperature);
   }
   if (!(options.top_p > 0.0f && options.top_p <= 1.0f)) {
     Fail("sampler: top_p {} must be in (0, 1]", options.top_p);
@@ -54,7 +43,14 @@ float Sampler::NextF32() { return static_cast<float>(NextU32() >> 8) / 16777216.
 
 int Sampler::Sample(float* logits) {
   const int n = vocab_size_;
-  if (options_.temperature == 0.0f) return ArgMax(logits, n);
+  // Corrupt weights show up here; NaN would also break every comparison below.
+  for (int i = 0; i < n; ++i) {
+    if (!std::isfinite(logits[i])) {
+      Fail("the model produced a non-finite logit ({}) for token {}: are the weights corrupt?",
+           logits[i], i);
+    }
+  }
+  if (options_.temperature == 0.0f) return Argmax(logits, n);
 
   const float inv_t = 1.0f / options_.temperature;
   for (int i = 0; i < n; ++i) logits[i] *= inv_t;
@@ -96,7 +92,7 @@ int Sampler::Sample(float* logits) {
     // them first avoids sorting the whole vocab. The most likely token is
     // always kept, so the bound holds even when p is tiny.
     const float cutoff =
-        std::min((1.0f - options_.top_p) / static_cast<float>(n - 1), probs[ArgMax(probs, n)]);
+        std::min((1.0f - options_.top_p) / static_cast<float>(n - 1), probs[Argmax(probs, n)]);
     for (int i = 0; i < n; ++i) {
       if (probs[i] >= cutoff) candidates_.push_back(i);
     }

@@ -67,6 +67,7 @@ Llama2cTokenizer Llama2cTokenizer::Load(const std::string& path, int vocab_size)
 
   Llama2cTokenizer tok;
   tok.path_ = path;
+  tok.max_token_length_ = max_len;
   tok.pieces_.reserve(vocab_size);
   tok.scores_.reserve(vocab_size);
   tok.ids_.reserve(vocab_size);

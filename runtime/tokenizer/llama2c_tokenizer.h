@@ -31,12 +31,15 @@ class Llama2cTokenizer {
   std::string_view Piece(int prev_token, int token) const;
 
   int vocab_size() const { return static_cast<int>(pieces_.size()); }
+  // The longest piece in bytes: a text of B bytes needs at least B / this tokens.
+  int max_token_length() const { return max_token_length_; }
   const std::string& path() const { return path_; }
 
  private:
   int Lookup(const std::string& piece) const;
 
   std::string path_;
+  int max_token_length_ = 1;
   std::vector<std::string> pieces_;
   std::vector<float> scores_;
   std::unordered_map<std::string, int> ids_;

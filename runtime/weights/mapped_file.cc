@@ -14,6 +14,12 @@
 namespace lmc::rt {
 
 MappedFile MappedFile::Open(const std::string& path) {
+  // Refuse FIFOs and devices before open(), which could block on them.
+  struct stat before;
+  if (::stat(path.c_str(), &before) == 0 && !S_ISREG(before.st_mode) && !S_ISDIR(before.st_mode)) {
+    Fail("{}: not a regular file", path);
+  }
+  // A file truncated by someone else while mapped raises SIGBUS: inherent to mmap.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) Fail("{}: cannot open: {}", path, std::strerror(errno));
   struct stat st;

@@ -56,8 +56,22 @@ expect_error "missing --weights" 2 "needs --weights" -- "$model" generate --toke
 expect_error "unknown command" 2 "unknown command 'generat'" -- "$model" generat
 expect_error "bad token list" 2 "--tokens expects comma-separated integers" -- \
   "$model" logits --weights "$weights" --tokens 1,x,3 --out "$tmp/x.npy"
-expect_error "token id out of range" 1 "token id 512 is outside the vocabulary" -- \
+expect_error "token id out of range" 2 "--tokens: id 512 is outside the vocabulary" -- \
   "$model" logits --weights "$weights" --tokens 1,512 --out "$tmp/x.npy"
 expect_error "unwritable npy" 1 "$tmp/no/such/dir/x.npy" -- \
   "$model" logits --weights "$weights" --tokens 1,2 --out "$tmp/no/such/dir/x.npy"
+expect_error "prompt longer than max_seq_len" 2 "--prompt needs at least" -- \
+  "$model" generate --weights "$weights" --tokenizer "$tokenizer" -n 1 \
+  --prompt "$(head -c 20000 /dev/zero | tr '\0' 'a')"
+expect_error "subnormal temperature" 1 "too small to divide by" -- \
+  "$model" generate --weights "$weights" --tokenizer "$tokenizer" -n 1 --temperature 1e-45
+# Finite header, NaN weights: a clear error, not a crash in the sampler.
+python3 - "$weights" "$tmp/nan.bin" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[28:28 + 4 * 512 * 64] = b"\x00\x00\xc0\x7f" * (512 * 64)  # every embedding a NaN
+open(sys.argv[2], "wb").write(data)
+PY
+expect_error "NaN weights" 1 "non-finite logit" -- \
+  "$model" generate --weights "$tmp/nan.bin" --tokenizer "$tokenizer" -n 3 --temperature 1
 finish

@@ -275,7 +275,7 @@ TEST_CASE("Softmax is stable for large inputs and zeroes -inf", "[kernels]") {
       CHECK(x[1] == 0.0f);
       for (int i = 0; i < n; ++i) CHECK(std::isfinite(x[i]));
       ExpectClose(x.data(), want.data(), n, 1e-5f, 1e-7f);
-      // Equal inputs give exactly equal probabilities.
+      // Equal inputs give equal probabilities.
       std::vector<float> flat(n, 88.0f);
       k::Softmax(flat.data(), n);
       for (float p : flat) CHECK(p == Approx(1.0 / n).epsilon(1e-6));
