@@ -38,7 +38,7 @@ class Tokenizer {
 };
 
 // Kinds as the spec's tokenizer.kind names them: "llama2c", "sentencepiece",
-// "tiktoken", "gpt2", "huggingface", "wordpiece", "gguf". An empty kind detects it
+// "tiktoken", "gpt2_bpe", "huggingface", "wordpiece", "gguf". An empty kind detects it
 // from the file (by name and content). Throws Error naming the file and what was
 // wrong. vocab_size, when > 0, is checked against the file's.
 std::unique_ptr<Tokenizer> LoadTokenizer(const std::string& kind, const std::string& path,
