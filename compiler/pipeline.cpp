@@ -49,7 +49,7 @@ std::optional<GeneratedFiles> CompileToCpp(const PipelineOptions& options, Diagn
   if (!spec) return std::nullopt;
   auto graph = CompileToIr(*spec, options, diags);
   if (!graph) return std::nullopt;
-  return EmitCpp(*spec, *graph,
+  return EmitCpp(*graph,
                  options.display_path.empty() ? options.spec_path : options.display_path);
 }
 

@@ -4,13 +4,16 @@
 //   lmc emit SPEC -o DIR      write the generated C++ (and IR) to DIR
 //   lmc emit SPEC --ir        print the IR after all passes
 //   lmc build SPEC -o BINARY  compile the model binary
+//   lmc run SPEC --weights W --tokens 1,2,3 --out F.npy   the reference interpreter
+//   lmc random-weights SPEC -o W.safetensors [--seed N]  a seeded random checkpoint
 //
-// Exit codes: 0 success, 1 invalid spec or failed build, 2 usage error.
+// Exit codes: 0 success, 1 invalid spec or failed build, 2 usage error, 3 internal error.
 #include <llvm/Support/CommandLine.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include "compiler/driver/build_binary.h"
+#include "compiler/driver/reference_commands.h"
 #include "compiler/driver/toolchain.h"
 #include "compiler/pipeline.h"
 
@@ -21,12 +24,24 @@ namespace {
 cl::SubCommand check_cmd("check", "Validate a spec and report every problem");
 cl::SubCommand emit_cmd("emit", "Write the generated C++ (and IR) for a spec");
 cl::SubCommand build_cmd("build", "Compile a spec into a model binary");
+cl::SubCommand run_cmd("run", "Run a spec's IR in the reference interpreter (slow, exact)");
+cl::SubCommand random_cmd("random-weights", "Write seeded random weights for a spec");
 
 cl::opt<std::string> spec_path(cl::Positional, cl::desc("<spec.yaml>"), cl::Required,
-                               cl::sub(check_cmd), cl::sub(emit_cmd), cl::sub(build_cmd));
+                               cl::sub(check_cmd), cl::sub(emit_cmd), cl::sub(build_cmd),
+                               cl::sub(run_cmd), cl::sub(random_cmd));
 cl::list<std::string> overrides("set", cl::desc("Override a spec key: --set path.to.key=value"),
                                 cl::value_desc("key=value"), cl::sub(check_cmd), cl::sub(emit_cmd),
-                                cl::sub(build_cmd));
+                                cl::sub(build_cmd), cl::sub(run_cmd), cl::sub(random_cmd));
+
+cl::opt<std::string> run_weights("weights", cl::desc("Checkpoint"), cl::Required, cl::sub(run_cmd));
+cl::opt<std::string> run_tokens("tokens", cl::desc("Comma-separated token ids"), cl::Required,
+                                cl::sub(run_cmd));
+cl::opt<std::string> run_out("out", cl::desc("Output .npy: logits [tokens, vocab]"), cl::Required,
+                             cl::sub(run_cmd));
+cl::opt<std::string> random_out("o", cl::desc("Output .safetensors"), cl::Required,
+                                cl::sub(random_cmd));
+cl::opt<uint64_t> random_seed("seed", cl::desc("Random seed"), cl::init(1), cl::sub(random_cmd));
 
 cl::opt<std::string> emit_dir("o", cl::desc("Directory for <name>.h, <name>.cpp, <name>.ir"),
                               cl::value_desc("dir"), cl::sub(emit_cmd));
@@ -75,7 +90,8 @@ int Check() {
   lmc::Diagnostics diags;
   auto options = Options();
   auto spec = lmc::LoadSpec(options, diags);
-  if (!spec) {
+  // Lowering refuses what cannot be built yet: check-ok means build-ok.
+  if (!spec || !lmc::CompileToIr(*spec, options, diags)) {
     llvm::errs() << spec_path << ": " << diags.error_count() << " error"
                  << (diags.error_count() == 1 ? "" : "s") << "\n";
     return 1;
@@ -93,7 +109,7 @@ int Emit() {
   if (!graph) return 1;
   if (emit_ir) llvm::outs() << lmc::ir::Print(*graph);
   if (emit_dir.empty()) return 0;
-  auto files = lmc::EmitCpp(*spec, *graph, DisplayPath());
+  auto files = lmc::EmitCpp(*graph, DisplayPath());
   if (auto ec = llvm::sys::fs::create_directories(emit_dir)) {
     llvm::errs() << "lmc: error: cannot create " << emit_dir << ": " << ec.message() << "\n";
     return 1;
@@ -102,6 +118,25 @@ int Emit() {
   bool ok = WriteText(base + ".h", files.header) && WriteText(base + ".cpp", files.source) &&
             WriteText(base + ".ir", files.ir);
   return ok ? 0 : 1;
+}
+
+// The IR after all passes, or nullopt after reporting why not.
+std::optional<lmc::ir::Graph> CompiledIr() {
+  lmc::Diagnostics diags;
+  auto options = Options();
+  auto spec = lmc::LoadSpec(options, diags);
+  if (!spec) return std::nullopt;
+  return lmc::CompileToIr(*spec, options, diags);
+}
+
+int Run() {
+  auto graph = CompiledIr();
+  return graph ? lmc::RunReference(*graph, run_weights, run_tokens, run_out) : 1;
+}
+
+int Random() {
+  auto graph = CompiledIr();
+  return graph ? lmc::RandomWeights(*graph, random_out, random_seed) : 1;
 }
 
 int Build() {
@@ -128,9 +163,19 @@ int main(int argc, char** argv) {
                                    &llvm::errs())) {
     return 2;
   }
-  if (check_cmd) return Check();
-  if (emit_cmd) return Emit();
-  if (build_cmd) return Build();
-  llvm::errs() << "lmc: error: expected a command: check, emit or build (see lmc --help)\n";
+  try {
+    if (check_cmd) return Check();
+    if (emit_cmd) return Emit();
+    if (build_cmd) return Build();
+    if (run_cmd) return Run();
+    if (random_cmd) return Random();
+  } catch (const std::exception& e) {  // A compiler bug, never the user's input.
+    std::string what = e.what();
+    if (what.rfind("internal error: ", 0) == 0) what = what.substr(16);
+    llvm::errs() << "lmc: internal error: " << what << "\n";
+    return 3;
+  }
+  llvm::errs() << "lmc: error: expected a command: check, emit, build, run or random-weights (see "
+                  "lmc --help)\n";
   return 2;
 }

@@ -1,3 +1,6 @@
+// The emitter reads the IR only: every size is named from the graph's
+// dimensions, every attribute an op carries is honored, and each op kind has
+// exactly one emission below.
 #include "compiler/emit/emit_cpp.h"
 
 #include <fmt/format.h>
@@ -7,6 +10,7 @@
 #include <vector>
 
 #include "compiler/emit/code_writer.h"
+#include "compiler/support/cpp_literal.h"
 
 #ifndef LMC_VERSION
 #define LMC_VERSION "dev"
@@ -26,45 +30,32 @@ std::string Identifier(const std::string& name) {
   return out;
 }
 
+// "d_model" -> "kDModel"; "kv_dim" -> "kKvDim".
+std::string ConstantName(const std::string& dim) {
+  std::string out = "k";
+  bool upper = true;
+  for (char c : dim) {
+    if (c == '_') {
+      upper = true;
+      continue;
+    }
+    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+    upper = false;
+  }
+  return out;
+}
+
 // A float literal that reads back to the same float.
 std::string FloatLiteral(double value) {
   std::string s = fmt::format("{}", static_cast<float>(value));
-  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";
   return s + "f";
-}
-
-std::string CppString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n\"\n    \"";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out + "\"";
 }
 
 class Emitter {
  public:
-  Emitter(const Spec& spec, const ir::Graph& graph, const std::string& spec_path)
-      : spec_(spec), g_(graph), spec_path_(spec_path), ns_(Identifier(spec.name)) {
-    const auto& a = spec.attention;
-    // Preference order: when two sizes are equal, the first name is used.
-    sizes_ = {{"kDModel", spec.sizes.d_model},
-              {"kQDim", a.n_heads * a.head_dim},
-              {"kKvDim", a.n_kv_heads * a.head_dim},
-              {"kHidden", spec.feed_forward.hidden},
-              {"kVocab", spec.sizes.vocab}};
-  }
+  Emitter(const ir::Graph& graph, const std::string& spec_path)
+      : g_(graph), spec_path_(spec_path), ns_(Identifier(graph.name)) {}
 
   GeneratedFiles Run() {
     GeneratedFiles files;
@@ -77,37 +68,40 @@ class Emitter {
 
  private:
   std::string BannerText() const {
+    // The path is user text: keep it on one line.
+    std::string path;
+    for (char c : spec_path_) path += (c == '\n' || c == '\r') ? '?' : c;
     return fmt::format("Generated from {} by lmc {}. Do not edit: change the spec and run lmc.",
-                       spec_path_, LMC_VERSION);
+                       path, LMC_VERSION);
   }
 
-  std::string Summary() const {
-    const auto& s = spec_;
-    const auto& a = s.attention;
-    std::string grouping = a.n_kv_heads == a.n_heads ? "MHA" : a.n_kv_heads == 1 ? "MQA" : "GQA";
-    return fmt::format(
-        "{}: {}, {} layers, d_model {}, {} heads ({} KV heads, {}), head_dim {},\n// {} ({}-norm), "
-        "{} hidden {}, {} (theta {}), vocab {}, {} embeddings.",
-        s.name, NameOf<Family>(s.family, kFamilyNames), s.sizes.n_layers, s.sizes.d_model,
-        a.n_heads, a.n_kv_heads, grouping, a.head_dim,
-        NameOf<NormKind>(s.norm.kind, kNormKindNames),
-        NameOf<NormPlacement>(s.norm.placement, kNormPlacementNames),
-        NameOf<Activation>(s.feed_forward.activation, kActivationNames), s.feed_forward.hidden,
-        NameOf<PositionKind>(s.position.kind, kPositionKindNames), s.position.rope.theta,
-        s.sizes.vocab, s.embeddings.tied ? "tied" : "untied");
+  // A dimension as C++: the constant for a static one; the run-time variable
+  // for the token count T (n), the output rows R (rows) and the capacity.
+  std::string Size(ir::DimId d) const {
+    const ir::Dim& dim = g_.dims[d];
+    if (!dim.dynamic) return ConstantName(dim.name);
+    if (dim.name == "T") return "n";
+    if (dim.name == "R") return "rows";
+    if (dim.name == "ctx") return "s.capacity";
+    throw std::logic_error("internal error: no run-time variable for dim " + dim.name);
   }
 
-  std::string Size(int64_t n) const {
-    for (const auto& [name, value] : sizes_) {
-      if (value == n) return name;
-    }
-    return std::to_string(n);
+  std::string DimsExpr(const std::vector<ir::DimId>& dims) const {
+    std::vector<std::string> parts;
+    for (ir::DimId d : dims) parts.push_back(Size(d));
+    return fmt::format("{{{}}}", fmt::join(parts, ", "));
+  }
+
+  int64_t DimSize(const std::string& name) const {
+    ir::DimId d = g_.FindDim(name);
+    if (d < 0) throw std::logic_error("internal error: the graph has no dim " + name);
+    return g_.dims[d].size;
   }
 
   std::string Buf(int value) const {
     int b = g_.values[value].buffer;
     if (b < 0) throw std::logic_error("internal error: emitting an unplanned graph");
-    return "s." + g_.buffers[b].name;
+    return "a." + g_.buffers[b].name;
   }
 
   std::string WeightExpr(int weight) const {
@@ -115,46 +109,37 @@ class Emitter {
     return (w.per_layer ? "lw." : "w.") + w.role;
   }
 
-  std::string ShapeExpr(const std::vector<int64_t>& shape) const {
-    std::vector<std::string> dims;
-    for (int64_t d : shape) dims.push_back(Size(d));
-    return fmt::format("{{{}}}", fmt::join(dims, ", "));
-  }
+  std::string StateExpr(int state) const { return g_.states[state].name; }
 
   std::string Header() {
-    const auto& s = spec_;
-    const auto& a = s.attention;
     CodeWriter c;
     c.Line("// {}", BannerText());
     c.Line("//");
-    c.Line("// {}", Summary());
+    c.Line("// Module {}: {} layers; entry points prefill (up to kChunk tokens) and decode.",
+           g_.name, g_.n_layers);
     c.Line("#pragma once");
+    c.Blank();
+    c.Line("#include <memory>");
     c.Blank();
     c.Line("#include \"runtime/weights/tensor_source.h\"");
     c.Blank();
     c.Line("namespace lmc::models::{} {{", ns_);
     c.Blank();
-    c.Line("inline constexpr int kVocab = {};", s.sizes.vocab);
-    c.Line("inline constexpr int kDModel = {};", s.sizes.d_model);
-    c.Line("inline constexpr int kLayers = {};", s.sizes.n_layers);
-    c.Line("inline constexpr int kMaxSeqLen = {};", s.sizes.max_seq_len);
-    c.Line("inline constexpr int kHeads = {};", a.n_heads);
-    c.Line("inline constexpr int kKvHeads = {};", a.n_kv_heads);
-    c.Line("inline constexpr int kHeadDim = {};", a.head_dim);
-    c.Line("inline constexpr int kQDim = kHeads * kHeadDim;");
-    c.Line("inline constexpr int kKvDim = kKvHeads * kHeadDim;");
-    c.Line("inline constexpr int kHidden = {};", s.feed_forward.hidden);
-    c.Line("inline constexpr float kNormEps = {};", FloatLiteral(s.norm.eps));
-    c.Line("inline constexpr float kRopeTheta = {};", FloatLiteral(s.position.rope.theta));
-    c.Line("inline constexpr float kAttentionScale = {};  // 1/sqrt(head_dim) unless the spec says",
-           FloatLiteral(a.scale));
-    c.Line("inline constexpr float kSwishBeta = {};", FloatLiteral(s.feed_forward.beta));
+    c.Line("// Dimensions.");
+    c.Line("inline constexpr int kLayers = {};", g_.n_layers);
+    for (const ir::Dim& d : g_.dims) {
+      if (d.name == "T") {
+        c.Line("inline constexpr int kChunk = {};  // tokens per call (T <= kChunk)", d.size);
+      } else if (!d.dynamic) {
+        c.Line("inline constexpr int {} = {};", ConstantName(d.name), d.size);
+      }
+    }
     c.Blank();
     c.Line("// Pointers into the mapped checkpoint, with the tensors' shapes and names.");
     c.Line("struct LayerWeights {{");
     c.Indent();
     for (const auto& w : g_.weights) {
-      if (w.per_layer) c.Line("const float* {};  // {} {}", w.role, ShapeExpr(w.shape), w.tensor);
+      if (w.per_layer) WeightField(c, w);
     }
     c.Outdent();
     c.Line("}};");
@@ -162,42 +147,70 @@ class Emitter {
     c.Line("struct Weights {{");
     c.Indent();
     for (const auto& w : g_.weights) {
-      if (!w.per_layer) c.Line("const float* {};  // {} {}", w.role, ShapeExpr(w.shape), w.tensor);
+      if (!w.per_layer) WeightField(c, w);
     }
     c.Line("LayerWeights layers[kLayers];");
     c.Outdent();
     c.Line("}};");
     c.Blank();
-    c.Line("// Activations (buffers shared by values whose lifetimes do not overlap) and the");
-    c.Line("// KV cache of one sequence.");
+    c.Line("// What persists across calls for one sequence: the declared states, each");
+    c.Line("// with room for `capacity` positions, chosen at run time.");
     c.Line("struct State {{");
     c.Indent();
-    for (const auto& b : g_.buffers) c.Line("float {}[{}];", b.name, Size(b.elements));
-    c.Line("float scores[kMaxSeqLen];");
-    c.Line("float key_cache[kLayers][kMaxSeqLen][kKvDim];");
-    c.Line("float value_cache[kLayers][kMaxSeqLen][kKvDim];");
+    c.Line("int capacity = 0;");
+    for (const auto& s : g_.states) {
+      c.Line("std::unique_ptr<float[]> {};  // {}{}", s.name, s.per_layer ? "[kLayers]" : "",
+             StateDimsComment(s));
+    }
+    c.Line("std::unique_ptr<float[]> scores;  // [capacity]: attention scratch");
+    c.Line("void Allocate(int capacity);");
+    c.Outdent();
+    c.Line("}};");
+    c.Blank();
+    c.Line("// Activations of one call, [kChunk, row] each, shared by values whose");
+    c.Line("// lifetimes do not overlap.");
+    c.Line("struct Activations {{");
+    c.Indent();
+    for (const auto& b : g_.buffers) {
+      c.Line("float {}[kChunk * {}];", b.name, Size(b.row));
+    }
     c.Outdent();
     c.Line("}};");
     c.Blank();
     c.Line("// Binds every weight by name and shape; throws lmc::rt::Error on a mismatch.");
     c.Line("void BindWeights(lmc::rt::TensorSource& source, Weights& w);");
     c.Blank();
-    c.Line("// Runs `token` at position `pos` (earlier positions already run, 0 <= pos <");
-    c.Line("// kMaxSeqLen) and returns the logits [kVocab], which live in `s`.");
-    c.Line("const float* Forward(const Weights& w, State& s, int token, int pos);");
-    c.Blank();
     c.Line("}}  // namespace lmc::models::{}", ns_);
     return c.str();
   }
 
+  std::string StateDimsComment(const ir::State& s) const {
+    std::vector<std::string> parts;
+    for (ir::DimId d : s.dims) {
+      parts.push_back(g_.dims[d].dynamic ? "capacity" : ConstantName(g_.dims[d].name));
+    }
+    return fmt::format("[{}]", fmt::join(parts, "]["));
+  }
+
+  void WeightField(CodeWriter& c, const ir::Weight& w) {
+    std::vector<std::string> dims;
+    for (ir::DimId d : w.dims) dims.push_back(Size(d));
+    // The tensor name is user text: a comment must not be ended by it.
+    std::string tensor;
+    for (char ch : w.tensor) tensor += (ch == '\n' || ch == '\r' || ch == '\\') ? '?' : ch;
+    c.Line("const float* {};  // [{}] {}", w.role, fmt::join(dims, ", "), tensor);
+  }
+
   void BindWeight(CodeWriter& c, const ir::Weight& w) {
-    std::string name;
     if (w.per_layer) {
       size_t at = w.tensor.find("{layer}");
-      name = fmt::format("\"{}\" + n + \"{}\"", w.tensor.substr(0, at), w.tensor.substr(at + 7));
-      c.Line("lw.{} = source.Tensor({}, {});", w.role, name, ShapeExpr(w.shape));
+      std::string name = at == std::string::npos
+                             ? CppStringLiteral(w.tensor)
+                             : fmt::format("{} + n + {}", CppStringLiteral(w.tensor.substr(0, at)),
+                                           CppStringLiteral(w.tensor.substr(at + 7)));
+      c.Line("lw.{} = source.F32({}, {});", w.role, name, DimsExpr(w.dims));
     } else {
-      c.Line("w.{} = source.Tensor(\"{}\", {});", w.role, w.tensor, ShapeExpr(w.shape));
+      c.Line("w.{} = source.F32({}, {});", w.role, CppStringLiteral(w.tensor), DimsExpr(w.dims));
     }
   }
 
@@ -205,116 +218,175 @@ class Emitter {
     for (const ir::Op& op : block.ops) EmitOp(c, op);
   }
 
+  // The run-time row count of a value: n, or rows after last_rows.
+  std::string RowsOf(int value) const { return Size(g_.values[value].dims[0]); }
+  std::string Width(int value) const { return Size(g_.values[value].dims.back()); }
+
   void EmitOp(CodeWriter& c, const ir::Op& op) {
     auto in = [&](size_t i) { return Buf(op.operands.at(i)); };
-    auto n = [&](int value) { return Size(g_.values[value].elements()); };
-    auto eps = [&] {
-      double v = op.FloatAttr("eps");
-      return v == spec_.norm.eps ? std::string("kNormEps") : FloatLiteral(v);
-    };
-    auto beta = [&] {
-      double v = op.FloatAttr("beta");
-      return v == spec_.feed_forward.beta ? std::string("kSwishBeta") : FloatLiteral(v);
-    };
+    auto out = [&] { return Buf(op.result); };
+    auto f = [&](const char* attr) { return FloatLiteral(op.Float(attr)); };
+    auto dim = [&](const char* attr) { return Size(op.DimAttr(attr)); };
     switch (op.kind) {
       case ir::OpKind::kEmbedding:
-        c.Line("std::copy_n({} + static_cast<size_t>(token) * kDModel, kDModel, {});",
-               WeightExpr(op.weights[0]), Buf(op.result));
+        c.Line("k::Embedding({}, {}, tokens, n, {});", out(), WeightExpr(op.weights[0]),
+               Width(op.result));
         break;
-      case ir::OpKind::kRmsNorm: {
-        const std::string& role = g_.weights[op.weights[0]].role;
-        if (role == "attn_norm") c.Line("// Attention block.");
-        if (role == "ffn_norm") c.Line("// Feed-forward block.");
-        if (role == "final_norm") c.Line("// Final norm and classifier.");
-        c.Line("k::RmsNorm({}, {}, {}, {}, {});", Buf(op.result), in(0), WeightExpr(op.weights[0]),
-               n(op.result), eps());
+      case ir::OpKind::kRmsNorm:
+        c.Line("k::RmsNormRows({}, {}, {}, {}, {}, {});", out(), in(0), WeightExpr(op.weights[0]),
+               RowsOf(op.result), Width(op.result), f("eps"));
         break;
-      }
       case ir::OpKind::kLinear: {
-        const auto& shape = g_.weights[op.weights[0]].shape;
-        c.Line("k::MatVec({}, {}, {}, {}, {});", Buf(op.result), WeightExpr(op.weights[0]), in(0),
-               Size(shape[0]), Size(shape[1]));
+        const auto& w = g_.weights[op.weights[0]];
+        c.Line("k::Linear({}, {}, {}, {}, {}, {});", out(), WeightExpr(op.weights[0]), in(0),
+               RowsOf(op.result), Size(w.dims[0]), Size(w.dims[1]));
         break;
       }
       case ir::OpKind::kGatedLinear: {
-        const auto& shape = g_.weights[op.weights[0]].shape;
-        c.Line("k::MatVecSwiGlu({}, {}, {}, {}, {}, {}, {});", Buf(op.result),
-               WeightExpr(op.weights[0]), WeightExpr(op.weights[1]), in(0), Size(shape[0]),
-               Size(shape[1]), beta());
+        const auto& w = g_.weights[op.weights[0]];
+        // One activation exists today; the switch makes a new one a compile error here.
+        switch (op.Get<ir::GateActivation>("activation")) {
+          case ir::GateActivation::kSwiGlu:
+            c.Line("k::GatedLinear({}, {}, {}, {}, {}, {}, {}, {});", out(),
+                   WeightExpr(op.weights[0]), WeightExpr(op.weights[1]), in(0), RowsOf(op.result),
+                   Size(w.dims[0]), Size(w.dims[1]), f("beta"));
+            break;
+        }
         break;
       }
       case ir::OpKind::kRope: {
-        if (Buf(op.result) != in(0)) {
-          c.Line("std::copy_n({}, {}, {});", in(0), n(op.result), Buf(op.result));
+        if (out() != in(0)) {
+          c.Line("std::copy_n({}, {} * {}, {});", in(0), RowsOf(op.result), Width(op.result),
+                 out());
         }
-        const char* kernel =
-            op.StringAttr("style") == "interleaved" ? "RopeInterleaved" : "RopeHalf";
-        int64_t heads = op.IntAttr("heads");
-        c.Line("k::{}({}, {}, kHeadDim, pos, {});", kernel, Buf(op.result),
-               heads == spec_.attention.n_heads ? "kHeads" : "kKvHeads",
-               op.FloatAttr("theta") == spec_.position.rope.theta
-                   ? "kRopeTheta"
-                   : FloatLiteral(op.FloatAttr("theta")));
+        const char* kernel = op.Get<ir::RopeStyle>("style") == ir::RopeStyle::kInterleaved
+                                 ? "RopeInterleavedRows"
+                                 : "RopeHalfRows";
+        c.Line("k::{}({}, positions, n, {}, {}, {});", kernel, out(), dim("heads"), dim("head_dim"),
+               f("theta"));
         break;
       }
       case ir::OpKind::kKvStore:
-        c.Line("std::copy_n({}, kKvDim, s.key_cache[l][pos]);", in(0));
-        c.Line("std::copy_n({}, kKvDim, s.value_cache[l][pos]);", in(1));
+        c.Line("k::KvStore({}, {}, {}, {}, positions, n, {});", StateExpr(op.states[0]),
+               StateExpr(op.states[1]), in(0), in(1), Width(op.operands[0]));
         break;
       case ir::OpKind::kAttention:
         c.Line(
-            "k::Attention({}, {}, s.key_cache[l][0], s.value_cache[l][0], pos + 1, kHeads, "
-            "kKvHeads,",
-            Buf(op.result), in(0));
-        c.Line("             kHeadDim, kKvDim, kAttentionScale, s.scores);");
+            "k::AttentionRows({}, {}, {}, {}, positions, n, {}, {}, {}, {}, {}, s.scores.get());",
+            out(), in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), dim("heads"),
+            dim("kv_heads"), dim("head_dim"), f("scale"),
+            op.Get<ir::AttentionMask>("mask") == ir::AttentionMask::kCausal ? "/*causal=*/true"
+                                                                            : "/*causal=*/false");
         break;
       case ir::OpKind::kSwiGlu:
-        c.Line("k::SwiGlu({}, {}, {}, {}, {});", Buf(op.result), in(0), in(1), n(op.result),
-               beta());
+        c.Line("k::SwiGluRows({}, {}, {}, {}, {}, {});", out(), in(0), in(1), RowsOf(op.result),
+               Width(op.result), f("beta"));
         break;
       case ir::OpKind::kAdd: {
-        std::string out = Buf(op.result), a = in(0), b = in(1);
-        if (out == b) std::swap(a, b);
-        if (out != a) c.Line("std::copy_n({}, {}, {});", a, n(op.result), out);
-        c.Line("k::AddInPlace({}, {}, {});", out, b, n(op.result));
+        std::string o = out(), a = in(0), b = in(1);
+        if (o == b) std::swap(a, b);
+        if (o != a)
+          c.Line("std::copy_n({}, {} * {}, {});", a, RowsOf(op.result), Width(op.result), o);
+        c.Line("k::AddRows({}, {}, {}, {});", o, b, RowsOf(op.result), Width(op.result));
         break;
       }
+      case ir::OpKind::kLastRows:
+        c.Line("// The rows whose logits were asked for: the last `rows` of the chunk.");
+        c.Line("std::copy_n({} + static_cast<size_t>(n - rows) * {}, rows * {}, {});", in(0),
+               Width(op.result), Width(op.result), out());
+        break;
       case ir::OpKind::kLayers: {
         int arg = op.body->args[0];
-        if (Buf(arg) != in(0)) c.Line("std::copy_n({}, {}, {});", in(0), n(arg), Buf(arg));
+        if (Buf(arg) != in(0)) {
+          c.Line("std::copy_n({}, n * {}, {});", in(0), Width(arg), Buf(arg));
+        }
         c.Line("for (int l = 0; l < kLayers; ++l) {{");
         c.Indent();
         c.Line("const LayerWeights& lw = w.layers[l];");
+        for (const auto& s : g_.states) {
+          if (!s.per_layer) continue;
+          c.Line("float* {} = s.{}.get() + static_cast<size_t>(l) * s.capacity * {};", s.name,
+                 s.name, Size(s.dims.back()));
+        }
         EmitBlock(c, *op.body);
         if (Buf(op.body->yield) != Buf(arg)) {
-          c.Line("std::copy_n({}, {}, {});", Buf(op.body->yield), n(arg), Buf(arg));
+          c.Line("std::copy_n({}, n * {}, {});", Buf(op.body->yield), Width(arg), Buf(arg));
         }
         c.Outdent();
         c.Line("}}");
         break;
       }
+      case ir::OpKind::kCount:
+        throw std::logic_error("internal error: op of kind kCount");
     }
   }
 
+  // Dimensions the llama2.c format's header is checked against.
+  void CheckpointDims(CodeWriter& c) {
+    bool tied = true;
+    for (const auto& w : g_.weights) tied = tied && w.role != "classifier";
+    c.Line("const lmc::rt::ModelDims kCheckpointDims{{");
+    c.Line("    .d_model = kDModel,");
+    c.Line("    .hidden = kHidden,");
+    c.Line("    .n_layers = kLayers,");
+    c.Line("    .n_heads = kHeads,");
+    c.Line("    .n_kv_heads = kKvHeads,");
+    c.Line("    .head_dim = kHeadDim,");
+    c.Line("    .vocab = kVocab,");
+    c.Line("    .max_seq_len = kMaxSeqLen,");
+    c.Line("    .tied = {},", tied ? "true" : "false");
+    c.Line("}};");
+  }
+
   std::string Source() {
-    const auto& s = spec_;
+    const ir::ModuleInfo& info = g_.info;
     CodeWriter c;
     c.Line("// {}", BannerText());
+    c.Line("//");
+    c.Line("// Compiled once per SIMD target (Highway's foreach_target re-includes this");
+    c.Line("// file); the runtime picks the best target once per call.");
     c.Blank();
-    c.Line("#include \"{}.h\"", ns_);
+    c.Line("#undef HWY_TARGET_INCLUDE");
+    c.Line("#define HWY_TARGET_INCLUDE \"{}.cpp\"", ns_);
+    c.Line("#include <hwy/foreach_target.h>  // IWYU pragma: keep");
+    c.Line("#include <hwy/highway.h>");
     c.Blank();
     c.Line("#include <algorithm>");
-    c.Line("#include <memory>");
     c.Line("#include <string>");
     c.Blank();
-    c.Line("#include \"runtime/kernels/ops.h\"");
+    c.Line("#include \"{}.h\"", ns_);
+    c.Line("#include \"runtime/kernels/rows-inl.h\"");
+    c.Blank();
+    c.Line("HWY_BEFORE_NAMESPACE();");
+    c.Line("namespace lmc::models::{} {{", ns_);
+    c.Line("namespace HWY_NAMESPACE {{");
+    c.Blank();
+    c.Line("namespace k = lmc::kernels::HWY_NAMESPACE;");
+    c.Blank();
+    c.Line("// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk; earlier positions");
+    c.Line(
+        "// are in the state) and returns the logits of the last `rows` tokens, [rows, kVocab].");
+    c.Line("const float* Forward(const Weights& w, State& s, Activations& a, const int* tokens,");
+    c.Line("                     const int* positions, int n, int rows) {{");
+    c.Indent();
+    EmitBlock(c, g_.body);
+    c.Line("return {};", Buf(g_.output));
+    c.Outdent();
+    c.Line("}}");
+    c.Blank();
+    c.Line("}}  // namespace HWY_NAMESPACE");
+    c.Line("}}  // namespace lmc::models::{}", ns_);
+    c.Line("HWY_AFTER_NAMESPACE();");
+    c.Blank();
+    c.Line("#if HWY_ONCE");
+    c.Blank();
     c.Line("#include \"runtime/model/model.h\"");
     c.Line("#include \"runtime/util/error.h\"");
-    c.Line("#include \"runtime/weights/llama2c_checkpoint.h\"");
+    c.Line("#include \"runtime/weights/checkpoint.h\"");
     c.Blank();
     c.Line("namespace lmc::models::{} {{", ns_);
     c.Blank();
-    c.Line("namespace k = lmc::kernels;");
+    c.Line("HWY_EXPORT(Forward);");
     c.Blank();
     c.Line("void BindWeights(lmc::rt::TensorSource& source, Weights& w) {{");
     c.Indent();
@@ -333,46 +405,71 @@ class Emitter {
     c.Outdent();
     c.Line("}}");
     c.Blank();
-    c.Line("const float* Forward(const Weights& w, State& s, int token, int pos) {{");
+    c.Line("void State::Allocate(int positions) {{");
     c.Indent();
-    EmitBlock(c, g_.body);
-    c.Line("return {};", Buf(g_.output));
+    c.Line("capacity = positions;");
+    c.Line("// Not zeroed: pages are touched only as the caches fill.");
+    for (const auto& s : g_.states) {
+      std::string elements = s.per_layer ? "kLayers" : "1";
+      for (ir::DimId d : s.dims) {
+        elements += g_.dims[d].dynamic ? " * static_cast<size_t>(capacity)"
+                                       : " * " + ConstantName(g_.dims[d].name);
+      }
+      c.Line("{}.reset(new float[{}]);", s.name, elements);
+    }
+    c.Line("scores.reset(new float[capacity]);");
     c.Outdent();
     c.Line("}}");
     c.Blank();
     c.Line("namespace {{");
+    c.Blank();
+    CheckpointDims(c);
     c.Blank();
     c.Line("// The runtime's view of this model: checks inputs, owns weights and state.");
     c.Line("class CompiledModel final : public lmc::rt::Model {{");
     c.Line(" public:");
     c.Indent();
     c.Line("void LoadWeights(const std::string& path) override {{");
-    c.Indent();
-    c.Line("lmc::rt::Llama2cConfig expected{{}};");
-    c.Line("expected.dim = kDModel;");
-    c.Line("expected.hidden_dim = kHidden;");
-    c.Line("expected.n_layers = kLayers;");
-    c.Line("expected.n_heads = kHeads;");
-    c.Line("expected.n_kv_heads = kKvHeads;");
-    c.Line("expected.vocab_size = kVocab;");
-    c.Line("expected.seq_len = kMaxSeqLen;");
-    c.Line("expected.shared_classifier = {};", s.embeddings.tied ? "true" : "false");
-    c.Line("source_ = lmc::rt::Llama2cCheckpoint::Open(path, expected);");
-    c.Line("BindWeights(*source_, weights_);");
-    c.Outdent();
+    c.Line("  source_ = lmc::rt::OpenCheckpoint(path, {}, kCheckpointDims);",
+           CppStringLiteral(info.weights_format));
+    c.Line("  BindWeights(*source_, weights_);");
     c.Line("}}");
     c.Blank();
-    c.Line("const float* Forward(int token, int pos) override {{");
+    c.Line("void Allocate(int capacity) override {{");
+    c.Line("  if (capacity < 1 || capacity > kMaxSeqLen) {{");
+    c.Line(
+        "    lmc::rt::Fail(\"context capacity {{}} is outside [1, {{}}]\", capacity, kMaxSeqLen);");
+    c.Line("  }}");
+    c.Line("  state_.Allocate(capacity);");
+    c.Line("}}");
+    c.Blank();
+    c.Line("int capacity() const override {{ return state_.capacity; }}");
+    c.Blank();
+    c.Line("const float* Forward(const int* tokens, int n, int start, int rows) override {{");
     c.Indent();
     c.Line("if (!source_) lmc::rt::Fail(\"no weights loaded\");");
-    c.Line("if (token < 0 || token >= kVocab) {{");
+    c.Line("if (n < 1 || n > kChunk || rows < 1 || rows > n) {{");
+    c.Line("  lmc::rt::Fail(\"internal error: {{}} tokens, {{}} rows per call\", n, rows);");
+    c.Line("}}");
+    c.Line("if (start < 0 || start + n > state_.capacity) {{");
     c.Line(
-        "  lmc::rt::Fail(\"token id {{}} is outside the vocabulary [0, {{}})\", token, kVocab);");
+        "  lmc::rt::Fail(\"positions {{}}..{{}} are past the context capacity {{}} (--ctx)\", "
+        "start,");
+    c.Line("                start + n - 1, state_.capacity);");
     c.Line("}}");
-    c.Line("if (pos < 0 || pos >= kMaxSeqLen) {{");
-    c.Line("  lmc::rt::Fail(\"position {{}} is past max_seq_len {{}}\", pos, kMaxSeqLen);");
+    c.Line("int positions[kChunk];");
+    c.Line("for (int i = 0; i < n; ++i) {{");
+    c.Line("  if (tokens[i] < 0 || tokens[i] >= kVocab) {{");
+    c.Line(
+        "    lmc::rt::Fail(\"token id {{}} is outside the vocabulary [0, {{}})\", tokens[i], "
+        "kVocab);");
+    c.Line("  }}");
+    c.Line("  positions[i] = start + i;");
     c.Line("}}");
-    c.Line("return {}::Forward(weights_, *state_, token, pos);", ns_);
+    c.Line(
+        "return HWY_DYNAMIC_DISPATCH(Forward)(weights_, state_, *activations_, tokens, positions, "
+        "n,");
+    c.Line("                                     rows);");
     c.Outdent();
     c.Line("}}");
     c.Outdent();
@@ -381,8 +478,8 @@ class Emitter {
     c.Indent();
     c.Line("std::unique_ptr<lmc::rt::TensorSource> source_;");
     c.Line("Weights weights_{{}};");
-    c.Line("// Default-initialised: the KV cache's pages are touched only as it fills.");
-    c.Line("std::unique_ptr<State> state_{{new State}};");
+    c.Line("State state_;");
+    c.Line("std::unique_ptr<Activations> activations_{{new Activations}};");
     c.Outdent();
     c.Line("}};");
     c.Blank();
@@ -395,17 +492,17 @@ class Emitter {
     c.Line("const ModelInfo& GetModelInfo() {{");
     c.Indent();
     c.Line("static const ModelInfo info{{");
-    c.Line("    .name = {},", CppString(s.name));
-    c.Line("    .spec_path = {},", CppString(spec_path_));
-    c.Line("    .spec_yaml = {},", CppString(s.resolved_yaml));
+    c.Line("    .name = {},", CppStringLiteral(g_.name));
+    c.Line("    .spec_path = {},", CppStringLiteral(spec_path_));
+    c.Line("    .spec_yaml = {},", CppStringLiteral(info.spec_yaml));
     c.Line("    .vocab_size = models::{}::kVocab,", ns_);
     c.Line("    .max_seq_len = models::{}::kMaxSeqLen,", ns_);
-    c.Line("    .bos = {},", s.tokenizer.bos);
-    c.Line("    .eos = {},", s.tokenizer.eos);
-    c.Line("    .tokenizer_kind = \"{}\",",
-           NameOf<TokenizerKind>(s.tokenizer.kind, kTokenizerKindNames));
-    c.Line("    .weights_format = \"{}\",",
-           NameOf<WeightsFormat>(s.weights.format, kWeightsFormatNames));
+    c.Line("    .chunk = models::{}::kChunk,", ns_);
+    c.Line("    .bos = {},", info.bos);
+    c.Line("    .eos = {},", info.eos);
+    c.Line("    .tokenizer_kind = {},", CppStringLiteral(info.tokenizer_kind));
+    c.Line("    .tokenizer_file = {},", CppStringLiteral(info.tokenizer_file));
+    c.Line("    .weights_format = {},", CppStringLiteral(info.weights_format));
     c.Line("}};");
     c.Line("return info;");
     c.Outdent();
@@ -416,20 +513,20 @@ class Emitter {
     c.Line("}}");
     c.Blank();
     c.Line("}}  // namespace lmc::rt");
+    c.Blank();
+    c.Line("#endif  // HWY_ONCE");
     return c.str();
   }
 
-  const Spec& spec_;
   const ir::Graph& g_;
   std::string spec_path_;
   std::string ns_;
-  std::vector<std::pair<std::string, int64_t>> sizes_;
 };
 
 }  // namespace
 
-GeneratedFiles EmitCpp(const Spec& spec, const ir::Graph& graph, const std::string& spec_path) {
-  return Emitter(spec, graph, spec_path).Run();
+GeneratedFiles EmitCpp(const ir::Graph& graph, const std::string& spec_path) {
+  return Emitter(graph, spec_path).Run();
 }
 
 }  // namespace lmc

@@ -6,7 +6,6 @@
 #include <string>
 
 #include "compiler/ir/ir.h"
-#include "compiler/spec/spec.h"
 
 namespace lmc {
 
@@ -17,8 +16,9 @@ struct GeneratedFiles {
   std::string ir;
 };
 
-// `spec_path` is how the banner names the spec (relative to the repo for
-// checked-in output). The graph must be verified and buffer-planned.
-GeneratedFiles EmitCpp(const Spec& spec, const ir::Graph& graph, const std::string& spec_path);
+// A function of the IR alone: `spec_path` only names the spec in banners
+// (relative to the repo for checked-in output). The graph must be verified and
+// buffer-planned.
+GeneratedFiles EmitCpp(const ir::Graph& graph, const std::string& spec_path);
 
 }  // namespace lmc

@@ -2,26 +2,23 @@
 
 #include <fmt/format.h>
 
-#include <set>
-#include <stdexcept>
-
 namespace lmc::ir {
 
-const char* OpName(OpKind kind) {
-  switch (kind) {
-#define LMC_IR_NAME(kind, name) \
-  case OpKind::kind:            \
-    return name;
-    LMC_IR_OPS(LMC_IR_NAME)
-#undef LMC_IR_NAME
+const char* Name(RopeStyle v) { return v == RopeStyle::kInterleaved ? "interleaved" : "half"; }
+const char* Name(GateActivation) { return "swiglu"; }
+const char* Name(AttentionMask v) { return v == AttentionMask::kCausal ? "causal" : "none"; }
+const char* Name(DType v) {
+  switch (v) {
+    case DType::kF32:
+      return "f32";
+    case DType::kF16:
+      return "f16";
+    case DType::kBF16:
+      return "bf16";
+    case DType::kI32:
+      return "i32";
   }
   return "?";
-}
-
-int64_t Value::elements() const {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
 }
 
 const Attr* Op::FindAttr(const std::string& name) const {
@@ -32,23 +29,26 @@ const Attr* Op::FindAttr(const std::string& name) const {
 }
 
 // Missing or mistyped attributes are compiler bugs, not user errors.
-template <typename T>
-static const T& GetAttr(const Op& op, const std::string& name) {
-  const Attr* attr = op.FindAttr(name);
-  if (!attr || !std::holds_alternative<T>(*attr)) {
-    throw std::logic_error(fmt::format(
-        "internal error: {} has no attribute {} of the expected type", OpName(op.kind), name));
+std::string MissingAttr(const Op& op, const std::string& name) {
+  return fmt::format("internal error: {} has no attribute {} of the expected type", OpName(op.kind),
+                     name);
+}
+
+DimId Graph::AddDim(std::string name, int64_t size, bool dynamic) {
+  DimId existing = FindDim(name);
+  if (existing >= 0) return existing;
+  dims.push_back(Dim{std::move(name), size, dynamic});
+  return static_cast<DimId>(dims.size()) - 1;
+}
+
+DimId Graph::FindDim(const std::string& name) const {
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i].name == name) return static_cast<DimId>(i);
   }
-  return std::get<T>(*attr);
+  return -1;
 }
 
-int64_t Op::IntAttr(const std::string& name) const { return GetAttr<int64_t>(*this, name); }
-double Op::FloatAttr(const std::string& name) const { return GetAttr<double>(*this, name); }
-const std::string& Op::StringAttr(const std::string& name) const {
-  return GetAttr<std::string>(*this, name);
-}
-
-int Graph::AddValue(std::string name, std::vector<int64_t> shape, bool is_cache) {
+int Graph::AddValue(std::string name, std::vector<DimId> value_dims, DType dtype) {
   // Keep printed names unique: q, q.1, q.2, ...
   std::string unique = name;
   for (int n = 1;; ++n) {
@@ -57,84 +57,129 @@ int Graph::AddValue(std::string name, std::vector<int64_t> shape, bool is_cache)
     if (!taken) break;
     unique = fmt::format("{}.{}", name, n);
   }
-  values.push_back(Value{unique, std::move(shape), is_cache});
+  Value v;
+  v.name = unique;
+  v.dtype = dtype;
+  v.dims = std::move(value_dims);
+  values.push_back(std::move(v));
   return static_cast<int>(values.size()) - 1;
 }
 
-int Graph::AddWeight(std::string role, std::string tensor, std::vector<int64_t> shape,
+int Graph::AddWeight(std::string role, std::string tensor, std::vector<DimId> weight_dims,
                      bool per_layer) {
-  weights.push_back(Weight{std::move(role), std::move(tensor), std::move(shape), per_layer});
+  weights.push_back(
+      Weight{std::move(role), std::move(tensor), DType::kF32, std::move(weight_dims), per_layer});
   return static_cast<int>(weights.size()) - 1;
+}
+
+int Graph::AddState(std::string name, std::vector<DimId> state_dims, bool per_layer) {
+  states.push_back(State{std::move(name), DType::kF32, std::move(state_dims), per_layer});
+  return static_cast<int>(states.size()) - 1;
+}
+
+int64_t Graph::Elements(const std::vector<DimId>& of) const {
+  int64_t n = 1;
+  for (DimId d : of) n *= dims[d].size;
+  return n;
+}
+
+int64_t Graph::RowElements(int value) const {
+  const auto& d = values[value].dims;
+  return d.size() <= 1 ? 1 : Elements(std::vector<DimId>(d.begin() + 1, d.end()));
 }
 
 namespace {
 
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  return fmt::format("[{}]", fmt::join(shape, ", "));
-}
-
-std::string TypeText(const Value& v) { return v.is_cache ? "!kv_cache" : ShapeText(v.shape); }
-
-std::string AttrText(const Attr& attr) {
-  if (auto* i = std::get_if<int64_t>(&attr)) return fmt::format("{}", *i);
-  if (auto* d = std::get_if<double>(&attr)) return fmt::format("{}", *d);
-  return fmt::format("\"{}\"", std::get<std::string>(attr));
-}
-
 class Printer {
  public:
-  explicit Printer(const Graph& graph) : graph_(graph) {}
+  explicit Printer(const Graph& graph) : g_(graph) {}
 
   std::string Run() {
-    out_ += fmt::format("graph @{} {{\n", graph_.name);
-    for (const auto& w : graph_.weights) {
-      out_ += fmt::format("  weight @{} \"{}\" : {}{}\n", w.role, w.tensor, ShapeText(w.shape),
-                          w.per_layer ? " per_layer" : "");
+    out_ += fmt::format("module @{} {{\n", g_.name);
+    for (const Dim& d : g_.dims) {
+      if (d.dynamic) {
+        out_ += d.size ? fmt::format("  dim {} <= {}\n", d.name, d.size)
+                       : fmt::format("  dim {} = ?\n", d.name);
+      } else {
+        out_ += fmt::format("  dim {} = {}\n", d.name, d.size);
+      }
     }
-    for (const auto& b : graph_.buffers)
-      out_ += fmt::format("  buffer ${} : [{}]\n", b.name, b.elements);
-    PrintBlock(graph_.body, 1);
-    out_ += fmt::format("  return {}\n}}\n", Name(graph_.output));
+    for (const Weight& w : g_.weights) {
+      out_ += fmt::format("  weight @{} \"{}\" : {}{}{}\n", w.role, w.tensor, Name(w.dtype),
+                          DimsText(w.dims), w.per_layer ? " per_layer" : "");
+    }
+    for (const State& s : g_.states) {
+      out_ += fmt::format("  state {} : {}{}{}\n", s.name, Name(s.dtype), DimsText(s.dims),
+                          s.per_layer ? " per_layer" : "");
+    }
+    for (const Buffer& b : g_.buffers) {
+      out_ += fmt::format("  buffer ${} : [T, {}]\n", b.name, g_.dims[b.row].name);
+    }
+    out_ += fmt::format("  entry prefill, decode ({} : {}, {} : {}) {{\n", ValueName(g_.tokens),
+                        TypeText(g_.tokens), ValueName(g_.positions), TypeText(g_.positions));
+    PrintBlock(g_.body, 2);
+    out_ += fmt::format("    return {}\n  }}\n}}\n", ValueName(g_.output));
     return out_;
   }
 
  private:
-  std::string Name(int value) const {
-    return value < 0 ? "<none>" : "%" + graph_.values[value].name;
+  std::string DimsText(const std::vector<DimId>& dims) const {
+    std::vector<std::string> names;
+    for (DimId d : dims) names.push_back(g_.dims[d].name);
+    return fmt::format("[{}]", fmt::join(names, ", "));
+  }
+
+  std::string ValueName(int value) const {
+    return value < 0 ? "<none>" : "%" + g_.values[value].name;
+  }
+
+  std::string TypeText(int value) const {
+    const Value& v = g_.values[value];
+    if (v.kind == Value::Kind::kState) return "!state";
+    std::string type = v.dtype == DType::kF32 ? "" : std::string(Name(v.dtype));
+    return type + DimsText(v.dims);
   }
 
   std::string BufferText(int value) const {
-    int buffer = graph_.values[value].buffer;
-    return buffer < 0 ? "" : " in $" + graph_.buffers[buffer].name;
+    int buffer = g_.values[value].buffer;
+    return buffer < 0 ? "" : " in $" + g_.buffers[buffer].name;
+  }
+
+  std::string AttrText(const Attr& attr) const {
+    if (auto* f = std::get_if<double>(&attr)) return fmt::format("{}", *f);
+    if (auto* d = std::get_if<DimRef>(&attr)) return g_.dims[d->id].name;
+    if (auto* r = std::get_if<RopeStyle>(&attr)) return Name(*r);
+    if (auto* a = std::get_if<GateActivation>(&attr)) return Name(*a);
+    return Name(std::get<AttentionMask>(attr));
   }
 
   void PrintBlock(const Block& block, int depth) {
     std::string pad(2 * depth, ' ');
     for (const Op& op : block.ops) {
-      std::vector<std::string> parts;
-      for (int v : op.operands) parts.push_back(Name(v));
-      for (int w : op.weights) parts.push_back("@" + graph_.weights[w].role);
-      std::string line = fmt::format("{}{} = {}", pad, Name(op.result), OpName(op.kind));
+      std::string line = fmt::format("{}{} = {}", pad, ValueName(op.result), OpName(op.kind));
       if (op.kind == OpKind::kLayers) {
-        line += fmt::format(" {} ({} = {})", op.IntAttr("count"), Name(op.body->args.at(0)),
-                            Name(op.operands.at(0)));
-        out_ += line + " {\n";
+        out_ += fmt::format("{} {} ({} = {}) {{\n", line, g_.n_layers, ValueName(op.body->args[0]),
+                            ValueName(op.operands[0]));
         PrintBlock(*op.body, depth + 1);
-        out_ += fmt::format("{}  yield {}\n{}}} : {}{}\n", pad, Name(op.body->yield), pad,
-                            TypeText(graph_.values[op.result]), BufferText(op.result));
+        out_ += fmt::format("{}  yield {}\n{}}} : {}{}\n", pad, ValueName(op.body->yield), pad,
+                            TypeText(op.result), BufferText(op.result));
         continue;
       }
+      std::vector<std::string> parts;
+      for (int v : op.operands) parts.push_back(ValueName(v));
+      for (int w : op.weights) parts.push_back("@" + g_.weights[w].role);
+      for (int s : op.states) parts.push_back("state " + g_.states[s].name);
       if (!parts.empty()) line += fmt::format(" {}", fmt::join(parts, ", "));
       if (!op.attrs.empty()) {
         std::vector<std::string> attrs;
         for (const auto& [key, value] : op.attrs) attrs.push_back(key + " = " + AttrText(value));
         line += fmt::format(" {{{}}}", fmt::join(attrs, ", "));
       }
-      out_ += line + " : " + TypeText(graph_.values[op.result]) + BufferText(op.result) + "\n";
+      out_ += line + " : " + TypeText(op.result) + BufferText(op.result) + "\n";
     }
   }
 
-  const Graph& graph_;
+  const Graph& g_;
   std::string out_;
 };
 

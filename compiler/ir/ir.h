@@ -1,16 +1,23 @@
-// lmc's IR: the model's forward pass for one token as typed ops on tensors of
-// static shape.
+// lmc's IR: a model as a module of typed ops on tensors with named dimensions.
 //
-// A Graph holds one Block; a `layers` op holds the per-layer Block that runs
+// A Graph is one forward pass over a chunk of T tokens (T <= the chunk bound,
+// counted at run time): `prefill` runs it on a prompt chunk, `decode` on one
+// token, both at explicit positions. Its inputs are the token ids and their
+// positions; its output the logits of the requested rows. Persistent state (the
+// per-layer KV caches) is declared in the graph with its shape; its capacity is
+// a run-time dimension. A `layers` op holds the per-layer Block that runs
 // n_layers times, carrying the residual stream as a block argument (like
-// MLIR's scf.for iter_args). Every value is defined once. Weights are
-// declared once per graph with their role, checkpoint name and shape; ops
-// refer to them by index. Passes rewrite blocks; the verifier checks the
-// rules after each one.
+// MLIR's scf.for iter_args). Every value is defined once.
+//
+// Each op kind is declared once, in the table in ops.cpp: operands, weights,
+// typed attributes, states, shape rule, in-place rule. The verifier, printer, buffer planner,
+// interpreter and emitter all read that table.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <variant>
@@ -18,45 +25,90 @@
 
 namespace lmc::ir {
 
-#define LMC_IR_OPS(X)                                                       \
-  X(kEmbedding, "embedding")      /* token row of a [vocab, d] table */     \
-  X(kRmsNorm, "rmsnorm")          /* x / rms(x) * weight */                 \
-  X(kLinear, "linear")            /* weight[m, k] · x[k] */                \
-  X(kGatedLinear, "gated_linear") /* act(gate · x) * (up · x), fused */   \
-  X(kRope, "rope")                /* rotary position encoding, per head */  \
-  X(kKvStore, "kv_store")         /* writes k, v at the current position */ \
-  X(kAttention, "attention")      /* query over the layer's KV cache */     \
-  X(kSwiGlu, "swiglu")            /* a * sigmoid(beta * a) * b */           \
-  X(kAdd, "add")                  /* residual connection */                 \
-  X(kLayers, "layers")            /* the per-layer block, repeated */
-
+// Op kinds; each is declared in full (operands, attributes, shape rule,
+// in-place rule) by its entry in the table in ops.cpp.
 enum class OpKind {
-#define LMC_IR_ENUM(kind, name) kind,
-  LMC_IR_OPS(LMC_IR_ENUM)
-#undef LMC_IR_ENUM
+  kEmbedding,    // rows of a [vocab, d] table for the token ids
+  kRmsNorm,      // x / rms(x) * weight, per row
+  kLinear,       // x · weight^T: [T, k] x [m, k] -> [T, m]
+  kGatedLinear,  // act(x · gate^T) * (x · up^T), fused
+  kRope,         // rotary position encoding, per head, at each row's position
+  kKvStore,      // writes k, v rows into the layer's caches at their positions
+  kAttention,    // queries over a KV state, with a mask
+  kSwiGlu,       // a * sigmoid(beta * a) * b
+  kAdd,          // residual connection
+  kLastRows,     // the rows whose logits the entry point returns
+  kLayers,       // the per-layer block, repeated
+  kCount
 };
 
-const char* OpName(OpKind kind);
+// ---- Dimensions ----------------------------------------------------------
+// Every size in a graph is a named dimension: static (a compile-time constant,
+// emitted as kDModel), or dynamic (known at run time, with a compile-time bound
+// where one exists: the chunk's token count T; the KV capacity).
+using DimId = int;
 
-// A value is a float32 tensor of static shape, or the "KV cache updated"
-// token that orders an attention after its kv_store.
+struct Dim {
+  std::string name;  // "d_model": emitted as kDModel.
+  int64_t size = 0;  // The value when static; the bound when dynamic (0: none).
+  bool dynamic = false;
+};
+
+// ---- Typed attributes ----------------------------------------------------
+enum class RopeStyle { kInterleaved, kHalf };
+enum class GateActivation { kSwiGlu };
+enum class AttentionMask { kCausal, kNone };
+
+const char* Name(RopeStyle v);
+const char* Name(GateActivation v);
+const char* Name(AttentionMask v);
+
+// A dimension used as an attribute (head counts): printed and emitted by name.
+struct DimRef {
+  DimId id;
+  bool operator==(const DimRef&) const = default;
+};
+
+using Attr = std::variant<double, DimRef, RopeStyle, GateActivation, AttentionMask>;
+
+enum class AttrType { kFloat, kDim, kRopeStyle, kGateActivation, kAttentionMask };
+
+struct AttrDef {
+  const char* name;
+  AttrType type;
+};
+
+// ---- Values, weights, state ------------------------------------------------
+enum class DType { kF32, kF16, kBF16, kI32 };
+const char* Name(DType v);
+
+// A tensor value: dtype and dimensions. A value of kind kState is the token
+// "this state was updated", which orders a reader after its writer.
 struct Value {
+  enum class Kind { kTensor, kState };
   std::string name;
-  std::vector<int64_t> shape;
-  bool is_cache = false;
+  DType dtype = DType::kF32;
+  std::vector<DimId> dims;
+  Kind kind = Kind::kTensor;
+  int state = -1;   // For kState: which State.
   int buffer = -1;  // Set by the buffer planning pass.
-
-  int64_t elements() const;
 };
 
 struct Weight {
   std::string role;    // "wq"; see spec weights.names.
   std::string tensor;  // Checkpoint name, with {layer} when per layer.
-  std::vector<int64_t> shape;
+  DType dtype = DType::kF32;
+  std::vector<DimId> dims;  // Row-major: [out, in] for linear weights.
   bool per_layer = false;
 };
 
-using Attr = std::variant<int64_t, double, std::string>;
+// Persistent state of one sequence, kept across entry-point calls.
+struct State {
+  std::string name;  // "k_cache"
+  DType dtype = DType::kF32;
+  std::vector<DimId> dims;  // Per layer when per_layer; the first dim is the capacity.
+  bool per_layer = false;
+};
 
 struct Block;
 
@@ -67,13 +119,15 @@ struct Op {
   std::vector<int> operands;  // Value ids.
   int result = -1;            // Value id.
   std::vector<int> weights;   // Weight ids.
+  std::vector<int> states;    // State ids read or written (kv_store, attention).
   std::vector<std::pair<std::string, Attr>> attrs;
   std::unique_ptr<Block> body;  // For kLayers.
 
   const Attr* FindAttr(const std::string& name) const;
-  int64_t IntAttr(const std::string& name) const;
-  double FloatAttr(const std::string& name) const;
-  const std::string& StringAttr(const std::string& name) const;
+  template <typename T>
+  const T& Get(const std::string& name) const;
+  double Float(const std::string& name) const { return Get<double>(name); }
+  DimId DimAttr(const std::string& name) const { return Get<DimRef>(name).id; }
 };
 
 struct Block {
@@ -83,29 +137,84 @@ struct Block {
 };
 
 // Scratch memory for activations, assigned to values by the buffer planning
-// pass so that values whose lifetimes do not overlap share storage.
+// pass so that values whose lifetimes do not overlap share storage. Sized
+// [chunk bound, row] floats.
 struct Buffer {
   std::string name;
-  int64_t elements = 0;
+  DimId row = -1;  // Elements per token row.
+};
+
+// What the runtime needs beside the computation: how to open the checkpoint and
+// the tokenizer, and the spec the module was compiled from.
+struct ModuleInfo {
+  std::string weights_format;  // "llama2c", "safetensors"
+  std::string tokenizer_kind;  // "llama2c", ..., "none"
+  std::string tokenizer_file;  // Default tokenizer path; may be empty.
+  int64_t bos = -1, eos = -1;
+  std::string spec_yaml;  // The spec after extends and --set.
 };
 
 struct Graph {
   std::string name;
+  ModuleInfo info;
+  std::vector<Dim> dims;
   std::vector<Value> values;
   std::vector<Weight> weights;
+  std::vector<State> states;
   std::vector<Buffer> buffers;  // Empty until planned.
+  int n_layers = 0;
+  int tokens = -1;     // Input: token ids [T] i32.
+  int positions = -1;  // Input: their positions [T] i32.
   Block body;
-  int output = -1;  // The logits.
+  int output = -1;  // The logits of the requested rows.
 
-  int AddValue(std::string name, std::vector<int64_t> shape, bool is_cache = false);
-  int AddWeight(std::string role, std::string tensor, std::vector<int64_t> shape, bool per_layer);
+  DimId AddDim(std::string name, int64_t size, bool dynamic = false);
+  DimId FindDim(const std::string& name) const;  // -1 if absent.
+  int AddValue(std::string name, std::vector<DimId> dims, DType dtype = DType::kF32);
+  int AddWeight(std::string role, std::string tensor, std::vector<DimId> dims, bool per_layer);
+  int AddState(std::string name, std::vector<DimId> dims, bool per_layer);
+
+  // Elements of one token row of a value (its dims after the leading T).
+  int64_t RowElements(int value) const;
+  int64_t Elements(const std::vector<DimId>& dims) const;  // Static dims only.
 };
+
+// ---- The op table --------------------------------------------------------
+struct OpDef {
+  OpKind kind;
+  const char* name;
+  int operands;  // Exact count.
+  int weights;   // Exact count.
+  int inplace;   // Operand whose buffer the result may reuse; -1 none.
+  int states;    // Exact count of states read or written.
+  const char* doc;
+  std::vector<AttrDef> attrs;  // Required, in this order.
+  // The result's dims from the operands', weights' and attributes'; an error
+  // message when they do not fit.
+  using ShapeRule = std::variant<std::vector<DimId>, std::string> (*)(const Graph&, const Op&);
+  ShapeRule shape;
+};
+
+const OpDef& Def(OpKind kind);
+const char* OpName(OpKind kind);
+std::optional<OpKind> OpByName(const std::string& name);
 
 // Textual form, as `lmc emit --ir` prints it and generated/*/X.ir stores it.
 std::string Print(const Graph& graph);
 
-// Checks definitions before uses, operand counts and shapes. Returns the
+// Checks definitions before uses, operand, weight, attribute and state counts
+// and types, and every result's dims against its op's shape rule. Returns the
 // problems found, empty when the graph is well formed.
 std::vector<std::string> Verify(const Graph& graph);
+
+// ---- Template definitions -------------------------------------------------
+std::string MissingAttr(const Op& op, const std::string& name);
+
+template <typename T>
+const T& Op::Get(const std::string& name) const {
+  const Attr* attr = FindAttr(name);
+  if (!attr || !std::holds_alternative<T>(*attr)) throw std::logic_error(MissingAttr(*this, name));
+  return std::get<T>(*attr);
+}
 
 }  // namespace lmc::ir

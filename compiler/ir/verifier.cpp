@@ -1,10 +1,8 @@
 // The IR's rules, checked after lowering and after every pass: each value is
-// defined once and before its uses, and each op has the operands, weights,
-// attributes and shapes its kind requires.
+// defined once and before its uses; each op has the operands, weights, states
+// and typed attributes its table entry declares, and a result whose dims are
+// what its shape rule gives.
 #include <fmt/format.h>
-
-#include <set>
-#include <stdexcept>
 
 #include "compiler/ir/ir.h"
 
@@ -12,17 +10,43 @@ namespace lmc::ir {
 
 namespace {
 
-using Shape = std::vector<int64_t>;
+bool HasType(const Attr& attr, AttrType type) {
+  switch (type) {
+    case AttrType::kFloat:
+      return std::holds_alternative<double>(attr);
+    case AttrType::kDim:
+      return std::holds_alternative<DimRef>(attr);
+    case AttrType::kRopeStyle:
+      return std::holds_alternative<RopeStyle>(attr);
+    case AttrType::kGateActivation:
+      return std::holds_alternative<GateActivation>(attr);
+    case AttrType::kAttentionMask:
+      return std::holds_alternative<AttentionMask>(attr);
+  }
+  return false;
+}
 
 class Verifier {
  public:
-  explicit Verifier(const Graph& graph) : graph_(graph) {}
+  explicit Verifier(const Graph& graph) : g_(graph) {}
 
   std::vector<std::string> Run() {
-    defined_.assign(graph_.values.size(), false);
-    VerifyBlock(graph_.body, /*in_layers=*/false);
-    if (CheckValue(graph_.output, "graph output")) {
-      Expect(graph_.values[graph_.output].shape.size() == 1, "graph output must be a vector");
+    defined_.assign(g_.values.size(), false);
+    for (const Value& v : g_.values) {
+      for (DimId d : v.dims) Expect(ValidDim(d), "value %" + v.name + " has an unknown dim");
+    }
+    for (const Weight& w : g_.weights) {
+      for (DimId d : w.dims) Expect(ValidDim(d), "weight @" + w.role + " has an unknown dim");
+    }
+    for (const State& s : g_.states) {
+      Expect(!s.dims.empty() && ValidDim(s.dims[0]) && g_.dims[s.dims[0]].dynamic,
+             "state " + s.name + " must lead with its run-time capacity");
+    }
+    Define(g_.tokens, "input tokens");
+    Define(g_.positions, "input positions");
+    VerifyBlock(g_.body, /*in_layers=*/false);
+    if (CheckValue(g_.output, "graph output")) {
+      Expect(g_.values[g_.output].dims.size() == 2, "graph output must be [rows, vocab]");
     }
     return problems_;
   }
@@ -32,29 +56,29 @@ class Verifier {
   void Expect(bool ok, const std::string& message) {
     if (!ok) Problem(message);
   }
+  bool ValidDim(DimId d) const { return d >= 0 && d < static_cast<int>(g_.dims.size()); }
+  bool ValidValue(int id) const { return id >= 0 && id < static_cast<int>(g_.values.size()); }
 
   bool CheckValue(int id, const std::string& where) {
-    if (id < 0 || id >= static_cast<int>(graph_.values.size())) {
+    if (!ValidValue(id)) {
       Problem(fmt::format("{}: value id {} out of range", where, id));
       return false;
     }
     if (!defined_[id]) {
-      Problem(fmt::format("{}: %{} used before it is defined", where, graph_.values[id].name));
+      Problem(fmt::format("{}: %{} used before it is defined", where, g_.values[id].name));
       return false;
     }
     return true;
   }
 
   void Define(int id, const std::string& where) {
-    if (id < 0 || id >= static_cast<int>(graph_.values.size())) {
+    if (!ValidValue(id)) {
       Problem(fmt::format("{}: result id {} out of range", where, id));
       return;
     }
-    if (defined_[id]) Problem(fmt::format("{}: %{} defined twice", where, graph_.values[id].name));
+    if (defined_[id]) Problem(fmt::format("{}: %{} defined twice", where, g_.values[id].name));
     defined_[id] = true;
   }
-
-  const Shape& ShapeOf(int value) const { return graph_.values[value].shape; }
 
   void VerifyBlock(const Block& block, bool in_layers) {
     for (int arg : block.args) Define(arg, "block argument");
@@ -65,7 +89,7 @@ class Verifier {
     }
     if (in_layers) {
       if (CheckValue(block.yield, "layers yield") && !block.args.empty()) {
-        Expect(ShapeOf(block.yield) == ShapeOf(block.args[0]),
+        Expect(g_.values[block.yield].dims == g_.values[block.args[0]].dims,
                "layers: yield shape differs from the carried value's");
       }
       // Values of one iteration are not visible after the loop.
@@ -73,133 +97,100 @@ class Verifier {
     }
   }
 
-  void VerifyOp(const Op& op, bool in_layers) {
-    std::string where = OpName(op.kind);
-    if (op.result >= 0 && op.result < static_cast<int>(graph_.values.size())) {
-      where += " %" + graph_.values[op.result].name;
+  bool VerifyCounts(const Op& op, const OpDef& def, const std::string& where) {
+    if (static_cast<int>(op.operands.size()) != def.operands ||
+        static_cast<int>(op.weights.size()) != def.weights ||
+        static_cast<int>(op.states.size()) != def.states) {
+      Problem(fmt::format("{}: expected {} operands, {} weights, {} states; found {}, {}, {}",
+                          where, def.operands, def.weights, def.states, op.operands.size(),
+                          op.weights.size(), op.states.size()));
+      return false;
     }
-    for (int v : op.operands) {
-      if (!CheckValue(v, where)) return;
-    }
+    bool ok = true;
+    for (int v : op.operands) ok = CheckValue(v, where) && ok;
     for (int w : op.weights) {
-      if (w < 0 || w >= static_cast<int>(graph_.weights.size())) {
+      if (w < 0 || w >= static_cast<int>(g_.weights.size())) {
         Problem(fmt::format("{}: weight id {} out of range", where, w));
-        return;
-      }
-      if (graph_.weights[w].per_layer && !in_layers) {
-        Problem(fmt::format("{}: per-layer weight @{} used outside layers", where,
-                            graph_.weights[w].role));
+        ok = false;
       }
     }
-    if (op.kind == OpKind::kLayers) {
-      VerifyLayers(op, where);
+    for (int s : op.states) {
+      if (s < 0 || s >= static_cast<int>(g_.states.size())) {
+        Problem(fmt::format("{}: state id {} out of range", where, s));
+        ok = false;
+      }
+    }
+    if (op.attrs.size() != def.attrs.size()) {
+      Problem(fmt::format("{}: expected {} attributes, found {}", where, def.attrs.size(),
+                          op.attrs.size()));
+      return false;
+    }
+    for (size_t i = 0; i < def.attrs.size(); ++i) {
+      const auto& [name, value] = op.attrs[i];
+      if (name != def.attrs[i].name || !HasType(value, def.attrs[i].type)) {
+        Problem(fmt::format("{}: attribute {} is not {} of its declared type", where, i,
+                            def.attrs[i].name));
+        ok = false;
+      } else if (auto* dim = std::get_if<DimRef>(&value); dim && !ValidDim(dim->id)) {
+        Problem(fmt::format("{}: attribute {} names an unknown dim", where, name));
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  void VerifyOp(const Op& op, bool in_layers) {
+    if (static_cast<int>(op.kind) < 0 || op.kind >= OpKind::kCount) {
+      Problem("an op of unknown kind");
+      return;
+    }
+    const OpDef& def = Def(op.kind);
+    std::string where = def.name;
+    if (ValidValue(op.result)) where += " %" + g_.values[op.result].name;
+    if (!VerifyCounts(op, def, where)) {
       Define(op.result, where);
       return;
     }
-    Define(op.result, where);
-    if (op.result < 0 || op.result >= static_cast<int>(graph_.values.size())) return;
-    try {
-      VerifyShapes(op, where);
-    } catch (const std::logic_error& e) {  // A missing or mistyped attribute.
-      Problem(e.what());
+    for (int w : op.weights) {
+      if (g_.weights[w].per_layer && !in_layers) {
+        Problem(
+            fmt::format("{}: per-layer weight @{} used outside layers", where, g_.weights[w].role));
+      }
     }
+    for (int s : op.states) {
+      if (g_.states[s].per_layer && !in_layers) {
+        Problem(
+            fmt::format("{}: per-layer state {} used outside layers", where, g_.states[s].name));
+      }
+    }
+    if (op.kind == OpKind::kLayers) VerifyLayers(op, where);
+    Define(op.result, where);
+    if (!ValidValue(op.result)) return;
+    auto shape = def.shape(g_, op);
+    if (auto* error = std::get_if<std::string>(&shape)) {
+      Problem(fmt::format("{}: {}", where, *error));
+      return;
+    }
+    const Value& result = g_.values[op.result];
+    bool state_result = op.kind == OpKind::kKvStore;
+    Expect((result.kind == Value::Kind::kState) == state_result,
+           where + (state_result ? ": result must be a state token" : ": result must be a tensor"));
+    Expect(result.dims == std::get<std::vector<DimId>>(shape),
+           where + ": result dims differ from the op's shape rule");
   }
 
   void VerifyLayers(const Op& op, const std::string& where) {
-    if (!op.body || op.operands.size() != 1 || op.body->args.size() != 1) {
+    if (!op.body || op.body->args.size() != 1) {
       Problem(where + ": layers needs one carried value and a body");
       return;
     }
-    Expect(op.IntAttr("count") > 0, where + ": layer count must be positive");
-    Expect(ShapeOf(op.operands[0]) == ShapeOf(op.body->args[0]),
+    Expect(g_.n_layers > 0, where + ": the graph's layer count must be positive");
+    Expect(g_.values[op.operands[0]].dims == g_.values[op.body->args[0]].dims,
            where + ": carried value's shape differs from the block argument's");
     VerifyBlock(*op.body, /*in_layers=*/true);
-    if (op.result >= 0 && op.body->yield >= 0) {
-      Expect(ShapeOf(op.result) == ShapeOf(op.body->yield),
-             where + ": result shape differs from yield");
-    }
   }
 
-  bool Arity(const Op& op, const std::string& where, size_t operands, size_t weights) {
-    if (op.operands.size() == operands && op.weights.size() == weights) return true;
-    Problem(fmt::format("{}: expected {} operands and {} weights, found {} and {}", where, operands,
-                        weights, op.operands.size(), op.weights.size()));
-    return false;
-  }
-
-  void SameShape(const Shape& a, const Shape& b, const std::string& where, const char* what) {
-    if (a != b) {
-      Problem(
-          fmt::format("{}: {} [{}] vs [{}]", where, what, fmt::join(a, ", "), fmt::join(b, ", ")));
-    }
-  }
-
-  void VerifyShapes(const Op& op, const std::string& where) {
-    const Shape& out = ShapeOf(op.result);
-    auto weight = [&](size_t i) -> const Shape& { return graph_.weights[op.weights[i]].shape; };
-    switch (op.kind) {
-      case OpKind::kEmbedding:
-        if (!Arity(op, where, 0, 1)) return;
-        Expect(weight(0).size() == 2 && out == Shape{weight(0)[1]},
-               where + ": result must be one row of the embedding table");
-        break;
-      case OpKind::kRmsNorm:
-        if (!Arity(op, where, 1, 1)) return;
-        SameShape(ShapeOf(op.operands[0]), weight(0), where, "input vs weight");
-        SameShape(ShapeOf(op.operands[0]), out, where, "input vs result");
-        break;
-      case OpKind::kLinear:
-      case OpKind::kGatedLinear: {
-        if (!Arity(op, where, 1, op.kind == OpKind::kLinear ? 1 : 2)) return;
-        for (size_t i = 0; i < op.weights.size(); ++i) {
-          if (weight(i).size() != 2) {
-            Problem(where + ": linear weights must be matrices");
-            return;
-          }
-          SameShape(Shape{weight(i)[1]}, ShapeOf(op.operands[0]), where, "weight columns vs input");
-          SameShape(Shape{weight(i)[0]}, out, where, "weight rows vs result");
-        }
-        break;
-      }
-      case OpKind::kRope: {
-        if (!Arity(op, where, 1, 0)) return;
-        int64_t heads = op.IntAttr("heads"), head_dim = op.IntAttr("head_dim");
-        Expect(head_dim % 2 == 0, where + ": head_dim must be even");
-        SameShape(ShapeOf(op.operands[0]), Shape{heads * head_dim}, where,
-                  "input vs heads*head_dim");
-        SameShape(ShapeOf(op.operands[0]), out, where, "input vs result");
-        break;
-      }
-      case OpKind::kKvStore:
-        if (!Arity(op, where, 2, 0)) return;
-        SameShape(ShapeOf(op.operands[0]), ShapeOf(op.operands[1]), where, "k vs v");
-        Expect(graph_.values[op.result].is_cache, where + ": result must be the cache token");
-        break;
-      case OpKind::kAttention: {
-        if (!Arity(op, where, 2, 0)) return;
-        int64_t heads = op.IntAttr("heads"), kv_heads = op.IntAttr("kv_heads");
-        int64_t head_dim = op.IntAttr("head_dim");
-        Expect(kv_heads > 0 && heads % kv_heads == 0,
-               where + ": heads must be a multiple of kv_heads");
-        SameShape(ShapeOf(op.operands[0]), Shape{heads * head_dim}, where,
-                  "query vs heads*head_dim");
-        Expect(graph_.values[op.operands[1]].is_cache,
-               where + ": second operand must be kv_store's");
-        SameShape(out, Shape{heads * head_dim}, where, "result vs heads*head_dim");
-        break;
-      }
-      case OpKind::kSwiGlu:
-      case OpKind::kAdd:
-        if (!Arity(op, where, 2, 0)) return;
-        SameShape(ShapeOf(op.operands[0]), ShapeOf(op.operands[1]), where, "operands");
-        SameShape(ShapeOf(op.operands[0]), out, where, "operand vs result");
-        break;
-      case OpKind::kLayers:
-        break;
-    }
-  }
-
-  const Graph& graph_;
+  const Graph& g_;
   std::vector<bool> defined_;
   std::vector<std::string> problems_;
 };

@@ -2,25 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "runtime/weights/weight_names.h"
+
 namespace lmc {
 
 namespace {
-
-// llama2.c checkpoints carry Meta's Llama tensor names (its export.py).
-const std::map<std::string, std::string> kLlama2cNames = {
-    {"token_embedding", "tok_embeddings.weight"},
-    {"attn_norm", "layers.{layer}.attention_norm.weight"},
-    {"wq", "layers.{layer}.attention.wq.weight"},
-    {"wk", "layers.{layer}.attention.wk.weight"},
-    {"wv", "layers.{layer}.attention.wv.weight"},
-    {"wo", "layers.{layer}.attention.wo.weight"},
-    {"ffn_norm", "layers.{layer}.ffn_norm.weight"},
-    {"w_gate", "layers.{layer}.feed_forward.w1.weight"},
-    {"w_down", "layers.{layer}.feed_forward.w2.weight"},
-    {"w_up", "layers.{layer}.feed_forward.w3.weight"},
-    {"final_norm", "norm.weight"},
-    {"classifier", "output.weight"},
-};
 
 // Refuses, at the key responsible, each request the lowering cannot honour yet.
 bool CheckSupported(const Spec& spec, Diagnostics& diags) {
@@ -57,41 +45,72 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
          "embeddings.dim different from d_model");
   refuse(spec.dtype != DType::kF32, "dtype",
          fmt::format("dtype {}", NameOf<DType>(spec.dtype, kDTypeNames)));
-  refuse(spec.weights.format != WeightsFormat::kLlama2c, "weights.format",
+  refuse(spec.weights.format == WeightsFormat::kGguf, "weights.format",
          fmt::format("weights.format {}",
                      NameOf<WeightsFormat>(spec.weights.format, kWeightsFormatNames)));
-  refuse(spec.tokenizer.kind != TokenizerKind::kLlama2c, "tokenizer.kind",
-         fmt::format("tokenizer.kind {}",
-                     NameOf<TokenizerKind>(spec.tokenizer.kind, kTokenizerKindNames)));
+  refuse(
+      spec.tokenizer.kind != TokenizerKind::kLlama2c && spec.tokenizer.kind != TokenizerKind::kNone,
+      "tokenizer.kind",
+      fmt::format("tokenizer.kind {}",
+                  NameOf<TokenizerKind>(spec.tokenizer.kind, kTokenizerKindNames)));
   return diags.error_count() == errors_before;
 }
+
+// Tokens per prefill chunk: activations are [kChunk, row] buffers, and every
+// matrix-matrix kernel reuses a weight tile across this many tokens.
+constexpr int64_t kChunk = 64;
 
 class DecoderLowering {
  public:
   explicit DecoderLowering(const Spec& spec) : spec_(spec) {}
 
   ir::Graph Run() {
-    const int64_t d = spec_.sizes.d_model, vocab = spec_.sizes.vocab;
+    const auto& a = spec_.attention;
     g_.name = spec_.name;
-    int embedding = Weight("token_embedding", {vocab, d}, false);
-    int x = Emit(g_.body, ir::OpKind::kEmbedding, "x", {d}, {}, {embedding});
+    g_.n_layers = static_cast<int>(spec_.sizes.n_layers);
+    t_ = g_.AddDim("T", std::min(kChunk, spec_.sizes.max_seq_len), /*dynamic=*/true);
+    rows_ = g_.AddDim("R", g_.dims[t_].size, /*dynamic=*/true);
+    ctx_ = g_.AddDim("ctx", 0, /*dynamic=*/true);
+    vocab_ = g_.AddDim("vocab", spec_.sizes.vocab);
+    d_ = g_.AddDim("d_model", spec_.sizes.d_model);
+    heads_ = g_.AddDim("heads", a.n_heads);
+    kv_heads_ = g_.AddDim("kv_heads", a.n_kv_heads);
+    head_dim_ = g_.AddDim("head_dim", a.head_dim);
+    q_dim_ = g_.AddDim("q_dim", a.n_heads * a.head_dim);
+    kv_dim_ = g_.AddDim("kv_dim", a.n_kv_heads * a.head_dim);
+    hidden_ = g_.AddDim("hidden", spec_.feed_forward.hidden);
+    g_.AddDim("max_seq_len", spec_.sizes.max_seq_len);
+    g_.info.weights_format = NameOf<WeightsFormat>(spec_.weights.format, kWeightsFormatNames);
+    g_.info.tokenizer_kind = NameOf<TokenizerKind>(spec_.tokenizer.kind, kTokenizerKindNames);
+    g_.info.tokenizer_file = spec_.tokenizer.file;
+    g_.info.bos = spec_.tokenizer.bos;
+    g_.info.eos = spec_.tokenizer.eos;
+    g_.info.spec_yaml = spec_.resolved_yaml;
+    k_cache_ = g_.AddState("k_cache", {ctx_, kv_dim_}, /*per_layer=*/true);
+    v_cache_ = g_.AddState("v_cache", {ctx_, kv_dim_}, /*per_layer=*/true);
+    g_.tokens = g_.AddValue("tokens", {t_}, ir::DType::kI32);
+    g_.positions = g_.AddValue("positions", {t_}, ir::DType::kI32);
+
+    int embedding = Weight("token_embedding", {vocab_, d_}, false);
+    int x = Emit(g_.body, ir::OpKind::kEmbedding, "x", {t_, d_}, {g_.tokens}, {embedding});
 
     ir::Op layers{ir::OpKind::kLayers};
     layers.operands = {x};
-    layers.attrs = {{"count", spec_.sizes.n_layers}};
     layers.body = std::make_unique<ir::Block>();
-    int residual = g_.AddValue("h", {d});
+    int residual = g_.AddValue("h", {t_, d_});
     layers.body->args = {residual};
     layers.body->yield = LowerLayer(*layers.body, residual);
-    layers.result = g_.AddValue("x.out", {d});
+    layers.result = g_.AddValue("x.out", {t_, d_});
     int out = layers.result;
     g_.body.ops.push_back(std::move(layers));
 
-    int final_norm = Weight("final_norm", {d}, false);
-    int normed = Emit(g_.body, ir::OpKind::kRmsNorm, "x.norm", {d}, {out}, {final_norm},
+    int last = Emit(g_.body, ir::OpKind::kLastRows, "x.last", {rows_, d_}, {out});
+    int final_norm = Weight("final_norm", {d_}, false);
+    int normed = Emit(g_.body, ir::OpKind::kRmsNorm, "x.norm", {rows_, d_}, {last}, {final_norm},
                       {{"eps", spec_.norm.eps}});
-    int classifier = spec_.embeddings.tied ? embedding : Weight("classifier", {vocab, d}, false);
-    g_.output = Emit(g_.body, ir::OpKind::kLinear, "logits", {vocab}, {normed}, {classifier});
+    int classifier = spec_.embeddings.tied ? embedding : Weight("classifier", {vocab_, d_}, false);
+    g_.output =
+        Emit(g_.body, ir::OpKind::kLinear, "logits", {rows_, vocab_}, {normed}, {classifier});
     return std::move(g_);
   }
 
@@ -99,65 +118,75 @@ class DecoderLowering {
   // One pre-norm decoder block; returns the residual stream after it.
   int LowerLayer(ir::Block& b, int h) {
     const auto& a = spec_.attention;
-    const int64_t d = spec_.sizes.d_model, hidden = spec_.feed_forward.hidden;
-    const int64_t q_dim = a.n_heads * a.head_dim, kv_dim = a.n_kv_heads * a.head_dim;
-
-    int xb = Emit(b, ir::OpKind::kRmsNorm, "xb", {d}, {h}, {Weight("attn_norm", {d}, true)},
+    int xb = Emit(b, ir::OpKind::kRmsNorm, "xb", {t_, d_}, {h}, {Weight("attn_norm", {d_}, true)},
                   {{"eps", spec_.norm.eps}});
-    int q = Emit(b, ir::OpKind::kLinear, "q", {q_dim}, {xb}, {Weight("wq", {q_dim, d}, true)});
-    int k = Emit(b, ir::OpKind::kLinear, "k", {kv_dim}, {xb}, {Weight("wk", {kv_dim, d}, true)});
-    int v = Emit(b, ir::OpKind::kLinear, "v", {kv_dim}, {xb}, {Weight("wv", {kv_dim, d}, true)});
-    q = Rope(b, q, a.n_heads);
-    k = Rope(b, k, a.n_kv_heads);
-    int cache = Emit(b, ir::OpKind::kKvStore, "kv", {}, {k, v}, {}, {}, /*is_cache=*/true);
-    int att = Emit(b, ir::OpKind::kAttention, "att", {q_dim}, {q, cache}, {},
-                   {{"heads", a.n_heads},
-                    {"kv_heads", a.n_kv_heads},
-                    {"head_dim", a.head_dim},
-                    {"scale", a.scale}});
-    int o = Emit(b, ir::OpKind::kLinear, "att.out", {d}, {att}, {Weight("wo", {d, q_dim}, true)});
-    h = Emit(b, ir::OpKind::kAdd, "h.att", {d}, {h, o});
+    int q =
+        Emit(b, ir::OpKind::kLinear, "q", {t_, q_dim_}, {xb}, {Weight("wq", {q_dim_, d_}, true)});
+    int k =
+        Emit(b, ir::OpKind::kLinear, "k", {t_, kv_dim_}, {xb}, {Weight("wk", {kv_dim_, d_}, true)});
+    int v =
+        Emit(b, ir::OpKind::kLinear, "v", {t_, kv_dim_}, {xb}, {Weight("wv", {kv_dim_, d_}, true)});
+    q = Rope(b, q, heads_);
+    k = Rope(b, k, kv_heads_);
+    int kv =
+        Emit(b, ir::OpKind::kKvStore, "kv", {}, {k, v, g_.positions}, {}, {}, {k_cache_, v_cache_});
+    g_.values[kv].kind = ir::Value::Kind::kState;
+    int att = Emit(b, ir::OpKind::kAttention, "att", {t_, q_dim_}, {q, g_.positions, kv}, {},
+                   {{"heads", ir::DimRef{heads_}},
+                    {"kv_heads", ir::DimRef{kv_heads_}},
+                    {"head_dim", ir::DimRef{head_dim_}},
+                    {"scale", a.scale},
+                    {"mask", a.causal ? ir::AttentionMask::kCausal : ir::AttentionMask::kNone}},
+                   {k_cache_, v_cache_});
+    int o = Emit(b, ir::OpKind::kLinear, "att.out", {t_, d_}, {att},
+                 {Weight("wo", {d_, q_dim_}, true)});
+    h = Emit(b, ir::OpKind::kAdd, "h.att", {t_, d_}, {h, o});
 
-    int fb = Emit(b, ir::OpKind::kRmsNorm, "xb.ffn", {d}, {h}, {Weight("ffn_norm", {d}, true)},
-                  {{"eps", spec_.norm.eps}});
-    int gate =
-        Emit(b, ir::OpKind::kLinear, "gate", {hidden}, {fb}, {Weight("w_gate", {hidden, d}, true)});
-    int up =
-        Emit(b, ir::OpKind::kLinear, "up", {hidden}, {fb}, {Weight("w_up", {hidden, d}, true)});
-    int act = Emit(b, ir::OpKind::kSwiGlu, "hb", {hidden}, {gate, up}, {},
+    int fb = Emit(b, ir::OpKind::kRmsNorm, "xb.ffn", {t_, d_}, {h},
+                  {Weight("ffn_norm", {d_}, true)}, {{"eps", spec_.norm.eps}});
+    int gate = Emit(b, ir::OpKind::kLinear, "gate", {t_, hidden_}, {fb},
+                    {Weight("w_gate", {hidden_, d_}, true)});
+    int up = Emit(b, ir::OpKind::kLinear, "up", {t_, hidden_}, {fb},
+                  {Weight("w_up", {hidden_, d_}, true)});
+    int act = Emit(b, ir::OpKind::kSwiGlu, "hb", {t_, hidden_}, {gate, up}, {},
                    {{"beta", spec_.feed_forward.beta}});
-    int down =
-        Emit(b, ir::OpKind::kLinear, "ffn.out", {d}, {act}, {Weight("w_down", {d, hidden}, true)});
-    return Emit(b, ir::OpKind::kAdd, "h.ffn", {d}, {h, down});
+    int down = Emit(b, ir::OpKind::kLinear, "ffn.out", {t_, d_}, {act},
+                    {Weight("w_down", {d_, hidden_}, true)});
+    return Emit(b, ir::OpKind::kAdd, "h.ffn", {t_, d_}, {h, down});
   }
 
-  int Rope(ir::Block& b, int x, int64_t heads) {
+  int Rope(ir::Block& b, int x, ir::DimId heads) {
     const auto& r = spec_.position.rope;
-    return Emit(b, ir::OpKind::kRope, g_.values[x].name + ".rope", g_.values[x].shape, {x}, {},
-                {{"heads", heads},
-                 {"head_dim", spec_.attention.head_dim},
+    return Emit(b, ir::OpKind::kRope, g_.values[x].name + ".rope", g_.values[x].dims,
+                {x, g_.positions}, {},
+                {{"heads", ir::DimRef{heads}},
+                 {"head_dim", ir::DimRef{head_dim_}},
                  {"theta", r.theta},
-                 {"style", std::string(NameOf<RopeStyle>(r.style, kRopeStyleNames))}});
+                 {"style", r.style == RopeStyle::kInterleaved ? ir::RopeStyle::kInterleaved
+                                                              : ir::RopeStyle::kHalf}});
   }
 
-  int Weight(const std::string& role, std::vector<int64_t> shape, bool per_layer) {
-    return g_.AddWeight(role, TensorName(spec_, role), std::move(shape), per_layer);
+  int Weight(const std::string& role, std::vector<ir::DimId> dims, bool per_layer) {
+    return g_.AddWeight(role, TensorName(spec_, role), std::move(dims), per_layer);
   }
 
-  int Emit(ir::Block& b, ir::OpKind kind, const std::string& name, std::vector<int64_t> shape,
+  int Emit(ir::Block& b, ir::OpKind kind, const std::string& name, std::vector<ir::DimId> dims,
            std::vector<int> operands, std::vector<int> weights = {},
-           std::vector<std::pair<std::string, ir::Attr>> attrs = {}, bool is_cache = false) {
+           std::vector<std::pair<std::string, ir::Attr>> attrs = {}, std::vector<int> states = {}) {
     ir::Op op{kind};
     op.operands = std::move(operands);
     op.weights = std::move(weights);
     op.attrs = std::move(attrs);
-    op.result = g_.AddValue(name, std::move(shape), is_cache);
+    op.states = std::move(states);
+    op.result = g_.AddValue(name, std::move(dims));
     b.ops.push_back(std::move(op));
     return b.ops.back().result;
   }
 
   const Spec& spec_;
   ir::Graph g_;
+  ir::DimId t_, rows_, ctx_, vocab_, d_, heads_, kv_heads_, head_dim_, q_dim_, kv_dim_, hidden_;
+  int k_cache_, v_cache_;
 };
 
 }  // namespace
@@ -165,8 +194,10 @@ class DecoderLowering {
 std::string TensorName(const Spec& spec, const std::string& role) {
   auto given = spec.weights.names.find(role);
   if (given != spec.weights.names.end()) return given->second;
-  auto known = kLlama2cNames.find(role);
-  return known != kLlama2cNames.end() ? known->second : role;
+  const auto& defaults =
+      rt::DefaultTensorNames(NameOf<WeightsFormat>(spec.weights.format, kWeightsFormatNames));
+  auto known = defaults.find(role);
+  return known != defaults.end() ? known->second : role;
 }
 
 std::optional<ir::Graph> Lower(const Spec& spec, Diagnostics& diags) {

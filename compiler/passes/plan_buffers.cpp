@@ -72,13 +72,15 @@ class Planner {
   int NewBuffer(int value) {
     std::string name = g_.values[value].name;
     std::replace(name.begin(), name.end(), '.', '_');
-    g_.buffers.push_back(ir::Buffer{name, g_.values[value].elements()});
+    g_.buffers.push_back(ir::Buffer{name, RowDim(value)});
     return static_cast<int>(g_.buffers.size()) - 1;
   }
 
+  ir::DimId RowDim(int value) const { return g_.values[value].dims.back(); }
+
   void Allocate(int value, int t) {
     for (int b = 0; b < static_cast<int>(g_.buffers.size()); ++b) {
-      if (g_.buffers[b].elements == g_.values[value].elements() && Free(b, t)) {
+      if (g_.buffers[b].row == RowDim(value) && Free(b, t)) {
         Give(value, b);
         return;
       }
@@ -86,14 +88,10 @@ class Planner {
     Give(value, NewBuffer(value));
   }
 
-  static bool InPlaceCapable(ir::OpKind kind) {
-    return kind == ir::OpKind::kAdd || kind == ir::OpKind::kRope;
-  }
-
   void Assign(const ir::Block& block) {
     for (const ir::Op& op : block.ops) {
       int t = time_.at(&op);
-      if (g_.values[op.result].is_cache) continue;
+      if (g_.values[op.result].kind == ir::Value::Kind::kState) continue;
       if (op.kind == ir::OpKind::kLayers) {
         int init = op.operands[0], arg = op.body->args[0];
         if (last_[init] == t && g_.values[init].buffer >= 0) {
@@ -106,9 +104,10 @@ class Planner {
         Give(op.result, g_.values[arg].buffer);
         continue;
       }
-      int first = op.operands.empty() ? -1 : op.operands[0];
-      if (InPlaceCapable(op.kind) && last_[first] == t && g_.values[first].buffer >= 0 &&
-          g_.values[first].elements() == g_.values[op.result].elements()) {
+      int inplace = ir::Def(op.kind).inplace;
+      int first = inplace < 0 ? -1 : op.operands[inplace];
+      if (first >= 0 && last_[first] == t && g_.values[first].buffer >= 0 &&
+          g_.values[first].dims == g_.values[op.result].dims) {
         Give(op.result, g_.values[first].buffer);
         continue;
       }

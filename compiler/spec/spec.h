@@ -71,8 +71,9 @@ inline constexpr EnumName<RopeScaling> kRopeScalingNames[] = {
     {"dynamic_ntk", RopeScaling::kDynamicNtk},
     {"llama3", RopeScaling::kLlama3}};
 
-enum class TokenizerKind { kLlama2c, kSentencePiece, kTiktoken, kGpt2Bpe, kWordPiece };
+enum class TokenizerKind { kNone, kLlama2c, kSentencePiece, kTiktoken, kGpt2Bpe, kWordPiece };
 inline constexpr EnumName<TokenizerKind> kTokenizerKindNames[] = {
+    {"none", TokenizerKind::kNone},  // The model runs from token ids.
     {"llama2c", TokenizerKind::kLlama2c},
     {"sentencepiece", TokenizerKind::kSentencePiece},
     {"tiktoken", TokenizerKind::kTiktoken},

@@ -1,102 +1,152 @@
 // Generated from specs/stories260k.yaml by lmc 0.1.0. Do not edit: change the spec and run lmc.
+//
+// Compiled once per SIMD target (Highway's foreach_target re-includes this
+// file); the runtime picks the best target once per call.
 
-#include "stories260k.h"
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "stories260k.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
 
 #include <algorithm>
-#include <memory>
 #include <string>
 
-#include "runtime/kernels/ops.h"
+#include "stories260k.h"
+#include "runtime/kernels/rows-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace lmc::models::stories260k {
+namespace HWY_NAMESPACE {
+
+namespace k = lmc::kernels::HWY_NAMESPACE;
+
+// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk; earlier positions
+// are in the state) and returns the logits of the last `rows` tokens, [rows, kVocab].
+const float* Forward(const Weights& w, State& s, Activations& a, const int* tokens,
+                     const int* positions, int n, int rows) {
+  k::Embedding(a.x, w.token_embedding, tokens, n, kDModel);
+  for (int l = 0; l < kLayers; ++l) {
+    const LayerWeights& lw = w.layers[l];
+    float* k_cache = s.k_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
+    float* v_cache = s.v_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
+    k::RmsNormRows(a.xb, a.x, lw.attn_norm, n, kDModel, 1e-05f);
+    k::Linear(a.q, lw.wq, a.xb, n, kQDim, kDModel);
+    k::Linear(a.k, lw.wk, a.xb, n, kKvDim, kDModel);
+    k::Linear(a.v, lw.wv, a.xb, n, kKvDim, kDModel);
+    k::RopeInterleavedRows(a.q, positions, n, kHeads, kHeadDim, 10000.0f);
+    k::RopeInterleavedRows(a.k, positions, n, kKvHeads, kHeadDim, 10000.0f);
+    k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
+    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.35355338f, /*causal=*/true, s.scores.get());
+    k::Linear(a.xb, lw.wo, a.att, n, kDModel, kQDim);
+    k::AddRows(a.x, a.xb, n, kDModel);
+    k::RmsNormRows(a.xb, a.x, lw.ffn_norm, n, kDModel, 1e-05f);
+    k::GatedLinear(a.hb, lw.w_gate, lw.w_up, a.xb, n, kHidden, kDModel, 1.0f);
+    k::Linear(a.xb, lw.w_down, a.hb, n, kDModel, kHidden);
+    k::AddRows(a.x, a.xb, n, kDModel);
+  }
+  // The rows whose logits were asked for: the last `rows` of the chunk.
+  std::copy_n(a.x + static_cast<size_t>(n - rows) * kDModel, rows * kDModel, a.xb);
+  k::RmsNormRows(a.xb, a.xb, w.final_norm, rows, kDModel, 1e-05f);
+  k::Linear(a.logits, w.token_embedding, a.xb, rows, kVocab, kDModel);
+  return a.logits;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lmc::models::stories260k
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+
 #include "runtime/model/model.h"
 #include "runtime/util/error.h"
-#include "runtime/weights/llama2c_checkpoint.h"
+#include "runtime/weights/checkpoint.h"
 
 namespace lmc::models::stories260k {
 
-namespace k = lmc::kernels;
+HWY_EXPORT(Forward);
 
 void BindWeights(lmc::rt::TensorSource& source, Weights& w) {
-  w.token_embedding = source.Tensor("tok_embeddings.weight", {kVocab, kDModel});
-  w.final_norm = source.Tensor("norm.weight", {kDModel});
+  w.token_embedding = source.F32("tok_embeddings.weight", {kVocab, kDModel});
+  w.final_norm = source.F32("norm.weight", {kDModel});
   for (int l = 0; l < kLayers; ++l) {
     LayerWeights& lw = w.layers[l];
     const std::string n = std::to_string(l);
-    lw.attn_norm = source.Tensor("layers." + n + ".attention_norm.weight", {kDModel});
-    lw.wq = source.Tensor("layers." + n + ".attention.wq.weight", {kDModel, kDModel});
-    lw.wk = source.Tensor("layers." + n + ".attention.wk.weight", {kKvDim, kDModel});
-    lw.wv = source.Tensor("layers." + n + ".attention.wv.weight", {kKvDim, kDModel});
-    lw.wo = source.Tensor("layers." + n + ".attention.wo.weight", {kDModel, kDModel});
-    lw.ffn_norm = source.Tensor("layers." + n + ".ffn_norm.weight", {kDModel});
-    lw.w_gate = source.Tensor("layers." + n + ".feed_forward.w1.weight", {kHidden, kDModel});
-    lw.w_up = source.Tensor("layers." + n + ".feed_forward.w3.weight", {kHidden, kDModel});
-    lw.w_down = source.Tensor("layers." + n + ".feed_forward.w2.weight", {kDModel, kHidden});
+    lw.attn_norm = source.F32("layers." + n + ".attention_norm.weight", {kDModel});
+    lw.wq = source.F32("layers." + n + ".attention.wq.weight", {kQDim, kDModel});
+    lw.wk = source.F32("layers." + n + ".attention.wk.weight", {kKvDim, kDModel});
+    lw.wv = source.F32("layers." + n + ".attention.wv.weight", {kKvDim, kDModel});
+    lw.wo = source.F32("layers." + n + ".attention.wo.weight", {kDModel, kQDim});
+    lw.ffn_norm = source.F32("layers." + n + ".ffn_norm.weight", {kDModel});
+    lw.w_gate = source.F32("layers." + n + ".feed_forward.w1.weight", {kHidden, kDModel});
+    lw.w_up = source.F32("layers." + n + ".feed_forward.w3.weight", {kHidden, kDModel});
+    lw.w_down = source.F32("layers." + n + ".feed_forward.w2.weight", {kDModel, kHidden});
   }
 }
 
-const float* Forward(const Weights& w, State& s, int token, int pos) {
-  std::copy_n(w.token_embedding + static_cast<size_t>(token) * kDModel, kDModel, s.x);
-  for (int l = 0; l < kLayers; ++l) {
-    const LayerWeights& lw = w.layers[l];
-    // Attention block.
-    k::RmsNorm(s.xb, s.x, lw.attn_norm, kDModel, kNormEps);
-    k::MatVec(s.q, lw.wq, s.xb, kDModel, kDModel);
-    k::MatVec(s.k, lw.wk, s.xb, kKvDim, kDModel);
-    k::MatVec(s.v, lw.wv, s.xb, kKvDim, kDModel);
-    k::RopeInterleaved(s.q, kHeads, kHeadDim, pos, kRopeTheta);
-    k::RopeInterleaved(s.k, kKvHeads, kHeadDim, pos, kRopeTheta);
-    std::copy_n(s.k, kKvDim, s.key_cache[l][pos]);
-    std::copy_n(s.v, kKvDim, s.value_cache[l][pos]);
-    k::Attention(s.xb, s.q, s.key_cache[l][0], s.value_cache[l][0], pos + 1, kHeads, kKvHeads,
-                 kHeadDim, kKvDim, kAttentionScale, s.scores);
-    k::MatVec(s.q, lw.wo, s.xb, kDModel, kDModel);
-    k::AddInPlace(s.x, s.q, kDModel);
-    // Feed-forward block.
-    k::RmsNorm(s.xb, s.x, lw.ffn_norm, kDModel, kNormEps);
-    k::MatVecSwiGlu(s.hb, lw.w_gate, lw.w_up, s.xb, kHidden, kDModel, kSwishBeta);
-    k::MatVec(s.xb, lw.w_down, s.hb, kDModel, kHidden);
-    k::AddInPlace(s.x, s.xb, kDModel);
-  }
-  // Final norm and classifier.
-  k::RmsNorm(s.xb, s.x, w.final_norm, kDModel, kNormEps);
-  k::MatVec(s.logits, w.token_embedding, s.xb, kVocab, kDModel);
-  return s.logits;
+void State::Allocate(int positions) {
+  capacity = positions;
+  // Not zeroed: pages are touched only as the caches fill.
+  k_cache.reset(new float[kLayers * static_cast<size_t>(capacity) * kKvDim]);
+  v_cache.reset(new float[kLayers * static_cast<size_t>(capacity) * kKvDim]);
+  scores.reset(new float[capacity]);
 }
 
 namespace {
+
+const lmc::rt::ModelDims kCheckpointDims{
+    .d_model = kDModel,
+    .hidden = kHidden,
+    .n_layers = kLayers,
+    .n_heads = kHeads,
+    .n_kv_heads = kKvHeads,
+    .head_dim = kHeadDim,
+    .vocab = kVocab,
+    .max_seq_len = kMaxSeqLen,
+    .tied = true,
+};
 
 // The runtime's view of this model: checks inputs, owns weights and state.
 class CompiledModel final : public lmc::rt::Model {
  public:
   void LoadWeights(const std::string& path) override {
-    lmc::rt::Llama2cConfig expected{};
-    expected.dim = kDModel;
-    expected.hidden_dim = kHidden;
-    expected.n_layers = kLayers;
-    expected.n_heads = kHeads;
-    expected.n_kv_heads = kKvHeads;
-    expected.vocab_size = kVocab;
-    expected.seq_len = kMaxSeqLen;
-    expected.shared_classifier = true;
-    source_ = lmc::rt::Llama2cCheckpoint::Open(path, expected);
+    source_ = lmc::rt::OpenCheckpoint(path, "llama2c", kCheckpointDims);
     BindWeights(*source_, weights_);
   }
 
-  const float* Forward(int token, int pos) override {
+  void Allocate(int capacity) override {
+    if (capacity < 1 || capacity > kMaxSeqLen) {
+      lmc::rt::Fail("context capacity {} is outside [1, {}]", capacity, kMaxSeqLen);
+    }
+    state_.Allocate(capacity);
+  }
+
+  int capacity() const override { return state_.capacity; }
+
+  const float* Forward(const int* tokens, int n, int start, int rows) override {
     if (!source_) lmc::rt::Fail("no weights loaded");
-    if (token < 0 || token >= kVocab) {
-      lmc::rt::Fail("token id {} is outside the vocabulary [0, {})", token, kVocab);
+    if (n < 1 || n > kChunk || rows < 1 || rows > n) {
+      lmc::rt::Fail("internal error: {} tokens, {} rows per call", n, rows);
     }
-    if (pos < 0 || pos >= kMaxSeqLen) {
-      lmc::rt::Fail("position {} is past max_seq_len {}", pos, kMaxSeqLen);
+    if (start < 0 || start + n > state_.capacity) {
+      lmc::rt::Fail("positions {}..{} are past the context capacity {} (--ctx)", start,
+                    start + n - 1, state_.capacity);
     }
-    return stories260k::Forward(weights_, *state_, token, pos);
+    int positions[kChunk];
+    for (int i = 0; i < n; ++i) {
+      if (tokens[i] < 0 || tokens[i] >= kVocab) {
+        lmc::rt::Fail("token id {} is outside the vocabulary [0, {})", tokens[i], kVocab);
+      }
+      positions[i] = start + i;
+    }
+    return HWY_DYNAMIC_DISPATCH(Forward)(weights_, state_, *activations_, tokens, positions, n,
+                                         rows);
   }
 
  private:
   std::unique_ptr<lmc::rt::TensorSource> source_;
   Weights weights_{};
-  // Default-initialised: the KV cache's pages are touched only as it fills.
-  std::unique_ptr<State> state_{new State};
+  State state_;
+  std::unique_ptr<Activations> activations_{new Activations};
 };
 
 }  // namespace
@@ -109,45 +159,47 @@ const ModelInfo& GetModelInfo() {
   static const ModelInfo info{
       .name = "stories260k",
       .spec_path = "specs/stories260k.yaml",
-      .spec_yaml = "family: decoder\n"
-    "attention:\n"
-    "  causal: true\n"
-    "  n_heads: 8\n"
-    "  n_kv_heads: 4\n"
-    "norm:\n"
-    "  kind: rmsnorm\n"
-    "  placement: pre\n"
-    "  eps: 1.0e-5\n"
-    "feed_forward:\n"
-    "  activation: swiglu\n"
-    "  hidden: 172\n"
-    "position:\n"
-    "  kind: rope\n"
-    "  rope:\n"
-    "    theta: 10000\n"
-    "    style: interleaved\n"
-    "embeddings:\n"
-    "  tied: true\n"
-    "tokenizer:\n"
-    "  kind: llama2c\n"
-    "  bos: 1\n"
-    "  eos: 2\n"
-    "weights:\n"
-    "  format: llama2c\n"
-    "lmc: 1\n"
-    "name: stories260k\n"
-    "description: \"llama2.c stories260K (TinyStories), Llama 2 architecture\"\n"
-    "sizes:\n"
-    "  vocab: 512\n"
-    "  d_model: 64\n"
-    "  n_layers: 5\n"
-    "  max_seq_len: 512\n"
+      .spec_yaml = "family: decoder\012"
+    "attention:\012"
+    "  causal: true\012"
+    "  n_heads: 8\012"
+    "  n_kv_heads: 4\012"
+    "norm:\012"
+    "  kind: rmsnorm\012"
+    "  placement: pre\012"
+    "  eps: 1.0e-5\012"
+    "feed_forward:\012"
+    "  activation: swiglu\012"
+    "  hidden: 172\012"
+    "position:\012"
+    "  kind: rope\012"
+    "  rope:\012"
+    "    theta: 10000\012"
+    "    style: interleaved\012"
+    "embeddings:\012"
+    "  tied: true\012"
+    "tokenizer:\012"
+    "  kind: llama2c\012"
+    "  bos: 1\012"
+    "  eos: 2\012"
+    "weights:\012"
+    "  format: llama2c\012"
+    "lmc: 1\012"
+    "name: stories260k\012"
+    "description: \042llama2.c stories260K (TinyStories), Llama 2 architecture\042\012"
+    "sizes:\012"
+    "  vocab: 512\012"
+    "  d_model: 64\012"
+    "  n_layers: 5\012"
+    "  max_seq_len: 512\012"
     "",
       .vocab_size = models::stories260k::kVocab,
       .max_seq_len = models::stories260k::kMaxSeqLen,
+      .chunk = models::stories260k::kChunk,
       .bos = 1,
       .eos = 2,
       .tokenizer_kind = "llama2c",
+      .tokenizer_file = "",
       .weights_format = "llama2c",
   };
   return info;
@@ -158,3 +210,5 @@ std::unique_ptr<Model> CreateModel() {
 }
 
 }  // namespace lmc::rt
+
+#endif  // HWY_ONCE

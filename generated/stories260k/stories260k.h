@@ -1,67 +1,70 @@
 // Generated from specs/stories260k.yaml by lmc 0.1.0. Do not edit: change the spec and run lmc.
 //
-// stories260k: decoder, 5 layers, d_model 64, 8 heads (4 KV heads, GQA), head_dim 8,
-// rmsnorm (pre-norm), swiglu hidden 172, rope (theta 10000), vocab 512, tied embeddings.
+// Module stories260k: 5 layers; entry points prefill (up to kChunk tokens) and decode.
 #pragma once
+
+#include <memory>
 
 #include "runtime/weights/tensor_source.h"
 
 namespace lmc::models::stories260k {
 
+// Dimensions.
+inline constexpr int kLayers = 5;
+inline constexpr int kChunk = 64;  // tokens per call (T <= kChunk)
 inline constexpr int kVocab = 512;
 inline constexpr int kDModel = 64;
-inline constexpr int kLayers = 5;
-inline constexpr int kMaxSeqLen = 512;
 inline constexpr int kHeads = 8;
 inline constexpr int kKvHeads = 4;
 inline constexpr int kHeadDim = 8;
-inline constexpr int kQDim = kHeads * kHeadDim;
-inline constexpr int kKvDim = kKvHeads * kHeadDim;
+inline constexpr int kQDim = 64;
+inline constexpr int kKvDim = 32;
 inline constexpr int kHidden = 172;
-inline constexpr float kNormEps = 1e-05f;
-inline constexpr float kRopeTheta = 10000.0f;
-inline constexpr float kAttentionScale = 0.35355338f;  // 1/sqrt(head_dim) unless the spec says
-inline constexpr float kSwishBeta = 1.0f;
+inline constexpr int kMaxSeqLen = 512;
 
 // Pointers into the mapped checkpoint, with the tensors' shapes and names.
 struct LayerWeights {
-  const float* attn_norm;  // {kDModel} layers.{layer}.attention_norm.weight
-  const float* wq;  // {kDModel, kDModel} layers.{layer}.attention.wq.weight
-  const float* wk;  // {kKvDim, kDModel} layers.{layer}.attention.wk.weight
-  const float* wv;  // {kKvDim, kDModel} layers.{layer}.attention.wv.weight
-  const float* wo;  // {kDModel, kDModel} layers.{layer}.attention.wo.weight
-  const float* ffn_norm;  // {kDModel} layers.{layer}.ffn_norm.weight
-  const float* w_gate;  // {kHidden, kDModel} layers.{layer}.feed_forward.w1.weight
-  const float* w_up;  // {kHidden, kDModel} layers.{layer}.feed_forward.w3.weight
-  const float* w_down;  // {kDModel, kHidden} layers.{layer}.feed_forward.w2.weight
+  const float* attn_norm;  // [kDModel] layers.{layer}.attention_norm.weight
+  const float* wq;  // [kQDim, kDModel] layers.{layer}.attention.wq.weight
+  const float* wk;  // [kKvDim, kDModel] layers.{layer}.attention.wk.weight
+  const float* wv;  // [kKvDim, kDModel] layers.{layer}.attention.wv.weight
+  const float* wo;  // [kDModel, kQDim] layers.{layer}.attention.wo.weight
+  const float* ffn_norm;  // [kDModel] layers.{layer}.ffn_norm.weight
+  const float* w_gate;  // [kHidden, kDModel] layers.{layer}.feed_forward.w1.weight
+  const float* w_up;  // [kHidden, kDModel] layers.{layer}.feed_forward.w3.weight
+  const float* w_down;  // [kDModel, kHidden] layers.{layer}.feed_forward.w2.weight
 };
 
 struct Weights {
-  const float* token_embedding;  // {kVocab, kDModel} tok_embeddings.weight
-  const float* final_norm;  // {kDModel} norm.weight
+  const float* token_embedding;  // [kVocab, kDModel] tok_embeddings.weight
+  const float* final_norm;  // [kDModel] norm.weight
   LayerWeights layers[kLayers];
 };
 
-// Activations (buffers shared by values whose lifetimes do not overlap) and the
-// KV cache of one sequence.
+// What persists across calls for one sequence: the declared states, each
+// with room for `capacity` positions, chosen at run time.
 struct State {
-  float x[kDModel];
-  float xb[kDModel];
-  float q[kDModel];
-  float k[kKvDim];
-  float v[kKvDim];
-  float hb[kHidden];
-  float logits[kVocab];
-  float scores[kMaxSeqLen];
-  float key_cache[kLayers][kMaxSeqLen][kKvDim];
-  float value_cache[kLayers][kMaxSeqLen][kKvDim];
+  int capacity = 0;
+  std::unique_ptr<float[]> k_cache;  // [kLayers][capacity][kKvDim]
+  std::unique_ptr<float[]> v_cache;  // [kLayers][capacity][kKvDim]
+  std::unique_ptr<float[]> scores;  // [capacity]: attention scratch
+  void Allocate(int capacity);
+};
+
+// Activations of one call, [kChunk, row] each, shared by values whose
+// lifetimes do not overlap.
+struct Activations {
+  float x[kChunk * kDModel];
+  float xb[kChunk * kDModel];
+  float q[kChunk * kQDim];
+  float k[kChunk * kKvDim];
+  float v[kChunk * kKvDim];
+  float att[kChunk * kQDim];
+  float hb[kChunk * kHidden];
+  float logits[kChunk * kVocab];
 };
 
 // Binds every weight by name and shape; throws lmc::rt::Error on a mismatch.
 void BindWeights(lmc::rt::TensorSource& source, Weights& w);
-
-// Runs `token` at position `pos` (earlier positions already run, 0 <= pos <
-// kMaxSeqLen) and returns the logits [kVocab], which live in `s`.
-const float* Forward(const Weights& w, State& s, int token, int pos);
 
 }  // namespace lmc::models::stories260k

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 namespace lmc::rt {
 
@@ -16,22 +18,39 @@ struct ModelInfo {
   const char* spec_yaml;  // The spec after extends and --set, as compiled.
   int vocab_size;
   int max_seq_len;
-  int bos;  // -1 when the spec names none.
+  int chunk;  // Most tokens one Forward call takes.
+  int bos;    // -1 when the spec names none.
   int eos;
-  const char* tokenizer_kind;  // The spec's tokenizer.kind.
+  const char* tokenizer_kind;  // The spec's tokenizer.kind ("none": ids only).
+  const char* tokenizer_file;  // The spec's tokenizer.file; may be empty.
   const char* weights_format;  // The spec's weights.format.
 };
 
+// One sequence's module: weights, declared state, entry points.
 class Model {
  public:
   virtual ~Model() = default;
   // Maps the checkpoint and checks it against the compiled shapes; throws
   // Error naming the file and the mismatch.
   virtual void LoadWeights(const std::string& path) = 0;
-  // Runs one token at position `pos` (0-based, positions before it already
-  // run) and returns the logits [vocab_size], valid until the next call.
-  virtual const float* Forward(int token, int pos) = 0;
+  // Sizes the state (KV caches) for `capacity` positions, 1..max_seq_len, and
+  // forgets any sequence in it.
+  virtual void Allocate(int capacity) = 0;
+  virtual int capacity() const = 0;
+  // Runs tokens[0, n) at positions start, start+1, ... (1 <= n <= chunk;
+  // positions before `start` already run) and returns the logits of the last
+  // `rows` of them, [rows, vocab_size], valid until the next call.
+  virtual const float* Forward(const int* tokens, int n, int start, int rows) = 0;
 };
+
+// Prefill: runs `tokens` from position `start` in chunks. Returns the logits of
+// every token ([tokens.size(), vocab]) when all_rows, else of the last one.
+std::vector<float> Prefill(Model& model, std::span<const int> tokens, int start, bool all_rows);
+
+// Decode: one token at `pos`; logits [vocab_size], valid until the next call.
+inline const float* Decode(Model& model, int token, int pos) {
+  return model.Forward(&token, 1, pos, 1);
+}
 
 // Defined by the generated model source.
 const ModelInfo& GetModelInfo();

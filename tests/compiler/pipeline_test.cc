@@ -83,11 +83,20 @@ TEST_CASE("lowering stories260k gives a verified decoder graph", "[ir]") {
   CHECK(CountOps(graph.body, lmc::ir::OpKind::kLayers) == 1);
   CHECK(CountOps(graph.body, lmc::ir::OpKind::kLinear) == 8);  // q k v o gate up down + classifier
   CHECK(CountOps(graph.body, lmc::ir::OpKind::kRope) == 2);
-  CHECK(graph.values[graph.output].shape == std::vector<int64_t>{512});
+  const auto& logits = graph.values[graph.output];
+  REQUIRE(logits.dims.size() == 2);
+  CHECK(graph.dims[logits.dims[0]].name == "R");
+  CHECK(graph.dims[logits.dims[0]].dynamic);
+  CHECK(graph.dims[logits.dims[1]].name == "vocab");
+  CHECK(graph.dims[logits.dims[1]].size == 512);
+  // The KV caches are declared state with a run-time capacity.
+  REQUIRE(graph.states.size() == 2);
+  CHECK(graph.dims[graph.states[0].dims[0]].dynamic);
   // Tied: the classifier is the token embedding, no separate weight.
   for (const auto& w : graph.weights) CHECK(w.role != "classifier");
   std::string text = lmc::ir::Print(graph);
-  CHECK(text.find("%att = attention %q.rope, %kv {heads = 8, kv_heads = 4") != std::string::npos);
+  CHECK(text.find("%att = attention %q.rope, %positions, %kv, state k_cache, state v_cache "
+                  "{heads = heads, kv_heads = kv_heads") != std::string::npos);
 }
 
 TEST_CASE("the verifier catches malformed graphs", "[ir]") {
@@ -102,10 +111,10 @@ TEST_CASE("the verifier catches malformed graphs", "[ir]") {
   }
   SECTION("shape mismatch") {
     lmc::ir::Graph graph = Lowered(spec);
-    graph.weights[2].shape = {64, 65};  // wq no longer takes a [64] input
+    graph.weights[2].dims[1] = graph.FindDim("hidden");  // wq no longer takes a d_model input
     auto problems = lmc::ir::Verify(graph);
     REQUIRE_FALSE(problems.empty());
-    CHECK(problems[0].find("weight columns vs input") != std::string::npos);
+    CHECK(problems[0].find("weight columns vs input: hidden vs d_model") != std::string::npos);
   }
   SECTION("missing attribute") {
     lmc::ir::Graph graph = Lowered(spec);
@@ -114,7 +123,7 @@ TEST_CASE("the verifier catches malformed graphs", "[ir]") {
     }
     auto problems = lmc::ir::Verify(graph);
     REQUIRE_FALSE(problems.empty());
-    CHECK(problems[0].find("rope has no attribute heads") != std::string::npos);
+    CHECK(problems[0].find("expected 4 attributes, found 0") != std::string::npos);
   }
   SECTION("per-layer weight outside the layers") {
     lmc::ir::Graph graph = Lowered(spec);
@@ -148,7 +157,7 @@ TEST_CASE("fuse-gated-ffn replaces gate, up and swiglu with one op", "[passes]")
     REQUIRE(gate >= 0);
     lmc::ir::Op extra(lmc::ir::OpKind::kAdd);
     extra.operands = {gate, gate};
-    extra.result = other.AddValue("gate.twice", other.values[gate].shape);
+    extra.result = other.AddValue("gate.twice", other.values[gate].dims);
     body.ops.push_back(std::move(extra));
     lmc::passes::FuseGatedFfn(other);
     CHECK(CountOps(other.body, lmc::ir::OpKind::kGatedLinear) == 0);
@@ -174,10 +183,12 @@ TEST_CASE("plan-buffers shares buffers without clobbering live values", "[passes
   int values = 0;
   for (int id : defined) {
     const auto& v = graph.values[id];
-    if (v.is_cache) continue;
+    if (v.kind == lmc::ir::Value::Kind::kState || id == graph.tokens || id == graph.positions) {
+      continue;
+    }
     ++values;
     REQUIRE(v.buffer >= 0);
-    CHECK(graph.buffers[v.buffer].elements == v.elements());
+    CHECK(graph.buffers[v.buffer].row == v.dims.back());
   }
   CHECK(graph.buffers.size() < static_cast<size_t>(values) / 2);
   // No op writes a buffer one of its inputs is still read from, except the
@@ -185,11 +196,11 @@ TEST_CASE("plan-buffers shares buffers without clobbering live values", "[passes
   std::function<void(const lmc::ir::Block&)> check = [&](const lmc::ir::Block& block) {
     for (const auto& op : block.ops) {
       if (op.body) check(*op.body);
-      if (graph.values[op.result].is_cache || op.body) continue;
-      bool in_place = op.kind == lmc::ir::OpKind::kAdd || op.kind == lmc::ir::OpKind::kRope;
+      if (graph.values[op.result].kind == lmc::ir::Value::Kind::kState || op.body) continue;
+      bool in_place = lmc::ir::Def(op.kind).inplace == 0;
       for (size_t i = in_place ? 1 : 0; i < op.operands.size(); ++i) {
         const auto& operand = graph.values[op.operands[i]];
-        if (operand.is_cache) continue;
+        if (operand.buffer < 0) continue;  // State tokens and the entry's inputs.
         CHECK(operand.buffer != graph.values[op.result].buffer);
       }
     }
@@ -209,8 +220,9 @@ TEST_CASE("the emitter writes constants, the layer loop and the banner", "[emit]
   CHECK(files->header.find("inline constexpr int kDModel = 64;") != std::string::npos);
   CHECK(files->header.find("inline constexpr int kKvHeads = 4;") != std::string::npos);
   CHECK(files->source.find("for (int l = 0; l < kLayers; ++l) {") != std::string::npos);
-  CHECK(files->source.find("k::MatVecSwiGlu(") != std::string::npos);
-  CHECK(files->source.find("k::Attention(") != std::string::npos);
+  CHECK(files->source.find("k::GatedLinear(") != std::string::npos);
+  CHECK(files->source.find("k::AttentionRows(") != std::string::npos);
+  CHECK(files->source.find("HWY_DYNAMIC_DISPATCH(Forward)") != std::string::npos);
   // A different spec gives different constants.
   auto mqa = lmc::CompileToCpp(Stories({"attention.n_kv_heads=1"}), diags);
   REQUIRE(mqa);

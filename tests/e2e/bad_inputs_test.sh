@@ -60,7 +60,7 @@ expect_error "token id out of range" 2 "--tokens: id 512 is outside the vocabula
   "$model" logits --weights "$weights" --tokens 1,512 --out "$tmp/x.npy"
 expect_error "unwritable npy" 1 "$tmp/no/such/dir/x.npy" -- \
   "$model" logits --weights "$weights" --tokens 1,2 --out "$tmp/no/such/dir/x.npy"
-expect_error "prompt longer than max_seq_len" 2 "--prompt needs at least" -- \
+expect_error "prompt longer than max_seq_len" 2 "the prompt needs at least" -- \
   "$model" generate --weights "$weights" --tokenizer "$tokenizer" -n 1 \
   --prompt "$(head -c 20000 /dev/zero | tr '\0' 'a')"
 expect_error "subnormal temperature" 1 "too small to divide by" -- \

@@ -1,0 +1,88 @@
+#include "compiler/driver/reference_commands.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+#include <charconv>
+
+#include "compiler/interp/interpreter.h"
+#include "runtime/util/error.h"
+#include "runtime/util/npy.h"
+#include "runtime/weights/checkpoint.h"
+
+namespace lmc {
+
+namespace {
+
+std::vector<int> ParseIds(const std::string& text) {
+  std::vector<int> ids;
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t comma = text.find(',', at);
+    if (comma == std::string::npos) comma = text.size();
+    int id = 0;
+    auto [end, ec] = std::from_chars(text.data() + at, text.data() + comma, id);
+    if (ec != std::errc() || end != text.data() + comma || comma == at) {
+      rt::Fail("--tokens expects comma-separated integers, found '{}'", text);
+    }
+    ids.push_back(id);
+    at = comma + 1;
+  }
+  return ids;
+}
+
+int64_t DimSize(const ir::Graph& g, const char* name) {
+  ir::DimId d = g.FindDim(name);
+  return d < 0 ? 0 : g.dims[d].size;
+}
+
+// What a checkpoint with a config header (llama2.c) is checked against.
+rt::ModelDims CheckpointDims(const ir::Graph& g) {
+  rt::ModelDims dims;
+  dims.d_model = DimSize(g, "d_model");
+  dims.hidden = DimSize(g, "hidden");
+  dims.n_layers = g.n_layers;
+  dims.n_heads = DimSize(g, "heads");
+  dims.n_kv_heads = DimSize(g, "kv_heads");
+  dims.head_dim = DimSize(g, "head_dim");
+  dims.vocab = DimSize(g, "vocab");
+  dims.max_seq_len = DimSize(g, "max_seq_len");
+  dims.tied = true;
+  for (const auto& w : g.weights) dims.tied = dims.tied && w.role != "classifier";
+  return dims;
+}
+
+template <typename F>
+int Report(F&& body) {
+  try {
+    body();
+    return 0;
+  } catch (const rt::Error& e) {
+    llvm::errs() << "lmc: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
+int RunReference(const ir::Graph& graph, const std::string& weights, const std::string& tokens,
+                 const std::string& out) {
+  return Report([&] {
+    std::vector<int> ids = ParseIds(tokens);
+    auto source = rt::OpenCheckpoint(weights, graph.info.weights_format, CheckpointDims(graph));
+    std::vector<float> logits = Interpret(graph, *source, ids);
+    rt::WriteNpy(out, logits.data(), {static_cast<int64_t>(ids.size()), DimSize(graph, "vocab")});
+  });
+}
+
+int RandomWeights(const ir::Graph& graph, const std::string& out, uint64_t seed) {
+  return Report([&] {
+    if (graph.info.weights_format != "safetensors") {
+      rt::Fail(
+          "random weights are written as safetensors: build the spec with "
+          "--set weights.format=safetensors");
+    }
+    WriteRandomWeights(graph, out, seed);
+  });
+}
+
+}  // namespace lmc

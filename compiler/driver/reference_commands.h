@@ -1,0 +1,20 @@
+// `lmc run` and `lmc random-weights`: the reference interpreter and the
+// random checkpoints that the differential tests feed to it and to binaries.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "compiler/ir/ir.h"
+
+namespace lmc {
+
+// Interprets `graph` on the checkpoint for the comma-separated `tokens` and
+// writes the logits of every token to `out` (.npy, f32 [tokens, vocab]).
+// Returns the exit code; errors go to stderr as one line.
+int RunReference(const ir::Graph& graph, const std::string& weights, const std::string& tokens,
+                 const std::string& out);
+
+int RandomWeights(const ir::Graph& graph, const std::string& out, uint64_t seed);
+
+}  // namespace lmc

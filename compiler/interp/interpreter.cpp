@@ -1,0 +1,255 @@
+#include "compiler/interp/interpreter.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "runtime/kernels/scalar_ops.h"
+#include "runtime/util/error.h"
+#include "runtime/weights/safetensors_writer.h"
+#include "runtime/weights/weight_names.h"
+
+namespace lmc {
+
+namespace {
+
+namespace ref = lmc::kernels::scalar;
+
+// A tensor value: `rows` rows of `width` floats.
+struct Tensor {
+  int rows = 0, width = 0;
+  std::vector<float> data;
+  float* row(int r) { return data.data() + static_cast<size_t>(r) * width; }
+};
+
+class Interpreter {
+ public:
+  Interpreter(const ir::Graph& graph, rt::TensorSource& weights, std::span<const int> tokens)
+      : g_(graph),
+        source_(weights),
+        tokens_(tokens.begin(), tokens.end()),
+        values_(graph.values.size()),
+        states_(graph.states.size()) {
+    n_ = static_cast<int>(tokens_.size());
+    for (int t = 0; t < n_; ++t) positions_.push_back(t);
+    for (size_t s = 0; s < g_.states.size(); ++s) {
+      int layers = g_.states[s].per_layer ? g_.n_layers : 1;
+      size_t row = static_cast<size_t>(Size(g_.states[s].dims.back()));
+      states_[s].assign(layers, std::vector<float>(row * n_, 0.0f));
+    }
+  }
+
+  std::vector<float> Run() {
+    RunBlock(g_.body, -1);
+    return values_[g_.output].data;
+  }
+
+ private:
+  int Size(ir::DimId d) const {
+    const ir::Dim& dim = g_.dims[d];
+    // Every run-time dimension is the whole sequence here: the interpreter
+    // takes all tokens in one call and returns every row.
+    return dim.dynamic ? n_ : static_cast<int>(dim.size);
+  }
+
+  const float* WeightData(int id, int layer) {
+    const ir::Weight& w = g_.weights[id];
+    std::string name = w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor;
+    rt::Shape shape;
+    for (ir::DimId d : w.dims) shape.push_back(g_.dims[d].size);
+    return source_.F32(name, shape);
+  }
+
+  Tensor& Result(const ir::Op& op, int rows, int width) {
+    Tensor& t = values_[op.result];
+    t.rows = rows;
+    t.width = width;
+    t.data.assign(static_cast<size_t>(rows) * width, 0.0f);
+    return t;
+  }
+
+  std::vector<float>& StateOf(const ir::Op& op, int i, int layer) {
+    int s = op.states[i];
+    return states_[s][g_.states[s].per_layer ? layer : 0];
+  }
+
+  void RunBlock(const ir::Block& block, int layer) {
+    for (const ir::Op& op : block.ops) RunOp(op, layer);
+  }
+
+  void RunOp(const ir::Op& op, int layer) {
+    auto in = [&](size_t i) -> Tensor& { return values_[op.operands.at(i)]; };
+    const auto& dims = g_.values[op.result].dims;
+    const int width = dims.empty() ? 0 : Size(dims.back());
+    switch (op.kind) {
+      case ir::OpKind::kEmbedding: {
+        const float* table = WeightData(op.weights[0], layer);
+        int vocab = static_cast<int>(g_.dims[g_.weights[op.weights[0]].dims[0]].size);
+        Tensor& out = Result(op, n_, width);
+        for (int t = 0; t < n_; ++t) {
+          if (tokens_[t] < 0 || tokens_[t] >= vocab) {
+            rt::Fail("token id {} is outside the vocabulary [0, {})", tokens_[t], vocab);
+          }
+          std::memcpy(out.row(t), table + static_cast<size_t>(tokens_[t]) * width,
+                      width * sizeof(float));
+        }
+        break;
+      }
+      case ir::OpKind::kRmsNorm: {
+        const float* w = WeightData(op.weights[0], layer);
+        Tensor& x = in(0);
+        Tensor& out = Result(op, x.rows, width);
+        for (int r = 0; r < x.rows; ++r) {
+          ref::RmsNorm(out.row(r), x.row(r), w, width, static_cast<float>(op.Float("eps")));
+        }
+        break;
+      }
+      case ir::OpKind::kLinear: {
+        const float* w = WeightData(op.weights[0], layer);
+        Tensor& x = in(0);
+        Tensor& out = Result(op, x.rows, width);
+        for (int r = 0; r < x.rows; ++r) ref::MatVec(out.row(r), w, x.row(r), width, x.width);
+        break;
+      }
+      case ir::OpKind::kGatedLinear: {
+        const float* gate = WeightData(op.weights[0], layer);
+        const float* up = WeightData(op.weights[1], layer);
+        Tensor& x = in(0);
+        Tensor& out = Result(op, x.rows, width);
+        switch (op.Get<ir::GateActivation>("activation")) {
+          case ir::GateActivation::kSwiGlu:
+            for (int r = 0; r < x.rows; ++r) {
+              ref::MatVecSwiGlu(out.row(r), gate, up, x.row(r), width, x.width,
+                                static_cast<float>(op.Float("beta")));
+            }
+            break;
+        }
+        break;
+      }
+      case ir::OpKind::kRope: {
+        Tensor& out = Result(op, in(0).rows, width);
+        out.data = in(0).data;
+        int heads = Size(op.DimAttr("heads")), head_dim = Size(op.DimAttr("head_dim"));
+        float theta = static_cast<float>(op.Float("theta"));
+        bool interleaved = op.Get<ir::RopeStyle>("style") == ir::RopeStyle::kInterleaved;
+        for (int r = 0; r < out.rows; ++r) {
+          if (interleaved) {
+            ref::RopeInterleaved(out.row(r), heads, head_dim, positions_[r], theta);
+          } else {
+            ref::RopeHalf(out.row(r), heads, head_dim, positions_[r], theta);
+          }
+        }
+        break;
+      }
+      case ir::OpKind::kKvStore: {
+        for (int i = 0; i < 2; ++i) {
+          Tensor& src = in(i);
+          std::vector<float>& cache = StateOf(op, i, layer);
+          for (int r = 0; r < src.rows; ++r) {
+            std::memcpy(cache.data() + static_cast<size_t>(positions_[r]) * src.width, src.row(r),
+                        src.width * sizeof(float));
+          }
+        }
+        break;
+      }
+      case ir::OpKind::kAttention: {
+        Tensor& q = in(0);
+        Tensor& out = Result(op, q.rows, width);
+        int heads = Size(op.DimAttr("heads")), kv_heads = Size(op.DimAttr("kv_heads"));
+        int head_dim = Size(op.DimAttr("head_dim"));
+        bool causal = op.Get<ir::AttentionMask>("mask") == ir::AttentionMask::kCausal;
+        const std::vector<float>& k = StateOf(op, 0, layer);
+        const std::vector<float>& v = StateOf(op, 1, layer);
+        std::vector<float> scores(n_);
+        for (int r = 0; r < q.rows; ++r) {
+          int visible = causal ? positions_[r] + 1 : n_;
+          ref::Attention(out.row(r), q.row(r), k.data(), v.data(), visible, heads, kv_heads,
+                         head_dim, kv_heads * head_dim, static_cast<float>(op.Float("scale")),
+                         scores.data());
+        }
+        break;
+      }
+      case ir::OpKind::kSwiGlu: {
+        Tensor& out = Result(op, in(0).rows, width);
+        ref::SwiGlu(out.data.data(), in(0).data.data(), in(1).data.data(),
+                    static_cast<int>(out.data.size()), static_cast<float>(op.Float("beta")));
+        break;
+      }
+      case ir::OpKind::kAdd: {
+        Tensor& out = Result(op, in(0).rows, width);
+        out.data = in(0).data;
+        ref::AddInPlace(out.data.data(), in(1).data.data(), static_cast<int>(out.data.size()));
+        break;
+      }
+      case ir::OpKind::kLastRows:
+        // Every row: the oracle's output covers the whole sequence.
+        values_[op.result] = in(0);
+        break;
+      case ir::OpKind::kLayers: {
+        int arg = op.body->args[0];
+        values_[arg] = in(0);
+        for (int l = 0; l < g_.n_layers; ++l) {
+          RunBlock(*op.body, l);
+          values_[arg] = values_[op.body->yield];
+        }
+        values_[op.result] = values_[arg];
+        break;
+      }
+      case ir::OpKind::kCount:
+        throw std::logic_error("internal error: op of kind kCount");
+    }
+  }
+
+  const ir::Graph& g_;
+  rt::TensorSource& source_;
+  std::vector<int> tokens_, positions_;
+  int n_ = 0;
+  std::vector<Tensor> values_;
+  std::vector<std::vector<std::vector<float>>> states_;  // [state][layer] -> [positions, row]
+};
+
+// splitmix64: a small, well-mixed generator whose output is the same everywhere.
+uint64_t Next(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+float Uniform(uint64_t& state) {  // In [-1, 1).
+  return static_cast<float>(static_cast<double>(Next(state) >> 11) * 0x1.0p-52 - 1.0);
+}
+
+}  // namespace
+
+std::vector<float> Interpret(const ir::Graph& graph, rt::TensorSource& weights,
+                             std::span<const int> tokens) {
+  if (tokens.empty()) rt::Fail("no tokens to run");
+  return Interpreter(graph, weights, tokens).Run();
+}
+
+void WriteRandomWeights(const ir::Graph& graph, const std::string& path, uint64_t seed) {
+  std::vector<std::vector<float>> storage;
+  std::vector<rt::NamedTensor> tensors;
+  uint64_t state = seed;
+  for (const ir::Weight& w : graph.weights) {
+    rt::Shape shape;
+    for (ir::DimId d : w.dims) shape.push_back(graph.dims[d].size);
+    int64_t elements = graph.Elements(w.dims);
+    // Vectors are norm weights (around 1); matrices keep activations O(1).
+    bool vector = shape.size() == 1;
+    float scale = vector ? 0.1f : 1.0f / std::sqrt(static_cast<float>(shape.back()));
+    for (int layer = 0; layer < (w.per_layer ? graph.n_layers : 1); ++layer) {
+      std::vector<float> data(elements);
+      for (float& x : data) x = (vector ? 1.0f : 0.0f) + scale * Uniform(state);
+      storage.push_back(std::move(data));
+      const auto& stored = storage.back();
+      tensors.push_back({w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor, rt::DType::kF32,
+                         shape,
+                         std::as_bytes(std::span<const float>(stored.data(), stored.size()))});
+    }
+  }
+  rt::WriteSafetensors(path, tensors);
+}
+
+}  // namespace lmc

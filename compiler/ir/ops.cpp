@@ -1,0 +1,247 @@
+// The op table: every op kind declared once. Its operands and weights are
+// positional; its attributes typed; its shape rule gives the result's dims from
+// the operands' (T is the chunk's token dimension, always first).
+#include <fmt/format.h>
+
+#include "compiler/ir/ir.h"
+
+namespace lmc::ir {
+
+namespace {
+
+using Dims = std::vector<DimId>;
+using ShapeResult = std::variant<Dims, std::string>;
+
+const Dims& DimsOf(const Graph& g, int value) { return g.values[value].dims; }
+const Dims& WeightDims(const Graph& g, const Op& op, size_t i) {
+  return g.weights[op.weights[i]].dims;
+}
+std::string DimName(const Graph& g, DimId d) { return g.dims[d].name; }
+
+// [T, k] operand: its token and row dims, or an error.
+bool Rows(const Graph& g, int value, DimId& t, DimId& row) {
+  const Dims& d = DimsOf(g, value);
+  if (d.size() != 2) return false;
+  t = d[0];
+  row = d[1];
+  return true;
+}
+
+std::string Mismatch(const Graph& g, const char* what, DimId a, DimId b) {
+  return fmt::format("{}: {} vs {}", what, DimName(g, a), DimName(g, b));
+}
+
+ShapeResult EmbeddingShape(const Graph& g, const Op& op) {
+  const Dims& ids = DimsOf(g, op.operands[0]);
+  const Dims& table = WeightDims(g, op, 0);
+  if (ids.size() != 1 || g.values[op.operands[0]].dtype != DType::kI32) {
+    return std::string("token ids must be [T] i32");
+  }
+  if (table.size() != 2) return std::string("the table must be [vocab, d]");
+  return Dims{ids[0], table[1]};
+}
+
+ShapeResult RowwiseShape(const Graph& g, const Op& op) {
+  DimId t, row;
+  if (!Rows(g, op.operands[0], t, row)) return std::string("operand must be [T, n]");
+  for (size_t i = 1; i < op.operands.size(); ++i) {
+    if (DimsOf(g, op.operands[i]) != DimsOf(g, op.operands[0])) {
+      return fmt::format("operand {} differs in shape from operand 0", i);
+    }
+  }
+  for (size_t i = 0; i < op.weights.size(); ++i) {
+    if (WeightDims(g, op, i) != Dims{row})
+      return Mismatch(g, "weight", WeightDims(g, op, i)[0], row);
+  }
+  return Dims{t, row};
+}
+
+ShapeResult LinearShape(const Graph& g, const Op& op) {
+  DimId t, k;
+  if (!Rows(g, op.operands[0], t, k)) return std::string("input must be [T, k]");
+  const Dims& w = WeightDims(g, op, 0);
+  if (w.size() != 2) return std::string("weight must be [m, k]");
+  if (w[1] != k) return Mismatch(g, "weight columns vs input", w[1], k);
+  for (size_t i = 1; i < op.weights.size(); ++i) {
+    if (WeightDims(g, op, i) != w) return std::string("gate and up weights differ in shape");
+  }
+  return Dims{t, w[0]};
+}
+
+ShapeResult PositionsOk(const Graph& g, int positions, DimId t) {
+  const Dims& p = DimsOf(g, positions);
+  if (p.size() != 1 || p[0] != t || g.values[positions].dtype != DType::kI32) {
+    return std::string("positions must be [T] i32");
+  }
+  return Dims{};
+}
+
+ShapeResult RopeShape(const Graph& g, const Op& op) {
+  DimId t, n;
+  if (!Rows(g, op.operands[0], t, n)) return std::string("input must be [T, heads * head_dim]");
+  if (auto bad = PositionsOk(g, op.operands[1], t); std::holds_alternative<std::string>(bad)) {
+    return bad;
+  }
+  int64_t heads = g.dims[op.DimAttr("heads")].size, head_dim = g.dims[op.DimAttr("head_dim")].size;
+  if (heads * head_dim != g.dims[n].size || head_dim % 2 != 0) {
+    return fmt::format("heads * head_dim ({} * {}) must equal {} with head_dim even", heads,
+                       head_dim, DimName(g, n));
+  }
+  return Dims{t, n};
+}
+
+// The caches are [capacity, kv_dim] per layer; k and v rows must be [T, kv_dim].
+std::string KvStatesOk(const Graph& g, const Op& op, DimId row) {
+  for (int s : op.states) {
+    const State& state = g.states[s];
+    if (state.dims.size() != 2 || state.dims[1] != row) {
+      return fmt::format("state {} must be [capacity, {}]", state.name, DimName(g, row));
+    }
+  }
+  return "";
+}
+
+ShapeResult KvStoreShape(const Graph& g, const Op& op) {
+  DimId t, row;
+  if (!Rows(g, op.operands[0], t, row)) return std::string("k must be [T, kv_dim]");
+  if (DimsOf(g, op.operands[1]) != DimsOf(g, op.operands[0])) {
+    return std::string("k and v differ in shape");
+  }
+  if (auto bad = PositionsOk(g, op.operands[2], t); std::holds_alternative<std::string>(bad)) {
+    return bad;
+  }
+  if (auto bad = KvStatesOk(g, op, row); !bad.empty()) return bad;
+  return Dims{};
+}
+
+ShapeResult AttentionShape(const Graph& g, const Op& op) {
+  DimId t, q_dim;
+  if (!Rows(g, op.operands[0], t, q_dim)) return std::string("q must be [T, heads * head_dim]");
+  if (auto bad = PositionsOk(g, op.operands[1], t); std::holds_alternative<std::string>(bad)) {
+    return bad;
+  }
+  const Value& kv = g.values[op.operands[2]];
+  if (kv.kind != Value::Kind::kState) return std::string("operand 2 must be a state token");
+  int64_t heads = g.dims[op.DimAttr("heads")].size;
+  int64_t kv_heads = g.dims[op.DimAttr("kv_heads")].size;
+  int64_t head_dim = g.dims[op.DimAttr("head_dim")].size;
+  if (heads * head_dim != g.dims[q_dim].size) return std::string("heads * head_dim != q width");
+  if (kv_heads < 1 || heads % kv_heads != 0) return std::string("heads % kv_heads != 0");
+  for (int s : op.states) {
+    const State& state = g.states[s];
+    if (state.dims.size() != 2 || g.dims[state.dims[1]].size != kv_heads * head_dim) {
+      return fmt::format("state {} rows must hold kv_heads * head_dim floats", state.name);
+    }
+  }
+  return Dims{t, q_dim};
+}
+
+ShapeResult LastRowsShape(const Graph& g, const Op& op) {
+  DimId t, row;
+  if (!Rows(g, op.operands[0], t, row)) return std::string("input must be [T, n]");
+  DimId rows = g.FindDim("R");
+  if (rows < 0) return std::string("the graph declares no output-rows dimension R");
+  return Dims{rows, row};
+}
+
+ShapeResult LayersShape(const Graph& g, const Op& op) { return DimsOf(g, op.operands[0]); }
+
+const AttrDef kEps{"eps", AttrType::kFloat};
+const AttrDef kBeta{"beta", AttrType::kFloat};
+
+const OpDef kOps[] = {
+    {OpKind::kEmbedding,
+     "embedding",
+     1,
+     1,
+     -1,
+     0,
+     "rows of the table for each token id",
+     {},
+     EmbeddingShape},
+    {OpKind::kRmsNorm,
+     "rmsnorm",
+     1,
+     1,
+     0,
+     0,
+     "x / sqrt(mean(x^2) + eps) * weight",
+     {kEps},
+     RowwiseShape},
+    {OpKind::kLinear, "linear", 1, 1, -1, 0, "x · weight^T", {}, LinearShape},
+    {OpKind::kGatedLinear,
+     "gated_linear",
+     1,
+     2,
+     -1,
+     0,
+     "act(x · gate^T) * (x · up^T)",
+     {{"activation", AttrType::kGateActivation}, kBeta},
+     LinearShape},
+    {OpKind::kRope,
+     "rope",
+     2,
+     0,
+     0,
+     0,
+     "rotates each head's pairs by its row's position",
+     {{"heads", AttrType::kDim},
+      {"head_dim", AttrType::kDim},
+      {"theta", AttrType::kFloat},
+      {"style", AttrType::kRopeStyle}},
+     RopeShape},
+    {OpKind::kKvStore,
+     "kv_store",
+     3,
+     0,
+     -1,
+     2,
+     "k, v rows into the caches at their positions",
+     {},
+     KvStoreShape},
+    {OpKind::kAttention,
+     "attention",
+     3,
+     0,
+     -1,
+     2,
+     "softmax(scale * q · K^T + mask) · V over the cached positions",
+     {{"heads", AttrType::kDim},
+      {"kv_heads", AttrType::kDim},
+      {"head_dim", AttrType::kDim},
+      {"scale", AttrType::kFloat},
+      {"mask", AttrType::kAttentionMask}},
+     AttentionShape},
+    {OpKind::kSwiGlu, "swiglu", 2, 0, 0, 0, "a * sigmoid(beta * a) * b", {kBeta}, RowwiseShape},
+    {OpKind::kAdd, "add", 2, 0, 0, 0, "a + b", {}, RowwiseShape},
+    {OpKind::kLastRows,
+     "last_rows",
+     1,
+     0,
+     -1,
+     0,
+     "the last R rows (R chosen by the caller)",
+     {},
+     LastRowsShape},
+    {OpKind::kLayers, "layers", 1, 0, -1, 0, "the body, once per layer", {}, LayersShape},
+};
+static_assert(std::size(kOps) == static_cast<size_t>(OpKind::kCount));
+
+}  // namespace
+
+const OpDef& Def(OpKind kind) {
+  const OpDef& def = kOps[static_cast<size_t>(kind)];
+  if (def.kind != kind) throw std::logic_error("internal error: op table out of order");
+  return def;
+}
+
+const char* OpName(OpKind kind) { return Def(kind).name; }
+
+std::optional<OpKind> OpByName(const std::string& name) {
+  for (const OpDef& def : kOps) {
+    if (name == def.name) return def.kind;
+  }
+  return std::nullopt;
+}
+
+}  // namespace lmc::ir

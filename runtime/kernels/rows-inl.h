@@ -1,0 +1,112 @@
+// Kernels over a chunk of token rows ([n, width] row-major activations), as the
+// generated forward calls them: per Highway target, inline, so that the
+// compile-time sizes the generated code passes reach the loops. Built on the
+// single-row kernels of ops-inl.h; semantics are those of scalar_ops.h applied
+// to each row.
+
+// Per-target include guard: toggled by foreach_target.h for each target.
+#if defined(LMC_KERNELS_ROWS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef LMC_KERNELS_ROWS_INL_H_
+#undef LMC_KERNELS_ROWS_INL_H_
+#else
+#define LMC_KERNELS_ROWS_INL_H_
+#endif
+
+#include <stddef.h>
+
+#include <algorithm>
+
+#include "runtime/kernels/ops-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace lmc::kernels {
+namespace HWY_NAMESPACE {
+
+// out[t] = table[tokens[t]] for t < n; ids already checked against the vocab.
+inline void Embedding(float* HWY_RESTRICT out, const float* HWY_RESTRICT table,
+                      const int* HWY_RESTRICT tokens, int n, int width) {
+  for (int t = 0; t < n; ++t) {
+    std::copy_n(table + static_cast<size_t>(tokens[t]) * width, width,
+                out + static_cast<size_t>(t) * width);
+  }
+}
+
+inline void RmsNormRows(float* out, const float* x, const float* HWY_RESTRICT weight, int n,
+                        int width, float eps) {
+  for (int t = 0; t < n; ++t) {
+    const size_t at = static_cast<size_t>(t) * width;
+    RmsNorm(out + at, x + at, weight, width, eps);
+  }
+}
+
+// out[t] = w · x[t] for each of n rows: w [rows, cols], x [n, cols], out [n, rows].
+inline void Linear(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
+                   const float* HWY_RESTRICT x, int n, int rows, int cols) {
+  for (int t = 0; t < n; ++t) {
+    MatVec(out + static_cast<size_t>(t) * rows, w, x + static_cast<size_t>(t) * cols, rows, cols);
+  }
+}
+
+inline void GatedLinear(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
+                        const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int n,
+                        int rows, int cols, float beta) {
+  for (int t = 0; t < n; ++t) {
+    MatVecSwiGlu(out + static_cast<size_t>(t) * rows, w_gate, w_up,
+                 x + static_cast<size_t>(t) * cols, rows, cols, beta);
+  }
+}
+
+// Row t (heads * head_dim floats) rotated for position positions[t].
+inline void RopeInterleavedRows(float* x, const int* positions, int n, int heads, int head_dim,
+                                float theta) {
+  for (int t = 0; t < n; ++t) {
+    RopeInterleaved(x + static_cast<size_t>(t) * heads * head_dim, heads, head_dim, positions[t],
+                    theta);
+  }
+}
+
+inline void RopeHalfRows(float* x, const int* positions, int n, int heads, int head_dim,
+                         float theta) {
+  for (int t = 0; t < n; ++t) {
+    RopeHalf(x + static_cast<size_t>(t) * heads * head_dim, heads, head_dim, positions[t], theta);
+  }
+}
+
+inline void SwiGluRows(float* out, const float* gate, const float* up, int n, int width,
+                       float beta) {
+  SwiGlu(out, gate, up, n * width, beta);
+}
+
+inline void AddRows(float* x, const float* y, int n, int width) { AddInPlace(x, y, n * width); }
+
+// Cache row positions[t] = k[t], v[t]; positions already checked against the capacity.
+inline void KvStore(float* HWY_RESTRICT k_cache, float* HWY_RESTRICT v_cache,
+                    const float* HWY_RESTRICT k, const float* HWY_RESTRICT v, const int* positions,
+                    int n, int width) {
+  for (int t = 0; t < n; ++t) {
+    const size_t row = static_cast<size_t>(positions[t]) * width;
+    std::copy_n(k + static_cast<size_t>(t) * width, width, k_cache + row);
+    std::copy_n(v + static_cast<size_t>(t) * width, width, v_cache + row);
+  }
+}
+
+// Query row t attends to cache rows [0, positions[t]] when causal, else to every
+// row written so far ([0, 1 + the largest position of the chunk]).
+inline void AttentionRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
+                          const float* HWY_RESTRICT k_cache, const float* HWY_RESTRICT v_cache,
+                          const int* positions, int n, int heads, int kv_heads, int head_dim,
+                          float scale, bool causal, float* HWY_RESTRICT scores) {
+  const int width = heads * head_dim, kv_width = kv_heads * head_dim;
+  const int visible_all = 1 + *std::max_element(positions, positions + n);
+  for (int t = 0; t < n; ++t) {
+    const int visible = causal ? positions[t] + 1 : visible_all;
+    Attention(out + static_cast<size_t>(t) * width, q + static_cast<size_t>(t) * width, k_cache,
+              v_cache, visible, heads, kv_heads, head_dim, kv_width, scale, scores);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lmc::kernels
+HWY_AFTER_NAMESPACE();
+
+#endif  // LMC_KERNELS_ROWS_INL_H_

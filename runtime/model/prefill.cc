@@ -1,0 +1,28 @@
+#include <algorithm>
+
+#include "runtime/model/model.h"
+
+namespace lmc::rt {
+
+std::vector<float> Prefill(Model& model, std::span<const int> tokens, int start, bool all_rows) {
+  const ModelInfo& info = GetModelInfo();
+  const size_t vocab = static_cast<size_t>(info.vocab_size);
+  std::vector<float> logits;
+  size_t done = 0;
+  while (done < tokens.size()) {
+    int n = static_cast<int>(std::min<size_t>(info.chunk, tokens.size() - done));
+    bool last_chunk = done + n == tokens.size();
+    int rows = all_rows ? n : 1;
+    if (all_rows || last_chunk) {
+      const float* out =
+          model.Forward(tokens.data() + done, n, start + static_cast<int>(done), rows);
+      logits.insert(logits.end(), out, out + rows * vocab);
+    } else {
+      model.Forward(tokens.data() + done, n, start + static_cast<int>(done), 1);
+    }
+    done += n;
+  }
+  return logits;
+}
+
+}  // namespace lmc::rt
