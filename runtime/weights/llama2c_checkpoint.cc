@@ -1,5 +1,6 @@
 #include "runtime/weights/llama2c_checkpoint.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <climits>
@@ -7,6 +8,7 @@
 #include <cstring>
 
 #include "runtime/util/error.h"
+#include "runtime/weights/weight_names.h"
 
 namespace lmc::rt {
 namespace {
@@ -159,37 +161,44 @@ std::unique_ptr<Llama2cCheckpoint> Llama2cCheckpoint::Open(const std::string& pa
   }
 
   // Offset 28 is 4-byte aligned and mmap is page aligned, so float access is fine.
-  const float* base = reinterpret_cast<const float*>(checkpoint->file_.data() + kHeaderBytes);
-  auto& t = checkpoint->tensors_;
-  auto add = [&](std::string name, int64_t at, Shape shape) {
-    t.emplace(std::move(name), Entry{base + at, std::move(shape)});
+  const std::byte* base =
+      reinterpret_cast<const std::byte*>(checkpoint->file_.data() + kHeaderBytes);
+  const std::map<std::string, std::string>& names = DefaultTensorNames("llama2c");
+  auto add = [&](const char* role, int64_t layer, int64_t at, Shape shape) {
+    // Every block lies inside the file (checked above), so this cannot overflow.
+    size_t bytes = sizeof(float);
+    for (int64_t d : shape) bytes *= static_cast<size_t>(d);
+    checkpoint->tensors_.emplace(TensorName(names.at(role), layer),
+                                 TensorView{DType::kF32, std::move(shape), base + 4 * at, bytes});
   };
-  add("tok_embeddings.weight", tok_emb, {vocab, dim});
+  add("token_embedding", 0, tok_emb, {vocab, dim});
   for (int64_t i = 0; i < layers; ++i) {
-    const std::string p = fmt::format("layers.{}.", i);
-    add(p + "attention_norm.weight", rms_att + i * dim, {dim});
-    add(p + "attention.wq.weight", wq + i * dim * dim, {dim, dim});
-    add(p + "attention.wk.weight", wk + i * kv_dim * dim, {kv_dim, dim});
-    add(p + "attention.wv.weight", wv + i * kv_dim * dim, {kv_dim, dim});
-    add(p + "attention.wo.weight", wo + i * dim * dim, {dim, dim});
-    add(p + "ffn_norm.weight", rms_ffn + i * dim, {dim});
-    add(p + "feed_forward.w1.weight", w1 + i * hidden * dim, {hidden, dim});
-    add(p + "feed_forward.w2.weight", w2 + i * dim * hidden, {dim, hidden});
-    add(p + "feed_forward.w3.weight", w3 + i * hidden * dim, {hidden, dim});
+    add("attn_norm", i, rms_att + i * dim, {dim});
+    add("wq", i, wq + i * dim * dim, {dim, dim});
+    add("wk", i, wk + i * kv_dim * dim, {kv_dim, dim});
+    add("wv", i, wv + i * kv_dim * dim, {kv_dim, dim});
+    add("wo", i, wo + i * dim * dim, {dim, dim});
+    add("ffn_norm", i, rms_ffn + i * dim, {dim});
+    add("w_gate", i, w1 + i * hidden * dim, {hidden, dim});
+    add("w_down", i, w2 + i * dim * hidden, {dim, hidden});
+    add("w_up", i, w3 + i * hidden * dim, {hidden, dim});
   }
-  add("norm.weight", rms_final, {dim});
-  add("output.weight", wcls, {vocab, dim});
+  add("final_norm", 0, rms_final, {dim});
+  add("classifier", 0, wcls, {vocab, dim});
   return checkpoint;
 }
 
-const float* Llama2cCheckpoint::Tensor(const std::string& name, const Shape& shape) {
+const TensorView* Llama2cCheckpoint::Find(const std::string& name) const {
   auto it = tensors_.find(name);
-  if (it == tensors_.end()) Fail("{}: no tensor named '{}'", path(), name);
-  if (it->second.shape != shape) {
-    Fail("{}: tensor '{}' has shape {}, expected {}", path(), name, ShapeToString(it->second.shape),
-         ShapeToString(shape));
-  }
-  return it->second.data;
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> Llama2cCheckpoint::Names() const {
+  std::vector<std::string> names;
+  names.reserve(tensors_.size());
+  for (const auto& [name, view] : tensors_) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 }  // namespace lmc::rt

@@ -1,6 +1,7 @@
 // Karpathy's llama2.c checkpoint, legacy (version 0) export format: a 7-int32
 // header then float32 tensors in a fixed order. Tensors are exposed under the
-// names of llama2.c's export.py / Meta's Llama checkpoints.
+// names of llama2.c's export.py / Meta's Llama checkpoints
+// (DefaultTensorNames("llama2c")).
 #pragma once
 
 #include <memory>
@@ -32,22 +33,18 @@ class Llama2cCheckpoint final : public TensorSource {
                                                  const Llama2cConfig& expected);
 
   const Llama2cConfig& config() const { return config_; }
-  // Points into the mapped file (no copy).
-  const float* Tensor(const std::string& name, const Shape& shape) override;
+  // Views point into the mapped file (no copy); all are f32.
+  const TensorView* Find(const std::string& name) const override;
+  std::vector<std::string> Names() const override;
   const std::string& path() const override { return file_.path(); }
 
  private:
-  struct Entry {
-    const float* data;
-    Shape shape;
-  };
-
   Llama2cCheckpoint(MappedFile file, const Llama2cConfig& config)
       : file_(std::move(file)), config_(config) {}
 
   MappedFile file_;
   Llama2cConfig config_;
-  std::unordered_map<std::string, Entry> tensors_;
+  std::unordered_map<std::string, TensorView> tensors_;
 };
 
 }  // namespace lmc::rt

@@ -1,6 +1,145 @@
 #include "runtime/weights/tensor_source.h"
 
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <utility>
+
+#include "runtime/util/error.h"
+
 namespace lmc::rt {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "checkpoints store little-endian tensors that are used in place");
+
+// Levenshtein distance, for "did you mean" hints on a missing name.
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The stored name closest to `name`, if one is close enough to be a typo.
+std::string ClosestName(const std::string& name, const std::vector<std::string>& names) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, name.size() / 4) + 1;
+  for (const std::string& candidate : names) {
+    const size_t d = EditDistance(name, candidate);
+    if (d < best_distance) {
+      best_distance = d;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+int64_t Elements(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;  // sources check shapes against their byte counts
+  return n;
+}
+
+}  // namespace
+
+const char* DTypeName(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return "f32";
+    case DType::kF16:
+      return "f16";
+    case DType::kBF16:
+      return "bf16";
+  }
+  return "unknown";
+}
+
+size_t DTypeSize(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return 4;
+    case DType::kF16:
+    case DType::kBF16:
+      return 2;
+  }
+  return 0;
+}
+
+float F16ToF32(uint16_t bits) {
+  const uint32_t sign = static_cast<uint32_t>(bits & 0x8000u) << 16;
+  const uint32_t exponent = (bits >> 10) & 0x1Fu;
+  uint32_t mantissa = bits & 0x3FFu;
+  uint32_t out;
+  if (exponent == 0x1F) {
+    out = sign | 0x7F800000u | (mantissa << 13);  // infinity, or NaN with its payload
+  } else if (exponent != 0) {
+    out = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+  } else if (mantissa == 0) {
+    out = sign;  // signed zero
+  } else {
+    // Subnormal: mantissa * 2^-24. Shift the leading one up to the implicit bit.
+    int e = 127 - 15 + 1;
+    while ((mantissa & 0x400u) == 0) {
+      mantissa <<= 1;
+      --e;
+    }
+    out = sign | (static_cast<uint32_t>(e) << 23) | ((mantissa & 0x3FFu) << 13);
+  }
+  return std::bit_cast<float>(out);
+}
+
+float BF16ToF32(uint16_t bits) { return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16); }
+
+TensorView TensorSource::Tensor(const std::string& name, const Shape& shape) const {
+  const TensorView* view = Find(name);
+  if (view == nullptr) {
+    const std::string close = ClosestName(name, Names());
+    if (!close.empty()) Fail("{}: no tensor named '{}'; did you mean '{}'?", path(), name, close);
+    Fail("{}: no tensor named '{}'", path(), name);
+  }
+  if (view->shape != shape) {
+    Fail("{}: tensor '{}' has shape {}, expected {}", path(), name, ShapeToString(view->shape),
+         ShapeToString(shape));
+  }
+  return *view;
+}
+
+const float* TensorSource::F32(const std::string& name, const Shape& shape) {
+  const TensorView view = std::as_const(*this).Tensor(name, shape);  // the view, not the shim
+  if (view.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(view.data) % alignof(float) == 0) {
+    return reinterpret_cast<const float*>(view.data);
+  }
+  auto& copy = f32_copies_[name];
+  if (copy != nullptr) return copy.get();
+  const size_t n = static_cast<size_t>(Elements(view.shape));
+  copy = std::make_unique<float[]>(std::max<size_t>(n, 1));
+  float* out = copy.get();
+  switch (view.dtype) {
+    case DType::kF32:
+      std::memcpy(out, view.data, n * sizeof(float));
+      break;
+    case DType::kF16:
+    case DType::kBF16: {
+      const bool half = view.dtype == DType::kF16;
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t bits;
+        std::memcpy(&bits, view.data + 2 * i, 2);
+        out[i] = half ? F16ToF32(bits) : BF16ToF32(bits);
+      }
+      break;
+    }
+  }
+  return out;
+}
 
 std::string ShapeToString(const Shape& shape) {
   std::string out = "[";

@@ -1,12 +1,16 @@
-// A checkpoint seen as named float32 tensors.
+// A checkpoint seen as named, typed tensors.
 //
-// Generated code binds its weight struct by asking for each tensor by name and
-// expected shape; the source checks both and fails with a message naming the
-// file, the tensor, and the shape expected versus found. Every checkpoint
-// format (llama2.c, safetensors, GGUF) implements this one interface.
+// Every checkpoint format (llama2.c, safetensors, later GGUF) implements this
+// one interface: it lists its tensors as views (dtype, shape, bytes) into the
+// mapped file. Generated code binds its weights by asking for each tensor by
+// name and expected shape; the source checks both and fails with one line
+// naming the file, the tensor, and the shape expected versus found.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,17 +18,56 @@ namespace lmc::rt {
 
 using Shape = std::vector<int64_t>;
 
+// Element types a checkpoint may store. Names as specs spell them.
+enum class DType : uint8_t { kF32, kF16, kBF16 };
+const char* DTypeName(DType dtype);  // "f32", "f16", "bf16"
+size_t DTypeSize(DType dtype);       // bytes per element
+
+// One stored tensor: little-endian elements, row-major, `bytes` long. `data`
+// points into the source's storage and lives as long as the source; it may be
+// unaligned for the dtype.
+struct TensorView {
+  DType dtype;
+  Shape shape;
+  const std::byte* data;
+  size_t bytes;
+};
+
 class TensorSource {
  public:
   virtual ~TensorSource() = default;
-  // Returns the tensor's data, valid while the source lives. Throws Error if the
-  // name is unknown or the shape differs.
-  virtual const float* Tensor(const std::string& name, const Shape& shape) = 0;
+
+  // The tensor called `name`, or nullptr if the checkpoint has none.
+  virtual const TensorView* Find(const std::string& name) const = 0;
+  // Every tensor's name, sorted.
+  virtual std::vector<std::string> Names() const = 0;
   // The checkpoint's path, for messages.
   virtual const std::string& path() const = 0;
+
+  // The tensor called `name`, which must have `shape`. Throws Error naming the
+  // file, the tensor and the shapes (or the closest name if there is none).
+  TensorView Tensor(const std::string& name, const Shape& shape) const;
+
+  // The tensor as float32, valid while the source lives: in place for stored
+  // f32 (copied if the file leaves it unaligned), converted exactly once from
+  // f16 or bf16 into storage the source owns.
+  const float* F32(const std::string& name, const Shape& shape);
+
+  // Compatibility for models generated before typed weights: the same as
+  // F32(). Chosen only on a non-const source. Remove once generated/ binds
+  // weights through F32() or Tensor() views.
+  const float* Tensor(const std::string& name, const Shape& shape) { return F32(name, shape); }
+
+ private:
+  std::map<std::string, std::unique_ptr<float[]>> f32_copies_;
 };
 
 // "[64, 172]"
 std::string ShapeToString(const Shape& shape);
+
+// Exact widening of one IEEE binary16 / bfloat16 value (bits as stored) to
+// float32: subnormals, infinities and NaN payloads included.
+float F16ToF32(uint16_t bits);
+float BF16ToF32(uint16_t bits);
 
 }  // namespace lmc::rt
