@@ -7,8 +7,10 @@ packages=(
   llvm-dev        # LLVM support library: command line, SourceMgr diagnostics, host CPU, program lookup
   libfmt-dev libyaml-cpp-dev
   libhwy-dev      # Highway SIMD kernels with dynamic dispatch
+  nlohmann-json3-dev  # safetensors headers
   catch2          # Catch2 v2 unit tests
   python3         # test helpers (npy reader, reference checks)
+  python3-torch python3-numpy  # PyTorch references (tests/reference/*.py, run with /usr/bin/python3)
 )
 missing=()
 for p in "${packages[@]}"; do

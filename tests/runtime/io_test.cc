@@ -144,8 +144,8 @@ TEST_CASE("stories260K.bin opens with the manifest config", "[checkpoint]") {
   CHECK(ckpt->config().vocab_size == 512);
   CHECK(ckpt->config().shared_classifier);
 
-  const float* tok = ckpt->Tensor("tok_embeddings.weight", {512, 64});
-  CHECK(ckpt->Tensor("output.weight", {512, 64}) == tok);
+  const float* tok = ckpt->F32("tok_embeddings.weight", {512, 64});
+  CHECK(ckpt->F32("output.weight", {512, 64}) == tok);
 
   // The float read straight from the file at the offset the layout implies.
   auto file_float = [&](int64_t float_index) {
@@ -169,18 +169,18 @@ TEST_CASE("stories260K.bin opens with the manifest config", "[checkpoint]") {
   REQUIRE(28 + 4 * (norm + dim + 2 * 512 * 4) == static_cast<int64_t>(kStoriesBytes));
 
   const float* base = tok;
-  CHECK(ckpt->Tensor("layers.0.attention_norm.weight", {64}) == base + rms_att);
-  CHECK(ckpt->Tensor("layers.3.attention.wq.weight", {64, 64}) == base + wq + 3 * dim * dim);
-  CHECK(ckpt->Tensor("layers.1.attention.wk.weight", {32, 64}) == base + wk + kv_dim * dim);
-  CHECK(ckpt->Tensor("layers.4.attention.wv.weight", {32, 64}) == base + wv + 4 * kv_dim * dim);
-  CHECK(ckpt->Tensor("layers.2.attention.wo.weight", {64, 64}) == base + wo + 2 * dim * dim);
-  CHECK(ckpt->Tensor("layers.4.ffn_norm.weight", {64}) == base + rms_ffn + 4 * dim);
-  CHECK(ckpt->Tensor("layers.1.feed_forward.w1.weight", {172, 64}) == base + w1 + hidden * dim);
-  const float* w2_2 = ckpt->Tensor("layers.2.feed_forward.w2.weight", {64, 172});
+  CHECK(ckpt->F32("layers.0.attention_norm.weight", {64}) == base + rms_att);
+  CHECK(ckpt->F32("layers.3.attention.wq.weight", {64, 64}) == base + wq + 3 * dim * dim);
+  CHECK(ckpt->F32("layers.1.attention.wk.weight", {32, 64}) == base + wk + kv_dim * dim);
+  CHECK(ckpt->F32("layers.4.attention.wv.weight", {32, 64}) == base + wv + 4 * kv_dim * dim);
+  CHECK(ckpt->F32("layers.2.attention.wo.weight", {64, 64}) == base + wo + 2 * dim * dim);
+  CHECK(ckpt->F32("layers.4.ffn_norm.weight", {64}) == base + rms_ffn + 4 * dim);
+  CHECK(ckpt->F32("layers.1.feed_forward.w1.weight", {172, 64}) == base + w1 + hidden * dim);
+  const float* w2_2 = ckpt->F32("layers.2.feed_forward.w2.weight", {64, 172});
   CHECK(w2_2 == base + w2 + 2 * dim * hidden);
   CHECK(w2_2[0] == file_float(w2 + 2 * dim * hidden));
-  CHECK(ckpt->Tensor("layers.4.feed_forward.w3.weight", {172, 64}) == base + w3 + 4 * hidden * dim);
-  const float* final_norm = ckpt->Tensor("norm.weight", {64});
+  CHECK(ckpt->F32("layers.4.feed_forward.w3.weight", {172, 64}) == base + w3 + 4 * hidden * dim);
+  const float* final_norm = ckpt->F32("norm.weight", {64});
   CHECK(final_norm == base + norm);
   CHECK(final_norm[63] == file_float(norm + 63));
 
@@ -254,8 +254,8 @@ TEST_CASE("untied checkpoints: negative vocab_size and a trailing classifier", "
   const std::string path = WriteBytes(dir.File("untied.bin"), bytes + wcls);
   auto ckpt = Llama2cCheckpoint::Open(path, untied);
   CHECK_FALSE(ckpt->config().shared_classifier);
-  const float* tok = ckpt->Tensor("tok_embeddings.weight", {512, 64});
-  const float* out = ckpt->Tensor("output.weight", {512, 64});
+  const float* tok = ckpt->F32("tok_embeddings.weight", {512, 64});
+  const float* out = ckpt->F32("output.weight", {512, 64});
   CHECK(out != tok);
   CHECK(out[0] == 0.0f);
   CHECK(out[5] == 1.25f);
@@ -346,16 +346,25 @@ TEST_CASE("nonsense checkpoint headers give clear errors", "[checkpoint]") {
 TEST_CASE("checkpoint tensor lookups check name and shape", "[checkpoint]") {
   const std::string path = AssetPath(kStories);
   auto ckpt = Llama2cCheckpoint::Open(path, StoriesConfig());
-  CHECK_THROWS_WITH(ckpt->Tensor("layers.5.attention.wq.weight", {64, 64}),
+  const TensorSource& source = *ckpt;
+  CHECK_THROWS_WITH(source.Tensor("layers.5.attention.wq.weight", {64, 64}),
                     Contains(path + ": no tensor named 'layers.5.attention.wq.weight'"));
-  CHECK_THROWS_WITH(ckpt->Tensor("freq_cis_real", {512, 4}),
+  CHECK_THROWS_WITH(source.Tensor("freq_cis_real", {512, 4}),
                     Contains("no tensor named 'freq_cis_real'"));
   CHECK_THROWS_WITH(
-      ckpt->Tensor("layers.0.attention.wk.weight", {64, 64}),
+      source.Tensor("layers.0.attention.wk.weight", {64, 64}),
       Contains(path +
                ": tensor 'layers.0.attention.wk.weight' has shape [32, 64], expected [64, 64]"));
-  CHECK_THROWS_WITH(ckpt->Tensor("norm.weight", {1, 64}),
+  CHECK_THROWS_WITH(source.Tensor("norm.weight", {1, 64}),
                     Contains("tensor 'norm.weight' has shape [64], expected [1, 64]"));
+  // Views: every llama2.c tensor is f32 in place.
+  const TensorView wk = source.Tensor("layers.1.attention.wk.weight", {32, 64});
+  CHECK(wk.dtype == DType::kF32);
+  CHECK(wk.bytes == 32 * 64 * 4);
+  CHECK(reinterpret_cast<const float*>(wk.data) ==
+        ckpt->F32("layers.1.attention.wk.weight", {32, 64}));
+  CHECK(source.Find("freq_cis_real") == nullptr);
+  CHECK(source.Names().size() == 2 + 5 * 9 + 1);
 }
 
 // ------------------------------------------------------------------- tokenizer

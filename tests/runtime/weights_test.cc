@@ -1,0 +1,584 @@
+// Typed tensor sources: dtype conversions, the safetensors reader and writer,
+// the format-neutral OpenCheckpoint and the per-format name tables. Files are
+// made at test time in a temp dir, never committed.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/util/error.h"
+#include "runtime/weights/checkpoint.h"
+#include "runtime/weights/llama2c_checkpoint.h"
+#include "runtime/weights/safetensors_checkpoint.h"
+#include "runtime/weights/safetensors_writer.h"
+#include "runtime/weights/tensor_source.h"
+#include "runtime/weights/weight_names.h"
+#include "tests/assets.h"
+
+namespace lmc::rt {
+namespace {
+
+namespace fs = std::filesystem;
+using Catch::Matchers::Contains;
+using Catch::Matchers::Matches;
+
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path_ = fs::temp_directory_path() /
+            ("lmc_weights_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) +
+             "_" + std::to_string(std::random_device{}()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+  std::vector<std::string> List() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+ private:
+  fs::path path_;
+};
+
+std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string WriteBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out.good());
+  return path;
+}
+
+// A safetensors file written by hand: length, header text, data bytes.
+std::string RawSafetensors(const std::string& header, const std::string& data,
+                           uint64_t length_field) {
+  std::string out(8, '\0');
+  std::memcpy(out.data(), &length_field, 8);
+  return out + header + data;
+}
+std::string RawSafetensors(const std::string& header, const std::string& data) {
+  return RawSafetensors(header, data, header.size());
+}
+
+template <typename T>
+std::span<const std::byte> Bytes(const std::vector<T>& v) {
+  return std::as_bytes(std::span<const T>(v));
+}
+
+// ------------------------------------------------------------------ dtypes
+
+TEST_CASE("dtype names and sizes", "[dtype]") {
+  CHECK(std::string(DTypeName(DType::kF32)) == "f32");
+  CHECK(std::string(DTypeName(DType::kF16)) == "f16");
+  CHECK(std::string(DTypeName(DType::kBF16)) == "bf16");
+  CHECK(DTypeSize(DType::kF32) == 4);
+  CHECK(DTypeSize(DType::kF16) == 2);
+  CHECK(DTypeSize(DType::kBF16) == 2);
+}
+
+// The value of a binary floating-point number from its fields, by arithmetic
+// in double (exact for these widths): independent of the bit shuffling.
+double FromFields(uint32_t bits, int exponent_bits, int mantissa_bits) {
+  const int bias = (1 << (exponent_bits - 1)) - 1;
+  const uint32_t mantissa = bits & ((1u << mantissa_bits) - 1);
+  const uint32_t exponent = (bits >> mantissa_bits) & ((1u << exponent_bits) - 1);
+  const double sign = (bits >> (exponent_bits + mantissa_bits)) & 1 ? -1.0 : 1.0;
+  if (exponent == (1u << exponent_bits) - 1) {
+    return mantissa == 0 ? sign * INFINITY : NAN;
+  }
+  if (exponent == 0) return sign * std::ldexp(mantissa, 1 - bias - mantissa_bits);
+  return sign * std::ldexp(mantissa + (1u << mantissa_bits),
+                           static_cast<int>(exponent) - bias - mantissa_bits);
+}
+
+TEST_CASE("f16 widens exactly, all 65536 values", "[dtype]") {
+  for (uint32_t bits = 0; bits < 0x10000; ++bits) {
+    const float got = F16ToF32(static_cast<uint16_t>(bits));
+    const double want = FromFields(bits, 5, 10);
+    if (std::isnan(want)) {
+      // NaN keeps its sign and its payload in the top mantissa bits.
+      const uint32_t expect = ((bits & 0x8000u) << 16) | 0x7F800000u | ((bits & 0x3FFu) << 13);
+      if (std::bit_cast<uint32_t>(got) != expect) FAIL("f16 NaN bits " << bits);
+    } else if (static_cast<double>(got) != want || std::signbit(got) != std::signbit(want)) {
+      FAIL("f16 bits " << bits << ": got " << got << ", want " << want);
+    }
+#ifdef __FLT16_MAX__
+    // The compiler's own conversion agrees too.
+    const _Float16 h = std::bit_cast<_Float16>(static_cast<uint16_t>(bits));
+    const float by_compiler = static_cast<float>(h);
+    if (!std::isnan(by_compiler) &&
+        std::bit_cast<uint32_t>(by_compiler) != std::bit_cast<uint32_t>(got)) {
+      FAIL("f16 bits " << bits << " differ from _Float16");
+    }
+#endif
+  }
+  // Landmarks, written out.
+  CHECK(F16ToF32(0x3C00) == 1.0f);
+  CHECK(F16ToF32(0xC000) == -2.0f);
+  CHECK(F16ToF32(0x7BFF) == 65504.0f);
+  CHECK(F16ToF32(0x0400) == std::ldexp(1.0f, -14));     // smallest normal
+  CHECK(F16ToF32(0x0001) == std::ldexp(1.0f, -24));     // smallest subnormal
+  CHECK(F16ToF32(0x03FF) == std::ldexp(1023.0f, -24));  // largest subnormal
+  CHECK(F16ToF32(0x8001) == -std::ldexp(1.0f, -24));
+  CHECK(std::bit_cast<uint32_t>(F16ToF32(0x8000)) == 0x80000000u);  // -0
+  CHECK(F16ToF32(0x7C00) == INFINITY);
+  CHECK(F16ToF32(0xFC00) == -INFINITY);
+  CHECK(std::isnan(F16ToF32(0x7E00)));
+  CHECK(std::isnan(F16ToF32(0x7C01)));  // signalling NaN stays NaN
+}
+
+TEST_CASE("bf16 widens exactly, all 65536 values", "[dtype]") {
+  for (uint32_t bits = 0; bits < 0x10000; ++bits) {
+    const float got = BF16ToF32(static_cast<uint16_t>(bits));
+    const double want = FromFields(bits, 8, 7);
+    if (std::isnan(want)) {
+      if (std::bit_cast<uint32_t>(got) != bits << 16) FAIL("bf16 NaN bits " << bits);
+    } else if (static_cast<double>(got) != want || std::signbit(got) != std::signbit(want)) {
+      FAIL("bf16 bits " << bits << ": got " << got << ", want " << want);
+    }
+  }
+  CHECK(BF16ToF32(0x3F80) == 1.0f);
+  CHECK(BF16ToF32(0xC0A0) == -5.0f);
+  CHECK(BF16ToF32(0x0001) == std::ldexp(1.0f, -133));  // smallest subnormal
+  CHECK(BF16ToF32(0x7F80) == INFINITY);
+  CHECK(BF16ToF32(0xFF80) == -INFINITY);
+  CHECK(std::isnan(BF16ToF32(0x7FC0)));
+}
+
+// ---------------------------------------------------- safetensors round trip
+
+TEST_CASE("safetensors: writer and reader round-trip every dtype", "[safetensors]") {
+  TempDir dir;
+  const std::string path = dir.File("model.safetensors");
+  const std::vector<float> f32 = {1.0f, -2.5f, 3.25f, 0.0f, 1e-3f, 42.0f};
+  // f16: 1, -2, 65504, 2^-24 (subnormal), -0, inf; bf16: 1, -5, 2^-133, -inf.
+  const std::vector<uint16_t> f16 = {0x3C00, 0xC000, 0x7BFF, 0x0001, 0x8000, 0x7C00};
+  const std::vector<uint16_t> bf16 = {0x3F80, 0xC0A0, 0x0001, 0xFF80};
+  const std::vector<float> scalar = {7.0f};
+  const std::vector<float> none;
+  WriteSafetensors(path, {
+                             {"w.f32", DType::kF32, {2, 3}, Bytes(f32)},
+                             {"w.f16", DType::kF16, {3, 2}, Bytes(f16)},
+                             {"w.bf16", DType::kBF16, {4}, Bytes(bf16)},
+                             {"scalar", DType::kF32, {}, Bytes(scalar)},
+                             {"empty", DType::kF32, {0, 5}, Bytes(none)},
+                         });
+  CHECK(dir.List() == std::vector<std::string>{"model.safetensors"});  // no temp file left
+
+  // The layout on disk, read independently: header length, 8-byte aligned data.
+  const std::string bytes = ReadBytes(path);
+  uint64_t header_len;
+  std::memcpy(&header_len, bytes.data(), 8);
+  CHECK(header_len % 8 == 0);
+  CHECK(bytes.size() == 8 + header_len + 24 + 12 + 8 + 4);
+  CHECK(bytes[8] == '{');
+  CHECK_THAT(bytes.substr(8, header_len),
+             Contains("\"w.f16\":{\"data_offsets\":[24,36],\"dtype\":\"F16\",\"shape\":[3,2]}"));
+  CHECK(std::memcmp(bytes.data() + 8 + header_len, f32.data(), 24) == 0);
+
+  auto st = SafetensorsCheckpoint::Open(path);
+  CHECK(st->path() == path);
+  CHECK(st->Names() == std::vector<std::string>{"empty", "scalar", "w.bf16", "w.f16", "w.f32"});
+  CHECK(st->metadata().at("format") == "pt");
+  CHECK(st->Find("missing") == nullptr);
+
+  const TensorView* v = st->Find("w.f16");
+  REQUIRE(v != nullptr);
+  CHECK(v->dtype == DType::kF16);
+  CHECK(v->shape == Shape{3, 2});
+  CHECK(v->bytes == 12);
+  CHECK(std::memcmp(v->data, f16.data(), 12) == 0);
+  CHECK(st->Find("w.bf16")->dtype == DType::kBF16);
+  CHECK(st->Find("empty")->bytes == 0);
+
+  // f32 is used in place; f16 and bf16 are widened once into the source.
+  const TensorView view = std::as_const(*st).Tensor("w.f32", {2, 3});
+  const float* w = st->F32("w.f32", {2, 3});
+  CHECK(reinterpret_cast<const std::byte*>(w) == view.data);
+  CHECK(std::vector<float>(w, w + 6) == f32);
+
+  const float* h = st->F32("w.f16", {3, 2});
+  CHECK(h == st->F32("w.f16", {3, 2}));
+  CHECK(h[0] == 1.0f);
+  CHECK(h[1] == -2.0f);
+  CHECK(h[2] == 65504.0f);
+  CHECK(h[3] == std::ldexp(1.0f, -24));
+  CHECK((h[4] == 0.0f && std::signbit(h[4])));
+  CHECK(h[5] == INFINITY);
+
+  const float* b = st->F32("w.bf16", {4});
+  CHECK(b[0] == 1.0f);
+  CHECK(b[1] == -5.0f);
+  CHECK(b[2] == std::ldexp(1.0f, -133));
+  CHECK(b[3] == -INFINITY);
+
+  CHECK(*st->F32("scalar", {}) == 7.0f);
+  CHECK(st->F32("empty", {0, 5}) != nullptr);
+
+  // Overwriting replaces the file whole.
+  WriteSafetensors(path, {{"only", DType::kF32, {1}, Bytes(scalar)}});
+  CHECK(SafetensorsCheckpoint::Open(path)->Names() == std::vector<std::string>{"only"});
+  CHECK(dir.List() == std::vector<std::string>{"model.safetensors"});
+}
+
+TEST_CASE("safetensors: unaligned f32 is copied, not misread", "[safetensors]") {
+  TempDir dir;
+  const float values[] = {0.5f, -1.5f, 1e30f};
+  std::string data(12, '\0');
+  std::memcpy(data.data(), values, 12);
+  // A 9-byte header puts the data at file offset 17.
+  const std::string header = R"({"x":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}} )";
+  std::string padded = header;
+  while ((8 + padded.size()) % 4 == 0) padded += ' ';
+  const std::string path = WriteBytes(dir.File("odd.safetensors"), RawSafetensors(padded, data));
+  auto st = SafetensorsCheckpoint::Open(path);
+  const TensorView* view = st->Find("x");
+  REQUIRE(view != nullptr);
+  CHECK(reinterpret_cast<uintptr_t>(view->data) % 4 != 0);
+  const float* x = st->F32("x", {3});
+  CHECK(reinterpret_cast<uintptr_t>(x) % alignof(float) == 0);
+  CHECK(x[0] == 0.5f);
+  CHECK(x[1] == -1.5f);
+  CHECK(x[2] == 1e30f);
+  CHECK(x == st->F32("x", {3}));
+}
+
+TEST_CASE("tensor lookups name the file, the tensor and the shapes", "[safetensors]") {
+  TempDir dir;
+  const std::vector<float> data(8, 1.0f);
+  const std::string path = dir.File("m.safetensors");
+  WriteSafetensors(path,
+                   {{"model.layers.0.self_attn.q_proj.weight", DType::kF32, {2, 4}, Bytes(data)}});
+  auto st = SafetensorsCheckpoint::Open(path);
+  const TensorSource& source = *st;
+  CHECK_THROWS_WITH(
+      source.Tensor("model.layers.0.self_attn.q_proj.weight", {4, 2}),
+      path + ": tensor 'model.layers.0.self_attn.q_proj.weight' has shape [2, 4], expected [4, 2]");
+  CHECK_THROWS_WITH(source.Tensor("model.layers.0.self_attn.k_proj.weight", {2, 4}),
+                    path +
+                        ": no tensor named 'model.layers.0.self_attn.k_proj.weight'; did you "
+                        "mean 'model.layers.0.self_attn.q_proj.weight'?");
+  CHECK_THROWS_WITH(source.Tensor("tok_embeddings.weight", {2, 4}),
+                    path + ": no tensor named 'tok_embeddings.weight'");
+  CHECK_THROWS_AS(st->F32("nope", {1}), Error);
+}
+
+// ------------------------------------------------------ corrupt safetensors
+
+// Every bad file gives one line naming the file and what is wrong.
+void CheckRefused(const std::string& path, const std::string& message) {
+  try {
+    SafetensorsCheckpoint::Open(path);
+    FAIL("opened " << path << ", expected: " << message);
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    CHECK_THAT(what, Contains(path + ": ") && Contains(message));
+    CHECK(what.find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("corrupt safetensors headers give one-line errors", "[safetensors]") {
+  TempDir dir;
+  int n = 0;
+  auto file = [&](const std::string& bytes) {
+    return WriteBytes(dir.File("bad" + std::to_string(n++) + ".safetensors"), bytes);
+  };
+  const std::string eight(8, 'x');  // data for one [2] f32 tensor
+  auto one = [](const std::string& entry) { return "{\"w\":" + entry + "}"; };
+
+  SECTION("truncated before the length") {
+    CheckRefused(file("abc"),
+                 "truncated: a safetensors file starts with an 8-byte header length, "
+                 "found 3 bytes");
+  }
+  SECTION("header length past the end of the file") {
+    CheckRefused(file(RawSafetensors("{}", "", 1000)),
+                 "header length 1000 (file bytes 0-7) runs past the end of the file (10 bytes)");
+  }
+  SECTION("huge header length") {
+    CheckRefused(file(RawSafetensors("{}", "", uint64_t{1} << 63)),
+                 "header length 9223372036854775808 (file bytes 0-7) is over the "
+                 "100000000-byte limit");
+    CheckRefused(file(RawSafetensors("{}", "", ~uint64_t{0})), "is over the 100000000-byte limit");
+  }
+  SECTION("not JSON") {
+    CheckRefused(file(RawSafetensors("{\"w\": ", "")),
+                 "header (file bytes 8 to 14) is not valid JSON: parse error");
+    CheckRefused(file(RawSafetensors("{\"w\n\x01\": 1}", "")), "is not valid JSON");
+    CheckRefused(file(RawSafetensors("{} trailing", "")), "is not valid JSON");
+    CheckRefused(file(RawSafetensors("{\"w\":1e999}", "")), "JSON");
+  }
+  SECTION("not an object") {
+    CheckRefused(file(RawSafetensors("[1, 2]", "")),
+                 "header is a JSON array, expected an object mapping tensor names to entries");
+    CheckRefused(file(RawSafetensors(one("[0]"), "")),
+                 "tensor 'w': expected an object with dtype, shape and data_offsets, found array");
+  }
+  SECTION("unsupported dtypes") {
+    CheckRefused(
+        file(RawSafetensors(one(R"({"dtype":"I64","shape":[1],"data_offsets":[0,8]})"), eight)),
+        "tensor 'w' has dtype I64; lmc reads F32, F16 and BF16");
+    CheckRefused(
+        file(RawSafetensors(one(R"({"dtype":"F64","shape":[1],"data_offsets":[0,8]})"), eight)),
+        "tensor 'w' has dtype F64");
+    CheckRefused(
+        file(RawSafetensors(one(R"({"dtype":3,"shape":[1],"data_offsets":[0,8]})"), eight)),
+        "tensor 'w': dtype must be a string, found number");
+  }
+  SECTION("missing, unknown and mistyped fields") {
+    CheckRefused(file(RawSafetensors(one(R"({"dtype":"F32","shape":[2]})"), eight)),
+                 "tensor 'w' has no data_offsets");
+    CheckRefused(file(RawSafetensors(
+                     one(R"({"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1})"), eight)),
+                 "tensor 'w' has unknown field 'x'");
+    CheckRefused(
+        file(RawSafetensors(one(R"({"dtype":"F32","shape":[-2],"data_offsets":[0,8]})"), eight)),
+        "tensor 'w': shape [-2] must hold non-negative integers");
+    CheckRefused(
+        file(RawSafetensors(one(R"({"dtype":"F32","shape":[2.5],"data_offsets":[0,8]})"), eight)),
+        "must hold non-negative integers");
+    CheckRefused(
+        file(RawSafetensors(one(R"({"dtype":"F32","shape":[2],"data_offsets":[0]})"), eight)),
+        "tensor 'w': data_offsets [0] must be two non-negative integers [begin, end]");
+    CheckRefused(
+        file(RawSafetensors(one(R"({"dtype":"F32","shape":[2],"data_offsets":[8,0]})"), eight)),
+        "tensor 'w' has data_offsets [8, 0]: begin is after end");
+  }
+  SECTION("shape times dtype size must be the span") {
+    CheckRefused(
+        file(RawSafetensors(one(R"({"dtype":"F32","shape":[3],"data_offsets":[0,8]})"), eight)),
+        "tensor 'w' is F32 [3] = 12 bytes, but its data_offsets [0, 8] span 8");
+    CheckRefused(
+        file(RawSafetensors(one(R"({"dtype":"BF16","shape":[2],"data_offsets":[0,8]})"), eight)),
+        "tensor 'w' is BF16 [2] = 4 bytes, but its data_offsets [0, 8] span 8");
+    CheckRefused(
+        file(RawSafetensors(
+            one(R"({"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]})"), eight)),
+        "= more than 2^64 bytes");
+  }
+  SECTION("offsets past the end of the file") {
+    CheckRefused(
+        file(RawSafetensors(one(R"({"dtype":"F32","shape":[4],"data_offsets":[0,16]})"), eight)),
+        "tensor 'w' has data_offsets [0, 16] past the end of the data section (8 bytes)");
+    CheckRefused(file(RawSafetensors(one(R"({"dtype":"F32","shape":[0],"data_offsets":[)"
+                                         R"(18446744073709551615,18446744073709551615]})"),
+                                     "")),
+                 "past the end of the data section (0 bytes)");
+  }
+  SECTION("overlapping tensors") {
+    CheckRefused(file(RawSafetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                     R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                                     std::string(12, 'x'))),
+                 "tensors 'a' [0, 8] and 'b' [4, 12] overlap");
+    CheckRefused(file(RawSafetensors(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                     R"("b":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}})",
+                                     eight)),
+                 "tensors 'a' [0, 8] and 'b' [0, 8] overlap");
+  }
+  SECTION("holes and trailing bytes") {
+    CheckRefused(
+        file(RawSafetensors(one(R"({"dtype":"F32","shape":[1],"data_offsets":[4,8]})"), eight)),
+        "data bytes [0, 4) before tensor 'w' belong to no tensor");
+    CheckRefused(
+        file(RawSafetensors(one(R"({"dtype":"F32","shape":[1],"data_offsets":[0,4]})"), eight)),
+        "data bytes [4, 8) after the last tensor belong to no tensor");
+  }
+  SECTION("duplicate names") {
+    CheckRefused(file(RawSafetensors(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                     R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                     eight)),
+                 "tensor 'w' appears twice in the header");
+    CheckRefused(
+        file(RawSafetensors(
+            one(R"({"dtype":"F32","shape":[2],"dtype":"F16","data_offsets":[0,8]})"), eight)),
+        "header repeats the key 'dtype' inside an entry");
+  }
+  SECTION("__metadata__") {
+    const std::string entry = R"("w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
+    auto ok = SafetensorsCheckpoint::Open(file(RawSafetensors(
+        "{\"__metadata__\":{\"format\":\"pt\",\"by\":\"me\"}," + entry + "}", eight)));
+    CHECK(ok->Names() == std::vector<std::string>{"w"});
+    CHECK(ok->metadata().at("by") == "me");
+    CheckRefused(file(RawSafetensors("{\"__metadata__\":{\"n\":1}," + entry + "}", eight)),
+                 "__metadata__ entry 'n' must be a string, found number");
+    CheckRefused(file(RawSafetensors("{\"__metadata__\":[]," + entry + "}", eight)),
+                 "__metadata__ must be an object of strings, found array");
+  }
+  SECTION("names from the file stay on one line") {
+    CheckRefused(
+        file(RawSafetensors(R"({"a\nb":{"dtype":"I8","shape":[8],"data_offsets":[0,8]}})", eight)),
+        "tensor 'a\\x0ab' has dtype I8");
+    CheckRefused(
+        file(RawSafetensors(R"({"":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", eight)),
+        "a tensor has an empty name");
+  }
+  SECTION("not a regular file, empty, missing") {
+    CheckRefused(file(""), "file is empty");
+    CheckRefused(dir.File("missing.safetensors"), "cannot open");
+    CheckRefused("/dev/null", "not a regular file");
+  }
+}
+
+TEST_CASE("an empty safetensors file (no tensors) is valid", "[safetensors]") {
+  TempDir dir;
+  const std::string path = dir.File("none.safetensors");
+  WriteSafetensors(path, {});
+  CHECK(SafetensorsCheckpoint::Open(path)->Names().empty());
+  CHECK(SafetensorsCheckpoint::Open(WriteBytes(dir.File("raw"), RawSafetensors("{}", "")))
+            ->Names()
+            .empty());
+}
+
+TEST_CASE("the writer refuses bad tensors and leaves the target alone", "[safetensors]") {
+  TempDir dir;
+  const std::string path = dir.File("w.safetensors");
+  const std::vector<float> four(4, 2.0f);
+  WriteSafetensors(path, {{"keep", DType::kF32, {4}, Bytes(four)}});
+  const std::string before = ReadBytes(path);
+  CHECK_THROWS_WITH(WriteSafetensors(path, {{"a", DType::kF32, {4}, Bytes(four)},
+                                            {"a", DType::kF32, {4}, Bytes(four)}}),
+                    path + ": tensor 'a' is given twice");
+  CHECK_THROWS_WITH(WriteSafetensors(path, {{"a", DType::kF16, {4}, Bytes(four)}}),
+                    path + ": tensor 'a' is f16 [4] = 8 bytes, but 16 bytes were given");
+  CHECK_THROWS_WITH(WriteSafetensors(path, {{"a", DType::kF32, {-4}, Bytes(four)}}),
+                    Contains("tensor 'a' has negative shape [-4]"));
+  CHECK_THROWS_WITH(WriteSafetensors(path, {{"", DType::kF32, {4}, Bytes(four)}}),
+                    Contains("empty name"));
+  CHECK_THROWS_WITH(WriteSafetensors(path, {{"__metadata__", DType::kF32, {4}, Bytes(four)}}),
+                    Contains("'__metadata__' cannot name a tensor"));
+  CHECK(ReadBytes(path) == before);
+  CHECK(dir.List() == std::vector<std::string>{"w.safetensors"});
+
+  const std::string nowhere = dir.File("no/such/dir/w.safetensors");
+  CHECK_THROWS_WITH(WriteSafetensors(nowhere, {}),
+                    Contains(nowhere + ": cannot create a temporary file"));
+}
+
+// ------------------------------------------------------------ OpenCheckpoint
+
+constexpr char kStories[] = "llama2c-stories260K/stories260K.bin";
+
+ModelDims StoriesDims() {
+  return {.d_model = 64,
+          .hidden = 172,
+          .n_layers = 5,
+          .n_heads = 8,
+          .n_kv_heads = 4,
+          .head_dim = 8,
+          .vocab = 512,
+          .max_seq_len = 512,
+          .tied = true};
+}
+
+TEST_CASE("OpenCheckpoint opens stories260K as llama2c, named by the table", "[checkpoint]") {
+  const std::string path = test::AssetPath(kStories);
+  auto source = OpenCheckpoint(path, "llama2c", StoriesDims());
+  CHECK(source->path() == path);
+  // Every role of the llama2c table, for every layer, is in the checkpoint as f32.
+  const auto& names = DefaultTensorNames("llama2c");
+  size_t expected_count = 0;
+  for (const auto& [role, name_template] : names) {
+    const bool per_layer = name_template.find("{layer}") != std::string::npos;
+    for (int64_t layer = 0; layer < (per_layer ? 5 : 1); ++layer) {
+      const TensorView* view = source->Find(TensorName(name_template, layer));
+      INFO("role " << role << " layer " << layer);
+      REQUIRE(view != nullptr);
+      CHECK(view->dtype == DType::kF32);
+      ++expected_count;
+    }
+  }
+  CHECK(source->Names().size() == expected_count);
+  CHECK(source->Find("layers.5.attention.wq.weight") == nullptr);
+  // Tied: the classifier is the embedding, in place in the file.
+  const float* emb = source->F32("tok_embeddings.weight", {512, 64});
+  CHECK(source->F32("output.weight", {512, 64}) == emb);
+  CHECK(std::as_const(*source).Tensor("output.weight", {512, 64}).bytes == 512 * 64 * 4);
+  CHECK_THROWS_WITH(std::as_const(*source).Tensor("layers.5.attention.wq.weight", {64, 64}),
+                    Contains("did you mean 'layers.0.attention.wq.weight'?"));
+}
+
+TEST_CASE("OpenCheckpoint checks the llama2c header against the dims", "[checkpoint]") {
+  const std::string path = test::AssetPath(kStories);
+  ModelDims dims = StoriesDims();
+  dims.hidden = 176;
+  CHECK_THROWS_WITH(OpenCheckpoint(path, "llama2c", dims),
+                    path + ": header field hidden_dim is 172, but the model was compiled for 176");
+  dims = StoriesDims();
+  dims.tied = false;
+  CHECK_THROWS_WITH(OpenCheckpoint(path, "llama2c", dims),
+                    Contains(path + ": header says the classifier is tied"));
+  dims = StoriesDims();
+  dims.head_dim = 16;
+  CHECK_THROWS_WITH(
+      OpenCheckpoint(path, "llama2c", dims),
+      path + ": llama2.c checkpoints need head_dim = d_model / n_heads = 8, the model has 16");
+  dims = StoriesDims();
+  dims.vocab = int64_t{1} << 40;
+  CHECK_THROWS_WITH(OpenCheckpoint(path, "llama2c", dims),
+                    Contains("vocab is 1099511627776, more than a llama2.c header can hold"));
+  CHECK_THROWS_WITH(OpenCheckpoint(path, "gguf", StoriesDims()),
+                    path + ": unknown weights format 'gguf': expected llama2c or safetensors");
+}
+
+TEST_CASE("OpenCheckpoint opens safetensors whatever the dims", "[checkpoint]") {
+  TempDir dir;
+  const std::string path = dir.File("hf.safetensors");
+  const std::vector<uint16_t> gain = {0x3F80, 0x4000};  // bf16 1, 2
+  WriteSafetensors(path, {{"model.norm.weight", DType::kBF16, {2}, Bytes(gain)}});
+  auto source = OpenCheckpoint(path, "safetensors", ModelDims{});
+  const float* g = source->F32("model.norm.weight", {2});
+  CHECK(g[0] == 1.0f);
+  CHECK(g[1] == 2.0f);
+  CHECK_THROWS_WITH(OpenCheckpoint(path, "llama2c", StoriesDims()),
+                    Contains(path + ": header field"));
+}
+
+// --------------------------------------------------------------- name tables
+
+TEST_CASE("one name table per format", "[names]") {
+  const auto& meta = DefaultTensorNames("llama2c");
+  const auto& hf = DefaultTensorNames("safetensors");
+  const std::vector<std::string> roles = {
+      "attn_norm", "classifier", "ffn_norm", "final_norm", "token_embedding",
+      "w_down",    "w_gate",     "w_up",     "wk",         "wo",
+      "wq",        "wv"};
+  for (const auto* table : {&meta, &hf}) {
+    std::vector<std::string> keys;
+    for (const auto& [role, name] : *table) keys.push_back(role);
+    CHECK(keys == roles);
+  }
+  CHECK(TensorName(hf.at("wq"), 3) == "model.layers.3.self_attn.q_proj.weight");
+  CHECK(TensorName(hf.at("w_down"), 0) == "model.layers.0.mlp.down_proj.weight");
+  CHECK(TensorName(hf.at("ffn_norm"), 11) == "model.layers.11.post_attention_layernorm.weight");
+  CHECK(TensorName(hf.at("classifier"), 0) == "lm_head.weight");
+  CHECK(TensorName(meta.at("w_gate"), 2) == "layers.2.feed_forward.w1.weight");
+  CHECK(TensorName("a.{layer}.b.{layer}", 7) == "a.7.b.7");
+  CHECK(TensorName("plain", 7) == "plain");
+  CHECK_THROWS_WITH(DefaultTensorNames("gguf"),
+                    "unknown weights format 'gguf': expected llama2c or safetensors");
+}
+
+}  // namespace
+}  // namespace lmc::rt
