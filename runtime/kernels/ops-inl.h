@@ -53,73 +53,150 @@ HWY_INLINE void StoreTail(DF d, VF v, float* HWY_RESTRICT p, size_t n) {
 
 HWY_INLINE float ReduceSum(DF d, VF v) { return hn::GetLane(hn::SumOfLanes(d, v)); }
 
-// sums[i] = dot(rows[i][0, cols), x[0, cols)) for kRows rows at once, so that each vector of x
-// is loaded once per group. kUnroll independent accumulators per row hide FMA latency; kRows *
-// kUnroll <= 8 keeps everything in registers even with 16 vector registers.
-template <size_t kRows, size_t kUnroll>
-HWY_INLINE void DotRows(const float* const* HWY_RESTRICT rows, const float* HWY_RESTRICT x,
-                        size_t cols, float* HWY_RESTRICT sums) {
+// Every dot product in this file (MatVec, MatMul, their SwiGLU forms, attention scores) is
+// computed in one order, so that a result does not depend on how many rows or tokens are
+// computed beside it; in particular prefill (MatMul) and decode (MatVec) agree bit for bit on
+// the same target. Per output: one vector accumulator of N = Lanes(d) lanes; lane j adds, by
+// MulAdd in increasing c, w[c] * x[c] for every c = j (mod N), the zero-padded tail included;
+// then ReduceSum adds the lanes (Highway's SumOfLanes tree).
+//
+// DotTile computes sums[t * kRows + r] = dot(rows[r][0, cols), x[t * x_stride + [0, cols)))
+// for kRows weight rows and kTokens tokens: each weight vector is loaded once per kTokens
+// tokens and each token vector once per kRows rows, with kRows * kTokens accumulators in
+// registers.
+template <size_t kRows, size_t kTokens>
+HWY_INLINE void DotTile(const float* const* HWY_RESTRICT rows, const float* HWY_RESTRICT x,
+                        size_t x_stride, size_t cols, float* HWY_RESTRICT sums) {
   const DF d;
   const size_t N = hn::Lanes(d);
-  VF acc[kRows][kUnroll];
-  for (size_t r = 0; r < kRows; ++r) {
-    for (size_t u = 0; u < kUnroll; ++u) acc[r][u] = hn::Zero(d);
+  VF acc[kTokens][kRows];
+  for (size_t t = 0; t < kTokens; ++t) {
+    for (size_t r = 0; r < kRows; ++r) acc[t][r] = hn::Zero(d);
   }
   size_t c = 0;
-  if (cols >= kUnroll * N) {
-    for (; c <= cols - kUnroll * N; c += kUnroll * N) {
-      VF xv[kUnroll];
-      for (size_t u = 0; u < kUnroll; ++u) xv[u] = hn::LoadU(d, x + c + u * N);
-      for (size_t r = 0; r < kRows; ++r) {
-        for (size_t u = 0; u < kUnroll; ++u) {
-          acc[r][u] = hn::MulAdd(hn::LoadU(d, rows[r] + c + u * N), xv[u], acc[r][u]);
-        }
-      }
-    }
-  }
   for (; c + N <= cols; c += N) {
-    const VF xv = hn::LoadU(d, x + c);
-    for (size_t r = 0; r < kRows; ++r) {
-      acc[r][0] = hn::MulAdd(hn::LoadU(d, rows[r] + c), xv, acc[r][0]);
+    VF wv[kRows];
+    for (size_t r = 0; r < kRows; ++r) wv[r] = hn::LoadU(d, rows[r] + c);
+    for (size_t t = 0; t < kTokens; ++t) {
+      const VF xv = hn::LoadU(d, x + t * x_stride + c);
+      for (size_t r = 0; r < kRows; ++r) acc[t][r] = hn::MulAdd(wv[r], xv, acc[t][r]);
     }
   }
   if (c < cols) {
     const size_t rem = cols - c;
-    const VF xv = LoadTail(d, x + c, rem);
-    for (size_t r = 0; r < kRows; ++r) {
-      acc[r][0] = hn::MulAdd(LoadTail(d, rows[r] + c, rem), xv, acc[r][0]);
+    VF wv[kRows];
+    for (size_t r = 0; r < kRows; ++r) wv[r] = LoadTail(d, rows[r] + c, rem);
+    for (size_t t = 0; t < kTokens; ++t) {
+      const VF xv = LoadTail(d, x + t * x_stride + c, rem);
+      for (size_t r = 0; r < kRows; ++r) acc[t][r] = hn::MulAdd(wv[r], xv, acc[t][r]);
     }
   }
-  for (size_t r = 0; r < kRows; ++r) {
-    for (size_t u = 1; u < kUnroll; ++u) acc[r][0] = hn::Add(acc[r][0], acc[r][u]);
-    sums[r] = ReduceSum(d, acc[r][0]);
+  for (size_t t = 0; t < kTokens; ++t) {
+    for (size_t r = 0; r < kRows; ++r) sums[t * kRows + r] = ReduceSum(d, acc[t][r]);
+  }
+}
+
+// DotTile for n_tokens in [1, kTokens], known only at run time (a tile's token remainder).
+template <size_t kRows, size_t kTokens>
+HWY_INLINE void DotTileUpTo(const float* const* HWY_RESTRICT rows, const float* HWY_RESTRICT x,
+                            size_t x_stride, size_t cols, size_t n_tokens,
+                            float* HWY_RESTRICT sums) {
+  if constexpr (kTokens == 1) {
+    DotTile<kRows, 1>(rows, x, x_stride, cols, sums);
+  } else if (n_tokens == kTokens) {
+    DotTile<kRows, kTokens>(rows, x, x_stride, cols, sums);
+  } else {
+    DotTileUpTo<kRows, kTokens - 1>(rows, x, x_stride, cols, n_tokens, sums);
+  }
+}
+
+// Register tile of the matrix-matrix kernels: kTileRows weight rows x kTileTokens tokens.
+// AVX-512 has 32 vector registers: 16 accumulators + 4 weight vectors + 1 token vector.
+// Other targets have 16: 8 + 4 + 1.
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+constexpr size_t kTileRows = 4;
+constexpr size_t kTileTokens = 4;
+#else
+constexpr size_t kTileRows = 4;
+constexpr size_t kTileTokens = 2;
+#endif
+// Rows per group in matrix-vector products: enough independent accumulators to hide the FMA
+// latency while the weights stream from memory.
+constexpr size_t kMatVecRows = 8;
+
+// Tokens per cache block: a block's activations ([tokens, cols] floats, at most this many
+// bytes unless one register tile is larger) stay in L2 while every weight row tile is applied
+// to all of them. Blocks are of equal size, rounded up to whole register tiles.
+constexpr size_t kActivationBlockBytes = 512 * 1024;
+
+HWY_INLINE size_t TokenBlock(size_t tokens, size_t cols) {
+  size_t most = kActivationBlockBytes / (cols * sizeof(float));
+  if (most < kTileTokens) most = kTileTokens;
+  const size_t blocks = (tokens + most - 1) / most;
+  size_t block = (tokens + blocks - 1) / blocks;
+  block = (block + kTileTokens - 1) / kTileTokens * kTileTokens;
+  return block < tokens ? block : tokens;
+}
+
+// out[t * rows + r] for kRows rows starting at r0 and tokens [t0, t1).
+template <size_t kRows>
+HWY_INLINE void MatMulRowTile(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
+                              const float* HWY_RESTRICT x, size_t t0, size_t t1, size_t r0,
+                              size_t rows, size_t cols) {
+  const float* row_ptrs[kRows];
+  for (size_t r = 0; r < kRows; ++r) row_ptrs[r] = w + (r0 + r) * cols;
+  float sums[kTileTokens * kRows];
+  for (size_t t = t0; t < t1; t += kTileTokens) {
+    const size_t n = t1 - t < kTileTokens ? t1 - t : kTileTokens;
+    DotTileUpTo<kRows, kTileTokens>(row_ptrs, x + t * cols, cols, cols, n, sums);
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t r = 0; r < kRows; ++r) out[(t + i) * rows + r0 + r] = sums[i * kRows + r];
+    }
   }
 }
 
 inline void MatVec(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
                    const float* HWY_RESTRICT x, int rows, int cols) {
+  const size_t num_rows = static_cast<size_t>(rows);
   const size_t num_cols = static_cast<size_t>(cols);
-  int r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    const float* row0 = w + static_cast<size_t>(r) * num_cols;
-    const float* group[4] = {row0, row0 + num_cols, row0 + 2 * num_cols, row0 + 3 * num_cols};
-    DotRows<4, 2>(group, x, num_cols, out + r);
+  const float* row_ptrs[kMatVecRows];
+  size_t r = 0;
+  for (; r + kMatVecRows <= num_rows; r += kMatVecRows) {
+    for (size_t i = 0; i < kMatVecRows; ++i) row_ptrs[i] = w + (r + i) * num_cols;
+    DotTile<kMatVecRows, 1>(row_ptrs, x, num_cols, num_cols, out + r);
   }
-  for (; r < rows; ++r) {
-    const float* row = w + static_cast<size_t>(r) * num_cols;
-    DotRows<1, 4>(&row, x, num_cols, out + r);
+  for (; r + 4 <= num_rows; r += 4) {
+    for (size_t i = 0; i < 4; ++i) row_ptrs[i] = w + (r + i) * num_cols;
+    DotTile<4, 1>(row_ptrs, x, num_cols, num_cols, out + r);
+  }
+  for (; r < num_rows; ++r) {
+    row_ptrs[0] = w + r * num_cols;
+    DotTile<1, 1>(row_ptrs, x, num_cols, num_cols, out + r);
+  }
+}
+
+// out[t * rows + r] = dot(w[r * cols + [0, cols)), x[t * cols + [0, cols))) for t < tokens,
+// r < rows. Weight row tiles are applied to a block of tokens whose activations stay in
+// cache; one token is MatVec. Bit-identical to MatVec of each token (see DotTile).
+HWY_INLINE void MatMul(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
+                       const float* HWY_RESTRICT x, size_t tokens, size_t rows, size_t cols) {
+  if (tokens == 1) {
+    MatVec(out, w, x, static_cast<int>(rows), static_cast<int>(cols));
+    return;
+  }
+  const size_t block = TokenBlock(tokens, cols);
+  for (size_t t0 = 0; t0 < tokens; t0 += block) {
+    const size_t t1 = tokens - t0 < block ? tokens : t0 + block;
+    size_t r = 0;
+    for (; r + kTileRows <= rows; r += kTileRows) {
+      MatMulRowTile<kTileRows>(out, w, x, t0, t1, r, rows, cols);
+    }
+    for (; r < rows; ++r) MatMulRowTile<1>(out, w, x, t0, t1, r, rows, cols);
   }
 }
 
 // g * sigmoid(beta * g) in a form that cannot overflow: with e = exp(-|z|) <= 1,
 // sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) otherwise.
-HWY_INLINE float SwishScalar(float g, float beta) {
-  const float z = beta * g;
-  const float e = std::exp(-std::fabs(z));
-  const float inv = 1.0f / (1.0f + e);
-  return g * (z >= 0.0f ? inv : e * inv);
-}
-
 HWY_INLINE VF Swish(DF d, VF g, VF beta) {
   const VF z = hn::Mul(beta, g);
   const VF e = hn::Exp(d, hn::Neg(hn::Abs(z)));
@@ -127,26 +204,90 @@ HWY_INLINE VF Swish(DF d, VF g, VF beta) {
   return hn::Mul(g, hn::IfThenElse(hn::Ge(z, hn::Zero(d)), inv, hn::Mul(e, inv)));
 }
 
+inline void SwiGlu(float* out, const float* gate, const float* up, int n, float beta) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const size_t size = static_cast<size_t>(n);
+  const VF vbeta = hn::Set(d, beta);
+  // out may alias gate or up: each vector is fully loaded before it is stored.
+  size_t i = 0;
+  for (; i + N <= size; i += N) {
+    const VF g = hn::LoadU(d, gate + i);
+    hn::StoreU(hn::Mul(Swish(d, g, vbeta), hn::LoadU(d, up + i)), d, out + i);
+  }
+  if (i < size) {
+    const size_t rem = size - i;
+    const VF g = LoadTail(d, gate + i, rem);
+    StoreTail(d, hn::Mul(Swish(d, g, vbeta), LoadTail(d, up + i, rem)), out + i, rem);
+  }
+}
+
+// SwiGLU outputs out[t * rows + r0 + p] for kPairs rows from r0 and tokens [t0, t1). The tile
+// computes gate and up rows together (kRows = 2 * kPairs) and applies SwiGlu to all its
+// outputs at once, so the element-wise part is the same vector code as SwiGlu.
+template <size_t kPairs, size_t kTokens>
+HWY_INLINE void SwiGluRowTile(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
+                              const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
+                              size_t t0, size_t t1, size_t r0, size_t rows, size_t cols,
+                              float beta) {
+  constexpr size_t kRows = 2 * kPairs;
+  const float* row_ptrs[kRows];
+  for (size_t p = 0; p < kPairs; ++p) {
+    row_ptrs[p] = w_gate + (r0 + p) * cols;
+    row_ptrs[kPairs + p] = w_up + (r0 + p) * cols;
+  }
+  float sums[kTokens * kRows];
+  float gate[kTokens * kPairs];
+  float up[kTokens * kPairs];
+  for (size_t t = t0; t < t1; t += kTokens) {
+    const size_t n = t1 - t < kTokens ? t1 - t : kTokens;
+    DotTileUpTo<kRows, kTokens>(row_ptrs, x + t * cols, cols, cols, n, sums);
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t p = 0; p < kPairs; ++p) {
+        gate[i * kPairs + p] = sums[i * kRows + p];
+        up[i * kPairs + p] = sums[i * kRows + kPairs + p];
+      }
+    }
+    SwiGlu(gate, gate, up, static_cast<int>(n * kPairs), beta);
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t p = 0; p < kPairs; ++p) out[(t + i) * rows + r0 + p] = gate[i * kPairs + p];
+    }
+  }
+}
+
+// out[t * rows + r] = SwiGLU of the gate and up products of token t, row r. Bit-identical to
+// MatVecSwiGlu of each token.
+HWY_INLINE void MatMulSwiGlu(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
+                             const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
+                             size_t tokens, size_t rows, size_t cols, float beta) {
+  if (tokens == 1) {
+    // As many rows as MatVec keeps in flight.
+    constexpr size_t kPairs = kMatVecRows / 2;
+    size_t r = 0;
+    for (; r + kPairs <= rows; r += kPairs) {
+      SwiGluRowTile<kPairs, 1>(out, w_gate, w_up, x, 0, 1, r, rows, cols, beta);
+    }
+    for (; r < rows; ++r) SwiGluRowTile<1, 1>(out, w_gate, w_up, x, 0, 1, r, rows, cols, beta);
+    return;
+  }
+  constexpr size_t kPairs = kTileRows / 2;
+  const size_t block = TokenBlock(tokens, cols);
+  for (size_t t0 = 0; t0 < tokens; t0 += block) {
+    const size_t t1 = tokens - t0 < block ? tokens : t0 + block;
+    size_t r = 0;
+    for (; r + kPairs <= rows; r += kPairs) {
+      SwiGluRowTile<kPairs, kTileTokens>(out, w_gate, w_up, x, t0, t1, r, rows, cols, beta);
+    }
+    for (; r < rows; ++r) {
+      SwiGluRowTile<1, kTileTokens>(out, w_gate, w_up, x, t0, t1, r, rows, cols, beta);
+    }
+  }
+}
+
 inline void MatVecSwiGlu(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
                          const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int rows,
                          int cols, float beta) {
-  const size_t num_cols = static_cast<size_t>(cols);
-  float sums[4];
-  int r = 0;
-  for (; r + 2 <= rows; r += 2) {
-    const size_t offset = static_cast<size_t>(r) * num_cols;
-    const float* group[4] = {w_gate + offset, w_up + offset, w_gate + offset + num_cols,
-                             w_up + offset + num_cols};
-    DotRows<4, 2>(group, x, num_cols, sums);
-    out[r] = SwishScalar(sums[0], beta) * sums[1];
-    out[r + 1] = SwishScalar(sums[2], beta) * sums[3];
-  }
-  if (r < rows) {
-    const size_t offset = static_cast<size_t>(r) * num_cols;
-    const float* group[2] = {w_gate + offset, w_up + offset};
-    DotRows<2, 4>(group, x, num_cols, sums);
-    out[r] = SwishScalar(sums[0], beta) * sums[1];
-  }
+  MatMulSwiGlu(out, w_gate, w_up, x, 1, static_cast<size_t>(rows), static_cast<size_t>(cols), beta);
 }
 
 inline void RmsNorm(float* out, const float* x, const float* HWY_RESTRICT weight, int n,
@@ -325,24 +466,6 @@ inline void RopeHalf(float* HWY_RESTRICT vec, int n_heads, int head_dim, int pos
   }
 }
 
-inline void SwiGlu(float* out, const float* gate, const float* up, int n, float beta) {
-  const DF d;
-  const size_t N = hn::Lanes(d);
-  const size_t size = static_cast<size_t>(n);
-  const VF vbeta = hn::Set(d, beta);
-  // out may alias gate or up: each vector is fully loaded before it is stored.
-  size_t i = 0;
-  for (; i + N <= size; i += N) {
-    const VF g = hn::LoadU(d, gate + i);
-    hn::StoreU(hn::Mul(Swish(d, g, vbeta), hn::LoadU(d, up + i)), d, out + i);
-  }
-  if (i < size) {
-    const size_t rem = size - i;
-    const VF g = LoadTail(d, gate + i, rem);
-    StoreTail(d, hn::Mul(Swish(d, g, vbeta), LoadTail(d, up + i, rem)), out + i, rem);
-  }
-}
-
 inline void AddInPlace(float* x, const float* y, int n) {
   const DF d;
   const size_t N = hn::Lanes(d);
@@ -387,12 +510,18 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
   for (int h = 0; h < n_heads; ++h) {
     const float* q_h = q + static_cast<size_t>(h) * dim;
     const size_t kv_offset = static_cast<size_t>(h / group) * dim;
-    for (size_t t = 0; t < tokens; ++t) {
-      const float* k_row = key_cache + t * stride + kv_offset;
-      float dot;
-      DotRows<1, 2>(&k_row, q_h, dim, &dot);
-      scores[t] = scale * dot;
+    // Four cached keys at a time share each load of q_h.
+    const float* k_rows[4];
+    size_t t = 0;
+    for (; t + 4 <= tokens; t += 4) {
+      for (size_t i = 0; i < 4; ++i) k_rows[i] = key_cache + (t + i) * stride + kv_offset;
+      DotTile<4, 1>(k_rows, q_h, dim, dim, scores + t);
     }
+    for (; t < tokens; ++t) {
+      k_rows[0] = key_cache + t * stride + kv_offset;
+      DotTile<1, 1>(k_rows, q_h, dim, dim, scores + t);
+    }
+    for (t = 0; t < tokens; ++t) scores[t] *= scale;
     Softmax(scores, n_tokens);
 
     const float* values = value_cache + kv_offset;

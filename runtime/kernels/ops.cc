@@ -15,6 +15,8 @@ namespace lmc::kernels {
 
 HWY_EXPORT(MatVec);
 HWY_EXPORT(MatVecSwiGlu);
+HWY_EXPORT(MatMul);
+HWY_EXPORT(MatMulSwiGlu);
 HWY_EXPORT(RmsNorm);
 HWY_EXPORT(Softmax);
 HWY_EXPORT(RopeInterleaved);
@@ -32,6 +34,15 @@ void MatVec(float* out, const float* w, const float* x, int rows, int cols) {
 void MatVecSwiGlu(float* out, const float* w_gate, const float* w_up, const float* x, int rows,
                   int cols, float beta) {
   HWY_DYNAMIC_DISPATCH(MatVecSwiGlu)(out, w_gate, w_up, x, rows, cols, beta);
+}
+
+void MatMul(float* out, const float* w, const float* x, size_t tokens, size_t rows, size_t cols) {
+  HWY_DYNAMIC_DISPATCH(MatMul)(out, w, x, tokens, rows, cols);
+}
+
+void MatMulSwiGlu(float* out, const float* w_gate, const float* w_up, const float* x, size_t tokens,
+                  size_t rows, size_t cols, float beta) {
+  HWY_DYNAMIC_DISPATCH(MatMulSwiGlu)(out, w_gate, w_up, x, tokens, rows, cols, beta);
 }
 
 void RmsNorm(float* out, const float* x, const float* weight, int n, float eps) {

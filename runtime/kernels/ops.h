@@ -5,6 +5,7 @@
 #ifndef LMC_RUNTIME_KERNELS_OPS_H_
 #define LMC_RUNTIME_KERNELS_OPS_H_
 
+#include <cstddef>
 #include <cstdint>
 
 namespace lmc::kernels {
@@ -17,6 +18,18 @@ void MatVec(float* out, const float* w, const float* x, int rows, int cols);
 // the inputs.
 void MatVecSwiGlu(float* out, const float* w_gate, const float* w_up, const float* x, int rows,
                   int cols, float beta);
+
+// Matrix-matrix product for a chunk of tokens (prefill): out[t*rows + r] = sum_c w[r*cols + c]
+// * x[t*cols + c], for t in [0, tokens), r in [0, rows); out is [tokens, rows], x is
+// [tokens, cols]. out must not alias x or w. Each output is bit-identical to MatVec of that
+// token (same target): every dot product is summed in one order, described in ops-inl.h
+// (DotTile). tokens == 1 is MatVec.
+void MatMul(float* out, const float* w, const float* x, size_t tokens, size_t rows, size_t cols);
+
+// MatVecSwiGlu for a chunk of tokens: out[t*rows + r] is MatVecSwiGlu of token t's row
+// x[t*cols, (t+1)*cols), bit-identical to it. out must not alias the inputs.
+void MatMulSwiGlu(float* out, const float* w_gate, const float* w_up, const float* x, size_t tokens,
+                  size_t rows, size_t cols, float beta);
 
 // RMSNorm as in llama2.c: ss = sum(x^2)/n + eps; out[i] = weight[i] * ((1/sqrtf(ss)) * x[i]).
 // out may alias x.

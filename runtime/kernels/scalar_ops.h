@@ -35,6 +35,22 @@ inline void MatVecSwiGlu(float* out, const float* w_gate, const float* w_up, con
   }
 }
 
+// One MatVec per token.
+inline void MatMul(float* out, const float* w, const float* x, size_t tokens, size_t rows,
+                   size_t cols) {
+  for (size_t t = 0; t < tokens; ++t) {
+    MatVec(out + t * rows, w, x + t * cols, static_cast<int>(rows), static_cast<int>(cols));
+  }
+}
+
+inline void MatMulSwiGlu(float* out, const float* w_gate, const float* w_up, const float* x,
+                         size_t tokens, size_t rows, size_t cols, float beta) {
+  for (size_t t = 0; t < tokens; ++t) {
+    MatVecSwiGlu(out + t * rows, w_gate, w_up, x + t * cols, static_cast<int>(rows),
+                 static_cast<int>(cols), beta);
+  }
+}
+
 inline void RmsNorm(float* out, const float* x, const float* weight, int n, float eps) {
   float ss = 0.0f;
   for (int i = 0; i < n; ++i) ss += x[i] * x[i];

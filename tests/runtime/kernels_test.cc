@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
@@ -200,6 +201,159 @@ TEST_CASE("MatVecSwiGlu matches scalar reference", "[kernels]") {
           }
           ExpectClose(got.data(), want.data(), rows, 1e-5f, tol);
           CHECK(GuardIntact(got, rows));
+        }
+      }
+    }
+  });
+}
+
+namespace {
+
+// Token counts for the matrix-matrix kernels: below, at and above every register tile (4 x 4
+// on AVX-512, 4 x 2 elsewhere), and row counts that leave every remainder of a row tile.
+const std::vector<size_t> kTokenCounts = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+const std::vector<size_t> kMatMulRows = {1, 2, 3, 4, 5, 7, 9, 17};
+const std::vector<size_t> kMatMulCols = {1, 3, 4, 7, 15, 16, 17, 33, 100};
+
+// DotTolerance for every token of x ([tokens, cols]): [tokens, rows].
+std::vector<float> DotToleranceRows(const std::vector<float>& w, const std::vector<float>& x,
+                                    size_t tokens, size_t rows, size_t cols) {
+  std::vector<float> tol;
+  for (size_t t = 0; t < tokens; ++t) {
+    const std::vector<float> x_t(x.begin() + t * cols, x.begin() + (t + 1) * cols);
+    const std::vector<float> tol_t =
+        DotTolerance(w, x_t, static_cast<int>(rows), static_cast<int>(cols));
+    tol.insert(tol.end(), tol_t.begin(), tol_t.end());
+  }
+  return tol;
+}
+
+// Index of the first element whose bits differ, or n.
+size_t FirstBitDifference(const float* a, const float* b, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) return i;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("MatMul matches scalar reference", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(21);
+    for (size_t tokens : kTokenCounts) {
+      for (size_t rows : kMatMulRows) {
+        for (size_t cols : kMatMulCols) {
+          INFO("tokens " << tokens << " rows " << rows << " cols " << cols);
+          const std::vector<float> w = Random(rows * cols, rng);
+          const std::vector<float> x = Random(tokens * cols, rng);
+          std::vector<float> want(tokens * rows);
+          std::vector<float> got = Guarded(tokens * rows);
+          ref::MatMul(want.data(), w.data(), x.data(), tokens, rows, cols);
+          k::MatMul(got.data(), w.data(), x.data(), tokens, rows, cols);
+          ExpectClose(got.data(), want.data(), tokens * rows, 1e-5f,
+                      DotToleranceRows(w, x, tokens, rows, cols));
+          CHECK(GuardIntact(got, tokens * rows));
+        }
+      }
+    }
+  });
+}
+
+// Prefill and decode must agree exactly: each token's row of MatMul is MatVec's result, also
+// across the cache blocks a long chunk is split into (2048 columns: blocks of < 64 tokens).
+TEST_CASE("MatMul equals MatVec of each token bit for bit", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(22);
+    struct Case {
+      size_t tokens, rows, cols;
+    };
+    std::vector<Case> cases;
+    for (size_t tokens : kTokenCounts) {
+      for (size_t rows : {size_t{3}, size_t{9}}) {
+        for (size_t cols : {size_t{17}, size_t{100}}) cases.push_back({tokens, rows, cols});
+      }
+    }
+    cases.push_back({130, 6, 2048});
+    cases.push_back({67, 5, 4099});
+    for (const Case& c : cases) {
+      INFO("tokens " << c.tokens << " rows " << c.rows << " cols " << c.cols);
+      const std::vector<float> w = Random(c.rows * c.cols, rng);
+      const std::vector<float> x = Random(c.tokens * c.cols, rng);
+      std::vector<float> got = Guarded(c.tokens * c.rows);
+      std::vector<float> want(c.tokens * c.rows);
+      k::MatMul(got.data(), w.data(), x.data(), c.tokens, c.rows, c.cols);
+      for (size_t t = 0; t < c.tokens; ++t) {
+        k::MatVec(want.data() + t * c.rows, w.data(), x.data() + t * c.cols,
+                  static_cast<int>(c.rows), static_cast<int>(c.cols));
+      }
+      const size_t n = c.tokens * c.rows;
+      const size_t bad = FirstBitDifference(got.data(), want.data(), n);
+      INFO("first difference at " << bad
+                                  << (bad < n ? ": got " + std::to_string(got[bad]) + ", MatVec " +
+                                                    std::to_string(want[bad])
+                                              : std::string()));
+      CHECK(bad == n);
+      CHECK(GuardIntact(got, n));
+    }
+  });
+}
+
+TEST_CASE("MatMul with one-hot tokens selects columns", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(23);
+    const size_t rows = 7;
+    const size_t cols = 37;
+    const size_t tokens = 6;
+    const std::vector<float> w = Random(rows * cols, rng);
+    const size_t hot[tokens] = {0, 36, 16, 5, 17, 31};
+    std::vector<float> x(tokens * cols, 0.0f);
+    for (size_t t = 0; t < tokens; ++t) x[t * cols + hot[t]] = 1.0f;
+    std::vector<float> out(tokens * rows);
+    k::MatMul(out.data(), w.data(), x.data(), tokens, rows, cols);
+    for (size_t t = 0; t < tokens; ++t) {
+      for (size_t r = 0; r < rows; ++r) CHECK(out[t * rows + r] == w[r * cols + hot[t]]);
+    }
+  });
+}
+
+TEST_CASE("MatMulSwiGlu matches scalar reference and MatVecSwiGlu bit for bit", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(24);
+    for (float beta : {1.0f, 1.702f}) {
+      for (size_t tokens : kTokenCounts) {
+        for (size_t rows : kMatMulRows) {
+          for (size_t cols : {size_t{1}, size_t{5}, size_t{16}, size_t{17}, size_t{100}}) {
+            INFO("tokens " << tokens << " rows " << rows << " cols " << cols << " beta " << beta);
+            const std::vector<float> w_gate = Random(rows * cols, rng, -3.0f, 3.0f);
+            const std::vector<float> w_up = Random(rows * cols, rng);
+            const std::vector<float> x = Random(tokens * cols, rng);
+            const size_t n = tokens * rows;
+            std::vector<float> want(n);
+            std::vector<float> got = Guarded(n);
+            ref::MatMulSwiGlu(want.data(), w_gate.data(), w_up.data(), x.data(), tokens, rows, cols,
+                              beta);
+            k::MatMulSwiGlu(got.data(), w_gate.data(), w_up.data(), x.data(), tokens, rows, cols,
+                            beta);
+            const std::vector<float> tol_g = DotToleranceRows(w_gate, x, tokens, rows, cols);
+            const std::vector<float> tol_u = DotToleranceRows(w_up, x, tokens, rows, cols);
+            std::vector<float> g(n), u(n), tol(n);
+            ref::MatMul(g.data(), w_gate.data(), x.data(), tokens, rows, cols);
+            ref::MatMul(u.data(), w_up.data(), x.data(), tokens, rows, cols);
+            for (size_t i = 0; i < n; ++i) {
+              tol[i] = 2.0f * (std::fabs(g[i]) * tol_u[i] + (std::fabs(u[i]) + 1.0f) * tol_g[i]);
+            }
+            ExpectClose(got.data(), want.data(), n, 1e-5f, tol);
+            CHECK(GuardIntact(got, n));
+
+            std::vector<float> per_token(n);
+            for (size_t t = 0; t < tokens; ++t) {
+              k::MatVecSwiGlu(per_token.data() + t * rows, w_gate.data(), w_up.data(),
+                              x.data() + t * cols, static_cast<int>(rows), static_cast<int>(cols),
+                              beta);
+            }
+            CHECK(FirstBitDifference(got.data(), per_token.data(), n) == n);
+          }
         }
       }
     }

@@ -1,0 +1,238 @@
+// Throughput of the matrix kernels at the 110M-Llama shapes (d_model 768, hidden 2048, vocab
+// 32000), one thread, beside this machine's own limits: an f32 FMA peak measured with
+// independent FMA chains and a read bandwidth measured by summing a large array.
+//
+//   kernels_bench [--reps N]
+//
+// Each figure is the median of N repetitions (default 7). Weights are cycled through enough
+// copies to exceed the last-level cache, so matrix-vector figures are from memory, as in
+// decode. Run it on a quiet machine: the numbers are only as good as the machine is idle.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "bench/kernels_bench.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+// Must come after foreach_target.h.
+#include <hwy/highway.h>
+
+HWY_BEFORE_NAMESPACE();
+namespace lmc::bench {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Runs `iters` rounds of kChains independent FMA chains (more chains than latency x issue
+// width, so the FMA units never wait) and returns the lanes per vector.
+size_t FmaChains(size_t iters, float* sink) {
+  const hn::ScalableTag<float> d;
+  constexpr size_t kChains = 16;
+  using V = hn::Vec<decltype(d)>;
+  V acc[kChains];
+  for (size_t i = 0; i < kChains; ++i) acc[i] = hn::Set(d, static_cast<float>(i) * 1e-3f);
+  const V a = hn::Set(d, 0.999999f);
+  const V b = hn::Set(d, 1e-7f);
+  for (size_t it = 0; it < iters; ++it) {
+    for (size_t i = 0; i < kChains; ++i) acc[i] = hn::MulAdd(acc[i], a, b);
+  }
+  for (size_t i = 1; i < kChains; ++i) acc[0] = hn::Add(acc[0], acc[i]);
+  *sink = hn::GetLane(hn::SumOfLanes(d, acc[0]));
+  return hn::Lanes(d) * kChains;
+}
+
+// Sums n floats with four accumulators; the result only defeats dead-code elimination.
+float SumArray(const float* p, size_t n) {
+  const hn::ScalableTag<float> d;
+  const size_t N = hn::Lanes(d);
+  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    a0 = hn::Add(a0, hn::LoadU(d, p + i));
+    a1 = hn::Add(a1, hn::LoadU(d, p + i + N));
+    a2 = hn::Add(a2, hn::LoadU(d, p + i + 2 * N));
+    a3 = hn::Add(a3, hn::LoadU(d, p + i + 3 * N));
+  }
+  float rest = 0.0f;
+  for (; i < n; ++i) rest += p[i];
+  return hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3)))) + rest;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lmc::bench
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include <hwy/targets.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "runtime/kernels/ops.h"
+
+namespace lmc::bench {
+
+HWY_EXPORT(FmaChains);
+HWY_EXPORT(SumArray);
+
+namespace {
+
+double Seconds() {
+  using Clock = std::chrono::steady_clock;
+  return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Median seconds of one call of fn over reps repetitions; each repetition calls fn enough
+// times to last at least min_seconds and reports the mean.
+double TimeIt(const std::function<void()>& fn, int reps, double min_seconds = 0.05) {
+  fn();  // Warm-up: page faults, caches, frequency.
+  std::vector<double> times;
+  for (int r = 0; r < reps; ++r) {
+    int calls = 0;
+    const double start = Seconds();
+    double now = start;
+    do {
+      fn();
+      ++calls;
+      now = Seconds();
+    } while (now - start < min_seconds);
+    times.push_back((now - start) / calls);
+  }
+  return Median(times);
+}
+
+double FmaPeakGflops(int reps) {
+  float sink = 0.0f;
+  constexpr size_t kIters = 1 << 22;
+  size_t flops_per_iter = 0;
+  const double sec =
+      TimeIt([&] { flops_per_iter = 2 * HWY_DYNAMIC_DISPATCH(FmaChains)(kIters, &sink); }, reps);
+  if (sink == 12345.0f) std::printf(" ");
+  return static_cast<double>(flops_per_iter) * kIters / sec * 1e-9;
+}
+
+double ReadGbs(int reps) {
+  const size_t n = (size_t{1} << 30) / sizeof(float);  // 1 GiB
+  std::vector<float> data(n, 1.0f);
+  float sink = 0.0f;
+  const double sec =
+      TimeIt([&] { sink += HWY_DYNAMIC_DISPATCH(SumArray)(data.data(), n); }, reps, 0.0);
+  if (sink == 12345.0f) std::printf(" ");
+  return static_cast<double>(n * sizeof(float)) / sec * 1e-9;
+}
+
+std::vector<float> Random(size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Copies of a weight matrix, enough to exceed the last-level cache when cycled through.
+struct Weights {
+  Weights(size_t count, std::mt19937& rng) {
+    constexpr size_t kTotalBytes = size_t{256} << 20;
+    const size_t copies = std::max<size_t>(1, kTotalBytes / (count * sizeof(float)));
+    for (size_t i = 0; i < copies; ++i) data.push_back(Random(count, rng));
+  }
+  const float* Next() {
+    next = (next + 1) % data.size();
+    return data[next].data();
+  }
+  std::vector<std::vector<float>> data;
+  size_t next = 0;
+};
+
+struct Shape {
+  const char* name;
+  size_t rows;
+  size_t cols;
+};
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  int reps = 7;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
+      reps = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr,
+                   "kernels_bench: unknown argument '%s' (usage: kernels_bench [--reps N])\n",
+                   argv[i]);
+      return 2;
+    }
+  }
+  if (reps < 1) {
+    std::fprintf(stderr, "kernels_bench: --reps expects a positive count\n");
+    return 2;
+  }
+
+  std::printf("kernels dispatch to %s; compiled targets:",
+              hwy::TargetName(kernels::DispatchedTarget()));
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    std::printf(" %s", hwy::TargetName(target));
+  }
+  std::printf(" (supported here and compiled)\n");
+  const double peak = FmaPeakGflops(reps);
+  const double read = ReadGbs(reps);
+  std::printf("machine, 1 thread: f32 FMA peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n", peak,
+              read);
+  std::printf("%-22s %6s %6s %6s %10s %9s %7s %9s\n", "kernel", "tokens", "rows", "cols",
+              "median_ms", "GFLOP/s", "%peak", "weight_GB/s");
+
+  const Shape shapes[] = {{"wq/wo", 768, 768},
+                          {"w_gate/w_up", 2048, 768},
+                          {"w_down", 768, 2048},
+                          {"classifier", 32000, 768}};
+  const size_t token_counts[] = {1, 128};
+  std::mt19937 rng(1);
+  auto report = [&](const char* kernel, const Shape& s, size_t tokens, size_t matrices,
+                    double sec) {
+    const double flops = 2.0 * static_cast<double>(matrices * tokens * s.rows * s.cols);
+    const double bytes = static_cast<double>(matrices * s.rows * s.cols * sizeof(float));
+    const double gflops = flops / sec * 1e-9;
+    std::printf("%-22s %6zu %6zu %6zu %10.3f %9.1f %6.1f%% %9.1f\n", kernel, tokens, s.rows, s.cols,
+                sec * 1e3, gflops, 100.0 * gflops / peak, bytes / sec * 1e-9);
+    std::fflush(stdout);
+  };
+  for (const Shape& s : shapes) {
+    Weights w(s.rows * s.cols, rng);
+    for (size_t tokens : token_counts) {
+      const std::vector<float> x = Random(tokens * s.cols, rng);
+      std::vector<float> out(tokens * s.rows);
+      const double sec = TimeIt(
+          [&] { kernels::MatMul(out.data(), w.Next(), x.data(), tokens, s.rows, s.cols); }, reps);
+      report(tokens == 1 ? "MatMul (MatVec)" : "MatMul", s, tokens, 1, sec);
+    }
+  }
+  {
+    const Shape s = shapes[1];
+    Weights gate(s.rows * s.cols, rng);
+    Weights up(s.rows * s.cols, rng);
+    for (size_t tokens : token_counts) {
+      const std::vector<float> x = Random(tokens * s.cols, rng);
+      std::vector<float> out(tokens * s.rows);
+      const double sec = TimeIt(
+          [&] {
+            kernels::MatMulSwiGlu(out.data(), gate.Next(), up.Next(), x.data(), tokens, s.rows,
+                                  s.cols, 1.0f);
+          },
+          reps);
+      report(tokens == 1 ? "MatMulSwiGlu (MatVec)" : "MatMulSwiGlu", s, tokens, 2, sec);
+    }
+  }
+  return 0;
+}
+
+}  // namespace lmc::bench
+
+int main(int argc, char** argv) { return lmc::bench::Main(argc, argv); }
+#endif  // HWY_ONCE
