@@ -40,20 +40,17 @@ inline void RmsNormRows(float* out, const float* x, const float* HWY_RESTRICT we
 }
 
 // out[t] = w · x[t] for each of n rows: w [rows, cols], x [n, cols], out [n, rows].
+// One weight pass serves the whole chunk; each row equals MatVec bit for bit,
+// so prefill and decode agree exactly.
 inline void Linear(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
                    const float* HWY_RESTRICT x, int n, int rows, int cols) {
-  for (int t = 0; t < n; ++t) {
-    MatVec(out + static_cast<size_t>(t) * rows, w, x + static_cast<size_t>(t) * cols, rows, cols);
-  }
+  MatMul(out, w, x, n, rows, cols);
 }
 
 inline void GatedLinear(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
                         const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int n,
                         int rows, int cols, float beta) {
-  for (int t = 0; t < n; ++t) {
-    MatVecSwiGlu(out + static_cast<size_t>(t) * rows, w_gate, w_up,
-                 x + static_cast<size_t>(t) * cols, rows, cols, beta);
-  }
+  MatMulSwiGlu(out, w_gate, w_up, x, n, rows, cols, beta);
 }
 
 // Row t (heads * head_dim floats) rotated for position positions[t].

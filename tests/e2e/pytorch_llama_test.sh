@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# A Llama in Hugging Face naming against PyTorch: tests/reference/make_hf_llama.py
+# builds it with seeded random weights (its own modules, following transformers'
+# LlamaForCausalLM), writes model.safetensors, and records PyTorch's logits for
+# a 70-token prompt and its greedy continuation. The binary lmc builds from
+# tests/specs/valid/tiny_llama_hf.yaml must give those logits within 1e-4
+# through the prefill and the decode path, and the same greedy ids; also with
+# the weights stored as bf16 (converted to f32 at load).
+# usage: pytorch_llama_test.sh LMC SOURCE_DIR CACHE_DIR
+source "$(dirname "$0")/lib.sh"
+lmc=$1 src=$2 cache=$3
+spec=$src/tests/specs/valid/tiny_llama_hf.yaml
+if ! /usr/bin/python3 -c "import torch, numpy" 2>/dev/null; then
+  echo "FAIL: Debian's python3-torch and python3-numpy are needed (scripts/setup.sh installs them)"
+  exit 1
+fi
+"$lmc" build "$spec" -o "$tmp/tiny" --cache-dir "$cache" >"$tmp/build.log" 2>&1 ||
+  { cat "$tmp/build.log"; fail "lmc build"; finish; exit; }
+
+prompt=$(seq -s, 0 69 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? "," : ""), ($i * 13 + 5) % 97}')
+for dtype in F32 BF16; do
+  ref=$tmp/ref-$dtype
+  /usr/bin/python3 "$src/tests/reference/make_hf_llama.py" "$ref" --vocab 97 --d-model 48 \
+    --layers 2 --heads 6 --kv-heads 2 --hidden 100 --max-seq-len 160 --theta 10000 --eps 1e-5 \
+    --prompt "$prompt" --steps 16 --dtype "$dtype" --seed 11 >/dev/null ||
+    { fail "$dtype: make_hf_llama.py"; continue; }
+  for path in prefill decode; do
+    flag=(); [ "$path" = decode ] && flag=(--decode)
+    "$tmp/tiny" logits --weights "$ref/model.safetensors" --tokens "$prompt" \
+      --out "$tmp/$path.npy" "${flag[@]}" || { fail "$dtype $path: logits"; continue; }
+    if report=$(/usr/bin/python3 - "$ref/logits.npy" "$tmp/$path.npy" <<'PY'
+import sys
+import numpy as np
+ref, got = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert ref.shape == got.shape, (ref.shape, got.shape)
+err = float(np.abs(ref - got).max())
+print(f"max abs error {err:.2e} (logits up to {float(np.abs(ref).max()):.2f})")
+sys.exit(0 if err <= 1e-4 else 1)
+PY
+    ); then pass "$dtype $path logits vs PyTorch: $report"; else fail "$dtype $path: $report"; fi
+  done
+  want=$(cat "$ref/greedy_ids.txt")
+  got=$("$tmp/tiny" generate --weights "$ref/model.safetensors" --tokens "$prompt" --ids -n 16 \
+    --temperature 0 2>/dev/null)
+  [ "$got" = "$want" ] && pass "$dtype greedy ids equal PyTorch's ($got)" ||
+    fail "$dtype greedy ids: got '$got', PyTorch '$want'"
+done
+finish
