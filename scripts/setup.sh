@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache git
   llvm-dev        # LLVM support library: command line, SourceMgr diagnostics, host CPU, program lookup
+  llvm-14-tools   # FileCheck, for the IR pass tests
   libfmt-dev libyaml-cpp-dev
   libhwy-dev      # Highway SIMD kernels with dynamic dispatch
   nlohmann-json3-dev  # safetensors headers

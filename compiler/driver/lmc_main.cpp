@@ -4,17 +4,20 @@
 //   lmc emit SPEC -o DIR      write the generated C++ (and IR) to DIR
 //   lmc emit SPEC --ir        print the IR after all passes
 //   lmc build SPEC -o BINARY  compile the model binary
+//   lmc opt FILE.ir [--passes=a,b]  parse IR, run passes, print IR (pass tests)
 //   lmc run SPEC --weights W --tokens 1,2,3 --out F.npy   the reference interpreter
 //   lmc random-weights SPEC -o W.safetensors [--seed N]  a seeded random checkpoint
 //
 // Exit codes: 0 success, 1 invalid spec or failed build, 2 usage error, 3 internal error.
 #include <llvm/Support/CommandLine.h>
 #include <llvm/Support/FileSystem.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include "compiler/driver/build_binary.h"
 #include "compiler/driver/reference_commands.h"
 #include "compiler/driver/toolchain.h"
+#include "compiler/passes/passes.h"
 #include "compiler/pipeline.h"
 
 namespace cl = llvm::cl;
@@ -26,6 +29,12 @@ cl::SubCommand emit_cmd("emit", "Write the generated C++ (and IR) for a spec");
 cl::SubCommand build_cmd("build", "Compile a spec into a model binary");
 cl::SubCommand run_cmd("run", "Run a spec's IR in the reference interpreter (slow, exact)");
 cl::SubCommand random_cmd("random-weights", "Write seeded random weights for a spec");
+cl::SubCommand opt_cmd("opt", "Parse IR text, run passes on it, print the result");
+
+cl::opt<std::string> opt_input(cl::Positional, cl::desc("<file.ir>"), cl::Required,
+                               cl::sub(opt_cmd));
+cl::list<std::string> opt_passes("passes", cl::desc("Passes to run, in order"), cl::CommaSeparated,
+                                 cl::sub(opt_cmd));
 
 cl::opt<std::string> spec_path(cl::Positional, cl::desc("<spec.yaml>"), cl::Required,
                                cl::sub(check_cmd), cl::sub(emit_cmd), cl::sub(build_cmd),
@@ -139,6 +148,43 @@ int Random() {
   return graph ? lmc::RandomWeights(*graph, random_out, random_seed) : 1;
 }
 
+// IR in, IR out: parse, verify, run the named passes (verifying after each), print.
+int Opt() {
+  auto buffer = llvm::MemoryBuffer::getFile(opt_input);
+  if (!buffer) {
+    llvm::errs() << "lmc: error: cannot read " << opt_input << ": " << buffer.getError().message()
+                 << "\n";
+    return 1;
+  }
+  std::string error;
+  auto graph = lmc::ir::Parse((*buffer)->getBuffer(), &error);
+  if (!graph) {
+    llvm::errs() << opt_input << ":" << error << "\n";
+    return 1;
+  }
+  auto report = [&](const char* after) {
+    auto problems = lmc::ir::Verify(*graph);
+    for (const auto& p : problems)
+      llvm::errs() << opt_input << ": invalid IR" << after << ": " << p << "\n";
+    return problems.empty();
+  };
+  if (!report("")) return 1;
+  for (const std::string& name : opt_passes) {
+    const lmc::passes::Pass* pass = nullptr;
+    for (const auto& p : lmc::passes::kPipeline) {
+      if (name == p.name) pass = &p;
+    }
+    if (!pass) {
+      llvm::errs() << "lmc: error: unknown pass '" << name << "'\n";
+      return 2;
+    }
+    pass->run(*graph);
+    if (!report((" after " + name).c_str())) return 3;
+  }
+  llvm::outs() << lmc::ir::Print(*graph);
+  return 0;
+}
+
 int Build() {
   lmc::Diagnostics diags;
   auto options = Options();
@@ -169,13 +215,15 @@ int main(int argc, char** argv) {
     if (build_cmd) return Build();
     if (run_cmd) return Run();
     if (random_cmd) return Random();
+    if (opt_cmd) return Opt();
   } catch (const std::exception& e) {  // A compiler bug, never the user's input.
     std::string what = e.what();
     if (what.rfind("internal error: ", 0) == 0) what = what.substr(16);
     llvm::errs() << "lmc: internal error: " << what << "\n";
     return 3;
   }
-  llvm::errs() << "lmc: error: expected a command: check, emit, build, run or random-weights (see "
-                  "lmc --help)\n";
+  llvm::errs()
+      << "lmc: error: expected a command: check, emit, build, run, random-weights or opt (see "
+         "lmc --help)\n";
   return 2;
 }

@@ -19,6 +19,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -201,6 +202,10 @@ std::optional<OpKind> OpByName(const std::string& name);
 
 // Textual form, as `lmc emit --ir` prints it and generated/*/X.ir stores it.
 std::string Print(const Graph& graph);
+
+// Reads Print's text form back (module info aside). On failure returns nullopt
+// and sets `error` to "line:col: what was expected".
+std::optional<Graph> Parse(std::string_view text, std::string* error);
 
 // Checks definitions before uses, operand, weight, attribute and state counts
 // and types, and every result's dims against its op's shape rule. Returns the

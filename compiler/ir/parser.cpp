@@ -1,0 +1,388 @@
+// Reads the text form Print writes, so that pass tests are IR in, IR out.
+// Attribute values are typed by the op table; the result is verified.
+#include <fmt/format.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <map>
+
+#include "compiler/ir/ir.h"
+
+namespace lmc::ir {
+
+namespace {
+
+struct ParseError {
+  std::string message;
+};
+
+class Parser {
+ public:
+  explicit Parser(std::string_view text) : text_(text) {}
+
+  Graph Run() {
+    Expect("module");
+    Expect("@");
+    g_.name = Ident();
+    Expect("{");
+    while (!Accept("}")) {
+      std::string word = Ident();
+      if (word == "dim") {
+        ParseDim();
+      } else if (word == "weight") {
+        ParseWeight();
+      } else if (word == "state") {
+        ParseState();
+      } else if (word == "buffer") {
+        ParseBuffer();
+      } else if (word == "entry") {
+        ParseEntry();
+      } else {
+        Fail(fmt::format("expected dim, weight, state, buffer or entry, found '{}'", word));
+      }
+    }
+    SkipSpace();
+    if (pos_ != text_.size()) Fail("text after the module's closing brace");
+    return std::move(g_);
+  }
+
+  std::string Where() const {
+    int line = 1, col = 1;
+    for (size_t i = 0; i < error_pos_ && i < text_.size(); ++i) {
+      if (text_[i] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    return fmt::format("{}:{}", line, col);
+  }
+
+ private:
+  [[noreturn]] void Fail(const std::string& message) {
+    error_pos_ = pos_;
+    throw ParseError{message};
+  }
+
+  // Spaces, newlines and comments ('#' to the end of the line).
+  void SkipSpace() {
+    while (pos_ < text_.size()) {
+      char c = text_[pos_];
+      if (c == '#') {
+        while (pos_ < text_.size() && text_[pos_] != '\n') ++pos_;
+      } else if (std::isspace(static_cast<unsigned char>(c))) {
+        ++pos_;
+      } else {
+        break;
+      }
+    }
+  }
+
+  bool Accept(std::string_view token) {
+    SkipSpace();
+    if (text_.substr(pos_, token.size()) != token) return false;
+    // A keyword must not run on into an identifier ("in" vs "interleaved").
+    bool word = std::isalpha(static_cast<unsigned char>(token[0]));
+    size_t end = pos_ + token.size();
+    if (word && end < text_.size() && IsIdentChar(text_[end])) return false;
+    pos_ = end;
+    return true;
+  }
+
+  void Expect(std::string_view token) {
+    if (!Accept(token)) Fail(fmt::format("expected '{}'", token));
+  }
+
+  static bool IsIdentChar(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-' ||
+           c == '+';
+  }
+
+  std::string Ident() {
+    SkipSpace();
+    size_t start = pos_;
+    while (pos_ < text_.size() && IsIdentChar(text_[pos_])) ++pos_;
+    if (start == pos_) Fail("expected a name");
+    return std::string(text_.substr(start, pos_ - start));
+  }
+
+  int64_t Int() {
+    std::string word = Ident();
+    char* end = nullptr;
+    long long v = std::strtoll(word.c_str(), &end, 10);
+    if (*end != '\0') Fail(fmt::format("expected an integer, found '{}'", word));
+    return v;
+  }
+
+  std::string String() {
+    SkipSpace();
+    if (pos_ >= text_.size() || text_[pos_] != '"') Fail("expected a quoted string");
+    size_t end = text_.find('"', pos_ + 1);
+    if (end == std::string_view::npos) Fail("unterminated string");
+    std::string s(text_.substr(pos_ + 1, end - pos_ - 1));
+    pos_ = end + 1;
+    return s;
+  }
+
+  DimId DimByName(const std::string& name) {
+    DimId d = g_.FindDim(name);
+    if (d < 0) Fail(fmt::format("unknown dim '{}'", name));
+    return d;
+  }
+
+  std::vector<DimId> DimList() {
+    Expect("[");
+    std::vector<DimId> dims;
+    if (!Accept("]")) {
+      do {
+        dims.push_back(DimByName(Ident()));
+      } while (Accept(","));
+      Expect("]");
+    }
+    return dims;
+  }
+
+  DType ParseDType(const std::string& word) {
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kI32}) {
+      if (word == Name(t)) return t;
+    }
+    Fail(fmt::format("unknown dtype '{}'", word));
+  }
+
+  void ParseDim() {
+    std::string name = Ident();
+    if (Accept("<=")) {
+      g_.AddDim(name, Int(), /*dynamic=*/true);
+    } else {
+      Expect("=");
+      if (Accept("?")) {
+        g_.AddDim(name, 0, /*dynamic=*/true);
+      } else {
+        g_.AddDim(name, Int());
+      }
+    }
+  }
+
+  void ParseWeight() {
+    Expect("@");
+    std::string role = Ident();
+    std::string tensor = String();
+    Expect(":");
+    DType dtype = ParseDType(Ident());
+    std::vector<DimId> dims = DimList();
+    int id = g_.AddWeight(role, tensor, dims, Accept("per_layer"));
+    g_.weights[id].dtype = dtype;
+  }
+
+  void ParseState() {
+    std::string name = Ident();
+    Expect(":");
+    DType dtype = ParseDType(Ident());
+    std::vector<DimId> dims = DimList();
+    int id = g_.AddState(name, dims, Accept("per_layer"));
+    g_.states[id].dtype = dtype;
+  }
+
+  void ParseBuffer() {
+    Expect("$");
+    std::string name = Ident();
+    Expect(":");
+    std::vector<DimId> dims = DimList();
+    if (dims.size() != 2) Fail("a buffer is [T, row]");
+    g_.buffers.push_back(Buffer{name, dims[1]});
+  }
+
+  // `[dims]`, `i32[dims]` or `!state`; returns whether it is a state token.
+  bool Type(std::vector<DimId>& dims, DType& dtype) {
+    dtype = DType::kF32;
+    if (Accept("!state")) return true;
+    SkipSpace();
+    if (pos_ < text_.size() && text_[pos_] != '[') dtype = ParseDType(Ident());
+    dims = DimList();
+    return false;
+  }
+
+  int DefineValue(const std::string& name, std::vector<DimId> dims, DType dtype, bool state) {
+    if (values_.count(name)) Fail(fmt::format("%{} defined twice", name));
+    int id = g_.AddValue(name, std::move(dims), dtype);
+    if (g_.values[id].name != name) Fail(fmt::format("%{} defined twice", name));
+    if (state) g_.values[id].kind = Value::Kind::kState;
+    values_[name] = id;
+    return id;
+  }
+
+  int UseValue() {
+    Expect("%");
+    std::string name = Ident();
+    auto it = values_.find(name);
+    if (it == values_.end()) Fail(fmt::format("%{} is not defined", name));
+    return it->second;
+  }
+
+  int Input() {
+    Expect("%");
+    std::string name = Ident();
+    Expect(":");
+    std::vector<DimId> dims;
+    DType dtype;
+    Type(dims, dtype);
+    return DefineValue(name, dims, dtype, false);
+  }
+
+  void ParseEntry() {
+    Expect("prefill");
+    Expect(",");
+    Expect("decode");
+    Expect("(");
+    g_.tokens = Input();
+    Expect(",");
+    g_.positions = Input();
+    Expect(")");
+    Expect("{");
+    ParseOps(g_.body, "return");
+    g_.output = UseValue();
+    Expect("}");
+  }
+
+  // Ops until `terminator` ("return" or "yield").
+  void ParseOps(Block& block, std::string_view terminator) {
+    while (!Accept(terminator)) ParseOp(block);
+  }
+
+  void ResultType(Op& op, const std::string& name) {
+    Expect(":");
+    std::vector<DimId> dims;
+    DType dtype;
+    bool state = Type(dims, dtype);
+    op.result = DefineValue(name, dims, dtype, state);
+    if (Accept("in")) {
+      Expect("$");
+      std::string buffer = Ident();
+      for (size_t b = 0; b < g_.buffers.size(); ++b) {
+        if (g_.buffers[b].name == buffer) g_.values[op.result].buffer = static_cast<int>(b);
+      }
+      if (g_.values[op.result].buffer < 0) Fail(fmt::format("unknown buffer ${}", buffer));
+    }
+  }
+
+  void ParseOp(Block& block) {
+    Expect("%");
+    std::string name = Ident();
+    Expect("=");
+    SkipSpace();
+    size_t at = pos_;
+    std::string op_name = Ident();
+    auto kind = OpByName(op_name);
+    if (!kind) {
+      pos_ = at;  // Point at the name.
+      Fail(fmt::format("unknown op '{}'", op_name));
+    }
+    Op op{*kind};
+    if (*kind == OpKind::kLayers) {
+      g_.n_layers = static_cast<int>(Int());
+      Expect("(");
+      Expect("%");
+      std::string arg = Ident();
+      Expect("=");
+      op.operands.push_back(UseValue());
+      Expect(")");
+      Expect("{");
+      op.body = std::make_unique<Block>();
+      op.body->args.push_back(
+          DefineValue(arg, g_.values[op.operands[0]].dims, g_.values[op.operands[0]].dtype, false));
+      ParseOps(*op.body, "yield");
+      op.body->yield = UseValue();
+      Expect("}");
+      ResultType(op, name);
+      block.ops.push_back(std::move(op));
+      return;
+    }
+    SkipSpace();
+    if (pos_ < text_.size() && text_[pos_] != '{' && text_[pos_] != ':') {
+      do {
+        if (Accept("@")) {
+          std::string role = Ident();
+          int found = -1;
+          for (size_t w = 0; w < g_.weights.size(); ++w) {
+            if (g_.weights[w].role == role) found = static_cast<int>(w);
+          }
+          if (found < 0) Fail(fmt::format("unknown weight @{}", role));
+          op.weights.push_back(found);
+        } else if (Accept("state")) {
+          std::string state = Ident();
+          int found = -1;
+          for (size_t s = 0; s < g_.states.size(); ++s) {
+            if (g_.states[s].name == state) found = static_cast<int>(s);
+          }
+          if (found < 0) Fail(fmt::format("unknown state {}", state));
+          op.states.push_back(found);
+        } else {
+          op.operands.push_back(UseValue());
+        }
+      } while (Accept(","));
+    }
+    if (Accept("{")) {
+      do {
+        std::string key = Ident();
+        Expect("=");
+        op.attrs.emplace_back(key, AttrValue(*kind, key));
+      } while (Accept(","));
+      Expect("}");
+    }
+    ResultType(op, name);
+    block.ops.push_back(std::move(op));
+  }
+
+  Attr AttrValue(OpKind kind, const std::string& key) {
+    const AttrDef* def = nullptr;
+    for (const AttrDef& a : Def(kind).attrs) {
+      if (key == a.name) def = &a;
+    }
+    if (!def) Fail(fmt::format("{} has no attribute {}", OpName(kind), key));
+    std::string word = Ident();
+    switch (def->type) {
+      case AttrType::kFloat: {
+        char* end = nullptr;
+        double v = std::strtod(word.c_str(), &end);
+        if (*end != '\0') Fail(fmt::format("{}: expected a number, found '{}'", key, word));
+        return v;
+      }
+      case AttrType::kDim:
+        return DimRef{DimByName(word)};
+      case AttrType::kRopeStyle:
+        for (RopeStyle v : {RopeStyle::kInterleaved, RopeStyle::kHalf}) {
+          if (word == Name(v)) return v;
+        }
+        break;
+      case AttrType::kGateActivation:
+        if (word == Name(GateActivation::kSwiGlu)) return GateActivation::kSwiGlu;
+        break;
+      case AttrType::kAttentionMask:
+        for (AttentionMask v : {AttentionMask::kCausal, AttentionMask::kNone}) {
+          if (word == Name(v)) return v;
+        }
+        break;
+    }
+    Fail(fmt::format("{}: unknown value '{}'", key, word));
+  }
+
+  std::string_view text_;
+  size_t pos_ = 0, error_pos_ = 0;
+  Graph g_;
+  std::map<std::string, int> values_;
+};
+
+}  // namespace
+
+std::optional<Graph> Parse(std::string_view text, std::string* error) {
+  Parser parser(text);
+  try {
+    return parser.Run();
+  } catch (const ParseError& e) {
+    *error = parser.Where() + ": " + e.message;
+    return std::nullopt;
+  }
+}
+
+}  // namespace lmc::ir
