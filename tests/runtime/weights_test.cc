@@ -9,9 +9,12 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <utility>
@@ -578,6 +581,71 @@ TEST_CASE("one name table per format", "[names]") {
   CHECK(TensorName("plain", 7) == "plain");
   CHECK_THROWS_WITH(DefaultTensorNames("gguf"),
                     "unknown weights format 'gguf': expected llama2c or safetensors");
+}
+
+// ----------------------------------------- HF Llama made by PyTorch (ctest)
+
+// Folders written by tests/reference/make_hf_llama.py, ':'-separated in
+// $LMC_HF_LLAMA (ctest's weights_test_hf sets it up). Hidden from a plain run.
+TEST_CASE("make_hf_llama.py's safetensors load with the HF name table", "[.][hf]") {
+  const char* env = std::getenv("LMC_HF_LLAMA");
+  REQUIRE(env != nullptr);
+  std::vector<std::string> dirs;
+  for (std::string rest = env; !rest.empty();) {
+    const size_t colon = rest.find(':');
+    dirs.push_back(rest.substr(0, colon));
+    rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
+  }
+  REQUIRE(!dirs.empty());
+  for (const std::string& dir : dirs) {
+    INFO("folder " << dir);
+    const auto cfg = nlohmann::json::parse(ReadBytes(dir + "/config.json"));
+    const int64_t d = cfg["hidden_size"], hidden = cfg["intermediate_size"],
+                  layers = cfg["num_hidden_layers"], heads = cfg["num_attention_heads"],
+                  kv_heads = cfg["num_key_value_heads"], head_dim = cfg["head_dim"],
+                  vocab = cfg["vocab_size"];
+    const bool tied = cfg["tie_word_embeddings"];
+    const std::string torch_dtype = cfg["torch_dtype"];
+    const DType dtype = torch_dtype == "float32"   ? DType::kF32
+                        : torch_dtype == "float16" ? DType::kF16
+                                                   : DType::kBF16;
+    const std::map<std::string, Shape> shapes = {{"token_embedding", {vocab, d}},
+                                                 {"attn_norm", {d}},
+                                                 {"wq", {heads * head_dim, d}},
+                                                 {"wk", {kv_heads * head_dim, d}},
+                                                 {"wv", {kv_heads * head_dim, d}},
+                                                 {"wo", {d, heads * head_dim}},
+                                                 {"ffn_norm", {d}},
+                                                 {"w_gate", {hidden, d}},
+                                                 {"w_up", {hidden, d}},
+                                                 {"w_down", {d, hidden}},
+                                                 {"final_norm", {d}},
+                                                 {"classifier", {vocab, d}}};
+
+    auto source = OpenCheckpoint(dir + "/model.safetensors", "safetensors", ModelDims{});
+    size_t count = 0;
+    for (const auto& [role, name_template] : DefaultTensorNames("safetensors")) {
+      if (role == "classifier" && tied) {
+        CHECK(source->Find(name_template) == nullptr);  // save_pretrained drops the tied copy
+        continue;
+      }
+      const bool per_layer = name_template.find("{layer}") != std::string::npos;
+      for (int64_t layer = 0; layer < (per_layer ? layers : 1); ++layer) {
+        const std::string name = TensorName(name_template, layer);
+        INFO("tensor " << name);
+        const TensorView view = std::as_const(*source).Tensor(name, shapes.at(role));
+        CHECK(view.dtype == dtype);
+        const float* values = source->F32(name, shapes.at(role));
+        const size_t n = view.bytes / DTypeSize(dtype);
+        float sum_sq = 0;
+        for (size_t i = 0; i < n; ++i) sum_sq += values[i] * values[i];
+        CHECK(std::isfinite(sum_sq));
+        CHECK(sum_sq > 0);
+        ++count;
+      }
+    }
+    CHECK(source->Names().size() == count);
+  }
 }
 
 }  // namespace
