@@ -143,12 +143,19 @@ Json ParseHeader(const std::string& path, std::string_view text) {
   try {
     header = Json::parse(text.begin(), text.end(), callback);
   } catch (const Json::parse_error& e) {
+    // "[json.exception.parse_error.101] parse error at line 1, column 7: syntax error ...":
+    // keep what follows the position, which is given as a file offset instead.
     std::string message = e.what();
     if (auto at = message.find("] "); at != std::string::npos) message.erase(0, at + 2);
-    Fail("{}: header (file bytes 8 to {}) is not valid JSON: {}", path, kLengthBytes + text.size(),
-         Printable(message));
+    if (message.starts_with("parse error") && message.find(": ") != std::string::npos) {
+      message.erase(0, message.find(": ") + 2);
+    }
+    const size_t offset = kLengthBytes + (e.byte > 0 ? e.byte - 1 : 0);
+    Fail("{}: header is not valid JSON at file byte {}: {}", path, offset, Printable(message));
   } catch (const Json::exception& e) {
-    Fail("{}: header is not usable JSON: {}", path, Printable(e.what()));
+    std::string message = e.what();  // "[json.exception.out_of_range.406] number overflow ..."
+    if (auto at = message.find("] "); at != std::string::npos) message.erase(0, at + 2);
+    Fail("{}: header is not usable JSON: {}", path, Printable(message));
   }
   if (!duplicate.empty()) {
     if (duplicate_depth <= 1)

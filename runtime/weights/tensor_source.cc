@@ -99,6 +99,34 @@ float F16ToF32(uint16_t bits) {
 
 float BF16ToF32(uint16_t bits) { return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16); }
 
+uint16_t F32ToF16(float value) {
+  const uint32_t bits = std::bit_cast<uint32_t>(value);
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  uint32_t abs = bits & 0x7FFFFFFFu;
+  if (abs > 0x7F800000u) {
+    return static_cast<uint16_t>(sign | 0x7E00u | ((abs >> 13) & 0x3FFu));  // quiet NaN
+  }
+  if (abs >= 0x47800000u) return static_cast<uint16_t>(sign | 0x7C00u);  // >= 2^16, or infinity
+  if (abs < 0x38800000u) {
+    // Below 2^-14: a subnormal. Adding 0.5f, whose ulp is f16's 2^-24, rounds
+    // to nearest even in hardware; the low bits are then the f16 mantissa.
+    const float sum = std::bit_cast<float>(abs) + 0.5f;
+    return static_cast<uint16_t>(sign | (std::bit_cast<uint32_t>(sum) - 0x3F000000u));
+  }
+  // Normal: rebias the exponent and round the 13 dropped bits to nearest even;
+  // a carry may round up into the next binade or to infinity, as it should.
+  const uint32_t odd = (abs >> 13) & 1u;
+  abs += (static_cast<uint32_t>(15 - 127) << 23) + 0xFFFu + odd;
+  return static_cast<uint16_t>(sign | (abs >> 13));
+}
+
+uint16_t F32ToBF16(float value) {
+  const uint32_t bits = std::bit_cast<uint32_t>(value);
+  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
+  const uint32_t odd = (bits >> 16) & 1u;
+  return static_cast<uint16_t>((bits + 0x7FFFu + odd) >> 16);
+}
+
 TensorView TensorSource::Tensor(const std::string& name, const Shape& shape) const {
   const TensorView* view = Find(name);
   if (view == nullptr) {

@@ -69,5 +69,10 @@ std::string ShapeToString(const Shape& shape);
 // float32: subnormals, infinities and NaN payloads included.
 float F16ToF32(uint16_t bits);
 float BF16ToF32(uint16_t bits);
+// Narrowing of float32 to binary16 / bfloat16 bits, rounding to nearest even:
+// too large becomes infinity, too small a subnormal or zero; NaN stays a
+// (quiet) NaN with its sign and top payload bits.
+uint16_t F32ToF16(float value);
+uint16_t F32ToBF16(float value);
 
 }  // namespace lmc::rt

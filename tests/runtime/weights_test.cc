@@ -9,9 +9,12 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <utility>
@@ -165,6 +168,75 @@ TEST_CASE("bf16 widens exactly, all 65536 values", "[dtype]") {
   CHECK(BF16ToF32(0x7F80) == INFINITY);
   CHECK(BF16ToF32(0xFF80) == -INFINITY);
   CHECK(std::isnan(BF16ToF32(0x7FC0)));
+}
+
+// The nearest of two candidate encodings to `x`, ties to the even one:
+// rounding decided by arithmetic in double, independent of the bit tricks.
+uint16_t Nearest(double x, uint16_t a, uint16_t b, float (*widen)(uint16_t)) {
+  const double da = std::fabs(static_cast<double>(widen(a)) - x);
+  const double db = std::fabs(static_cast<double>(widen(b)) - x);
+  if (da != db) return da < db ? a : b;
+  return (a & 1) == 0 ? a : b;
+}
+
+TEST_CASE("f32 narrows to f16 and bf16, rounding to nearest even", "[dtype]") {
+  // Every finite f16 / bf16 value survives the round trip.
+  for (uint32_t bits = 0; bits < 0x10000; ++bits) {
+    const uint16_t b = static_cast<uint16_t>(bits);
+    if ((bits & 0x7C00) != 0x7C00 && F32ToF16(F16ToF32(b)) != b) FAIL("f16 bits " << bits);
+    if ((bits & 0x7F80) != 0x7F80 && F32ToBF16(BF16ToF32(b)) != b) FAIL("bf16 bits " << bits);
+  }
+  // Halfway cases go to the even neighbour.
+  CHECK(F32ToF16(1.0f + std::ldexp(1.0f, -11)) == 0x3C00);      // 1 + half ulp -> 1
+  CHECK(F32ToF16(1.0f + 3 * std::ldexp(1.0f, -11)) == 0x3C02);  // odd + half -> up
+  CHECK(F32ToF16(std::ldexp(1.0f, -25)) == 0x0000);             // half the smallest subnormal
+  CHECK(F32ToF16(std::ldexp(3.0f, -25)) == 0x0002);
+  CHECK(F32ToF16(std::ldexp(1.0f, -26)) == 0x0000);
+  CHECK(F32ToF16(65504.0f) == 0x7BFF);
+  CHECK(F32ToF16(65519.99f) == 0x7BFF);
+  CHECK(F32ToF16(65520.0f) == 0x7C00);  // the tie above the largest rounds to infinity
+  CHECK(F32ToF16(-1e30f) == 0xFC00);
+  CHECK(F32ToF16(-INFINITY) == 0xFC00);
+  CHECK(F32ToF16(-0.0f) == 0x8000);
+  CHECK((F32ToF16(NAN) & 0x7E00) == 0x7E00);
+  CHECK(F32ToBF16(1.0f + std::ldexp(1.0f, -8)) == 0x3F80);  // tie to even
+  CHECK(F32ToBF16(std::bit_cast<float>(0x3F818000u)) == 0x3F82);
+  CHECK(F32ToBF16(std::bit_cast<float>(0x7F7FFFFFu)) == 0x7F80);  // FLT_MAX rounds to infinity
+  CHECK(F32ToBF16(std::bit_cast<float>(0x7F800001u)) == 0x7FC0);  // signalling NaN stays NaN
+  CHECK(F32ToBF16(std::bit_cast<float>(0xFF800001u)) == 0xFFC0);
+
+  // Random floats over the whole range, against arithmetic rounding.
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<uint32_t> any;
+  for (int i = 0; i < 200000; ++i) {
+    const uint32_t bits = any(rng);
+    const float x = std::bit_cast<float>(bits);
+    if (std::isnan(x)) continue;
+    const uint16_t bf = F32ToBF16(x);
+    const uint16_t down = static_cast<uint16_t>(bits >> 16);
+    if (std::isinf(BF16ToF32(static_cast<uint16_t>(down + 1))) && !std::isinf(x)) {
+      // Next up is infinity: round past the top only at or beyond the midpoint.
+      const double top = BF16ToF32(down), half_ulp = std::ldexp(1.0, 127 - 8);
+      CHECK(bf == (std::fabs(x) >= std::fabs(top) + half_ulp ? down + 1 : down));
+    } else if (!std::isinf(x) &&
+               bf != Nearest(x, down, static_cast<uint16_t>(down + 1), BF16ToF32)) {
+      FAIL("bf16 of " << bits);
+    }
+    const uint16_t h = F32ToF16(x);
+#ifdef __FLT16_MAX__
+    if (h != std::bit_cast<uint16_t>(static_cast<_Float16>(x))) FAIL("f16 of bits " << bits);
+#endif
+    // Within range the result brackets x with its neighbour.
+    if (std::fabs(x) < 65504.0f) {
+      const uint16_t mag = h & 0x7FFF;
+      const uint16_t other = std::fabs(static_cast<double>(F16ToF32(h))) < std::fabs(x)
+                                 ? static_cast<uint16_t>((h & 0x8000) | (mag + 1))
+                                 : static_cast<uint16_t>((h & 0x8000) | (mag > 0 ? mag - 1 : 0));
+      if (h != Nearest(x, h, other, F16ToF32) && F16ToF32(h) != F16ToF32(other)) {
+        FAIL("f16 of " << bits);
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------- safetensors round trip
@@ -325,10 +397,12 @@ TEST_CASE("corrupt safetensors headers give one-line errors", "[safetensors]") {
   }
   SECTION("not JSON") {
     CheckRefused(file(RawSafetensors("{\"w\": ", "")),
-                 "header (file bytes 8 to 14) is not valid JSON: parse error");
+                 "header is not valid JSON at file byte 14: syntax error while parsing value - "
+                 "unexpected end of input");
     CheckRefused(file(RawSafetensors("{\"w\n\x01\": 1}", "")), "is not valid JSON");
     CheckRefused(file(RawSafetensors("{} trailing", "")), "is not valid JSON");
-    CheckRefused(file(RawSafetensors("{\"w\":1e999}", "")), "JSON");
+    CheckRefused(file(RawSafetensors("{\"w\":1e999}", "")),
+                 "header is not usable JSON: number overflow parsing '1e999'");
   }
   SECTION("not an object") {
     CheckRefused(file(RawSafetensors("[1, 2]", "")),
@@ -578,6 +652,71 @@ TEST_CASE("one name table per format", "[names]") {
   CHECK(TensorName("plain", 7) == "plain");
   CHECK_THROWS_WITH(DefaultTensorNames("gguf"),
                     "unknown weights format 'gguf': expected llama2c or safetensors");
+}
+
+// ----------------------------------------- HF Llama made by PyTorch (ctest)
+
+// Folders written by tests/reference/make_hf_llama.py, ':'-separated in
+// $LMC_HF_LLAMA (ctest's weights_test_hf sets it up). Hidden from a plain run.
+TEST_CASE("make_hf_llama.py's safetensors load with the HF name table", "[.][hf]") {
+  const char* env = std::getenv("LMC_HF_LLAMA");
+  REQUIRE(env != nullptr);
+  std::vector<std::string> dirs;
+  for (std::string rest = env; !rest.empty();) {
+    const size_t colon = rest.find(':');
+    dirs.push_back(rest.substr(0, colon));
+    rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
+  }
+  REQUIRE(!dirs.empty());
+  for (const std::string& dir : dirs) {
+    INFO("folder " << dir);
+    const auto cfg = nlohmann::json::parse(ReadBytes(dir + "/config.json"));
+    const int64_t d = cfg["hidden_size"], hidden = cfg["intermediate_size"],
+                  layers = cfg["num_hidden_layers"], heads = cfg["num_attention_heads"],
+                  kv_heads = cfg["num_key_value_heads"], head_dim = cfg["head_dim"],
+                  vocab = cfg["vocab_size"];
+    const bool tied = cfg["tie_word_embeddings"];
+    const std::string torch_dtype = cfg["torch_dtype"];
+    const DType dtype = torch_dtype == "float32"   ? DType::kF32
+                        : torch_dtype == "float16" ? DType::kF16
+                                                   : DType::kBF16;
+    const std::map<std::string, Shape> shapes = {{"token_embedding", {vocab, d}},
+                                                 {"attn_norm", {d}},
+                                                 {"wq", {heads * head_dim, d}},
+                                                 {"wk", {kv_heads * head_dim, d}},
+                                                 {"wv", {kv_heads * head_dim, d}},
+                                                 {"wo", {d, heads * head_dim}},
+                                                 {"ffn_norm", {d}},
+                                                 {"w_gate", {hidden, d}},
+                                                 {"w_up", {hidden, d}},
+                                                 {"w_down", {d, hidden}},
+                                                 {"final_norm", {d}},
+                                                 {"classifier", {vocab, d}}};
+
+    auto source = OpenCheckpoint(dir + "/model.safetensors", "safetensors", ModelDims{});
+    size_t count = 0;
+    for (const auto& [role, name_template] : DefaultTensorNames("safetensors")) {
+      if (role == "classifier" && tied) {
+        CHECK(source->Find(name_template) == nullptr);  // save_pretrained drops the tied copy
+        continue;
+      }
+      const bool per_layer = name_template.find("{layer}") != std::string::npos;
+      for (int64_t layer = 0; layer < (per_layer ? layers : 1); ++layer) {
+        const std::string name = TensorName(name_template, layer);
+        INFO("tensor " << name);
+        const TensorView view = std::as_const(*source).Tensor(name, shapes.at(role));
+        CHECK(view.dtype == dtype);
+        const float* values = source->F32(name, shapes.at(role));
+        const size_t n = view.bytes / DTypeSize(dtype);
+        float sum_sq = 0;
+        for (size_t i = 0; i < n; ++i) sum_sq += values[i] * values[i];
+        CHECK(std::isfinite(sum_sq));
+        CHECK(sum_sq > 0);
+        ++count;
+      }
+    }
+    CHECK(source->Names().size() == count);
+  }
 }
 
 }  // namespace
