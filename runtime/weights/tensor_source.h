@@ -53,11 +53,6 @@ class TensorSource {
   // f16 or bf16 into storage the source owns.
   const float* F32(const std::string& name, const Shape& shape);
 
-  // Compatibility for models generated before typed weights: the same as
-  // F32(). Chosen only on a non-const source. Remove once generated/ binds
-  // weights through F32() or Tensor() views.
-  const float* Tensor(const std::string& name, const Shape& shape) { return F32(name, shape); }
-
  private:
   std::map<std::string, std::unique_ptr<float[]>> f32_copies_;
 };
