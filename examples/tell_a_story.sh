@@ -30,7 +30,7 @@ if $lmc check "$tmp/broken.yaml"; then echo "expected lmc check to fail" >&2; ex
 
 echo "== a --set variant: multi-query attention (one KV head), compiled in"
 $lmc build specs/tinytales.yaml --set attention.n_kv_heads=1 -o build/tinytales-mqa
-build/tinytales-mqa info | sed -n '1,4p'
+build/tinytales-mqa info | grep -E '^model:|n_kv_heads'
 echo "its layout differs, so it refuses the committed checkpoint with one line:"
 if build/tinytales-mqa generate --weights $model/model.bin --tokenizer $model/tokenizer.bin; then
   echo "expected the MQA variant to refuse the GQA checkpoint" >&2

@@ -32,12 +32,14 @@ want=$("$python" -c "import json, sys; print(*json.load(open(sys.argv[1]))['gree
 # beats the held-out text's own unigram distribution by at least 50x (PyTorch
 # measured 145x on all 200 held-out stories: perplexity 1.446 against 210).
 seed=$(json heldout_seed)
+max_seq_len=$("$python" -c "import json, sys; print(json.load(open(sys.argv[1]))['config']['seq_len'])" \
+  "$dir/results.json")
 "$python" "$src/scripts/story_grammar.py" --seed "$seed" --count "$(json heldout_stories)" \
   >"$tmp/heldout.txt"
 sha=$(sha256sum "$tmp/heldout.txt" | cut -d' ' -f1)
 [ "$sha" = "$(json heldout_sha256)" ] && pass "held-out stories regenerate identically" ||
   fail "held-out sha256 $sha differs from results.json"
 if "$python" "$src/tests/e2e/heldout_perplexity.py" "$model" "$dir/model.bin" "$dir/tokenizer.bin" \
-  "$dir/tokenizer.model" "$tmp/heldout.txt" 40 50; then pass "held-out perplexity"; else
+  "$dir/tokenizer.model" "$tmp/heldout.txt" 40 "$max_seq_len" 50; then pass "held-out perplexity"; else
   fail "held-out perplexity"; fi
 finish

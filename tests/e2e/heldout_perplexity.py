@@ -8,7 +8,10 @@ Python library must tokenize each story the same way (an independent
 implementation of the tokenizer). The baseline is the best unigram model of
 the same ids: their own frequencies. The model must beat it by MARGIN x.
 
-usage: heldout_perplexity.py MODEL WEIGHTS TOKENIZER_BIN TOKENIZER_MODEL HELDOUT COUNT MARGIN
+Stories longer than MAX_SEQ_LEN ids are cut to it.
+
+usage: heldout_perplexity.py MODEL WEIGHTS TOKENIZER_BIN TOKENIZER_MODEL HELDOUT COUNT MAX_SEQ_LEN
+                             MARGIN
 """
 import math
 import os
@@ -19,13 +22,9 @@ import tempfile
 import numpy as np
 import sentencepiece as spm
 
-model, weights, tok_bin, tok_model, heldout, count, margin = sys.argv[1:8]
-count, margin = int(count), float(margin)
+model, weights, tok_bin, tok_model, heldout, count, max_seq_len, margin = sys.argv[1:9]
+count, max_seq_len, margin = int(count), int(max_seq_len), float(margin)
 sp = spm.SentencePieceProcessor(model_file=tok_model)
-max_seq_len = int(next(line.split(",")[1].split()[1]
-                       for line in subprocess.run([model, "info"], capture_output=True, text=True,
-                                                  check=True).stdout.splitlines()
-                       if line.startswith("vocab ")))
 
 stories = open(heldout).read().splitlines()[:count]
 assert len(stories) == count, f"{heldout}: {len(stories)} stories, expected {count}"
