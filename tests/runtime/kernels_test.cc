@@ -209,11 +209,12 @@ TEST_CASE("MatVecSwiGlu matches scalar reference", "[kernels]") {
 
 namespace {
 
-// Token counts for the matrix-matrix kernels: below, at and above every register tile (4 x 4
-// on AVX-512, 4 x 2 elsewhere), and row counts that leave every remainder of a row tile.
+// Token counts for the matrix-matrix kernels: below, at and above every register tile (6 x 4
+// and, past 1024 columns, 4 x 6 on AVX-512; 4 x 2 elsewhere), and row counts that leave
+// every remainder of a row tile. 1100 columns take the long-row tiles.
 const std::vector<size_t> kTokenCounts = {1, 2, 3, 4, 5, 6, 7, 8, 9};
 const std::vector<size_t> kMatMulRows = {1, 2, 3, 4, 5, 7, 9, 17};
-const std::vector<size_t> kMatMulCols = {1, 3, 4, 7, 15, 16, 17, 33, 100};
+const std::vector<size_t> kMatMulCols = {1, 3, 4, 7, 15, 16, 17, 33, 100, 1100};
 
 // DotTolerance for every token of x ([tokens, cols]): [tokens, rows].
 std::vector<float> DotToleranceRows(const std::vector<float>& w, const std::vector<float>& x,
@@ -271,7 +272,9 @@ TEST_CASE("MatMul equals MatVec of each token bit for bit", "[kernels]") {
     std::vector<Case> cases;
     for (size_t tokens : kTokenCounts) {
       for (size_t rows : {size_t{3}, size_t{9}}) {
-        for (size_t cols : {size_t{17}, size_t{100}}) cases.push_back({tokens, rows, cols});
+        for (size_t cols : {size_t{17}, size_t{100}, size_t{1100}}) {
+          cases.push_back({tokens, rows, cols});
+        }
       }
     }
     cases.push_back({130, 6, 2048});
@@ -323,7 +326,8 @@ TEST_CASE("MatMulSwiGlu matches scalar reference and MatVecSwiGlu bit for bit", 
     for (float beta : {1.0f, 1.702f}) {
       for (size_t tokens : kTokenCounts) {
         for (size_t rows : kMatMulRows) {
-          for (size_t cols : {size_t{1}, size_t{5}, size_t{16}, size_t{17}, size_t{100}}) {
+          for (size_t cols :
+               {size_t{1}, size_t{5}, size_t{16}, size_t{17}, size_t{100}, size_t{1100}}) {
             INFO("tokens " << tokens << " rows " << rows << " cols " << cols << " beta " << beta);
             const std::vector<float> w_gate = Random(rows * cols, rng, -3.0f, 3.0f);
             const std::vector<float> w_up = Random(rows * cols, rng);
