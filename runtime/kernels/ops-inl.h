@@ -230,18 +230,38 @@ inline void MatVec(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
   }
 }
 
-// MatMul with a given register tile, for tokens > 1.
+// MatMulRows with a given register tile, for tokens > 1.
 template <size_t kRows, size_t kTokens>
 HWY_INLINE void MatMulTiled(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
-                            const float* HWY_RESTRICT x, size_t tokens, size_t rows, size_t cols) {
+                            const float* HWY_RESTRICT x, size_t tokens, size_t rows, size_t cols,
+                            size_t row_begin, size_t row_end) {
   const size_t block = TokenBlock<kTokens>(tokens, cols);
   for (size_t t0 = 0; t0 < tokens; t0 += block) {
     const size_t t1 = tokens - t0 < block ? tokens : t0 + block;
-    size_t r = 0;
-    for (; r + kRows <= rows; r += kRows) {
+    size_t r = row_begin;
+    for (; r + kRows <= row_end; r += kRows) {
       MatMulRowTile<kRows, kTokens>(out, w, x, t0, t1, r, rows, cols);
     }
-    for (; r < rows; ++r) MatMulRowTile<1, kTokens>(out, w, x, t0, t1, r, rows, cols);
+    for (; r < row_end; ++r) MatMulRowTile<1, kTokens>(out, w, x, t0, t1, r, rows, cols);
+  }
+}
+
+// MatMul's outputs for rows [row_begin, row_end) only, bit-identical to MatMul's: the unit of
+// work for threads, which split a product into disjoint row ranges without changing its
+// result (no output depends on the rows computed beside it).
+HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
+                           const float* HWY_RESTRICT x, size_t tokens, size_t rows, size_t cols,
+                           size_t row_begin, size_t row_end) {
+  if (tokens == 1) {
+    MatVec(out + row_begin, w + row_begin * cols, x, static_cast<int>(row_end - row_begin),
+           static_cast<int>(cols));
+    return;
+  }
+  if (cols <= kShortRowCols) {
+    MatMulTiled<kShortTileRows, kShortTileTokens>(out, w, x, tokens, rows, cols, row_begin,
+                                                  row_end);
+  } else {
+    MatMulTiled<kLongTileRows, kLongTileTokens>(out, w, x, tokens, rows, cols, row_begin, row_end);
   }
 }
 
@@ -250,15 +270,7 @@ HWY_INLINE void MatMulTiled(float* HWY_RESTRICT out, const float* HWY_RESTRICT w
 // cache; one token is MatVec. Bit-identical to MatVec of each token (see DotTile).
 HWY_INLINE void MatMul(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
                        const float* HWY_RESTRICT x, size_t tokens, size_t rows, size_t cols) {
-  if (tokens == 1) {
-    MatVec(out, w, x, static_cast<int>(rows), static_cast<int>(cols));
-    return;
-  }
-  if (cols <= kShortRowCols) {
-    MatMulTiled<kShortTileRows, kShortTileTokens>(out, w, x, tokens, rows, cols);
-  } else {
-    MatMulTiled<kLongTileRows, kLongTileTokens>(out, w, x, tokens, rows, cols);
-  }
+  MatMulRows(out, w, x, tokens, rows, cols, 0, rows);
 }
 
 // g * sigmoid(beta * g) in a form that cannot overflow: with e = exp(-|z|) <= 1,
@@ -321,21 +333,41 @@ HWY_INLINE void SwiGluRowTile(float* HWY_RESTRICT out, const float* HWY_RESTRICT
   }
 }
 
-// MatMulSwiGlu with register tiles of kPairs row pairs x kTokens tokens, for tokens > 1.
+// MatMulSwiGluRows with register tiles of kPairs row pairs x kTokens tokens.
 template <size_t kPairs, size_t kTokens>
 HWY_INLINE void MatMulSwiGluTiled(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
                                   const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
-                                  size_t tokens, size_t rows, size_t cols, float beta) {
+                                  size_t tokens, size_t rows, size_t cols, float beta,
+                                  size_t row_begin, size_t row_end) {
   const size_t block = TokenBlock<kTokens>(tokens, cols);
   for (size_t t0 = 0; t0 < tokens; t0 += block) {
     const size_t t1 = tokens - t0 < block ? tokens : t0 + block;
-    size_t r = 0;
-    for (; r + kPairs <= rows; r += kPairs) {
+    size_t r = row_begin;
+    for (; r + kPairs <= row_end; r += kPairs) {
       SwiGluRowTile<kPairs, kTokens>(out, w_gate, w_up, x, t0, t1, r, rows, cols, beta);
     }
-    for (; r < rows; ++r) {
+    for (; r < row_end; ++r) {
       SwiGluRowTile<1, kTokens>(out, w_gate, w_up, x, t0, t1, r, rows, cols, beta);
     }
+  }
+}
+
+// MatMulSwiGlu's outputs for rows [row_begin, row_end) only, bit-identical to MatMulSwiGlu's
+// (see MatMulRows).
+HWY_INLINE void MatMulSwiGluRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
+                                 const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
+                                 size_t tokens, size_t rows, size_t cols, float beta,
+                                 size_t row_begin, size_t row_end) {
+  if (tokens == 1) {
+    // As many rows as MatVec keeps in flight, in tiles of one token.
+    constexpr size_t kPairs = kMatVecRows / 2;
+    MatMulSwiGluTiled<kPairs, 1>(out, w_gate, w_up, x, 1, rows, cols, beta, row_begin, row_end);
+  } else if (cols <= kShortRowCols) {
+    MatMulSwiGluTiled<kShortTileRows / 2, kShortTileTokens>(out, w_gate, w_up, x, tokens, rows,
+                                                            cols, beta, row_begin, row_end);
+  } else {
+    MatMulSwiGluTiled<kLongTileRows / 2, kLongTileTokens>(out, w_gate, w_up, x, tokens, rows, cols,
+                                                          beta, row_begin, row_end);
   }
 }
 
@@ -344,23 +376,7 @@ HWY_INLINE void MatMulSwiGluTiled(float* HWY_RESTRICT out, const float* HWY_REST
 HWY_INLINE void MatMulSwiGlu(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
                              const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
                              size_t tokens, size_t rows, size_t cols, float beta) {
-  if (tokens == 1) {
-    // As many rows as MatVec keeps in flight.
-    constexpr size_t kPairs = kMatVecRows / 2;
-    size_t r = 0;
-    for (; r + kPairs <= rows; r += kPairs) {
-      SwiGluRowTile<kPairs, 1>(out, w_gate, w_up, x, 0, 1, r, rows, cols, beta);
-    }
-    for (; r < rows; ++r) SwiGluRowTile<1, 1>(out, w_gate, w_up, x, 0, 1, r, rows, cols, beta);
-    return;
-  }
-  if (cols <= kShortRowCols) {
-    MatMulSwiGluTiled<kShortTileRows / 2, kShortTileTokens>(out, w_gate, w_up, x, tokens, rows,
-                                                            cols, beta);
-  } else {
-    MatMulSwiGluTiled<kLongTileRows / 2, kLongTileTokens>(out, w_gate, w_up, x, tokens, rows, cols,
-                                                          beta);
-  }
+  MatMulSwiGluRows(out, w_gate, w_up, x, tokens, rows, cols, beta, 0, rows);
 }
 
 inline void MatVecSwiGlu(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
