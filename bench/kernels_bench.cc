@@ -1,12 +1,14 @@
 // Throughput of the matrix kernels at the 110M-Llama shapes (d_model 768, hidden 2048, vocab
 // 32000), one thread, beside this machine's own limits: an f32 FMA peak measured with
-// independent FMA chains and a read bandwidth measured by summing a large array.
+// independent FMA chains just before every repetition (the machine is shared, and the peak
+// moves with its load), and a read bandwidth measured by summing 1 GiB.
 //
 //   kernels_bench [--reps N]
 //
-// Each figure is the median of N repetitions (default 7). Weights are cycled through enough
-// copies to exceed the last-level cache, so matrix-vector figures are from memory, as in
-// decode. Run it on a quiet machine: the numbers are only as good as the machine is idle.
+// Each figure is the median of N repetitions (default 7); %peak is the median over
+// repetitions of the kernel's GFLOP/s over the probe's. Weights are cycled through enough
+// copies to exceed the last-level cache, so the matrix-vector figures (one token, as in
+// decode) are from memory.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "bench/kernels_bench.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -89,12 +91,32 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Median seconds of one call of fn over reps repetitions; each repetition calls fn enough
-// times to last at least min_seconds and reports the mean.
-double TimeIt(const std::function<void()>& fn, int reps, double min_seconds = 0.05) {
+// One short run of the FMA probe, in GFLOP/s.
+double FmaGflops() {
+  float sink = 0.0f;
+  constexpr size_t kIters = 1 << 20;
+  const double start = Seconds();
+  const size_t flops_per_iter = 2 * HWY_DYNAMIC_DISPATCH(FmaChains)(kIters, &sink);
+  const double sec = Seconds() - start;
+  if (sink == 12345.0f) std::printf(" ");
+  return static_cast<double>(flops_per_iter) * kIters / sec * 1e-9;
+}
+
+// Medians over reps repetitions of: the seconds one call of fn takes (each repetition calls
+// it for at least min_seconds and takes the mean), the FMA peak measured just before, and the
+// share of that peak fn reaches for `flops` per call. The machine is shared, and the peak
+// moves with its load, so each repetition is compared with its own probe.
+struct Timing {
+  double seconds;
+  double peak_gflops;
+  double peak_share;
+};
+
+Timing TimeIt(const std::function<void()>& fn, double flops, int reps, double min_seconds = 0.05) {
   fn();  // Warm-up: page faults, caches, frequency.
-  std::vector<double> times;
+  std::vector<double> times, peaks, shares;
   for (int r = 0; r < reps; ++r) {
+    const double peak = FmaGflops();
     int calls = 0;
     const double start = Seconds();
     double now = start;
@@ -103,27 +125,25 @@ double TimeIt(const std::function<void()>& fn, int reps, double min_seconds = 0.
       ++calls;
       now = Seconds();
     } while (now - start < min_seconds);
-    times.push_back((now - start) / calls);
+    const double sec = (now - start) / calls;
+    times.push_back(sec);
+    peaks.push_back(peak);
+    shares.push_back(flops / sec * 1e-9 / peak);
   }
-  return Median(times);
-}
-
-double FmaPeakGflops(int reps) {
-  float sink = 0.0f;
-  constexpr size_t kIters = 1 << 22;
-  size_t flops_per_iter = 0;
-  const double sec =
-      TimeIt([&] { flops_per_iter = 2 * HWY_DYNAMIC_DISPATCH(FmaChains)(kIters, &sink); }, reps);
-  if (sink == 12345.0f) std::printf(" ");
-  return static_cast<double>(flops_per_iter) * kIters / sec * 1e-9;
+  return {Median(times), Median(peaks), Median(shares)};
 }
 
 double ReadGbs(int reps) {
   const size_t n = (size_t{1} << 30) / sizeof(float);  // 1 GiB
   std::vector<float> data(n, 1.0f);
   float sink = 0.0f;
-  const double sec =
-      TimeIt([&] { sink += HWY_DYNAMIC_DISPATCH(SumArray)(data.data(), n); }, reps, 0.0);
+  std::vector<double> times;
+  for (int r = 0; r < reps; ++r) {
+    const double start = Seconds();
+    sink += HWY_DYNAMIC_DISPATCH(SumArray)(data.data(), n);
+    times.push_back(Seconds() - start);
+  }
+  const double sec = Median(times);
   if (sink == 12345.0f) std::printf(" ");
   return static_cast<double>(n * sizeof(float)) / sec * 1e-9;
 }
@@ -181,12 +201,10 @@ int Main(int argc, char** argv) {
     std::printf(" %s", hwy::TargetName(target));
   }
   std::printf(" (supported here and compiled)\n");
-  const double peak = FmaPeakGflops(reps);
   const double read = ReadGbs(reps);
-  std::printf("machine, 1 thread: f32 FMA peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n", peak,
-              read);
-  std::printf("%-22s %6s %6s %6s %10s %9s %7s %9s\n", "kernel", "tokens", "rows", "cols",
-              "median_ms", "GFLOP/s", "%peak", "weight_GB/s");
+  std::printf("machine, 1 thread: read bandwidth %.1f GB/s\n", read);
+  std::printf("%-22s %6s %6s %6s %10s %9s %9s %7s %11s\n", "kernel", "tokens", "rows", "cols",
+              "median_ms", "GFLOP/s", "FMA_peak", "%peak", "weight_GB/s");
 
   const Shape shapes[] = {{"wq/wo", 768, 768},
                           {"w_gate/w_up", 2048, 768},
@@ -194,13 +212,15 @@ int Main(int argc, char** argv) {
                           {"classifier", 32000, 768}};
   const size_t token_counts[] = {1, 128};
   std::mt19937 rng(1);
-  auto report = [&](const char* kernel, const Shape& s, size_t tokens, size_t matrices,
-                    double sec) {
+  // matrices: weight matrices read per call (2 for the fused gate/up).
+  auto run = [&](const char* kernel, const Shape& s, size_t tokens, size_t matrices,
+                 const std::function<void()>& fn) {
     const double flops = 2.0 * static_cast<double>(matrices * tokens * s.rows * s.cols);
     const double bytes = static_cast<double>(matrices * s.rows * s.cols * sizeof(float));
-    const double gflops = flops / sec * 1e-9;
-    std::printf("%-22s %6zu %6zu %6zu %10.3f %9.1f %6.1f%% %9.1f\n", kernel, tokens, s.rows, s.cols,
-                sec * 1e3, gflops, 100.0 * gflops / peak, bytes / sec * 1e-9);
+    const Timing t = TimeIt(fn, flops, reps);
+    std::printf("%-22s %6zu %6zu %6zu %10.3f %9.1f %9.1f %6.1f%% %11.1f\n", kernel, tokens, s.rows,
+                s.cols, t.seconds * 1e3, flops / t.seconds * 1e-9, t.peak_gflops,
+                100.0 * t.peak_share, bytes / t.seconds * 1e-9);
     std::fflush(stdout);
   };
   for (const Shape& s : shapes) {
@@ -208,9 +228,8 @@ int Main(int argc, char** argv) {
     for (size_t tokens : token_counts) {
       const std::vector<float> x = Random(tokens * s.cols, rng);
       std::vector<float> out(tokens * s.rows);
-      const double sec = TimeIt(
-          [&] { kernels::MatMul(out.data(), w.Next(), x.data(), tokens, s.rows, s.cols); }, reps);
-      report(tokens == 1 ? "MatMul (MatVec)" : "MatMul", s, tokens, 1, sec);
+      run(tokens == 1 ? "MatMul (MatVec)" : "MatMul", s, tokens, 1,
+          [&] { kernels::MatMul(out.data(), w.Next(), x.data(), tokens, s.rows, s.cols); });
     }
   }
   {
@@ -220,13 +239,10 @@ int Main(int argc, char** argv) {
     for (size_t tokens : token_counts) {
       const std::vector<float> x = Random(tokens * s.cols, rng);
       std::vector<float> out(tokens * s.rows);
-      const double sec = TimeIt(
-          [&] {
-            kernels::MatMulSwiGlu(out.data(), gate.Next(), up.Next(), x.data(), tokens, s.rows,
-                                  s.cols, 1.0f);
-          },
-          reps);
-      report(tokens == 1 ? "MatMulSwiGlu (MatVec)" : "MatMulSwiGlu", s, tokens, 2, sec);
+      run(tokens == 1 ? "MatMulSwiGlu (MatVec)" : "MatMulSwiGlu", s, tokens, 2, [&] {
+        kernels::MatMulSwiGlu(out.data(), gate.Next(), up.Next(), x.data(), tokens, s.rows, s.cols,
+                              1.0f);
+      });
     }
   }
   return 0;

@@ -17,6 +17,8 @@ HWY_EXPORT(MatVec);
 HWY_EXPORT(MatVecSwiGlu);
 HWY_EXPORT(MatMul);
 HWY_EXPORT(MatMulSwiGlu);
+HWY_EXPORT(MatMulRows);
+HWY_EXPORT(MatMulSwiGluRows);
 HWY_EXPORT(RmsNorm);
 HWY_EXPORT(Softmax);
 HWY_EXPORT(RopeInterleaved);
@@ -43,6 +45,18 @@ void MatMul(float* out, const float* w, const float* x, size_t tokens, size_t ro
 void MatMulSwiGlu(float* out, const float* w_gate, const float* w_up, const float* x, size_t tokens,
                   size_t rows, size_t cols, float beta) {
   HWY_DYNAMIC_DISPATCH(MatMulSwiGlu)(out, w_gate, w_up, x, tokens, rows, cols, beta);
+}
+
+void MatMulRows(float* out, const float* w, const float* x, size_t tokens, size_t rows, size_t cols,
+                size_t row_begin, size_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatMulRows)(out, w, x, tokens, rows, cols, row_begin, row_end);
+}
+
+void MatMulSwiGluRows(float* out, const float* w_gate, const float* w_up, const float* x,
+                      size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
+                      size_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatMulSwiGluRows)
+  (out, w_gate, w_up, x, tokens, rows, cols, beta, row_begin, row_end);
 }
 
 void RmsNorm(float* out, const float* x, const float* weight, int n, float eps) {

@@ -31,6 +31,16 @@ void MatMul(float* out, const float* w, const float* x, size_t tokens, size_t ro
 void MatMulSwiGlu(float* out, const float* w_gate, const float* w_up, const float* x, size_t tokens,
                   size_t rows, size_t cols, float beta);
 
+// MatMul / MatMulSwiGlu restricted to output rows [row_begin, row_end) (0 <= row_begin <
+// row_end <= rows): writes out[t*rows + r] for those rows only, bit-identical to the whole
+// product's. Threads split a product into disjoint row ranges; the result does not depend on
+// the split.
+void MatMulRows(float* out, const float* w, const float* x, size_t tokens, size_t rows, size_t cols,
+                size_t row_begin, size_t row_end);
+void MatMulSwiGluRows(float* out, const float* w_gate, const float* w_up, const float* x,
+                      size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
+                      size_t row_end);
+
 // RMSNorm as in llama2.c: ss = sum(x^2)/n + eps; out[i] = weight[i] * ((1/sqrtf(ss)) * x[i]).
 // out may alias x.
 void RmsNorm(float* out, const float* x, const float* weight, int n, float eps);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <sstream>
@@ -209,11 +210,12 @@ TEST_CASE("MatVecSwiGlu matches scalar reference", "[kernels]") {
 
 namespace {
 
-// Token counts for the matrix-matrix kernels: below, at and above every register tile (4 x 4
-// on AVX-512, 4 x 2 elsewhere), and row counts that leave every remainder of a row tile.
+// Token counts for the matrix-matrix kernels: below, at and above every register tile (6 x 4
+// and, past 1024 columns, 4 x 6 on AVX-512; 4 x 2 elsewhere), and row counts that leave
+// every remainder of a row tile. 1100 columns take the long-row tiles.
 const std::vector<size_t> kTokenCounts = {1, 2, 3, 4, 5, 6, 7, 8, 9};
 const std::vector<size_t> kMatMulRows = {1, 2, 3, 4, 5, 7, 9, 17};
-const std::vector<size_t> kMatMulCols = {1, 3, 4, 7, 15, 16, 17, 33, 100};
+const std::vector<size_t> kMatMulCols = {1, 3, 4, 7, 15, 16, 17, 33, 100, 1100};
 
 // DotTolerance for every token of x ([tokens, cols]): [tokens, rows].
 std::vector<float> DotToleranceRows(const std::vector<float>& w, const std::vector<float>& x,
@@ -271,7 +273,9 @@ TEST_CASE("MatMul equals MatVec of each token bit for bit", "[kernels]") {
     std::vector<Case> cases;
     for (size_t tokens : kTokenCounts) {
       for (size_t rows : {size_t{3}, size_t{9}}) {
-        for (size_t cols : {size_t{17}, size_t{100}}) cases.push_back({tokens, rows, cols});
+        for (size_t cols : {size_t{17}, size_t{100}, size_t{1100}}) {
+          cases.push_back({tokens, rows, cols});
+        }
       }
     }
     cases.push_back({130, 6, 2048});
@@ -323,7 +327,8 @@ TEST_CASE("MatMulSwiGlu matches scalar reference and MatVecSwiGlu bit for bit", 
     for (float beta : {1.0f, 1.702f}) {
       for (size_t tokens : kTokenCounts) {
         for (size_t rows : kMatMulRows) {
-          for (size_t cols : {size_t{1}, size_t{5}, size_t{16}, size_t{17}, size_t{100}}) {
+          for (size_t cols :
+               {size_t{1}, size_t{5}, size_t{16}, size_t{17}, size_t{100}, size_t{1100}}) {
             INFO("tokens " << tokens << " rows " << rows << " cols " << cols << " beta " << beta);
             const std::vector<float> w_gate = Random(rows * cols, rng, -3.0f, 3.0f);
             const std::vector<float> w_up = Random(rows * cols, rng);
@@ -355,6 +360,48 @@ TEST_CASE("MatMulSwiGlu matches scalar reference and MatVecSwiGlu bit for bit", 
             CHECK(FirstBitDifference(got.data(), per_token.data(), n) == n);
           }
         }
+      }
+    }
+  });
+}
+
+// What threads will rely on: any split into row ranges gives the whole product's bits and
+// writes only its own rows.
+TEST_CASE("MatMulRows and MatMulSwiGluRows split a product without changing it", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(25);
+    const size_t rows = 23;
+    for (size_t tokens : {size_t{1}, size_t{5}, size_t{9}}) {
+      for (size_t cols : {size_t{19}, size_t{1100}}) {
+        INFO("tokens " << tokens << " cols " << cols);
+        const std::vector<float> w = Random(rows * cols, rng);
+        const std::vector<float> w_up = Random(rows * cols, rng);
+        const std::vector<float> x = Random(tokens * cols, rng);
+        const size_t n = tokens * rows;
+        std::vector<float> whole(n), whole_swiglu(n);
+        k::MatMul(whole.data(), w.data(), x.data(), tokens, rows, cols);
+        k::MatMulSwiGlu(whole_swiglu.data(), w.data(), w_up.data(), x.data(), tokens, rows, cols,
+                        1.0f);
+        // Uneven ranges that cut through register tiles: 23 = 1 + 4 + 7 + 11.
+        const size_t bounds[] = {0, 1, 5, 12, 23};
+        std::vector<float> split = Guarded(n), split_swiglu = Guarded(n);
+        for (size_t i = 0; i + 1 < std::size(bounds); ++i) {
+          k::MatMulRows(split.data(), w.data(), x.data(), tokens, rows, cols, bounds[i],
+                        bounds[i + 1]);
+          k::MatMulSwiGluRows(split_swiglu.data(), w.data(), w_up.data(), x.data(), tokens, rows,
+                              cols, 1.0f, bounds[i], bounds[i + 1]);
+          // Rows not yet computed are untouched (still zero).
+          for (size_t t = 0; t < tokens; ++t) {
+            for (size_t r = bounds[i + 1]; r < rows; ++r) {
+              CHECK(split[t * rows + r] == 0.0f);
+              CHECK(split_swiglu[t * rows + r] == 0.0f);
+            }
+          }
+        }
+        CHECK(FirstBitDifference(split.data(), whole.data(), n) == n);
+        CHECK(FirstBitDifference(split_swiglu.data(), whole_swiglu.data(), n) == n);
+        CHECK(GuardIntact(split, n));
+        CHECK(GuardIntact(split_swiglu, n));
       }
     }
   });
