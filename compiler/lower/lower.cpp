@@ -58,7 +58,7 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
 
 // Tokens per prefill chunk: activations are [kChunk, row] buffers, and every
 // matrix-matrix kernel reuses a weight tile across this many tokens.
-constexpr int64_t kChunk = 64;
+constexpr int64_t kChunk = 128;
 
 class DecoderLowering {
  public:

@@ -11,7 +11,7 @@ namespace lmc::models::stories260k {
 
 // Dimensions.
 inline constexpr int kLayers = 5;
-inline constexpr int kChunk = 64;  // tokens per call (T <= kChunk)
+inline constexpr int kChunk = 128;  // tokens per call (T <= kChunk)
 inline constexpr int kVocab = 512;
 inline constexpr int kDModel = 64;
 inline constexpr int kHeads = 8;

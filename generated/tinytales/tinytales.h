@@ -11,7 +11,7 @@ namespace lmc::models::tinytales {
 
 // Dimensions.
 inline constexpr int kLayers = 4;
-inline constexpr int kChunk = 64;  // tokens per call (T <= kChunk)
+inline constexpr int kChunk = 128;  // tokens per call (T <= kChunk)
 inline constexpr int kVocab = 1024;
 inline constexpr int kDModel = 128;
 inline constexpr int kHeads = 4;

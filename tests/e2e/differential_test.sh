@@ -21,8 +21,8 @@ variants=(
   "odd-sizes sizes.d_model=36 attention.n_heads=3 attention.n_kv_heads=1 feed_forward.hidden=77 sizes.vocab=61 sizes.n_layers=3"
 )
 
-# 70 ids: more than one prefill chunk (64), ids below the smallest vocab.
-tokens=$(seq -s, 0 69 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? "," : ""), ($i * 7 + 3) % 61}')
+# 150 ids: more than one prefill chunk (128), ids below the smallest vocab.
+tokens=$(seq -s, 0 149 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? "," : ""), ($i * 7 + 3) % 61}')
 
 for variant in "${variants[@]}"; do
   read -r name sets <<<"$variant"
@@ -44,7 +44,7 @@ for variant in "${variants[@]}"; do
 import sys
 import numpy as np
 ref, got = np.load(sys.argv[1]), np.load(sys.argv[2])
-assert ref.shape == got.shape == (70, ref.shape[1]), (ref.shape, got.shape)
+assert ref.shape == got.shape == (150, ref.shape[1]), (ref.shape, got.shape)
 err = float(np.abs(ref - got).max() / max(1.0, float(np.abs(ref).max())))
 print(f"relative error {err:.2e}")
 sys.exit(0 if err <= 1e-5 and np.isfinite(got).all() else 1)

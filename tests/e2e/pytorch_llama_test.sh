@@ -17,7 +17,7 @@ fi
 "$lmc" build "$spec" -o "$tmp/tiny" --cache-dir "$cache" >"$tmp/build.log" 2>&1 ||
   { cat "$tmp/build.log"; fail "lmc build"; finish; exit; }
 
-prompt=$(seq -s, 0 69 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? "," : ""), ($i * 13 + 5) % 97}')
+prompt=$(seq -s, 0 139 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? "," : ""), ($i * 13 + 5) % 97}')
 for dtype in F32 BF16; do
   ref=$tmp/ref-$dtype
   /usr/bin/python3 "$src/tests/reference/make_hf_llama.py" "$ref" --vocab 97 --d-model 48 \
