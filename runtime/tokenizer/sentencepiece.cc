@@ -539,9 +539,13 @@ std::vector<int> SentencePieceTokenizer::Encode(std::string_view text,
 
 std::string SentencePieceTokenizer::Decode(std::span<const int> ids) const {
   std::string out;
-  const bool strip_first =
-      !spec_.normalizer.treat_whitespace_as_suffix &&
-      (spec_.normalizer.add_dummy_prefix || spec_.normalizer.remove_extra_whitespaces);
+  // As libsentencepiece: the first piece that is not a control piece loses
+  // its leading "▁" (the dummy prefix); when whitespace runs are collapsed,
+  // every piece does until some text is out.
+  const SpmNormalizerOptions& n = spec_.normalizer;
+  const bool strip =
+      !n.treat_whitespace_as_suffix && (n.add_dummy_prefix || n.remove_extra_whitespaces);
+  bool first = true;
   for (const int id : ids) {
     if (id < 0 || static_cast<size_t>(id) >= spec_.pieces.size()) {
       Fail("{}: cannot decode token id {}: the vocab has {} pieces", path_, id,
@@ -553,13 +557,19 @@ std::string SentencePieceTokenizer::Decode(std::span<const int> ids) const {
         break;
       case SpmPieceType::kUnknown:
         out += spec_.unk_surface;
+        first = false;
         break;
       case SpmPieceType::kByte:
         out.push_back(static_cast<char>(BytePiece(piece)));
+        first = false;
         break;
       default: {
         std::string_view p = piece;
-        if (strip_first && out.empty() && p.substr(0, 3) == kSpaceSymbol) p.remove_prefix(3);
+        if (strip && (n.remove_extra_whitespaces ? out.empty() : first) &&
+            p.substr(0, 3) == kSpaceSymbol) {
+          p.remove_prefix(3);
+        }
+        first = false;
         size_t i = 0;
         while (i < p.size()) {
           const size_t at = p.find(kSpaceSymbol, i);
