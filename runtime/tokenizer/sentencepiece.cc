@@ -254,6 +254,7 @@ SentencePieceTokenizer::SentencePieceTokenizer(SentencePieceSpec spec, std::stri
       while (p.substr(0, 3) == kSpaceSymbol) p.remove_prefix(3);
       if (p.find(kSpaceSymbol) != std::string_view::npos) split_at_spaces_ = false;
     }
+    if (split_at_spaces_) cache_.resize(kCacheSize);
   }
 }
 
@@ -291,6 +292,7 @@ struct Symbol {
   int prev;
   int next;
   bool freeze;
+  int id;  // Of the piece a merge formed; -1 for an initial character.
 };
 
 struct Pair {
@@ -353,11 +355,11 @@ void SentencePieceTokenizer::EncodeBpe(std::string_view text, std::vector<int>* 
     EmitPiece(w, id, ids, &prev_unk);
   };
 
-  auto encode_segment = [&](int begin, int end) {
+  auto encode_segment = [&](int begin, int end, std::vector<int>* out, bool* prev_unk) {
     symbols.clear();
     agenda.clear();
     for (int pos = begin; pos < end;) {
-      Symbol s{pos, 0, -1, -1, false};
+      Symbol s{pos, 0, -1, -1, false, -1};
       int udid = -1;
       size_t len = user_defined_.empty() ? 0
                                          : user_defined_.LongestPrefix(
@@ -384,6 +386,7 @@ void SentencePieceTokenizer::EncodeBpe(std::string_view text, std::vector<int>* 
       Symbol& r = symbols[top.right];
       if (l.len == 0 || r.len == 0 || l.len + r.len != top.size) continue;
       l.len += r.len;
+      l.id = top.id;
       l.next = r.next;
       if (r.next >= 0) symbols[r.next].prev = top.left;
       r.len = 0;
@@ -395,18 +398,50 @@ void SentencePieceTokenizer::EncodeBpe(std::string_view text, std::vector<int>* 
       const std::string_view w(base + s.start, s.len);
       if (!has_unused_) {
         // `emit` without resegmentation: reserved pieces first, as PieceToId.
-        int id = pieces_.Find(w);
+        int id = s.id >= 0 ? s.id : pieces_.Find(w);
         id = id >= 0 ? final_id_[id] : reserved_.Find(w);
-        EmitPiece(w, id >= 0 ? id : unk_, ids, &prev_unk);
+        EmitPiece(w, id >= 0 ? id : unk_, out, prev_unk);
       } else {
         emit(emit, w);
       }
     }
   };
+  // Parts of the text merge alone, so their ids are cached (keyed by the part).
+  std::vector<int> part_ids;
+  auto encode_part = [&](int begin, int end) {
+    const std::string_view part(base + begin, end - begin);
+    if (part.size() > kMaxCachedPart) {
+      encode_segment(begin, end, ids, &prev_unk);
+      return;
+    }
+    const uint64_t h = HashBytes(part.data(), part.size());
+    CacheEntry& e = cache_[h & (kCacheSize - 1)];
+    bool hit = false;
+    {
+      std::lock_guard<std::mutex> lock(cache_mu_);
+      if (e.key == part) {
+        part_ids = e.ids;
+        hit = true;
+      }
+    }
+    if (!hit) {
+      part_ids.clear();
+      bool unk = false;
+      encode_segment(begin, end, &part_ids, &unk);
+      std::lock_guard<std::mutex> lock(cache_mu_);
+      e.key.assign(part);
+      e.ids = part_ids;
+    }
+    if (part_ids.empty()) return;
+    // A run of unknown pieces across parts is one unknown id, as in one pass.
+    const bool skip_first = !spec_.byte_fallback && prev_unk && part_ids[0] == unk_;
+    ids->insert(ids->end(), part_ids.begin() + (skip_first ? 1 : 0), part_ids.end());
+    prev_unk = part_ids.back() == unk_;
+  };
 
   const int n = static_cast<int>(text.size());
   if (!split_at_spaces_) {
-    encode_segment(0, n);
+    encode_segment(0, n, ids, &prev_unk);
     return;
   }
   // Parts start at a "▁" that follows a character other than "▁".
@@ -416,13 +451,13 @@ void SentencePieceTokenizer::EncodeBpe(std::string_view text, std::vector<int>* 
   while (pos < n) {
     const bool space = pos + 3 <= n && std::memcmp(base + pos, kSpaceSymbol.data(), 3) == 0;
     if (space && pos > begin && !prev_space) {
-      encode_segment(begin, pos);
+      encode_part(begin, pos);
       begin = pos;
     }
     prev_space = space;
     pos += space ? 3 : 1;
   }
-  if (begin < n) encode_segment(begin, n);
+  if (begin < n) encode_part(begin, n);
 }
 
 void SentencePieceTokenizer::EncodeUnigram(std::string_view text, std::vector<int>* ids) const {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -102,6 +103,17 @@ class SentencePieceTokenizer : public Tokenizer {
   bool split_at_spaces_ = false;
   float min_score_ = 0;
   float max_score_ = 0;
+
+  // BPE with split_at_spaces_: the ids of recently seen parts ("▁word"),
+  // direct-mapped by hash. Shared by threads under the mutex.
+  static constexpr size_t kCacheSize = 1 << 14;
+  static constexpr size_t kMaxCachedPart = 64;
+  struct CacheEntry {
+    std::string key;
+    std::vector<int> ids;
+  };
+  mutable std::mutex cache_mu_;
+  mutable std::vector<CacheEntry> cache_;
 };
 
 // Loads a SentencePiece .model file. Throws Error naming the file.
