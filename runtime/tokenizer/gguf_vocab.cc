@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "runtime/tokenizer/sentencepiece.h"
+#include "runtime/tokenizer/sentencepiece_tables.h"
 #include "runtime/tokenizer/wordpiece.h"
 #include "runtime/util/error.h"
 #include "runtime/weights/mapped_file.h"
@@ -64,8 +65,8 @@ class Reader {
 
   void Need(uint64_t n, std::string_view what) const {
     if (n > left()) {
-      Fail("{}: truncated at byte offset {}: expected {} ({} bytes), {} left", path_, pos_, what, n,
-           left());
+      Fail("{}: truncated at byte offset {}: expected {} ({} bytes), {} left", path_, pos_,
+           Printable(what), n, left());
     }
   }
   template <typename T>
@@ -80,8 +81,8 @@ class Reader {
     const size_t at = pos_;
     const uint64_t n = Read<uint64_t>(what);
     if (n > max_length) {
-      Fail("{}: byte offset {}: {} is {} bytes long, expected at most {}", path_, at, what, n,
-           max_length);
+      Fail("{}: byte offset {}: {} is {} bytes long, expected at most {}", path_, at,
+           Printable(what), n, max_length);
     }
     Need(n, what);
     std::string_view s(reinterpret_cast<const char*>(data_ + pos_), n);
@@ -137,13 +138,13 @@ GgufVocab ReadGgufVocab(const std::string& path) {
     const size_t type_at = r.offset();
     const uint32_t type = r.Read<uint32_t>("a metadata type");
     if (type > kF64) {
-      Fail("{}: byte offset {}: metadata \"{}\" has type {}, expected 0..12", path, type_at, key,
-           type);
+      Fail("{}: byte offset {}: metadata \"{}\" has type {}, expected 0..12", path, type_at,
+           Printable(key), type);
     }
     auto expect = [&](uint32_t want) {
       if (type != want) {
-        Fail("{}: byte offset {}: metadata \"{}\" is {}, expected {}", path, type_at, key,
-             TypeName(type), TypeName(want));
+        Fail("{}: byte offset {}: metadata \"{}\" is {}, expected {}", path, type_at,
+             Printable(key), TypeName(type), TypeName(want));
       }
     };
     // Reads a scalar integer of any integer type as int64.
@@ -166,14 +167,15 @@ GgufVocab ReadGgufVocab(const std::string& path) {
         case kI64:
           return r.Read<int64_t>(key);
         default:
-          Fail("{}: byte offset {}: metadata \"{}\" is {}, expected an integer", path, type_at, key,
-               TypeName(type));
+          Fail("{}: byte offset {}: metadata \"{}\" is {}, expected an integer", path, type_at,
+               Printable(key), TypeName(type));
       }
     };
     auto token_id = [&](int* out) {
       const int64_t id = integer();
       if (id < -1 || id > INT32_MAX) {
-        Fail("{}: byte offset {}: metadata \"{}\" is {}, not a token id", path, type_at, key, id);
+        Fail("{}: byte offset {}: metadata \"{}\" is {}, not a token id", path, type_at,
+             Printable(key), id);
       }
       *out = static_cast<int>(id);
     };
@@ -187,8 +189,8 @@ GgufVocab ReadGgufVocab(const std::string& path) {
       const size_t at = r.offset();
       const uint32_t elem = r.Read<uint32_t>("an array element type");
       if (elem != want_elem) {
-        Fail("{}: byte offset {}: metadata \"{}\" is an array of {}, expected {}", path, at, key,
-             TypeName(elem), TypeName(want_elem));
+        Fail("{}: byte offset {}: metadata \"{}\" is an array of {}, expected {}", path, at,
+             Printable(key), TypeName(elem), TypeName(want_elem));
       }
       const uint64_t count = r.Read<uint64_t>("an array count");
       const uint64_t min_size = elem == kString ? 8 : ScalarSize(elem);
@@ -196,7 +198,7 @@ GgufVocab ReadGgufVocab(const std::string& path) {
         Fail(
             "{}: byte offset {}: metadata \"{}\" declares {} elements, more than the {} bytes "
             "left can hold",
-            path, at + 4, key, count, r.left());
+            path, at + 4, Printable(key), count, r.left());
       }
       return count;
     };
@@ -230,8 +232,8 @@ GgufVocab ReadGgufVocab(const std::string& path) {
       expect(kArray);
       const uint32_t elem = r.Read<uint32_t>("an array element type");
       if (elem != kU8 && elem != kI8) {
-        Fail("{}: byte offset {}: metadata \"{}\" is an array of {}, expected bytes", path, at, key,
-             TypeName(elem));
+        Fail("{}: byte offset {}: metadata \"{}\" is an array of {}, expected bytes", path, at,
+             Printable(key), TypeName(elem));
       }
       const uint64_t n = r.Read<uint64_t>("an array count");
       r.Need(n, key);
@@ -268,14 +270,14 @@ GgufVocab ReadGgufVocab(const std::string& path) {
         } else if (t == kArray) {
           if (depth >= static_cast<int>(kMaxArrayDepth)) {
             Fail("{}: byte offset {}: metadata \"{}\" nests arrays deeper than {}", path,
-                 r.offset(), key, kMaxArrayDepth);
+                 r.offset(), Printable(key), kMaxArrayDepth);
           }
           const size_t at = r.offset();
           const uint32_t elem = r.Read<uint32_t>("an array element type");
           const uint64_t n = r.Read<uint64_t>("an array count");
           if (elem > kF64) {
             Fail("{}: byte offset {}: metadata \"{}\" has element type {}, expected 0..12", path,
-                 at, key, elem);
+                 at, Printable(key), elem);
           }
           const uint64_t size = ScalarSize(elem);
           if (size > 0) {
@@ -283,7 +285,7 @@ GgufVocab ReadGgufVocab(const std::string& path) {
               Fail(
                   "{}: byte offset {}: metadata \"{}\" declares {} elements, more than the {} "
                   "bytes left can hold",
-                  path, at + 4, key, n, r.left());
+                  path, at + 4, Printable(key), n, r.left());
             }
             r.Skip(n * size, key);
           } else {
@@ -291,7 +293,7 @@ GgufVocab ReadGgufVocab(const std::string& path) {
               Fail(
                   "{}: byte offset {}: metadata \"{}\" declares {} elements, more than the {} "
                   "bytes left can hold",
-                  path, at + 4, key, n, r.left());
+                  path, at + 4, Printable(key), n, r.left());
             }
             for (uint64_t k = 0; k < n; ++k) self(self, elem, depth + 1);
           }

@@ -188,7 +188,7 @@ SentencePieceTokenizer::SentencePieceTokenizer(SentencePieceSpec spec, std::stri
     const bool normal =
         t == SpmPieceType::kNormal || t == SpmPieceType::kUserDefined || t == SpmPieceType::kUnused;
     if (!(normal ? pieces_ : reserved_).Insert(p, id)) {
-      Fail("{}: piece {} \"{}\" ({}) is already defined", path_, i, p, TypeName(t));
+      Fail("{}: piece {} \"{}\" ({}) is already defined", path_, i, Printable(p), TypeName(t));
     }
     if (t == SpmPieceType::kUserDefined) user_defined_.Insert(p, id);
     if (t == SpmPieceType::kUnused) has_unused_ = true;
@@ -199,10 +199,11 @@ SentencePieceTokenizer::SentencePieceTokenizer(SentencePieceSpec spec, std::stri
     }
     if (t == SpmPieceType::kByte) {
       if (!spec_.byte_fallback) {
-        Fail("{}: piece {} \"{}\" is a byte piece but byte_fallback is off", path_, i, p);
+        Fail("{}: piece {} \"{}\" is a byte piece but byte_fallback is off", path_, i,
+             Printable(p));
       }
       const int b = BytePiece(p);
-      if (b < 0) Fail("{}: byte piece {} is \"{}\", expected <0xXX>", path_, i, p);
+      if (b < 0) Fail("{}: byte piece {} is \"{}\", expected <0xXX>", path_, i, Printable(p));
       byte_ids_[b] = id;
     }
     if (t == SpmPieceType::kNormal) {
@@ -542,15 +543,11 @@ std::vector<int> SentencePieceTokenizer::Encode(std::string_view text,
     EncodeNormalized(normalized, &ids);
   } else {
     // Control pieces in the text are their ids; each run of text between them
-    // is normalized and encoded alone, the dummy prefix only at the start.
-    SpmNormalizerOptions rest_options = spec_.normalizer;
-    rest_options.add_dummy_prefix = false;
-    const SpmNormalizer rest(rest_options, path_);
+    // is encoded as a text of its own (dummy prefix included, as llama.cpp does).
     size_t start = 0;
     auto flush = [&](size_t end) {
       if (end > start) {
-        const SpmNormalizer& norm = start == 0 ? normalizer_ : rest;
-        norm.Normalize(text.substr(start, end - start), &normalized);
+        normalizer_.Normalize(text.substr(start, end - start), &normalized);
         EncodeNormalized(normalized, &ids);
       }
     };

@@ -11,6 +11,25 @@
 
 namespace lmc::rt {
 
+// `s` for a one-line error message: control and non-ASCII bytes as \xNN,
+// at most 64 bytes shown.
+inline std::string Printable(std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < 64; ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7F && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  if (s.size() > 64) out += "...";
+  return out;
+}
+
 inline uint64_t HashBytes(const char* p, size_t n) {
   constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
   uint64_t h = n * kMul;

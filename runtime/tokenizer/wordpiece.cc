@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "runtime/tokenizer/sentencepiece_tables.h"
 #include "runtime/util/error.h"
 
 namespace lmc::rt {
@@ -209,7 +210,8 @@ WordPieceTokenizer::WordPieceTokenizer(WordPieceSpec spec, std::string path)
     }
   }
   unk_ = words_.Find(spec_.unk_token);
-  if (unk_ < 0) Fail("{}: the unknown token \"{}\" is not in the vocab", path_, spec_.unk_token);
+  if (unk_ < 0)
+    Fail("{}: the unknown token \"{}\" is not in the vocab", path_, Printable(spec_.unk_token));
   for (const auto& [id, content] : spec_.special_tokens) {
     if (!content.empty()) specials_.Insert(content, id);
   }
@@ -374,12 +376,12 @@ std::unique_ptr<Tokenizer> LoadWordPiece(const std::string& path) {
     std::vector<bool> seen(n, false);
     for (const auto& [token, id_json] : vocab.items()) {
       if (!id_json.is_number_integer()) {
-        Fail("{}: model.vocab[\"{}\"] is not an integer id", path, token);
+        Fail("{}: model.vocab[\"{}\"] is not an integer id", path, Printable(token));
       }
       const int64_t id = id_json.get<int64_t>();
       if (id < 0 || static_cast<uint64_t>(id) >= n || seen[id]) {
-        Fail("{}: model.vocab[\"{}\"] = {}: ids must be 0..{} without repeats", path, token, id,
-             n - 1);
+        Fail("{}: model.vocab[\"{}\"] = {}: ids must be 0..{} without repeats", path,
+             Printable(token), id, n - 1);
       }
       seen[id] = true;
       spec.vocab[id] = token;
@@ -418,7 +420,8 @@ std::unique_ptr<Tokenizer> LoadWordPiece(const std::string& path) {
         const int id = t.value("id", -1);
         const std::string content = t.value("content", "");
         if (id < 0 || static_cast<size_t>(id) >= n) {
-          Fail("{}: added token \"{}\" has id {}, outside the vocab of {}", path, content, id, n);
+          Fail("{}: added token \"{}\" has id {}, outside the vocab of {}", path,
+               Printable(content), id, n);
         }
         spec.special_tokens.emplace_back(id, content);
       }
