@@ -9,6 +9,9 @@ packages=(
   libhwy-dev      # Highway SIMD kernels with dynamic dispatch
   catch2          # Catch2 v2 unit tests
   python3         # test helpers (npy reader, reference checks)
+  nlohmann-json3-dev  # tokenizer.json (WordPiece)
+  nodejs npm      # reference tokenizers (tests/tokenizer/spm-reference, npm ci)
+  python3-sentencepiece sentencepiece  # libsentencepiece reference and spm_train/spm_encode for tokenizer tests
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -22,4 +25,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "setup: all dependencies present"
+fi
+
+# Hugging Face tokenizers (npm, pinned by package-lock.json): the WordPiece reference.
+spm_ref="$(dirname "$0")/../tests/tokenizer/spm-reference"
+if [ ! -d "$spm_ref/node_modules/tokenizers" ]; then
+  echo "setup: npm ci in tests/tokenizer/spm-reference"
+  (cd "$spm_ref" && npm ci --no-audit --no-fund --silent)
 fi

@@ -5,7 +5,8 @@
 //       line of space-separated ids per record.
 //   spm_tool decode KIND FILE IDS   -- IDS: one line of ids per record; writes
 //       the decoded records (uint32 length, bytes) to stdout.
-//   spm_tool bench KIND FILE TEXT [REPEAT] -- encodes TEXT line by line, prints MB/s.
+//   spm_tool bench KIND FILE TEXT [--whole] -- encodes TEXT line by line (or as
+//       one string), prints MB/s.
 // KIND is sentencepiece, wordpiece or gguf.
 #include <chrono>
 #include <cstdint>
@@ -102,9 +103,11 @@ int Run(int argc, char** argv) {
   }
   if (mode == "bench") {
     const std::string text = ReadFile(argv[4]);
-    const int repeat = argc > 5 ? std::stoi(argv[5]) : 1;
+    const bool whole = argc > 5 && std::string(argv[5]) == "--whole";
+    const int repeat = 1;
     std::vector<std::string_view> lines;
-    for (size_t pos = 0; pos < text.size();) {
+    if (whole) lines.push_back(text);
+    for (size_t pos = 0; pos < text.size() && !whole;) {
       size_t end = text.find('\n', pos);
       end = end == std::string::npos ? text.size() : end + 1;
       lines.push_back(std::string_view(text).substr(pos, end - pos));
