@@ -54,6 +54,8 @@ size_t ScalarSize(uint32_t type) {
 // Longer keys and strings than any real file holds are corruption.
 constexpr uint64_t kMaxKeyLength = 1 << 16;
 constexpr uint64_t kMaxArrayDepth = 4;
+// More tokens or merges than any real vocab; bounds what a hostile count allocates.
+constexpr uint64_t kMaxVocab = 1 << 24;
 
 class Reader {
  public:
@@ -193,6 +195,10 @@ GgufVocab ReadGgufVocab(const std::string& path) {
              Printable(key), TypeName(elem), TypeName(want_elem));
       }
       const uint64_t count = r.Read<uint64_t>("an array count");
+      if (count > kMaxVocab) {
+        Fail("{}: byte offset {}: metadata \"{}\" declares {} elements, expected at most {}", path,
+             at + 4, Printable(key), count, kMaxVocab);
+      }
       const uint64_t min_size = elem == kString ? 8 : ScalarSize(elem);
       if (count > r.left() / min_size) {
         Fail(
