@@ -19,6 +19,9 @@ packages=(
   libopenblas0-serial   # single-threaded OpenBLAS: torch on CPU trains ~6x faster than reference BLAS
 )
 missing=()
+# Node.js and npm run the reference tokenizers (tests/tokenizer/*, npm ci). This
+# machine image ships its own Node.js with npm inside; Debian's are the fallback.
+command -v npm >/dev/null || missing+=(nodejs npm)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
@@ -30,4 +33,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "setup: all dependencies present"
+fi
+
+# Hugging Face tokenizers (npm, pinned by package-lock.json): the WordPiece reference.
+spm_ref="$(dirname "$0")/../tests/tokenizer/spm-reference"
+if [ ! -d "$spm_ref/node_modules/tokenizers" ]; then
+  echo "setup: npm ci in tests/tokenizer/spm-reference"
+  (cd "$spm_ref" && npm ci --no-audit --no-fund --silent)
 fi

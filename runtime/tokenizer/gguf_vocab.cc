@@ -1,0 +1,408 @@
+#include "runtime/tokenizer/gguf_vocab.h"
+
+#include <cstring>
+#include <string_view>
+
+#include "runtime/tokenizer/sentencepiece.h"
+#include "runtime/tokenizer/sentencepiece_tables.h"
+#include "runtime/tokenizer/wordpiece.h"
+#include "runtime/util/error.h"
+#include "runtime/weights/mapped_file.h"
+
+namespace lmc::rt {
+namespace {
+
+enum GgufType : uint32_t {
+  kU8 = 0,
+  kI8 = 1,
+  kU16 = 2,
+  kI16 = 3,
+  kU32 = 4,
+  kI32 = 5,
+  kF32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kU64 = 10,
+  kI64 = 11,
+  kF64 = 12,
+};
+
+// Bytes of a scalar of `type` (0 for strings and arrays, or unknown types).
+size_t ScalarSize(uint32_t type) {
+  switch (type) {
+    case kU8:
+    case kI8:
+    case kBool:
+      return 1;
+    case kU16:
+    case kI16:
+      return 2;
+    case kU32:
+    case kI32:
+    case kF32:
+      return 4;
+    case kU64:
+    case kI64:
+    case kF64:
+      return 8;
+    default:
+      return 0;
+  }
+}
+
+// Longer keys and strings than any real file holds are corruption.
+constexpr uint64_t kMaxKeyLength = 1 << 16;
+constexpr uint64_t kMaxArrayDepth = 4;
+// More tokens or merges than any real vocab; bounds what a hostile count allocates.
+constexpr uint64_t kMaxVocab = 1 << 24;
+
+class Reader {
+ public:
+  Reader(const uint8_t* data, size_t size, const std::string& path)
+      : data_(data), size_(size), path_(path) {}
+
+  size_t offset() const { return pos_; }
+  size_t left() const { return size_ - pos_; }
+
+  void Need(uint64_t n, std::string_view what) const {
+    if (n > left()) {
+      Fail("{}: truncated at byte offset {}: expected {} ({} bytes), {} left", path_, pos_,
+           Printable(what), n, left());
+    }
+  }
+  template <typename T>
+  T Read(std::string_view what) {
+    Need(sizeof(T), what);
+    T v;
+    std::memcpy(&v, data_ + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return v;
+  }
+  std::string_view String(std::string_view what, uint64_t max_length) {
+    const size_t at = pos_;
+    const uint64_t n = Read<uint64_t>(what);
+    if (n > max_length) {
+      Fail("{}: byte offset {}: {} is {} bytes long, expected at most {}", path_, at,
+           Printable(what), n, max_length);
+    }
+    Need(n, what);
+    std::string_view s(reinterpret_cast<const char*>(data_ + pos_), n);
+    pos_ += n;
+    return s;
+  }
+  void Skip(uint64_t n, std::string_view what) {
+    Need(n, what);
+    pos_ += n;
+  }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+  const std::string& path_;
+  size_t pos_ = 0;
+};
+
+const char* TypeName(uint32_t t) {
+  static const char* kNames[] = {"uint8",  "int8",    "uint16", "int16",  "uint32",
+                                 "int32",  "float32", "bool",   "string", "array",
+                                 "uint64", "int64",   "float64"};
+  return t <= kF64 ? kNames[t] : "unknown";
+}
+
+}  // namespace
+
+GgufVocab ReadGgufVocab(const std::string& path) {
+  const MappedFile file = MappedFile::Open(path);
+  Reader r(file.data(), file.size(), path);
+  GgufVocab v;
+  v.path = path;
+  r.Need(4, "the GGUF magic");
+  if (std::memcmp(file.data(), "GGUF", 4) != 0) {
+    Fail("{}: byte offset 0: expected the magic \"GGUF\"; not a GGUF file", path);
+  }
+  r.Skip(4, "the GGUF magic");
+  v.version = r.Read<uint32_t>("the GGUF version");
+  if (v.version != 2 && v.version != 3) {
+    Fail("{}: byte offset 4: GGUF version {}, expected 2 or 3", path, v.version);
+  }
+  r.Read<uint64_t>("the tensor count");
+  const size_t kv_at = r.offset();
+  const uint64_t kv_count = r.Read<uint64_t>("the metadata count");
+  // A key-value pair takes at least 8 (key length) + 4 (type) + 1 bytes.
+  if (kv_count > r.left() / 13) {
+    Fail("{}: byte offset {}: {} metadata entries cannot fit in the {} bytes left", path, kv_at,
+         kv_count, r.left());
+  }
+
+  for (uint64_t i = 0; i < kv_count; ++i) {
+    const std::string_view key = r.String("a metadata key", kMaxKeyLength);
+    const size_t type_at = r.offset();
+    const uint32_t type = r.Read<uint32_t>("a metadata type");
+    if (type > kF64) {
+      Fail("{}: byte offset {}: metadata \"{}\" has type {}, expected 0..12", path, type_at,
+           Printable(key), type);
+    }
+    auto expect = [&](uint32_t want) {
+      if (type != want) {
+        Fail("{}: byte offset {}: metadata \"{}\" is {}, expected {}", path, type_at,
+             Printable(key), TypeName(type), TypeName(want));
+      }
+    };
+    // Reads a scalar integer of any integer type as int64.
+    auto integer = [&]() -> int64_t {
+      switch (type) {
+        case kU8:
+          return r.Read<uint8_t>(key);
+        case kI8:
+          return r.Read<int8_t>(key);
+        case kU16:
+          return r.Read<uint16_t>(key);
+        case kI16:
+          return r.Read<int16_t>(key);
+        case kU32:
+          return r.Read<uint32_t>(key);
+        case kI32:
+          return r.Read<int32_t>(key);
+        case kU64:
+          return static_cast<int64_t>(r.Read<uint64_t>(key));
+        case kI64:
+          return r.Read<int64_t>(key);
+        default:
+          Fail("{}: byte offset {}: metadata \"{}\" is {}, expected an integer", path, type_at,
+               Printable(key), TypeName(type));
+      }
+    };
+    auto token_id = [&](int* out) {
+      const int64_t id = integer();
+      if (id < -1 || id > INT32_MAX) {
+        Fail("{}: byte offset {}: metadata \"{}\" is {}, not a token id", path, type_at,
+             Printable(key), id);
+      }
+      *out = static_cast<int>(id);
+    };
+    auto boolean = [&](std::optional<bool>* out) {
+      expect(kBool);
+      *out = r.Read<uint8_t>(key) != 0;
+    };
+    // The header of an array of `elem` elements; its count is checked against the bytes left.
+    auto array = [&](uint32_t want_elem) -> uint64_t {
+      expect(kArray);
+      const size_t at = r.offset();
+      const uint32_t elem = r.Read<uint32_t>("an array element type");
+      if (elem != want_elem) {
+        Fail("{}: byte offset {}: metadata \"{}\" is an array of {}, expected {}", path, at,
+             Printable(key), TypeName(elem), TypeName(want_elem));
+      }
+      const uint64_t count = r.Read<uint64_t>("an array count");
+      if (count > kMaxVocab) {
+        Fail("{}: byte offset {}: metadata \"{}\" declares {} elements, expected at most {}", path,
+             at + 4, Printable(key), count, kMaxVocab);
+      }
+      const uint64_t min_size = elem == kString ? 8 : ScalarSize(elem);
+      if (count > r.left() / min_size) {
+        Fail(
+            "{}: byte offset {}: metadata \"{}\" declares {} elements, more than the {} bytes "
+            "left can hold",
+            path, at + 4, Printable(key), count, r.left());
+      }
+      return count;
+    };
+    auto strings = [&](std::vector<std::string>* out) {
+      const uint64_t n = array(kString);
+      out->reserve(n);
+      for (uint64_t k = 0; k < n; ++k) out->emplace_back(r.String(key, r.left()));
+    };
+
+    if (key == "tokenizer.ggml.model") {
+      expect(kString);
+      v.model = r.String(key, kMaxKeyLength);
+    } else if (key == "tokenizer.ggml.pre") {
+      expect(kString);
+      v.pre = r.String(key, kMaxKeyLength);
+    } else if (key == "tokenizer.ggml.tokens") {
+      strings(&v.tokens);
+    } else if (key == "tokenizer.ggml.merges") {
+      strings(&v.merges);
+    } else if (key == "tokenizer.ggml.scores") {
+      const uint64_t n = array(kF32);
+      v.scores.resize(n);
+      r.Need(n * 4, key);
+      for (uint64_t k = 0; k < n; ++k) v.scores[k] = r.Read<float>(key);
+    } else if (key == "tokenizer.ggml.token_type") {
+      const uint64_t n = array(kI32);
+      v.token_types.resize(n);
+      for (uint64_t k = 0; k < n; ++k) v.token_types[k] = r.Read<int32_t>(key);
+    } else if (key == "tokenizer.ggml.precompiled_charsmap") {
+      const size_t at = r.offset();
+      expect(kArray);
+      const uint32_t elem = r.Read<uint32_t>("an array element type");
+      if (elem != kU8 && elem != kI8) {
+        Fail("{}: byte offset {}: metadata \"{}\" is an array of {}, expected bytes", path, at,
+             Printable(key), TypeName(elem));
+      }
+      const uint64_t n = r.Read<uint64_t>("an array count");
+      r.Need(n, key);
+      v.precompiled_charsmap.resize(n);
+      for (uint64_t k = 0; k < n; ++k) v.precompiled_charsmap[k] = r.Read<char>(key);
+    } else if (key == "tokenizer.ggml.bos_token_id") {
+      token_id(&v.bos_id);
+    } else if (key == "tokenizer.ggml.eos_token_id") {
+      token_id(&v.eos_id);
+    } else if (key == "tokenizer.ggml.unknown_token_id") {
+      token_id(&v.unk_id);
+    } else if (key == "tokenizer.ggml.seperator_token_id" ||
+               key == "tokenizer.ggml.separator_token_id") {
+      token_id(&v.sep_id);
+    } else if (key == "tokenizer.ggml.padding_token_id") {
+      token_id(&v.pad_id);
+    } else if (key == "tokenizer.ggml.cls_token_id") {
+      token_id(&v.cls_id);
+    } else if (key == "tokenizer.ggml.mask_token_id") {
+      token_id(&v.mask_id);
+    } else if (key == "tokenizer.ggml.add_bos_token") {
+      boolean(&v.add_bos);
+    } else if (key == "tokenizer.ggml.add_eos_token") {
+      boolean(&v.add_eos);
+    } else if (key == "tokenizer.ggml.add_space_prefix") {
+      boolean(&v.add_space_prefix);
+    } else if (key == "tokenizer.ggml.remove_extra_whitespaces") {
+      boolean(&v.remove_extra_whitespaces);
+    } else {
+      // Skip any other value, arrays of arrays included (bounded depth).
+      auto skip = [&](auto&& self, uint32_t t, int depth) -> void {
+        if (t == kString) {
+          r.String(key, r.left());
+        } else if (t == kArray) {
+          if (depth >= static_cast<int>(kMaxArrayDepth)) {
+            Fail("{}: byte offset {}: metadata \"{}\" nests arrays deeper than {}", path,
+                 r.offset(), Printable(key), kMaxArrayDepth);
+          }
+          const size_t at = r.offset();
+          const uint32_t elem = r.Read<uint32_t>("an array element type");
+          const uint64_t n = r.Read<uint64_t>("an array count");
+          if (elem > kF64) {
+            Fail("{}: byte offset {}: metadata \"{}\" has element type {}, expected 0..12", path,
+                 at, Printable(key), elem);
+          }
+          const uint64_t size = ScalarSize(elem);
+          if (size > 0) {
+            if (n > r.left() / size) {
+              Fail(
+                  "{}: byte offset {}: metadata \"{}\" declares {} elements, more than the {} "
+                  "bytes left can hold",
+                  path, at + 4, Printable(key), n, r.left());
+            }
+            r.Skip(n * size, key);
+          } else {
+            if (n > r.left() / 8) {
+              Fail(
+                  "{}: byte offset {}: metadata \"{}\" declares {} elements, more than the {} "
+                  "bytes left can hold",
+                  path, at + 4, Printable(key), n, r.left());
+            }
+            for (uint64_t k = 0; k < n; ++k) self(self, elem, depth + 1);
+          }
+        } else {
+          r.Skip(ScalarSize(t), key);
+        }
+      };
+      skip(skip, type, 0);
+    }
+  }
+  if (v.tokens.empty()) Fail("{}: no tokenizer.ggml.tokens; not a GGUF with a vocab", path);
+  const size_t n = v.tokens.size();
+  if (!v.scores.empty() && v.scores.size() != n) {
+    Fail("{}: {} tokens but {} tokenizer.ggml.scores", path, n, v.scores.size());
+  }
+  if (!v.token_types.empty() && v.token_types.size() != n) {
+    Fail("{}: {} tokens but {} tokenizer.ggml.token_type", path, n, v.token_types.size());
+  }
+  for (int* id : {&v.bos_id, &v.eos_id, &v.unk_id, &v.sep_id, &v.pad_id, &v.cls_id, &v.mask_id}) {
+    if (*id >= static_cast<int>(n)) {
+      Fail("{}: special token id {} is outside the vocab of {} tokens", path, *id, n);
+    }
+  }
+  return v;
+}
+
+namespace {
+
+std::unique_ptr<Tokenizer> MakeSpm(const GgufVocab& v) {
+  SentencePieceSpec spec;
+  spec.algorithm = SentencePieceSpec::Algorithm::kBpe;
+  const size_t n = v.tokens.size();
+  spec.pieces = v.tokens;
+  spec.scores = v.scores.empty() ? std::vector<float>(n, 0.0f) : v.scores;
+  spec.types.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t t = v.token_types.empty() ? 1 : v.token_types[i];
+    if (t < 1 || t > 6) Fail("{}: token {} has type {}, expected 1..6", v.path, i, t);
+    spec.types[i] = static_cast<SpmPieceType>(t);
+    if (t == 6) spec.byte_fallback = true;
+  }
+  // llama.cpp takes the unknown token from its id, whatever its type says.
+  if (v.unk_id >= 0) {
+    for (auto& t : spec.types) {
+      if (t == SpmPieceType::kUnknown) t = SpmPieceType::kControl;
+    }
+    spec.types[v.unk_id] = SpmPieceType::kUnknown;
+  }
+  spec.normalizer.add_dummy_prefix = v.add_space_prefix.value_or(true);
+  spec.normalizer.remove_extra_whitespaces = v.remove_extra_whitespaces.value_or(false);
+  spec.normalizer.precompiled_charsmap = v.precompiled_charsmap;
+  spec.bos_id = v.bos_id;
+  spec.eos_id = v.eos_id;
+  return std::make_unique<SentencePieceTokenizer>(std::move(spec), v.path);
+}
+
+std::unique_ptr<Tokenizer> MakeBert(const GgufVocab& v) {
+  // llama.cpp's converter stores BERT vocabs in "phantom space" form: a
+  // word-initial piece gains a leading "▁", a "##" continuation loses its
+  // prefix, "[SPECIAL]" tokens stay. Undo it.
+  constexpr std::string_view kSpace = "\xe2\x96\x81";
+  WordPieceSpec spec;
+  spec.vocab.reserve(v.tokens.size());
+  bool has_upper = false;
+  for (size_t i = 0; i < v.tokens.size(); ++i) {
+    const std::string& t = v.tokens[i];
+    const bool special = t.size() >= 2 && t.front() == '[' && t.back() == ']';
+    if (special) {
+      spec.vocab.push_back(t);
+    } else if (t.compare(0, kSpace.size(), kSpace) == 0) {
+      spec.vocab.push_back(t.substr(kSpace.size()));
+    } else {
+      spec.vocab.push_back("##" + t);
+    }
+    if (!special) {
+      for (char c : t) has_upper |= c >= 'A' && c <= 'Z';
+    }
+    if (special && !v.token_types.empty() && v.token_types[i] == 3) {
+      spec.special_tokens.emplace_back(static_cast<int>(i), t);
+    }
+  }
+  if (v.unk_id >= 0) spec.unk_token = spec.vocab[v.unk_id];
+  spec.cls_id = v.cls_id >= 0 ? v.cls_id : v.bos_id;
+  spec.sep_id = v.sep_id >= 0 ? v.sep_id : v.eos_id;
+  // GGUF does not record do_lower_case; an uncased vocab has no capitals.
+  spec.lowercase = !has_upper;
+  spec.strip_accents = spec.lowercase;
+  return std::make_unique<WordPieceTokenizer>(std::move(spec), v.path);
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> MakeGgufTokenizer(const GgufVocab& vocab) {
+  if (vocab.model == "llama") return MakeSpm(vocab);
+  if (vocab.model == "bert") return MakeBert(vocab);
+  Fail(
+      "{}: tokenizer.ggml.model is \"{}\"; this loader builds \"llama\" (SentencePiece) and "
+      "\"bert\" (WordPiece) vocabs",
+      vocab.path, vocab.model);
+}
+
+std::unique_ptr<Tokenizer> LoadGgufTokenizer(const std::string& path) {
+  return MakeGgufTokenizer(ReadGgufVocab(path));
+}
+
+}  // namespace lmc::rt
