@@ -9,6 +9,7 @@ packages=(
   libhwy-dev      # Highway SIMD kernels with dynamic dispatch
   catch2          # Catch2 v2 unit tests
   python3         # test helpers (npy reader, reference checks)
+  clang-14 libclang-rt-14-dev   # libFuzzer harnesses (scripts/fuzz.sh), and the clang build
 )
 missing=()
 for p in "${packages[@]}"; do

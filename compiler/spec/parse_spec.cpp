@@ -194,6 +194,17 @@ class Section {
       Error(*value, fmt::format("{} must not be empty", Path(key)));
       return;
     }
+    // Quoted YAML escapes ("\r", "\0") can put control bytes in a string;
+    // no spec string needs them, and generated code embeds these strings.
+    for (size_t i = 0; i < value->scalar.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(value->scalar[i]);
+      if (c < 0x20 || c == 0x7f) {
+        Error(*value, fmt::format("{} must not contain control characters (found 0x{:02x} at "
+                                  "byte {})",
+                                  Path(key), c, i));
+        return;
+      }
+    }
     out = value->scalar;
   }
 

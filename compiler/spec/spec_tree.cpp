@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <string_view>
 #include <unordered_map>
 
 #include "compiler/support/file_io.h"
@@ -148,6 +149,40 @@ bool CheckText(const std::string& text, unsigned buffer, unsigned column_offset,
   return true;
 }
 
+// A spec is one YAML document: reports a document marker ("---" or "...")
+// that starts a second one. Such markers only mean that at the start of a line.
+bool CheckOneDocument(const std::string& text, unsigned buffer, unsigned column_offset,
+                      Diagnostics& diags) {
+  bool content = false, ended = false;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = std::min(text.find('\n', start), text.size());
+    std::string_view line(text.data() + start, end - start);
+    auto marker = [&](std::string_view m) {
+      return line.substr(0, 3) == m &&
+             (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+    };
+    size_t first = line.find_first_not_of(" \t\r");
+    bool blank = first == std::string_view::npos || line[first] == '#';
+    std::string problem;
+    if (marker("---")) {
+      if (content || ended) problem = "a second YAML document ('---'); a spec is one document";
+      content = true;
+    } else if (marker("...")) {
+      ended = true;
+    } else if (!blank && !(line[0] == '%' && !content)) {
+      if (ended)
+        problem = "text after the end of the YAML document ('...'); a spec is one document";
+      content = true;
+    }
+    if (!problem.empty()) {
+      diags.Error(LocationOf(text, start, buffer, column_offset), problem);
+      return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
 // Converts yaml-cpp's tree, whose marks are 0-based, into located SpecNodes,
 // expanding aliases within kMaxSpecValues values and kMaxSpecDepth levels.
 // `column_offset` shifts columns on line 0 (for --set values inside a line).
@@ -280,13 +315,10 @@ std::unique_ptr<SpecNode> ParseYamlText(const std::string& text, unsigned buffer
         0};
   };
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.size() > 1) {
-      diags.Error(located(documents[1].Mark()),
-                  "a second YAML document ('---'); a spec is one document");
-      return nullptr;
-    }
-    YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
+    // YAML::LoadAll loops forever on some inputs (",dk"), so the second
+    // document is found in the text: a line starting with "---" after content.
+    if (!CheckOneDocument(text, buffer, column_offset, diags)) return nullptr;
+    YAML::Node root = YAML::Load(text);
     int errors_before = diags.error_count();
     Converter converter(text, buffer, column_offset, diags);
     auto node = std::make_unique<SpecNode>(converter.Convert(root, Location{buffer, 1, 1, 0}, 0));

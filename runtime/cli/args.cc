@@ -97,11 +97,20 @@ float Args::Float(const std::string& name, float fallback, float min, float max)
   // from_chars like the integers: no spaces, no '+', no hex; "inf" and "nan"
   // parse and are refused below.
   const std::string& text = values_.at(name);
-  auto value = ParseNumber<float>(text);
-  if (!value || std::isnan(*value)) Fail("{} expects a number, found '{}'", Flag(name), text);
-  if (*value < min || *value > max)
+  float value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  bool whole = end == text.data() + text.size();
+  if (ec == std::errc::result_out_of_range && whole) {
+    Fail("{} must be in [{}, {}], found {} (beyond 32-bit float range)", Flag(name), min, max,
+         text);
+  }
+  if (ec != std::errc() || !whole || std::isnan(value)) {
+    Fail("{} expects a number, found '{}'", Flag(name), text);
+  }
+  if (value < min || value > max) {
     Fail("{} must be in [{}, {}], found {}", Flag(name), min, max, text);
-  return *value;
+  }
+  return value;
 }
 
 uint64_t Args::Uint64(const std::string& name, uint64_t fallback) const {

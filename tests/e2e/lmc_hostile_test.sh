@@ -11,6 +11,20 @@ export LMC_CACHE_DIR=$tmp/cache
 cp "$spec" "$src/specs/llama2c.base.yaml" "$tmp/"
 local_spec=$tmp/stories260k.yaml
 
+# A fake C++ compiler stands in for c++ where compiling is not the point: it
+# warns once per call and writes its -o file.
+cat > "$tmp/fakecxx" <<'SH'
+#!/bin/sh
+out="" prev=""
+for a in "$@"; do [ "$prev" = "-o" ] && out=$a; prev=$a; done
+echo "fakecxx: warning: made $(basename "$out")" >&2
+printf '#!/bin/sh\necho fake model\nexit 0\n' > "$out"
+head -c 200000 /dev/zero >> "$out"  # As large as a small real binary.
+chmod +x "$out"
+sleep 0.2  # Lets concurrent builds overlap.
+SH
+chmod +x "$tmp/fakecxx"
+
 # --- Usage errors: one line, exit 2.
 expect_error "no command" 2 "expected a command" -- "$lmc"
 expect_error "check without a spec" 2 "positional argument" -- "$lmc" check
@@ -97,7 +111,7 @@ case "$err" in *"not a regular file"*) pass "-o a FIFO: says it" ;; *) fail "-o 
 
 # --- Three concurrent builds with one cache: all succeed, one cache entry.
 for i in 1 2 3; do
-  "$lmc" build "$local_spec" -o "$tmp/par$i" --cache-dir "$tmp/shared_cache" \
+  "$lmc" build "$local_spec" -o "$tmp/par$i" --cache-dir "$tmp/shared_cache" --cxx "$tmp/fakecxx" \
     >"$tmp/par$i.log" 2>&1 &
 done
 ok=0
@@ -114,14 +128,14 @@ leftovers=$(ls -A "$tmp" | grep -c '\.tmp-' || true)
 
 # --- Replacing an existing binary, and a full disk leaving the old one.
 expect_status 0 "rebuild over an existing binary" -- \
-  "$lmc" build "$local_spec" -o "$tmp/par1" --cache-dir "$tmp/shared_cache"
+  "$lmc" build "$local_spec" -o "$tmp/par1" --cache-dir "$tmp/shared_cache" --cxx "$tmp/fakecxx"
 [ -x "$tmp/par1" ] && cmp -s "$tmp/par1" "$tmp/par2" && pass "replaced, executable" || fail "replace"
 full=$tmp/full
 mkdir "$full"
 if mount -t tmpfs -o size=64k tmpfs "$full" 2>/dev/null; then
   echo "old binary" > "$full/model"
   expect_status 1 "build onto a full disk" -- \
-    "$lmc" build "$local_spec" -o "$full/model" --cache-dir "$tmp/shared_cache"
+    "$lmc" build "$local_spec" -o "$full/model" --cache-dir "$tmp/shared_cache" --cxx "$tmp/fakecxx"
   case "$err" in *"cannot write $full/model: write failed: No space left on device"*) pass "says why" ;;
     *) fail "$err" ;; esac
   [ "$(cat "$full/model")" = "old binary" ] && pass "old binary kept" || fail "old binary lost"
@@ -135,10 +149,19 @@ else
   echo "skip: cannot mount a small tmpfs (not root?): full-disk checks not run"
 fi
 
+# --- Each compiler step's warnings are shown once.
+expect_status 0 "build with a warning compiler" -- \
+  "$lmc" build "$local_spec" -o "$tmp/fake" --cxx "$tmp/fakecxx" --cache-dir "$tmp/fake_cache"
+for made in model.o build_info.o stories260k; do
+  n=$(printf '%s\n' "$err" | grep -c "warning: made $made\$" || true)
+  [ "$n" -eq 1 ] && pass "warning for $made shown once" || fail "warning for $made shown $n times: $err"
+done
+[ "$("$tmp/fake")" = "fake model" ] && pass "binary from the fake compiler" || fail "fake binary"
+
 # --- Strings that would end a C++ literal are embedded as written.
 name='x";int evil=1;//??=\'
 expect_status 0 "build with a hostile --spec-name" -- \
-  "$lmc" build "$local_spec" -o "$tmp/named" --spec-name "$name" --cache-dir "$tmp/shared_cache"
+  "$lmc" build "$local_spec" -o "$tmp/named" --spec-name "$name" --cache-dir "$tmp/real_cache"
 expect_status 0 "info of that binary" -- "$tmp/named" info
 case "$out" in *"spec $name;"*) pass "build info holds the name verbatim" ;; *) fail "$out" ;; esac
 finish

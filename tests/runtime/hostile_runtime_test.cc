@@ -90,6 +90,12 @@ TEST_CASE("flags: one-dash forms, -- and plain numbers", "[args][hostile]") {
       Parse("generate", {"--temperature", "inf"}, kFlags).Float("temperature", 1, 0, 2),
       Contains("must be in"));
 
+  CHECK_THROWS_WITH(
+      Parse("generate", {"--temperature", "1e-50"}, kFlags).Float("temperature", 1, 0, 2),
+      Contains("beyond 32-bit float range"));
+  // Subnormal values parse (the sampler decides whether it can divide by them).
+  CHECK(Parse("generate", {"--temperature", "1e-45"}, kFlags).Float("temperature", 1, 0, 2) > 0);
+
   // -- ends the options: what follows is text, even when it starts with '-'.
   Args args = Parse("tokenize", {"--weights", "w", "--", "-n", "--weights"}, kFlags);
   REQUIRE(args.positional().size() == 2);
