@@ -17,6 +17,7 @@ packages=(
   python3-torch python3-numpy  # also the PyTorch references: tests/reference/*.py
   sentencepiece python3-sentencepiece   # spm_train; the Python encoder the tests compare with
   libopenblas0-serial   # single-threaded OpenBLAS: torch on CPU trains ~6x faster than reference BLAS
+  clang-14 libclang-rt-14-dev   # libFuzzer harnesses (scripts/fuzz.sh), and the clang build
 )
 missing=()
 # Node.js and npm run the reference tokenizers (tests/tokenizer/*, npm ci). This

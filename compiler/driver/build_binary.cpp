@@ -9,11 +9,16 @@
 #include <llvm/Support/Path.h>
 #include <llvm/Support/Program.h>
 #include <llvm/Support/xxhash.h>
+#include <stdlib.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 
 #include "compiler/driver/toolchain.h"
+#include "compiler/support/cpp_literal.h"
+#include "compiler/support/file_io.h"
 
 namespace lmc {
 
@@ -35,13 +40,11 @@ std::string DefaultCacheDir() {
 }
 
 bool WriteFile(const std::string& path, const std::string& text, llvm::raw_ostream& log) {
-  std::error_code ec;
-  llvm::raw_fd_ostream out(path, ec);
-  if (ec) {
-    log << "lmc: error: cannot write " << path << ": " << ec.message() << "\n";
+  std::string error;
+  if (!WriteFileAtomically(path, text, 0644, error)) {
+    log << "lmc: error: cannot write " << path << ": " << error << "\n";
     return false;
   }
-  out << text;
   return true;
 }
 
@@ -86,6 +89,27 @@ uint64_t HashFile(const std::string& path) {
 bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
                  const BuildOptions& options, llvm::raw_ostream& log) {
   auto start = std::chrono::steady_clock::now();
+  const std::string& output_path = options.output;
+
+  // Never replace an input, a directory or a device with the binary.
+  for (const auto& input : options.inputs) {
+    if (SameFile(input, output_path)) {
+      log << "lmc: error: -o " << output_path << " is the input " << input
+          << "; choose another path for the binary\n";
+      return false;
+    }
+  }
+  if (llvm::sys::fs::is_directory(output_path)) {
+    log << "lmc: error: -o " << output_path
+        << " is a directory; give the path of the binary to write\n";
+    return false;
+  }
+  if (llvm::sys::fs::exists(output_path) && !llvm::sys::fs::is_regular_file(output_path)) {
+    log << "lmc: error: -o " << output_path
+        << " exists and is not a regular file; lmc build writes only regular files\n";
+    return false;
+  }
+
   std::string cxx = FindCompiler(options.cxx, log);
   if (cxx.empty()) return false;
 
@@ -95,10 +119,12 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   std::string build_info =
       fmt::format("lmc {}; spec {}; compiler {}; flags {}; built on a {} host", toolchain::kVersion,
                   spec_path, cxx, toolchain::kCompileFlags, llvm::sys::getHostCPUName().str());
+  // Every byte of the spec path and compiler path is escaped: none can end
+  // the literal.
   std::string build_info_source = fmt::format(
       "// Written by lmc build.\n#include \"runtime/model/model.h\"\n\nnamespace lmc::rt {{\n"
-      "const char* const kBuildInfo = \"{}\";\n}}  // namespace lmc::rt\n",
-      build_info);
+      "const char* const kBuildInfo = {};\n}}  // namespace lmc::rt\n",
+      CppStringLiteral(build_info));
 
   // Everything that can change the binary goes into the cache key.
   std::string key = files.header + files.source + build_info_source + cxx +
@@ -109,43 +135,63 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   std::string dir = cache_root + "/" + files.stem + "-" + hash;
   std::string binary = dir + "/" + files.stem;
 
+  // A cache entry appears whole or not at all: it is built in a directory of
+  // its own and renamed into place, so concurrent builds never share a file.
+  std::string work_dir;
+  auto cleanup = [&] {
+    if (!work_dir.empty()) llvm::sys::fs::remove_directories(work_dir);
+  };
   bool cached = options.use_cache && llvm::sys::fs::can_execute(binary);
   if (cached) {
     log << "[1/1] " << files.stem << ": up to date in cache " << dir << "\n";
   } else {
-    if (auto ec = llvm::sys::fs::create_directories(dir)) {
-      log << "lmc: error: cannot create cache directory " << dir << ": " << ec.message() << "\n";
+    if (auto ec = llvm::sys::fs::create_directories(cache_root)) {
+      log << "lmc: error: cannot create cache directory " << cache_root << ": " << ec.message()
+          << "\n";
       return false;
     }
-    std::string source = dir + "/" + files.stem + ".cpp";
-    if (!WriteFile(dir + "/" + files.stem + ".h", files.header, log) ||
+    std::string pattern = dir + ".tmp-XXXXXX";
+    std::vector<char> temp(pattern.begin(), pattern.end());
+    temp.push_back('\0');
+    if (!::mkdtemp(temp.data())) {
+      log << "lmc: error: cannot create a build directory in " << cache_root << ": "
+          << std::strerror(errno) << "\n";
+      return false;
+    }
+    work_dir = temp.data();
+    std::string source = work_dir + "/" + files.stem + ".cpp";
+    if (!WriteFile(work_dir + "/" + files.stem + ".h", files.header, log) ||
         !WriteFile(source, files.source, log) ||
-        !WriteFile(dir + "/build_info.cc", build_info_source, log)) {
+        !WriteFile(work_dir + "/build_info.cc", build_info_source, log)) {
+      cleanup();
       return false;
     }
     struct Step {
       std::string what;
       std::vector<std::string> args;
     };
-    std::vector<std::string> include = {"-I", toolchain::kIncludeDir, "-I", dir};
+    std::vector<std::string> include = {"-I", toolchain::kIncludeDir, "-I", work_dir};
     auto compile = [&](const std::string& src, const std::string& obj) {
       std::vector<std::string> args = compile_flags;
       args.insert(args.end(), include.begin(), include.end());
       args.insert(args.end(), {"-c", src, "-o", obj});
       return args;
     };
-    std::vector<std::string> link = {dir + "/model.o", dir + "/build_info.o"};
+    std::string work_binary = work_dir + "/" + files.stem;
+    std::vector<std::string> link = {work_dir + "/model.o", work_dir + "/build_info.o"};
     link.insert(link.end(), link_inputs.begin(), link_inputs.end());
     link.insert(link.end(), link_flags.begin(), link_flags.end());
-    link.insert(link.end(), {"-o", binary + ".tmp"});
+    link.insert(link.end(), {"-o", work_binary});
     std::vector<Step> steps = {
-        {"compiling " + files.stem + ".cpp", compile(source, dir + "/model.o")},
-        {"compiling build_info.cc", compile(dir + "/build_info.cc", dir + "/build_info.o")},
+        {"compiling " + files.stem + ".cpp", compile(source, work_dir + "/model.o")},
+        {"compiling build_info.cc",
+         compile(work_dir + "/build_info.cc", work_dir + "/build_info.o")},
         {"linking " + files.stem, link}};
-    std::string output = dir + "/compiler-output.txt";
     for (size_t i = 0; i < steps.size(); ++i) {
       log << "[" << i + 1 << "/" << steps.size() << "] " << steps[i].what << "\n";
       log.flush();
+      // One output file per step, so each step's warnings are shown once.
+      std::string output = fmt::format("{}/step{}-output.txt", work_dir, i + 1);
       std::string error;
       int rc = Run(cxx, steps[i].args, output, error);
       std::string printed = ReadFileOr(output, "");
@@ -154,31 +200,41 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
         log << "lmc: error: " << cxx << " failed ("
             << (error.empty() ? "exit " + std::to_string(rc) : error) << ") while " << steps[i].what
             << "; command: " << cxx << " " << llvm::join(steps[i].args, " ") << "\n";
+        cleanup();
         return false;
       }
       // The generated code must compile cleanly; show any warning.
       log << printed;
     }
-    if (auto ec = llvm::sys::fs::rename(binary + ".tmp", binary)) {
-      log << "lmc: error: cannot move " << binary << ".tmp: " << ec.message() << "\n";
-      return false;
-    }
+    if (!options.use_cache) {
+      binary = work_binary;  // --no-cache: use this build, leave the cache as it was.
+    } else if (::rename(work_dir.c_str(), dir.c_str()) == 0) {
+      work_dir.clear();  // Now the cache entry.
+    } else if (!llvm::sys::fs::can_execute(binary)) {
+      binary = work_binary;  // Another entry holds the name but no binary: use ours.
+    }                        // Else a concurrent build of the same key won; its binary is the same.
   }
 
-  llvm::SmallString<256> parent(options.output);
-  llvm::sys::path::remove_filename(parent);
-  if (!parent.empty()) llvm::sys::fs::create_directories(parent);
-  llvm::sys::fs::remove(options.output);
-  if (auto ec = llvm::sys::fs::copy_file(binary, options.output)) {
-    log << "lmc: error: cannot write " << options.output << ": " << ec.message() << "\n";
+  auto data = llvm::MemoryBuffer::getFile(binary, /*IsText=*/false,
+                                          /*RequiresNullTerminator=*/false);
+  if (!data) {
+    log << "lmc: error: cannot read " << binary << ": " << data.getError().message() << "\n";
+    cleanup();
     return false;
   }
-  llvm::sys::fs::setPermissions(options.output, llvm::sys::fs::all_read | llvm::sys::fs::all_exe |
-                                                    llvm::sys::fs::owner_write);
-  uint64_t size = 0;
-  llvm::sys::fs::file_size(options.output, size);
+  llvm::SmallString<256> parent(output_path);
+  llvm::sys::path::remove_filename(parent);
+  if (!parent.empty()) llvm::sys::fs::create_directories(parent);
+  std::string error;
+  if (!WriteFileAtomically(output_path, (*data)->getBuffer(), 0755, error)) {
+    log << "lmc: error: cannot write " << output_path << ": " << error << "\n";
+    cleanup();
+    return false;
+  }
+  uint64_t size = (*data)->getBufferSize();
+  cleanup();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  log << fmt::format("lmc: built {} ({:.1f} KiB) in {:.2f} s{}\n", options.output, size / 1024.0,
+  log << fmt::format("lmc: built {} ({:.1f} KiB) in {:.2f} s{}\n", output_path, size / 1024.0,
                      seconds, cached ? " (cached)" : "");
   return true;
 }

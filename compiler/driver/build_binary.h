@@ -5,6 +5,7 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include <string>
+#include <vector>
 
 #include "compiler/emit/emit_cpp.h"
 
@@ -15,9 +16,13 @@ struct BuildOptions {
   std::string cxx;        // Compiler name or path; empty: the one that built lmc.
   std::string cache_dir;  // Empty: $LMC_CACHE_DIR, else $XDG_CACHE_HOME/lmc, else ~/.cache/lmc.
   bool use_cache = true;
+  std::vector<std::string> inputs;  // Files read (spec, bases): -o must name none of them.
 };
 
 // Returns false after printing why to `log` (the compiler's own output included).
+// The binary is written to a temporary file beside `options.output` and
+// renamed over it: a failure leaves any old binary in place. An output that is
+// an input, a directory or not a regular file is refused.
 bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
                  const BuildOptions& options, llvm::raw_ostream& log);
 

@@ -9,6 +9,8 @@
 //   lmc random-weights SPEC -o W.safetensors [--seed N]  a seeded random checkpoint
 //
 // Exit codes: 0 success, 1 invalid spec or failed build, 2 usage error, 3 internal error.
+#include <llvm/ADT/SmallVector.h>
+#include <llvm/ADT/StringRef.h>
 #include <llvm/Support/CommandLine.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/MemoryBuffer.h>
@@ -19,6 +21,7 @@
 #include "compiler/driver/toolchain.h"
 #include "compiler/passes/passes.h"
 #include "compiler/pipeline.h"
+#include "compiler/support/file_io.h"
 
 namespace cl = llvm::cl;
 
@@ -53,34 +56,43 @@ cl::opt<std::string> random_out("o", cl::desc("Output .safetensors"), cl::Requir
 cl::opt<uint64_t> random_seed("seed", cl::desc("Random seed"), cl::init(1), cl::sub(random_cmd));
 
 cl::opt<std::string> emit_dir("o", cl::desc("Directory for <name>.h, <name>.cpp, <name>.ir"),
-                              cl::value_desc("dir"), cl::sub(emit_cmd));
+                              cl::value_desc("dir"), cl::sub(emit_cmd), cl::ZeroOrMore);
 cl::opt<bool> emit_ir("ir", cl::desc("Print the IR after all passes to stdout"), cl::sub(emit_cmd));
 cl::opt<bool> print_after_all("print-after-all",
                               cl::desc("Print the IR after lowering and after each pass to stderr"),
                               cl::sub(emit_cmd), cl::sub(build_cmd));
 cl::opt<std::string> as_path("spec-name",
                              cl::desc("How generated banners name the spec (default: as given)"),
-                             cl::sub(emit_cmd), cl::sub(build_cmd));
+                             cl::sub(emit_cmd), cl::sub(build_cmd), cl::ZeroOrMore);
 
 cl::opt<std::string> build_output("o", cl::desc("Path of the model binary"), cl::value_desc("path"),
-                                  cl::Required, cl::sub(build_cmd));
+                                  cl::sub(build_cmd), cl::ZeroOrMore);
 cl::opt<std::string> cxx("cxx",
                          cl::desc("C++ compiler (name on PATH or path; default: the one "
                                   "that built lmc)"),
-                         cl::sub(build_cmd));
-cl::opt<std::string> cache_dir("cache-dir", cl::desc("Build cache directory"), cl::sub(build_cmd));
+                         cl::sub(build_cmd), cl::ZeroOrMore);
+cl::opt<std::string> cache_dir("cache-dir", cl::desc("Build cache directory"), cl::sub(build_cmd),
+                               cl::ZeroOrMore);
 cl::opt<bool> no_cache("no-cache", cl::desc("Rebuild even if the cache has this binary"),
                        cl::sub(build_cmd));
 
 bool WriteText(const std::string& path, const std::string& text) {
-  std::error_code ec;
-  llvm::raw_fd_ostream out(path, ec);
-  if (ec) {
-    llvm::errs() << "lmc: error: cannot write " << path << ": " << ec.message() << "\n";
+  std::string error;
+  if (!lmc::WriteFileAtomically(path, text, 0644, error)) {
+    llvm::errs() << "lmc: error: cannot write " << path << ": " << error << "\n";
     return false;
   }
-  out << text;
   return true;
+}
+
+// The files a load read (the spec and its bases), from the buffers it added.
+std::vector<std::string> InputFiles(lmc::Diagnostics& diags) {
+  std::vector<std::string> out;
+  for (unsigned i = 1; i <= diags.sources().getNumBuffers(); ++i) {
+    std::string name = diags.BufferName(i);
+    if (name != "<--set>") out.push_back(name);
+  }
+  return out;
 }
 
 lmc::PipelineOptions Options() {
@@ -118,6 +130,10 @@ int Emit() {
   if (!graph) return 1;
   if (emit_ir) llvm::outs() << lmc::ir::Print(*graph);
   if (emit_dir.empty()) return 0;
+  if (llvm::sys::fs::exists(emit_dir) && !llvm::sys::fs::is_directory(emit_dir)) {
+    llvm::errs() << "lmc: error: -o " << emit_dir << " exists and is not a directory\n";
+    return 1;
+  }
   auto files = lmc::EmitCpp(*graph, DisplayPath());
   if (auto ec = llvm::sys::fs::create_directories(emit_dir)) {
     llvm::errs() << "lmc: error: cannot create " << emit_dir << ": " << ec.message() << "\n";
@@ -193,6 +209,7 @@ int Build() {
   auto files = lmc::CompileToCpp(options, diags);
   if (!files) return 1;
   lmc::BuildOptions build;
+  build.inputs = InputFiles(diags);
   build.output = build_output;
   build.cxx = cxx;
   build.cache_dir = cache_dir;
@@ -200,30 +217,90 @@ int Build() {
   return lmc::BuildBinary(*files, DisplayPath(), build, llvm::errs()) ? 0 : 1;
 }
 
+// LLVM's command-line errors take several lines; a user gets one.
+int UsageError(const std::string& text) {
+  llvm::SmallVector<llvm::StringRef, 4> lines;
+  llvm::StringRef(text).split(lines, '\n', -1, false);
+  std::string joined;
+  for (auto line : lines) {
+    line = line.trim();
+    line.consume_front("lmc: ");
+    line.consume_front("error: ");
+    if (line.empty()) continue;
+    if (!joined.empty()) joined += "; ";
+    joined += line.str();
+  }
+  if (joined.empty()) joined = "invalid command line (see lmc --help)";
+  llvm::errs() << "lmc: error: " << joined << "\n";
+  return 2;
+}
+
+// Output that could not be written is an error, not a silent truncation
+// (and not LLVM's "IO failure" abort when stdout is closed at exit).
+int Finish(int status) {
+  llvm::outs().flush();
+  if (llvm::outs().has_error()) {
+    llvm::errs() << "lmc: error: cannot write to standard output: "
+                 << llvm::outs().error().message() << "\n";
+    llvm::outs().clear_error();
+    return 1;
+  }
+  return status;
+}
+
+bool HasControlBytes(const std::string& text) {
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   cl::SetVersionPrinter(
       [](llvm::raw_ostream& out) { out << "lmc " << lmc::toolchain::kVersion << "\n"; });
+  std::string errors;
+  llvm::raw_string_ostream error_stream(errors);
   if (!cl::ParseCommandLineOptions(argc, argv, "lmc: transformer spec -> specialized binary\n",
-                                   &llvm::errs())) {
-    return 2;
+                                   &error_stream)) {
+    error_stream.flush();
+    return UsageError(errors);
+  }
+  for (const cl::Option* option : std::initializer_list<const cl::Option*>{
+           &emit_dir, &as_path, &build_output, &cxx, &cache_dir}) {
+    if (option->getNumOccurrences() > 1) {
+      std::string flag = option->ArgStr.size() > 1 ? "--" : "-";
+      flag.append(option->ArgStr.data(), option->ArgStr.size());
+      flag += " given more than once";
+      return UsageError(flag);
+    }
+  }
+  if (HasControlBytes(as_path)) {
+    return UsageError("--spec-name must not contain control characters");
   }
   try {
-    if (check_cmd) return Check();
-    if (emit_cmd) return Emit();
-    if (build_cmd) return Build();
-    if (run_cmd) return Run();
-    if (random_cmd) return Random();
-    if (opt_cmd) return Opt();
+    if (check_cmd) return Finish(Check());
+    if (emit_cmd) {
+      if (emit_dir.empty() && !emit_ir) {
+        return UsageError("emit needs -o DIR (write the generated files) or --ir (print the IR)");
+      }
+      return Finish(Emit());
+    }
+    if (build_cmd) {
+      if (build_output.empty())
+        return UsageError("build needs -o BINARY (where to write the model)");
+      return Finish(Build());
+    }
+    if (run_cmd) return Finish(Run());
+    if (random_cmd) return Finish(Random());
+    if (opt_cmd) return Finish(Opt());
   } catch (const std::exception& e) {  // A compiler bug, never the user's input.
     std::string what = e.what();
     if (what.rfind("internal error: ", 0) == 0) what = what.substr(16);
     llvm::errs() << "lmc: internal error: " << what << "\n";
     return 3;
   }
-  llvm::errs()
-      << "lmc: error: expected a command: check, emit, build, run, random-weights or opt (see "
-         "lmc --help)\n";
-  return 2;
+  return UsageError(
+      "expected a command: check, emit, build, run, random-weights or opt (see lmc --help)");
 }

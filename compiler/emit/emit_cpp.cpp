@@ -494,7 +494,7 @@ class Emitter {
     c.Line("static const ModelInfo info{{");
     c.Line("    .name = {},", CppStringLiteral(g_.name));
     c.Line("    .spec_path = {},", CppStringLiteral(spec_path_));
-    c.Line("    .spec_yaml = {},", CppStringLiteral(info.spec_yaml));
+    c.Line("    .spec_yaml = {},", CppStringLiteralLines(info.spec_yaml, "    "));
     c.Line("    .vocab_size = models::{}::kVocab,", ns_);
     c.Line("    .max_seq_len = models::{}::kMaxSeqLen,", ns_);
     c.Line("    .chunk = models::{}::kChunk,", ns_);

@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <llvm/ADT/StringRef.h>
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <set>
 #include <vector>
 
@@ -24,6 +26,57 @@ std::string Suggest(const std::string& key, const std::vector<std::string>& know
     }
   }
   return best;
+}
+
+// C++20 keywords and alternative tokens, and the namespaces generated code
+// lives in or uses.
+constexpr const char* kReservedNames[] = {
+    "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break",
+    "case", "catch", "char", "char8_t", "char16_t", "char32_t", "class", "compl", "concept",
+    "const", "consteval", "constexpr", "constinit", "const_cast", "continue", "co_await",
+    "co_return", "co_yield", "decltype", "default", "delete", "do", "double", "dynamic_cast",
+    "else", "enum", "explicit", "export", "extern", "false", "float", "for", "friend", "goto", "if",
+    "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq", "nullptr",
+    "operator", "or", "or_eq", "private", "protected", "public", "register", "reinterpret_cast",
+    "requires", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast",
+    "struct", "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef",
+    "typeid", "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t",
+    "while", "xor", "xor_eq", "final", "override", "import", "module",
+    // Namespaces and names the generated code and runtime use.
+    "std", "lmc", "rt", "models", "kernels", "k", "hwy", "hn", "fmt", "llvm", "yaml", "posix",
+    "main", "m"};
+constexpr size_t kMaxNameLength = 64;
+
+// Why `name` cannot name a model, or "" if it can. The emitter turns a name
+// into a C++ identifier by lowercasing it and replacing '-' by '_'.
+std::string NameProblem(const std::string& name) {
+  if (name.empty()) return "must not be empty";
+  if (name.size() > kMaxNameLength) {
+    return fmt::format("is {} characters long; a name has at most {}", name.size(), kMaxNameLength);
+  }
+  if (!std::isalpha(static_cast<unsigned char>(name[0]))) {
+    return "must start with a letter (it names a C++ namespace and files)";
+  }
+  std::string identifier;
+  for (char c : name) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (!std::isalnum(u) && c != '_' && c != '-') {
+      return "may hold only letters, digits, '_' and '-' (it names a C++ namespace and files)";
+    }
+    identifier += c == '-' ? '_' : static_cast<char>(std::tolower(u));
+  }
+  if (identifier.find("__") != std::string::npos) {
+    return "must not hold two '_' or '-' in a row (C++ reserves such identifiers)";
+  }
+  for (const char* reserved : kReservedNames) {
+    if (identifier == reserved) {
+      return fmt::format(
+          "would be the C++ identifier '{}', which C++ or lmc already uses; "
+          "choose another name",
+          identifier);
+    }
+  }
+  return "";
 }
 
 std::string KindName(SpecNode::Kind kind) {
@@ -93,6 +146,16 @@ class Section {
                                 min_exclusive ? "(" : "[", min, max, s));
       return;
     }
+    // Generated code holds these as float: a value that is not a normal float
+    // would silently become 0 or lose most of its digits.
+    if (parsed != 0 && (std::fabs(parsed) < std::numeric_limits<float>::min() ||
+                        std::fabs(parsed) > std::numeric_limits<float>::max())) {
+      Error(*value, fmt::format("{} must be representable as a normal 32-bit float (magnitude "
+                                "in [{:g}, {:g}]), found {}",
+                                Path(key), std::numeric_limits<float>::min(),
+                                std::numeric_limits<float>::max(), s));
+      return;
+    }
     out = parsed;
   }
 
@@ -109,12 +172,38 @@ class Section {
     }
   }
 
+  // A model name: it becomes a C++ namespace and file names, so it must be an
+  // identifier that cannot collide with C++ or with lmc's own namespaces.
+  void Name(const std::string& key, std::string& out) {
+    const SpecNode* value = Scalar(key, true);
+    if (!value) return;
+    const std::string& name = value->scalar;
+    std::string problem = NameProblem(name);
+    if (!problem.empty()) {
+      Error(*value, name.empty() ? fmt::format("{} {}", Path(key), problem)
+                                 : fmt::format("{} '{}' {}", Path(key), name, problem));
+      return;
+    }
+    out = name;
+  }
+
   void String(const std::string& key, std::string& out, bool required) {
     const SpecNode* value = Scalar(key, required);
     if (!value) return;
     if (value->scalar.empty()) {
       Error(*value, fmt::format("{} must not be empty", Path(key)));
       return;
+    }
+    // Quoted YAML escapes ("\r", "\0") can put control bytes in a string;
+    // no spec string needs them, and generated code embeds these strings.
+    for (size_t i = 0; i < value->scalar.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(value->scalar[i]);
+      if (c < 0x20 || c == 0x7f) {
+        Error(*value, fmt::format("{} must not contain control characters (found 0x{:02x} at "
+                                  "byte {})",
+                                  Path(key), c, i));
+        return;
+      }
     }
     out = value->scalar;
   }
@@ -153,7 +242,8 @@ class Section {
   // Reports keys nobody asked for.
   void Finish() {
     if (!node_) return;
-    for (const auto& [key, value] : node_->entries) {
+    for (const auto& value : node_->entries) {
+      const std::string& key = value.key;
       if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
       std::string where = path_.empty() ? "at the top level" : "in " + path_;
       std::string message = fmt::format("unknown key '{}' {}", key, where);
@@ -223,7 +313,7 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
         fmt::format("spec format version {} is not supported; this lmc reads version 1", version));
   }
   spec.format_version = static_cast<int>(version);
-  top.String("name", spec.name, true);
+  top.Name("name", spec.name);
   std::string description;
   top.String("description", description, false);
   top.Enum("family", spec.family, kFamilyNames, true);

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "compiler/support/file_io.h"
+
 namespace lmc {
 
 namespace {
@@ -108,6 +112,7 @@ class Validator {
     }
 
     if (s.weights.format == WeightsFormat::kLlama2c) ValidateLlama2cFormat();
+    ValidateResources();
   }
 
  private:
@@ -168,6 +173,91 @@ class Validator {
       Error({"position.t5.max_distance", "position.t5.num_buckets"},
             fmt::format("position.t5.max_distance ({}) must be at least num_buckets ({})",
                         p.t5.max_distance, p.t5.num_buckets));
+    }
+  }
+
+  // What the model will need, against the limits of generated code and of a
+  // sensible machine, so `lmc check` refuses what `lmc build` or the binary
+  // would fail on. Sizes are at most 2^24 each, so products of three fit in
+  // an int64 and larger ones are computed in double.
+  void ValidateResources() {
+    const auto& s = spec_;
+    const auto& a = s.attention;
+    const double d = static_cast<double>(s.sizes.d_model);
+    const double q_dim = static_cast<double>(a.n_heads) * static_cast<double>(a.head_dim);
+    const double kv_dim = static_cast<double>(a.n_kv_heads) * static_cast<double>(a.head_dim);
+    const double hidden = static_cast<double>(s.feed_forward.hidden);
+    const double vocab = static_cast<double>(s.sizes.vocab);
+    const double layers = static_cast<double>(s.sizes.n_layers + s.sizes.n_decoder_layers);
+    const double emb = static_cast<double>(s.embeddings.dim);
+    const double ffn_in = IsGated(s.feed_forward.activation) ? 2 : 1;
+
+    // Every weight tensor is indexed with 32-bit ints by the kernels.
+    struct Tensor {
+      const char* what;
+      double elements;
+      std::initializer_list<const char*> paths;
+    };
+    const Tensor tensors[] = {{"the token embedding (sizes.vocab x embeddings.dim)",
+                               vocab * emb,
+                               {"sizes.vocab", "embeddings.dim", "sizes.d_model"}},
+                              {"the query projection (sizes.d_model x n_heads*head_dim)",
+                               d * q_dim,
+                               {"attention.head_dim", "attention.n_heads", "sizes.d_model"}},
+                              {"the key/value projections (sizes.d_model x n_kv_heads*head_dim)",
+                               d * kv_dim,
+                               {"attention.head_dim", "attention.n_kv_heads", "sizes.d_model"}},
+                              {"a feed-forward matrix (sizes.d_model x feed_forward.hidden)",
+                               d * hidden,
+                               {"feed_forward.hidden", "sizes.d_model"}},
+                              {"the output projection (sizes.vocab x sizes.d_model)",
+                               vocab * d,
+                               {"sizes.vocab", "sizes.d_model"}}};
+    for (const auto& t : tensors) {
+      if (t.elements > kMaxTensorElements) {
+        Error(t.paths, fmt::format("{} would have {:.0f} elements; a tensor has at most {} "
+                                   "(2^31 - 1, 32-bit indexing)",
+                                   t.what, t.elements, kMaxTensorElements));
+        return;
+      }
+    }
+
+    const double per_layer = d * (2 * q_dim + 2 * kv_dim) + (ffn_in + 1) * d * hidden + 4 * d;
+    const double weight_bytes =
+        4 * (vocab * emb + (s.embeddings.tied ? 0 : vocab * d) + layers * per_layer + d);
+    if (weight_bytes > kMaxWeightBytes) {
+      Error({"sizes.n_layers", "sizes.d_model"},
+            fmt::format("the weights would take {} as f32 (sizes.n_layers {}, sizes.d_model {}, "
+                        "feed_forward.hidden {}, sizes.vocab {}); the limit is {}",
+                        DescribeBytes(weight_bytes), s.sizes.n_layers, s.sizes.d_model,
+                        s.feed_forward.hidden, s.sizes.vocab, DescribeBytes(kMaxWeightBytes)));
+    }
+
+    // Activations of one token (the model's State without its KV cache).
+    const double seq = static_cast<double>(s.sizes.max_seq_len);
+    const double activation_bytes =
+        4 * (4 * d + 2 * hidden + q_dim + 2 * kv_dim + vocab + emb + seq);
+    if (activation_bytes > kMaxActivationBytes) {
+      Error({"sizes.max_seq_len", "feed_forward.hidden", "sizes.vocab"},
+            fmt::format("the activations of one token would take {:.0f} bytes (sizes.d_model {}, "
+                        "feed_forward.hidden {}, sizes.vocab {}, sizes.max_seq_len {}); the "
+                        "limit is {:.0f} bytes ({})",
+                        activation_bytes, s.sizes.d_model, s.feed_forward.hidden, s.sizes.vocab,
+                        s.sizes.max_seq_len, kMaxActivationBytes,
+                        DescribeBytes(kMaxActivationBytes)));
+    }
+
+    // The KV cache at the default context a model binary allocates.
+    const int64_t ctx = std::min<int64_t>(s.sizes.max_seq_len, kDefaultContext);
+    const double kv_bytes = layers * 2 * kv_dim * static_cast<double>(ctx) * 4;
+    if (kv_bytes > kMaxKvCacheBytes) {
+      Error({"sizes.n_layers", "attention.n_kv_heads", "attention.head_dim", "sizes.d_model"},
+            fmt::format("the KV cache at the default context of {} tokens (min(sizes.max_seq_len, "
+                        "{})) would take {} (layers {} x 2 x n_kv_heads {} x head_dim {} x {} x 4 "
+                        "bytes); the limit is {}",
+                        ctx, kDefaultContext, DescribeBytes(kv_bytes),
+                        s.sizes.n_layers + s.sizes.n_decoder_layers, a.n_kv_heads, a.head_dim, ctx,
+                        DescribeBytes(kMaxKvCacheBytes)));
     }
   }
 

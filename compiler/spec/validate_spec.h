@@ -6,6 +6,16 @@
 
 namespace lmc {
 
+// Resource limits `lmc check` holds a spec to, so that what it accepts builds
+// and runs on one machine.
+inline constexpr double kMaxTensorElements = 2147483647.0;      // 32-bit index math in kernels.
+inline constexpr double kMaxWeightBytes = 64.0 * (1ull << 30);  // All weights as f32.
+inline constexpr double kMaxActivationBytes = 256.0 * (1ull << 20);  // One token's activations.
+inline constexpr double kMaxKvCacheBytes = 32.0 * (1ull << 30);      // At the default context.
+// The context a model binary allocates its KV cache for unless told
+// otherwise (--ctx): min(sizes.max_seq_len, kDefaultContext).
+inline constexpr int64_t kDefaultContext = 4096;
+
 // Returns false if any rule is broken.
 bool ValidateSpec(const Spec& spec, Diagnostics& diags);
 

@@ -3,7 +3,11 @@
 // Every input the compiler reads (spec files, files they extend, --set
 // overrides) is a buffer in one SourceMgr, so a Location from any of them
 // prints the same way: file:line:col, the source line, and a caret range.
-// Errors accumulate so one run reports every problem.
+// Errors accumulate so one run reports every problem; after kMaxShownErrors
+// they are still counted but no longer printed. Whatever the input holds, a
+// diagnostic prints as three short lines: long source lines are cut to a
+// window around the column, and control or non-ASCII bytes in them (and in
+// messages) are shown as '?' (source) or \xNN (messages).
 #pragma once
 
 #include <llvm/Support/SourceMgr.h>
@@ -41,12 +45,17 @@ class Diagnostics {
 
   int error_count() const { return errors_; }
 
+  static constexpr int kMaxShownErrors = 50;
+  static constexpr unsigned kMaxShownLine = 100;  // Columns of source shown.
+  static constexpr size_t kMaxMessage = 300;      // Bytes of a message shown.
+
  private:
   void Print(const Location& where, llvm::SourceMgr::DiagKind kind, const std::string& message);
 
   llvm::raw_ostream& out_;
   llvm::SourceMgr sources_;
   int errors_ = 0;
+  bool hiding_ = false;  // Past kMaxShownErrors: the notes of hidden errors are hidden too.
 };
 
 }  // namespace lmc

@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
 
 #include "runtime/util/error.h"
 
@@ -26,13 +25,18 @@ std::string Flag(const std::string& name) { return (name.size() == 1 ? "-" : "--
 Args::Args(const std::string& command, int argc, char** argv, int first,
            const std::vector<FlagSpec>& flags)
     : command_(command) {
+  bool options_ended = false;
   for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg.size() == 2 && arg[0] == '-' && arg[1] != '-') arg = "-" + arg;  // -n == --n
-    if (arg.size() < 3 || arg.rfind("--", 0) != 0) {
+    if (options_ended || arg.size() < 2 || arg[0] != '-') {
       positional_.push_back(arg);
       continue;
     }
+    if (arg == "--") {  // Everything after is positional, even "-x" or "--x".
+      options_ended = true;
+      continue;
+    }
+    if (arg[1] != '-') arg = "-" + arg;  // -n, -n=3 == --n, --n=3
     std::string name = arg.substr(2), value;
     bool inline_value = false;
     if (size_t eq = name.find('='); eq != std::string::npos) {
@@ -45,9 +49,13 @@ Args::Args(const std::string& command, int argc, char** argv, int first,
       if (name == f.name) spec = &f;
     }
     if (!spec) {
+      if (flags.empty()) Fail("unknown flag {}: '{}' takes no flags", Flag(name), command_);
       std::string known;
-      for (const auto& f : flags) known += std::string(known.empty() ? "--" : ", --") + f.name;
-      Fail("unknown flag {} for '{}'; expected one of: {}", Flag(name), command_, known);
+      for (const auto& f : flags) known += std::string(known.empty() ? "" : ", ") + Flag(f.name);
+      Fail(
+          "unknown flag {} for '{}'; expected one of: {} (use -- before text that starts "
+          "with '-')",
+          Flag(name), command_, known);
     }
     if (spec->takes_value && !inline_value) {
       if (i + 1 >= argc) Fail("{} expects a value ({})", Flag(name), spec->help);
@@ -57,6 +65,7 @@ Args::Args(const std::string& command, int argc, char** argv, int first,
     }
     if (values_.count(name)) Fail("{} given twice", Flag(name));
     values_[name] = value;
+    help_[name] = spec->help;
   }
 }
 
@@ -68,6 +77,8 @@ std::string Args::String(const std::string& name, const std::string& fallback) c
 std::string Args::Required(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end()) Fail("'{}' needs {}", command_, Flag(name));
+  if (it->second.empty())
+    Fail("{} expects a value ({}), found an empty string", Flag(name), help_.at(name));
   return it->second;
 }
 
@@ -83,14 +94,22 @@ int Args::Int(const std::string& name, int fallback, int min, int max) const {
 
 float Args::Float(const std::string& name, float fallback, float min, float max) const {
   if (!Has(name)) return fallback;
+  // from_chars like the integers: no spaces, no '+', no hex; "inf" and "nan"
+  // parse and are refused below.
   const std::string& text = values_.at(name);
-  char* end = nullptr;
-  float value = text.empty() ? NAN : std::strtof(text.c_str(), &end);
-  if (std::isnan(value) || end != text.c_str() + text.size()) {
+  float value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  bool whole = end == text.data() + text.size();
+  if (ec == std::errc::result_out_of_range && whole) {
+    Fail("{} must be in [{}, {}], found {} (beyond 32-bit float range)", Flag(name), min, max,
+         text);
+  }
+  if (ec != std::errc() || !whole || std::isnan(value)) {
     Fail("{} expects a number, found '{}'", Flag(name), text);
   }
-  if (value < min || value > max)
+  if (value < min || value > max) {
     Fail("{} must be in [{}, {}], found {}", Flag(name), min, max, text);
+  }
   return value;
 }
 

@@ -1,6 +1,8 @@
-// A strict command-line parser for model binaries: `--name value` or
-// `--name=value`, positional arguments, and nothing unknown. Every problem is
-// an Error naming the flag and what was expected.
+// A strict command-line parser for model binaries: `--name value`,
+// `--name=value` (or with one dash), positional arguments, `--` before
+// positional arguments that start with '-', and nothing unknown. Numbers are
+// written plainly (no spaces, no '+'). Every problem is an Error naming the
+// flag and what was expected.
 #pragma once
 
 #include <map>
@@ -24,6 +26,7 @@ class Args {
 
   bool Has(const std::string& name) const { return values_.count(name) != 0; }
   std::string String(const std::string& name, const std::string& fallback) const;
+  // The value of a flag that must be given, and not as an empty string.
   std::string Required(const std::string& name) const;
   int Int(const std::string& name, int fallback, int min, int max) const;
   float Float(const std::string& name, float fallback, float min, float max) const;
@@ -35,6 +38,7 @@ class Args {
  private:
   std::string command_;
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::string> help_;  // Of the flags given.
   std::vector<std::string> positional_;
 };
 

@@ -52,8 +52,13 @@ int Sampler::Sample(float* logits) {
   }
   if (options_.temperature == 0.0f) return Argmax(logits, n);
 
+  // Scale relative to the largest logit: (l - max) / t is <= 0, so however
+  // small t is, it cannot overflow to +inf (which made softmax NaN); it may
+  // reach -inf, which Softmax maps to probability 0. The largest logit stays
+  // 0, so at least one token keeps probability 1 before normalizing.
   const float inv_t = 1.0f / options_.temperature;
-  for (int i = 0; i < n; ++i) logits[i] *= inv_t;
+  const float max_logit = logits[Argmax(logits, n)];
+  for (int i = 0; i < n; ++i) logits[i] = (logits[i] - max_logit) * inv_t;
   Softmax(logits, n);
   const float* probs = logits;
   const float coin = NextF32();
@@ -122,7 +127,9 @@ int Sampler::Sample(float* logits) {
     cdf += probs[id];
     if (r < cdf) return id;
   }
-  return candidates_.back();
+  // Rounding can leave r at or just above the last cdf; candidates_ always
+  // holds the most likely token, but never index an empty vector.
+  return candidates_.empty() ? Argmax(probs, n) : candidates_.back();
 }
 
 }  // namespace lmc::rt

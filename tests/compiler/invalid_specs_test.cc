@@ -47,7 +47,7 @@ TEST_CASE("invalid specs report exactly their expected errors", "[spec]") {
   auto specs = InvalidSpecs();
   REQUIRE(specs.size() >= 25);
   const std::regex expected_re(R"(#\s*expected-error:\s*(?:([^:\s]+):)?(\d+):(\d+):\s*(.*\S))");
-  const std::regex set_re(R"(#\s*set:\s*(\S+))");
+  const std::regex set_re(R"(#\s*set:\s*(.*\S))");
   const std::regex actual_re(R"(^(.*?):(\d+):(\d+): error: (.*)$)");
   for (const auto& path : specs) {
     DYNAMIC_SECTION(path.filename().string()) {

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses (tests/fuzz) with clang-14 into build-fuzz/
+# and runs each for FUZZ_SECONDS (default 30) from its seed corpus. Fails if
+# any fuzzer finds a crash, leak, hang or sanitizer report; the reproducer is
+# left in build-fuzz/artifacts/. Extra arguments go to every fuzzer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${FUZZ_BUILD_DIR:-build-fuzz}
+seconds=${FUZZ_SECONDS:-30}
+export LMC_ASSETS=${LMC_ASSETS:-$(cd .. && pwd)/shared/assets}
+CC=clang-14 CXX=clang++-14 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DLMC_FUZZ=ON >/dev/null
+# lmc too: the whole compiler must build with clang.
+cmake --build "$build_dir" -j "${JOBS:-2}" --target lmc_fuzzers lmc
+mkdir -p "$build_dir/artifacts"
+status=0
+for fuzzer in fuzz_spec fuzz_checkpoint fuzz_tokenizer fuzz_tokenizer_encode fuzz_args; do
+  corpus="$build_dir/corpus/$fuzzer"
+  mkdir -p "$corpus"
+  seeds=tests/fuzz/seeds/$fuzzer
+  echo "== $fuzzer: ${seconds}s"
+  if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    "$build_dir/tests/fuzz/$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -max_len=65536 -print_final_stats=1 -artifact_prefix="$build_dir/artifacts/$fuzzer-" \
+    "$@" "$corpus" "$seeds" "tests/fuzz/regressions/$fuzzer" >"$build_dir/$fuzzer.log" 2>&1; then
+    echo "FAIL: $fuzzer found a problem (see $build_dir/$fuzzer.log, $build_dir/artifacts/)"
+    grep -E "ERROR|SUMMARY|Test unit written" "$build_dir/$fuzzer.log" | head -5 || true
+    status=1
+  fi
+  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$build_dir/$fuzzer.log" | tr '\n' ' ' ||
+    true
+  echo
+done
+exit $status
