@@ -8,6 +8,10 @@ packages=(
   libfmt-dev libyaml-cpp-dev
   libhwy-dev      # Highway SIMD kernels with dynamic dispatch
   catch2          # Catch2 v2 unit tests
+  nlohmann-json3-dev  # tokenizer.json / encoder.json
+  libpcre2-dev    # pre-tokenizer regexes other than the built-in ones
+  pkg-config      # finds PCRE2
+  nodejs npm      # reference tokenizers (tests/tokenizer/reference, npm ci)
   python3         # test helpers (npy reader, reference checks)
 )
 missing=()

@@ -4,6 +4,7 @@
 //   lmc emit SPEC -o DIR      write the generated C++ (and IR) to DIR
 //   lmc emit SPEC --ir        print the IR after all passes
 //   lmc build SPEC -o BINARY  compile the model binary
+//   lmc tokenize / detokenize any tokenizer file (tokenize_command.h)
 //
 // Exit codes: 0 success, 1 invalid spec or failed build, 2 usage error.
 #include <llvm/Support/CommandLine.h>
@@ -11,6 +12,7 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include "compiler/driver/build_binary.h"
+#include "compiler/driver/tokenize_command.h"
 #include "compiler/driver/toolchain.h"
 #include "compiler/pipeline.h"
 
@@ -122,6 +124,9 @@ int Build() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::string_view command = argc > 1 ? argv[1] : "";
+  if (command == "tokenize") return lmc::RunTokenize(argc - 1, argv + 1);
+  if (command == "detokenize") return lmc::RunDetokenize(argc - 1, argv + 1);
   cl::SetVersionPrinter(
       [](llvm::raw_ostream& out) { out << "lmc " << lmc::toolchain::kVersion << "\n"; });
   if (!cl::ParseCommandLineOptions(argc, argv, "lmc: transformer spec -> specialized binary\n",
