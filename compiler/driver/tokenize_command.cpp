@@ -226,16 +226,33 @@ void AppendJsonString(std::string_view bytes, std::string* out) {
   out->push_back('"');
 }
 
-// Calls f(line_number, line) for each line of `data` (a final newline ends the last line).
+// Calls f(line_number, line) for each line of stdin (a final newline ends the
+// last line), reading it in chunks.
 template <typename F>
-void ForEachLine(std::string_view data, F f) {
-  size_t pos = 0, line = 0;
-  while (pos < data.size()) {
-    size_t eol = data.find('\n', pos);
-    if (eol == std::string_view::npos) eol = data.size();
-    f(++line, data.substr(pos, eol - pos));
-    pos = eol + 1;
+void ForEachStdinLine(F f) {
+  std::string buffer;
+  std::vector<char> chunk(1 << 20);
+  size_t line = 0, n;
+  auto lines = [&](std::string_view data) {
+    size_t pos = 0;
+    while (pos < data.size()) {
+      size_t eol = data.find('\n', pos);
+      if (eol == std::string_view::npos) eol = data.size();
+      f(++line, data.substr(pos, eol - pos));
+      pos = eol + 1;
+    }
+  };
+  while ((n = std::fread(chunk.data(), 1, chunk.size(), stdin)) > 0) {
+    size_t last = std::string_view(chunk.data(), n).rfind('\n');
+    if (last == std::string_view::npos) {
+      buffer.append(chunk.data(), n);
+      continue;
+    }
+    buffer.append(chunk.data(), last + 1);
+    lines(buffer);
+    buffer.assign(chunk.data() + last + 1, n - last - 1);
   }
+  lines(buffer);
 }
 
 int ParseId(std::string_view s, const std::string& where) {
@@ -266,9 +283,8 @@ int RunTokenize(int argc, char** argv) {
       }
     };
     if (args.jsonl) {
-      std::string data = ReadStdin();
       std::string text;
-      ForEachLine(data, [&](size_t line, std::string_view json) {
+      ForEachStdinLine([&](size_t line, std::string_view json) {
         if (!ParseJsonString(json, &text))
           Fail("stdin:{}: expected one JSON string per line", line);
         out.push_back('[');
@@ -300,8 +316,8 @@ int RunDetokenize(int argc, char** argv) {
     auto tokenizer = Load(args);
     std::vector<int> ids;
     if (args.jsonl) {
-      std::string data = ReadStdin(), out;
-      ForEachLine(data, [&](size_t line, std::string_view json) {
+      std::string out;
+      ForEachStdinLine([&](size_t line, std::string_view json) {
         std::string where = fmt::format("stdin:{}", line);
         while (!json.empty() && (json.back() == '\r' || json.back() == ' ')) json.remove_suffix(1);
         if (json.size() < 2 || json.front() != '[' || json.back() != ']') {

@@ -203,7 +203,9 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec)
   is_added_.assign(tokens_.size(), false);
   vocab_.Reserve(tokens_.size());
   for (size_t id = 0; id < tokens_.size(); ++id) {
-    if (has_bytes_[id]) vocab_.Insert(tokens_[id], static_cast<int>(id));
+    if (has_bytes_[id] && !vocab_.Insert(tokens_[id], static_cast<int>(id))) {
+      Fail("{}: token {} has the same bytes as token {}", path_, id, vocab_.Find(tokens_[id]));
+    }
   }
   for (int b = 0; b < 256; ++b) {
     char c = static_cast<char>(b);
@@ -215,9 +217,12 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec)
   if (merging_ == BpeSpec::Merging::kMergeList) {
     merges_.Reserve(spec.merges.size());
     for (size_t rank = 0; rank < spec.merges.size(); ++rank) {
-      auto [left, right] = spec.merges[rank];
-      int merged = vocab_.Find(tokens_[left] + tokens_[right]);
-      if (merged < 0) {
+      auto [left, right, merged] = spec.merges[rank];
+      auto in_range = [&](int id) { return id >= 0 && static_cast<size_t>(id) < tokens_.size(); };
+      if (!in_range(left) || !in_range(right) || !in_range(merged) ||
+          tokens_[merged].size() != tokens_[left].size() + tokens_[right].size() ||
+          !tokens_[merged].starts_with(tokens_[left]) ||
+          !tokens_[merged].ends_with(tokens_[right])) {
         Fail("{}: merge {} joins tokens {} and {} into a string that is not in the vocabulary",
              path_, rank, left, right);
       }
@@ -330,10 +335,9 @@ void BpeTokenizer::EncodePiece(std::string_view piece, std::vector<int>* out) co
       return;
     }
   }
-  std::string key(piece);
   {
     std::lock_guard<std::mutex> lock(cache_mutex_);
-    auto it = cache_.find(key);
+    auto it = cache_.find(piece);
     if (it != cache_.end()) {
       out->insert(out->end(), it->second.begin(), it->second.end());
       return;
@@ -347,7 +351,7 @@ void BpeTokenizer::EncodePiece(std::string_view piece, std::vector<int>* out) co
   }
   std::lock_guard<std::mutex> lock(cache_mutex_);
   if (cache_.size() >= kMaxCacheEntries) cache_.clear();
-  cache_.emplace(std::move(key), std::vector<int>(out->begin() + first, out->end()));
+  cache_.emplace(std::string(piece), std::vector<int>(out->begin() + first, out->end()));
 }
 
 void BpeTokenizer::EncodePieceQuadratic(std::string_view piece, std::vector<int>* out) const {

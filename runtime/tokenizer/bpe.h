@@ -83,8 +83,11 @@ struct BpeSpec {
   // and has_bytes[id] is false.
   std::vector<std::string> tokens;
   std::vector<bool> has_bytes;
-  // Merge list (kMergeList): pairs of ids in rank order.
-  std::vector<std::pair<int, int>> merges;
+  // Merge list (kMergeList) in rank order: left + right = merged.
+  struct MergeRule {
+    int left, right, merged;
+  };
+  std::vector<MergeRule> merges;
   std::vector<AddedToken> added;
   std::string pattern;
   bool keep_gaps = false;         // Hugging Face Split "Isolated" keeps unmatched text.
@@ -140,7 +143,11 @@ class BpeTokenizer final : public Tokenizer {
 
   // Pieces already merged (words repeat); bounded.
   mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<int>> cache_;
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  mutable std::unordered_map<std::string, std::vector<int>, StringHash, std::equal_to<>> cache_;
 };
 
 // Loaders. Each throws Error naming the file, the place and what was wrong.

@@ -131,7 +131,8 @@ const std::vector<TiktokenEncoding>& TiktokenEncodings() {
 
 // Vocabulary of byte-level token strings (as in encoder.json / vocab.json).
 struct ByteLevelVocab {
-  std::unordered_map<std::string, int> ids;  // Token string -> id.
+  BytesMap ids;  // Token string -> id.
+  std::string scratch;
   BpeSpec spec;
 };
 
@@ -146,6 +147,7 @@ void ReadByteLevelVocab(const json& vocab, const std::string& where, ByteLevelVo
     }
     max_id = std::max(max_id, it.value().get<int>());
   }
+  v->ids.Reserve(vocab.size());
   v->spec.tokens.resize(max_id + 1);
   v->spec.has_bytes.assign(max_id + 1, false);
   std::vector<bool> seen(max_id + 1, false);
@@ -154,7 +156,7 @@ void ReadByteLevelVocab(const json& vocab, const std::string& where, ByteLevelVo
     if (seen[id])
       Fail("{}: id {} is given to two tokens (one is '{}')", where, id, Excerpt(it.key()));
     seen[id] = true;
-    v->ids.emplace(it.key(), id);
+    v->ids.Insert(it.key(), id);
     if (auto bytes = ByteLevelDecode(it.key())) {
       v->spec.tokens[id] = std::move(*bytes);
       v->spec.has_bytes[id] = true;
@@ -165,20 +167,22 @@ void ReadByteLevelVocab(const json& vocab, const std::string& where, ByteLevelVo
 }
 
 int MergeTokenId(const ByteLevelVocab& v, std::string_view token, const std::string& where) {
-  auto it = v.ids.find(std::string(token));
-  if (it == v.ids.end())
-    Fail("{}: merge uses '{}', which is not in the vocabulary", where, Excerpt(token));
-  return it->second;
+  int id = v.ids.Find(token);
+  if (id < 0) Fail("{}: merge uses '{}', which is not in the vocabulary", where, Excerpt(token));
+  return id;
 }
 
 void AddMerge(ByteLevelVocab* v, std::string_view left, std::string_view right,
               const std::string& where) {
   int l = MergeTokenId(*v, left, where), r = MergeTokenId(*v, right, where);
-  if (v->ids.find(std::string(left) + std::string(right)) == v->ids.end()) {
+  v->scratch.assign(left);
+  v->scratch.append(right);
+  int merged = v->ids.Find(v->scratch);
+  if (merged < 0) {
     Fail("{}: merge '{} {}' makes a token that is not in the vocabulary", where, Excerpt(left),
          Excerpt(right));
   }
-  v->spec.merges.emplace_back(l, r);
+  v->spec.merges.push_back({l, r, merged});
 }
 
 }  // namespace
@@ -208,8 +212,6 @@ std::unique_ptr<BpeTokenizer> LoadTiktoken(const std::string& path, const std::s
   spec.pattern = pattern.empty() ? std::string(known->pattern) : pattern;
   std::vector<std::pair<std::string, int>> ranks;
   ranks.reserve(data.size() / 16);
-  BytesMap seen;
-  seen.Reserve(data.size() / 16);
   size_t pos = 0, line = 0;
   int max_rank = -1;
   std::string bytes;
@@ -235,10 +237,6 @@ std::unique_ptr<BpeTokenizer> LoadTiktoken(const std::string& path, const std::s
     }
     if (known != nullptr && known->ranks != 0 && rank != static_cast<int64_t>(line - 1)) {
       Fail("{}:{}: rank {} where {} expects {}", path, line, rank, known->name, line - 1);
-    }
-    if (!seen.Insert(bytes, static_cast<int>(rank))) {
-      Fail("{}:{}: token '{}' appears twice (first with rank {})", path, line, Excerpt(bytes),
-           seen.Find(bytes));
     }
     max_rank = std::max(max_rank, static_cast<int>(rank));
     ranks.emplace_back(bytes, static_cast<int>(rank));
@@ -306,7 +304,7 @@ std::unique_ptr<BpeTokenizer> LoadGpt2Bpe(const std::string& path) {
              fmt::format("{}:{}", merges_path, line));
   }
   // Every token but the 256 bytes and <|endoftext|> is made by a merge.
-  size_t expected = v.ids.size() - 256 - (v.ids.count("<|endoftext|>") ? 1 : 0);
+  size_t expected = v.ids.size() - 256 - (v.ids.Find("<|endoftext|>") >= 0 ? 1 : 0);
   if (v.spec.merges.size() < expected) {
     Fail("{}: {} merges for {} multi-byte tokens in {} (truncated?)", merges_path,
          v.spec.merges.size(), expected, encoder_path);
@@ -316,9 +314,9 @@ std::unique_ptr<BpeTokenizer> LoadGpt2Bpe(const std::string& path) {
   spec.merging = BpeSpec::Merging::kMergeList;
   spec.whole_piece_first = false;
   spec.pattern = std::string(kGpt2Pattern);
-  if (auto it = v.ids.find("<|endoftext|>"); it != v.ids.end()) {
-    spec.added.push_back({"<|endoftext|>", it->second, true});
-    spec.bos = spec.eos = it->second;
+  if (int id = v.ids.Find("<|endoftext|>"); id >= 0) {
+    spec.added.push_back({"<|endoftext|>", id, true});
+    spec.bos = spec.eos = id;
   }
   return std::make_unique<BpeTokenizer>(std::move(spec));
 }
@@ -337,8 +335,7 @@ int SpecialId(const json& ref, const std::vector<AddedToken>& added, const ByteL
   for (const AddedToken& a : added) {
     if (a.text == text) return a.id;
   }
-  auto it = v.ids.find(text);
-  return it == v.ids.end() ? -1 : it->second;
+  return v.ids.Find(text);
 }
 
 std::string TypeOf(const json& j) {

@@ -22,10 +22,16 @@ class Llama2cAdapter final : public Tokenizer {
   std::vector<int> Encode(std::string_view text, const EncodeOptions& options) const override {
     return tokenizer_.Encode(text, options.add_bos, options.add_eos);
   }
+  // As SentencePiece decodes: BOS/EOS print nothing, and the first piece loses
+  // the dummy-prefix space.
   std::string Decode(std::span<const int> ids) const override {
     std::string out;
-    int prev = -1;
+    int prev = Llama2cTokenizer::kBos;
     for (int id : ids) {
+      if (id == Llama2cTokenizer::kBos || id == Llama2cTokenizer::kEos) {
+        prev = id;
+        continue;
+      }
       out.append(tokenizer_.Piece(prev, id));
       prev = id;
     }

@@ -213,6 +213,39 @@ struct Text {
   }
 };
 
+// PCRE2's \s (with UCP) leaves out U+0085, which Unicode's White_Space, Rust's
+// regex and Oniguruma include: add it.
+std::string WithUnicodeWhiteSpace(std::string_view pattern) {
+  std::string out;
+  bool in_class = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      char e = pattern[++i];
+      if (e == 's') {
+        out += in_class ? "\\s\\x{85}" : "[\\s\\x{85}]";
+      } else if (e == 'S' && !in_class) {
+        out += "[^\\s\\x{85}]";
+      } else {
+        out += c;
+        out += e;
+      }
+      continue;
+    }
+    if (c == '[' && !in_class) {
+      in_class = true;
+      out += c;
+      // A ']' right after '[' or '[^' is a literal.
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out += pattern[++i];
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out += pattern[++i];
+      continue;
+    }
+    if (c == ']' && in_class) in_class = false;
+    out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 struct Pretokenizer::Pcre2 {
@@ -235,12 +268,13 @@ Pretokenizer Pretokenizer::ForPattern(std::string_view pattern, bool keep_gaps,
   }
   int error = 0;
   PCRE2_SIZE offset = 0;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+  std::string rewritten = WithUnicodeWhiteSpace(pattern);
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rewritten.data()), rewritten.size(),
                                    PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error, message, sizeof(message));
-    Fail("{}: invalid pre-tokenizer regex at offset {}: {}", where, offset,
+    Fail("{}: invalid pre-tokenizer regex (near offset {} of '{}'): {}", where, offset, rewritten,
          reinterpret_cast<const char*>(message));
   }
   p.pcre2_ = std::make_shared<Pcre2>();
