@@ -47,6 +47,7 @@ constexpr int32_t kNoMerge = INT32_MAX;
 // ---------------------------------------------------------------- BytesMap
 
 void BytesMap::Reserve(size_t n) {
+  if (arena_.empty()) arena_.reserve(n * 8);
   size_t capacity = 16;
   while (capacity < n * 2) capacity *= 2;
   if (capacity > slots_.size()) {
@@ -301,7 +302,8 @@ void BpeTokenizer::EncodeOrdinary(std::string_view text, std::vector<int>* out) 
   if (text.empty()) return;
   std::string prefixed;
   if (add_prefix_space_ && text[0] != ' ') {
-    prefixed = " ";
+    prefixed.reserve(text.size() + 1);
+    prefixed.push_back(' ');
     prefixed.append(text);
     text = prefixed;
   }
