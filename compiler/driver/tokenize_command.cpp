@@ -1,6 +1,7 @@
 #include "compiler/driver/tokenize_command.h"
 
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -21,6 +22,7 @@ using rt::Fail;
 struct Args {
   std::string tokenizer, kind, pattern;
   bool bos = false, eos = false, special = false, stdin_ = false, jsonl = false;
+  bool time = false;  // Print load and encode seconds to stderr.
   std::vector<std::string> positional;
 };
 
@@ -63,6 +65,8 @@ std::string ParseArgs(int argc, char** argv, bool tokenize, Args* args) {
       args->eos = true;
     } else if (tokenize && a == "--special") {
       args->special = true;
+    } else if (tokenize && a == "--time") {
+      args->time = true;
     } else if (a == "--stdin") {
       args->stdin_ = true;
     } else if (a == "--jsonl") {
@@ -270,7 +274,19 @@ int RunTokenize(int argc, char** argv) {
   Args args;
   if (std::string e = ParseArgs(argc, argv, true, &args); !e.empty()) return Usage("tokenize", e);
   try {
+    auto start = std::chrono::steady_clock::now();
     auto tokenizer = Load(args);
+    auto loaded = std::chrono::steady_clock::now();
+    double encode_seconds = 0;
+    size_t text_bytes = 0;
+    auto encode = [&](std::string_view text, const rt::EncodeOptions& options) {
+      auto t0 = std::chrono::steady_clock::now();
+      std::vector<int> ids = tokenizer->Encode(text, options);
+      encode_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      text_bytes += text.size();
+      return ids;
+    };
     rt::EncodeOptions options;
     options.add_bos = args.bos;
     options.add_eos = args.eos;
@@ -288,7 +304,7 @@ int RunTokenize(int argc, char** argv) {
         if (!ParseJsonString(json, &text))
           Fail("stdin:{}: expected one JSON string per line", line);
         out.push_back('[');
-        append_ids(tokenizer->Encode(text, options), ",");
+        append_ids(encode(text, options), ",");
         out.append("]\n");
         if (out.size() > (1 << 20)) {
           Write(out);
@@ -297,10 +313,16 @@ int RunTokenize(int argc, char** argv) {
       });
     } else {
       std::string text = args.stdin_ ? ReadStdin() : args.positional[0];
-      append_ids(tokenizer->Encode(text, options), " ");
+      append_ids(encode(text, options), " ");
       out.push_back('\n');
     }
     Write(out);
+    if (args.time) {
+      std::fprintf(stderr, "load %.6f s, encode %.6f s for %zu bytes, total %.6f s\n",
+                   std::chrono::duration<double>(loaded - start).count(), encode_seconds,
+                   text_bytes,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
     return std::fflush(stdout) == 0 ? 0 : 1;
   } catch (const rt::Error& e) {
     std::fprintf(stderr, "lmc tokenize: error: %s\n", e.what());

@@ -392,5 +392,65 @@ TEST_CASE("arbitrary bytes never crash encode or decode", "[bpe][fuzz]") {
   }
 }
 
+// A small but complete byte-level tokenizer.json: the 256 bytes, two merges, one special.
+std::string TinyTokenizerJson() {
+  std::string vocab;
+  for (int b = 0; b < 256; ++b) {
+    std::string c = ByteLevelChar(static_cast<uint8_t>(b));
+    if (c == "\"" || c == "\\") c = "\\" + c;
+    vocab += "\"" + c + "\": " + std::to_string(b) + ", ";
+  }
+  return R"({"added_tokens": [{"id": 258, "content": "<|x|>", "special": true}],
+    "normalizer": null, "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false},
+    "model": {"type": "BPE", "vocab": {)" +
+         vocab + R"("Ġt": 256, "he": 257}, "merges": ["Ġ t", ["h", "e"]]}})";
+}
+
+TEST_CASE("mutated tokenizer files load or fail cleanly, never crash", "[bpe][fuzz]") {
+  TempDir dir;
+  std::mt19937 rng(5);
+  const std::string json = TinyTokenizerJson();
+  {
+    auto tok = LoadHuggingFaceBpe(dir.Write("tiny.json", json));
+    CHECK(tok->Encode(" the<|x|>", {.parse_special = true}) == std::vector<int>{256, 257, 258});
+  }
+  std::string ranks;
+  for (int i = 0; i < 300; ++i) {
+    static const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (i < 256) {  // The byte i.
+      ranks += std::string{kB64[i >> 2], kB64[(i & 3) << 4], '=', '='};
+    } else {  // Two letters.
+      int a = 'a' + (i - 256) % 26, b = 'a' + (i - 256) / 26;
+      ranks += std::string{kB64[a >> 2], kB64[((a & 3) << 4) | (b >> 4)], kB64[(b & 15) << 2], '='};
+    }
+    ranks += ' ';
+    ranks += std::to_string(i);
+    ranks += '\n';
+  }
+  int loaded = 0, refused = 0;
+  for (int i = 0; i < 400; ++i) {
+    const bool is_json = i % 2 == 0;
+    std::string bytes = is_json ? json : ranks;
+    if (i % 5 == 0) {
+      bytes.resize(rng() % bytes.size());
+    } else {
+      for (int k = 0; k < 1 + i % 3; ++k) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    }
+    try {
+      std::unique_ptr<BpeTokenizer> tok =
+          is_json ? LoadHuggingFaceBpe(dir.Write("m.json", bytes))
+                  : LoadTiktoken(dir.Write("m.tiktoken", bytes), std::string(kCl100kPattern));
+      std::vector<int> ids = tok->Encode("the <|x|> 12\xff", {.parse_special = true});
+      (void)tok->Decode(ids);
+      ++loaded;
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find('\n') == std::string::npos);
+      ++refused;
+    }
+  }
+  CHECK(loaded > 0);
+  CHECK(refused > 0);
+}
+
 }  // namespace
 }  // namespace lmc::rt
