@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -93,8 +94,9 @@ std::unique_ptr<rt::Tokenizer> Load(const Args& args) {
   if (args.pattern.empty()) return rt::LoadTokenizer(args.kind, args.tokenizer);
   std::string kind = args.kind;
   if (kind.empty()) {
-    kind = args.tokenizer.ends_with(".json") || args.tokenizer.ends_with("/") ? "huggingface"
-                                                                              : "tiktoken";
+    std::error_code ec;
+    bool folder = std::filesystem::is_directory(args.tokenizer, ec);
+    kind = folder || args.tokenizer.ends_with(".json") ? "huggingface" : "tiktoken";
   }
   if (kind == "tiktoken") return rt::LoadTiktoken(args.tokenizer, args.pattern);
   if (kind == "huggingface") return rt::LoadHuggingFaceBpe(args.tokenizer, args.pattern);

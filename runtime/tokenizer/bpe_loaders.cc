@@ -424,7 +424,7 @@ std::unique_ptr<BpeTokenizer> LoadTiktoken(const std::string& path, const std::s
     Fail("{}: {} ranks, but {} has {} (truncated?)", path, ranks.size(), known->name, known->ranks);
   }
   int size = max_rank + 1;
-  if (known != nullptr && pattern.empty()) {
+  if (known != nullptr) {
     for (const auto& [text, id] : known->specials) {
       size = std::max(size, id + 1);
       spec.added.push_back({text, id, true});
@@ -483,8 +483,8 @@ std::unique_ptr<BpeTokenizer> LoadGpt2Bpe(const std::string& path) {
              fmt::format("{}:{}", merges_path, line));
   }
   // Every token but the 256 bytes and <|endoftext|> is made by a merge.
-  size_t expected = v.ids.size() - 256 - (v.ids.Find("<|endoftext|>") >= 0 ? 1 : 0);
-  if (v.spec.merges.size() < expected) {
+  int64_t expected = static_cast<int64_t>(v.ids.size()) - 256 - (v.ids.Find("<|endoftext|>") >= 0);
+  if (static_cast<int64_t>(v.spec.merges.size()) < expected) {
     Fail("{}: {} merges for {} multi-byte tokens in {} (truncated?)", merges_path,
          v.spec.merges.size(), expected, encoder_path);
   }
