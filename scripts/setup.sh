@@ -11,13 +11,15 @@ packages=(
   nlohmann-json3-dev  # tokenizer.json / encoder.json
   libpcre2-dev    # pre-tokenizer regexes other than the built-in ones
   pkg-config      # finds PCRE2
-  nodejs npm      # reference tokenizers (tests/tokenizer/reference, npm ci)
   python3         # test helpers (npy reader, reference checks)
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node and npm run the reference tokenizers (tests/tokenizer/reference, npm ci); any
+# install that provides both commands will do (Debian's, or NodeSource's nodejs).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   sudo_cmd=""

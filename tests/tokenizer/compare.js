@@ -37,7 +37,8 @@ if (mode === "ids") {
 } else if (mode === "roundtrip") {
   for (let i = 0; i < corpus.length; ++i) {
     ++checked;
-    const want = corpus[i].toWellFormed();
+    // Lone surrogates become U+FFFD on the way to UTF-8 (String.toWellFormed, Node >= 20).
+    const want = corpus[i].replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
     const got = JSON.parse(ours[i]);
     if (got !== want) report(i, `  decoded ${JSON.stringify(got).slice(0, 160)}`);
   }
