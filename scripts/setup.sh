@@ -10,6 +10,9 @@ packages=(
   libhwy-dev      # Highway SIMD kernels with dynamic dispatch
   nlohmann-json3-dev  # safetensors headers
   catch2          # Catch2 v2 unit tests
+  nlohmann-json3-dev  # tokenizer.json / encoder.json
+  libpcre2-dev    # pre-tokenizer regexes other than the built-in ones
+  pkg-config      # finds PCRE2
   python3         # test helpers (npy reader, reference checks)
   # The default model: training (scripts/train_default_model.py) and its tests.
   # python3-torch and its libraries are the bulk: roughly 50 MB to download and
@@ -26,6 +29,9 @@ command -v npm >/dev/null || missing+=(nodejs npm)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node and npm run the reference tokenizers (tests/tokenizer/reference, npm ci); any
+# install that provides both commands will do (Debian's, or NodeSource's nodejs).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   sudo_cmd=""

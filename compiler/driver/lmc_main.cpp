@@ -7,6 +7,7 @@
 //   lmc opt FILE.ir [--passes=a,b]  parse IR, run passes, print IR (pass tests)
 //   lmc run SPEC --weights W --tokens 1,2,3 --out F.npy   the reference interpreter
 //   lmc random-weights SPEC -o W.safetensors [--seed N]  a seeded random checkpoint
+//   lmc tokenize / detokenize any tokenizer file (tokenize_command.h)
 //
 // Exit codes: 0 success, 1 invalid spec or failed build, 2 usage error, 3 internal error.
 #include <llvm/ADT/SmallVector.h>
@@ -18,6 +19,7 @@
 
 #include "compiler/driver/build_binary.h"
 #include "compiler/driver/reference_commands.h"
+#include "compiler/driver/tokenize_command.h"
 #include "compiler/driver/toolchain.h"
 #include "compiler/passes/passes.h"
 #include "compiler/pipeline.h"
@@ -258,6 +260,9 @@ bool HasControlBytes(const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::string_view command = argc > 1 ? argv[1] : "";
+  if (command == "tokenize") return lmc::RunTokenize(argc - 1, argv + 1);
+  if (command == "detokenize") return lmc::RunDetokenize(argc - 1, argv + 1);
   cl::SetVersionPrinter(
       [](llvm::raw_ostream& out) { out << "lmc " << lmc::toolchain::kVersion << "\n"; });
   std::string errors;
