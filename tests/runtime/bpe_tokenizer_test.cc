@@ -348,7 +348,7 @@ TEST_CASE("broken tokenizer.json files give one-line errors", "[bpe][errors]") {
              Contains("invalid JSON (truncated?)"));
   CHECK_THAT(
       LoadError("", dir.Write("wp.json", R"({"model": {"type": "WordPiece", "vocab": {}}})")),
-      Contains("model type 'WordPiece' is not supported yet"));
+      Contains("model.vocab must be a non-empty object"));  // Loaded as WordPiece.
   CHECK_THAT(LoadError("huggingface", dir.Write("none.json", R"([1, 2])")),
              Contains("not a Hugging Face tokenizer.json"));
   CHECK_THAT(LoadError("", dir.Write("meta.json", R"({"pre_tokenizer": {"type": "Metaspace"},
@@ -362,12 +362,13 @@ TEST_CASE("broken tokenizer.json files give one-line errors", "[bpe][errors]") {
              Contains("model.merges[0]: merge uses 'Q9', which is not in the vocabulary"));
 }
 
-TEST_CASE("unknown and not-yet-supported kinds are refused clearly", "[bpe][errors]") {
+TEST_CASE("unknown kinds and files of another kind are refused clearly", "[bpe][errors]") {
   TempDir dir;
   const std::string f = dir.Write("tokenizer.model", "x");
-  CHECK_THAT(LoadError("", f), Contains("kind 'sentencepiece' is not supported yet"));
-  CHECK_THAT(LoadError("wordpiece", f), Contains("kind 'wordpiece' is not supported yet"));
-  CHECK_THAT(LoadError("gguf", f), Contains("kind 'gguf' is not supported yet"));
+  // Each kind's loader names the file and what it expected instead.
+  CHECK_THAT(LoadError("", f), Contains(f));
+  CHECK_THAT(LoadError("wordpiece", f), Contains(f));
+  CHECK_THAT(LoadError("gguf", f), Contains(f));
   CHECK_THAT(LoadError("bpe?", f), Contains("unknown tokenizer kind 'bpe?'"));
   CHECK_THAT(LoadError("", dir.File("missing.json")), Contains("no such file"));
   fs::create_directory(dir.File("empty"));
