@@ -334,6 +334,8 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
   spec.attention.causal = spec.family != Family::kEncoder;
   attention.Bool("causal", spec.attention.causal);
   attention.Bool("bias", spec.attention.bias);
+  spec.attention.out_bias = spec.attention.bias;
+  attention.Bool("out_bias", spec.attention.out_bias);
   attention.Float("scale", spec.attention.scale, 0, 1e6, true, false);
   attention.Finish();
 
@@ -343,6 +345,7 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
   norm.Float("eps", spec.norm.eps, 0, 1, true, false);
   norm.Bool("bias", spec.norm.bias);
   norm.Bool("final", spec.norm.final_norm);
+  norm.Bool("embedding", spec.norm.embedding);
   norm.Finish();
 
   Section ffn = top.Child("feed_forward", true);
@@ -389,6 +392,9 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
 
   Section weights = top.Child("weights", true);
   weights.Enum("format", spec.weights.format, kWeightsFormatNames, true);
+  spec.weights.layout = spec.weights.format == WeightsFormat::kLlama2c ? WeightsLayout::kLlama2c
+                                                                       : WeightsLayout::kLlama;
+  weights.Enum("layout", spec.weights.layout, kWeightsLayoutNames, false);
   weights.WeightNames("names", spec.weights.names);
   weights.Finish();
 

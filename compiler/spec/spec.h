@@ -74,10 +74,8 @@ inline constexpr EnumName<RopeScaling> kRopeScalingNames[] = {
 enum class TokenizerKind { kNone, kLlama2c, kSentencePiece, kTiktoken, kGpt2Bpe, kWordPiece };
 inline constexpr EnumName<TokenizerKind> kTokenizerKindNames[] = {
     {"none", TokenizerKind::kNone},  // The model runs from token ids.
-    {"llama2c", TokenizerKind::kLlama2c},
-    {"sentencepiece", TokenizerKind::kSentencePiece},
-    {"tiktoken", TokenizerKind::kTiktoken},
-    {"gpt2_bpe", TokenizerKind::kGpt2Bpe},
+    {"llama2c", TokenizerKind::kLlama2c},    {"sentencepiece", TokenizerKind::kSentencePiece},
+    {"tiktoken", TokenizerKind::kTiktoken},  {"gpt2_bpe", TokenizerKind::kGpt2Bpe},
     {"wordpiece", TokenizerKind::kWordPiece}};
 
 enum class WeightsFormat { kLlama2c, kSafetensors, kGguf };
@@ -94,17 +92,40 @@ struct WeightRole {
 };
 inline constexpr WeightRole kWeightRoles[] = {{"token_embedding", false},
                                               {"position_embedding", false},
+                                              {"embed_norm", false},
+                                              {"embed_norm_bias", false},
                                               {"attn_norm", true},
+                                              {"attn_norm_bias", true},
                                               {"wq", true},
                                               {"wk", true},
                                               {"wv", true},
                                               {"wo", true},
+                                              {"wq_bias", true},
+                                              {"wk_bias", true},
+                                              {"wv_bias", true},
+                                              {"wo_bias", true},
                                               {"ffn_norm", true},
+                                              {"ffn_norm_bias", true},
                                               {"w_gate", true},
                                               {"w_up", true},
                                               {"w_down", true},
+                                              {"w_gate_bias", true},
+                                              {"w_up_bias", true},
+                                              {"w_down_bias", true},
                                               {"final_norm", false},
+                                              {"final_norm_bias", false},
                                               {"classifier", false}};
+
+// Whose tensor names and storage layout a checkpoint follows: Meta's Llama
+// (llama2.c), or a Hugging Face class. Each has one table in
+// runtime/weights/weight_names.cc: names, transposes and fused-tensor splits.
+enum class WeightsLayout { kLlama2c, kLlama, kGpt2, kOpenAiGpt, kBloom };
+inline constexpr EnumName<WeightsLayout> kWeightsLayoutNames[] = {
+    {"llama2c", WeightsLayout::kLlama2c},
+    {"llama", WeightsLayout::kLlama},
+    {"gpt2", WeightsLayout::kGpt2},
+    {"openai_gpt", WeightsLayout::kOpenAiGpt},
+    {"bloom", WeightsLayout::kBloom}};
 
 enum class DType { kF32, kF16, kBF16 };
 inline constexpr EnumName<DType> kDTypeNames[] = {
@@ -128,8 +149,9 @@ struct Spec {
     int64_t n_kv_heads = 0;  // == n_heads: MHA; 1: MQA; between: GQA.
     int64_t head_dim = 0;
     bool causal = true;
-    bool bias = false;
-    double scale = 0;  // Score scale; defaults to 1/sqrt(head_dim).
+    bool bias = false;      // Biases on the q, k, v projections (and o unless out_bias).
+    bool out_bias = false;  // Bias on the output projection; defaults to `bias`.
+    double scale = 0;       // Score scale; defaults to 1/sqrt(head_dim).
   } attention;
 
   struct Norm {
@@ -138,6 +160,7 @@ struct Spec {
     double eps = 1e-5;
     bool bias = false;
     bool final_norm = true;
+    bool embedding = false;  // A norm on the embeddings (BERT, BLOOM).
   } norm;
 
   struct FeedForward {
@@ -181,7 +204,8 @@ struct Spec {
 
   struct Weights {
     WeightsFormat format = WeightsFormat::kLlama2c;
-    std::map<std::string, std::string> names;  // Weight role -> checkpoint tensor name.
+    WeightsLayout layout = WeightsLayout::kLlama2c;  // Defaults by format.
+    std::map<std::string, std::string> names;        // Weight role -> checkpoint tensor name.
   } weights;
 
   DType dtype = DType::kF32;

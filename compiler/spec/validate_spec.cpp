@@ -99,6 +99,11 @@ class Validator {
       }
     }
 
+    if ((s.weights.layout == WeightsLayout::kLlama2c) !=
+        (s.weights.format == WeightsFormat::kLlama2c)) {
+      Error({"weights.layout", "weights.format"},
+            "weights.layout llama2c goes with weights.format llama2c, and only with it");
+    }
     for (const auto& [role, name] : s.weights.names) {
       bool per_layer = IsPerLayerRole(role);
       bool has_layer = name.find("{layer}") != std::string::npos;

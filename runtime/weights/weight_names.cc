@@ -4,35 +4,158 @@
 
 namespace lmc::rt {
 
+namespace {
+
+using Table = std::map<std::string, StoredTensor>;
+
+// Hugging Face's Conv1D (GPT-2, GPT-1) stores [in, out].
+StoredTensor Conv1D(std::string name) { return {std::move(name), /*transposed=*/true}; }
+StoredTensor Part(std::string name, int part, int parts, bool transposed, bool per_head) {
+  return {std::move(name), transposed, parts, part, per_head};
+}
+
+const Table& Llama2c() {
+  static const Table table = {
+      {"token_embedding", {"tok_embeddings.weight"}},
+      {"attn_norm", {"layers.{layer}.attention_norm.weight"}},
+      {"wq", {"layers.{layer}.attention.wq.weight"}},
+      {"wk", {"layers.{layer}.attention.wk.weight"}},
+      {"wv", {"layers.{layer}.attention.wv.weight"}},
+      {"wo", {"layers.{layer}.attention.wo.weight"}},
+      {"ffn_norm", {"layers.{layer}.ffn_norm.weight"}},
+      {"w_gate", {"layers.{layer}.feed_forward.w1.weight"}},
+      {"w_down", {"layers.{layer}.feed_forward.w2.weight"}},
+      {"w_up", {"layers.{layer}.feed_forward.w3.weight"}},
+      {"final_norm", {"norm.weight"}},
+      {"classifier", {"output.weight"}},
+  };
+  return table;
+}
+
+const Table& HfLlama() {
+  static const Table table = [] {
+    Table t = {
+        {"token_embedding", {"model.embed_tokens.weight"}},
+        {"attn_norm", {"model.layers.{layer}.input_layernorm.weight"}},
+        {"ffn_norm", {"model.layers.{layer}.post_attention_layernorm.weight"}},
+        {"w_gate", {"model.layers.{layer}.mlp.gate_proj.weight"}},
+        {"w_up", {"model.layers.{layer}.mlp.up_proj.weight"}},
+        {"w_down", {"model.layers.{layer}.mlp.down_proj.weight"}},
+        {"final_norm", {"model.norm.weight"}},
+        {"classifier", {"lm_head.weight"}},
+    };
+    for (const char* p : {"q", "k", "v", "o"}) {
+      std::string base = std::string("model.layers.{layer}.self_attn.") + p + "_proj.";
+      t[std::string("w") + p] = {base + "weight"};
+      t[std::string("w") + p + "_bias"] = {base + "bias"};  // Qwen2
+    }
+    return t;
+  }();
+  return table;
+}
+
+// GPT-2 and GPT-1 share Conv1D blocks and a fused c_attn [d, 3d] (q, k, v).
+void AddGptBlock(Table& t, const std::string& h, const std::string& norm1,
+                 const std::string& norm2) {
+  const char* qkv[] = {"wq", "wk", "wv"};
+  for (int i = 0; i < 3; ++i) {
+    t[qkv[i]] = Part(h + "attn.c_attn.weight", i, 3, /*transposed=*/true, false);
+    t[std::string(qkv[i]) + "_bias"] = Part(h + "attn.c_attn.bias", i, 3, false, false);
+  }
+  t["wo"] = Conv1D(h + "attn.c_proj.weight");
+  t["wo_bias"] = {h + "attn.c_proj.bias"};
+  t["attn_norm"] = {h + norm1 + ".weight"};
+  t["attn_norm_bias"] = {h + norm1 + ".bias"};
+  t["ffn_norm"] = {h + norm2 + ".weight"};
+  t["ffn_norm_bias"] = {h + norm2 + ".bias"};
+  t["w_up"] = Conv1D(h + "mlp.c_fc.weight");
+  t["w_up_bias"] = {h + "mlp.c_fc.bias"};
+  t["w_down"] = Conv1D(h + "mlp.c_proj.weight");
+  t["w_down_bias"] = {h + "mlp.c_proj.bias"};
+}
+
+const Table& Gpt2() {
+  static const Table table = [] {
+    Table t = {{"token_embedding", {"wte.weight"}},
+               {"position_embedding", {"wpe.weight"}},
+               {"final_norm", {"ln_f.weight"}},
+               {"final_norm_bias", {"ln_f.bias"}},
+               {"classifier", {"lm_head.weight"}}};
+    AddGptBlock(t, "h.{layer}.", "ln_1", "ln_2");
+    return t;
+  }();
+  return table;
+}
+
+// GPT-1 is post-LN: ln_1 follows attention, ln_2 the feed-forward.
+const Table& OpenAiGpt() {
+  static const Table table = [] {
+    Table t = {{"token_embedding", {"tokens_embed.weight"}},
+               {"position_embedding", {"positions_embed.weight"}},
+               {"classifier", {"lm_head.weight"}}};
+    AddGptBlock(t, "h.{layer}.", "ln_1", "ln_2");
+    return t;
+  }();
+  return table;
+}
+
+const Table& Bloom() {
+  static const Table table = [] {
+    const std::string h = "h.{layer}.";
+    Table t = {
+        {"token_embedding", {"word_embeddings.weight"}},
+        {"embed_norm", {"word_embeddings_layernorm.weight"}},
+        {"embed_norm_bias", {"word_embeddings_layernorm.bias"}},
+        {"attn_norm", {h + "input_layernorm.weight"}},
+        {"attn_norm_bias", {h + "input_layernorm.bias"}},
+        {"wo", {h + "self_attention.dense.weight"}},
+        {"wo_bias", {h + "self_attention.dense.bias"}},
+        {"ffn_norm", {h + "post_attention_layernorm.weight"}},
+        {"ffn_norm_bias", {h + "post_attention_layernorm.bias"}},
+        {"w_up", {h + "mlp.dense_h_to_4h.weight"}},
+        {"w_up_bias", {h + "mlp.dense_h_to_4h.bias"}},
+        {"w_down", {h + "mlp.dense_4h_to_h.weight"}},
+        {"w_down_bias", {h + "mlp.dense_4h_to_h.bias"}},
+        {"final_norm", {"ln_f.weight"}},
+        {"final_norm_bias", {"ln_f.bias"}},
+        {"classifier", {"lm_head.weight"}},
+    };
+    const char* qkv[] = {"wq", "wk", "wv"};
+    for (int i = 0; i < 3; ++i) {
+      t[qkv[i]] = Part(h + "self_attention.query_key_value.weight", i, 3, false, true);
+      t[std::string(qkv[i]) + "_bias"] =
+          Part(h + "self_attention.query_key_value.bias", i, 3, false, true);
+    }
+    return t;
+  }();
+  return table;
+}
+
+std::map<std::string, std::string> PlainNames(const Table& table) {
+  std::map<std::string, std::string> names;
+  for (const auto& [role, stored] : table) names[role] = stored.name;
+  return names;
+}
+
+}  // namespace
+
+const std::map<std::string, StoredTensor>& LayoutTensors(std::string_view layout) {
+  if (layout == "llama2c") return Llama2c();
+  if (layout == "llama") return HfLlama();
+  if (layout == "gpt2") return Gpt2();
+  if (layout == "openai_gpt") return OpenAiGpt();
+  if (layout == "bloom") return Bloom();
+  Fail("unknown weights layout '{}': expected llama2c, llama, gpt2, openai_gpt or bloom", layout);
+}
+
+std::string_view LayoutOptionalPrefix(std::string_view layout) {
+  if (layout == "gpt2" || layout == "openai_gpt" || layout == "bloom") return "transformer.";
+  return "";
+}
+
 const std::map<std::string, std::string>& DefaultTensorNames(std::string_view format) {
-  static const std::map<std::string, std::string> llama2c = {
-      {"token_embedding", "tok_embeddings.weight"},
-      {"attn_norm", "layers.{layer}.attention_norm.weight"},
-      {"wq", "layers.{layer}.attention.wq.weight"},
-      {"wk", "layers.{layer}.attention.wk.weight"},
-      {"wv", "layers.{layer}.attention.wv.weight"},
-      {"wo", "layers.{layer}.attention.wo.weight"},
-      {"ffn_norm", "layers.{layer}.ffn_norm.weight"},
-      {"w_gate", "layers.{layer}.feed_forward.w1.weight"},
-      {"w_down", "layers.{layer}.feed_forward.w2.weight"},
-      {"w_up", "layers.{layer}.feed_forward.w3.weight"},
-      {"final_norm", "norm.weight"},
-      {"classifier", "output.weight"},
-  };
-  static const std::map<std::string, std::string> huggingface = {
-      {"token_embedding", "model.embed_tokens.weight"},
-      {"attn_norm", "model.layers.{layer}.input_layernorm.weight"},
-      {"wq", "model.layers.{layer}.self_attn.q_proj.weight"},
-      {"wk", "model.layers.{layer}.self_attn.k_proj.weight"},
-      {"wv", "model.layers.{layer}.self_attn.v_proj.weight"},
-      {"wo", "model.layers.{layer}.self_attn.o_proj.weight"},
-      {"ffn_norm", "model.layers.{layer}.post_attention_layernorm.weight"},
-      {"w_gate", "model.layers.{layer}.mlp.gate_proj.weight"},
-      {"w_up", "model.layers.{layer}.mlp.up_proj.weight"},
-      {"w_down", "model.layers.{layer}.mlp.down_proj.weight"},
-      {"final_norm", "model.norm.weight"},
-      {"classifier", "lm_head.weight"},
-  };
+  static const auto llama2c = PlainNames(Llama2c());
+  static const auto huggingface = PlainNames(HfLlama());
   if (format == "llama2c") return llama2c;
   if (format == "safetensors") return huggingface;
   Fail("unknown weights format '{}': expected llama2c or safetensors", format);

@@ -1,6 +1,6 @@
-// The tensor names each checkpoint format uses for lmc's weight roles, in one
-// place: the compiler resolves a spec's weights.names against them, and the
-// llama2.c loader names its fixed layout with them.
+// The tensor names and storage layouts each checkpoint layout uses for lmc's
+// weight roles, in one place: the compiler resolves a spec's weights against
+// them, and the llama2.c loader names its fixed layout with them.
 #pragma once
 
 #include <cstdint>
@@ -10,11 +10,34 @@
 
 namespace lmc::rt {
 
-// Weight role (token_embedding, attn_norm, wq, wk, wv, wo, ffn_norm, w_gate,
-// w_up, w_down, final_norm, classifier) -> tensor-name template; per-layer
-// templates carry a {layer} placeholder. Formats: "llama2c" (Meta's Llama
-// names, as llama2.c's export.py writes them) and "safetensors" (Hugging Face
-// LlamaForCausalLM names). Throws Error for any other format.
+// Where one weight role lives in a checkpoint and how to turn the stored
+// tensor into lmc's layout ([out, in] for linear weights):
+//   1. `transposed`: the file stores it [in, out] (GPT-2's Conv1D);
+//   2. `parts` > 1: it is one part of a tensor fused along its first axis
+//      (after the transpose). `per_head`: the fusion interleaves heads, rows
+//      [heads][parts][head_dim] (BLOOM's query_key_value); otherwise parts are
+//      consecutive blocks (GPT-2's c_attn: q, then k, then v).
+struct StoredTensor {
+  std::string name;  // With {layer} for per-layer roles.
+  bool transposed = false;
+  int parts = 1;
+  int part = 0;
+  bool per_head = false;
+};
+
+// Layouts: "llama2c" (Meta's Llama names, as llama2.c's export.py writes them),
+// "llama" (Hugging Face LlamaForCausalLM, Mistral, Qwen2), "gpt2"
+// (GPT2LMHeadModel), "openai_gpt" (OpenAIGPTLMHeadModel), "bloom"
+// (BloomForCausalLM). Throws Error for any other layout.
+const std::map<std::string, StoredTensor>& LayoutTensors(std::string_view layout);
+
+// A prefix the layout's checkpoints may carry on every name, or not, depending
+// on whether the base model or the LM-head model was saved ("transformer." for
+// GPT-2: `h.0.ln_1.weight` and `transformer.h.0.ln_1.weight` are both common).
+std::string_view LayoutOptionalPrefix(std::string_view layout);
+
+// Role -> plain name template of the layout a format uses by default
+// ("llama2c" -> llama2c, "safetensors" -> llama).
 const std::map<std::string, std::string>& DefaultTensorNames(std::string_view format);
 
 // `name_template` with every {layer} replaced by `layer`.
