@@ -640,9 +640,18 @@ TEST_CASE("one name table per format", "[names]") {
       "wq",        "wv"};
   for (const auto* table : {&meta, &hf}) {
     std::vector<std::string> keys;
-    for (const auto& [role, name] : *table) keys.push_back(role);
+    for (const auto& [role, name] : *table) {
+      if (table == &meta || !role.ends_with("_bias")) keys.push_back(role);
+    }
     CHECK(keys == roles);
   }
+  CHECK(hf.at("wq_bias") == "model.layers.{layer}.self_attn.q_proj.bias");  // Qwen2
+  // GPT-2's fused c_attn is stored [d, 3d]: q is the first third after a transpose.
+  const StoredTensor& gpt2_wk = LayoutTensors("gpt2").at("wk");
+  CHECK(gpt2_wk.name == "h.{layer}.attn.c_attn.weight");
+  CHECK((gpt2_wk.transposed && gpt2_wk.parts == 3 && gpt2_wk.part == 1 && !gpt2_wk.per_head));
+  CHECK(LayoutTensors("bloom").at("wv").per_head);
+  CHECK_THROWS_WITH(LayoutTensors("t5"), Catch::Contains("unknown weights layout 't5'"));
   CHECK(TensorName(hf.at("wq"), 3) == "model.layers.3.self_attn.q_proj.weight");
   CHECK(TensorName(hf.at("w_down"), 0) == "model.layers.0.mlp.down_proj.weight");
   CHECK(TensorName(hf.at("ffn_norm"), 11) == "model.layers.11.post_attention_layernorm.weight");
