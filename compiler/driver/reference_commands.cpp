@@ -69,6 +69,7 @@ int RunReference(const ir::Graph& graph, const std::string& weights, const std::
   return Report([&] {
     std::vector<int> ids = ParseIds(tokens);
     auto source = rt::OpenCheckpoint(weights, graph.info.weights_format, CheckpointDims(graph));
+    source->set_optional_prefix(graph.info.tensor_prefix);
     std::vector<float> logits = Interpret(graph, *source, ids);
     rt::WriteNpy(out, logits.data(), {static_cast<int64_t>(ids.size()), DimSize(graph, "vocab")});
   });

@@ -18,6 +18,7 @@ class CodeWriter {
     out_ += '\n';
   }
   void Blank() { out_ += '\n'; }
+  void Raw(const std::string& text) { out_ += text; }  // Already indented lines.
   void Indent() { ++depth_; }
   void Outdent() { --depth_; }
   const std::string& str() const { return out_; }

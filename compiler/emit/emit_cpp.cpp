@@ -174,6 +174,10 @@ class Emitter {
     for (const auto& b : g_.buffers) {
       c.Line("float {}[kChunk * {}];", b.name, Size(b.row));
     }
+    for (const ir::Op* op : OpsOfKind(g_.body, ir::OpKind::kAddSinusoidal)) {
+      c.Line("float sinusoid[{}];  // one position's encoding", Width(op->result));
+      break;
+    }
     c.Outdent();
     c.Line("}};");
     c.Blank();
@@ -202,16 +206,52 @@ class Emitter {
   }
 
   void BindWeight(CodeWriter& c, const ir::Weight& w) {
+    std::string name = CppStringLiteral(w.tensor);
     if (w.per_layer) {
       size_t at = w.tensor.find("{layer}");
-      std::string name = at == std::string::npos
-                             ? CppStringLiteral(w.tensor)
-                             : fmt::format("{} + n + {}", CppStringLiteral(w.tensor.substr(0, at)),
-                                           CppStringLiteral(w.tensor.substr(at + 7)));
-      c.Line("lw.{} = source.F32({}, {});", w.role, name, DimsExpr(w.dims));
-    } else {
-      c.Line("w.{} = source.F32({}, {});", w.role, CppStringLiteral(w.tensor), DimsExpr(w.dims));
+      if (at != std::string::npos) {
+        name = fmt::format("{} + n + {}", CppStringLiteral(w.tensor.substr(0, at)),
+                           CppStringLiteral(w.tensor.substr(at + 7)));
+      }
     }
+    std::string stored;
+    if (w.transposed || w.parts > 1) {
+      stored = fmt::format(", {{.transposed = {}, .parts = {}, .part = {}, .groups = {}}}",
+                           w.transposed, w.parts, w.part, w.groups);
+    }
+    c.Line("{}.{} = source.F32({}, {}{});", w.per_layer ? "lw" : "w", w.role, name,
+           DimsExpr(w.dims), stored);
+  }
+
+  static void CollectOps(const ir::Block& block, ir::OpKind kind, std::vector<const ir::Op*>& out) {
+    for (const ir::Op& op : block.ops) {
+      if (op.kind == kind) out.push_back(&op);
+      if (op.body) CollectOps(*op.body, kind, out);
+    }
+  }
+  static std::vector<const ir::Op*> OpsOfKind(const ir::Block& block, ir::OpKind kind) {
+    std::vector<const ir::Op*> out;
+    CollectOps(block, kind, out);
+    return out;
+  }
+
+  // A constant table the forward pass reads, emitted once per distinct content.
+  std::string Table(const std::string& stem, const std::vector<float>& values) {
+    for (const auto& [name, existing] : tables_) {
+      if (existing == values) return name;
+    }
+    std::string name = fmt::format("{}{}", stem, tables_.size());
+    tables_.emplace_back(name, values);
+    return name;
+  }
+
+  void EmitTables(CodeWriter& c) const {
+    for (const auto& [name, values] : tables_) {
+      std::vector<std::string> literals;
+      for (float v : values) literals.push_back(FloatLiteral(v));
+      c.Line("constexpr float {}[] = {{{}}};", name, fmt::join(literals, ", "));
+    }
+    if (!tables_.empty()) c.Blank();
   }
 
   void EmitBlock(CodeWriter& c, const ir::Block& block) {
@@ -240,8 +280,54 @@ class Emitter {
         const auto& w = g_.weights[op.weights[0]];
         c.Line("k::Linear({}, {}, {}, {}, {}, {});", out(), WeightExpr(op.weights[0]), in(0),
                RowsOf(op.result), Size(w.dims[0]), Size(w.dims[1]));
+        if (op.weights.size() > 1) {
+          c.Line("k::AddBiasRows({}, {}, {}, {});", out(), WeightExpr(op.weights[1]),
+                 RowsOf(op.result), Size(w.dims[0]));
+        }
         break;
       }
+      case ir::OpKind::kLayerNorm:
+        c.Line("k::LayerNormRows({}, {}, {}, {}, {}, {}, {});", out(), in(0),
+               WeightExpr(op.weights[0]),
+               op.weights.size() > 1 ? WeightExpr(op.weights[1]) : "nullptr", RowsOf(op.result),
+               Width(op.result), f("eps"));
+        break;
+      case ir::OpKind::kActivation: {
+        const char* kernel = "";
+        switch (op.Get<ir::Activation>("function")) {
+          case ir::Activation::kRelu:
+            kernel = "ReluRows";
+            break;
+          case ir::Activation::kGelu:
+            kernel = "GeluRows";
+            break;
+          case ir::Activation::kGeluTanh:
+            kernel = "GeluTanhRows";
+            break;
+          case ir::Activation::kSilu:
+            kernel = "SiluRows";
+            break;
+        }
+        c.Line("k::{}({}, {}, {}, {});", kernel, out(), in(0), RowsOf(op.result), Width(op.result));
+        break;
+      }
+      case ir::OpKind::kMul:
+        c.Line("k::MulRows({}, {}, {}, {}, {});", out(), in(0), in(1), RowsOf(op.result),
+               Width(op.result));
+        break;
+      case ir::OpKind::kScale:
+        c.Line("k::ScaleRows({}, {}, {}, {}, {});", out(), in(0), RowsOf(op.result),
+               Width(op.result), f("factor"));
+        break;
+      case ir::OpKind::kAddPositionEmbedding:
+        CopyIfMoved(c, op);
+        c.Line("k::AddPositionEmbeddingRows({}, {}, positions, n, {});", out(),
+               WeightExpr(op.weights[0]), Width(op.result));
+        break;
+      case ir::OpKind::kAddSinusoidal:
+        CopyIfMoved(c, op);
+        c.Line("k::AddSinusoidalRows({}, positions, n, {}, a.sinusoid);", out(), Width(op.result));
+        break;
       case ir::OpKind::kGatedLinear: {
         const auto& w = g_.weights[op.weights[0]];
         // One activation exists today; the switch makes a new one a compile error here.
@@ -255,29 +341,33 @@ class Emitter {
         break;
       }
       case ir::OpKind::kRope: {
-        if (out() != in(0)) {
-          c.Line("std::copy_n({}, {} * {}, {});", in(0), RowsOf(op.result), Width(op.result),
-                 out());
-        }
+        CopyIfMoved(c, op);
         const char* kernel = op.Get<ir::RopeStyle>("style") == ir::RopeStyle::kInterleaved
                                  ? "RopeInterleavedRows"
                                  : "RopeHalfRows";
-        c.Line("k::{}({}, positions, n, {}, {}, {});", kernel, out(), dim("heads"), dim("head_dim"),
-               f("theta"));
+        std::vector<float> inv_freq = ir::RopeInvFreq(g_, op);
+        c.Line("k::{}({}, positions, n, {}, {}, {}, {});", kernel, out(), dim("heads"),
+               dim("head_dim"), f("theta"),
+               inv_freq.empty() ? "nullptr" : Table("kRopeInvFreq", inv_freq));
         break;
       }
       case ir::OpKind::kKvStore:
         c.Line("k::KvStore({}, {}, {}, {}, positions, n, {});", StateExpr(op.states[0]),
                StateExpr(op.states[1]), in(0), in(1), Width(op.operands[0]));
         break;
-      case ir::OpKind::kAttention:
+      case ir::OpKind::kAttention: {
+        std::vector<float> alibi = ir::AlibiSlopes(g_, op);
+        std::string slopes = alibi.empty() ? "nullptr" : Table("kAlibiSlopes", alibi);
         c.Line(
-            "k::AttentionRows({}, {}, {}, {}, positions, n, {}, {}, {}, {}, {}, s.scores.get());",
+            "k::AttentionRows({}, {}, {}, {}, positions, n, {}, {}, {}, {}, {}, {}, "
+            "s.scores.get());",
             out(), in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), dim("heads"),
             dim("kv_heads"), dim("head_dim"), f("scale"),
             op.Get<ir::AttentionMask>("mask") == ir::AttentionMask::kCausal ? "/*causal=*/true"
-                                                                            : "/*causal=*/false");
+                                                                            : "/*causal=*/false",
+            slopes);
         break;
+      }
       case ir::OpKind::kSwiGlu:
         c.Line("k::SwiGluRows({}, {}, {}, {}, {}, {});", out(), in(0), in(1), RowsOf(op.result),
                Width(op.result), f("beta"));
@@ -318,6 +408,15 @@ class Emitter {
       }
       case ir::OpKind::kCount:
         throw std::logic_error("internal error: op of kind kCount");
+    }
+  }
+
+  // Ops that update in place copy their input first when the planner gave the
+  // result another buffer.
+  void CopyIfMoved(CodeWriter& c, const ir::Op& op) {
+    if (Buf(op.result) != Buf(op.operands[0])) {
+      c.Line("std::copy_n({}, {} * {}, {});", Buf(op.operands[0]), RowsOf(op.result),
+             Width(op.result), Buf(op.result));
     }
   }
 
@@ -366,12 +465,14 @@ class Emitter {
     c.Line("// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk; earlier positions");
     c.Line(
         "// are in the state) and returns the logits of the last `rows` tokens, [rows, kVocab].");
+    CodeWriter body;
+    body.Indent();
+    EmitBlock(body, g_.body);
+    EmitTables(c);
     c.Line("const float* Forward(const Weights& w, State& s, Activations& a, const int* tokens,");
     c.Line("                     const int* positions, int n, int rows) {{");
-    c.Indent();
-    EmitBlock(c, g_.body);
-    c.Line("return {};", Buf(g_.output));
-    c.Outdent();
+    c.Raw(body.str());
+    c.Line("  return {};", Buf(g_.output));
     c.Line("}}");
     c.Blank();
     c.Line("}}  // namespace HWY_NAMESPACE");
@@ -432,6 +533,9 @@ class Emitter {
     c.Line("void LoadWeights(const std::string& path) override {{");
     c.Line("  source_ = lmc::rt::OpenCheckpoint(path, {}, kCheckpointDims);",
            CppStringLiteral(info.weights_format));
+    if (!info.tensor_prefix.empty()) {
+      c.Line("  source_->set_optional_prefix({});", CppStringLiteral(info.tensor_prefix));
+    }
     c.Line("  BindWeights(*source_, weights_);");
     c.Line("}}");
     c.Blank();
@@ -521,6 +625,7 @@ class Emitter {
   const ir::Graph& g_;
   std::string spec_path_;
   std::string ns_;
+  std::vector<std::pair<std::string, std::vector<float>>> tables_;
 };
 
 }  // namespace

@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <set>
 #include <stdexcept>
 
+#include "runtime/kernels/position_tables.h"
 #include "runtime/kernels/scalar_ops.h"
 #include "runtime/util/error.h"
 #include "runtime/weights/safetensors_writer.h"
@@ -57,7 +59,7 @@ class Interpreter {
     std::string name = w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor;
     rt::Shape shape;
     for (ir::DimId d : w.dims) shape.push_back(g_.dims[d].size);
-    return source_.F32(name, shape);
+    return source_.F32(name, shape, rt::StoredAs{w.transposed, w.parts, w.part, w.groups});
   }
 
   Tensor& Result(const ir::Op& op, int rows, int width) {
@@ -106,9 +108,73 @@ class Interpreter {
       }
       case ir::OpKind::kLinear: {
         const float* w = WeightData(op.weights[0], layer);
+        const float* bias = op.weights.size() > 1 ? WeightData(op.weights[1], layer) : nullptr;
         Tensor& x = in(0);
         Tensor& out = Result(op, x.rows, width);
-        for (int r = 0; r < x.rows; ++r) ref::MatVec(out.row(r), w, x.row(r), width, x.width);
+        for (int r = 0; r < x.rows; ++r) {
+          ref::MatVec(out.row(r), w, x.row(r), width, x.width);
+          if (bias) ref::AddInPlace(out.row(r), bias, width);
+        }
+        break;
+      }
+      case ir::OpKind::kLayerNorm: {
+        const float* w = WeightData(op.weights[0], layer);
+        const float* bias = op.weights.size() > 1 ? WeightData(op.weights[1], layer) : nullptr;
+        Tensor& x = in(0);
+        Tensor& out = Result(op, x.rows, width);
+        for (int r = 0; r < x.rows; ++r) {
+          ref::LayerNorm(out.row(r), x.row(r), w, bias, width, static_cast<float>(op.Float("eps")));
+        }
+        break;
+      }
+      case ir::OpKind::kActivation: {
+        Tensor& out = Result(op, in(0).rows, width);
+        float (*f)(float) = nullptr;
+        switch (op.Get<ir::Activation>("function")) {
+          case ir::Activation::kRelu:
+            f = ref::Relu;
+            break;
+          case ir::Activation::kGelu:
+            f = ref::Gelu;
+            break;
+          case ir::Activation::kGeluTanh:
+            f = ref::GeluTanh;
+            break;
+          case ir::Activation::kSilu:
+            f = [](float x) { return ref::Swish(x, 1.0f); };
+            break;
+        }
+        for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = f(in(0).data[i]);
+        break;
+      }
+      case ir::OpKind::kMul: {
+        Tensor& out = Result(op, in(0).rows, width);
+        for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = in(0).data[i] * in(1).data[i];
+        break;
+      }
+      case ir::OpKind::kScale: {
+        Tensor& out = Result(op, in(0).rows, width);
+        const float factor = static_cast<float>(op.Float("factor"));
+        for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = in(0).data[i] * factor;
+        break;
+      }
+      case ir::OpKind::kAddPositionEmbedding: {
+        const float* table = WeightData(op.weights[0], layer);
+        Tensor& out = Result(op, in(0).rows, width);
+        out.data = in(0).data;
+        for (int r = 0; r < out.rows; ++r) {
+          ref::AddInPlace(out.row(r), table + static_cast<size_t>(positions_[r]) * width, width);
+        }
+        break;
+      }
+      case ir::OpKind::kAddSinusoidal: {
+        Tensor& out = Result(op, in(0).rows, width);
+        out.data = in(0).data;
+        std::vector<float> encoding(width);
+        for (int r = 0; r < out.rows; ++r) {
+          kernels::Sinusoid(encoding.data(), positions_[r], width);
+          ref::AddInPlace(out.row(r), encoding.data(), width);
+        }
         break;
       }
       case ir::OpKind::kGatedLinear: {
@@ -132,11 +198,13 @@ class Interpreter {
         int heads = Size(op.DimAttr("heads")), head_dim = Size(op.DimAttr("head_dim"));
         float theta = static_cast<float>(op.Float("theta"));
         bool interleaved = op.Get<ir::RopeStyle>("style") == ir::RopeStyle::kInterleaved;
+        std::vector<float> inv_freq = ir::RopeInvFreq(g_, op);
+        const float* freq = inv_freq.empty() ? nullptr : inv_freq.data();
         for (int r = 0; r < out.rows; ++r) {
           if (interleaved) {
-            ref::RopeInterleaved(out.row(r), heads, head_dim, positions_[r], theta);
+            ref::RopeInterleaved(out.row(r), heads, head_dim, positions_[r], theta, freq);
           } else {
-            ref::RopeHalf(out.row(r), heads, head_dim, positions_[r], theta);
+            ref::RopeHalf(out.row(r), heads, head_dim, positions_[r], theta, freq);
           }
         }
         break;
@@ -161,11 +229,12 @@ class Interpreter {
         const std::vector<float>& k = StateOf(op, 0, layer);
         const std::vector<float>& v = StateOf(op, 1, layer);
         std::vector<float> scores(n_);
+        std::vector<float> slopes = ir::AlibiSlopes(g_, op);
         for (int r = 0; r < q.rows; ++r) {
           int visible = causal ? positions_[r] + 1 : n_;
           ref::Attention(out.row(r), q.row(r), k.data(), v.data(), visible, heads, kv_heads,
                          head_dim, kv_heads * head_dim, static_cast<float>(op.Float("scale")),
-                         scores.data());
+                         scores.data(), slopes.empty() ? nullptr : slopes.data(), positions_[r]);
         }
         break;
       }
@@ -231,21 +300,29 @@ std::vector<float> Interpret(const ir::Graph& graph, rt::TensorSource& weights,
 void WriteRandomWeights(const ir::Graph& graph, const std::string& path, uint64_t seed) {
   std::vector<std::vector<float>> storage;
   std::vector<rt::NamedTensor> tensors;
+  std::set<std::string> written;
   uint64_t state = seed;
   for (const ir::Weight& w : graph.weights) {
+    // The tensor as the checkpoint stores it: a fused tensor is written once,
+    // whole, for all of its parts.
     rt::Shape shape;
     for (ir::DimId d : w.dims) shape.push_back(graph.dims[d].size);
-    int64_t elements = graph.Elements(w.dims);
-    // Vectors are norm weights (around 1); matrices keep activations O(1).
+    shape[0] *= w.parts;
+    if (w.transposed) std::swap(shape[0], shape[1]);
+    int64_t elements = 1;
+    for (int64_t d : shape) elements *= d;
+    // Vectors are norm weights (around 1) or biases; matrices keep activations O(1).
     bool vector = shape.size() == 1;
-    float scale = vector ? 0.1f : 1.0f / std::sqrt(static_cast<float>(shape.back()));
+    bool bias = w.role.ends_with("_bias");
+    float scale = vector ? 0.1f : 1.0f / std::sqrt(static_cast<float>(graph.dims[w.dims[1]].size));
     for (int layer = 0; layer < (w.per_layer ? graph.n_layers : 1); ++layer) {
+      std::string name = w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor;
+      if (!written.insert(name).second) continue;
       std::vector<float> data(elements);
-      for (float& x : data) x = (vector ? 1.0f : 0.0f) + scale * Uniform(state);
+      for (float& x : data) x = (vector && !bias ? 1.0f : 0.0f) + scale * Uniform(state);
       storage.push_back(std::move(data));
       const auto& stored = storage.back();
-      tensors.push_back({w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor, rt::DType::kF32,
-                         shape,
+      tensors.push_back({name, rt::DType::kF32, shape,
                          std::as_bytes(std::span<const float>(stored.data(), stored.size()))});
     }
   }

@@ -4,9 +4,6 @@
 
 namespace lmc::ir {
 
-const char* Name(RopeStyle v) { return v == RopeStyle::kInterleaved ? "interleaved" : "half"; }
-const char* Name(GateActivation) { return "swiglu"; }
-const char* Name(AttentionMask v) { return v == AttentionMask::kCausal ? "causal" : "none"; }
 const char* Name(DType v) {
   switch (v) {
     case DType::kF32:
@@ -105,8 +102,12 @@ class Printer {
       }
     }
     for (const Weight& w : g_.weights) {
-      out_ += fmt::format("  weight @{} \"{}\" : {}{}{}\n", w.role, w.tensor, Name(w.dtype),
-                          DimsText(w.dims), w.per_layer ? " per_layer" : "");
+      out_ += fmt::format("  weight @{} \"{}\" : {}{}{}{}", w.role, w.tensor, Name(w.dtype),
+                          DimsText(w.dims), w.per_layer ? " per_layer" : "",
+                          w.transposed ? " transposed" : "");
+      if (w.parts > 1) out_ += fmt::format(" part {} of {}", w.part, w.parts);
+      if (w.groups > 1) out_ += fmt::format(" groups {}", w.groups);
+      out_ += "\n";
     }
     for (const State& s : g_.states) {
       out_ += fmt::format("  state {} : {}{}{}\n", s.name, Name(s.dtype), DimsText(s.dims),
@@ -148,9 +149,12 @@ class Printer {
   std::string AttrText(const Attr& attr) const {
     if (auto* f = std::get_if<double>(&attr)) return fmt::format("{}", *f);
     if (auto* d = std::get_if<DimRef>(&attr)) return g_.dims[d->id].name;
-    if (auto* r = std::get_if<RopeStyle>(&attr)) return Name(*r);
-    if (auto* a = std::get_if<GateActivation>(&attr)) return Name(*a);
-    return Name(std::get<AttentionMask>(attr));
+    return std::visit(
+        [](const auto& e) -> std::string {
+          if constexpr (std::is_enum_v<std::decay_t<decltype(e)>>) return Name(e);
+          return "";
+        },
+        attr);
   }
 
   void PrintBlock(const Block& block, int depth) {

@@ -29,17 +29,23 @@ namespace lmc::ir {
 // Op kinds; each is declared in full (operands, attributes, shape rule,
 // in-place rule) by its entry in the table in ops.cpp.
 enum class OpKind {
-  kEmbedding,    // rows of a [vocab, d] table for the token ids
-  kRmsNorm,      // x / rms(x) * weight, per row
-  kLinear,       // x · weight^T: [T, k] x [m, k] -> [T, m]
-  kGatedLinear,  // act(x · gate^T) * (x · up^T), fused
-  kRope,         // rotary position encoding, per head, at each row's position
-  kKvStore,      // writes k, v rows into the layer's caches at their positions
-  kAttention,    // queries over a KV state, with a mask
-  kSwiGlu,       // a * sigmoid(beta * a) * b
-  kAdd,          // residual connection
-  kLastRows,     // the rows whose logits the entry point returns
-  kLayers,       // the per-layer block, repeated
+  kEmbedding,             // rows of a [vocab, d] table for the token ids
+  kRmsNorm,               // x / rms(x) * weight, per row
+  kLinear,                // x · weight^T: [T, k] x [m, k] -> [T, m]
+  kGatedLinear,           // act(x · gate^T) * (x · up^T), fused
+  kRope,                  // rotary position encoding, per head, at each row's position
+  kKvStore,               // writes k, v rows into the layer's caches at their positions
+  kAttention,             // queries over a KV state, with a mask
+  kSwiGlu,                // a * sigmoid(beta * a) * b
+  kAdd,                   // residual connection
+  kLastRows,              // the rows whose logits the entry point returns
+  kLayers,                // the per-layer block, repeated
+  kLayerNorm,             // (x - mean) / std * weight (+ bias), per row
+  kActivation,            // relu, gelu, gelu_tanh or silu, elementwise
+  kMul,                   // a * b, elementwise (an unfused gated unit)
+  kScale,                 // x * factor (embedding scale)
+  kAddPositionEmbedding,  // x + table[position], per row (learned positions)
+  kAddSinusoidal,         // x + the Vaswani sinusoid of the row's position
   kCount
 };
 
@@ -56,13 +62,54 @@ struct Dim {
 };
 
 // ---- Typed attributes ----------------------------------------------------
+// Enumerated attributes. Each has one spelling table (EnumNames below), used
+// by the printer, the parser and the verifier alike.
 enum class RopeStyle { kInterleaved, kHalf };
+enum class RopeScaling { kNone, kLinear, kLlama3 };
 enum class GateActivation { kSwiGlu };
 enum class AttentionMask { kCausal, kNone };
+enum class PositionBias { kNone, kAlibi };  // Added to attention scores.
+enum class Activation { kRelu, kGelu, kGeluTanh, kSilu };
 
-const char* Name(RopeStyle v);
-const char* Name(GateActivation v);
-const char* Name(AttentionMask v);
+template <typename E>
+struct EnumNames;
+template <>
+struct EnumNames<RopeStyle> {
+  static constexpr const char* names[] = {"interleaved", "half"};
+};
+template <>
+struct EnumNames<RopeScaling> {
+  static constexpr const char* names[] = {"none", "linear", "llama3"};
+};
+template <>
+struct EnumNames<GateActivation> {
+  static constexpr const char* names[] = {"swiglu"};
+};
+template <>
+struct EnumNames<AttentionMask> {
+  static constexpr const char* names[] = {"causal", "none"};
+};
+template <>
+struct EnumNames<PositionBias> {
+  static constexpr const char* names[] = {"none", "alibi"};
+};
+template <>
+struct EnumNames<Activation> {
+  static constexpr const char* names[] = {"relu", "gelu", "gelu_tanh", "silu"};
+};
+
+template <typename E>
+const char* Name(E v) {
+  return EnumNames<E>::names[static_cast<int>(v)];
+}
+template <typename E>
+std::optional<E> EnumByName(std::string_view word) {
+  const auto& names = EnumNames<E>::names;
+  for (size_t i = 0; i < std::size(names); ++i) {
+    if (word == names[i]) return static_cast<E>(i);
+  }
+  return std::nullopt;
+}
 
 // A dimension used as an attribute (head counts): printed and emitted by name.
 struct DimRef {
@@ -70,13 +117,25 @@ struct DimRef {
   bool operator==(const DimRef&) const = default;
 };
 
-using Attr = std::variant<double, DimRef, RopeStyle, GateActivation, AttentionMask>;
+// The alternatives' order is AttrType's.
+using Attr = std::variant<double, DimRef, RopeStyle, RopeScaling, GateActivation, AttentionMask,
+                          PositionBias, Activation>;
 
-enum class AttrType { kFloat, kDim, kRopeStyle, kGateActivation, kAttentionMask };
+enum class AttrType {
+  kFloat,
+  kDim,
+  kRopeStyle,
+  kRopeScaling,
+  kGateActivation,
+  kAttentionMask,
+  kPositionBias,
+  kActivation
+};
 
 struct AttrDef {
   const char* name;
   AttrType type;
+  bool optional = false;  // May be absent; attributes keep the declared order.
 };
 
 // ---- Values, weights, state ------------------------------------------------
@@ -95,12 +154,18 @@ struct Value {
   int buffer = -1;  // Set by the buffer planning pass.
 };
 
+// A weight as the model computes with it, and where it is stored: a
+// checkpoint may keep it transposed ([in, out]) and/or as part `part` of
+// `parts` fused along the first axis, in consecutive blocks (groups == 1) or
+// interleaved per head (rows [groups][parts][rows / groups]).
 struct Weight {
   std::string role;    // "wq"; see spec weights.names.
   std::string tensor;  // Checkpoint name, with {layer} when per layer.
   DType dtype = DType::kF32;
   std::vector<DimId> dims;  // Row-major: [out, in] for linear weights.
   bool per_layer = false;
+  bool transposed = false;
+  int parts = 1, part = 0, groups = 1;
 };
 
 // Persistent state of one sequence, kept across entry-point calls.
@@ -128,6 +193,7 @@ struct Op {
   template <typename T>
   const T& Get(const std::string& name) const;
   double Float(const std::string& name) const { return Get<double>(name); }
+  bool Has(const std::string& name) const { return FindAttr(name) != nullptr; }
   DimId DimAttr(const std::string& name) const { return Get<DimRef>(name).id; }
 };
 
@@ -149,6 +215,7 @@ struct Buffer {
 // the tokenizer, and the spec the module was compiled from.
 struct ModuleInfo {
   std::string weights_format;  // "llama2c", "safetensors"
+  std::string tensor_prefix;   // A prefix tensor names may carry in the file.
   std::string tokenizer_kind;  // "llama2c", ..., "none"
   std::string tokenizer_file;  // Default tokenizer path; may be empty.
   int64_t bos = -1, eos = -1;
@@ -189,16 +256,24 @@ struct OpDef {
   int inplace;   // Operand whose buffer the result may reuse; -1 none.
   int states;    // Exact count of states read or written.
   const char* doc;
-  std::vector<AttrDef> attrs;  // Required, in this order.
+  std::vector<AttrDef> attrs;  // In this order; all but the optional ones required.
   // The result's dims from the operands', weights' and attributes'; an error
   // message when they do not fit.
   using ShapeRule = std::variant<std::vector<DimId>, std::string> (*)(const Graph&, const Op&);
   ShapeRule shape;
+  int optional_weights = 0;  // Trailing weights that may be absent (biases).
 };
 
 const OpDef& Def(OpKind kind);
 const char* OpName(OpKind kind);
 std::optional<OpKind> OpByName(const std::string& name);
+
+// The constant tables position attributes stand for, as the emitter writes
+// them and the interpreter uses them: a rope op's scaled frequencies (empty
+// when unscaled: the kernels compute them), an attention op's ALiBi slopes
+// (empty without ALiBi).
+std::vector<float> RopeInvFreq(const Graph& graph, const Op& rope);
+std::vector<float> AlibiSlopes(const Graph& graph, const Op& attention);
 
 // Textual form, as `lmc emit --ir` prints it and generated/*/X.ir stores it.
 std::string Print(const Graph& graph);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "compiler/ir/ir.h"
+#include "runtime/kernels/position_tables.h"
 
 namespace lmc::ir {
 
@@ -56,16 +57,51 @@ ShapeResult RowwiseShape(const Graph& g, const Op& op) {
   return Dims{t, row};
 }
 
-ShapeResult LinearShape(const Graph& g, const Op& op) {
+ShapeResult PositionsOk(const Graph& g, int positions, DimId t);
+
+// [T, k] x weight 0 [m, k] -> [T, m].
+ShapeResult MatMulShape(const Graph& g, const Op& op) {
   DimId t, k;
   if (!Rows(g, op.operands[0], t, k)) return std::string("input must be [T, k]");
   const Dims& w = WeightDims(g, op, 0);
   if (w.size() != 2) return std::string("weight must be [m, k]");
   if (w[1] != k) return Mismatch(g, "weight columns vs input", w[1], k);
-  for (size_t i = 1; i < op.weights.size(); ++i) {
-    if (WeightDims(g, op, i) != w) return std::string("gate and up weights differ in shape");
-  }
   return Dims{t, w[0]};
+}
+
+ShapeResult LinearShape(const Graph& g, const Op& op) {
+  if (op.weights.size() == 2 && WeightDims(g, op, 1) != Dims{WeightDims(g, op, 0)[0]}) {
+    return std::string("the bias must be [m]");
+  }
+  return MatMulShape(g, op);
+}
+
+ShapeResult GatedLinearShape(const Graph& g, const Op& op) {
+  if (WeightDims(g, op, 1) != WeightDims(g, op, 0)) {
+    return std::string("gate and up weights differ in shape");
+  }
+  return MatMulShape(g, op);
+}
+
+ShapeResult AddPositionEmbeddingShape(const Graph& g, const Op& op) {
+  DimId t, row;
+  if (!Rows(g, op.operands[0], t, row)) return std::string("input must be [T, d]");
+  if (auto bad = PositionsOk(g, op.operands[1], t); std::holds_alternative<std::string>(bad)) {
+    return bad;
+  }
+  const Dims& table = WeightDims(g, op, 0);
+  if (table.size() != 2 || table[1] != row) return std::string("the table must be [positions, d]");
+  return Dims{t, row};
+}
+
+ShapeResult AddSinusoidalShape(const Graph& g, const Op& op) {
+  DimId t, row;
+  if (!Rows(g, op.operands[0], t, row)) return std::string("input must be [T, d]");
+  if (auto bad = PositionsOk(g, op.operands[1], t); std::holds_alternative<std::string>(bad)) {
+    return bad;
+  }
+  if (g.dims[row].size % 2 != 0) return std::string("the width must be even");
+  return Dims{t, row};
 }
 
 ShapeResult PositionsOk(const Graph& g, int positions, DimId t) {
@@ -168,7 +204,7 @@ const OpDef kOps[] = {
      "x / sqrt(mean(x^2) + eps) * weight",
      {kEps},
      RowwiseShape},
-    {OpKind::kLinear, "linear", 1, 1, -1, 0, "x · weight^T", {}, LinearShape},
+    {OpKind::kLinear, "linear", 1, 1, -1, 0, "x · weight^T (+ bias)", {}, LinearShape, 1},
     {OpKind::kGatedLinear,
      "gated_linear",
      1,
@@ -177,7 +213,7 @@ const OpDef kOps[] = {
      0,
      "act(x · gate^T) * (x · up^T)",
      {{"activation", AttrType::kGateActivation}, kBeta},
-     LinearShape},
+     GatedLinearShape},
     {OpKind::kRope,
      "rope",
      2,
@@ -188,7 +224,13 @@ const OpDef kOps[] = {
      {{"heads", AttrType::kDim},
       {"head_dim", AttrType::kDim},
       {"theta", AttrType::kFloat},
-      {"style", AttrType::kRopeStyle}},
+      {"style", AttrType::kRopeStyle},
+      // Context extension: absent means none.
+      {"scaling", AttrType::kRopeScaling, true},
+      {"factor", AttrType::kFloat, true},
+      {"low_freq_factor", AttrType::kFloat, true},
+      {"high_freq_factor", AttrType::kFloat, true},
+      {"original_max_seq_len", AttrType::kFloat, true}},
      RopeShape},
     {OpKind::kKvStore,
      "kv_store",
@@ -210,7 +252,8 @@ const OpDef kOps[] = {
       {"kv_heads", AttrType::kDim},
       {"head_dim", AttrType::kDim},
       {"scale", AttrType::kFloat},
-      {"mask", AttrType::kAttentionMask}},
+      {"mask", AttrType::kAttentionMask},
+      {"position_bias", AttrType::kPositionBias, true}},
      AttentionShape},
     {OpKind::kSwiGlu, "swiglu", 2, 0, 0, 0, "a * sigmoid(beta * a) * b", {kBeta}, RowwiseShape},
     {OpKind::kAdd, "add", 2, 0, 0, 0, "a + b", {}, RowwiseShape},
@@ -224,10 +267,81 @@ const OpDef kOps[] = {
      {},
      LastRowsShape},
     {OpKind::kLayers, "layers", 1, 0, -1, 0, "the body, once per layer", {}, LayersShape},
+    {OpKind::kLayerNorm,
+     "layernorm",
+     1,
+     1,
+     0,
+     0,
+     "(x - mean(x)) / sqrt(var(x) + eps) * weight (+ bias)",
+     {kEps},
+     RowwiseShape,
+     1},
+    {OpKind::kActivation,
+     "activation",
+     1,
+     0,
+     0,
+     0,
+     "f(x) elementwise",
+     {{"function", AttrType::kActivation}},
+     RowwiseShape},
+    {OpKind::kMul, "mul", 2, 0, 0, 0, "a * b", {}, RowwiseShape},
+    {OpKind::kScale,
+     "scale",
+     1,
+     0,
+     0,
+     0,
+     "x * factor",
+     {{"factor", AttrType::kFloat}},
+     RowwiseShape},
+    {OpKind::kAddPositionEmbedding,
+     "add_position_embedding",
+     2,
+     1,
+     0,
+     0,
+     "x + table[position] per row",
+     {},
+     AddPositionEmbeddingShape},
+    {OpKind::kAddSinusoidal,
+     "add_sinusoidal",
+     2,
+     0,
+     0,
+     0,
+     "x + [sin(p / 10000^(2i/d)), cos(...)] interleaved, per row",
+     {},
+     AddSinusoidalShape},
 };
 static_assert(std::size(kOps) == static_cast<size_t>(OpKind::kCount));
 
 }  // namespace
+
+std::vector<float> RopeInvFreq(const Graph& graph, const Op& rope) {
+  if (!rope.Has("scaling")) return {};
+  kernels::RopeScalingParams params;
+  params.kind = rope.Get<RopeScaling>("scaling") == RopeScaling::kLinear
+                    ? kernels::RopeScalingKind::kLinear
+                    : kernels::RopeScalingKind::kLlama3;
+  params.factor = static_cast<float>(rope.Float("factor"));
+  if (rope.Has("low_freq_factor")) {
+    params.low_freq_factor = static_cast<float>(rope.Float("low_freq_factor"));
+    params.high_freq_factor = static_cast<float>(rope.Float("high_freq_factor"));
+    params.original_max_seq_len = static_cast<float>(rope.Float("original_max_seq_len"));
+  }
+  const int head_dim = static_cast<int>(graph.dims[rope.DimAttr("head_dim")].size);
+  return kernels::RopeInvFreq(static_cast<float>(rope.Float("theta")), head_dim, params);
+}
+
+std::vector<float> AlibiSlopes(const Graph& graph, const Op& attention) {
+  if (!attention.Has("position_bias") ||
+      attention.Get<PositionBias>("position_bias") != PositionBias::kAlibi) {
+    return {};
+  }
+  return kernels::AlibiSlopes(static_cast<int>(graph.dims[attention.DimAttr("heads")].size));
+}
 
 const OpDef& Def(OpKind kind) {
   const OpDef& def = kOps[static_cast<size_t>(kind)];

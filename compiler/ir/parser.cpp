@@ -172,7 +172,19 @@ class Parser {
     DType dtype = ParseDType(Ident());
     std::vector<DimId> dims = DimList();
     int id = g_.AddWeight(role, tensor, dims, Accept("per_layer"));
-    g_.weights[id].dtype = dtype;
+    Weight& w = g_.weights[id];
+    w.dtype = dtype;
+    w.transposed = Accept("transposed");
+    if (Accept("part")) {
+      w.part = static_cast<int>(Int());
+      Expect("of");
+      w.parts = static_cast<int>(Int());
+      if (w.parts < 1 || w.part < 0 || w.part >= w.parts) Fail("expected part P of N, P < N");
+    }
+    if (Accept("groups")) {
+      w.groups = static_cast<int>(Int());
+      if (w.groups < 1) Fail("expected groups >= 1");
+    }
   }
 
   void ParseState() {
@@ -351,19 +363,24 @@ class Parser {
       case AttrType::kDim:
         return DimRef{DimByName(word)};
       case AttrType::kRopeStyle:
-        for (RopeStyle v : {RopeStyle::kInterleaved, RopeStyle::kHalf}) {
-          if (word == Name(v)) return v;
-        }
-        break;
+        return Enum<RopeStyle>(key, word);
+      case AttrType::kRopeScaling:
+        return Enum<RopeScaling>(key, word);
       case AttrType::kGateActivation:
-        if (word == Name(GateActivation::kSwiGlu)) return GateActivation::kSwiGlu;
-        break;
+        return Enum<GateActivation>(key, word);
       case AttrType::kAttentionMask:
-        for (AttentionMask v : {AttentionMask::kCausal, AttentionMask::kNone}) {
-          if (word == Name(v)) return v;
-        }
-        break;
+        return Enum<AttentionMask>(key, word);
+      case AttrType::kPositionBias:
+        return Enum<PositionBias>(key, word);
+      case AttrType::kActivation:
+        return Enum<Activation>(key, word);
     }
+    Fail(fmt::format("{}: unknown value '{}'", key, word));
+  }
+
+  template <typename E>
+  E Enum(const std::string& key, const std::string& word) {
+    if (auto v = EnumByName<E>(word)) return *v;
     Fail(fmt::format("{}: unknown value '{}'", key, word));
   }
 

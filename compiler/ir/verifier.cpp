@@ -10,21 +10,8 @@ namespace lmc::ir {
 
 namespace {
 
-bool HasType(const Attr& attr, AttrType type) {
-  switch (type) {
-    case AttrType::kFloat:
-      return std::holds_alternative<double>(attr);
-    case AttrType::kDim:
-      return std::holds_alternative<DimRef>(attr);
-    case AttrType::kRopeStyle:
-      return std::holds_alternative<RopeStyle>(attr);
-    case AttrType::kGateActivation:
-      return std::holds_alternative<GateActivation>(attr);
-    case AttrType::kAttentionMask:
-      return std::holds_alternative<AttentionMask>(attr);
-  }
-  return false;
-}
+// Attr's alternatives are in AttrType's order.
+bool HasType(const Attr& attr, AttrType type) { return attr.index() == static_cast<size_t>(type); }
 
 class Verifier {
  public:
@@ -98,12 +85,16 @@ class Verifier {
   }
 
   bool VerifyCounts(const Op& op, const OpDef& def, const std::string& where) {
-    if (static_cast<int>(op.operands.size()) != def.operands ||
-        static_cast<int>(op.weights.size()) != def.weights ||
+    const int weights = static_cast<int>(op.weights.size());
+    if (static_cast<int>(op.operands.size()) != def.operands || weights < def.weights ||
+        weights > def.weights + def.optional_weights ||
         static_cast<int>(op.states.size()) != def.states) {
-      Problem(fmt::format("{}: expected {} operands, {} weights, {} states; found {}, {}, {}",
-                          where, def.operands, def.weights, def.states, op.operands.size(),
-                          op.weights.size(), op.states.size()));
+      Problem(fmt::format(
+          "{}: expected {} operands, {} weights, {} states; found {}, {}, {}", where, def.operands,
+          def.optional_weights
+              ? fmt::format("{} to {}", def.weights, def.weights + def.optional_weights)
+              : std::to_string(def.weights),
+          def.states, op.operands.size(), op.weights.size(), op.states.size()));
       return false;
     }
     bool ok = true;
@@ -120,21 +111,27 @@ class Verifier {
         ok = false;
       }
     }
-    if (op.attrs.size() != def.attrs.size()) {
-      Problem(fmt::format("{}: expected {} attributes, found {}", where, def.attrs.size(),
-                          op.attrs.size()));
-      return false;
-    }
-    for (size_t i = 0; i < def.attrs.size(); ++i) {
-      const auto& [name, value] = op.attrs[i];
-      if (name != def.attrs[i].name || !HasType(value, def.attrs[i].type)) {
-        Problem(fmt::format("{}: attribute {} is not {} of its declared type", where, i,
-                            def.attrs[i].name));
-        ok = false;
-      } else if (auto* dim = std::get_if<DimRef>(&value); dim && !ValidDim(dim->id)) {
-        Problem(fmt::format("{}: attribute {} names an unknown dim", where, name));
-        ok = false;
+    // The op's attributes, matched in declared order; optional ones may be skipped.
+    size_t i = 0;
+    for (const AttrDef& attr : def.attrs) {
+      if (i < op.attrs.size() && op.attrs[i].first == attr.name) {
+        const Attr& value = op.attrs[i++].second;
+        if (!HasType(value, attr.type)) {
+          Problem(fmt::format("{}: attribute {} is not of its declared type", where, attr.name));
+          ok = false;
+        } else if (auto* dim = std::get_if<DimRef>(&value); dim && !ValidDim(dim->id)) {
+          Problem(fmt::format("{}: attribute {} names an unknown dim", where, attr.name));
+          ok = false;
+        }
+      } else if (!attr.optional) {
+        Problem(fmt::format("{}: missing attribute {}", where, attr.name));
+        return false;
       }
+    }
+    if (i != op.attrs.size()) {
+      Problem(fmt::format("{}: unexpected attribute {} (attributes go in declared order)", where,
+                          op.attrs[i].first));
+      return false;
     }
     return ok;
   }

@@ -21,26 +21,15 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
   };
   refuse(spec.family != Family::kDecoder, "family",
          fmt::format("family {}", NameOf<Family>(spec.family, kFamilyNames)));
-  refuse(spec.norm.kind != NormKind::kRmsNorm, "norm.kind",
-         fmt::format("norm.kind {}", NameOf<NormKind>(spec.norm.kind, kNormKindNames)));
-  refuse(spec.norm.placement != NormPlacement::kPre, "norm.placement", "norm.placement post");
-  refuse(!spec.norm.final_norm, "norm.final", "a decoder without a final norm");
-  refuse(spec.feed_forward.activation != Activation::kSwiGlu, "feed_forward.activation",
-         fmt::format("feed_forward.activation {}",
-                     NameOf<Activation>(spec.feed_forward.activation, kActivationNames)));
-  refuse(spec.feed_forward.bias, "feed_forward.bias", "feed-forward biases");
-  refuse(spec.attention.bias, "attention.bias", "attention biases");
   refuse(spec.family == Family::kDecoder && !spec.attention.causal, "attention.causal",
          "a decoder with bidirectional attention");
-  refuse(spec.position.kind != PositionKind::kRope, "position.kind",
-         fmt::format("position.kind {}",
-                     NameOf<PositionKind>(spec.position.kind, kPositionKindNames)));
-  refuse(
-      spec.position.kind == PositionKind::kRope && spec.position.rope.scaling != RopeScaling::kNone,
-      "position.rope.scaling",
-      fmt::format("RoPE scaling {}",
-                  NameOf<RopeScaling>(spec.position.rope.scaling, kRopeScalingNames)));
-  refuse(spec.embeddings.scale != 1.0, "embeddings.scale", "scaled token embeddings");
+  const PositionKind position = spec.position.kind;
+  refuse(position == PositionKind::kT5Relative || position == PositionKind::kCope, "position.kind",
+         fmt::format("position.kind {}", NameOf<PositionKind>(position, kPositionKindNames)));
+  refuse(position == PositionKind::kRope && spec.position.rope.scaling == RopeScaling::kDynamicNtk,
+         "position.rope.scaling", "RoPE scaling dynamic_ntk");
+  refuse(spec.feed_forward.activation == Activation::kSilu && spec.feed_forward.beta != 1.0,
+         "feed_forward.beta", "silu with a beta other than 1");
   refuse(spec.embeddings.dim != spec.sizes.d_model, "embeddings.dim",
          "embeddings.dim different from d_model");
   refuse(spec.dtype != DType::kF32, "dtype",
@@ -60,6 +49,25 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
 // matrix-matrix kernel reuses a weight tile across this many tokens.
 constexpr int64_t kChunk = 128;
 
+ir::Activation ActivationOf(Activation a) {
+  switch (a) {
+    case Activation::kRelu:
+      return ir::Activation::kRelu;
+    case Activation::kGelu:
+      return ir::Activation::kGelu;
+    case Activation::kGeluTanh:
+    case Activation::kGeGlu:  // T5 v1.1's gated-gelu uses the tanh form (gelu_new).
+      return ir::Activation::kGeluTanh;
+    case Activation::kSilu:
+    case Activation::kSwiGlu:
+      return ir::Activation::kSilu;
+  }
+  return ir::Activation::kSilu;
+}
+
+// A decoder: embeddings (scaled, plus learned or sinusoidal positions, then an
+// optional norm), n_layers blocks in pre- or post-norm order, a final norm and
+// the classifier over the requested rows.
 class DecoderLowering {
  public:
   explicit DecoderLowering(const Spec& spec) : spec_(spec) {}
@@ -79,8 +87,10 @@ class DecoderLowering {
     q_dim_ = g_.AddDim("q_dim", a.n_heads * a.head_dim);
     kv_dim_ = g_.AddDim("kv_dim", a.n_kv_heads * a.head_dim);
     hidden_ = g_.AddDim("hidden", spec_.feed_forward.hidden);
-    g_.AddDim("max_seq_len", spec_.sizes.max_seq_len);
+    max_seq_len_ = g_.AddDim("max_seq_len", spec_.sizes.max_seq_len);
+    layout_ = NameOf<WeightsLayout>(spec_.weights.layout, kWeightsLayoutNames);
     g_.info.weights_format = NameOf<WeightsFormat>(spec_.weights.format, kWeightsFormatNames);
+    g_.info.tensor_prefix = rt::LayoutOptionalPrefix(layout_);
     g_.info.tokenizer_kind = NameOf<TokenizerKind>(spec_.tokenizer.kind, kTokenizerKindNames);
     g_.info.tokenizer_file = spec_.tokenizer.file;
     g_.info.bos = spec_.tokenizer.bos;
@@ -93,6 +103,17 @@ class DecoderLowering {
 
     int embedding = Weight("token_embedding", {vocab_, d_}, false);
     int x = Emit(g_.body, ir::OpKind::kEmbedding, "x", {t_, d_}, {g_.tokens}, {embedding});
+    if (spec_.embeddings.scale != 1.0) {
+      x = Emit(g_.body, ir::OpKind::kScale, "x.scaled", {t_, d_}, {x}, {},
+               {{"factor", spec_.embeddings.scale}});
+    }
+    if (spec_.position.kind == PositionKind::kLearned) {
+      x = Emit(g_.body, ir::OpKind::kAddPositionEmbedding, "x.pos", {t_, d_}, {x, g_.positions},
+               {Weight("position_embedding", {max_seq_len_, d_}, false)});
+    } else if (spec_.position.kind == PositionKind::kSinusoidal) {
+      x = Emit(g_.body, ir::OpKind::kAddSinusoidal, "x.pos", {t_, d_}, {x, g_.positions});
+    }
+    if (spec_.norm.embedding) x = Norm(g_.body, "x.norm", x, "embed_norm", false);
 
     ir::Op layers{ir::OpKind::kLayers};
     layers.operands = {x};
@@ -105,69 +126,131 @@ class DecoderLowering {
     g_.body.ops.push_back(std::move(layers));
 
     int last = Emit(g_.body, ir::OpKind::kLastRows, "x.last", {rows_, d_}, {out});
-    int final_norm = Weight("final_norm", {d_}, false);
-    int normed = Emit(g_.body, ir::OpKind::kRmsNorm, "x.norm", {rows_, d_}, {last}, {final_norm},
-                      {{"eps", spec_.norm.eps}});
+    if (spec_.norm.final_norm) last = Norm(g_.body, "x.final", last, "final_norm", false);
     int classifier = spec_.embeddings.tied ? embedding : Weight("classifier", {vocab_, d_}, false);
-    g_.output =
-        Emit(g_.body, ir::OpKind::kLinear, "logits", {rows_, vocab_}, {normed}, {classifier});
+    g_.output = Emit(g_.body, ir::OpKind::kLinear, "logits", {rows_, vocab_}, {last}, {classifier});
     return std::move(g_);
   }
 
  private:
-  // One pre-norm decoder block; returns the residual stream after it.
+  bool PreNorm() const { return spec_.norm.placement == NormPlacement::kPre; }
+
+  // One block; returns the residual stream after it. Pre-norm normalizes each
+  // sub-block's input; post-norm (Vaswani, GPT-1, BERT) the sum after each
+  // residual add.
   int LowerLayer(ir::Block& b, int h) {
+    int xb = PreNorm() ? Norm(b, "xb", h, "attn_norm", true) : h;
+    h = Emit(b, ir::OpKind::kAdd, "h.att", {t_, d_}, {h, SelfAttention(b, xb)});
+    if (!PreNorm()) h = Norm(b, "h.att.norm", h, "attn_norm", true);
+    int fb = PreNorm() ? Norm(b, "xb.ffn", h, "ffn_norm", true) : h;
+    h = Emit(b, ir::OpKind::kAdd, "h.ffn", {t_, d_}, {h, FeedForward(b, fb)});
+    if (!PreNorm()) h = Norm(b, "h.ffn.norm", h, "ffn_norm", true);
+    return h;
+  }
+
+  int SelfAttention(ir::Block& b, int xb) {
     const auto& a = spec_.attention;
-    int xb = Emit(b, ir::OpKind::kRmsNorm, "xb", {t_, d_}, {h}, {Weight("attn_norm", {d_}, true)},
-                  {{"eps", spec_.norm.eps}});
-    int q =
-        Emit(b, ir::OpKind::kLinear, "q", {t_, q_dim_}, {xb}, {Weight("wq", {q_dim_, d_}, true)});
-    int k =
-        Emit(b, ir::OpKind::kLinear, "k", {t_, kv_dim_}, {xb}, {Weight("wk", {kv_dim_, d_}, true)});
-    int v =
-        Emit(b, ir::OpKind::kLinear, "v", {t_, kv_dim_}, {xb}, {Weight("wv", {kv_dim_, d_}, true)});
-    q = Rope(b, q, heads_);
-    k = Rope(b, k, kv_heads_);
+    int q = Linear(b, "q", xb, "wq", q_dim_, d_, a.bias);
+    int k = Linear(b, "k", xb, "wk", kv_dim_, d_, a.bias);
+    int v = Linear(b, "v", xb, "wv", kv_dim_, d_, a.bias);
+    if (spec_.position.kind == PositionKind::kRope) {
+      q = Rope(b, q, heads_);
+      k = Rope(b, k, kv_heads_);
+    }
     int kv =
         Emit(b, ir::OpKind::kKvStore, "kv", {}, {k, v, g_.positions}, {}, {}, {k_cache_, v_cache_});
     g_.values[kv].kind = ir::Value::Kind::kState;
+    std::vector<std::pair<std::string, ir::Attr>> attrs = {
+        {"heads", ir::DimRef{heads_}},
+        {"kv_heads", ir::DimRef{kv_heads_}},
+        {"head_dim", ir::DimRef{head_dim_}},
+        {"scale", a.scale},
+        {"mask", a.causal ? ir::AttentionMask::kCausal : ir::AttentionMask::kNone}};
+    if (spec_.position.kind == PositionKind::kAlibi) {
+      attrs.emplace_back("position_bias", ir::PositionBias::kAlibi);
+    }
     int att = Emit(b, ir::OpKind::kAttention, "att", {t_, q_dim_}, {q, g_.positions, kv}, {},
-                   {{"heads", ir::DimRef{heads_}},
-                    {"kv_heads", ir::DimRef{kv_heads_}},
-                    {"head_dim", ir::DimRef{head_dim_}},
-                    {"scale", a.scale},
-                    {"mask", a.causal ? ir::AttentionMask::kCausal : ir::AttentionMask::kNone}},
-                   {k_cache_, v_cache_});
-    int o = Emit(b, ir::OpKind::kLinear, "att.out", {t_, d_}, {att},
-                 {Weight("wo", {d_, q_dim_}, true)});
-    h = Emit(b, ir::OpKind::kAdd, "h.att", {t_, d_}, {h, o});
+                   std::move(attrs), {k_cache_, v_cache_});
+    return Linear(b, "att.out", att, "wo", d_, q_dim_, a.out_bias);
+  }
 
-    int fb = Emit(b, ir::OpKind::kRmsNorm, "xb.ffn", {t_, d_}, {h},
-                  {Weight("ffn_norm", {d_}, true)}, {{"eps", spec_.norm.eps}});
-    int gate = Emit(b, ir::OpKind::kLinear, "gate", {t_, hidden_}, {fb},
-                    {Weight("w_gate", {hidden_, d_}, true)});
-    int up = Emit(b, ir::OpKind::kLinear, "up", {t_, hidden_}, {fb},
-                  {Weight("w_up", {hidden_, d_}, true)});
-    int act = Emit(b, ir::OpKind::kSwiGlu, "hb", {t_, hidden_}, {gate, up}, {},
-                   {{"beta", spec_.feed_forward.beta}});
-    int down = Emit(b, ir::OpKind::kLinear, "ffn.out", {t_, d_}, {act},
-                    {Weight("w_down", {d_, hidden_}, true)});
-    return Emit(b, ir::OpKind::kAdd, "h.ffn", {t_, d_}, {h, down});
+  int FeedForward(ir::Block& b, int x) {
+    const auto& f = spec_.feed_forward;
+    int act;
+    if (IsGated(f.activation)) {
+      int gate = Linear(b, "gate", x, "w_gate", hidden_, d_, f.bias);
+      int up = Linear(b, "up", x, "w_up", hidden_, d_, f.bias);
+      act = f.activation == Activation::kSwiGlu ? Emit(b, ir::OpKind::kSwiGlu, "hb", {t_, hidden_},
+                                                       {gate, up}, {}, {{"beta", f.beta}})
+                                                : Emit(b, ir::OpKind::kMul, "hb", {t_, hidden_},
+                                                       {Activate(b, gate, f.activation), up});
+    } else {
+      act = Activate(b, Linear(b, "up", x, "w_up", hidden_, d_, f.bias), f.activation);
+    }
+    return Linear(b, "ffn.out", act, "w_down", d_, hidden_, f.bias);
+  }
+
+  int Activate(ir::Block& b, int x, Activation a) {
+    return Emit(b, ir::OpKind::kActivation, g_.values[x].name + ".act", g_.values[x].dims, {x}, {},
+                {{"function", ActivationOf(a)}});
+  }
+
+  int Linear(ir::Block& b, const std::string& name, int x, const std::string& role, ir::DimId out,
+             ir::DimId in, bool bias) {
+    std::vector<int> weights = {Weight(role, {out, in}, true)};
+    if (bias) weights.push_back(Weight(role + "_bias", {out}, true));
+    return Emit(b, ir::OpKind::kLinear, name, {t_, out}, {x}, std::move(weights));
+  }
+
+  int Norm(ir::Block& b, const std::string& name, int x, const std::string& role, bool per_layer) {
+    const auto& dims = g_.values[x].dims;
+    std::vector<int> weights = {Weight(role, {d_}, per_layer)};
+    if (spec_.norm.kind == NormKind::kRmsNorm) {
+      return Emit(b, ir::OpKind::kRmsNorm, name, dims, {x}, weights, {{"eps", spec_.norm.eps}});
+    }
+    if (spec_.norm.bias) weights.push_back(Weight(role + "_bias", {d_}, per_layer));
+    return Emit(b, ir::OpKind::kLayerNorm, name, dims, {x}, weights, {{"eps", spec_.norm.eps}});
   }
 
   int Rope(ir::Block& b, int x, ir::DimId heads) {
     const auto& r = spec_.position.rope;
+    std::vector<std::pair<std::string, ir::Attr>> attrs = {
+        {"heads", ir::DimRef{heads}},
+        {"head_dim", ir::DimRef{head_dim_}},
+        {"theta", r.theta},
+        {"style",
+         r.style == RopeStyle::kInterleaved ? ir::RopeStyle::kInterleaved : ir::RopeStyle::kHalf}};
+    if (r.scaling != RopeScaling::kNone) {
+      attrs.emplace_back("scaling", r.scaling == RopeScaling::kLinear ? ir::RopeScaling::kLinear
+                                                                      : ir::RopeScaling::kLlama3);
+      attrs.emplace_back("factor", r.factor);
+      if (r.scaling == RopeScaling::kLlama3) {
+        attrs.emplace_back("low_freq_factor", r.low_freq_factor);
+        attrs.emplace_back("high_freq_factor", r.high_freq_factor);
+        attrs.emplace_back("original_max_seq_len", static_cast<double>(r.original_max_seq_len));
+      }
+    }
     return Emit(b, ir::OpKind::kRope, g_.values[x].name + ".rope", g_.values[x].dims,
-                {x, g_.positions}, {},
-                {{"heads", ir::DimRef{heads}},
-                 {"head_dim", ir::DimRef{head_dim_}},
-                 {"theta", r.theta},
-                 {"style", r.style == RopeStyle::kInterleaved ? ir::RopeStyle::kInterleaved
-                                                              : ir::RopeStyle::kHalf}});
+                {x, g_.positions}, {}, std::move(attrs));
   }
 
+  // The weight for `role`, named and laid out as the checkpoint stores it.
   int Weight(const std::string& role, std::vector<ir::DimId> dims, bool per_layer) {
-    return g_.AddWeight(role, TensorName(spec_, role), std::move(dims), per_layer);
+    for (size_t i = 0; i < g_.weights.size(); ++i) {
+      if (g_.weights[i].role == role) return static_cast<int>(i);
+    }
+    int id = g_.AddWeight(role, TensorName(spec_, role), std::move(dims), per_layer);
+    if (!spec_.weights.names.count(role)) {
+      const auto& table = rt::LayoutTensors(layout_);
+      if (auto it = table.find(role); it != table.end()) {
+        ir::Weight& w = g_.weights[id];
+        w.transposed = it->second.transposed;
+        w.parts = it->second.parts;
+        w.part = it->second.part;
+        w.groups = it->second.per_head ? static_cast<int>(spec_.attention.n_heads) : 1;
+      }
+    }
+    return id;
   }
 
   int Emit(ir::Block& b, ir::OpKind kind, const std::string& name, std::vector<ir::DimId> dims,
@@ -185,7 +268,9 @@ class DecoderLowering {
 
   const Spec& spec_;
   ir::Graph g_;
-  ir::DimId t_, rows_, ctx_, vocab_, d_, heads_, kv_heads_, head_dim_, q_dim_, kv_dim_, hidden_;
+  std::string layout_;
+  ir::DimId t_, rows_, ctx_, vocab_, d_, heads_, kv_heads_, head_dim_, q_dim_, kv_dim_, hidden_,
+      max_seq_len_;
   int k_cache_, v_cache_;
 };
 
@@ -194,10 +279,10 @@ class DecoderLowering {
 std::string TensorName(const Spec& spec, const std::string& role) {
   auto given = spec.weights.names.find(role);
   if (given != spec.weights.names.end()) return given->second;
-  const auto& defaults =
-      rt::DefaultTensorNames(NameOf<WeightsFormat>(spec.weights.format, kWeightsFormatNames));
-  auto known = defaults.find(role);
-  return known != defaults.end() ? known->second : role;
+  const auto& table =
+      rt::LayoutTensors(NameOf<WeightsLayout>(spec.weights.layout, kWeightsLayoutNames));
+  auto known = table.find(role);
+  return known != table.end() ? known->second.name : role;
 }
 
 std::optional<ir::Graph> Lower(const Spec& spec, Diagnostics& diags) {

@@ -27,7 +27,9 @@ void FuseBlock(ir::Block& block, std::map<int, int>& uses) {
     if (gate_it == producer.end() || up_it == producer.end()) continue;
     ir::Op& gate = block.ops[gate_it->second];
     ir::Op& up = block.ops[up_it->second];
+    // gated_linear has no biases: biased projections stay apart.
     bool fusable = gate.kind == ir::OpKind::kLinear && up.kind == ir::OpKind::kLinear &&
+                   gate.weights.size() == 1 && up.weights.size() == 1 &&
                    gate.operands == up.operands && uses[gate.result] == 1 && uses[up.result] == 1 &&
                    gate.result != up.result;
     if (!fusable) continue;

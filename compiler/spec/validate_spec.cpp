@@ -104,6 +104,15 @@ class Validator {
       Error({"weights.layout", "weights.format"},
             "weights.layout llama2c goes with weights.format llama2c, and only with it");
     }
+    const bool fused_qkv = s.weights.layout == WeightsLayout::kGpt2 ||
+                           s.weights.layout == WeightsLayout::kOpenAiGpt ||
+                           s.weights.layout == WeightsLayout::kBloom;
+    if (fused_qkv && s.attention.n_kv_heads != s.attention.n_heads) {
+      Error({"attention.n_kv_heads", "weights.layout"},
+            fmt::format("weights.layout {} fuses q, k and v in equal parts: attention.n_kv_heads "
+                        "must equal n_heads",
+                        NameOf<WeightsLayout>(s.weights.layout, kWeightsLayoutNames)));
+    }
     for (const auto& [role, name] : s.weights.names) {
       bool per_layer = IsPerLayerRole(role);
       bool has_layer = name.find("{layer}") != std::string::npos;

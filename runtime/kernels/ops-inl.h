@@ -482,11 +482,13 @@ inline void Softmax(float* HWY_RESTRICT x, int n) {
 constexpr int kRopeChunk = 64;
 
 // Fills cos/sin of pairs [j0, j1) exactly as llama2.c computes them.
-HWY_INLINE void RopeTable(int j0, int j1, int head_dim, int pos, float theta,
+// `inv_freq`, when given, replaces the frequencies (scaled RoPE).
+HWY_INLINE void RopeTable(int j0, int j1, int head_dim, int pos, float theta, const float* inv_freq,
                           float* HWY_RESTRICT cos_out, float* HWY_RESTRICT sin_out) {
   for (int j = j0; j < j1; ++j) {
     const float freq =
-        1.0f / std::pow(theta, static_cast<float>(2 * j) / static_cast<float>(head_dim));
+        inv_freq ? inv_freq[j]
+                 : 1.0f / std::pow(theta, static_cast<float>(2 * j) / static_cast<float>(head_dim));
     const float angle = static_cast<float>(pos) * freq;
     cos_out[j - j0] = std::cos(angle);
     sin_out[j - j0] = std::sin(angle);
@@ -495,7 +497,7 @@ HWY_INLINE void RopeTable(int j0, int j1, int head_dim, int pos, float theta,
 
 // The rotation a*cos - b*sin, per pair; the compiler may contract it into FMAs.
 inline void RopeInterleaved(float* HWY_RESTRICT vec, int n_heads, int head_dim, int pos,
-                            float theta) {
+                            float theta, const float* inv_freq = nullptr) {
   const DF d;
   const int N = static_cast<int>(hn::Lanes(d));
   const int half = head_dim / 2;
@@ -503,7 +505,7 @@ inline void RopeInterleaved(float* HWY_RESTRICT vec, int n_heads, int head_dim, 
   HWY_ALIGN float sin_tab[kRopeChunk];
   for (int j0 = 0; j0 < half; j0 += kRopeChunk) {
     const int j1 = half < j0 + kRopeChunk ? half : j0 + kRopeChunk;
-    RopeTable(j0, j1, head_dim, pos, theta, cos_tab, sin_tab);
+    RopeTable(j0, j1, head_dim, pos, theta, inv_freq, cos_tab, sin_tab);
     for (int h = 0; h < n_heads; ++h) {
       float* head = vec + static_cast<size_t>(h) * head_dim;
       int j = j0;
@@ -528,7 +530,8 @@ inline void RopeInterleaved(float* HWY_RESTRICT vec, int n_heads, int head_dim, 
   }
 }
 
-inline void RopeHalf(float* HWY_RESTRICT vec, int n_heads, int head_dim, int pos, float theta) {
+inline void RopeHalf(float* HWY_RESTRICT vec, int n_heads, int head_dim, int pos, float theta,
+                     const float* inv_freq = nullptr) {
   const DF d;
   const int N = static_cast<int>(hn::Lanes(d));
   const int half = head_dim / 2;
@@ -536,7 +539,7 @@ inline void RopeHalf(float* HWY_RESTRICT vec, int n_heads, int head_dim, int pos
   HWY_ALIGN float sin_tab[kRopeChunk];
   for (int j0 = 0; j0 < half; j0 += kRopeChunk) {
     const int j1 = half < j0 + kRopeChunk ? half : j0 + kRopeChunk;
-    RopeTable(j0, j1, head_dim, pos, theta, cos_tab, sin_tab);
+    RopeTable(j0, j1, head_dim, pos, theta, inv_freq, cos_tab, sin_tab);
     for (int h = 0; h < n_heads; ++h) {
       float* lo = vec + static_cast<size_t>(h) * head_dim;
       float* hi = lo + half;
@@ -595,7 +598,8 @@ HWY_INLINE void WeightedSumBlock(DF d, const float* HWY_RESTRICT values, size_t 
 inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                       const float* HWY_RESTRICT key_cache, const float* HWY_RESTRICT value_cache,
                       int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride,
-                      float scale, float* HWY_RESTRICT scores) {
+                      float scale, float* HWY_RESTRICT scores,
+                      const float* HWY_RESTRICT slopes = nullptr, int query_pos = 0) {
   const DF d;
   const size_t N = hn::Lanes(d);
   const size_t dim = static_cast<size_t>(head_dim);
@@ -617,6 +621,11 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
       DotTile<1, 1>(k_rows, q_h, dim, dim, scores + t);
     }
     for (t = 0; t < tokens; ++t) scores[t] *= scale;
+    if (slopes) {  // ALiBi: a linear penalty on the distance back to each key.
+      for (t = 0; t < tokens; ++t) {
+        scores[t] += slopes[h] * static_cast<float>(static_cast<int>(t) - query_pos);
+      }
+    }
     Softmax(scores, n_tokens);
 
     const float* values = value_cache + kv_offset;

@@ -65,12 +65,13 @@ void RmsNorm(float* out, const float* x, const float* weight, int n, float eps) 
 
 void Softmax(float* x, int n) { HWY_DYNAMIC_DISPATCH(Softmax)(x, n); }
 
-void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, float theta) {
-  HWY_DYNAMIC_DISPATCH(RopeInterleaved)(vec, n_heads, head_dim, pos, theta);
+void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, float theta,
+                     const float* inv_freq) {
+  HWY_DYNAMIC_DISPATCH(RopeInterleaved)(vec, n_heads, head_dim, pos, theta, inv_freq);
 }
 
-void RopeHalf(float* vec, int n_heads, int head_dim, int pos, float theta) {
-  HWY_DYNAMIC_DISPATCH(RopeHalf)(vec, n_heads, head_dim, pos, theta);
+void RopeHalf(float* vec, int n_heads, int head_dim, int pos, float theta, const float* inv_freq) {
+  HWY_DYNAMIC_DISPATCH(RopeHalf)(vec, n_heads, head_dim, pos, theta, inv_freq);
 }
 
 void SwiGlu(float* out, const float* gate, const float* up, int n, float beta) {
@@ -81,10 +82,10 @@ void AddInPlace(float* x, const float* y, int n) { HWY_DYNAMIC_DISPATCH(AddInPla
 
 void Attention(float* out, const float* q, const float* key_cache, const float* value_cache,
                int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride, float scale,
-               float* scores) {
+               float* scores, const float* slopes, int query_pos) {
   HWY_DYNAMIC_DISPATCH(Attention)
   (out, q, key_cache, value_cache, n_tokens, n_heads, n_kv_heads, head_dim, kv_stride, scale,
-   scores);
+   scores, slopes, query_pos);
 }
 
 int Argmax(const float* x, int n) { return HWY_DYNAMIC_DISPATCH(Argmax)(x, n); }

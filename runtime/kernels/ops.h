@@ -51,10 +51,13 @@ void Softmax(float* x, int n);
 // Rotary position embedding on n_heads consecutive heads of head_dim (even) floats each.
 // Pair j of a head is rotated by pos * theta^(-2j/head_dim) radians, with the angle computed
 // in float exactly as llama2.c does.
+// `inv_freq` (head_dim / 2 floats), when given, replaces theta^(-2j/head_dim): scaled RoPE.
 // Interleaved pairs (2j, 2j+1): llama2.c / Meta Llama checkpoints.
-void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, float theta);
+void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, float theta,
+                     const float* inv_freq = nullptr);
 // Half-split pairs (j, j + head_dim/2): GPT-NeoX / Hugging Face Llama checkpoints.
-void RopeHalf(float* vec, int n_heads, int head_dim, int pos, float theta);
+void RopeHalf(float* vec, int n_heads, int head_dim, int pos, float theta,
+              const float* inv_freq = nullptr);
 
 // out[i] = gate[i] * sigmoid(beta * gate[i]) * up[i]. out may alias gate or up.
 void SwiGlu(float* out, const float* gate, const float* up, int n, float beta);
@@ -69,10 +72,11 @@ void AddInPlace(float* x, const float* y, int n);
 // h / (n_heads / n_kv_heads); n_heads must be a multiple of n_kv_heads.
 // Per head: s[t] = scale * dot(q_h, k_t); softmax over t; out_h = sum_t s[t] * v_t.
 // scores: scratch of at least n_tokens floats. out: [n_heads * head_dim], must not alias the
-// other arguments.
+// other arguments. `slopes` (n_heads floats), when given, adds ALiBi's
+// slopes[h] * (t - query_pos) to head h's scores before the softmax.
 void Attention(float* out, const float* q, const float* key_cache, const float* value_cache,
                int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride, float scale,
-               float* scores);
+               float* scores, const float* slopes = nullptr, int query_pos = 0);
 
 // Index of the largest element; the first one on ties. n >= 1. Result is unspecified if x
 // contains NaN.

@@ -17,6 +17,8 @@
 #include <algorithm>
 
 #include "runtime/kernels/ops-inl.h"
+#include "runtime/kernels/position_tables.h"
+#include "runtime/kernels/scalar_ops.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace lmc::kernels {
@@ -53,19 +55,81 @@ inline void GatedLinear(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gat
   MatMulSwiGlu(out, w_gate, w_up, x, n, rows, cols, beta);
 }
 
-// Row t (heads * head_dim floats) rotated for position positions[t].
+// out[t] += bias for each of n rows.
+inline void AddBiasRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT bias, int n, int width) {
+  for (int t = 0; t < n; ++t) AddInPlace(out + static_cast<size_t>(t) * width, bias, width);
+}
+
+// The norms and elementwise ops below cost O(n * width) beside the matmuls'
+// O(n * width^2): the scalar reference's loops, which the compiler vectorizes
+// where it can, are exact and cheap enough.
+inline void LayerNormRows(float* out, const float* x, const float* HWY_RESTRICT weight,
+                          const float* HWY_RESTRICT bias, int n, int width, float eps) {
+  for (int t = 0; t < n; ++t) {
+    const size_t at = static_cast<size_t>(t) * width;
+    scalar::LayerNorm(out + at, x + at, weight, bias, width, eps);
+  }
+}
+
+template <float (*F)(float)>
+inline void MapRows(float* out, const float* x, int n, int width) {
+  const size_t size = static_cast<size_t>(n) * width;
+  for (size_t i = 0; i < size; ++i) out[i] = F(x[i]);
+}
+inline float Silu(float x) { return scalar::Swish(x, 1.0f); }
+inline void ReluRows(float* out, const float* x, int n, int w) {
+  MapRows<scalar::Relu>(out, x, n, w);
+}
+inline void GeluRows(float* out, const float* x, int n, int w) {
+  MapRows<scalar::Gelu>(out, x, n, w);
+}
+inline void GeluTanhRows(float* out, const float* x, int n, int w) {
+  MapRows<scalar::GeluTanh>(out, x, n, w);
+}
+inline void SiluRows(float* out, const float* x, int n, int w) { MapRows<Silu>(out, x, n, w); }
+
+inline void MulRows(float* out, const float* a, const float* b, int n, int width) {
+  const size_t size = static_cast<size_t>(n) * width;
+  for (size_t i = 0; i < size; ++i) out[i] = a[i] * b[i];
+}
+
+inline void ScaleRows(float* out, const float* x, int n, int width, float factor) {
+  const size_t size = static_cast<size_t>(n) * width;
+  for (size_t i = 0; i < size; ++i) out[i] = x[i] * factor;
+}
+
+// x[t] += table[positions[t]]; positions already checked against the table.
+inline void AddPositionEmbeddingRows(float* x, const float* HWY_RESTRICT table,
+                                     const int* positions, int n, int width) {
+  for (int t = 0; t < n; ++t) {
+    AddInPlace(x + static_cast<size_t>(t) * width,
+               table + static_cast<size_t>(positions[t]) * width, width);
+  }
+}
+
+inline void AddSinusoidalRows(float* x, const int* positions, int n, int width,
+                              float* HWY_RESTRICT scratch) {
+  for (int t = 0; t < n; ++t) {
+    Sinusoid(scratch, positions[t], width);
+    AddInPlace(x + static_cast<size_t>(t) * width, scratch, width);
+  }
+}
+
+// Row t (heads * head_dim floats) rotated for position positions[t];
+// `inv_freq` (may be null) replaces the frequencies.
 inline void RopeInterleavedRows(float* x, const int* positions, int n, int heads, int head_dim,
-                                float theta) {
+                                float theta, const float* inv_freq) {
   for (int t = 0; t < n; ++t) {
     RopeInterleaved(x + static_cast<size_t>(t) * heads * head_dim, heads, head_dim, positions[t],
-                    theta);
+                    theta, inv_freq);
   }
 }
 
 inline void RopeHalfRows(float* x, const int* positions, int n, int heads, int head_dim,
-                         float theta) {
+                         float theta, const float* inv_freq) {
   for (int t = 0; t < n; ++t) {
-    RopeHalf(x + static_cast<size_t>(t) * heads * head_dim, heads, head_dim, positions[t], theta);
+    RopeHalf(x + static_cast<size_t>(t) * heads * head_dim, heads, head_dim, positions[t], theta,
+             inv_freq);
   }
 }
 
@@ -88,17 +152,20 @@ inline void KvStore(float* HWY_RESTRICT k_cache, float* HWY_RESTRICT v_cache,
 }
 
 // Query row t attends to cache rows [0, positions[t]] when causal, else to every
-// row written so far ([0, 1 + the largest position of the chunk]).
+// row written so far ([0, 1 + the largest position of the chunk]). `slopes`
+// (may be null) adds ALiBi's per-head distance penalty.
 inline void AttentionRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                           const float* HWY_RESTRICT k_cache, const float* HWY_RESTRICT v_cache,
                           const int* positions, int n, int heads, int kv_heads, int head_dim,
-                          float scale, bool causal, float* HWY_RESTRICT scores) {
+                          float scale, bool causal, const float* HWY_RESTRICT slopes,
+                          float* HWY_RESTRICT scores) {
   const int width = heads * head_dim, kv_width = kv_heads * head_dim;
   const int visible_all = 1 + *std::max_element(positions, positions + n);
   for (int t = 0; t < n; ++t) {
     const int visible = causal ? positions[t] + 1 : visible_all;
     Attention(out + static_cast<size_t>(t) * width, q + static_cast<size_t>(t) * width, k_cache,
-              v_cache, visible, heads, kv_heads, head_dim, kv_width, scale, scores);
+              v_cache, visible, heads, kv_heads, head_dim, kv_width, scale, scores, slopes,
+              positions[t]);
   }
 }
 

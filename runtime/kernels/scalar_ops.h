@@ -73,6 +73,30 @@ inline void Softmax(float* x, int n) {
   for (int i = 0; i < n; ++i) x[i] /= sum;
 }
 
+// Normalized to zero mean and unit variance (two passes), then scaled and
+// shifted; `bias` may be null.
+inline void LayerNorm(float* out, const float* x, const float* weight, const float* bias, int n,
+                      float eps) {
+  float mean = 0.0f;
+  for (int i = 0; i < n; ++i) mean += x[i];
+  mean /= static_cast<float>(n);
+  float var = 0.0f;
+  for (int i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+  var /= static_cast<float>(n);
+  const float inv = 1.0f / std::sqrt(var + eps);
+  for (int i = 0; i < n; ++i) {
+    out[i] = (x[i] - mean) * inv * weight[i] + (bias ? bias[i] : 0.0f);
+  }
+}
+
+inline float Relu(float x) { return x > 0.0f ? x : 0.0f; }
+// The exact GELU, x * Phi(x) (BERT).
+inline float Gelu(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
+// The tanh approximation (GPT, GPT-2, BLOOM's gelu_new).
+inline float GeluTanh(float x) {
+  return 0.5f * x * (1.0f + std::tanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+}
+
 // Rotation angle of pair j, in float exactly as llama2.c computes it.
 inline float RopeAngle(int j, int head_dim, int pos, float theta) {
   const float freq =
@@ -80,11 +104,14 @@ inline float RopeAngle(int j, int head_dim, int pos, float theta) {
   return static_cast<float>(pos) * freq;
 }
 
-inline void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, float theta) {
+// `inv_freq`, when given, replaces the pairs' frequencies (scaled RoPE).
+inline void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, float theta,
+                            const float* inv_freq = nullptr) {
   for (int h = 0; h < n_heads; ++h) {
     float* head = vec + static_cast<size_t>(h) * head_dim;
     for (int j = 0; j < head_dim / 2; ++j) {
-      const float angle = RopeAngle(j, head_dim, pos, theta);
+      const float angle =
+          inv_freq ? static_cast<float>(pos) * inv_freq[j] : RopeAngle(j, head_dim, pos, theta);
       const float c = std::cos(angle);
       const float s = std::sin(angle);
       const float v0 = head[2 * j];
@@ -95,12 +122,14 @@ inline void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, floa
   }
 }
 
-inline void RopeHalf(float* vec, int n_heads, int head_dim, int pos, float theta) {
+inline void RopeHalf(float* vec, int n_heads, int head_dim, int pos, float theta,
+                     const float* inv_freq = nullptr) {
   const int half = head_dim / 2;
   for (int h = 0; h < n_heads; ++h) {
     float* head = vec + static_cast<size_t>(h) * head_dim;
     for (int j = 0; j < half; ++j) {
-      const float angle = RopeAngle(j, head_dim, pos, theta);
+      const float angle =
+          inv_freq ? static_cast<float>(pos) * inv_freq[j] : RopeAngle(j, head_dim, pos, theta);
       const float c = std::cos(angle);
       const float s = std::sin(angle);
       const float v0 = head[j];
@@ -119,9 +148,11 @@ inline void AddInPlace(float* x, const float* y, int n) {
   for (int i = 0; i < n; ++i) x[i] += y[i];
 }
 
+// `slopes`, when given, adds ALiBi's slopes[h] * (t - query_pos) to head h's scores.
 inline void Attention(float* out, const float* q, const float* key_cache, const float* value_cache,
                       int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride,
-                      float scale, float* scores) {
+                      float scale, float* scores, const float* slopes = nullptr,
+                      int query_pos = 0) {
   const int group = n_heads / n_kv_heads;
   for (int h = 0; h < n_heads; ++h) {
     const float* q_h = q + static_cast<size_t>(h) * head_dim;
@@ -131,6 +162,7 @@ inline void Attention(float* out, const float* q, const float* key_cache, const 
       float dot = 0.0f;
       for (int i = 0; i < head_dim; ++i) dot += q_h[i] * k[i];
       scores[t] = scale * dot;
+      if (slopes) scores[t] += slopes[h] * static_cast<float>(t - query_pos);
     }
     Softmax(scores, n_tokens);
     float* out_h = out + static_cast<size_t>(h) * head_dim;

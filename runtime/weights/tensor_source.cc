@@ -1,5 +1,7 @@
 #include "runtime/weights/tensor_source.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -127,7 +129,14 @@ uint16_t F32ToBF16(float value) {
   return static_cast<uint16_t>((bits + 0x7FFFu + odd) >> 16);
 }
 
-TensorView TensorSource::Tensor(const std::string& name, const Shape& shape) const {
+std::string TensorSource::Resolve(const std::string& name) const {
+  if (optional_prefix_.empty() || Find(name) != nullptr) return name;
+  std::string prefixed = optional_prefix_ + name;
+  return Find(prefixed) != nullptr ? prefixed : name;
+}
+
+TensorView TensorSource::Tensor(const std::string& wanted, const Shape& shape) const {
+  const std::string name = Resolve(wanted);
   const TensorView* view = Find(name);
   if (view == nullptr) {
     const std::string close = ClosestName(name, Names());
@@ -146,7 +155,7 @@ const float* TensorSource::F32(const std::string& name, const Shape& shape) {
   if (view.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(view.data) % alignof(float) == 0) {
     return reinterpret_cast<const float*>(view.data);
   }
-  auto& copy = f32_copies_[name];
+  auto& copy = f32_copies_[Resolve(name)];
   if (copy != nullptr) return copy.get();
   const size_t n = static_cast<size_t>(Elements(view.shape));
   copy = std::make_unique<float[]>(std::max<size_t>(n, 1));
@@ -167,6 +176,39 @@ const float* TensorSource::F32(const std::string& name, const Shape& shape) {
     }
   }
   return out;
+}
+
+const float* TensorSource::F32(const std::string& name, const Shape& shape,
+                               const StoredAs& stored) {
+  if (stored.Plain()) return F32(name, shape);
+  const int64_t rows = shape.at(0);
+  const int64_t cols = Elements(shape) / std::max<int64_t>(rows, 1);
+  if (stored.groups < 1 || rows % stored.groups != 0 || stored.parts < 1 ||
+      stored.part >= stored.parts) {
+    Fail("internal error: tensor '{}' stored as part {} of {} in {} groups", name, stored.part,
+         stored.parts, stored.groups);
+  }
+  Shape stored_shape = shape;
+  stored_shape[0] = rows * stored.parts;
+  if (stored.transposed) {
+    if (shape.size() != 2) Fail("internal error: tensor '{}' transposed but not 2-D", name);
+    std::swap(stored_shape[0], stored_shape[1]);
+  }
+  const float* src = F32(name, stored_shape);
+  auto& copy = f32_copies_[fmt::format("{}#{}/{}/{}{}", Resolve(name), stored.part, stored.parts,
+                                       stored.groups, stored.transposed ? "T" : "")];
+  if (copy != nullptr) return copy.get();
+  copy = std::make_unique<float[]>(std::max<int64_t>(rows * cols, 1));
+  const int64_t per_group = rows / stored.groups;
+  const int64_t fused_rows = rows * stored.parts;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t g = r / per_group;
+    const int64_t from = (g * stored.parts + stored.part) * per_group + r % per_group;
+    for (int64_t c = 0; c < cols; ++c) {
+      copy[r * cols + c] = stored.transposed ? src[c * fused_rows + from] : src[from * cols + c];
+    }
+  }
+  return copy.get();
 }
 
 std::string ShapeToString(const Shape& shape) {

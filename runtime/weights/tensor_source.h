@@ -33,6 +33,16 @@ struct TensorView {
   size_t bytes;
 };
 
+// How a checkpoint stores a weight that lmc computes with as `shape` [R, C...]:
+// transposed ([C, R]), and/or as part `part` of `parts` fused along the first
+// axis, in consecutive blocks (groups == 1) or interleaved in `groups` groups
+// (rows [groups][parts][R / groups]: BLOOM's per-head query_key_value).
+struct StoredAs {
+  bool transposed = false;
+  int parts = 1, part = 0, groups = 1;
+  bool Plain() const { return !transposed && parts == 1; }
+};
+
 class TensorSource {
  public:
   virtual ~TensorSource() = default;
@@ -53,8 +63,19 @@ class TensorSource {
   // f16 or bf16 into storage the source owns.
   const float* F32(const std::string& name, const Shape& shape);
 
+  // The weight `shape` as float32 from a tensor stored as `stored` describes:
+  // the stored shape is checked, and a rearranged copy made once.
+  const float* F32(const std::string& name, const Shape& shape, const StoredAs& stored);
+
+  // Names may carry this prefix in the file, or not (Hugging Face saves
+  // "transformer.h.0..." or "h.0..." depending on the class that saved them).
+  void set_optional_prefix(std::string prefix) { optional_prefix_ = std::move(prefix); }
+
  private:
+  std::string Resolve(const std::string& name) const;
+
   std::map<std::string, std::unique_ptr<float[]>> f32_copies_;
+  std::string optional_prefix_;
 };
 
 // "[64, 172]"

@@ -22,11 +22,11 @@ case "$err" in *"<--set>:1:19: error: expected an integer for attention.n_heads,
 expect_status 0 "--set variant checks" -- "$lmc" check "$spec" --set attention.n_kv_heads=1
 
 # Valid, but not lowered yet: refused by build, never mis-compiled.
-expect_status 1 "build refuses post-norm" -- "$lmc" build "$spec" --set norm.placement=post \
-  -o "$tmp/post"
-case "$err" in *"not supported yet: norm.placement post (<--set>:1:16)"*) pass "not supported yet, located" ;;
+expect_status 1 "build refuses dynamic NTK" -- "$lmc" build "$spec" \
+  --set position.rope.scaling=dynamic_ntk -o "$tmp/ntk"
+case "$err" in *"not supported yet: RoPE scaling dynamic_ntk (<--set>:1:23)"*) pass "not supported yet, located" ;;
   *) fail "$err" ;; esac
-[ ! -e "$tmp/post" ] && pass "no binary left" || fail "a binary was written"
+[ ! -e "$tmp/ntk" ] && pass "no binary left" || fail "a binary was written"
 
 # IR and emitted C++.
 expect_status 0 "emit --ir" -- "$lmc" emit "$spec" --ir
