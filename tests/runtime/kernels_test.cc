@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "runtime/kernels/ops.h"
+#include "runtime/kernels/position_tables.h"
 #include "runtime/kernels/scalar_ops.h"
 
 namespace {
@@ -645,6 +646,106 @@ TEST_CASE("Attention matches scalar reference with GQA", "[kernels]") {
       }
     }
   });
+}
+
+TEST_CASE("Attention with ALiBi slopes matches scalar reference", "[kernels]") {
+  const int n_heads = 6, n_kv_heads = 3, head_dim = 8, kv_dim = n_kv_heads * head_dim;
+  const std::vector<float> slopes = lmc::kernels::AlibiSlopes(n_heads);
+  ForEachTarget([&] {
+    std::mt19937 rng(12);
+    for (int n_tokens : {1, 5, 40}) {
+      for (int query_pos : {n_tokens - 1, n_tokens + 3}) {
+        INFO("n_tokens " << n_tokens << " query_pos " << query_pos);
+        const size_t q_size = static_cast<size_t>(n_heads) * head_dim;
+        const std::vector<float> q = Random(q_size, rng, -2.0f, 2.0f);
+        const std::vector<float> keys = Random(static_cast<size_t>(n_tokens) * kv_dim, rng);
+        const std::vector<float> values = Random(static_cast<size_t>(n_tokens) * kv_dim, rng);
+        std::vector<float> want(q_size), got(q_size), plain(q_size), scores(n_tokens);
+        ref::Attention(want.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
+                       n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), slopes.data(),
+                       query_pos);
+        k::Attention(got.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
+                     n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), slopes.data(), query_pos);
+        ExpectClose(got.data(), want.data(), q_size, 1e-5f, 2e-6f);
+        // The bias changes the result whenever there is more than one key.
+        k::Attention(plain.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
+                     n_kv_heads, head_dim, kv_dim, 0.35f, scores.data());
+        if (n_tokens > 1) CHECK_FALSE(std::equal(plain.begin(), plain.end(), got.begin()));
+      }
+    }
+  });
+}
+
+TEST_CASE("ALiBi slopes follow the paper for power-of-two and other head counts", "[kernels]") {
+  // 8 heads: 2^-1 ... 2^-8. 6 heads: the 4-head series 2^-2, 2^-4, 2^-6, 2^-8, then the
+  // odd terms of the 8-head series, 2^-1 and 2^-3 (BLOOM's build_alibi_tensor).
+  const std::vector<float> eight = lmc::kernels::AlibiSlopes(8);
+  for (int i = 0; i < 8; ++i) CHECK(eight[i] == Approx(std::ldexp(1.0, -(i + 1))));
+  const std::vector<float> six = lmc::kernels::AlibiSlopes(6);
+  const int exponents[] = {-2, -4, -6, -8, -1, -3};
+  REQUIRE(six.size() == 6);
+  for (int i = 0; i < 6; ++i) CHECK(six[i] == Approx(std::ldexp(1.0, exponents[i])));
+}
+
+TEST_CASE("Scaled RoPE frequencies: linear divides all, llama3 only the low band", "[kernels]") {
+  using lmc::kernels::RopeInvFreq;
+  using lmc::kernels::RopeScalingKind;
+  const std::vector<float> base = RopeInvFreq(500000.0f, 8);
+  const std::vector<float> linear = RopeInvFreq(500000.0f, 8, {RopeScalingKind::kLinear, 4.0f});
+  for (int j = 0; j < 4; ++j) CHECK(linear[j] == Approx(base[j] / 4.0f));
+  // original 256, low 1, high 4: wavelengths below 64 keep their frequency, above 256 are
+  // divided by 8, and between they blend.
+  const std::vector<float> llama3 =
+      RopeInvFreq(500000.0f, 8, {RopeScalingKind::kLlama3, 8.0f, 1.0f, 4.0f, 256.0f});
+  const float pi = 3.14159265358979f;
+  for (int j = 0; j < 4; ++j) {
+    const float wavelen = 2 * pi / base[j];
+    INFO("pair " << j << " wavelength " << wavelen);
+    if (wavelen < 64) {
+      CHECK(llama3[j] == base[j]);
+    } else if (wavelen > 256) {
+      CHECK(llama3[j] == Approx(base[j] / 8));
+    } else {
+      const float smooth = (256 / wavelen - 1) / 3;
+      CHECK(llama3[j] == Approx((1 - smooth) * base[j] / 8 + smooth * base[j]));
+    }
+  }
+  // And the kernels honour a given table on every target.
+  ForEachTarget([&] {
+    std::mt19937 rng(13);
+    for (bool interleaved : {true, false}) {
+      const std::vector<float> x = Random(24, rng);
+      std::vector<float> want = x, got = x;
+      if (interleaved) {
+        ref::RopeInterleaved(want.data(), 3, 8, 77, 500000.0f, llama3.data());
+        k::RopeInterleaved(got.data(), 3, 8, 77, 500000.0f, llama3.data());
+      } else {
+        ref::RopeHalf(want.data(), 3, 8, 77, 500000.0f, llama3.data());
+        k::RopeHalf(got.data(), 3, 8, 77, 500000.0f, llama3.data());
+      }
+      ExpectClose(got.data(), want.data(), 24, 1e-6f, 1e-7f);
+      std::vector<float> unscaled = x;
+      k::RopeHalf(unscaled.data(), 3, 8, 77, 500000.0f);
+      CHECK_FALSE(std::equal(unscaled.begin(), unscaled.end(), got.begin()));
+    }
+  });
+}
+
+TEST_CASE("LayerNorm and the activations match their definitions", "[kernels]") {
+  const float x[] = {1.0f, 2.0f, 3.0f, 6.0f};  // mean 3, variance 3.5
+  const float w[] = {1.0f, 2.0f, 1.0f, 1.0f}, b[] = {0.0f, 0.0f, 1.0f, 0.0f};
+  float out[4];
+  ref::LayerNorm(out, x, w, b, 4, 0.0f);
+  const float inv = 1.0f / std::sqrt(3.5f);
+  CHECK(out[0] == Approx(-2 * inv));
+  CHECK(out[1] == Approx(-2 * inv));
+  CHECK(out[2] == Approx(1.0f));
+  CHECK(out[3] == Approx(3 * inv));
+  CHECK(ref::Gelu(1.0f) == Approx(0.8413447f));      // x * Phi(x)
+  CHECK(ref::GeluTanh(1.0f) == Approx(0.8411920f));  // the tanh form differs from it
+  CHECK(ref::Gelu(-3.0f) == Approx(-0.0040497f).margin(1e-6));
+  CHECK(ref::Relu(-0.5f) == 0.0f);
+  CHECK(ref::Relu(0.5f) == 0.5f);
 }
 
 TEST_CASE("Attention reads the right kv head and single tokens pass through", "[kernels]") {
