@@ -163,6 +163,11 @@ def load_module(module, p):
     return module
 
 
+def torch_ln(W, name, d, eps):
+    """nn.LayerNorm loaded from NAME.weight, NAME.bias."""
+    return load_module(nn.LayerNorm(d, eps=eps), {"weight": T(W, name + ".weight"), "bias": T(W, name + ".bias")})
+
+
 def bool_causal(t):  # True = masked, as nn.MultiheadAttention takes it
     return torch.triu(torch.ones(t, t, dtype=torch.bool), 1)
 
@@ -196,7 +201,8 @@ def gpt_weights(a, g, names):
     for i in range(a["L"]):
         h = f"{pre}h.{i}."
         W[h + "ln_1.weight"], W[h + "ln_1.bias"] = g.gain(D), g.w((D,), 0.05)
-        W[h + "attn.c_attn.weight"], W[h + "attn.c_attn.bias"] = g.w((D, 3 * D)), g.w((3 * D,), 0.05)  # Conv1D [in, out]
+        # Conv1D: [in, out]
+        W[h + "attn.c_attn.weight"], W[h + "attn.c_attn.bias"] = g.w((D, 3 * D)), g.w((3 * D,), 0.05)
         W[h + "attn.c_proj.weight"], W[h + "attn.c_proj.bias"] = g.w((D, D)), g.w((D,), 0.05)
         W[h + "ln_2.weight"], W[h + "ln_2.bias"] = g.gain(D), g.w((D,), 0.05)
         W[h + "mlp.c_fc.weight"], W[h + "mlp.c_fc.bias"] = g.w((D, a["I"])), g.w((a["I"],), 0.05)
@@ -210,8 +216,10 @@ def gpt_block_params(W, h):
     """Conv1D weights are [in, out]; nn.Linear wants [out, in]: transpose. c_attn's
     columns are [q | k | v], which is nn.MultiheadAttention's in_proj row order."""
     return {
-        "self_attn.in_proj_weight": T(W, h + "attn.c_attn.weight").t(), "self_attn.in_proj_bias": T(W, h + "attn.c_attn.bias"),
-        "self_attn.out_proj.weight": T(W, h + "attn.c_proj.weight").t(), "self_attn.out_proj.bias": T(W, h + "attn.c_proj.bias"),
+        "self_attn.in_proj_weight": T(W, h + "attn.c_attn.weight").t(),
+        "self_attn.in_proj_bias": T(W, h + "attn.c_attn.bias"),
+        "self_attn.out_proj.weight": T(W, h + "attn.c_proj.weight").t(),
+        "self_attn.out_proj.bias": T(W, h + "attn.c_proj.bias"),
         "linear1.weight": T(W, h + "mlp.c_fc.weight").t(), "linear1.bias": T(W, h + "mlp.c_fc.bias"),
         "linear2.weight": T(W, h + "mlp.c_proj.weight").t(), "linear2.bias": T(W, h + "mlp.c_proj.bias"),
         "norm1.weight": T(W, h + "ln_1.weight"), "norm1.bias": T(W, h + "ln_1.bias"),
@@ -231,8 +239,7 @@ def gpt_torch(a, W, ids, names, norm_first, eps):
         layer = encoder_layer(D, a["H"], a["I"], gelu_tanh_torch, eps, norm_first, gpt_block_params(W, f"{pre}h.{i}."))
         x = layer(x, src_mask=bool_causal(t))
     if lnf:
-        ln = load_module(nn.LayerNorm(D, eps=eps), {"weight": T(W, f"{pre}{lnf}.weight"), "bias": T(W, f"{pre}{lnf}.bias")})
-        x = ln(x)
+        x = torch_ln(W, f"{pre}{lnf}", D, eps)(x)
     return x[0] @ wte.weight.t()  # tied lm_head
 
 
@@ -319,7 +326,8 @@ def make_bert(g):
         for n in ("query", "key", "value"):
             W[h + f"attention.self.{n}.weight"], W[h + f"attention.self.{n}.bias"] = g.w((D, D)), g.w((D,), 0.05)
         W[h + "attention.output.dense.weight"], W[h + "attention.output.dense.bias"] = g.w((D, D)), g.w((D,), 0.05)
-        W[h + "attention.output.LayerNorm.weight"], W[h + "attention.output.LayerNorm.bias"] = g.gain(D), g.w((D,), 0.05)
+        n = h + "attention.output.LayerNorm."
+        W[n + "weight"], W[n + "bias"] = g.gain(D), g.w((D,), 0.05)
         W[h + "intermediate.dense.weight"], W[h + "intermediate.dense.bias"] = g.w((I, D)), g.w((I,), 0.05)
         W[h + "output.dense.weight"], W[h + "output.dense.bias"] = g.w((D, I)), g.w((D,), 0.05)
         W[h + "output.LayerNorm.weight"], W[h + "output.LayerNorm.bias"] = g.gain(D), g.w((D,), 0.05)
@@ -335,7 +343,8 @@ def make_bert(g):
 
     def embed(ids):  # BertEmbeddings: word + token_type (all 0) + absolute position, then LayerNorm
         t = len(ids)
-        return (T(W, "embeddings.word_embeddings.weight")[ids] + T(W, "embeddings.token_type_embeddings.weight")[[0] * t]
+        return (T(W, "embeddings.word_embeddings.weight")[ids]
+                + T(W, "embeddings.token_type_embeddings.weight")[[0] * t]
                 + T(W, "embeddings.position_embeddings.weight")[:t])
 
     def with_torch(ids):
@@ -343,24 +352,25 @@ def make_bert(g):
         word = nn.Embedding.from_pretrained(T(W, "embeddings.word_embeddings.weight"))
         pos = nn.Embedding.from_pretrained(T(W, "embeddings.position_embeddings.weight"))
         typ = nn.Embedding.from_pretrained(T(W, "embeddings.token_type_embeddings.weight"))
-        ln = load_module(nn.LayerNorm(D, eps=eps), {"weight": T(W, "embeddings.LayerNorm.weight"),
-                                                     "bias": T(W, "embeddings.LayerNorm.bias")})
+        ln = torch_ln(W, "embeddings.LayerNorm", D, eps)
         x = ln(word(torch.tensor(ids)) + typ(torch.zeros(t, dtype=torch.long)) + pos(torch.arange(t)))[None]
+        qkv = ("query", "key", "value")
         for i in range(a["L"]):
             h = f"encoder.layer.{i}."
             p = {
-                "self_attn.in_proj_weight": torch.cat([T(W, h + f"attention.self.{n}.weight") for n in ("query", "key", "value")]),
-                "self_attn.in_proj_bias": torch.cat([T(W, h + f"attention.self.{n}.bias") for n in ("query", "key", "value")]),
+                "self_attn.in_proj_weight": torch.cat([T(W, h + f"attention.self.{n}.weight") for n in qkv]),
+                "self_attn.in_proj_bias": torch.cat([T(W, h + f"attention.self.{n}.bias") for n in qkv]),
                 "self_attn.out_proj.weight": T(W, h + "attention.output.dense.weight"),
                 "self_attn.out_proj.bias": T(W, h + "attention.output.dense.bias"),
                 "norm1.weight": T(W, h + "attention.output.LayerNorm.weight"),
                 "norm1.bias": T(W, h + "attention.output.LayerNorm.bias"),
-                "linear1.weight": T(W, h + "intermediate.dense.weight"), "linear1.bias": T(W, h + "intermediate.dense.bias"),
+                "linear1.weight": T(W, h + "intermediate.dense.weight"),
+                "linear1.bias": T(W, h + "intermediate.dense.bias"),
                 "linear2.weight": T(W, h + "output.dense.weight"), "linear2.bias": T(W, h + "output.dense.bias"),
                 "norm2.weight": T(W, h + "output.LayerNorm.weight"), "norm2.bias": T(W, h + "output.LayerNorm.bias"),
             }
             x = encoder_layer(D, a["H"], I, "gelu", eps, False, p)(x)
-        pool = load_module(nn.Linear(D, D), {"weight": T(W, "pooler.dense.weight"), "bias": T(W, "pooler.dense.bias")})
+        pool = load_module(nn.Linear(D, D), {k: T(W, "pooler.dense." + k) for k in ("weight", "bias")})
         return {"last_hidden_state": x[0], "pooler_output": torch.tanh(pool(x[0, 0]))}
 
     def manual(ids):
@@ -400,9 +410,12 @@ def t5_bucket_hf(relative_position, bidirectional, num_buckets, max_distance):
     max_exact = num_buckets // 2
     is_small = relative_position < max_exact
     relative_position_if_large = max_exact + (
-        torch.log(relative_position.float() / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
+        torch.log(relative_position.float() / max_exact)
+        / math.log(max_distance / max_exact)
+        * (num_buckets - max_exact)
     ).to(torch.long)
-    relative_position_if_large = torch.min(relative_position_if_large, torch.full_like(relative_position_if_large, num_buckets - 1))
+    relative_position_if_large = torch.min(
+        relative_position_if_large, torch.full_like(relative_position_if_large, num_buckets - 1))
     return relative_buckets + torch.where(is_small, relative_position, relative_position_if_large)
 
 
@@ -470,7 +483,8 @@ def make_t5(g):
         return T(W, pre + "relative_attention_bias.weight")[b].permute(2, 0, 1)
 
     def mha(pre, x, kv, add):  # T5Attention: no 1/sqrt(d) scale, no biases
-        q, k, v = heads(x @ T(W, pre + "q.weight").t(), H), heads(kv @ T(W, pre + "k.weight").t(), H), heads(kv @ T(W, pre + "v.weight").t(), H)
+        q = heads(x @ T(W, pre + "q.weight").t(), H)
+        k, v = heads(kv @ T(W, pre + "k.weight").t(), H), heads(kv @ T(W, pre + "v.weight").t(), H)
         return merge(attend(q, k, v, 1.0, add)) @ T(W, pre + "o.weight").t()
 
     def ffn(pre, x):  # T5DenseActDense, relu
@@ -509,8 +523,9 @@ def make_t5(g):
         self-attention K/V appended per step, cross-attention K/V computed once from
         the encoder output, the position bias row of the current query
         (compute_bias(...)[:, -1:, :])."""
-        cross = [(heads(mem @ T(W, f"decoder.block.{i}.layer.1.EncDecAttention.k.weight").t(), H),
-                  heads(mem @ T(W, f"decoder.block.{i}.layer.1.EncDecAttention.v.weight").t(), H)) for i in range(a["Ld"])]
+        c = "decoder.block.{}.layer.1.EncDecAttention.{}.weight"
+        cross = [(heads(mem @ T(W, c.format(i, "k")).t(), H), heads(mem @ T(W, c.format(i, "v")).t(), H))
+                 for i in range(a["Ld"])]
         cache = [None] * a["Ld"]
         rows = []
         for p, tok in enumerate(ids):
@@ -616,8 +631,7 @@ def make_bloom(g):
     def with_torch(ids):
         t = len(ids)
         emb = nn.Embedding.from_pretrained(T(W, "transformer.word_embeddings.weight"))
-        ln0 = load_module(nn.LayerNorm(D, eps=eps), {"weight": T(W, "transformer.word_embeddings_layernorm.weight"),
-                                                      "bias": T(W, "transformer.word_embeddings_layernorm.bias")})
+        ln0 = torch_ln(W, "transformer.word_embeddings_layernorm", D, eps)
         x = ln0(emb(torch.tensor(ids)))[None]
         # ALiBi as the additive mask nn.MultiheadAttention takes per head ([N*H, T, T]):
         # slope * (key position - query position), -inf above the diagonal.
@@ -631,15 +645,16 @@ def make_bloom(g):
                 "self_attn.in_proj_weight": torch.cat([wq, wk, wv]), "self_attn.in_proj_bias": torch.cat([bq, bk, bv]),
                 "self_attn.out_proj.weight": T(W, h + "self_attention.dense.weight"),
                 "self_attn.out_proj.bias": T(W, h + "self_attention.dense.bias"),
-                "linear1.weight": T(W, h + "mlp.dense_h_to_4h.weight"), "linear1.bias": T(W, h + "mlp.dense_h_to_4h.bias"),
-                "linear2.weight": T(W, h + "mlp.dense_4h_to_h.weight"), "linear2.bias": T(W, h + "mlp.dense_4h_to_h.bias"),
+                "linear1.weight": T(W, h + "mlp.dense_h_to_4h.weight"),
+                "linear1.bias": T(W, h + "mlp.dense_h_to_4h.bias"),
+                "linear2.weight": T(W, h + "mlp.dense_4h_to_h.weight"),
+                "linear2.bias": T(W, h + "mlp.dense_4h_to_h.bias"),
                 "norm1.weight": T(W, h + "input_layernorm.weight"), "norm1.bias": T(W, h + "input_layernorm.bias"),
                 "norm2.weight": T(W, h + "post_attention_layernorm.weight"),
                 "norm2.bias": T(W, h + "post_attention_layernorm.bias"),
             }
             x = encoder_layer(D, H, 4 * D, gelu_tanh_torch, eps, True, p)(x, src_mask=mask)
-        lnf = load_module(nn.LayerNorm(D, eps=eps), {"weight": T(W, "transformer.ln_f.weight"), "bias": T(W, "transformer.ln_f.bias")})
-        return lnf(x)[0] @ emb.weight.t()
+        return torch_ln(W, "transformer.ln_f", D, eps)(x)[0] @ emb.weight.t()
 
     def manual(ids):
         t = len(ids)
@@ -653,7 +668,8 @@ def make_bloom(g):
         for i in range(a["L"]):
             h = f"transformer.h.{i}."
             y = ln(h + "input_layernorm", x)
-            fused = y @ T(W, h + "self_attention.query_key_value.weight").t() + T(W, h + "self_attention.query_key_value.bias")
+            n = h + "self_attention.query_key_value"
+            fused = y @ T(W, n + ".weight").t() + T(W, n + ".bias")
             fused = fused.view(t, H, 3, hd)  # BloomAttention._split_heads
             q, k, v = (fused[:, :, j].transpose(0, 1) for j in range(3))
             # baddbmm(alibi, q, k^T, beta=1, alpha=1/sqrt(hd)), then the causal mask
@@ -818,13 +834,15 @@ def llama_meta(c, W, ids, freqs):
         x = x + out @ T(W, h + "o_proj.weight").t()
         y = rms_norm(x, T(W, f"model.layers.{i}.post_attention_layernorm.weight"), eps)
         m = f"model.layers.{i}.mlp."
-        x = x + (F.silu(y @ T(W, m + "gate_proj.weight").t()) * (y @ T(W, m + "up_proj.weight").t())) @ T(W, m + "down_proj.weight").t()
+        gate, up = y @ T(W, m + "gate_proj.weight").t(), y @ T(W, m + "up_proj.weight").t()
+        x = x + (F.silu(gate) * up) @ T(W, m + "down_proj.weight").t()
     x = rms_norm(x, T(W, "model.norm.weight"), eps)
     return x @ T(W, "model.embed_tokens.weight" if c["tie_word_embeddings"] else "lm_head.weight").t()
 
 
 def llama_weights(c, g):
-    D, H, KV, hd, I = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], head_dim(c), c["intermediate_size"]
+    D, H, KV, hd = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"], head_dim(c)
+    I = c["intermediate_size"]
     V = c["vocab_size"]
     bias = c["model_type"] == "qwen2"
     W = {"model.embed_tokens.weight": g.w((V, D), 0.3)}
@@ -868,7 +886,8 @@ def make_rope_model(cfg, T_len):
     def build(g):
         W = llama_weights(cfg, g)
         a = dict(V=cfg["vocab_size"], T=T_len)
-        dynamic = (cfg.get("rope_scaling") or {}).get("rope_type", (cfg.get("rope_scaling") or {}).get("type")) == "dynamic"
+        rs = cfg.get("rope_scaling") or {}
+        dynamic = rs.get("rope_type", rs.get("type")) == "dynamic"
 
         def full(ids):  # one forward over the whole sequence: seq_len = len(ids)
             return llama_chunk(cfg, W, ids, 0, [None] * cfg["num_hidden_layers"], inv_freq_hf(cfg, len(ids)))
@@ -967,13 +986,15 @@ def make_vaswani(g):
             wq, wk, wv = p(pre + "in_proj_weight").split(D)
             bq, bk, bv = p(pre + "in_proj_bias").split(D)
             q, k, v = heads(x @ wq.t() + bq, H), heads(kv @ wk.t() + bk, H), heads(kv @ wv.t() + bv, H)
-            return merge(attend(q, k, v, 1.0 / math.sqrt(D // H), add)) @ p(pre + "out_proj.weight").t() + p(pre + "out_proj.bias")
+            o = merge(attend(q, k, v, 1.0 / math.sqrt(D // H), add))
+            return o @ p(pre + "out_proj.weight").t() + p(pre + "out_proj.bias")
 
         def ln(n, x):
             return layer_norm(x, p(n + ".weight"), p(n + ".bias"), eps)
 
         def ffn(pre, x):
-            return torch.relu(x @ p(pre + "linear1.weight").t() + p(pre + "linear1.bias")) @ p(pre + "linear2.weight").t() + p(pre + "linear2.bias")
+            y = torch.relu(x @ p(pre + "linear1.weight").t() + p(pre + "linear1.bias"))
+            return y @ p(pre + "linear2.weight").t() + p(pre + "linear2.bias")
 
         x = embed(src)
         for i in range(a["L"]):  # post-LN: x = norm(x + sublayer(x))
@@ -1096,6 +1117,8 @@ def run_rope(fx, build, seed):
         # position uses the base of the current length; HF's cached generate rotates
         # each key once, with the base of the length when it was computed.
         fx.expected["greedy_new_ids_hf_cache"] = cached
+        top2 = [torch.topk(r, 2).values for r in step_logits]
+        check_gap(fx, min(gap, min(float(t[0] - t[1]) for t in top2)), cached)
         fx.expected["inv_freq_prefill"] = [float(x) for x in inv_freq_hf(cfg, a["T"])]
     else:
         fx.expected["inv_freq"] = [float(x) for x in inv_freq_hf(cfg)]
