@@ -342,11 +342,12 @@ void MapRope(Config& c, Import& im, int64_t max_positions) {
         fmt::format("'{}' is not expressible (the spec has linear, dynamic and llama3)", type));
   }
   if (!factor) c.Refuse("rope_scaling.factor", "missing");
-  im.spec.Set("position.rope.factor", Number(*factor), "rope_scaling.factor");
   if (type == "linear") {
     im.spec.Set("position.rope.scaling", "linear", "rope_scaling.type linear");
+    im.spec.Set("position.rope.factor", Number(*factor), "rope_scaling.factor");
   } else if (type == "dynamic") {
     im.spec.Set("position.rope.scaling", "dynamic_ntk", "rope_scaling.type dynamic");
+    im.spec.Set("position.rope.factor", Number(*factor), "rope_scaling.factor");
     im.spec.Set("position.rope.original_max_seq_len", std::to_string(max_positions),
                 "max_position_embeddings: NTK scaling starts beyond it");
     Warn(im, c, "rope_scaling",
@@ -355,6 +356,7 @@ void MapRope(Config& c, Import& im, int64_t max_positions) {
                      max_positions));
   } else {
     im.spec.Set("position.rope.scaling", "llama3", "rope_scaling.rope_type llama3");
+    im.spec.Set("position.rope.factor", Number(*factor), "rope_scaling.factor");
     understood.insert({"low_freq_factor", "high_freq_factor", "original_max_position_embeddings"});
     auto low = number("low_freq_factor");
     auto high = number("high_freq_factor");
