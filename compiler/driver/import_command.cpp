@@ -591,6 +591,7 @@ void MapBert(Config& c, Import& im) {
   }
   im.spec.Set("position.kind", "learned", "position_embedding_type absolute");
   int64_t types = c.Int("type_vocab_size", 2);
+  if (types < 0) c.Refuse("type_vocab_size", fmt::format("expected a count, found {}", types));
   if (types > 0) {
     im.spec.Set("embeddings.token_types", std::to_string(types), "type_vocab_size");
   }
