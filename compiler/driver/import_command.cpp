@@ -288,7 +288,8 @@ void GenericKeys(Config& c) {
               "is_decoder",
               "add_cross_attention",
               "is_encoder_decoder",
-              "decoder_start_token_id"});
+              "decoder_start_token_id",
+              "classifier_dropout"});
 }
 
 struct Import {

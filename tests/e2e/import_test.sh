@@ -7,7 +7,7 @@
 # one line naming the file and the key.
 # usage: import_test.sh LMC SOURCE_DIR
 source "$(dirname "$0")/lib.sh"
-lmc=$1
+lmc=$1 src=$2
 out_dir=$tmp/specs
 mkdir -p "$out_dir"
 
@@ -320,4 +320,24 @@ expect_status 0 "DIR may name config.json" -- \
   "$lmc" import "$tmp/hf/gpt2/config.json" -o "$out_dir/byfile.yaml"
 expect_error "import without -o" 2 "import needs -o" -- "$lmc" import "$tmp/hf/gpt2"
 expect_status 2 "import without a folder" -- "$lmc" import -o "$out_dir/x.yaml"
+
+# ---- Checkpoints written by PyTorch (tests/fixtures/hf, when present): the
+# imported spec's parameter count is the number of elements the safetensors
+# file stores (tied tensors are stored once). ----
+fixtures=$src/tests/fixtures/hf
+for dir in "$fixtures"/*/; do
+  [ -f "$dir/config.json" ] && [ -f "$dir/model.safetensors" ] || continue
+  name=$(basename "$dir")
+  if ! "$lmc" import "$dir" -o "$out_dir/fixture-$name.yaml" >/dev/null 2>"$tmp/err"; then
+    echo "note: $name not imported: $(cat "$tmp/err")"
+    continue
+  fi
+  stored=$(/usr/bin/python3 -c '
+import json, math, struct, sys
+with open(sys.argv[1], "rb") as f:
+    header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+header.pop("__metadata__", None)
+print(sum(math.prod(t["shape"]) for t in header.values()))' "$dir/model.safetensors")
+  params "fixture-$name" "$stored"
+done
 finish
