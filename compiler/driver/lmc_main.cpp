@@ -8,6 +8,8 @@
 //   lmc run SPEC --weights W --tokens 1,2,3 --out F.npy   the reference interpreter
 //   lmc random-weights SPEC -o W.safetensors [--seed N]  a seeded random checkpoint
 //   lmc tokenize / detokenize any tokenizer file (tokenize_command.h)
+//   lmc inspect SPEC [--json]  parameters, bytes, FLOPs per token, KV cache
+//   lmc import DIR -o SPEC [--name NAME]  a spec from a Hugging Face folder
 //
 // Exit codes: 0 success, 1 invalid spec or failed build, 2 usage error, 3 internal error.
 #include <llvm/ADT/SmallVector.h>
@@ -18,11 +20,16 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include "compiler/driver/build_binary.h"
+#include "compiler/driver/import_command.h"
+#include "compiler/driver/inspect_command.h"
 #include "compiler/driver/reference_commands.h"
 #include "compiler/driver/tokenize_command.h"
 #include "compiler/driver/toolchain.h"
 #include "compiler/passes/passes.h"
 #include "compiler/pipeline.h"
+#include "compiler/spec/parse_spec.h"
+#include "compiler/spec/spec_tree.h"
+#include "compiler/spec/validate_spec.h"
 #include "compiler/support/file_io.h"
 
 namespace cl = llvm::cl;
@@ -35,6 +42,19 @@ cl::SubCommand build_cmd("build", "Compile a spec into a model binary");
 cl::SubCommand run_cmd("run", "Run a spec's IR in the reference interpreter (slow, exact)");
 cl::SubCommand random_cmd("random-weights", "Write seeded random weights for a spec");
 cl::SubCommand opt_cmd("opt", "Parse IR text, run passes on it, print the result");
+cl::SubCommand inspect_cmd("inspect",
+                           "Parameters, weight bytes, FLOPs per token and KV cache of a spec");
+cl::SubCommand import_cmd("import", "Write a spec from a Hugging Face model folder (config.json)");
+
+cl::opt<bool> inspect_json("json", cl::desc("Print JSON (with the key 'parameters')"),
+                           cl::sub(inspect_cmd));
+cl::opt<std::string> import_dir(cl::Positional, cl::desc("<folder with config.json>"), cl::Required,
+                                cl::sub(import_cmd));
+cl::opt<std::string> import_output("o", cl::desc("Path of the spec to write"),
+                                   cl::value_desc("spec.yaml"), cl::sub(import_cmd),
+                                   cl::ZeroOrMore);
+cl::opt<std::string> import_name("name", cl::desc("The spec's name (default: from the folder)"),
+                                 cl::sub(import_cmd), cl::ZeroOrMore);
 
 cl::opt<std::string> opt_input(cl::Positional, cl::desc("<file.ir>"), cl::Required,
                                cl::sub(opt_cmd));
@@ -43,10 +63,11 @@ cl::list<std::string> opt_passes("passes", cl::desc("Passes to run, in order"), 
 
 cl::opt<std::string> spec_path(cl::Positional, cl::desc("<spec.yaml>"), cl::Required,
                                cl::sub(check_cmd), cl::sub(emit_cmd), cl::sub(build_cmd),
-                               cl::sub(run_cmd), cl::sub(random_cmd));
+                               cl::sub(run_cmd), cl::sub(random_cmd), cl::sub(inspect_cmd));
 cl::list<std::string> overrides("set", cl::desc("Override a spec key: --set path.to.key=value"),
                                 cl::value_desc("key=value"), cl::sub(check_cmd), cl::sub(emit_cmd),
-                                cl::sub(build_cmd), cl::sub(run_cmd), cl::sub(random_cmd));
+                                cl::sub(build_cmd), cl::sub(run_cmd), cl::sub(random_cmd),
+                                cl::sub(inspect_cmd));
 
 cl::opt<std::string> run_weights("weights", cl::desc("Checkpoint"), cl::Required, cl::sub(run_cmd));
 cl::opt<std::string> run_tokens("tokens", cl::desc("Comma-separated token ids"), cl::Required,
@@ -154,6 +175,22 @@ std::optional<lmc::ir::Graph> CompiledIr() {
   auto spec = lmc::LoadSpec(options, diags);
   if (!spec) return std::nullopt;
   return lmc::CompileToIr(*spec, options, diags);
+}
+
+// Works on any valid spec, lowered or not, even one over the limits of a
+// model binary (Llama 2 70B as f32): it reads only the spec.
+int Inspect() {
+  lmc::Diagnostics diags;
+  auto tree = lmc::LoadSpecTree(spec_path, {overrides.begin(), overrides.end()}, diags);
+  std::optional<lmc::Spec> spec;
+  if (tree) spec = lmc::ParseSpec(*tree, diags);
+  if (!spec || !lmc::ValidateSpec(*spec, diags, /*resources=*/false)) {
+    llvm::errs() << spec_path << ": " << diags.error_count() << " error"
+                 << (diags.error_count() == 1 ? "" : "s") << "\n";
+    return 1;
+  }
+  lmc::PrintInspection(*spec, spec_path, inspect_json, llvm::outs());
+  return 0;
 }
 
 int Run() {
@@ -273,7 +310,7 @@ int main(int argc, char** argv) {
     return UsageError(errors);
   }
   for (const cl::Option* option : std::initializer_list<const cl::Option*>{
-           &emit_dir, &as_path, &build_output, &cxx, &cache_dir}) {
+           &emit_dir, &as_path, &build_output, &cxx, &cache_dir, &import_output, &import_name}) {
     if (option->getNumOccurrences() > 1) {
       std::string flag = option->ArgStr.size() > 1 ? "--" : "-";
       flag.append(option->ArgStr.data(), option->ArgStr.size());
@@ -300,6 +337,13 @@ int main(int argc, char** argv) {
     if (run_cmd) return Finish(Run());
     if (random_cmd) return Finish(Random());
     if (opt_cmd) return Finish(Opt());
+    if (inspect_cmd) return Finish(Inspect());
+    if (import_cmd) {
+      if (import_output.empty())
+        return UsageError("import needs -o SPEC (where to write the spec)");
+      return Finish(
+          lmc::RunImport(import_dir, import_output, import_name, llvm::outs(), llvm::errs()));
+    }
   } catch (const std::exception& e) {  // A compiler bug, never the user's input.
     std::string what = e.what();
     if (what.rfind("internal error: ", 0) == 0) what = what.substr(16);
@@ -307,5 +351,6 @@ int main(int argc, char** argv) {
     return 3;
   }
   return UsageError(
-      "expected a command: check, emit, build, run, random-weights or opt (see lmc --help)");
+      "expected a command: check, emit, build, inspect, import, run, random-weights or opt (see "
+      "lmc --help)");
 }

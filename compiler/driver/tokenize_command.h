@@ -6,9 +6,9 @@
 //
 // tokenize prints the ids space-separated; --stdin encodes all of stdin as raw
 // bytes; --jsonl reads one JSON string per line and prints one JSON array of ids
-// per line; --time prints load and encode seconds to stderr. detokenize writes the decoded bytes; with --jsonl it reads one JSON
-// array of ids per line and prints one JSON string per line.
-// Exit codes: 0 success, 1 bad tokenizer file or input, 2 usage error.
+// per line; --time prints load and encode seconds to stderr. detokenize writes the decoded bytes;
+// with --jsonl it reads one JSON array of ids per line and prints one JSON string per line. Exit
+// codes: 0 success, 1 bad tokenizer file or input, 2 usage error.
 #pragma once
 
 namespace lmc {

@@ -379,7 +379,10 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
   embeddings.Bool("tied", spec.embeddings.tied);
   embeddings.Int("dim", spec.embeddings.dim, 1, kMaxSize, false);
   embeddings.Float("scale", spec.embeddings.scale, 0, 1e6, true, false);
+  embeddings.Int("token_types", spec.embeddings.token_types, 1, 4096, false);
   embeddings.Finish();
+
+  top.Bool("pooler", spec.pooler);
 
   Section tokenizer = top.Child("tokenizer", true);
   tokenizer.Enum("kind", spec.tokenizer.kind, kTokenizerKindNames, true);

@@ -71,11 +71,22 @@ inline constexpr EnumName<RopeScaling> kRopeScalingNames[] = {
     {"dynamic_ntk", RopeScaling::kDynamicNtk},
     {"llama3", RopeScaling::kLlama3}};
 
-enum class TokenizerKind { kNone, kLlama2c, kSentencePiece, kTiktoken, kGpt2Bpe, kWordPiece };
+enum class TokenizerKind {
+  kNone,
+  kLlama2c,
+  kSentencePiece,
+  kTiktoken,
+  kGpt2Bpe,
+  kHuggingFace,
+  kWordPiece
+};
 inline constexpr EnumName<TokenizerKind> kTokenizerKindNames[] = {
     {"none", TokenizerKind::kNone},  // The model runs from token ids.
-    {"llama2c", TokenizerKind::kLlama2c},    {"sentencepiece", TokenizerKind::kSentencePiece},
-    {"tiktoken", TokenizerKind::kTiktoken},  {"gpt2_bpe", TokenizerKind::kGpt2Bpe},
+    {"llama2c", TokenizerKind::kLlama2c},
+    {"sentencepiece", TokenizerKind::kSentencePiece},
+    {"tiktoken", TokenizerKind::kTiktoken},
+    {"gpt2_bpe", TokenizerKind::kGpt2Bpe},
+    {"huggingface", TokenizerKind::kHuggingFace},  // A byte-level BPE tokenizer.json.
     {"wordpiece", TokenizerKind::kWordPiece}};
 
 enum class WeightsFormat { kLlama2c, kSafetensors, kGguf };
@@ -92,6 +103,7 @@ struct WeightRole {
 };
 inline constexpr WeightRole kWeightRoles[] = {{"token_embedding", false},
                                               {"position_embedding", false},
+                                              {"token_type_embedding", false},
                                               {"embed_norm", false},
                                               {"embed_norm_bias", false},
                                               {"attn_norm", true},
@@ -114,7 +126,9 @@ inline constexpr WeightRole kWeightRoles[] = {{"token_embedding", false},
                                               {"w_down_bias", true},
                                               {"final_norm", false},
                                               {"final_norm_bias", false},
-                                              {"classifier", false}};
+                                              {"classifier", false},
+                                              {"pooler", false},
+                                              {"pooler_bias", false}};
 
 // Whose tensor names and storage layout a checkpoint follows: Meta's Llama
 // (llama2.c), or a Hugging Face class. Each has one table in
@@ -192,9 +206,13 @@ struct Spec {
 
   struct Embeddings {
     bool tied = false;
-    int64_t dim = 0;     // Defaults to d_model.
-    double scale = 1.0;  // Multiplies token embeddings (sqrt(d_model) for Vaswani, T5 none).
+    int64_t dim = 0;          // Defaults to d_model.
+    double scale = 1.0;       // Multiplies token embeddings (sqrt(d_model) for Vaswani, T5 none).
+    int64_t token_types = 0;  // Token-type (segment) embeddings added to the tokens (BERT: 2).
   } embeddings;
+
+  // An encoder's pooler: tanh(W h[0] + b) on the first token (BERT).
+  bool pooler = false;
 
   struct Tokenizer {
     TokenizerKind kind = TokenizerKind::kLlama2c;

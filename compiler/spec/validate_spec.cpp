@@ -26,7 +26,7 @@ class Validator {
     diags_.Error(at, message);
   }
 
-  void Run() {
+  void Run(bool resources) {
     const auto& s = spec_;
     const auto& a = s.attention;
     if (a.n_kv_heads > a.n_heads) {
@@ -53,6 +53,14 @@ class Validator {
     if (s.family != Family::kEncoderDecoder && s.Given("sizes.n_decoder_layers")) {
       Error({"sizes.n_decoder_layers"},
             "sizes.n_decoder_layers is only for family: encoder-decoder (use sizes.n_layers)");
+    }
+
+    if (s.embeddings.token_types > 0 && s.family != Family::kEncoder) {
+      Error({"embeddings.token_types"},
+            "embeddings.token_types (segment embeddings) is only for family: encoder");
+    }
+    if (s.pooler && s.family != Family::kEncoder) {
+      Error({"pooler"}, "pooler is only for family: encoder");
     }
 
     if (s.norm.kind == NormKind::kRmsNorm && s.norm.bias) {
@@ -126,7 +134,7 @@ class Validator {
     }
 
     if (s.weights.format == WeightsFormat::kLlama2c) ValidateLlama2cFormat();
-    ValidateResources();
+    if (resources) ValidateResources();
   }
 
  private:
@@ -302,9 +310,9 @@ class Validator {
 
 }  // namespace
 
-bool ValidateSpec(const Spec& spec, Diagnostics& diags) {
+bool ValidateSpec(const Spec& spec, Diagnostics& diags, bool resources) {
   int errors_before = diags.error_count();
-  Validator(spec, diags).Run();
+  Validator(spec, diags).Run(resources);
   return diags.error_count() == errors_before;
 }
 

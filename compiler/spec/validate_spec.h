@@ -16,7 +16,8 @@ inline constexpr double kMaxKvCacheBytes = 32.0 * (1ull << 30);      // At the d
 // otherwise (--ctx): min(sizes.max_seq_len, kDefaultContext).
 inline constexpr int64_t kDefaultContext = 4096;
 
-// Returns false if any rule is broken.
-bool ValidateSpec(const Spec& spec, Diagnostics& diags);
+// Returns false if any rule is broken. `resources`: also the limits above
+// (what a model binary can hold); `lmc inspect` describes specs beyond them.
+bool ValidateSpec(const Spec& spec, Diagnostics& diags, bool resources = true);
 
 }  // namespace lmc
