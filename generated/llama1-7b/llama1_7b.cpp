@@ -33,10 +33,10 @@ const float* Forward(const Weights& w, State& s, Activations& a, const int* toke
     k::Linear(a.q, lw.wq, a.xb, n, kQDim, kDModel);
     k::Linear(a.k, lw.wk, a.xb, n, kKvDim, kDModel);
     k::Linear(a.v, lw.wv, a.xb, n, kKvDim, kDModel);
-    k::RopeHalfRows(a.q, positions, n, kHeads, kHeadDim, 10000.0f);
-    k::RopeHalfRows(a.k, positions, n, kKvHeads, kHeadDim, 10000.0f);
+    k::RopeHalfRows(a.q, positions, n, kHeads, kHeadDim, 10000.0f, nullptr);
+    k::RopeHalfRows(a.k, positions, n, kKvHeads, kHeadDim, 10000.0f, nullptr);
     k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
-    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.088388346f, /*causal=*/true, s.scores.get());
+    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.088388346f, /*causal=*/true, nullptr, s.scores.get());
     k::Linear(a.xb, lw.wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);
     k::RmsNormRows(a.xb, a.x, lw.ffn_norm, n, kDModel, 1e-06f);

@@ -1,0 +1,222 @@
+// Generated from specs/llama3.1-8b.yaml by lmc 0.1.0. Do not edit: change the spec and run lmc.
+//
+// Compiled once per SIMD target (Highway's foreach_target re-includes this
+// file); the runtime picks the best target once per call.
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "llama3_1_8b.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include <algorithm>
+#include <string>
+
+#include "llama3_1_8b.h"
+#include "runtime/kernels/rows-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace lmc::models::llama3_1_8b {
+namespace HWY_NAMESPACE {
+
+namespace k = lmc::kernels::HWY_NAMESPACE;
+
+// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk; earlier positions
+// are in the state) and returns the logits of the last `rows` tokens, [rows, kVocab].
+constexpr float kRopeInvFreq0[] = {1.0f, 0.8146172f, 0.6636013f, 0.540581f, 0.44036663f, 0.35873023f, 0.29222783f, 0.23805381f, 0.19392276f, 0.15797281f, 0.12868738f, 0.10483095f, 0.0853971f, 0.06956595f, 0.05666962f, 0.04616405f, 0.03760603f, 0.03063452f, 0.024955409f, 0.020329105f, 0.01656044f, 0.01349042f, 0.010989529f, 0.008952259f, 0.007292665f, 0.0059407307f, 0.0048394212f, 0.003942276f, 0.003211446f, 0.0021665706f, 0.0013718937f, 0.00085675146f, 0.000524846f, 0.00031269365f, 0.00017850779f, 9.556212e-05f, 7.7846555e-05f, 6.3415144e-05f, 5.165907e-05f, 4.2082367e-05f, 3.4281024e-05f, 2.792591e-05f, 2.2748929e-05f, 1.853167e-05f, 1.5096218e-05f, 1.2297639e-05f, 1.0017869e-05f, 8.160728e-06f, 6.6478697e-06f, 5.4154693e-06f, 4.4115345e-06f, 3.5937119e-06f, 2.9274997e-06f, 2.3847917e-06f, 1.9426925e-06f, 1.5825508e-06f, 1.2891732e-06f, 1.0501826e-06f, 8.554969e-07f, 6.9690253e-07f, 5.677088e-07f, 4.6246538e-07f, 3.7673226e-07f, 3.068926e-07f};
+
+const float* Forward(const Weights& w, State& s, Activations& a, const int* tokens,
+                     const int* positions, int n, int rows) {
+  k::Embedding(a.x, w.token_embedding, tokens, n, kDModel);
+  for (int l = 0; l < kLayers; ++l) {
+    const LayerWeights& lw = w.layers[l];
+    float* k_cache = s.k_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
+    float* v_cache = s.v_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
+    k::RmsNormRows(a.xb, a.x, lw.attn_norm, n, kDModel, 1e-05f);
+    k::Linear(a.q, lw.wq, a.xb, n, kQDim, kDModel);
+    k::Linear(a.k, lw.wk, a.xb, n, kKvDim, kDModel);
+    k::Linear(a.v, lw.wv, a.xb, n, kKvDim, kDModel);
+    k::RopeHalfRows(a.q, positions, n, kHeads, kHeadDim, 500000.0f, kRopeInvFreq0);
+    k::RopeHalfRows(a.k, positions, n, kKvHeads, kHeadDim, 500000.0f, kRopeInvFreq0);
+    k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
+    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.088388346f, /*causal=*/true, nullptr, s.scores.get());
+    k::Linear(a.xb, lw.wo, a.att, n, kDModel, kQDim);
+    k::AddRows(a.x, a.xb, n, kDModel);
+    k::RmsNormRows(a.xb, a.x, lw.ffn_norm, n, kDModel, 1e-05f);
+    k::GatedLinear(a.hb, lw.w_gate, lw.w_up, a.xb, n, kHidden, kDModel, 1.0f);
+    k::Linear(a.xb, lw.w_down, a.hb, n, kDModel, kHidden);
+    k::AddRows(a.x, a.xb, n, kDModel);
+  }
+  // The rows whose logits were asked for: the last `rows` of the chunk.
+  std::copy_n(a.x + static_cast<size_t>(n - rows) * kDModel, rows * kDModel, a.xb);
+  k::RmsNormRows(a.xb, a.xb, w.final_norm, rows, kDModel, 1e-05f);
+  k::Linear(a.logits, w.classifier, a.xb, rows, kVocab, kDModel);
+  return a.logits;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lmc::models::llama3_1_8b
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+
+#include "runtime/model/model.h"
+#include "runtime/util/error.h"
+#include "runtime/weights/checkpoint.h"
+
+namespace lmc::models::llama3_1_8b {
+
+HWY_EXPORT(Forward);
+
+void BindWeights(lmc::rt::TensorSource& source, Weights& w) {
+  w.token_embedding = source.F32("model.embed_tokens.weight", {kVocab, kDModel});
+  w.final_norm = source.F32("model.norm.weight", {kDModel});
+  w.classifier = source.F32("lm_head.weight", {kVocab, kDModel});
+  for (int l = 0; l < kLayers; ++l) {
+    LayerWeights& lw = w.layers[l];
+    const std::string n = std::to_string(l);
+    lw.attn_norm = source.F32("model.layers." + n + ".input_layernorm.weight", {kDModel});
+    lw.wq = source.F32("model.layers." + n + ".self_attn.q_proj.weight", {kQDim, kDModel});
+    lw.wk = source.F32("model.layers." + n + ".self_attn.k_proj.weight", {kKvDim, kDModel});
+    lw.wv = source.F32("model.layers." + n + ".self_attn.v_proj.weight", {kKvDim, kDModel});
+    lw.wo = source.F32("model.layers." + n + ".self_attn.o_proj.weight", {kDModel, kQDim});
+    lw.ffn_norm = source.F32("model.layers." + n + ".post_attention_layernorm.weight", {kDModel});
+    lw.w_gate = source.F32("model.layers." + n + ".mlp.gate_proj.weight", {kHidden, kDModel});
+    lw.w_up = source.F32("model.layers." + n + ".mlp.up_proj.weight", {kHidden, kDModel});
+    lw.w_down = source.F32("model.layers." + n + ".mlp.down_proj.weight", {kDModel, kHidden});
+  }
+}
+
+void State::Allocate(int positions) {
+  capacity = positions;
+  // Not zeroed: pages are touched only as the caches fill.
+  k_cache.reset(new float[kLayers * static_cast<size_t>(capacity) * kKvDim]);
+  v_cache.reset(new float[kLayers * static_cast<size_t>(capacity) * kKvDim]);
+  scores.reset(new float[capacity]);
+}
+
+namespace {
+
+const lmc::rt::ModelDims kCheckpointDims{
+    .d_model = kDModel,
+    .hidden = kHidden,
+    .n_layers = kLayers,
+    .n_heads = kHeads,
+    .n_kv_heads = kKvHeads,
+    .head_dim = kHeadDim,
+    .vocab = kVocab,
+    .max_seq_len = kMaxSeqLen,
+    .tied = false,
+};
+
+// The runtime's view of this model: checks inputs, owns weights and state.
+class CompiledModel final : public lmc::rt::Model {
+ public:
+  void LoadWeights(const std::string& path) override {
+    source_ = lmc::rt::OpenCheckpoint(path, "safetensors", kCheckpointDims);
+    BindWeights(*source_, weights_);
+  }
+
+  void Allocate(int capacity) override {
+    if (capacity < 1 || capacity > kMaxSeqLen) {
+      lmc::rt::Fail("context capacity {} is outside [1, {}]", capacity, kMaxSeqLen);
+    }
+    state_.Allocate(capacity);
+  }
+
+  int capacity() const override { return state_.capacity; }
+
+  const float* Forward(const int* tokens, int n, int start, int rows) override {
+    if (!source_) lmc::rt::Fail("no weights loaded");
+    if (n < 1 || n > kChunk || rows < 1 || rows > n) {
+      lmc::rt::Fail("internal error: {} tokens, {} rows per call", n, rows);
+    }
+    if (start < 0 || start + n > state_.capacity) {
+      lmc::rt::Fail("positions {}..{} are past the context capacity {} (--ctx)", start,
+                    start + n - 1, state_.capacity);
+    }
+    int positions[kChunk];
+    for (int i = 0; i < n; ++i) {
+      if (tokens[i] < 0 || tokens[i] >= kVocab) {
+        lmc::rt::Fail("token id {} is outside the vocabulary [0, {})", tokens[i], kVocab);
+      }
+      positions[i] = start + i;
+    }
+    return HWY_DYNAMIC_DISPATCH(Forward)(weights_, state_, *activations_, tokens, positions, n,
+                                         rows);
+  }
+
+ private:
+  std::unique_ptr<lmc::rt::TensorSource> source_;
+  Weights weights_{};
+  State state_;
+  std::unique_ptr<Activations> activations_{new Activations};
+};
+
+}  // namespace
+
+}  // namespace lmc::models::llama3_1_8b
+
+namespace lmc::rt {
+
+const ModelInfo& GetModelInfo() {
+  static const ModelInfo info{
+      .name = "llama3_1-8b",
+      .spec_path = "specs/llama3.1-8b.yaml",
+      .spec_yaml = "family: decoder\n"
+    "attention:\n"
+    "  causal: true\n"
+    "  n_heads: 32\n"
+    "  n_kv_heads: 8\n"
+    "norm:\n"
+    "  kind: rmsnorm\n"
+    "  placement: pre\n"
+    "  eps: 1.0e-5\n"
+    "feed_forward:\n"
+    "  activation: swiglu\n"
+    "  hidden: 14336\n"
+    "position:\n"
+    "  kind: rope\n"
+    "  rope:\n"
+    "    theta: 500000\n"
+    "    style: half\n"
+    "    scaling: llama3\n"
+    "    factor: 8\n"
+    "    low_freq_factor: 1\n"
+    "    high_freq_factor: 4\n"
+    "    original_max_seq_len: 8192\n"
+    "embeddings:\n"
+    "  tied: false\n"
+    "tokenizer:\n"
+    "  kind: none\n"
+    "  bos: 128000\n"
+    "  eos: 128009\n"
+    "weights:\n"
+    "  format: safetensors\n"
+    "  layout: llama\n"
+    "lmc: 1\n"
+    "name: llama3_1-8b\n"
+    "description: \"Llama 3.1 8B (Meta, July 2024)\"\n"
+    "sizes:\n"
+    "  vocab: 128256\n"
+    "  d_model: 4096\n"
+    "  n_layers: 32\n"
+    "  max_seq_len: 131072\n",
+      .vocab_size = models::llama3_1_8b::kVocab,
+      .max_seq_len = models::llama3_1_8b::kMaxSeqLen,
+      .chunk = models::llama3_1_8b::kChunk,
+      .bos = 128000,
+      .eos = 128009,
+      .tokenizer_kind = "none",
+      .tokenizer_file = "",
+      .weights_format = "safetensors",
+  };
+  return info;
+}
+
+std::unique_ptr<Model> CreateModel() {
+  return std::make_unique<models::llama3_1_8b::CompiledModel>();
+}
+
+}  // namespace lmc::rt
+
+#endif  // HWY_ONCE
