@@ -71,7 +71,9 @@ int RunReference(const ir::Graph& graph, const std::string& weights, const std::
     auto source = rt::OpenCheckpoint(weights, graph.info.weights_format, CheckpointDims(graph));
     source->set_optional_prefix(graph.info.tensor_prefix);
     std::vector<float> logits = Interpret(graph, *source, ids);
-    rt::WriteNpy(out, logits.data(), {static_cast<int64_t>(ids.size()), DimSize(graph, "vocab")});
+    // Logits [tokens, vocab] for a decoder, hidden states [tokens, d_model] for an encoder.
+    const int64_t width = graph.dims[graph.values[graph.output].dims.back()].size;
+    rt::WriteNpy(out, logits.data(), {static_cast<int64_t>(ids.size()), width});
   });
 }
 

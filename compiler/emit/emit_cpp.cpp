@@ -324,6 +324,11 @@ class Emitter {
         c.Line("k::AddPositionEmbeddingRows({}, {}, positions, n, {});", out(),
                WeightExpr(op.weights[0]), Width(op.result));
         break;
+      case ir::OpKind::kAddBias:
+        CopyIfMoved(c, op);
+        c.Line("k::AddBiasRows({}, {}, n, {});", out(), WeightExpr(op.weights[0]),
+               Width(op.result));
+        break;
       case ir::OpKind::kAddSinusoidal:
         CopyIfMoved(c, op);
         c.Line("k::AddSinusoidalRows({}, positions, n, {}, a.sinusoid);", out(), Width(op.result));
@@ -600,6 +605,8 @@ class Emitter {
     c.Line("    .spec_path = {},", CppStringLiteral(spec_path_));
     c.Line("    .spec_yaml = {},", CppStringLiteralLines(info.spec_yaml, "    "));
     c.Line("    .vocab_size = models::{}::kVocab,", ns_);
+    c.Line("    .output_width = models::{}::{},", ns_, Size(g_.values[g_.output].dims.back()));
+    c.Line("    .encoder = {},", info.family == "encoder" ? "true" : "false");
     c.Line("    .max_seq_len = models::{}::kMaxSeqLen,", ns_);
     c.Line("    .chunk = models::{}::kChunk,", ns_);
     c.Line("    .bos = {},", info.bos);

@@ -167,6 +167,13 @@ class Interpreter {
         }
         break;
       }
+      case ir::OpKind::kAddBias: {
+        const float* bias = WeightData(op.weights[0], layer);
+        Tensor& out = Result(op, in(0).rows, width);
+        out.data = in(0).data;
+        for (int r = 0; r < out.rows; ++r) ref::AddInPlace(out.row(r), bias, width);
+        break;
+      }
       case ir::OpKind::kAddSinusoidal: {
         Tensor& out = Result(op, in(0).rows, width);
         out.data = in(0).data;

@@ -46,6 +46,7 @@ enum class OpKind {
   kScale,                 // x * factor (embedding scale)
   kAddPositionEmbedding,  // x + table[position], per row (learned positions)
   kAddSinusoidal,         // x + the Vaswani sinusoid of the row's position
+  kAddBias,               // x + bias, per row (BERT's token-type 0 embedding)
   kCount
 };
 
@@ -214,6 +215,7 @@ struct Buffer {
 // What the runtime needs beside the computation: how to open the checkpoint and
 // the tokenizer, and the spec the module was compiled from.
 struct ModuleInfo {
+  std::string family;          // "decoder" (returns logits), "encoder" (hidden states)
   std::string weights_format;  // "llama2c", "safetensors"
   std::string tensor_prefix;   // A prefix tensor names may carry in the file.
   std::string tokenizer_kind;  // "llama2c", ..., "none"

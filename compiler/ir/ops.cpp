@@ -314,6 +314,7 @@ const OpDef kOps[] = {
      "x + [sin(p / 10000^(2i/d)), cos(...)] interleaved, per row",
      {},
      AddSinusoidalShape},
+    {OpKind::kAddBias, "add_bias", 1, 1, 0, 0, "x + bias per row", {}, RowwiseShape},
 };
 static_assert(std::size(kOps) == static_cast<size_t>(OpKind::kCount));
 

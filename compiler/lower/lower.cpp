@@ -19,7 +19,7 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
     Location at = spec.Given(path) ? spec.Where(path) : spec.Where("family");
     diags.Error(at, fmt::format("not supported yet: {} ({})", what, diags.Describe(at)));
   };
-  refuse(spec.family != Family::kDecoder, "family",
+  refuse(spec.family == Family::kEncoderDecoder, "family",
          fmt::format("family {}", NameOf<Family>(spec.family, kFamilyNames)));
   refuse(spec.family == Family::kDecoder && !spec.attention.causal, "attention.causal",
          "a decoder with bidirectional attention");
@@ -65,18 +65,23 @@ ir::Activation ActivationOf(Activation a) {
   return ir::Activation::kSilu;
 }
 
-// A decoder: embeddings (scaled, plus learned or sinusoidal positions, then an
-// optional norm), n_layers blocks in pre- or post-norm order, a final norm and
-// the classifier over the requested rows.
-class DecoderLowering {
+// A decoder or an encoder: embeddings (token type, scale, learned or
+// sinusoidal positions, then an optional norm), n_layers blocks in pre- or
+// post-norm order, a final norm, and for a decoder the classifier over the
+// requested rows (an encoder returns the hidden states).
+class Lowering {
  public:
-  explicit DecoderLowering(const Spec& spec) : spec_(spec) {}
+  explicit Lowering(const Spec& spec) : spec_(spec) {}
 
   ir::Graph Run() {
     const auto& a = spec_.attention;
     g_.name = spec_.name;
     g_.n_layers = static_cast<int>(spec_.sizes.n_layers);
-    t_ = g_.AddDim("T", std::min(kChunk, spec_.sizes.max_seq_len), /*dynamic=*/true);
+    // An encoder attends both ways, so its whole input is one chunk.
+    const bool encoder = spec_.family == Family::kEncoder;
+    t_ = g_.AddDim("T",
+                   encoder ? spec_.sizes.max_seq_len : std::min(kChunk, spec_.sizes.max_seq_len),
+                   /*dynamic=*/true);
     rows_ = g_.AddDim("R", g_.dims[t_].size, /*dynamic=*/true);
     ctx_ = g_.AddDim("ctx", 0, /*dynamic=*/true);
     vocab_ = g_.AddDim("vocab", spec_.sizes.vocab);
@@ -89,6 +94,7 @@ class DecoderLowering {
     hidden_ = g_.AddDim("hidden", spec_.feed_forward.hidden);
     max_seq_len_ = g_.AddDim("max_seq_len", spec_.sizes.max_seq_len);
     layout_ = NameOf<WeightsLayout>(spec_.weights.layout, kWeightsLayoutNames);
+    g_.info.family = encoder ? "encoder" : "decoder";
     g_.info.weights_format = NameOf<WeightsFormat>(spec_.weights.format, kWeightsFormatNames);
     g_.info.tensor_prefix = rt::LayoutOptionalPrefix(layout_);
     g_.info.tokenizer_kind = NameOf<TokenizerKind>(spec_.tokenizer.kind, kTokenizerKindNames);
@@ -103,6 +109,12 @@ class DecoderLowering {
 
     int embedding = Weight("token_embedding", {vocab_, d_}, false);
     int x = Emit(g_.body, ir::OpKind::kEmbedding, "x", {t_, d_}, {g_.tokens}, {embedding});
+    if (spec_.embeddings.token_types > 0) {
+      // Every token is of type 0 (one segment): its row is a bias.
+      int types = Weight("token_type_embedding", {d_}, false);
+      g_.weights[types].parts = static_cast<int>(spec_.embeddings.token_types);
+      x = Emit(g_.body, ir::OpKind::kAddBias, "x.type", {t_, d_}, {x}, {types});
+    }
     if (spec_.embeddings.scale != 1.0) {
       x = Emit(g_.body, ir::OpKind::kScale, "x.scaled", {t_, d_}, {x}, {},
                {{"factor", spec_.embeddings.scale}});
@@ -127,6 +139,10 @@ class DecoderLowering {
 
     int last = Emit(g_.body, ir::OpKind::kLastRows, "x.last", {rows_, d_}, {out});
     if (spec_.norm.final_norm) last = Norm(g_.body, "x.final", last, "final_norm", false);
+    if (encoder) {  // The last hidden state; the pooler is not lowered yet.
+      g_.output = last;
+      return std::move(g_);
+    }
     int classifier = spec_.embeddings.tied ? embedding : Weight("classifier", {vocab_, d_}, false);
     g_.output = Emit(g_.body, ir::OpKind::kLinear, "logits", {rows_, vocab_}, {last}, {classifier});
     return std::move(g_);
@@ -287,7 +303,7 @@ std::string TensorName(const Spec& spec, const std::string& role) {
 
 std::optional<ir::Graph> Lower(const Spec& spec, Diagnostics& diags) {
   if (!CheckSupported(spec, diags)) return std::nullopt;
-  return DecoderLowering(spec).Run();
+  return Lowering(spec).Run();
 }
 
 }  // namespace lmc

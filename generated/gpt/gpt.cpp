@@ -205,6 +205,8 @@ const ModelInfo& GetModelInfo() {
     "  format: safetensors\n"
     "  layout: openai_gpt\n",
       .vocab_size = models::gpt::kVocab,
+      .output_width = models::gpt::kVocab,
+      .encoder = false,
       .max_seq_len = models::gpt::kMaxSeqLen,
       .chunk = models::gpt::kChunk,
       .bos = -1,

@@ -210,6 +210,8 @@ const ModelInfo& GetModelInfo() {
     "  format: safetensors\n"
     "  layout: gpt2\n",
       .vocab_size = models::gpt2::kVocab,
+      .output_width = models::gpt2::kVocab,
+      .encoder = false,
       .max_seq_len = models::gpt2::kMaxSeqLen,
       .chunk = models::gpt2::kChunk,
       .bos = 50256,

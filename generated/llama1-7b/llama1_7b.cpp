@@ -194,6 +194,8 @@ const ModelInfo& GetModelInfo() {
     "  n_layers: 32\n"
     "  max_seq_len: 2048\n",
       .vocab_size = models::llama1_7b::kVocab,
+      .output_width = models::llama1_7b::kVocab,
+      .encoder = false,
       .max_seq_len = models::llama1_7b::kMaxSeqLen,
       .chunk = models::llama1_7b::kChunk,
       .bos = 1,

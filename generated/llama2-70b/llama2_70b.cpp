@@ -195,6 +195,8 @@ const ModelInfo& GetModelInfo() {
     "  n_layers: 80\n"
     "  max_seq_len: 4096\n",
       .vocab_size = models::llama2_70b::kVocab,
+      .output_width = models::llama2_70b::kVocab,
+      .encoder = false,
       .max_seq_len = models::llama2_70b::kMaxSeqLen,
       .chunk = models::llama2_70b::kChunk,
       .bos = 1,

@@ -194,6 +194,8 @@ const ModelInfo& GetModelInfo() {
     "  n_layers: 32\n"
     "  max_seq_len: 4096\n",
       .vocab_size = models::llama2_7b::kVocab,
+      .output_width = models::llama2_7b::kVocab,
+      .encoder = false,
       .max_seq_len = models::llama2_7b::kMaxSeqLen,
       .chunk = models::llama2_7b::kChunk,
       .bos = 1,

@@ -195,6 +195,8 @@ const ModelInfo& GetModelInfo() {
     "  n_layers: 32\n"
     "  max_seq_len: 8192\n",
       .vocab_size = models::llama3_8b::kVocab,
+      .output_width = models::llama3_8b::kVocab,
+      .encoder = false,
       .max_seq_len = models::llama3_8b::kMaxSeqLen,
       .chunk = models::llama3_8b::kChunk,
       .bos = 128000,

@@ -202,6 +202,8 @@ const ModelInfo& GetModelInfo() {
     "  n_layers: 32\n"
     "  max_seq_len: 131072\n",
       .vocab_size = models::llama3_1_8b::kVocab,
+      .output_width = models::llama3_1_8b::kVocab,
+      .encoder = false,
       .max_seq_len = models::llama3_1_8b::kMaxSeqLen,
       .chunk = models::llama3_1_8b::kChunk,
       .bos = 128000,

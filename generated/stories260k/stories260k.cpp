@@ -193,6 +193,8 @@ const ModelInfo& GetModelInfo() {
     "  n_layers: 5\n"
     "  max_seq_len: 512\n",
       .vocab_size = models::stories260k::kVocab,
+      .output_width = models::stories260k::kVocab,
+      .encoder = false,
       .max_seq_len = models::stories260k::kMaxSeqLen,
       .chunk = models::stories260k::kChunk,
       .bos = 1,

@@ -193,6 +193,8 @@ const ModelInfo& GetModelInfo() {
     "  n_layers: 4\n"
     "  max_seq_len: 256\n",
       .vocab_size = models::tinytales::kVocab,
+      .output_width = models::tinytales::kVocab,
+      .encoder = false,
       .max_seq_len = models::tinytales::kMaxSeqLen,
       .chunk = models::tinytales::kChunk,
       .bos = 1,

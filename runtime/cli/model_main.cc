@@ -272,6 +272,52 @@ int Logits(int argc, char** argv) {
   return 0;
 }
 
+// An encoder's last hidden state, [tokens, d_model], or one vector pooled
+// from it: the first token's (cls) or the mean over tokens.
+int Embed(int argc, char** argv) {
+  const ModelInfo& info = GetModelInfo();
+  struct Options {
+    std::string weights, out, pool;
+    std::vector<int> tokens;
+  };
+  Options o = ReadFlags([&] {
+    Args args("embed", argc, argv, 2,
+              {{"weights", "checkpoint file"},
+               {"tokens", "comma-separated token ids"},
+               {"out", "output .npy file"},
+               {"pool", "cls (the first token's state) or mean: one vector instead of all"}});
+    if (!args.positional().empty()) Fail("embed takes no argument '{}'", args.positional()[0]);
+    Options o{args.Required("weights"), args.Required("out"), args.String("pool", ""),
+              TokenFlag(args)};
+    if (!o.pool.empty() && o.pool != "cls" && o.pool != "mean") {
+      Fail("--pool: expected cls or mean, found '{}'", o.pool);
+    }
+    if (static_cast<int>(o.tokens.size()) > info.max_seq_len) {
+      Fail("--tokens has {} ids; the encoder takes at most {} (max_seq_len)", o.tokens.size(),
+           info.max_seq_len);
+    }
+    return o;
+  });
+  if (!info.encoder) Fail("embed is for encoders: {} is a decoder (use logits)", info.name);
+  auto model = LoadModel(o.weights, static_cast<int>(o.tokens.size()));
+  std::vector<float> states = Prefill(*model, o.tokens, 0, /*all_rows=*/true);
+  CheckFinite(states, o.weights);
+  const int64_t n = static_cast<int64_t>(o.tokens.size()), d = info.output_width;
+  if (o.pool.empty()) {
+    WriteNpy(o.out, states.data(), {n, d});
+    return 0;
+  }
+  std::vector<float> pooled(states.begin(), states.begin() + d);
+  if (o.pool == "mean") {
+    for (int64_t t = 1; t < n; ++t) {
+      for (int64_t i = 0; i < d; ++i) pooled[i] += states[t * d + i];
+    }
+    for (float& x : pooled) x /= static_cast<float>(n);
+  }
+  WriteNpy(o.out, pooled.data(), {d});
+  return 0;
+}
+
 int Tokenize(int argc, char** argv) {
   const ModelInfo& info = GetModelInfo();
   auto [path, text] = ReadFlags([&] {
@@ -307,6 +353,7 @@ void Usage(const char* program) {
       "usage: {0} generate --weights W (--tokenizer T [--prompt TEXT] | --tokens 1,2,3) [--ids]\n"
       "                 [-n N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--ctx N]\n"
       "       {0} logits --weights W --tokens 1,2,3 --out F.npy [--decode] [--ctx N]\n"
+      "       {0} embed --weights W --tokens 1,2,3 --out F.npy [--pool cls|mean]   (encoders)\n"
       "       {0} tokenize --tokenizer T TEXT\n"
       "       {0} info\n",
       program);
@@ -323,8 +370,12 @@ int main(int argc, char** argv) {
   }
   std::string command = argv[1];
   try {
+    if ((command == "generate" || command == "logits") && GetModelInfo().encoder) {
+      Fail("{} is for decoders: {} is an encoder (use embed)", command, GetModelInfo().name);
+    }
     if (command == "generate") return Generate(argc, argv);
     if (command == "logits") return Logits(argc, argv);
+    if (command == "embed") return Embed(argc, argv);
     if (command == "tokenize") return Tokenize(argc, argv);
     if (command == "info") return Info(argc, argv);
     if (command == "--help" || command == "-h" || command == "help") {

@@ -17,6 +17,8 @@ struct ModelInfo {
   const char* spec_path;  // As given to lmc.
   const char* spec_yaml;  // The spec after extends and --set, as compiled.
   int vocab_size;
+  int output_width;  // Floats per output row: vocab_size, or d_model for an encoder.
+  bool encoder;      // Outputs hidden states (bidirectional, one chunk) instead of logits.
   int max_seq_len;
   int chunk;  // Most tokens one Forward call takes.
   int bos;    // -1 when the spec names none.
@@ -39,7 +41,7 @@ class Model {
   virtual int capacity() const = 0;
   // Runs tokens[0, n) at positions start, start+1, ... (1 <= n <= chunk;
   // positions before `start` already run) and returns the logits of the last
-  // `rows` of them, [rows, vocab_size], valid until the next call.
+  // `rows` of them, [rows, output_width], valid until the next call.
   virtual const float* Forward(const int* tokens, int n, int start, int rows) = 0;
 };
 

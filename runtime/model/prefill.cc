@@ -6,7 +6,7 @@ namespace lmc::rt {
 
 std::vector<float> Prefill(Model& model, std::span<const int> tokens, int start, bool all_rows) {
   const ModelInfo& info = GetModelInfo();
-  const size_t vocab = static_cast<size_t>(info.vocab_size);
+  const size_t width = static_cast<size_t>(info.output_width);
   std::vector<float> logits;
   size_t done = 0;
   while (done < tokens.size()) {
@@ -16,7 +16,7 @@ std::vector<float> Prefill(Model& model, std::span<const int> tokens, int start,
     if (all_rows || last_chunk) {
       const float* out =
           model.Forward(tokens.data() + done, n, start + static_cast<int>(done), rows);
-      logits.insert(logits.end(), out, out + rows * vocab);
+      logits.insert(logits.end(), out, out + rows * width);
     } else {
       model.Forward(tokens.data() + done, n, start + static_cast<int>(done), 1);
     }

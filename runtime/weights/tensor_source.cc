@@ -194,6 +194,11 @@ const float* TensorSource::F32(const std::string& name, const Shape& shape,
     if (shape.size() != 2) Fail("internal error: tensor '{}' transposed but not 2-D", name);
     std::swap(stored_shape[0], stored_shape[1]);
   }
+  // A vector that is one row of a [parts, n] table (BERT's token types).
+  if (shape.size() == 1 && stored.groups == 1 && !stored.transposed) {
+    const TensorView* view = Find(Resolve(name));
+    if (view != nullptr && view->shape == Shape{stored.parts, rows}) stored_shape = view->shape;
+  }
   const float* src = F32(name, stored_shape);
   auto& copy = f32_copies_[fmt::format("{}#{}/{}/{}{}", Resolve(name), stored.part, stored.parts,
                                        stored.groups, stored.transposed ? "T" : "")];
