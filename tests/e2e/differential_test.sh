@@ -9,23 +9,23 @@ source "$(dirname "$0")/lib.sh"
 lmc=$1 src=$2 cache=$3
 specs=$src/tests/specs/valid
 
-# One line per variant: a name, the spec (tiny_X.yaml), then its --set
-# overrides. Adding an axis value is adding a line.
+# One line per variant: a name, the spec (tests/specs/valid/NAME.yaml), then
+# its --set overrides. Adding an axis value is adding a line.
 variants=(
-  "gqa llama_hf"
-  "mha llama_hf attention.n_kv_heads=6"
-  "mqa llama_hf attention.n_kv_heads=1"
-  "tied llama_hf embeddings.tied=true"
-  "rope-interleaved llama_hf position.rope.style=interleaved"
-  "constants llama_hf norm.eps=1e-3 feed_forward.beta=1.5 attention.scale=0.2 position.rope.theta=500"
-  "odd-sizes llama_hf sizes.d_model=36 attention.n_heads=3 attention.n_kv_heads=1 feed_forward.hidden=77 sizes.vocab=61 sizes.n_layers=3"
-  "llama3.1-qkv-bias llama_hf position.rope.scaling=llama3 position.rope.factor=8 position.rope.original_max_seq_len=64 position.rope.theta=50000 attention.bias=true attention.out_bias=false"
-  "rope-linear-geglu llama_hf position.rope.scaling=linear position.rope.factor=4 feed_forward.activation=geglu feed_forward.bias=true"
-  "gpt2 gpt2"
-  "gpt1-post-ln gpt"
-  "sinusoidal-relu-scaled gpt position.kind=sinusoidal feed_forward.activation=relu embeddings.scale=6.9 norm.bias=false"
-  "bloom-alibi bloom"
-  "gelu-rmsnorm-silu bloom norm.kind=rmsnorm norm.bias=false feed_forward.activation=silu"
+  "gqa tiny_llama_hf"
+  "mha tiny_llama_hf attention.n_kv_heads=6"
+  "mqa tiny_llama_hf attention.n_kv_heads=1"
+  "tied tiny_llama_hf embeddings.tied=true"
+  "rope-interleaved tiny_llama_hf position.rope.style=interleaved"
+  "constants tiny_llama_hf norm.eps=1e-3 feed_forward.beta=1.5 attention.scale=0.2 position.rope.theta=500"
+  "odd-sizes tiny_llama_hf sizes.d_model=36 attention.n_heads=3 attention.n_kv_heads=1 feed_forward.hidden=77 sizes.vocab=61 sizes.n_layers=3"
+  "llama3.1-qkv-bias tiny_llama_hf position.rope.scaling=llama3 position.rope.factor=8 position.rope.original_max_seq_len=64 position.rope.theta=50000 attention.bias=true attention.out_bias=false"
+  "rope-linear-geglu tiny_llama_hf position.rope.scaling=linear position.rope.factor=4 feed_forward.activation=geglu feed_forward.bias=true"
+  "gpt2 tiny-gpt2 sizes.max_seq_len=160"
+  "gpt1-post-ln tiny-gpt sizes.max_seq_len=160"
+  "sinusoidal-relu-scaled tiny-gpt sizes.max_seq_len=160 position.kind=sinusoidal feed_forward.activation=relu embeddings.scale=6.9 norm.bias=false"
+  "bloom-alibi tiny_bloom"
+  "gelu-rmsnorm-silu tiny_bloom norm.kind=rmsnorm norm.bias=false feed_forward.activation=silu"
 )
 
 # 150 ids: more than one prefill chunk (128), ids below the smallest vocab.
@@ -33,7 +33,7 @@ tokens=$(seq -s, 0 149 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i >
 
 for variant in "${variants[@]}"; do
   read -r name base sets <<<"$variant"
-  spec=$specs/tiny_$base.yaml
+  spec=$specs/$base.yaml
   args=()
   for s in $sets; do args+=(--set "$s"); done
   bin=$tmp/$name weights=$tmp/$name.safetensors
