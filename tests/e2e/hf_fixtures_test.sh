@@ -31,16 +31,11 @@ PY
     esac
     "$bin" "${run[@]}" --weights "$dir/model.safetensors" --tokens "$ids" --out "$tmp/$path.npy" ||
       { fail "$name $path: ${run[*]}"; continue; }
-    if report=$(/usr/bin/python3 - "$dir/$want_file" "$tmp/$path.npy" <<'PY'
-import sys
-import numpy as np
-ref, got = np.load(sys.argv[1]), np.load(sys.argv[2])
-assert ref.shape == got.shape, (ref.shape, got.shape)
-err = float(np.abs(ref - got).max())
-print(f"max abs error {err:.2e} over {ref.shape[0]} positions")
-sys.exit(0 if err <= 1e-4 else 1)
-PY
-    ); then pass "$name $path vs PyTorch: $report"; else fail "$name $path: $report"; fi
+    if report=$(max_abs_error "$dir/$want_file" "$tmp/$path.npy" 1e-4); then
+      pass "$name $path vs PyTorch: $report"
+    else
+      fail "$name $path: $report"
+    fi
   done
   if [ "$name" = bert ]; then continue; fi
   got=$("$bin" generate --weights "$dir/model.safetensors" --tokens "$ids" --ids -n 8 \

@@ -36,6 +36,20 @@ expect_error() {
   esac
 }
 
+# max_abs_error REF.npy GOT.npy TOL: prints "max abs error E over N positions";
+# succeeds when the shapes agree and E <= TOL.
+max_abs_error() {
+  /usr/bin/python3 - "$@" <<'PY'
+import sys
+import numpy as np
+ref, got = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert ref.shape == got.shape, (ref.shape, got.shape)
+err = float(np.abs(ref - got).max())
+print(f"max abs error {err:.2e} over {ref.shape[0]} positions (values up to {float(np.abs(ref).max()):.2f})")
+sys.exit(0 if err <= float(sys.argv[3]) and np.isfinite(got).all() else 1)
+PY
+}
+
 require_asset() {
   if [ ! -f "$1" ]; then
     echo "FAIL: missing shared asset $1 (set LMC_ASSETS to the folder holding ../shared/assets)"

@@ -28,16 +28,11 @@ for dtype in F32 BF16; do
     flag=(); [ "$path" = decode ] && flag=(--decode)
     "$tmp/tiny" logits --weights "$ref/model.safetensors" --tokens "$prompt" \
       --out "$tmp/$path.npy" "${flag[@]}" || { fail "$dtype $path: logits"; continue; }
-    if report=$(/usr/bin/python3 - "$ref/logits.npy" "$tmp/$path.npy" <<'PY'
-import sys
-import numpy as np
-ref, got = np.load(sys.argv[1]), np.load(sys.argv[2])
-assert ref.shape == got.shape, (ref.shape, got.shape)
-err = float(np.abs(ref - got).max())
-print(f"max abs error {err:.2e} (logits up to {float(np.abs(ref).max()):.2f})")
-sys.exit(0 if err <= 1e-4 else 1)
-PY
-    ); then pass "$dtype $path logits vs PyTorch: $report"; else fail "$dtype $path: $report"; fi
+    if report=$(max_abs_error "$ref/logits.npy" "$tmp/$path.npy" 1e-4); then
+      pass "$dtype $path logits vs PyTorch: $report"
+    else
+      fail "$dtype $path: $report"
+    fi
   done
   want=$(cat "$ref/greedy_ids.txt")
   got=$("$tmp/tiny" generate --weights "$ref/model.safetensors" --tokens "$prompt" --ids -n 16 \
