@@ -1,5 +1,9 @@
 #include "compiler/pipeline.h"
 
+#include <llvm/ADT/SmallString.h>
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/Path.h>
+
 #include "compiler/lower/lower.h"
 #include "compiler/passes/passes.h"
 #include "compiler/spec/parse_spec.h"
@@ -21,6 +25,24 @@ bool VerifyAfter(const ir::Graph& graph, const char* stage, const PipelineOption
                 std::string("internal error: IR invalid after ") + stage + ": " + problem);
   }
   return problems.empty();
+}
+
+// tokenizer.file is relative to the spec file that names it (a --set value, to
+// the working directory); the binary gets it absolute, so it runs from anywhere.
+std::string AbsoluteTokenizerFile(const Spec& spec, const Diagnostics& diags) {
+  if (spec.tokenizer.file.empty()) return "";
+  llvm::SmallString<256> path(spec.tokenizer.file);
+  if (!llvm::sys::path::is_absolute(path)) {
+    Location where = spec.Where("tokenizer.file");
+    std::string named_in = where.valid() ? diags.BufferName(where.buffer) : "<--set>";
+    llvm::SmallString<256> base;
+    if (named_in != "<--set>") base = llvm::sys::path::parent_path(named_in);
+    llvm::sys::path::append(base, spec.tokenizer.file);
+    path = base;
+    llvm::sys::fs::make_absolute(path);
+  }
+  llvm::sys::path::remove_dots(path, /*remove_dot_dot=*/true);
+  return path.str().str();
 }
 
 }  // namespace
@@ -49,8 +71,10 @@ std::optional<GeneratedFiles> CompileToCpp(const PipelineOptions& options, Diagn
   if (!spec) return std::nullopt;
   auto graph = CompileToIr(*spec, options, diags);
   if (!graph) return std::nullopt;
-  return EmitCpp(*graph,
-                 options.display_path.empty() ? options.spec_path : options.display_path);
+  GeneratedFiles files =
+      EmitCpp(*graph, options.display_path.empty() ? options.spec_path : options.display_path);
+  files.tokenizer_file = AbsoluteTokenizerFile(*spec, diags);
+  return files;
 }
 
 }  // namespace lmc

@@ -13,11 +13,16 @@ CC=clang-14 CXX=clang++-14 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYP
 # lmc too: the whole compiler must build with clang.
 cmake --build "$build_dir" -j "${JOBS:-2}" --target lmc_fuzzers lmc
 mkdir -p "$build_dir/artifacts"
+# The tokenizer loaders' seeds are cut from the shared assets now, not stored.
+/usr/bin/python3 tests/fuzz/make_tokenizer_seeds.py "$LMC_ASSETS" "$build_dir/seeds"
 status=0
-for fuzzer in fuzz_spec fuzz_checkpoint fuzz_tokenizer fuzz_tokenizer_encode fuzz_args; do
+for fuzzer in fuzz_spec fuzz_checkpoint fuzz_tokenizer fuzz_tokenizer_encode fuzz_args \
+  fuzz_load_tiktoken fuzz_load_gpt2_bpe fuzz_load_tokenizer_json fuzz_load_sentencepiece \
+  fuzz_load_gguf; do
   corpus="$build_dir/corpus/$fuzzer"
-  mkdir -p "$corpus"
+  mkdir -p "$corpus" "tests/fuzz/regressions/$fuzzer"
   seeds=tests/fuzz/seeds/$fuzzer
+  [ -d "$seeds" ] || seeds=$build_dir/seeds/$fuzzer
   echo "== $fuzzer: ${seconds}s"
   if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     "$build_dir/tests/fuzz/$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \

@@ -123,8 +123,13 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   // the literal.
   std::string build_info_source = fmt::format(
       "// Written by lmc build.\n#include \"runtime/model/model.h\"\n\nnamespace lmc::rt {{\n"
-      "const char* const kBuildInfo = {};\n}}  // namespace lmc::rt\n",
-      CppStringLiteral(build_info));
+      "const char* const kBuildInfo = {};\nconst char* const kTokenizerFile = {};\n"
+      "}}  // namespace lmc::rt\n",
+      CppStringLiteral(build_info), CppStringLiteral(files.tokenizer_file));
+  if (!files.tokenizer_file.empty() && !llvm::sys::fs::exists(files.tokenizer_file)) {
+    log << "lmc: warning: tokenizer.file " << files.tokenizer_file
+        << " does not exist; the binary will need --tokenizer\n";
+  }
 
   // Everything that can change the binary goes into the cache key.
   std::string key = files.header + files.source + build_info_source + cxx +

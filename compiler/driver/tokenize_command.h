@@ -1,14 +1,6 @@
 // `lmc tokenize` and `lmc detokenize`: any tokenizer file, without a model.
-//
-//   lmc tokenize --tokenizer FILE_OR_DIR [--kind K] [--bos] [--eos] [--special]
-//                [--pattern REGEX] [--time] (TEXT | --stdin | --jsonl)
-//   lmc detokenize --tokenizer FILE_OR_DIR [--kind K] (IDS... | --stdin | --jsonl)
-//
-// tokenize prints the ids space-separated; --stdin encodes all of stdin as raw
-// bytes; --jsonl reads one JSON string per line and prints one JSON array of ids
-// per line; --time prints load and encode seconds to stderr. detokenize writes the decoded bytes;
-// with --jsonl it reads one JSON array of ids per line and prints one JSON string per line. Exit
-// codes: 0 success, 1 bad tokenizer file or input, 2 usage error.
+// The commands live in the runtime (runtime/cli/tokenize_command.h), which
+// model binaries share for their own `tokenize` and `detokenize`.
 #pragma once
 
 namespace lmc {

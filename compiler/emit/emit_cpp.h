@@ -14,6 +14,9 @@ struct GeneratedFiles {
   std::string header;
   std::string source;
   std::string ir;
+  // Not part of the emitted code (which must not depend on where the spec
+  // lives): the spec's tokenizer.file made absolute, for lmc build to embed.
+  std::string tokenizer_file;
 };
 
 // A function of the IR alone: `spec_path` only names the spec in banners

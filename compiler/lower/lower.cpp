@@ -37,11 +37,6 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
   refuse(spec.weights.format == WeightsFormat::kGguf, "weights.format",
          fmt::format("weights.format {}",
                      NameOf<WeightsFormat>(spec.weights.format, kWeightsFormatNames)));
-  refuse(
-      spec.tokenizer.kind != TokenizerKind::kLlama2c && spec.tokenizer.kind != TokenizerKind::kNone,
-      "tokenizer.kind",
-      fmt::format("tokenizer.kind {}",
-                  NameOf<TokenizerKind>(spec.tokenizer.kind, kTokenizerKindNames)));
   return diags.error_count() == errors_before;
 }
 

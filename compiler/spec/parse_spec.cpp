@@ -391,6 +391,9 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
   tokenizer.Int("eos", spec.tokenizer.eos, 0, kMaxSize, false);
   tokenizer.Int("pad", spec.tokenizer.pad, 0, kMaxSize, false);
   tokenizer.Int("unk", spec.tokenizer.unk, 0, kMaxSize, false);
+  tokenizer.Int("cls", spec.tokenizer.cls, 0, kMaxSize, false);
+  tokenizer.Int("sep", spec.tokenizer.sep, 0, kMaxSize, false);
+  tokenizer.Int("mask", spec.tokenizer.mask, 0, kMaxSize, false);
   tokenizer.Finish();
 
   Section weights = top.Child("weights", true);

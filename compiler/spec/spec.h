@@ -71,6 +71,7 @@ inline constexpr EnumName<RopeScaling> kRopeScalingNames[] = {
     {"dynamic_ntk", RopeScaling::kDynamicNtk},
     {"llama3", RopeScaling::kLlama3}};
 
+// The runtime's LoadTokenizer kinds (runtime/tokenizer/tokenizer.h), same names.
 enum class TokenizerKind {
   kNone,
   kLlama2c,
@@ -78,7 +79,8 @@ enum class TokenizerKind {
   kTiktoken,
   kGpt2Bpe,
   kHuggingFace,
-  kWordPiece
+  kWordPiece,
+  kGguf
 };
 inline constexpr EnumName<TokenizerKind> kTokenizerKindNames[] = {
     {"none", TokenizerKind::kNone},  // The model runs from token ids.
@@ -86,8 +88,9 @@ inline constexpr EnumName<TokenizerKind> kTokenizerKindNames[] = {
     {"sentencepiece", TokenizerKind::kSentencePiece},
     {"tiktoken", TokenizerKind::kTiktoken},
     {"gpt2_bpe", TokenizerKind::kGpt2Bpe},
-    {"huggingface", TokenizerKind::kHuggingFace},  // A byte-level BPE tokenizer.json.
-    {"wordpiece", TokenizerKind::kWordPiece}};
+    {"huggingface", TokenizerKind::kHuggingFace},  // tokenizer.json
+    {"wordpiece", TokenizerKind::kWordPiece},
+    {"gguf", TokenizerKind::kGguf}};  // A GGUF file's tokenizer.ggml.* metadata.
 
 enum class WeightsFormat { kLlama2c, kSafetensors, kGguf };
 inline constexpr EnumName<WeightsFormat> kWeightsFormatNames[] = {
@@ -217,7 +220,9 @@ struct Spec {
   struct Tokenizer {
     TokenizerKind kind = TokenizerKind::kLlama2c;
     std::string file;  // Default tokenizer file, relative to the spec; --tokenizer overrides.
+    // Special token ids; -1 when not given.
     int64_t bos = -1, eos = -1, pad = -1, unk = -1;
+    int64_t cls = -1, sep = -1, mask = -1;  // BERT-style encoders.
   } tokenizer;
 
   struct Weights {

@@ -87,10 +87,11 @@ class Validator {
                         s.embeddings.dim, s.sizes.d_model));
     }
 
-    const std::pair<const char*, int64_t> special[] = {{"tokenizer.bos", s.tokenizer.bos},
-                                                       {"tokenizer.eos", s.tokenizer.eos},
-                                                       {"tokenizer.pad", s.tokenizer.pad},
-                                                       {"tokenizer.unk", s.tokenizer.unk}};
+    const std::pair<const char*, int64_t> special[] = {
+        {"tokenizer.bos", s.tokenizer.bos},  {"tokenizer.eos", s.tokenizer.eos},
+        {"tokenizer.pad", s.tokenizer.pad},  {"tokenizer.unk", s.tokenizer.unk},
+        {"tokenizer.cls", s.tokenizer.cls},  {"tokenizer.sep", s.tokenizer.sep},
+        {"tokenizer.mask", s.tokenizer.mask}};
     for (const auto& [path, id] : special) {
       if (id >= s.sizes.vocab) {
         Error({path},

@@ -1,10 +1,14 @@
 // The command line of every model binary lmc builds:
 //
-//   MODEL generate --weights W (--tokenizer T [--prompt TEXT] | --tokens 1,2,3) [--ids]
+//   MODEL generate --weights W [--tokenizer T] [--prompt TEXT | --tokens 1,2,3] [--ids]
 //                  [-n N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--ctx N]
 //   MODEL logits --weights W --tokens 1,2,3 --out F.npy [--decode] [--ctx N]
-//   MODEL tokenize --tokenizer T TEXT
+//   MODEL tokenize [--tokenizer T] ... (TEXT | --stdin | --jsonl)     as `lmc tokenize`
+//   MODEL detokenize [--tokenizer T] ... (IDS... | --stdin | --jsonl)  as `lmc detokenize`
 //   MODEL info
+//
+// The tokenizer is the spec's: tokenizer.kind, read from tokenizer.file (which
+// lmc build resolved to an absolute path) unless --tokenizer names another.
 //
 // stdout carries only results (generated text, ids, info); timings and
 // errors go to stderr. Exit codes: 0 success, 1 bad input file, 2 usage
@@ -22,9 +26,11 @@
 #include <vector>
 
 #include "runtime/cli/args.h"
+#include "runtime/cli/tokenize_command.h"
 #include "runtime/model/model.h"
 #include "runtime/sampling/sampler.h"
-#include "runtime/tokenizer/llama2c_tokenizer.h"
+#include "runtime/tokenizer/tokenizer.h"
+#include "runtime/tokenizer/utf8.h"
 #include "runtime/util/error.h"
 #include "runtime/util/npy.h"
 
@@ -59,15 +65,17 @@ auto ReadFlags(F&& read) {
   }
 }
 
-Llama2cTokenizer LoadTokenizer(const std::string& path) {
+// The spec's tokenizer: its kind ("none": detected from a --tokenizer file)
+// and its file, checked against the model's vocabulary.
+TokenizerSource ModelTokenizer() {
   const ModelInfo& info = GetModelInfo();
-  if (std::string(info.tokenizer_kind) == "none") {
-    Fail("this model was built with tokenizer kind none: give token ids (--tokens)");
-  }
-  if (std::string(info.tokenizer_kind) != "llama2c") {
-    Fail("tokenizer kind {} is not supported by this runtime yet", info.tokenizer_kind);
-  }
-  return Llama2cTokenizer::Load(path, info.vocab_size);
+  TokenizerSource source;
+  source.program = info.name;
+  std::string kind = info.tokenizer_kind;
+  if (kind != "none") source.kind = kind;
+  source.path = kTokenizerFile;
+  source.vocab_size = info.vocab_size;
+  return source;
 }
 
 // The KV capacity: --ctx, by default the spec's max_seq_len up to 4096.
@@ -103,7 +111,7 @@ void CheckFinite(std::span<const float> logits, const std::string& weights) {
 
 const std::vector<FlagSpec> kGenerateFlags = {
     {"weights", "checkpoint file"},
-    {"tokenizer", "tokenizer file"},
+    {"tokenizer", "tokenizer file or folder (default: the spec's tokenizer.file)"},
     {"prompt", "text to continue"},
     {"tokens", "comma-separated prompt token ids, instead of --prompt"},
     {"ids", "print the new token ids instead of text", false},
@@ -134,14 +142,16 @@ int Generate(int argc, char** argv) {
     if (o.from_ids) {
       o.tokens = TokenFlag(args);
     } else {
-      o.tokenizer = args.Required("tokenizer");
       o.prompt = args.String("prompt", "");
     }
     o.print_ids = args.Has("ids");
-    if (!o.print_ids && args.Has("tokens") && !args.Has("tokenizer")) {
-      Fail("--tokens without --tokenizer needs --ids: there is no tokenizer to print text");
-    }
     if (args.Has("tokenizer")) o.tokenizer = args.Required("tokenizer");
+    if (o.tokenizer.empty() && *kTokenizerFile == '\0') {
+      if (!o.from_ids) Fail("'generate' needs --tokenizer (the spec names no tokenizer.file)");
+      if (!o.print_ids) {
+        Fail("--tokens without --tokenizer needs --ids: there is no tokenizer to print text");
+      }
+    }
     o.ctx = ContextFlag(args);
     o.n = args.Int("n", 256, 0, info.max_seq_len);
     o.sampler.temperature = args.Float("temperature", 1.0f, 0.0f, 100.0f);
@@ -153,8 +163,8 @@ int Generate(int argc, char** argv) {
 
   auto load_start = Clock::now();
   auto model = LoadModel(o.weights, o.ctx);
-  std::optional<Llama2cTokenizer> tokenizer;
-  if (!o.tokenizer.empty()) tokenizer = LoadTokenizer(o.tokenizer);
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (!o.from_ids || !o.print_ids) tokenizer = LoadTokenizerFor(ModelTokenizer(), o.tokenizer);
   double load_seconds = Seconds(load_start);
 
   auto too_long = [&](size_t tokens) {
@@ -164,10 +174,16 @@ int Generate(int argc, char** argv) {
   };
   std::vector<int> tokens = o.tokens;
   if (!o.from_ids) {
-    // A prompt that cannot fit is refused before encoding it.
-    size_t at_least = o.prompt.size() / tokenizer->max_token_length();
-    if (at_least > static_cast<size_t>(o.ctx)) too_long(at_least);
-    tokens = tokenizer->Encode(o.prompt, info.bos >= 0, false);
+    // The spec's BOS starts the prompt; encoding is linear in the prompt.
+    if (info.bos >= 0) tokens.push_back(info.bos);
+    std::vector<int> text = tokenizer->Encode(o.prompt, EncodeOptions{});
+    tokens.insert(tokens.end(), text.begin(), text.end());
+    for (int id : tokens) {
+      if (id < 0 || id >= info.vocab_size) {
+        Fail("{}: the prompt gives token id {}, outside the model's vocabulary [0, {})",
+             tokenizer->path(), id, info.vocab_size);
+      }
+    }
   }
   if (tokens.empty()) {
     throw UsageError("the prompt is empty and the model has no BOS token to start from");
@@ -178,13 +194,28 @@ int Generate(int argc, char** argv) {
     fmt::print(stderr, "note: generating {} tokens, not {}: the context holds {}\n", n, o.n, o.ctx);
   }
 
+  // Text goes out as whole UTF-8 characters: a character split across byte
+  // tokens is held until its last byte arrives.
+  utf8::StreamDecoder stream;
+  auto print = [&](const std::string& bytes) {
+    std::string text = stream.Push(bytes);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  };
+  // The bytes `next` adds after `prev`: how a tokenizer spells a token can
+  // depend on the one before (SentencePiece drops the first piece's space,
+  // WordPiece joins "##" continuations).
+  auto piece = [&](int prev, int next) {
+    const int pair[2] = {prev, next};
+    std::string before = tokenizer->Decode(std::span<const int>(pair, 1));
+    std::string both = tokenizer->Decode(std::span<const int>(pair, 2));
+    if (both.starts_with(before)) return both.substr(before.size());
+    return tokenizer->Decode(std::span<const int>(pair + 1, 1));
+  };
   // The prompt's text as the tokenizer reads it back, then the continuation.
   if (!o.print_ids) {
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      if (i == 0 && tokens[0] == info.bos) continue;
-      fmt::print("{}", tokenizer->Piece(i ? tokens[i - 1] : -1, tokens[i]));
-    }
-    std::fflush(stdout);
+    size_t first = !tokens.empty() && tokens[0] == info.bos ? 1 : 0;
+    print(tokenizer->Decode(std::span<const int>(tokens).subspan(first)));
   }
 
   Sampler sampler(info.vocab_size, o.sampler);
@@ -201,11 +232,11 @@ int Generate(int argc, char** argv) {
     CheckFinite(logits, o.weights);
     int next = sampler.Sample(logits.data());
     if (next == info.bos || next == info.eos) break;
+    if (tokenizer && info.eos < 0 && next == tokenizer->eos()) break;
     if (o.print_ids) {
       new_ids.push_back(next);
     } else {
-      fmt::print("{}", tokenizer->Piece(prev, next));
-      std::fflush(stdout);
+      print(piece(prev, next));
     }
     ++generated;
     prev = next;
@@ -218,7 +249,8 @@ int Generate(int argc, char** argv) {
   if (o.print_ids) {
     fmt::print("{}\n", fmt::join(new_ids, " "));
   } else {
-    fmt::print("\n");
+    std::string rest = stream.Finish();
+    fmt::print("{}\n", rest);
   }
   FinishStdout();
 
@@ -318,20 +350,6 @@ int Embed(int argc, char** argv) {
   return 0;
 }
 
-int Tokenize(int argc, char** argv) {
-  const ModelInfo& info = GetModelInfo();
-  auto [path, text] = ReadFlags([&] {
-    Args args("tokenize", argc, argv, 2, {{"tokenizer", "tokenizer file"}});
-    if (args.positional().size() != 1) Fail("tokenize expects one TEXT argument");
-    return std::pair{args.Required("tokenizer"), args.positional()[0]};
-  });
-  auto tokenizer = LoadTokenizer(path);
-  std::vector<int> ids = tokenizer.Encode(text, info.bos >= 0, false);
-  fmt::print("{}\n", fmt::join(ids, " "));
-  FinishStdout();
-  return 0;
-}
-
 int Info(int argc, char** argv) {
   ReadFlags([&] {
     Args args("info", argc, argv, 2, {});
@@ -342,6 +360,7 @@ int Info(int argc, char** argv) {
   fmt::print("model: {}\nspec: {}\nbuild: {}\n", info.name, info.spec_path, kBuildInfo);
   fmt::print("vocab {}, max_seq_len {}, tokenizer {}, weights {}\n", info.vocab_size,
              info.max_seq_len, info.tokenizer_kind, info.weights_format);
+  if (*kTokenizerFile != '\0') fmt::print("tokenizer file: {}\n", kTokenizerFile);
   fmt::print("--- spec as compiled ---\n{}", info.spec_yaml);
   FinishStdout();
   return 0;
@@ -350,12 +369,15 @@ int Info(int argc, char** argv) {
 void Usage(const char* program) {
   fmt::print(
       stderr,
-      "usage: {0} generate --weights W (--tokenizer T [--prompt TEXT] | --tokens 1,2,3) [--ids]\n"
+      "usage: {0} generate --weights W [--tokenizer T] [--prompt TEXT | --tokens 1,2,3] [--ids]\n"
       "                 [-n N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--ctx N]\n"
       "       {0} logits --weights W --tokens 1,2,3 --out F.npy [--decode] [--ctx N]\n"
       "       {0} embed --weights W --tokens 1,2,3 --out F.npy [--pool cls|mean]   (encoders)\n"
-      "       {0} tokenize --tokenizer T TEXT\n"
-      "       {0} info\n",
+      "       {0} tokenize [--tokenizer T] [--kind K] [--bos] [--eos] [--special]\n"
+      "                 (TEXT | --stdin | --jsonl)\n"
+      "       {0} detokenize [--tokenizer T] [--kind K] (IDS... | --stdin | --jsonl)\n"
+      "       {0} info\n"
+      "The tokenizer is the spec's tokenizer.file unless --tokenizer names another.\n",
       program);
 }
 
@@ -376,14 +398,17 @@ int main(int argc, char** argv) {
     if (command == "generate") return Generate(argc, argv);
     if (command == "logits") return Logits(argc, argv);
     if (command == "embed") return Embed(argc, argv);
-    if (command == "tokenize") return Tokenize(argc, argv);
+    if (command == "tokenize") return RunTokenize(argc - 1, argv + 1, ModelTokenizer());
+    if (command == "detokenize") return RunDetokenize(argc - 1, argv + 1, ModelTokenizer());
     if (command == "info") return Info(argc, argv);
     if (command == "--help" || command == "-h" || command == "help") {
       Usage(argv[0]);
       return 0;
     }
-    fmt::print(stderr, "error: unknown command '{}'; expected generate, logits, tokenize or info\n",
-               command);
+    fmt::print(
+        stderr,
+        "error: unknown command '{}'; expected generate, logits, tokenize, detokenize or info\n",
+        command);
     return 2;
   } catch (const UsageError& e) {
     fmt::print(stderr, "error: {}\n", e.what());

@@ -1,7 +1,8 @@
 // The boundary between a generated model and the runtime's command line.
 //
 // lmc emits, for each spec, a source that defines GetModelInfo() and
-// CreateModel(); `lmc build` adds a build_info.cc that defines kBuildInfo.
+// CreateModel(); `lmc build` adds a build_info.cc that defines kBuildInfo and
+// kTokenizerFile.
 // The runtime (tokenizer, sampler, CLI) only sees this interface.
 #pragma once
 
@@ -24,7 +25,7 @@ struct ModelInfo {
   int bos;    // -1 when the spec names none.
   int eos;
   const char* tokenizer_kind;  // The spec's tokenizer.kind ("none": ids only).
-  const char* tokenizer_file;  // The spec's tokenizer.file; may be empty.
+  const char* tokenizer_file;  // The spec's tokenizer.file as written; may be empty.
   const char* weights_format;  // The spec's weights.format.
 };
 
@@ -60,5 +61,8 @@ std::unique_ptr<Model> CreateModel();
 
 // Defined by the build_info.cc that `lmc build` writes: compiler, flags, lmc version.
 extern const char* const kBuildInfo;
+// Also there: the spec's tokenizer.file as an absolute path (it is relative to
+// the spec file that names it), or "" when the spec names none.
+extern const char* const kTokenizerFile;
 
 }  // namespace lmc::rt

@@ -110,7 +110,7 @@ class BpeTokenizer final : public Tokenizer {
 
   const Pretokenizer& pretokenizer() const { return pretokenizer_; }
 
-  // BPE of one piece (exposed for tests), appended to `out`.
+  // BPE of one piece of well-formed UTF-8 (exposed for tests), appended to `out`.
   void EncodePiece(std::string_view piece, std::vector<int>* out) const;
   // The same with the plain O(n^2) loop, for tests of the heap version.
   void EncodePieceQuadratic(std::string_view piece, std::vector<int>* out) const;
@@ -163,6 +163,21 @@ std::unique_ptr<BpeTokenizer> LoadGpt2Bpe(const std::string& path);
 // `pattern` overrides the pre-tokenizer regex when not empty.
 std::unique_ptr<BpeTokenizer> LoadHuggingFaceBpe(const std::string& path,
                                                  const std::string& pattern = "");
+
+// A byte-level BPE from a vocabulary already in memory (a GGUF file's
+// tokenizer.ggml.*): token strings by id (byte-level characters, or raw text for
+// added tokens), "left right" merges in rank order, and which ids are added
+// tokens (special: matched only with parse_special). `where` names the source.
+struct ByteLevelBpeSource {
+  std::string where;
+  std::vector<std::string> tokens;
+  std::vector<std::string> merges;
+  std::vector<AddedToken> added;  // text and id; the text is the token's, decoded.
+  std::string pattern;
+  bool ignore_merges = false;  // Emit a piece that is a token whole (Llama 3).
+  int bos = -1, eos = -1;
+};
+std::unique_ptr<BpeTokenizer> MakeByteLevelBpe(ByteLevelBpeSource source);
 
 // GPT-2's reversible byte <-> printable character map ("Ġ" is the space).
 const std::string& ByteLevelChar(uint8_t byte);  // UTF-8 of the character.

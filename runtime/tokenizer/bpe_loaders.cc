@@ -500,6 +500,41 @@ std::unique_ptr<BpeTokenizer> LoadGpt2Bpe(const std::string& path) {
   return std::make_unique<BpeTokenizer>(std::move(spec));
 }
 
+std::unique_ptr<BpeTokenizer> MakeByteLevelBpe(ByteLevelBpeSource source) {
+  ByteLevelVocab v;
+  std::vector<std::pair<std::string, int64_t>> list;
+  list.reserve(source.tokens.size());
+  for (size_t id = 0; id < source.tokens.size(); ++id) {
+    list.emplace_back(std::move(source.tokens[id]), static_cast<int64_t>(id));
+  }
+  ReadByteLevelVocab(list, source.where, &v);
+  for (size_t i = 0; i < source.merges.size(); ++i) {
+    std::string_view text = source.merges[i];
+    size_t space = text.find(' ');
+    std::string where = fmt::format("{}: merge {}", source.where, i);
+    if (space == std::string_view::npos || space == 0 || space + 1 >= text.size() ||
+        text.find(' ', space + 1) != std::string_view::npos) {
+      Fail("{}: expected two tokens separated by one space, found '{}'", where, Excerpt(text));
+    }
+    AddMerge(&v, text.substr(0, space), text.substr(space + 1), where);
+  }
+  BpeSpec spec = std::move(v.spec);
+  spec.path = source.where;
+  spec.merging = BpeSpec::Merging::kMergeList;
+  spec.whole_piece_first = source.ignore_merges;
+  spec.pattern = std::move(source.pattern);
+  for (AddedToken& a : source.added) {
+    if (a.id < 0 || a.id >= static_cast<int>(spec.tokens.size())) {
+      Fail("{}: added token id {} is outside the vocabulary", source.where, a.id);
+    }
+    a.text = spec.tokens[a.id];
+    spec.added.push_back(std::move(a));
+  }
+  spec.bos = source.bos;
+  spec.eos = source.eos;
+  return std::make_unique<BpeTokenizer>(std::move(spec));
+}
+
 namespace {
 
 // The token id a special-token reference names: "<s>" or {"content": "<s>"}.

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "runtime/tokenizer/bpe.h"
 #include "runtime/tokenizer/sentencepiece.h"
 #include "runtime/tokenizer/sentencepiece_tables.h"
 #include "runtime/tokenizer/wordpiece.h"
@@ -390,14 +391,53 @@ std::unique_ptr<Tokenizer> MakeBert(const GgufVocab& v) {
   return std::make_unique<WordPieceTokenizer>(std::move(spec), v.path);
 }
 
+// A "gpt2" vocab is byte-level BPE; tokenizer.ggml.pre names its
+// pre-tokenizer, as llama.cpp's converter recorded it from the model's
+// tokenizer.json. Control tokens (type 3) are special added tokens, user-defined
+// ones (type 4, stored as plain text) are added tokens matched everywhere.
+std::unique_ptr<Tokenizer> MakeGpt2(const GgufVocab& v) {
+  ByteLevelBpeSource source;
+  source.where = v.path;
+  if (v.pre.empty() || v.pre == "default" || v.pre == "gpt-2" || v.pre == "mpt") {
+    // GPT-2, and GPT-NeoX/MPT whose ByteLevel pre-tokenizer runs GPT-2's regex
+    // (the GPT-NeoX vocab has no tokenizer.ggml.pre).
+    source.pattern = std::string(kGpt2Pattern);
+  } else if (v.pre == "llama-bpe" || v.pre == "llama3") {
+    source.pattern = std::string(kCl100kPattern);
+    source.ignore_merges = true;
+  } else {
+    Fail(
+        "{}: tokenizer.ggml.pre is \"{}\"; this loader knows the byte-level pre-tokenizers "
+        "gpt-2, mpt, llama-bpe and GPT-NeoX's (none)",
+        v.path, v.pre);
+  }
+  if (v.merges.empty()) Fail("{}: a gpt2 vocab without tokenizer.ggml.merges", v.path);
+  source.tokens = v.tokens;
+  source.merges = v.merges;
+  for (size_t i = 0; i < v.token_types.size(); ++i) {
+    const int32_t t = v.token_types[i];
+    if (t < 1 || t > 6) Fail("{}: token {} has type {}, expected 1..6", v.path, i, t);
+    if (t == 3 || t == 4) {
+      AddedToken added;
+      added.id = static_cast<int>(i);
+      added.special = t == 3;
+      source.added.push_back(added);
+    }
+  }
+  source.bos = v.bos_id;
+  source.eos = v.eos_id;
+  return MakeByteLevelBpe(std::move(source));
+}
+
 }  // namespace
 
 std::unique_ptr<Tokenizer> MakeGgufTokenizer(const GgufVocab& vocab) {
   if (vocab.model == "llama") return MakeSpm(vocab);
   if (vocab.model == "bert") return MakeBert(vocab);
+  if (vocab.model == "gpt2") return MakeGpt2(vocab);
   Fail(
-      "{}: tokenizer.ggml.model is \"{}\"; this loader builds \"llama\" (SentencePiece) and "
-      "\"bert\" (WordPiece) vocabs",
+      "{}: tokenizer.ggml.model is \"{}\"; this loader builds \"llama\" (SentencePiece), "
+      "\"bert\" (WordPiece) and \"gpt2\" (byte-level BPE) vocabs",
       vocab.path, vocab.model);
 }
 

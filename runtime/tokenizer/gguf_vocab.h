@@ -44,8 +44,9 @@ struct GgufVocab {
 GgufVocab ReadGgufVocab(const std::string& path);
 
 // A tokenizer from a GGUF vocab: "llama" -> SentencePiece BPE with byte
-// fallback; "bert" -> WordPiece. Other models (gpt2 byte-level BPE, ...) throw
-// Error naming the model; their data is in ReadGgufVocab's result.
+// fallback; "bert" -> WordPiece; "gpt2" -> byte-level BPE with the
+// pre-tokenizer tokenizer.ggml.pre names (gpt-2, mpt, llama-bpe, or none for
+// GPT-NeoX). Other models and pre-tokenizers throw Error naming them.
 std::unique_ptr<Tokenizer> LoadGgufTokenizer(const std::string& path);
 std::unique_ptr<Tokenizer> MakeGgufTokenizer(const GgufVocab& vocab);
 

@@ -1,6 +1,6 @@
 // LoadTokenizer: the kind named by the spec (or detected from the file) to a
 // Tokenizer. llama2.c's tokenizer.bin is wrapped; byte-level BPE kinds are in
-// bpe.h; SentencePiece, WordPiece and GGUF are not wired in yet.
+// bpe.h, SentencePiece, WordPiece and GGUF vocabs in their own files.
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -147,6 +147,9 @@ std::unique_ptr<Tokenizer> LoadTokenizer(const std::string& kind, const std::str
   } else if (k == "sentencepiece") {
     std::error_code ec;
     bool folder = std::filesystem::is_directory(path, ec);
+    if (folder && !std::filesystem::exists(path + "/tokenizer.model", ec)) {
+      Fail("{}: a folder without tokenizer.model (the tokenizer kind is sentencepiece)", path);
+    }
     tokenizer = LoadSentencePiece(folder ? path + "/tokenizer.model" : path);
   } else if (k == "wordpiece") {
     tokenizer = LoadWordPiece(path);

@@ -22,7 +22,7 @@ if cmp -s "$dir/greedy_reference.txt" "$tmp/story.txt"; then pass "greedy output
 case "$out" in *"The end."*) pass "the story ends" ;; *) fail "no ending: $out" ;; esac
 
 # The prompt's ids as SentencePiece gave them at training time.
-expect_status 0 "tokenize" -- "$model" tokenize --tokenizer "$dir/tokenizer.bin" "$prompt"
+expect_status 0 "tokenize" -- "$model" tokenize --bos --tokenizer "$dir/tokenizer.bin" "$prompt"
 want=$("$python" -c "import json, sys; print(*json.load(open(sys.argv[1]))['greedy_prompt_ids'])" \
   "$dir/results.json")
 [ "$out" = "$want" ] && pass "prompt ids equal SentencePiece's" || fail "prompt ids: $out, expected $want"

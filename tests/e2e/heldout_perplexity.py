@@ -32,7 +32,7 @@ nll, all_ids, mismatched = 0.0, [], 0
 with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "logits.npy")
     for story in stories:
-        ids = [int(t) for t in subprocess.run([model, "tokenize", "--tokenizer", tok_bin, story],
+        ids = [int(t) for t in subprocess.run([model, "tokenize", "--bos", "--tokenizer", tok_bin, story],
                                               capture_output=True, text=True,
                                               check=True).stdout.split()]
         if ids != [1] + sp.encode(story):

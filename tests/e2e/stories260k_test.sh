@@ -27,7 +27,7 @@ case "$(cat "$tmp/story.txt")" in "$short"*) pass "-n 20 is a prefix of -n 60" ;
   *) fail "-n 20 output is not a prefix: $short" ;; esac
 
 # The prompt's ids.
-expect_status 0 "tokenize" -- "$model" tokenize --tokenizer "$tokenizer" "Once upon a time"
+expect_status 0 "tokenize" -- "$model" tokenize --bos --tokenizer "$tokenizer" "Once upon a time"
 [ "$out" = "1 403 407 261 378" ] && pass "prompt ids" || fail "prompt ids: $out"
 
 # Sampling is reproducible with --seed and differs across seeds.

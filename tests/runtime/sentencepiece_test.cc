@@ -269,7 +269,8 @@ TEST_CASE("GGUF with absurd counts or lengths fails before allocating") {
   }
 }
 
-TEST_CASE("GGUF gpt2 vocab: metadata exposed, no engine here") {
+// Its ids are checked against tiktoken's r50k_base in bpe_reference.
+TEST_CASE("GGUF gpt2 vocab: metadata, and a byte-level BPE tokenizer") {
   const GgufVocab v = ReadGgufVocab(AssetPath(kGpt2Gguf));
   CHECK(v.model == "gpt2");
   CHECK(v.pre == "gpt-2");
@@ -278,7 +279,13 @@ TEST_CASE("GGUF gpt2 vocab: metadata exposed, no engine here") {
   CHECK(v.merges[0] == "\xc4\xa0 t");  // "Ġ t"
   CHECK(v.token_types.size() == 50257);
   CHECK(v.bos_id == 50256);
-  REQUIRE_THROWS_WITH(LoadGgufTokenizer(AssetPath(kGpt2Gguf)), Contains("gpt2"));
+  const auto gpt2 = LoadGgufTokenizer(AssetPath(kGpt2Gguf));
+  CHECK(gpt2->vocab_size() == 50257);
+  CHECK(gpt2->eos() == 50256);
+  // An unknown pre-tokenizer is refused by name.
+  GgufVocab starcoder = v;
+  starcoder.pre = "starcoder";
+  REQUIRE_THROWS_WITH(MakeGgufTokenizer(starcoder), Contains("\"starcoder\""));
 }
 
 TEST_CASE("GGUF BERT vocab: WordPiece with [CLS]/[SEP]") {

@@ -89,6 +89,33 @@ check llama3-special "$tok/llama3/tokenizer.json" "huggingface $tok/llama3/token
 roundtrip llama3 "$tok/llama3/tokenizer.json"
 check gpt2-json "$work/gpt2-tokenizer.json" "huggingface $work/gpt2-tokenizer.json plain" - --kind huggingface
 check gpt2-json-bos "$work/gpt2-tokenizer.json" "huggingface $work/gpt2-tokenizer.json bos" - --kind huggingface --bos --special
+# GGUF vocabs with tokenizer.ggml.model gpt2 (byte-level BPE): GPT-2's against
+# tiktoken's r50k_base; GPT-NeoX's and MPT's against Hugging Face tokenizers on a
+# tokenizer.json holding the GGUF's own tokens and merges; Llama 3's
+# tokenizer.json written as a GGUF (pre llama-bpe) against tokenizers on the original.
+gguf=$assets/vocab-gguf
+check gguf-gpt2 "$gguf/ggml-vocab-gpt-2.gguf" "tiktoken r50k_base plain" -
+check gguf-gpt2-special "$gguf/ggml-vocab-gpt-2.gguf" "tiktoken r50k_base special" - --special
+roundtrip gguf-gpt2 "$gguf/ggml-vocab-gpt-2.gguf"
+for name in gpt-neox mpt; do
+  if node "$here/reference/gguf_tokenizer_json.js" to-json "$gguf/ggml-vocab-$name.gguf" "$work/$name.json"; then
+    check "gguf-$name" "$gguf/ggml-vocab-$name.gguf" "huggingface $work/$name.json plain" -
+    check "gguf-$name-special" "$gguf/ggml-vocab-$name.gguf" "huggingface $work/$name.json special" - --special
+  else
+    fail "gguf-$name: writing its tokenizer.json"
+  fi
+done
+if node "$here/reference/gguf_tokenizer_json.js" to-gguf "$tok/llama3/tokenizer.json" llama-bpe "$work/llama3.gguf"; then
+  check gguf-llama3 "$work/llama3.gguf" "huggingface $tok/llama3/tokenizer.json plain" -
+  check gguf-llama3-special "$work/llama3.gguf" "huggingface $tok/llama3/tokenizer.json special" - --special
+  roundtrip gguf-llama3 "$work/llama3.gguf"
+else
+  fail "gguf-llama3: writing the GGUF"
+fi
+"$lmc" tokenize --tokenizer "$gguf/ggml-vocab-starcoder.gguf" x >/dev/null 2>"$work/err"
+[ $? = 1 ] && grep -q 'tokenizer.ggml.pre is "starcoder"' "$work/err" && pass "unknown GGUF pre-tokenizer named" ||
+  fail "starcoder GGUF: $(cat "$work/err")"
+
 # An arbitrary --pattern runs through PCRE2: cl100k's regex, spelled differently.
 cp "$tok/tiktoken/cl100k_base.tiktoken" "$work/custom.tiktoken"
 pattern=$(node -p 'require(process.argv[1] + "/node_modules/tiktoken/encoders/cl100k_base.json").pat_str' "$ref")
