@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "runtime/cli/args.h"
+#include "runtime/cli/bench.h"
 #include "runtime/model/model.h"
 #include "runtime/sampling/sampler.h"
 #include "runtime/tokenizer/llama2c_tokenizer.h"
@@ -317,12 +318,14 @@ void Usage(const char* program) {
 
 int main(int argc, char** argv) {
   using namespace lmc::rt;
+  if (int status = TakeThreadsFlag(argc, argv)) return status;  // --threads N, any command.
   if (argc < 2) {
     Usage(argv[0]);
     return 2;
   }
   std::string command = argv[1];
   try {
+    if (command == "bench") return Bench(argc, argv);
     if (command == "generate") return Generate(argc, argv);
     if (command == "logits") return Logits(argc, argv);
     if (command == "tokenize") return Tokenize(argc, argv);

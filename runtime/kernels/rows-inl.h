@@ -17,6 +17,7 @@
 #include <algorithm>
 
 #include "runtime/kernels/ops-inl.h"
+#include "runtime/kernels/thread_pool.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace lmc::kernels {
@@ -41,16 +42,25 @@ inline void RmsNormRows(float* out, const float* x, const float* HWY_RESTRICT we
 
 // out[t] = w · x[t] for each of n rows: w [rows, cols], x [n, cols], out [n, rows].
 // One weight pass serves the whole chunk; each row equals MatVec bit for bit,
-// so prefill and decode agree exactly.
+// so prefill and decode agree exactly. The pool's threads take disjoint ranges
+// of output rows, which leaves every output as it is with one thread.
 inline void Linear(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
                    const float* HWY_RESTRICT x, int n, int rows, int cols) {
-  MatMul(out, w, x, n, rows, cols);
+  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
+               c = static_cast<size_t>(cols);
+  lmc::rt::ParallelRows(r, tokens * r * c, [&](size_t begin, size_t end) {
+    MatMulRows(out, w, x, tokens, r, c, begin, end);
+  });
 }
 
 inline void GatedLinear(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
                         const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int n,
                         int rows, int cols, float beta) {
-  MatMulSwiGlu(out, w_gate, w_up, x, n, rows, cols, beta);
+  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
+               c = static_cast<size_t>(cols);
+  lmc::rt::ParallelRows(r, 2 * tokens * r * c, [&](size_t begin, size_t end) {
+    MatMulSwiGluRows(out, w_gate, w_up, x, tokens, r, c, beta, begin, end);
+  });
 }
 
 // Row t (heads * head_dim floats) rotated for position positions[t].
