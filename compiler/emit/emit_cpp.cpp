@@ -119,6 +119,8 @@ class Emitter {
            g_.name, g_.n_layers);
     c.Line("#pragma once");
     c.Blank();
+    c.Line("#include <hwy/base.h>");
+    c.Blank();
     c.Line("#include <memory>");
     c.Blank();
     c.Line("#include \"runtime/weights/tensor_source.h\"");
@@ -198,19 +200,37 @@ class Emitter {
     // The tensor name is user text: a comment must not be ended by it.
     std::string tensor;
     for (char ch : w.tensor) tensor += (ch == '\n' || ch == '\r' || ch == '\\') ? '?' : ch;
-    c.Line("const float* {};  // [{}] {}", w.role, fmt::join(dims, ", "), tensor);
+    c.Line("const {}* {};  // [{}] {}", WeightType(w), w.role, fmt::join(dims, ", "), tensor);
+  }
+
+  // The C++ element type a weight is kept in; the kernels are overloaded on it.
+  static const char* WeightType(const ir::Weight& w) {
+    switch (w.dtype) {
+      case ir::DType::kF32:
+        return "float";
+      case ir::DType::kBF16:
+        return "hwy::bfloat16_t";
+      default:
+        throw std::logic_error("internal error: no kernels for weight dtype " +
+                               std::string(ir::Name(w.dtype)));
+    }
   }
 
   void BindWeight(CodeWriter& c, const ir::Weight& w) {
+    const bool bf16 = w.dtype == ir::DType::kBF16;
+    const char* open =
+        bf16 ? "reinterpret_cast<const hwy::bfloat16_t*>(source.BF16(" : "source.F32(";
+    const char* close = bf16 ? "))" : ")";
     if (w.per_layer) {
       size_t at = w.tensor.find("{layer}");
       std::string name = at == std::string::npos
                              ? CppStringLiteral(w.tensor)
                              : fmt::format("{} + n + {}", CppStringLiteral(w.tensor.substr(0, at)),
                                            CppStringLiteral(w.tensor.substr(at + 7)));
-      c.Line("lw.{} = source.F32({}, {});", w.role, name, DimsExpr(w.dims));
+      c.Line("lw.{} = {}{}, {}{};", w.role, open, name, DimsExpr(w.dims), close);
     } else {
-      c.Line("w.{} = source.F32({}, {});", w.role, CppStringLiteral(w.tensor), DimsExpr(w.dims));
+      c.Line("w.{} = {}{}, {}{};", w.role, open, CppStringLiteral(w.tensor), DimsExpr(w.dims),
+             close);
     }
   }
 

@@ -230,6 +230,7 @@ std::vector<float> Interpret(const ir::Graph& graph, rt::TensorSource& weights,
 
 void WriteRandomWeights(const ir::Graph& graph, const std::string& path, uint64_t seed) {
   std::vector<std::vector<float>> storage;
+  std::vector<std::vector<uint16_t>> bf16_storage;
   std::vector<rt::NamedTensor> tensors;
   uint64_t state = seed;
   for (const ir::Weight& w : graph.weights) {
@@ -242,10 +243,19 @@ void WriteRandomWeights(const ir::Graph& graph, const std::string& path, uint64_
     for (int layer = 0; layer < (w.per_layer ? graph.n_layers : 1); ++layer) {
       std::vector<float> data(elements);
       for (float& x : data) x = (vector ? 1.0f : 0.0f) + scale * Uniform(state);
+      const std::string name = w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor;
+      if (w.dtype == ir::DType::kBF16) {  // Stored as the model keeps it: read in place.
+        std::vector<uint16_t> bits(data.size());
+        for (size_t i = 0; i < data.size(); ++i) bits[i] = rt::F32ToBF16(data[i]);
+        bf16_storage.push_back(std::move(bits));
+        const auto& stored = bf16_storage.back();
+        tensors.push_back({name, rt::DType::kBF16, shape,
+                           std::as_bytes(std::span<const uint16_t>(stored.data(), stored.size()))});
+        continue;
+      }
       storage.push_back(std::move(data));
       const auto& stored = storage.back();
-      tensors.push_back({w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor, rt::DType::kF32,
-                         shape,
+      tensors.push_back({name, rt::DType::kF32, shape,
                          std::as_bytes(std::span<const float>(stored.data(), stored.size()))});
     }
   }

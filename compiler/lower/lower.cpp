@@ -43,7 +43,7 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
   refuse(spec.embeddings.scale != 1.0, "embeddings.scale", "scaled token embeddings");
   refuse(spec.embeddings.dim != spec.sizes.d_model, "embeddings.dim",
          "embeddings.dim different from d_model");
-  refuse(spec.dtype != DType::kF32, "dtype",
+  refuse(spec.dtype == DType::kF16, "dtype",
          fmt::format("dtype {}", NameOf<DType>(spec.dtype, kDTypeNames)));
   refuse(spec.weights.format == WeightsFormat::kGguf, "weights.format",
          fmt::format("weights.format {}",
@@ -166,8 +166,13 @@ class DecoderLowering {
                                                               : ir::RopeStyle::kHalf}});
   }
 
+  // Matrices are kept in the spec's dtype (the matmul kernels widen bf16 as they load it);
+  // vectors (norm weights) stay f32.
   int Weight(const std::string& role, std::vector<ir::DimId> dims, bool per_layer) {
-    return g_.AddWeight(role, TensorName(spec_, role), std::move(dims), per_layer);
+    const bool matrix = dims.size() == 2;
+    int id = g_.AddWeight(role, TensorName(spec_, role), std::move(dims), per_layer);
+    if (matrix && spec_.dtype == DType::kBF16) g_.weights[id].dtype = ir::DType::kBF16;
+    return id;
   }
 
   int Emit(ir::Block& b, ir::OpKind kind, const std::string& name, std::vector<ir::DimId> dims,

@@ -32,6 +32,16 @@ inline void Embedding(float* HWY_RESTRICT out, const float* HWY_RESTRICT table,
   }
 }
 
+// A bfloat16 table (tied embeddings of a bf16 model), rows widened exactly.
+inline void Embedding(float* HWY_RESTRICT out, const hwy::bfloat16_t* HWY_RESTRICT table,
+                      const int* HWY_RESTRICT tokens, int n, int width) {
+  for (int t = 0; t < n; ++t) {
+    const hwy::bfloat16_t* row = table + static_cast<size_t>(tokens[t]) * width;
+    float* dst = out + static_cast<size_t>(t) * width;
+    for (int i = 0; i < width; ++i) dst[i] = hwy::F32FromBF16(row[i]);
+  }
+}
+
 inline void RmsNormRows(float* out, const float* x, const float* HWY_RESTRICT weight, int n,
                         int width, float eps) {
   for (int t = 0; t < n; ++t) {
@@ -50,6 +60,27 @@ inline void Linear(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
                c = static_cast<size_t>(cols);
   lmc::rt::ParallelRows(r, tokens * r * c, [&](size_t begin, size_t end) {
     MatMulRows(out, w, x, tokens, r, c, begin, end);
+  });
+}
+
+// Linear with bfloat16 weights, widened to f32 as they are loaded: the f32 product with the
+// widened weights, bit for bit.
+inline void Linear(float* HWY_RESTRICT out, const hwy::bfloat16_t* HWY_RESTRICT w,
+                   const float* HWY_RESTRICT x, int n, int rows, int cols) {
+  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
+               c = static_cast<size_t>(cols);
+  lmc::rt::ParallelRows(r, tokens * r * c, [&](size_t begin, size_t end) {
+    MatMulRows(out, w, x, tokens, r, c, begin, end);
+  });
+}
+
+inline void GatedLinear(float* HWY_RESTRICT out, const hwy::bfloat16_t* HWY_RESTRICT w_gate,
+                        const hwy::bfloat16_t* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
+                        int n, int rows, int cols, float beta) {
+  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
+               c = static_cast<size_t>(cols);
+  lmc::rt::ParallelRows(r, 2 * tokens * r * c, [&](size_t begin, size_t end) {
+    MatMulSwiGluRows(out, w_gate, w_up, x, tokens, r, c, beta, begin, end);
   });
 }
 

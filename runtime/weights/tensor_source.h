@@ -53,8 +53,14 @@ class TensorSource {
   // f16 or bf16 into storage the source owns.
   const float* F32(const std::string& name, const Shape& shape);
 
+  // The tensor as bfloat16 bits, valid while the source lives: in place for stored bf16
+  // (copied if the file leaves it unaligned), else converted exactly once, rounding to
+  // nearest even, into storage the source owns.
+  const uint16_t* BF16(const std::string& name, const Shape& shape);
+
  private:
   std::map<std::string, std::unique_ptr<float[]>> f32_copies_;
+  std::map<std::string, std::unique_ptr<uint16_t[]>> bf16_copies_;
 };
 
 // "[64, 172]"

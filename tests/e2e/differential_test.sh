@@ -17,6 +17,7 @@ variants=(
   "mqa attention.n_kv_heads=1"
   "tied embeddings.tied=true"
   "rope-interleaved position.rope.style=interleaved"
+  "bf16 dtype=bf16"
   "constants norm.eps=1e-3 feed_forward.beta=1.5 attention.scale=0.2 position.rope.theta=500"
   "odd-sizes sizes.d_model=36 attention.n_heads=3 attention.n_kv_heads=1 feed_forward.hidden=77 sizes.vocab=61 sizes.n_layers=3"
 )
