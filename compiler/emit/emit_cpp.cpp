@@ -119,6 +119,8 @@ class Emitter {
            g_.name, g_.n_layers);
     c.Line("#pragma once");
     c.Blank();
+    c.Line("#include <hwy/base.h>");
+    c.Blank();
     c.Line("#include <memory>");
     c.Blank();
     c.Line("#include \"runtime/weights/tensor_source.h\"");
@@ -202,7 +204,20 @@ class Emitter {
     // The tensor name is user text: a comment must not be ended by it.
     std::string tensor;
     for (char ch : w.tensor) tensor += (ch == '\n' || ch == '\r' || ch == '\\') ? '?' : ch;
-    c.Line("const float* {};  // [{}] {}", w.role, fmt::join(dims, ", "), tensor);
+    c.Line("const {}* {};  // [{}] {}", WeightType(w), w.role, fmt::join(dims, ", "), tensor);
+  }
+
+  // The C++ element type a weight is kept in; the kernels are overloaded on it.
+  static const char* WeightType(const ir::Weight& w) {
+    switch (w.dtype) {
+      case ir::DType::kF32:
+        return "float";
+      case ir::DType::kBF16:
+        return "hwy::bfloat16_t";
+      default:
+        throw std::logic_error("internal error: no kernels for weight dtype " +
+                               std::string(ir::Name(w.dtype)));
+    }
   }
 
   void BindWeight(CodeWriter& c, const ir::Weight& w) {
@@ -214,13 +229,18 @@ class Emitter {
                            CppStringLiteral(w.tensor.substr(at + 7)));
       }
     }
+    const char* field = w.per_layer ? "lw" : "w";
+    if (w.dtype == ir::DType::kBF16) {  // Lowering keeps only weights read as stored in bf16.
+      c.Line("{}.{} = reinterpret_cast<const hwy::bfloat16_t*>(source.BF16({}, {}));", field,
+             w.role, name, DimsExpr(w.dims));
+      return;
+    }
     std::string stored;
     if (w.transposed || w.parts > 1) {
       stored = fmt::format(", {{.transposed = {}, .parts = {}, .part = {}, .groups = {}}}",
                            w.transposed, w.parts, w.part, w.groups);
     }
-    c.Line("{}.{} = source.F32({}, {}{});", w.per_layer ? "lw" : "w", w.role, name,
-           DimsExpr(w.dims), stored);
+    c.Line("{}.{} = source.F32({}, {}{});", field, w.role, name, DimsExpr(w.dims), stored);
   }
 
   static void CollectOps(const ir::Block& block, ir::OpKind kind, std::vector<const ir::Op*>& out) {

@@ -306,6 +306,7 @@ std::vector<float> Interpret(const ir::Graph& graph, rt::TensorSource& weights,
 
 void WriteRandomWeights(const ir::Graph& graph, const std::string& path, uint64_t seed) {
   std::vector<std::vector<float>> storage;
+  std::vector<std::vector<uint16_t>> bf16_storage;
   std::vector<rt::NamedTensor> tensors;
   std::set<std::string> written;
   uint64_t state = seed;
@@ -327,6 +328,15 @@ void WriteRandomWeights(const ir::Graph& graph, const std::string& path, uint64_
       if (!written.insert(name).second) continue;
       std::vector<float> data(elements);
       for (float& x : data) x = (vector && !bias ? 1.0f : 0.0f) + scale * Uniform(state);
+      if (w.dtype == ir::DType::kBF16) {  // Stored as the model keeps it: read in place.
+        std::vector<uint16_t> bits(data.size());
+        for (size_t i = 0; i < data.size(); ++i) bits[i] = rt::F32ToBF16(data[i]);
+        bf16_storage.push_back(std::move(bits));
+        const auto& stored = bf16_storage.back();
+        tensors.push_back({name, rt::DType::kBF16, shape,
+                           std::as_bytes(std::span<const uint16_t>(stored.data(), stored.size()))});
+        continue;
+      }
       storage.push_back(std::move(data));
       const auto& stored = storage.back();
       tensors.push_back({name, rt::DType::kF32, shape,

@@ -32,7 +32,7 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
          "feed_forward.beta", "silu with a beta other than 1");
   refuse(spec.embeddings.dim != spec.sizes.d_model, "embeddings.dim",
          "embeddings.dim different from d_model");
-  refuse(spec.dtype != DType::kF32, "dtype",
+  refuse(spec.dtype == DType::kF16, "dtype",
          fmt::format("dtype {}", NameOf<DType>(spec.dtype, kDTypeNames)));
   refuse(spec.weights.format == WeightsFormat::kGguf, "weights.format",
          fmt::format("weights.format {}",
@@ -246,20 +246,27 @@ class Lowering {
   }
 
   // The weight for `role`, named and laid out as the checkpoint stores it.
+  // Matrices read as stored are kept in the spec's dtype (the matmul kernels
+  // widen bf16 as they load it); vectors, tables read by row (positions) and
+  // rearranged weights stay f32.
   int Weight(const std::string& role, std::vector<ir::DimId> dims, bool per_layer) {
     for (size_t i = 0; i < g_.weights.size(); ++i) {
       if (g_.weights[i].role == role) return static_cast<int>(i);
     }
+    const bool matrix = dims.size() == 2 && role != "position_embedding";
     int id = g_.AddWeight(role, TensorName(spec_, role), std::move(dims), per_layer);
+    ir::Weight& w = g_.weights[id];
     if (!spec_.weights.names.count(role)) {
       const auto& table = rt::LayoutTensors(layout_);
       if (auto it = table.find(role); it != table.end()) {
-        ir::Weight& w = g_.weights[id];
         w.transposed = it->second.transposed;
         w.parts = it->second.parts;
         w.part = it->second.part;
         w.groups = it->second.per_head ? static_cast<int>(spec_.attention.n_heads) : 1;
       }
+    }
+    if (matrix && !w.transposed && w.parts == 1 && spec_.dtype == DType::kBF16) {
+      w.dtype = ir::DType::kBF16;
     }
     return id;
   }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "runtime/cli/args.h"
+#include "runtime/cli/bench.h"
 #include "runtime/cli/tokenize_command.h"
 #include "runtime/model/model.h"
 #include "runtime/sampling/sampler.h"
@@ -386,6 +387,7 @@ void Usage(const char* program) {
 
 int main(int argc, char** argv) {
   using namespace lmc::rt;
+  if (int status = TakeThreadsFlag(argc, argv)) return status;  // --threads N, any command.
   if (argc < 2) {
     Usage(argv[0]);
     return 2;
@@ -395,6 +397,7 @@ int main(int argc, char** argv) {
     if ((command == "generate" || command == "logits") && GetModelInfo().encoder) {
       Fail("{} is for decoders: {} is an encoder (use embed)", command, GetModelInfo().name);
     }
+    if (command == "bench") return Bench(argc, argv);
     if (command == "generate") return Generate(argc, argv);
     if (command == "logits") return Logits(argc, argv);
     if (command == "embed") return Embed(argc, argv);

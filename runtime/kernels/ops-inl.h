@@ -53,6 +53,24 @@ HWY_INLINE void StoreTail(DF d, VF v, float* HWY_RESTRICT p, size_t n) {
 
 HWY_INLINE float ReduceSum(DF d, VF v) { return hn::GetLane(hn::SumOfLanes(d, v)); }
 
+// Weight vectors as f32, whatever the stored type: bf16 widens exactly (its bits are the top
+// half of the f32's), so a product with bf16 weights is, bit for bit, the f32 product with the
+// widened weights.
+using DBF = hn::Rebind<hwy::bfloat16_t, DF>;
+
+HWY_INLINE VF LoadWeights(DF d, const float* HWY_RESTRICT p) { return hn::LoadU(d, p); }
+HWY_INLINE VF LoadWeights(DF d, const hwy::bfloat16_t* HWY_RESTRICT p) {
+  return hn::PromoteTo(d, hn::LoadU(DBF(), p));
+}
+HWY_INLINE VF LoadWeightsTail(DF d, const float* HWY_RESTRICT p, size_t n) {
+  return LoadTail(d, p, n);
+}
+HWY_INLINE VF LoadWeightsTail(DF d, const hwy::bfloat16_t* HWY_RESTRICT p, size_t n) {
+  HWY_ALIGN hwy::bfloat16_t buf[hn::MaxLanes(DF())] = {};
+  memcpy(buf, p, n * sizeof(hwy::bfloat16_t));
+  return hn::PromoteTo(d, hn::Load(DBF(), buf));
+}
+
 // sums[i] = ReduceSum(d, v[i]) for i < kCount, bit for bit. On AVX-512, SumOfLanes adds lane
 // j to lane j + 8, then j + 4, j + 2, j + 1 (GCC's _mm512_reduce_add_ps); four or more
 // vectors are reduced together along that same tree, with the shuffles shared by 16 outputs
@@ -113,8 +131,8 @@ HWY_INLINE void ReduceSums(DF d, const VF* HWY_RESTRICT v, float* HWY_RESTRICT s
 // for kRows weight rows and kTokens tokens: each weight vector is loaded once per kTokens
 // tokens and each token vector once per kRows rows, with kRows * kTokens accumulators in
 // registers.
-template <size_t kRows, size_t kTokens>
-HWY_INLINE void DotTile(const float* const* HWY_RESTRICT rows, const float* HWY_RESTRICT x,
+template <size_t kRows, size_t kTokens, typename TW>
+HWY_INLINE void DotTile(const TW* const* HWY_RESTRICT rows, const float* HWY_RESTRICT x,
                         size_t x_stride, size_t cols, float* HWY_RESTRICT sums) {
   const DF d;
   const size_t N = hn::Lanes(d);
@@ -125,7 +143,7 @@ HWY_INLINE void DotTile(const float* const* HWY_RESTRICT rows, const float* HWY_
   size_t c = 0;
   for (; c + N <= cols; c += N) {
     VF wv[kRows];
-    for (size_t r = 0; r < kRows; ++r) wv[r] = hn::LoadU(d, rows[r] + c);
+    for (size_t r = 0; r < kRows; ++r) wv[r] = LoadWeights(d, rows[r] + c);
     for (size_t t = 0; t < kTokens; ++t) {
       const VF xv = hn::LoadU(d, x + t * x_stride + c);
       for (size_t r = 0; r < kRows; ++r) acc[t][r] = hn::MulAdd(wv[r], xv, acc[t][r]);
@@ -134,7 +152,7 @@ HWY_INLINE void DotTile(const float* const* HWY_RESTRICT rows, const float* HWY_
   if (c < cols) {
     const size_t rem = cols - c;
     VF wv[kRows];
-    for (size_t r = 0; r < kRows; ++r) wv[r] = LoadTail(d, rows[r] + c, rem);
+    for (size_t r = 0; r < kRows; ++r) wv[r] = LoadWeightsTail(d, rows[r] + c, rem);
     for (size_t t = 0; t < kTokens; ++t) {
       const VF xv = LoadTail(d, x + t * x_stride + c, rem);
       for (size_t r = 0; r < kRows; ++r) acc[t][r] = hn::MulAdd(wv[r], xv, acc[t][r]);
@@ -144,8 +162,8 @@ HWY_INLINE void DotTile(const float* const* HWY_RESTRICT rows, const float* HWY_
 }
 
 // DotTile for n_tokens in [1, kTokens], known only at run time (a tile's token remainder).
-template <size_t kRows, size_t kTokens>
-HWY_INLINE void DotTileUpTo(const float* const* HWY_RESTRICT rows, const float* HWY_RESTRICT x,
+template <size_t kRows, size_t kTokens, typename TW>
+HWY_INLINE void DotTileUpTo(const TW* const* HWY_RESTRICT rows, const float* HWY_RESTRICT x,
                             size_t x_stride, size_t cols, size_t n_tokens,
                             float* HWY_RESTRICT sums) {
   if constexpr (kTokens == 1) {
@@ -194,11 +212,11 @@ HWY_INLINE size_t TokenBlock(size_t tokens, size_t cols) {
 }
 
 // out[t * rows + r] for kRows rows starting at r0 and tokens [t0, t1), kTokens at a time.
-template <size_t kRows, size_t kTokens>
-HWY_INLINE void MatMulRowTile(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
+template <size_t kRows, size_t kTokens, typename TW>
+HWY_INLINE void MatMulRowTile(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
                               const float* HWY_RESTRICT x, size_t t0, size_t t1, size_t r0,
                               size_t rows, size_t cols) {
-  const float* row_ptrs[kRows];
+  const TW* row_ptrs[kRows];
   for (size_t r = 0; r < kRows; ++r) row_ptrs[r] = w + (r0 + r) * cols;
   HWY_ALIGN float sums[kTokens * kRows];
   for (size_t t = t0; t < t1; t += kTokens) {
@@ -210,11 +228,10 @@ HWY_INLINE void MatMulRowTile(float* HWY_RESTRICT out, const float* HWY_RESTRICT
   }
 }
 
-inline void MatVec(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
-                   const float* HWY_RESTRICT x, int rows, int cols) {
-  const size_t num_rows = static_cast<size_t>(rows);
-  const size_t num_cols = static_cast<size_t>(cols);
-  const float* row_ptrs[kMatVecRows];
+template <typename TW>
+HWY_INLINE void MatVecT(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
+                        const float* HWY_RESTRICT x, size_t num_rows, size_t num_cols) {
+  const TW* row_ptrs[kMatVecRows];
   size_t r = 0;
   for (; r + kMatVecRows <= num_rows; r += kMatVecRows) {
     for (size_t i = 0; i < kMatVecRows; ++i) row_ptrs[i] = w + (r + i) * num_cols;
@@ -230,9 +247,14 @@ inline void MatVec(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
   }
 }
 
+inline void MatVec(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
+                   const float* HWY_RESTRICT x, int rows, int cols) {
+  MatVecT(out, w, x, static_cast<size_t>(rows), static_cast<size_t>(cols));
+}
+
 // MatMulRows with a given register tile, for tokens > 1.
-template <size_t kRows, size_t kTokens>
-HWY_INLINE void MatMulTiled(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
+template <size_t kRows, size_t kTokens, typename TW>
+HWY_INLINE void MatMulTiled(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
                             const float* HWY_RESTRICT x, size_t tokens, size_t rows, size_t cols,
                             size_t row_begin, size_t row_end) {
   const size_t block = TokenBlock<kTokens>(tokens, cols);
@@ -249,12 +271,12 @@ HWY_INLINE void MatMulTiled(float* HWY_RESTRICT out, const float* HWY_RESTRICT w
 // MatMul's outputs for rows [row_begin, row_end) only, bit-identical to MatMul's: the unit of
 // work for threads, which split a product into disjoint row ranges without changing its
 // result (no output depends on the rows computed beside it).
-HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
+template <typename TW>
+HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
                            const float* HWY_RESTRICT x, size_t tokens, size_t rows, size_t cols,
                            size_t row_begin, size_t row_end) {
   if (tokens == 1) {
-    MatVec(out + row_begin, w + row_begin * cols, x, static_cast<int>(row_end - row_begin),
-           static_cast<int>(cols));
+    MatVecT(out + row_begin, w + row_begin * cols, x, row_end - row_begin, cols);
     return;
   }
   if (cols <= kShortRowCols) {
@@ -303,13 +325,12 @@ inline void SwiGlu(float* out, const float* gate, const float* up, int n, float 
 // SwiGLU outputs out[t * rows + r0 + p] for kPairs rows from r0 and tokens [t0, t1). The tile
 // computes gate and up rows together (kRows = 2 * kPairs) and applies SwiGlu to all its
 // outputs at once, so the element-wise part is the same vector code as SwiGlu.
-template <size_t kPairs, size_t kTokens>
-HWY_INLINE void SwiGluRowTile(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
-                              const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
-                              size_t t0, size_t t1, size_t r0, size_t rows, size_t cols,
-                              float beta) {
+template <size_t kPairs, size_t kTokens, typename TW>
+HWY_INLINE void SwiGluRowTile(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w_gate,
+                              const TW* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, size_t t0,
+                              size_t t1, size_t r0, size_t rows, size_t cols, float beta) {
   constexpr size_t kRows = 2 * kPairs;
-  const float* row_ptrs[kRows];
+  const TW* row_ptrs[kRows];
   for (size_t p = 0; p < kPairs; ++p) {
     row_ptrs[p] = w_gate + (r0 + p) * cols;
     row_ptrs[kPairs + p] = w_up + (r0 + p) * cols;
@@ -334,9 +355,9 @@ HWY_INLINE void SwiGluRowTile(float* HWY_RESTRICT out, const float* HWY_RESTRICT
 }
 
 // MatMulSwiGluRows with register tiles of kPairs row pairs x kTokens tokens.
-template <size_t kPairs, size_t kTokens>
-HWY_INLINE void MatMulSwiGluTiled(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
-                                  const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
+template <size_t kPairs, size_t kTokens, typename TW>
+HWY_INLINE void MatMulSwiGluTiled(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w_gate,
+                                  const TW* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
                                   size_t tokens, size_t rows, size_t cols, float beta,
                                   size_t row_begin, size_t row_end) {
   const size_t block = TokenBlock<kTokens>(tokens, cols);
@@ -354,8 +375,9 @@ HWY_INLINE void MatMulSwiGluTiled(float* HWY_RESTRICT out, const float* HWY_REST
 
 // MatMulSwiGlu's outputs for rows [row_begin, row_end) only, bit-identical to MatMulSwiGlu's
 // (see MatMulRows).
-HWY_INLINE void MatMulSwiGluRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
-                                 const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
+template <typename TW>
+HWY_INLINE void MatMulSwiGluRows(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w_gate,
+                                 const TW* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
                                  size_t tokens, size_t rows, size_t cols, float beta,
                                  size_t row_begin, size_t row_end) {
   if (tokens == 1) {

@@ -10,6 +10,40 @@
 
 #include "runtime/kernels/ops-inl.h"
 
+// Entry points for the weight-type templates of ops-inl.h (HWY_EXPORT needs one function).
+HWY_BEFORE_NAMESPACE();
+namespace lmc::kernels {
+namespace HWY_NAMESPACE {
+
+void MatMulRowsF32(float* out, const float* w, const float* x, size_t tokens, size_t rows,
+                   size_t cols, size_t row_begin, size_t row_end) {
+  MatMulRows(out, w, x, tokens, rows, cols, row_begin, row_end);
+}
+
+void MatMulSwiGluRowsF32(float* out, const float* w_gate, const float* w_up, const float* x,
+                         size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
+                         size_t row_end) {
+  MatMulSwiGluRows(out, w_gate, w_up, x, tokens, rows, cols, beta, row_begin, row_end);
+}
+
+void MatMulRowsBF16(float* out, const uint16_t* w, const float* x, size_t tokens, size_t rows,
+                    size_t cols, size_t row_begin, size_t row_end) {
+  MatMulRows(out, reinterpret_cast<const hwy::bfloat16_t*>(w), x, tokens, rows, cols, row_begin,
+             row_end);
+}
+
+void MatMulSwiGluRowsBF16(float* out, const uint16_t* w_gate, const uint16_t* w_up, const float* x,
+                          size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
+                          size_t row_end) {
+  MatMulSwiGluRows(out, reinterpret_cast<const hwy::bfloat16_t*>(w_gate),
+                   reinterpret_cast<const hwy::bfloat16_t*>(w_up), x, tokens, rows, cols, beta,
+                   row_begin, row_end);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lmc::kernels
+HWY_AFTER_NAMESPACE();
+
 #if HWY_ONCE
 namespace lmc::kernels {
 
@@ -17,8 +51,10 @@ HWY_EXPORT(MatVec);
 HWY_EXPORT(MatVecSwiGlu);
 HWY_EXPORT(MatMul);
 HWY_EXPORT(MatMulSwiGlu);
-HWY_EXPORT(MatMulRows);
-HWY_EXPORT(MatMulSwiGluRows);
+HWY_EXPORT(MatMulRowsF32);
+HWY_EXPORT(MatMulSwiGluRowsF32);
+HWY_EXPORT(MatMulRowsBF16);
+HWY_EXPORT(MatMulSwiGluRowsBF16);
 HWY_EXPORT(RmsNorm);
 HWY_EXPORT(Softmax);
 HWY_EXPORT(RopeInterleaved);
@@ -49,13 +85,25 @@ void MatMulSwiGlu(float* out, const float* w_gate, const float* w_up, const floa
 
 void MatMulRows(float* out, const float* w, const float* x, size_t tokens, size_t rows, size_t cols,
                 size_t row_begin, size_t row_end) {
-  HWY_DYNAMIC_DISPATCH(MatMulRows)(out, w, x, tokens, rows, cols, row_begin, row_end);
+  HWY_DYNAMIC_DISPATCH(MatMulRowsF32)(out, w, x, tokens, rows, cols, row_begin, row_end);
 }
 
 void MatMulSwiGluRows(float* out, const float* w_gate, const float* w_up, const float* x,
                       size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
                       size_t row_end) {
-  HWY_DYNAMIC_DISPATCH(MatMulSwiGluRows)
+  HWY_DYNAMIC_DISPATCH(MatMulSwiGluRowsF32)
+  (out, w_gate, w_up, x, tokens, rows, cols, beta, row_begin, row_end);
+}
+
+void MatMulRowsBF16(float* out, const uint16_t* w, const float* x, size_t tokens, size_t rows,
+                    size_t cols, size_t row_begin, size_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatMulRowsBF16)(out, w, x, tokens, rows, cols, row_begin, row_end);
+}
+
+void MatMulSwiGluRowsBF16(float* out, const uint16_t* w_gate, const uint16_t* w_up, const float* x,
+                          size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
+                          size_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatMulSwiGluRowsBF16)
   (out, w_gate, w_up, x, tokens, rows, cols, beta, row_begin, row_end);
 }
 

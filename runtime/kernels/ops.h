@@ -41,6 +41,15 @@ void MatMulSwiGluRows(float* out, const float* w_gate, const float* w_up, const 
                       size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
                       size_t row_end);
 
+// MatMulRows / MatMulSwiGluRows with bfloat16 weights (w: the bits, row-major). Each weight
+// widens exactly to f32, so every output is bit-identical to the f32 kernel's on the widened
+// weights (same target).
+void MatMulRowsBF16(float* out, const uint16_t* w, const float* x, size_t tokens, size_t rows,
+                    size_t cols, size_t row_begin, size_t row_end);
+void MatMulSwiGluRowsBF16(float* out, const uint16_t* w_gate, const uint16_t* w_up, const float* x,
+                          size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
+                          size_t row_end);
+
 // RMSNorm as in llama2.c: ss = sum(x^2)/n + eps; out[i] = weight[i] * ((1/sqrtf(ss)) * x[i]).
 // out may alias x.
 void RmsNorm(float* out, const float* x, const float* weight, int n, float eps);

@@ -19,6 +19,7 @@
 #include "runtime/kernels/ops-inl.h"
 #include "runtime/kernels/position_tables.h"
 #include "runtime/kernels/scalar_ops.h"
+#include "runtime/kernels/thread_pool.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace lmc::kernels {
@@ -33,6 +34,16 @@ inline void Embedding(float* HWY_RESTRICT out, const float* HWY_RESTRICT table,
   }
 }
 
+// A bfloat16 table (tied embeddings of a bf16 model), rows widened exactly.
+inline void Embedding(float* HWY_RESTRICT out, const hwy::bfloat16_t* HWY_RESTRICT table,
+                      const int* HWY_RESTRICT tokens, int n, int width) {
+  for (int t = 0; t < n; ++t) {
+    const hwy::bfloat16_t* row = table + static_cast<size_t>(tokens[t]) * width;
+    float* dst = out + static_cast<size_t>(t) * width;
+    for (int i = 0; i < width; ++i) dst[i] = hwy::F32FromBF16(row[i]);
+  }
+}
+
 inline void RmsNormRows(float* out, const float* x, const float* HWY_RESTRICT weight, int n,
                         int width, float eps) {
   for (int t = 0; t < n; ++t) {
@@ -43,16 +54,46 @@ inline void RmsNormRows(float* out, const float* x, const float* HWY_RESTRICT we
 
 // out[t] = w · x[t] for each of n rows: w [rows, cols], x [n, cols], out [n, rows].
 // One weight pass serves the whole chunk; each row equals MatVec bit for bit,
-// so prefill and decode agree exactly.
+// so prefill and decode agree exactly. The pool's threads take disjoint ranges
+// of output rows, which leaves every output as it is with one thread.
 inline void Linear(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
                    const float* HWY_RESTRICT x, int n, int rows, int cols) {
-  MatMul(out, w, x, n, rows, cols);
+  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
+               c = static_cast<size_t>(cols);
+  lmc::rt::ParallelRows(r, tokens * r * c, [&](size_t begin, size_t end) {
+    MatMulRows(out, w, x, tokens, r, c, begin, end);
+  });
+}
+
+// Linear with bfloat16 weights, widened to f32 as they are loaded: the f32 product with the
+// widened weights, bit for bit.
+inline void Linear(float* HWY_RESTRICT out, const hwy::bfloat16_t* HWY_RESTRICT w,
+                   const float* HWY_RESTRICT x, int n, int rows, int cols) {
+  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
+               c = static_cast<size_t>(cols);
+  lmc::rt::ParallelRows(r, tokens * r * c, [&](size_t begin, size_t end) {
+    MatMulRows(out, w, x, tokens, r, c, begin, end);
+  });
+}
+
+inline void GatedLinear(float* HWY_RESTRICT out, const hwy::bfloat16_t* HWY_RESTRICT w_gate,
+                        const hwy::bfloat16_t* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
+                        int n, int rows, int cols, float beta) {
+  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
+               c = static_cast<size_t>(cols);
+  lmc::rt::ParallelRows(r, 2 * tokens * r * c, [&](size_t begin, size_t end) {
+    MatMulSwiGluRows(out, w_gate, w_up, x, tokens, r, c, beta, begin, end);
+  });
 }
 
 inline void GatedLinear(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
                         const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int n,
                         int rows, int cols, float beta) {
-  MatMulSwiGlu(out, w_gate, w_up, x, n, rows, cols, beta);
+  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
+               c = static_cast<size_t>(cols);
+  lmc::rt::ParallelRows(r, 2 * tokens * r * c, [&](size_t begin, size_t end) {
+    MatMulSwiGluRows(out, w_gate, w_up, x, tokens, r, c, beta, begin, end);
+  });
 }
 
 // out[t] += bias for each of n rows.

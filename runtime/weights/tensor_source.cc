@@ -216,6 +216,39 @@ const float* TensorSource::F32(const std::string& name, const Shape& shape,
   return copy.get();
 }
 
+const uint16_t* TensorSource::BF16(const std::string& name, const Shape& shape) {
+  const TensorView view = std::as_const(*this).Tensor(name, shape);
+  if (view.dtype == DType::kBF16 &&
+      reinterpret_cast<uintptr_t>(view.data) % alignof(uint16_t) == 0) {
+    return reinterpret_cast<const uint16_t*>(view.data);
+  }
+  auto& copy = bf16_copies_[name];
+  if (copy != nullptr) return copy.get();
+  const size_t n = static_cast<size_t>(Elements(view.shape));
+  copy = std::make_unique<uint16_t[]>(std::max<size_t>(n, 1));
+  uint16_t* out = copy.get();
+  for (size_t i = 0; i < n; ++i) {
+    switch (view.dtype) {
+      case DType::kF32: {
+        float value;
+        std::memcpy(&value, view.data + 4 * i, 4);
+        out[i] = F32ToBF16(value);
+        break;
+      }
+      case DType::kF16: {
+        uint16_t bits;
+        std::memcpy(&bits, view.data + 2 * i, 2);
+        out[i] = F32ToBF16(F16ToF32(bits));
+        break;
+      }
+      case DType::kBF16:
+        std::memcpy(&out[i], view.data + 2 * i, 2);
+        break;
+    }
+  }
+  return out;
+}
+
 std::string ShapeToString(const Shape& shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i) {

@@ -71,11 +71,17 @@ class TensorSource {
   // "transformer.h.0..." or "h.0..." depending on the class that saved them).
   void set_optional_prefix(std::string prefix) { optional_prefix_ = std::move(prefix); }
 
+  // The tensor as bfloat16 bits, valid while the source lives: in place for stored bf16
+  // (copied if the file leaves it unaligned), else converted exactly once, rounding to
+  // nearest even, into storage the source owns.
+  const uint16_t* BF16(const std::string& name, const Shape& shape);
+
  private:
   std::string Resolve(const std::string& name) const;
 
   std::map<std::string, std::unique_ptr<float[]>> f32_copies_;
   std::string optional_prefix_;
+  std::map<std::string, std::unique_ptr<uint16_t[]>> bf16_copies_;
 };
 
 // "[64, 172]"

@@ -26,6 +26,7 @@ variants=(
   "sinusoidal-relu-scaled tiny-gpt sizes.max_seq_len=160 position.kind=sinusoidal feed_forward.activation=relu embeddings.scale=6.9 norm.bias=false"
   "bloom-alibi tiny_bloom"
   "gelu-rmsnorm-silu tiny_bloom norm.kind=rmsnorm norm.bias=false feed_forward.activation=silu"
+  "bf16 tiny_llama_hf dtype=bf16"
 )
 
 # 150 ids: more than one prefill chunk (128), ids below the smallest vocab.

@@ -408,6 +408,64 @@ TEST_CASE("MatMulRows and MatMulSwiGluRows split a product without changing it",
   });
 }
 
+// bfloat16 weights by truncation of random floats (any bf16 values do), and their exact
+// widening: the top 16 bits of a float. Independent of the runtime's conversions.
+static void RandomBF16(size_t n, std::mt19937& rng, std::vector<uint16_t>& bits,
+                       std::vector<float>& widened) {
+  const std::vector<float> f = Random(n, rng);
+  bits.resize(n);
+  widened.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, &f[i], 4);
+    bits[i] = static_cast<uint16_t>(u >> 16);
+    u = static_cast<uint32_t>(bits[i]) << 16;
+    std::memcpy(&widened[i], &u, 4);
+  }
+}
+
+// bf16 weights are widened exactly, so the bf16 kernels must equal the f32 kernels on the
+// widened weights bit for bit (and so the scalar reference within the f32 tolerance), for
+// whole products and for row ranges that cut through register tiles.
+TEST_CASE("MatMulRowsBF16 and MatMulSwiGluRowsBF16 are the f32 kernels on widened weights",
+          "[kernels][bf16]") {
+  ForEachTarget([] {
+    std::mt19937 rng(26);
+    for (size_t tokens : kTokenCounts) {
+      for (size_t rows : kMatMulRows) {
+        for (size_t cols : kMatMulCols) {
+          INFO("tokens " << tokens << " rows " << rows << " cols " << cols);
+          std::vector<uint16_t> w_bits, up_bits;
+          std::vector<float> w, w_up;
+          RandomBF16(rows * cols, rng, w_bits, w);
+          RandomBF16(rows * cols, rng, up_bits, w_up);
+          const std::vector<float> x = Random(tokens * cols, rng);
+          const size_t n = tokens * rows;
+          std::vector<float> want(n), want_swiglu(n), ref_out(n), ref_swiglu(n);
+          k::MatMul(want.data(), w.data(), x.data(), tokens, rows, cols);
+          k::MatMulSwiGlu(want_swiglu.data(), w.data(), w_up.data(), x.data(), tokens, rows, cols,
+                          1.0f);
+          ref::MatMul(ref_out.data(), w.data(), x.data(), tokens, rows, cols);
+          std::vector<float> got = Guarded(n), got_swiglu = Guarded(n);
+          const size_t mid = rows / 2;
+          for (auto [begin, end] : {std::pair{size_t{0}, mid}, std::pair{mid, rows}}) {
+            if (begin == end) continue;
+            k::MatMulRowsBF16(got.data(), w_bits.data(), x.data(), tokens, rows, cols, begin, end);
+            k::MatMulSwiGluRowsBF16(got_swiglu.data(), w_bits.data(), up_bits.data(), x.data(),
+                                    tokens, rows, cols, 1.0f, begin, end);
+          }
+          CHECK(FirstBitDifference(got.data(), want.data(), n) == n);
+          CHECK(FirstBitDifference(got_swiglu.data(), want_swiglu.data(), n) == n);
+          ExpectClose(got.data(), ref_out.data(), n, 1e-5f,
+                      DotToleranceRows(w, x, tokens, rows, cols));
+          CHECK(GuardIntact(got, n));
+          CHECK(GuardIntact(got_swiglu, n));
+        }
+      }
+    }
+  });
+}
+
 TEST_CASE("RmsNorm matches scalar reference, also in place", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(5);

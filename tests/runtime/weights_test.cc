@@ -337,6 +337,31 @@ TEST_CASE("safetensors: unaligned f32 is copied, not misread", "[safetensors]") 
   CHECK(x == st->F32("x", {3}));
 }
 
+TEST_CASE("TensorSource::BF16: stored bf16 in place, f32 and f16 rounded once", "[safetensors]") {
+  TempDir dir;
+  const std::string path = dir.File("m.safetensors");
+  // Bits written by hand: 1, -5, 2^-133 (subnormal), -inf.
+  const std::vector<uint16_t> bf16 = {0x3F80, 0xC0A0, 0x0001, 0xFF80};
+  // 1 + 2^-8 is halfway between bf16 1 and 1 + 2^-7: ties to even (1). 1 + 3 * 2^-8 is halfway
+  // between 1 + 2^-7 and 1 + 2^-6: ties to even (1 + 2^-6 = 0x3F82). 3.0 is exact (0x4040).
+  const std::vector<float> f32 = {1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f, 3.0f, -0.0f};
+  const std::vector<uint16_t> f16 = {0x3C00, 0x7BFF};  // 1, 65504 (rounds to 65536 in bf16)
+  WriteSafetensors(path, {{"b", DType::kBF16, {2, 2}, Bytes(bf16)},
+                          {"f", DType::kF32, {4}, Bytes(f32)},
+                          {"h", DType::kF16, {2}, Bytes(f16)}});
+  auto st = SafetensorsCheckpoint::Open(path);
+  const uint16_t* b = st->BF16("b", {2, 2});
+  CHECK(reinterpret_cast<const std::byte*>(b) == st->Find("b")->data);  // not copied
+  CHECK(std::vector<uint16_t>(b, b + 4) == bf16);
+  const uint16_t* f = st->BF16("f", {4});
+  CHECK(f == st->BF16("f", {4}));  // converted once
+  CHECK(std::vector<uint16_t>(f, f + 4) == std::vector<uint16_t>{0x3F80, 0x3F82, 0x4040, 0x8000});
+  const uint16_t* h = st->BF16("h", {2});
+  CHECK(h[0] == 0x3F80);
+  CHECK(h[1] == 0x4780);
+  CHECK_THROWS_WITH(st->BF16("b", {4}), Contains("has shape [2, 2], expected [4]"));
+}
+
 TEST_CASE("tensor lookups name the file, the tensor and the shapes", "[safetensors]") {
   TempDir dir;
   const std::vector<float> data(8, 1.0f);

@@ -1,0 +1,265 @@
+// `MODEL bench`: how fast this binary runs its model, beside this machine's limits.
+//
+//   MODEL bench --weights W [--threads N] [-p 128] [-n 32] [--depth D] [--reps R] [--json]
+//
+// In one run: probes of the read bandwidth and the f32 FMA peak (with N threads), then R
+// repetitions (after one untimed warm-up) of a P-token prefill and N decoded tokens after
+// it, optionally after D tokens of context. Speeds are medians over the repetitions, each
+// printed beside its roofline share: decode moves every weight once per token, so its share
+// is weight bytes per token x tok/s / bandwidth; prefill is bound by the matmuls' FLOPs, so
+// its share is FLOPs per token x tok/s / FMA peak (attention's FLOPs are not counted).
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/cli/args.h"
+#include "runtime/kernels/probes.h"
+#include "runtime/kernels/thread_pool.h"
+#include "runtime/model/model.h"
+#include "runtime/util/error.h"
+#include "runtime/weights/checkpoint.h"
+#include "runtime/weights/mapped_file.h"
+
+namespace lmc::rt {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Runs body(i) on `threads` threads at once and returns the wall time of the slowest.
+template <typename F>
+double TimeOnThreads(int threads, F body) {
+  std::vector<std::thread> pool;
+  std::vector<double> seconds(threads);
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&, i] {
+      auto start = Clock::now();
+      body(i);
+      seconds[i] = Seconds(start);
+    });
+  }
+  for (auto& t : pool) t.join();
+  return *std::max_element(seconds.begin(), seconds.end());
+}
+
+// Read bandwidth in GB/s: `threads` threads each sum their share of a buffer far larger
+// than any cache; the best of several passes (a limit, not a typical speed).
+double ProbeReadGbs(int threads) {
+  constexpr size_t kBytes = size_t{512} << 20;
+  const size_t n = kBytes / sizeof(float);
+  std::unique_ptr<float[]> buf(new float[n]);
+  const size_t share = n / threads / 64 * 64;
+  // Each thread touches its own share first, so its pages are mapped before timing.
+  TimeOnThreads(threads, [&](int i) {
+    std::fill_n(buf.get() + i * share, share, 1.0f / static_cast<float>(i + 1));
+  });
+  volatile float sink = 0.0f;
+  double best = 0.0;
+  for (int pass = 0; pass < 5; ++pass) {
+    std::vector<float> sums(threads);
+    double s = TimeOnThreads(
+        threads, [&](int i) { sums[i] = kernels::ProbeReadSum(buf.get() + i * share, share); });
+    for (float v : sums) sink = sink + v;
+    best = std::max(best, static_cast<double>(share * threads * sizeof(float)) / s / 1e9);
+  }
+  return best;
+}
+
+// f32 FMA peak in GFLOP/s over `threads` threads, best of several passes.
+double ProbeFmaGflops(int threads) {
+  constexpr size_t kIterations = 20'000'000;
+  volatile float sink = 0.0f;
+  double best = 0.0;
+  for (int pass = 0; pass < 3; ++pass) {
+    std::vector<float> results(threads);
+    double s = TimeOnThreads(threads, [&](int i) { results[i] = kernels::ProbeFma(kIterations); });
+    for (float v : results) sink = sink + v;
+    best = std::max(best, kernels::ProbeFmaFlops(kIterations) * threads / s / 1e9);
+  }
+  return best;
+}
+
+// Bytes of weights one decoded token reads, from the checkpoint's tensors at the element
+// size the model computes in: every tensor once, except the token embedding, of which one
+// row is read, when a separate classifier of the same shape exists (when the embedding is
+// tied it is the classifier and is read whole). A llama2.c file has no tensor list: its
+// size counts (an upper bound, by one embedding table when untied).
+struct WeightAccount {
+  double bytes_per_token = 0;  // Read per decoded token.
+  double flops_per_token = 0;  // Of the matmuls: 2 per weight element multiplied.
+  double total_bytes = 0;      // All weights, as the model holds them.
+};
+
+size_t ComputeElementSize(const ModelInfo& info) {
+  // The spec as compiled says `dtype: bf16` when the model keeps its weights in bf16.
+  return std::string(info.spec_yaml).find("dtype: bf16") != std::string::npos ? 2 : 4;
+}
+
+WeightAccount AccountWeights(const std::string& path, const ModelInfo& info) {
+  WeightAccount a;
+  const double element = static_cast<double>(ComputeElementSize(info));
+  if (std::string(info.weights_format) != "safetensors") {
+    MappedFile file = MappedFile::Open(path);
+    a.total_bytes = a.bytes_per_token = static_cast<double>(file.size()) / 4 * element;
+    a.flops_per_token = a.bytes_per_token / element * 2;
+    return a;
+  }
+  auto source = OpenCheckpoint(path, info.weights_format, ModelDims{});
+  std::vector<const TensorView*> vocab_tables;
+  for (const std::string& name : source->Names()) {
+    const TensorView* t = source->Find(name);
+    double elements = 1;
+    for (int64_t d : t->shape) elements *= static_cast<double>(d);
+    a.total_bytes += elements * element;
+    if (t->shape.size() == 2 && t->shape[0] == info.vocab_size) {
+      vocab_tables.push_back(t);
+      continue;
+    }
+    a.bytes_per_token += elements * element;
+    if (t->shape.size() == 2) a.flops_per_token += 2 * elements;
+  }
+  for (const TensorView* t : vocab_tables) {
+    const double elements = static_cast<double>(t->shape[0]) * static_cast<double>(t->shape[1]);
+    a.bytes_per_token += elements * element;
+    a.flops_per_token += 2 * elements;
+  }
+  if (vocab_tables.size() == 2) {  // Untied: the embedding is one row per token, no FLOPs.
+    const double row = static_cast<double>(vocab_tables[0]->shape[1]);
+    a.bytes_per_token -= (info.vocab_size - 1) * row * element;
+    a.flops_per_token -= 2 * info.vocab_size * row;
+  }
+  return a;
+}
+
+double PeakRssBytes() {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) * 1024;  // Linux reports KiB.
+}
+
+struct Options {
+  std::string weights;
+  int threads, prompt, decode, depth, reps;
+  bool json;
+};
+
+Options ReadOptions(int argc, char** argv) {
+  const ModelInfo& info = GetModelInfo();
+  Args args("bench", argc, argv, 2,
+            {{"weights", "checkpoint file"},
+             {"p", "prompt tokens to prefill (default 128)"},
+             {"n", "tokens to decode after the prompt (default 32)"},
+             {"depth", "tokens of context before the prompt (default 0)"},
+             {"reps", "timed repetitions; medians are reported (default 3)"},
+             {"json", "print one JSON object instead of a table", false}});
+  if (!args.positional().empty()) Fail("bench takes no argument '{}'", args.positional()[0]);
+  Options o;
+  o.weights = args.Required("weights");
+  o.threads = Threads();  // main() took --threads (threads_flag.cc).
+  o.prompt = args.Int("p", 128, 1, info.max_seq_len);
+  o.decode = args.Int("n", 32, 1, info.max_seq_len);
+  o.depth = args.Int("depth", 0, 0, info.max_seq_len);
+  o.reps = args.Int("reps", 3, 1, 1000);
+  o.json = args.Has("json");
+  if (o.depth + o.prompt + o.decode > info.max_seq_len) {
+    Fail("--depth {} + -p {} + -n {} positions do not fit max_seq_len {}", o.depth, o.prompt,
+         o.decode, info.max_seq_len);
+  }
+  return o;
+}
+
+// A deterministic token id for position i (speed does not depend on which ids).
+int TokenAt(int i, int vocab) { return 1 + static_cast<int>((i * 7919LL) % (vocab - 1)); }
+
+}  // namespace
+
+int Bench(int argc, char** argv) {
+  const ModelInfo& info = GetModelInfo();
+  Options o;
+  try {
+    o = ReadOptions(argc, argv);
+  } catch (const Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 2;
+  }
+  const double read_gbs = ProbeReadGbs(o.threads);
+  const double fma_gflops = ProbeFmaGflops(o.threads);
+
+  // Before the model maps the file: the account's own mapping is gone by then, so peak RSS
+  // counts the weights once.
+  const WeightAccount weights = AccountWeights(o.weights, info);
+  auto model = CreateModel();
+  auto load_start = Clock::now();
+  model->LoadWeights(o.weights);
+  const double load_seconds = Seconds(load_start);
+  model->Allocate(o.depth + o.prompt + o.decode);
+
+  std::vector<int> context(o.depth), prompt(o.prompt);
+  for (int i = 0; i < o.depth; ++i) context[i] = TokenAt(i, info.vocab_size);
+  for (int i = 0; i < o.prompt; ++i) prompt[i] = TokenAt(o.depth + i, info.vocab_size);
+  if (o.depth > 0) Prefill(*model, context, 0, false);
+
+  std::vector<double> prefill_rates, decode_rates;
+  for (int rep = 0; rep <= o.reps; ++rep) {  // Rep 0 warms up (page faults, caches).
+    auto start = Clock::now();
+    Prefill(*model, prompt, o.depth, false);
+    const double prefill_s = Seconds(start);
+    start = Clock::now();
+    for (int i = 0; i < o.decode; ++i) {
+      const int pos = o.depth + o.prompt + i;
+      Decode(*model, TokenAt(pos, info.vocab_size), pos);
+    }
+    const double decode_s = Seconds(start);
+    if (rep == 0) continue;
+    prefill_rates.push_back(o.prompt / prefill_s);
+    decode_rates.push_back(o.decode / decode_s);
+  }
+  const double prefill = Median(prefill_rates), decode = Median(decode_rates);
+  const double decode_share = weights.bytes_per_token * decode / (read_gbs * 1e9);
+  const double prefill_share = weights.flops_per_token * prefill / (fma_gflops * 1e9);
+  const double rss = PeakRssBytes();
+
+  if (o.json) {
+    fmt::print(
+        "{{\"model\": \"{}\", \"threads\": {}, \"prompt_tokens\": {}, \"decode_tokens\": {}, "
+        "\"depth\": {}, \"reps\": {}, \"prefill_tok_s\": {:.3f}, \"decode_tok_s\": {:.3f}, "
+        "\"weight_bytes_per_token\": {:.0f}, \"flops_per_token\": {:.0f}, \"read_gbs\": {:.2f}, "
+        "\"fma_gflops\": {:.2f}, \"decode_bandwidth_share\": {:.4f}, \"prefill_fma_share\": "
+        "{:.4f}, \"peak_rss_bytes\": {:.0f}, \"weight_bytes\": {:.0f}, \"load_s\": {:.4f}}}\n",
+        info.name, o.threads, o.prompt, o.decode, o.depth, o.reps, prefill, decode,
+        weights.bytes_per_token, weights.flops_per_token, read_gbs, fma_gflops, decode_share,
+        prefill_share, rss, weights.total_bytes, load_seconds);
+  } else {
+    fmt::print("{}: {} threads, medians of {} reps\n", info.name, o.threads, o.reps);
+    fmt::print("  machine  read {:.1f} GB/s, f32 FMA {:.1f} GFLOP/s\n", read_gbs, fma_gflops);
+    fmt::print("  weights  {:.1f} MB read per decoded token, {:.2f} GFLOP per token (matmuls)\n",
+               weights.bytes_per_token / 1e6, weights.flops_per_token / 1e9);
+    fmt::print("  prefill  {} tokens: {:8.2f} tok/s  {:5.1f}% of FMA peak\n", o.prompt, prefill,
+               100 * prefill_share);
+    fmt::print("  decode   {} tokens at depth {}: {:8.2f} tok/s  {:5.1f}% of read bandwidth\n",
+               o.decode, o.depth + o.prompt, decode, 100 * decode_share);
+    fmt::print("  memory   peak RSS {:.1f} MB (weights {:.1f} MB); load {:.1f} ms\n", rss / 1e6,
+               weights.total_bytes / 1e6, load_seconds * 1e3);
+  }
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) Fail("cannot write to standard output");
+  return 0;
+}
+
+}  // namespace lmc::rt

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Thread-count independence and the bench command: a model large enough for the pool to split
+# its matmuls (tests/specs/valid/tiny_llama_hf.yaml with wider sizes, so row ranges end
+# mid-tile) must give bit-identical logits with 1, 2 and 3 threads, through prefill (two
+# chunks) and decode; `bench --json` must print every documented key.
+# usage: threads_test.sh LMC SOURCE_DIR CACHE_DIR
+source "$(dirname "$0")/lib.sh"
+lmc=$1 src=$2 cache=$3
+spec=$src/tests/specs/valid/tiny_llama_hf.yaml
+sets=(--set sizes.d_model=256 --set attention.n_heads=8 --set attention.n_kv_heads=2
+      --set feed_forward.hidden=700 --set sizes.vocab=1000)
+bin=$tmp/model weights=$tmp/w.safetensors
+"$lmc" build "$spec" "${sets[@]}" -o "$bin" --cache-dir "$cache" >"$tmp/build.log" 2>&1 ||
+  { cat "$tmp/build.log"; fail "lmc build"; finish; exit 1; }
+"$lmc" random-weights "$spec" "${sets[@]}" -o "$weights" --seed 3 || { fail "weights"; finish; exit 1; }
+
+tokens=$(seq -s, 0 149 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? "," : ""), ($i * 37 + 11) % 1000}')
+for t in 1 2 3; do
+  "$bin" logits --weights "$weights" --tokens "$tokens" --out "$tmp/prefill-$t.npy" --threads "$t" ||
+    fail "prefill, $t threads"
+  "$bin" --threads="$t" logits --weights "$weights" --tokens "$tokens" --out "$tmp/decode-$t.npy" \
+    --decode || fail "decode, $t threads"
+done
+for path in prefill decode; do
+  for t in 2 3; do
+    if cmp -s "$tmp/$path-1.npy" "$tmp/$path-$t.npy"; then
+      pass "$path: $t threads bit-identical to 1"
+    else
+      fail "$path: $t threads differ from 1"
+    fi
+  done
+done
+# The files compared are real logits, not two empty or equal-by-accident files.
+if /usr/bin/python3 -c '
+import sys, numpy as np
+a = np.load(sys.argv[1]); b = np.load(sys.argv[2])
+assert a.shape == (150, 1000) and np.isfinite(a).all() and a.std() > 0, a.shape
+assert np.abs(a - b).max() <= 1e-4 * max(1.0, float(np.abs(a).max())), "prefill vs decode"
+' "$tmp/prefill-1.npy" "$tmp/decode-2.npy"; then pass "logits are finite, varied, prefill ~ decode"
+else fail "logits sanity"; fi
+
+json=$("$bin" bench --weights "$weights" --threads 2 -p 8 -n 4 --reps 1 --json) || fail "bench --json"
+if /usr/bin/python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+keys = ["prefill_tok_s", "decode_tok_s", "threads", "weight_bytes_per_token", "read_gbs",
+        "fma_gflops", "peak_rss_bytes", "decode_bandwidth_share", "prefill_fma_share"]
+missing = [k for k in keys if k not in j]
+assert not missing, missing
+assert j["threads"] == 2 and j["prompt_tokens"] == 8 and j["decode_tokens"] == 4, j
+assert all(j[k] > 0 for k in keys), j
+# Every weight but 999 of the 1000 embedding rows, in f32.
+d, h, v, kv = 256, 700, 1000, 64
+per_layer = 2 * d + d * d + 2 * kv * d + d * d + 3 * h * d
+want = 4 * (2 * per_layer + d + d + v * d)
+assert j["weight_bytes_per_token"] == want, (j["weight_bytes_per_token"], want)
+' "$json"; then pass "bench --json has its keys and the weight bytes: $json"
+else fail "bench --json: $json"; fi
+"$bin" bench --weights "$weights" -p 8 -n 4 --reps 1 >"$tmp/table" && grep -q "% of read bandwidth" "$tmp/table" &&
+  pass "bench table" || fail "bench table: $(cat "$tmp/table")"
+
+expect_error "--threads 0" 2 "--threads expects an integer" -- "$bin" logits --threads 0 --weights "$weights" --tokens 1 --out "$tmp/x.npy"
+expect_error "--threads without value" 2 "--threads expects a value" -- "$bin" logits --weights "$weights" --tokens 1 --out "$tmp/x.npy" --threads
+expect_error "bench -p too long" 2 "do not fit max_seq_len" -- "$bin" bench --weights "$weights" -p 150 -n 20
+finish
