@@ -98,10 +98,14 @@ std::unique_ptr<Llama2cCheckpoint> Llama2cCheckpoint::Open(const std::string& pa
     }
   }
   for (int i = 0; i < kHeaderFields; ++i) {
-    if (found_fields[i] != expected_fields[i]) {
-      Fail("{}: header field {} is {}, but the model was compiled for {}", path, kFieldNames[i],
-           found_fields[i], expected_fields[i]);
-    }
+    if (found_fields[i] == expected_fields[i]) continue;
+    // Say what the file holds: vocab_size -N means N tokens, untied classifier.
+    const std::string meaning = i == 5 && header[i] < 0
+                                    ? fmt::format(" ({} token{}, untied classifier)",
+                                                  found_fields[i], found_fields[i] == 1 ? "" : "s")
+                                    : "";
+    Fail("{}: header field {} is {}{}, but the model was compiled for {}", path, kFieldNames[i],
+         header[i], meaning, expected_fields[i]);
   }
   if (found.shared_classifier != expected.shared_classifier) {
     if (expected.shared_classifier) {

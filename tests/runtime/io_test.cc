@@ -304,6 +304,13 @@ TEST_CASE("nonsense checkpoint headers give clear errors", "[checkpoint]") {
     const std::string zero_vocab = WriteBytes(dir.File("zero_vocab.bin"), bytes);
     CHECK_THROWS_WITH(Llama2cCheckpoint::Open(zero_vocab, StoriesConfig()),
                       Contains("header field vocab_size is 0, not a valid vocabulary size"));
+    // -1 is one token with an untied classifier: the message says what the file holds.
+    PutAt<int32_t>(bytes, 20, -1);
+    const std::string minus_one = WriteBytes(dir.File("minus_one_vocab.bin"), bytes);
+    CHECK_THROWS_WITH(Llama2cCheckpoint::Open(minus_one, StoriesConfig()),
+                      Contains(minus_one) &&
+                          Contains("header field vocab_size is -1 (1 token, untied classifier), "
+                                   "but the model was compiled for 512"));
     PutAt<int32_t>(bytes, 20, INT32_MIN);
     const std::string min_vocab = WriteBytes(dir.File("min_vocab.bin"), bytes);
     CHECK_THROWS_WITH(
