@@ -2,7 +2,9 @@
 # Builds the libFuzzer harnesses (tests/fuzz) with clang-14 into build-fuzz/
 # and runs each for FUZZ_SECONDS (default 30) from its seed corpus. Fails if
 # any fuzzer finds a crash, leak, hang or sanitizer report; the reproducer is
-# left in build-fuzz/artifacts/. Extra arguments go to every fuzzer.
+# left in build-fuzz/artifacts/. Extra arguments go to every fuzzer. Seeds are
+# tests/fuzz/seeds/FUZZER, or made now by tests/fuzz/make_seeds.py for the
+# fuzzers without checked-in seeds. FUZZERS="a b" runs only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${FUZZ_BUILD_DIR:-build-fuzz}
@@ -14,10 +16,17 @@ CC=clang-14 CXX=clang++-14 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYP
 cmake --build "$build_dir" -j "${JOBS:-2}" --target lmc_fuzzers lmc
 mkdir -p "$build_dir/artifacts"
 status=0
-for fuzzer in fuzz_spec fuzz_checkpoint fuzz_tokenizer fuzz_tokenizer_encode fuzz_args; do
+fuzzers=${FUZZERS:-fuzz_spec fuzz_checkpoint fuzz_tokenizer fuzz_tokenizer_encode fuzz_args
+  fuzz_safetensors fuzz_llama2c_header fuzz_ir}
+for fuzzer in $fuzzers; do
   corpus="$build_dir/corpus/$fuzzer"
   mkdir -p "$corpus"
   seeds=tests/fuzz/seeds/$fuzzer
+  if [ ! -d "$seeds" ]; then
+    seeds=$build_dir/seeds/$fuzzer
+    /usr/bin/python3 tests/fuzz/make_seeds.py "$fuzzer" "$seeds" "$build_dir/bin/lmc" "$PWD" \
+      >/dev/null
+  fi
   echo "== $fuzzer: ${seconds}s"
   if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     "$build_dir/tests/fuzz/$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
