@@ -192,17 +192,4 @@ std::unique_ptr<Llama2cCheckpoint> Llama2cCheckpoint::Open(const std::string& pa
   return checkpoint;
 }
 
-const TensorView* Llama2cCheckpoint::Find(const std::string& name) const {
-  auto it = tensors_.find(name);
-  return it == tensors_.end() ? nullptr : &it->second;
-}
-
-std::vector<std::string> Llama2cCheckpoint::Names() const {
-  std::vector<std::string> names;
-  names.reserve(tensors_.size());
-  for (const auto& [name, view] : tensors_) names.push_back(name);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 }  // namespace lmc::rt
