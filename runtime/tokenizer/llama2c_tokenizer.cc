@@ -1,5 +1,6 @@
 #include "runtime/tokenizer/llama2c_tokenizer.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -67,7 +68,6 @@ Llama2cTokenizer Llama2cTokenizer::Load(const std::string& path, int vocab_size)
 
   Llama2cTokenizer tok;
   tok.path_ = path;
-  tok.max_token_length_ = max_len;
   tok.pieces_.reserve(vocab_size);
   tok.scores_.reserve(vocab_size);
   tok.ids_.reserve(vocab_size);
@@ -90,6 +90,7 @@ Llama2cTokenizer Llama2cTokenizer::Load(const std::string& path, int vocab_size)
     // On duplicate pieces the lowest id wins.
     tok.ids_.emplace(tok.pieces_.back(), i);
     offset += len;
+    tok.max_token_length_ = std::max(tok.max_token_length_, static_cast<int>(len));
   }
   if (offset != size) {
     Fail(
@@ -148,30 +149,92 @@ std::vector<int> Llama2cTokenizer::Encode(std::string_view text, bool bos, bool 
     i = end;
   }
 
-  // Merge the best-scoring adjacent pair until no pair is in the vocab. The
-  // -1e10 floor matches llama2.c: pairs scoring at or below it never merge.
-  // Like llama2.c, the scan includes BOS.
-  while (true) {
-    float best_score = -1e10f;
-    int best_id = -1;
-    size_t best_index = 0;
-    for (size_t i = 0; i + 1 < tokens.size(); ++i) {
-      buffer = pieces_[tokens[i]];
-      buffer += pieces_[tokens[i + 1]];
-      const int id = Lookup(buffer);
-      if (id >= 0 && scores_[id] > best_score) {
-        best_score = scores_[id];
-        best_id = id;
-        best_index = i;
-      }
-    }
-    if (best_id < 0) break;
-    tokens[best_index] = best_id;
-    tokens.erase(tokens.begin() + best_index + 1);
-  }
-
+  // Like llama2.c, merging includes BOS.
+  MergePairs(&tokens);
   if (eos) tokens.push_back(kEos);
   return tokens;
+}
+
+namespace {
+
+// An adjacent pair that merges into `id`. `left` and `right` index the symbol
+// list; `left_version`/`right_version` tell whether either symbol changed since.
+struct Candidate {
+  float score;
+  int id;
+  int left;
+  int right;
+  uint32_t left_version;
+  uint32_t right_version;
+};
+
+// Max-heap order: the highest score first, then the leftmost pair. Symbols keep
+// their order, so the smallest left index is the leftmost pair in the list.
+struct CandidateLess {
+  bool operator()(const Candidate& a, const Candidate& b) const {
+    return a.score < b.score || (a.score == b.score && a.left > b.left);
+  }
+};
+
+}  // namespace
+
+// llama2.c merges the best-scoring pair (the first one on ties) and rescans the
+// whole list, O(n^2). The same merges in O(n log n): every adjacent pair that
+// is in the vocab waits in a heap; a merge retires its two symbols' entries
+// (the versions change) and adds the merged symbol's two new pairs.
+void Llama2cTokenizer::MergePairs(std::vector<int>* tokens) const {
+  struct Symbol {
+    int id;
+    int prev;
+    int next;  // -1 at the ends
+    uint32_t version;
+    bool alive;
+  };
+  const int n = static_cast<int>(tokens->size());
+  std::vector<Symbol> symbols(n);
+  for (int i = 0; i < n; ++i) symbols[i] = {(*tokens)[i], i - 1, i + 1 < n ? i + 1 : -1, 0, true};
+
+  std::vector<Candidate> heap;
+  std::string buffer;
+  auto add = [&](int left, int right) {
+    if (left < 0 || right < 0) return;
+    const std::string& a = pieces_[symbols[left].id];
+    const std::string& b = pieces_[symbols[right].id];
+    // No piece is longer than the longest: skip the lookup (a hostile file may
+    // hold one huge piece, e.g. for BOS).
+    if (a.size() + b.size() > static_cast<size_t>(max_token_length_)) return;
+    buffer.assign(a);
+    buffer += b;
+    const int id = Lookup(buffer);
+    // The -1e10 floor matches llama2.c: pairs scoring at or below it (or NaN)
+    // never merge.
+    if (id < 0 || !(scores_[id] > -1e10f)) return;
+    heap.push_back({scores_[id], id, left, right, symbols[left].version, symbols[right].version});
+    std::push_heap(heap.begin(), heap.end(), CandidateLess{});
+  };
+  for (int i = 0; i + 1 < n; ++i) add(i, i + 1);
+
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), CandidateLess{});
+    const Candidate c = heap.back();
+    heap.pop_back();
+    Symbol& l = symbols[c.left];
+    Symbol& r = symbols[c.right];
+    if (!l.alive || !r.alive || l.next != c.right || l.version != c.left_version ||
+        r.version != c.right_version) {
+      continue;  // stale: a neighbour merged since this pair was found
+    }
+    l.id = c.id;
+    ++l.version;
+    l.next = r.next;
+    if (r.next >= 0) symbols[r.next].prev = c.left;
+    r.alive = false;
+    add(l.prev, c.left);
+    add(c.left, l.next);
+  }
+
+  tokens->clear();
+  for (int i = n > 0 ? 0 : -1; i >= 0; i = symbols[i].next) tokens->push_back(symbols[i].id);
 }
 
 std::string_view Llama2cTokenizer::Piece(int prev_token, int token) const {

@@ -22,7 +22,8 @@ class Llama2cTokenizer {
 
   // Optional BOS (1); the dummy-prefix " " if text is non-empty; one token per
   // UTF-8 codepoint (byte fallback id = byte + 3 if absent); highest-score
-  // merges until none apply (first pair on ties); optional EOS (2).
+  // merges until none apply (first pair on ties); optional EOS (2). O(n log n)
+  // in the text's length.
   std::vector<int> Encode(std::string_view text, bool bos, bool eos) const;
 
   // Text of `token` for streaming output, as llama2.c decode(): drops the
@@ -31,12 +32,15 @@ class Llama2cTokenizer {
   std::string_view Piece(int prev_token, int token) const;
 
   int vocab_size() const { return static_cast<int>(pieces_.size()); }
-  // The longest piece in bytes: a text of B bytes needs at least B / this tokens.
+  // The longest piece in bytes (at least 1), as read, not the file's header
+  // (which only bounds it): a text of B bytes needs at least B / this tokens.
   int max_token_length() const { return max_token_length_; }
   const std::string& path() const { return path_; }
 
  private:
   int Lookup(const std::string& piece) const;
+  // Replaces `tokens` by the result of llama2.c's merge loop.
+  void MergePairs(std::vector<int>* tokens) const;
 
   std::string path_;
   int max_token_length_ = 1;

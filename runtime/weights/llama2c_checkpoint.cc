@@ -98,10 +98,14 @@ std::unique_ptr<Llama2cCheckpoint> Llama2cCheckpoint::Open(const std::string& pa
     }
   }
   for (int i = 0; i < kHeaderFields; ++i) {
-    if (found_fields[i] != expected_fields[i]) {
-      Fail("{}: header field {} is {}, but the model was compiled for {}", path, kFieldNames[i],
-           found_fields[i], expected_fields[i]);
-    }
+    if (found_fields[i] == expected_fields[i]) continue;
+    // Say what the file holds: vocab_size -N means N tokens, untied classifier.
+    const std::string meaning = i == 5 && header[i] < 0
+                                    ? fmt::format(" ({} token{}, untied classifier)",
+                                                  found_fields[i], found_fields[i] == 1 ? "" : "s")
+                                    : "";
+    Fail("{}: header field {} is {}{}, but the model was compiled for {}", path, kFieldNames[i],
+         header[i], meaning, expected_fields[i]);
   }
   if (found.shared_classifier != expected.shared_classifier) {
     if (expected.shared_classifier) {
@@ -186,19 +190,6 @@ std::unique_ptr<Llama2cCheckpoint> Llama2cCheckpoint::Open(const std::string& pa
   add("final_norm", 0, rms_final, {dim});
   add("classifier", 0, wcls, {vocab, dim});
   return checkpoint;
-}
-
-const TensorView* Llama2cCheckpoint::Find(const std::string& name) const {
-  auto it = tensors_.find(name);
-  return it == tensors_.end() ? nullptr : &it->second;
-}
-
-std::vector<std::string> Llama2cCheckpoint::Names() const {
-  std::vector<std::string> names;
-  names.reserve(tensors_.size());
-  for (const auto& [name, view] : tensors_) names.push_back(name);
-  std::sort(names.begin(), names.end());
-  return names;
 }
 
 }  // namespace lmc::rt

@@ -24,7 +24,7 @@ struct Llama2cConfig {
   bool shared_classifier = true;  // output.weight is tok_embeddings.weight
 };
 
-class Llama2cCheckpoint final : public TensorSource {
+class Llama2cCheckpoint final : public IndexedTensorSource {
  public:
   // Opens and validates a llama2.c legacy (version 0) checkpoint against the
   // config the model was compiled for. Throws Error naming the file and what
@@ -32,10 +32,8 @@ class Llama2cCheckpoint final : public TensorSource {
   static std::unique_ptr<Llama2cCheckpoint> Open(const std::string& path,
                                                  const Llama2cConfig& expected);
 
+  // Tensors (Find, Names) are views into the mapped file (no copy), all f32.
   const Llama2cConfig& config() const { return config_; }
-  // Views point into the mapped file (no copy); all are f32.
-  const TensorView* Find(const std::string& name) const override;
-  std::vector<std::string> Names() const override;
   const std::string& path() const override { return file_.path(); }
 
  private:
@@ -44,7 +42,6 @@ class Llama2cCheckpoint final : public TensorSource {
 
   MappedFile file_;
   Llama2cConfig config_;
-  std::unordered_map<std::string, TensorView> tensors_;
 };
 
 }  // namespace lmc::rt

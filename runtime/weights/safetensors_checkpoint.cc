@@ -244,17 +244,4 @@ std::unique_ptr<SafetensorsCheckpoint> SafetensorsCheckpoint::Open(const std::st
   return checkpoint;
 }
 
-const TensorView* SafetensorsCheckpoint::Find(const std::string& name) const {
-  auto it = tensors_.find(name);
-  return it == tensors_.end() ? nullptr : &it->second;
-}
-
-std::vector<std::string> SafetensorsCheckpoint::Names() const {
-  std::vector<std::string> names;
-  names.reserve(tensors_.size());
-  for (const auto& [name, view] : tensors_) names.push_back(name);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 }  // namespace lmc::rt

@@ -20,7 +20,7 @@
 
 namespace lmc::rt {
 
-class SafetensorsCheckpoint final : public TensorSource {
+class SafetensorsCheckpoint final : public IndexedTensorSource {
  public:
   // A larger header is refused before it is read (the safetensors crate's limit).
   static constexpr uint64_t kMaxHeaderBytes = 100'000'000;
@@ -29,8 +29,6 @@ class SafetensorsCheckpoint final : public TensorSource {
   // and the tensor or byte offset at fault.
   static std::unique_ptr<SafetensorsCheckpoint> Open(const std::string& path);
 
-  const TensorView* Find(const std::string& name) const override;
-  std::vector<std::string> Names() const override;
   const std::string& path() const override { return file_.path(); }
   // The header's __metadata__ (empty if absent).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
@@ -39,7 +37,6 @@ class SafetensorsCheckpoint final : public TensorSource {
   explicit SafetensorsCheckpoint(MappedFile file) : file_(std::move(file)) {}
 
   MappedFile file_;
-  std::unordered_map<std::string, TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
 };
 

@@ -53,6 +53,19 @@ int64_t Elements(const Shape& shape) {
 
 }  // namespace
 
+const TensorView* IndexedTensorSource::Find(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> IndexedTensorSource::Names() const {
+  std::vector<std::string> names;
+  names.reserve(tensors_.size());
+  for (const auto& [name, view] : tensors_) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 const char* DTypeName(DType dtype) {
   switch (dtype) {
     case DType::kF32:

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace lmc::rt {
@@ -82,6 +83,17 @@ class TensorSource {
   std::map<std::string, std::unique_ptr<float[]>> f32_copies_;
   std::string optional_prefix_;
   std::map<std::string, std::unique_ptr<uint16_t[]>> bf16_copies_;
+};
+
+// A source that indexes its file once when opened: its tensors are views kept
+// by name, and Find and Names look there (llama2.c, safetensors).
+class IndexedTensorSource : public TensorSource {
+ public:
+  const TensorView* Find(const std::string& name) const final;
+  std::vector<std::string> Names() const final;
+
+ protected:
+  std::unordered_map<std::string, TensorView> tensors_;
 };
 
 // "[64, 172]"

@@ -4,9 +4,12 @@
 # random weights, and the binary's logits through the prefill path (chunks of
 # kChunk tokens) and the decode path (one token at a time) must match the
 # reference interpreter's (`lmc run`) to 1e-5 relative.
-# usage: differential_test.sh LMC SOURCE_DIR CACHE_DIR
+# usage: differential_test.sh LMC SOURCE_DIR CACHE_DIR [K/N]
+# With K/N, only every N-th variant from the K-th on: CTest runs the parts in
+# parallel.
 source "$(dirname "$0")/lib.sh"
-lmc=$1 src=$2 cache=$3
+lmc=$1 src=$2 cache=$3 part=${4:-1/1}
+part_k=${part%/*} part_n=${part#*/}
 specs=$src/tests/specs/valid
 
 # One line per variant: a name, the spec (tests/specs/valid/NAME.yaml), then
@@ -32,8 +35,9 @@ variants=(
 # 150 ids: more than one prefill chunk (128), ids below the smallest vocab.
 tokens=$(seq -s, 0 149 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? "," : ""), ($i * 7 + 3) % 61}')
 
-for variant in "${variants[@]}"; do
-  read -r name base sets <<<"$variant"
+for i in "${!variants[@]}"; do
+  [ $((i % part_n + 1)) -eq "$part_k" ] || continue
+  read -r name base sets <<<"${variants[$i]}"
   spec=$specs/$base.yaml
   args=()
   for s in $sets; do args+=(--set "$s"); done

@@ -2,9 +2,7 @@
 // against PCRE2 running the same regexes, the heap merge against the plain
 // loop, and one-line errors for broken files (made here in a temp dir). Id
 // agreement with the reference implementations is tests/tokenizer/bpe_reference_test.sh.
-#include <unistd.h>
 
-#include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +17,7 @@
 #include "runtime/tokenizer/utf8.h"
 #include "runtime/util/error.h"
 #include "tests/assets.h"
+#include "tests/test_util.h"
 
 namespace lmc::rt {
 namespace {
@@ -26,40 +25,14 @@ namespace {
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using test::AssetPath;
+using test::ReadBytes;
+using test::TempDir;
+using test::WriteBytes;
 
 constexpr char kCl100k[] = "tokenizers/tiktoken/cl100k_base.tiktoken";
 constexpr char kO200k[] = "tokenizers/tiktoken/o200k_base.tiktoken";
 constexpr char kGpt2[] = "tokenizers/gpt2";
 constexpr char kLlama3[] = "tokenizers/llama3/tokenizer.json";
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("lmc_bpe_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-  std::string Write(const std::string& name, const std::string& bytes) const {
-    std::ofstream out(File(name), std::ios::binary);
-    out << bytes;
-    return File(name);
-  }
-
- private:
-  fs::path path_;
-};
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // The error a load throws: it must be one line naming the file.
 std::string LoadError(const std::string& kind, const std::string& path) {

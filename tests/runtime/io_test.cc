@@ -1,10 +1,8 @@
 // Runtime input/output on the real shared assets: mapped files, the llama2.c
 // checkpoint and tokenizer, the sampler, and the .npy writer. Broken files are
 // made at test time in a temp dir, never committed.
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
@@ -24,6 +22,7 @@
 #include "runtime/weights/mapped_file.h"
 #include "runtime/weights/tensor_source.h"
 #include "tests/assets.h"
+#include "tests/test_util.h"
 
 namespace lmc::rt {
 namespace {
@@ -31,6 +30,9 @@ namespace {
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using test::AssetPath;
+using test::ReadBytes;
+using test::TempDir;
+using test::WriteBytes;
 
 constexpr char kStories[] = "llama2c-stories260K/stories260K.bin";
 constexpr char kTok512[] = "llama2c-stories260K/tok512.bin";
@@ -49,39 +51,6 @@ Llama2cConfig StoriesConfig() {
   c.seq_len = 512;
   c.shared_classifier = true;
   return c;
-}
-
-// A fresh directory per test case, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("lmc_io_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
-             std::to_string(std::random_device{}()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out.good());
-  return path;
 }
 
 template <typename T>
@@ -304,6 +273,13 @@ TEST_CASE("nonsense checkpoint headers give clear errors", "[checkpoint]") {
     const std::string zero_vocab = WriteBytes(dir.File("zero_vocab.bin"), bytes);
     CHECK_THROWS_WITH(Llama2cCheckpoint::Open(zero_vocab, StoriesConfig()),
                       Contains("header field vocab_size is 0, not a valid vocabulary size"));
+    // -1 is one token with an untied classifier: the message says what the file holds.
+    PutAt<int32_t>(bytes, 20, -1);
+    const std::string minus_one = WriteBytes(dir.File("minus_one_vocab.bin"), bytes);
+    CHECK_THROWS_WITH(Llama2cCheckpoint::Open(minus_one, StoriesConfig()),
+                      Contains(minus_one) &&
+                          Contains("header field vocab_size is -1 (1 token, untied classifier), "
+                                   "but the model was compiled for 512"));
     PutAt<int32_t>(bytes, 20, INT32_MIN);
     const std::string min_vocab = WriteBytes(dir.File("min_vocab.bin"), bytes);
     CHECK_THROWS_WITH(

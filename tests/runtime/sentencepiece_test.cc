@@ -4,8 +4,6 @@
 // Hugging Face tokenizers is tests/tokenizer/spm_reference_test.py.
 #include "runtime/tokenizer/sentencepiece.h"
 
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
@@ -22,13 +20,16 @@
 #include "runtime/tokenizer/wordpiece.h"
 #include "runtime/util/error.h"
 #include "tests/assets.h"
+#include "tests/test_util.h"
 
 namespace lmc::rt {
 namespace {
 
-namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using test::AssetPath;
+using test::ReadBytes;
+using test::TempDir;
+using test::WriteBytes;
 
 constexpr char kLlama2Model[] = "tokenizers/llama2-spm/tokenizer.model";
 constexpr char kLlama2Bin[] = "tokenizers/llama2-spm/llama2c_tokenizer.bin";
@@ -37,30 +38,6 @@ constexpr char kTok512Bin[] = "llama2c-stories260K/tok512.bin";
 constexpr char kLlamaGguf[] = "vocab-gguf/ggml-vocab-llama-spm.gguf";
 constexpr char kBertGguf[] = "vocab-gguf/ggml-vocab-bert-bge.gguf";
 constexpr char kGpt2Gguf[] = "vocab-gguf/ggml-vocab-gpt-2.gguf";
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("lmc_spm_test_" + std::to_string(getpid()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string Write(const std::string& name, const std::string& bytes) const {
-    const std::string p = (path_ / name).string();
-    std::ofstream(p, std::ios::binary) << bytes;
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
 
 // Loading `path` either works or throws Error whose message names the file.
 template <typename Load>
@@ -173,7 +150,7 @@ TEST_CASE("encode and decode survive arbitrary bytes") {
 
 TEST_CASE("truncated and corrupt .model files fail with one line naming the file") {
   TempDir dir;
-  const std::string good = ReadAll(AssetPath(kTok512Model));
+  const std::string good = ReadBytes(AssetPath(kTok512Model));
   REQUIRE(good.size() > 1000);
   // Every 13th prefix, and the empty file.
   for (size_t n = 0; n < good.size(); n += 13) {
@@ -257,7 +234,7 @@ TEST_CASE("GGUF with absurd counts or lengths fails before allocating") {
                         Contains("magic.gguf") && Contains("magic"));
   }
   // Truncations and byte flips of a real vocab GGUF.
-  const std::string good = ReadAll(AssetPath(kLlamaGguf));
+  const std::string good = ReadBytes(AssetPath(kLlamaGguf));
   std::mt19937 rng(9);
   for (int round = 0; round < 60; ++round) {
     LoadsOrFailsCleanly(dir.Write("cut.gguf", good.substr(0, rng() % good.size())),

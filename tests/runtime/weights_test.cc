@@ -1,10 +1,8 @@
 // Typed tensor sources: dtype conversions, the safetensors reader and writer,
 // the format-neutral OpenCheckpoint and the per-format name tables. Files are
 // made at test time in a temp dir, never committed.
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -28,51 +26,16 @@
 #include "runtime/weights/tensor_source.h"
 #include "runtime/weights/weight_names.h"
 #include "tests/assets.h"
+#include "tests/test_util.h"
 
 namespace lmc::rt {
 namespace {
 
-namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using Catch::Matchers::Matches;
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("lmc_weights_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) +
-             "_" + std::to_string(std::random_device{}()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-  std::vector<std::string> List() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  fs::path path_;
-};
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out.good());
-  return path;
-}
+using test::ReadBytes;
+using test::TempDir;
+using test::WriteBytes;
 
 // A safetensors file written by hand: length, header text, data bytes.
 std::string RawSafetensors(const std::string& header, const std::string& data,

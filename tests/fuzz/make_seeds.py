@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""Writes the seed corpus of a fuzzer that has no checked-in seeds, made at
+run time so the seeds follow the formats as they are today.
+
+usage: make_seeds.py FUZZER OUTDIR [LMC SOURCE_DIR]
+  fuzz_safetensors     small valid files: f32/f16/bf16, scalars, empty tensors, metadata
+  fuzz_llama2c_header  model dims + a matching llama2.c checkpoint, tied and untied
+  fuzz_ir              `LMC emit SPEC --ir` for the repo's specs, and tests/ir/*.ir
+"""
+import glob
+import json
+import os
+import struct
+import subprocess
+import sys
+
+
+def safetensors(tensors, metadata=None):
+    """tensors: list of (name, dtype, shape, bytes)."""
+    header, data = {}, b""
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    for name, dtype, shape, raw in tensors:
+        header[name] = {"dtype": dtype, "shape": shape,
+                        "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # as the safetensors writer pads
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def safetensors_seeds():
+    f32 = lambda n: struct.pack(f"<{n}f", *[i * 0.5 - 1 for i in range(n)])
+    u16 = lambda n: struct.pack(f"<{n}H", *[0x3C00 + i for i in range(n)])
+    return {
+        "one_f32": safetensors([("w", "F32", [2, 3], f32(6))]),
+        "metadata": safetensors([("norm.weight", "F32", [4], f32(4))], {"format": "pt"}),
+        "f16_bf16": safetensors([("a", "F16", [3], u16(3)), ("b", "BF16", [2, 2], u16(4))]),
+        "scalar_and_empty": safetensors([("s", "F32", [], f32(1)), ("e", "F32", [0, 4], b""),
+                                         ("v", "F32", [1], f32(1))]),
+        "layers": safetensors([(f"model.layers.{i}.self_attn.q_proj.weight", "BF16", [4, 4],
+                                u16(16)) for i in range(3)]),
+    }
+
+
+def llama2c_seeds():
+    seeds = {}
+    for name, (dim, hidden, layers, heads, kv, vocab, seq, tied) in {
+            "tied": (8, 16, 1, 2, 1, 4, 4, 1), "untied": (8, 12, 2, 2, 2, 5, 3, 0),
+            "mha": (4, 8, 1, 1, 1, 3, 2, 1)}.items():
+        head = dim // heads
+        dims = struct.pack("<9i", dim, hidden, layers, heads, kv, head, vocab, seq, tied)
+        header = struct.pack("<7i", dim, hidden, layers, heads, kv, vocab if tied else -vocab, seq)
+        kv_dim = kv * head
+        floats = (vocab * dim + layers * dim * (2 + 2 * dim + 2 * kv_dim) +
+                  3 * layers * hidden * dim + dim + seq * head + (0 if tied else vocab * dim))
+        body = struct.pack(f"<{floats}f", *[(i % 7) * 0.25 for i in range(floats)])
+        seeds[name] = dims + header + body
+    return seeds
+
+
+def ir_seeds(lmc, src):
+    seeds = {}
+    specs = sorted(glob.glob(os.path.join(src, "specs", "*.yaml")) +
+                   glob.glob(os.path.join(src, "tests", "specs", "valid", "*.yaml")))
+    for spec in specs:
+        if spec.endswith(".base.yaml"):
+            continue
+        run = subprocess.run([lmc, "emit", spec, "--ir"], capture_output=True)
+        if run.returncode == 0:
+            seeds[os.path.basename(spec)[:-5] + ".ir"] = run.stdout
+    if not seeds:
+        sys.exit(f"make_seeds.py: {lmc} emitted no IR for {len(specs)} specs")
+    for path in glob.glob(os.path.join(src, "tests", "ir", "*.ir")):
+        seeds["test_" + os.path.basename(path)] = open(path, "rb").read()
+    return seeds
+
+
+def main():
+    fuzzer, out = sys.argv[1], sys.argv[2]
+    if fuzzer == "fuzz_safetensors":
+        seeds = safetensors_seeds()
+    elif fuzzer == "fuzz_llama2c_header":
+        seeds = llama2c_seeds()
+    elif fuzzer == "fuzz_ir":
+        seeds = ir_seeds(sys.argv[3], sys.argv[4])
+    else:
+        sys.exit(f"make_seeds.py: no generated seeds for {fuzzer}")
+    os.makedirs(out, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+    print(f"{fuzzer}: {len(seeds)} seeds in {out}")
+
+
+if __name__ == "__main__":
+    main()
