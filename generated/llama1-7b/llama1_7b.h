@@ -3,6 +3,8 @@
 // Module llama1-7b: 32 layers; entry points prefill (up to kChunk tokens) and decode.
 #pragma once
 
+#include <hwy/base.h>
+
 #include <memory>
 
 #include "runtime/weights/tensor_source.h"

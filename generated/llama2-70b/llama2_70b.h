@@ -3,6 +3,8 @@
 // Module llama2-70b: 80 layers; entry points prefill (up to kChunk tokens) and decode.
 #pragma once
 
+#include <hwy/base.h>
+
 #include <memory>
 
 #include "runtime/weights/tensor_source.h"
