@@ -629,6 +629,8 @@ void MapBert(Config& c, Import& im) {
                "post-LN: attn_norm follows attention");
 }
 
+void MapDecoderStart(Config& c, Import& im, int64_t fallback);
+
 void MapT5(Config& c, Import& im) {
   c.NoEffect({"dropout_rate", "output_past"});
   im.spec.Set("family", "encoder-decoder");
@@ -672,6 +674,14 @@ void MapT5(Config& c, Import& im) {
         fmt::format("'{}' is not expressible (expected relu, gated-gelu or gated-silu)", proj));
   }
   im.spec.Set("feed_forward.activation", activation, "feed_forward_proj " + proj);
+  if (activation != "relu") {  // Gated: wi_0 is the gate, wi_1 the up projection.
+    for (const auto& [prefix, ffn] :
+         {std::pair<std::string, std::string>{"enc_", "encoder.block.{layer}.layer.1."},
+          {"", "decoder.block.{layer}.layer.2."}}) {
+      im.spec.Set("weights.names." + prefix + "w_gate", Quote(ffn + "DenseReluDense.wi_0.weight"));
+      im.spec.Set("weights.names." + prefix + "w_up", Quote(ffn + "DenseReluDense.wi_1.weight"));
+    }
+  }
   im.spec.Set("feed_forward.hidden", std::to_string(c.Size("d_ff", 2048)), "d_ff");
   im.spec.Set("position.kind", "t5_relative");
   im.spec.Set("position.t5.num_buckets",
@@ -683,29 +693,78 @@ void MapT5(Config& c, Import& im) {
   bool tied = c.Bool("tie_word_embeddings", true);
   im.spec.Set("embeddings.tied", tied ? "true" : "false", "tie_word_embeddings");
   if (tied) {
-    Warn(im, c, "tie_word_embeddings",
-         "T5 scales the decoder output by d_model^-0.5 before its tied classifier; spec v1 "
-         "cannot say so");
+    im.spec.Set("embeddings.output_scale", Number(1.0 / std::sqrt(static_cast<double>(d))),
+                "d_model^-0.5: T5 rescales the decoder output before its tied classifier");
   }
-  if (auto start = c.OptInt("decoder_start_token_id")) {
-    Warn(im, c, "decoder_start_token_id",
-         fmt::format("{}: the spec has no key for it; start the decoder ids with it", *start));
+  MapDecoderStart(c, im, 0);
+}
+
+// decoder_start_token_id, HF's default for the class when absent.
+void MapDecoderStart(Config& c, Import& im, int64_t fallback) {
+  int64_t start = c.OptInt("decoder_start_token_id").value_or(fallback);
+  if (start < 0 || start >= im.vocab) {
+    c.Refuse("decoder_start_token_id",
+             fmt::format("{} is not a token id below vocab_size ({})", start, im.vocab));
   }
-  Warn(im, c, "architectures",
-       "T5's tensor names are not in the spec: its weight roles have no encoder/decoder or "
-       "cross-attention split, so weights.names is not written");
+  im.spec.Set("tokenizer.decoder_start", std::to_string(start), "decoder_start_token_id");
+}
+
+// torch.nn.Transformer with a shared embedding (this project's fixture class,
+// tests/fixtures/hf/README.md): config keys named after nn.Transformer's
+// arguments.
+void MapTorchTransformer(Config& c, Import& im) {
+  im.spec.Set("family", "encoder-decoder");
+  im.vocab = c.Size("vocab_size", 0);
+  const int64_t d = c.Size("d_model", 512);
+  im.spec.Set("sizes.vocab", std::to_string(im.vocab), "vocab_size");
+  im.spec.Set("sizes.d_model", std::to_string(d), "d_model");
+  im.spec.Set("sizes.n_layers", std::to_string(c.Size("num_encoder_layers", 6)),
+              "num_encoder_layers");
+  im.spec.Set("sizes.n_decoder_layers", std::to_string(c.Size("num_decoder_layers", 6)),
+              "num_decoder_layers");
+  im.spec.Set("sizes.max_seq_len", std::to_string(c.Size("max_position_embeddings", 1024)),
+              "max_position_embeddings");
+  im.spec.Set("attention.n_heads", std::to_string(c.Size("nhead", 8)), "nhead");
+  im.spec.Set("attention.bias", "true", "nn.MultiheadAttention's in_proj_bias and out_proj.bias");
+  im.spec.Set("norm.kind", "layernorm");
+  im.spec.Set("norm.bias", "true");
+  im.spec.Set("norm.placement", c.Bool("norm_first", false) ? "pre" : "post", "norm_first");
+  im.spec.Set("norm.eps", Number(c.Number("layer_norm_eps", 1e-5)), "layer_norm_eps");
+  im.spec.Set("norm.final", "true", "nn.Transformer's encoder.norm and decoder.norm");
+  std::string activation = c.String("activation", "relu");
+  if (activation != "relu" && activation != "gelu") {
+    c.Refuse("activation", fmt::format("'{}' is not relu or gelu", activation));
+  }
+  im.spec.Set("feed_forward.activation", activation, "activation");
+  im.spec.Set("feed_forward.hidden", std::to_string(c.Size("dim_feedforward", 2048)),
+              "dim_feedforward");
+  im.spec.Set("feed_forward.bias", "true");
+  std::string position = c.String("position_embedding", "sinusoidal");
+  if (position != "sinusoidal") {
+    c.Refuse("position_embedding", fmt::format("'{}' is not sinusoidal", position));
+  }
+  im.spec.Set("position.kind", "sinusoidal", "position_embedding");
+  bool tied = c.Bool("tie_word_embeddings", true);
+  if (!tied) c.Refuse("tie_word_embeddings", "false: the class shares one embedding");
+  im.spec.Set("embeddings.tied", "true", "tie_word_embeddings");
+  im.spec.Set("embeddings.scale",
+              Number(c.Number("embedding_scale", std::sqrt(static_cast<double>(d)))),
+              "embedding_scale");
+  MapDecoderStart(c, im, 0);
 }
 
 // The class to map, from architectures[0] or else model_type.
 std::string ClassOf(Config& c, Import& im, std::string& model_type) {
-  static const std::map<std::string, std::string> kByType = {{"llama", "LlamaForCausalLM"},
-                                                             {"mistral", "MistralForCausalLM"},
-                                                             {"qwen2", "Qwen2ForCausalLM"},
-                                                             {"gpt2", "GPT2LMHeadModel"},
-                                                             {"openai-gpt", "OpenAIGPTLMHeadModel"},
-                                                             {"bloom", "BloomForCausalLM"},
-                                                             {"bert", "BertModel"},
-                                                             {"t5", "T5ForConditionalGeneration"}};
+  static const std::map<std::string, std::string> kByType = {
+      {"llama", "LlamaForCausalLM"},
+      {"mistral", "MistralForCausalLM"},
+      {"qwen2", "Qwen2ForCausalLM"},
+      {"gpt2", "GPT2LMHeadModel"},
+      {"openai-gpt", "OpenAIGPTLMHeadModel"},
+      {"bloom", "BloomForCausalLM"},
+      {"bert", "BertModel"},
+      {"t5", "T5ForConditionalGeneration"},
+      {"torch-nn-transformer", "TorchNNTransformer"}};
   model_type = c.String("model_type", "");
   std::string arch;
   if (const Json* a = c.Raw("architectures")) {
@@ -934,7 +993,7 @@ int Import_(const std::string& dir, const std::string& output, const std::string
   GenericKeys(c);
   std::string model_type;
   im.cls = ClassOf(c, im, model_type);
-  RefuseGenericStructure(c, model_type == "t5");
+  RefuseGenericStructure(c, model_type == "t5" || model_type == "torch-nn-transformer");
   std::string layout;
   if (model_type == "llama" || model_type == "mistral" || model_type == "qwen2") {
     MapLlamaLike(c, im, model_type);
@@ -947,8 +1006,12 @@ int Import_(const std::string& dir, const std::string& output, const std::string
     layout = "bloom";
   } else if (model_type == "bert") {
     MapBert(c, im);
-  } else {
+  } else if (model_type == "t5") {
     MapT5(c, im);
+    layout = "t5";
+  } else {
+    MapTorchTransformer(c, im);
+    layout = "torch_transformer";
   }
   fs::path spec_dir = fs::absolute(out_path, ec).parent_path();
   MapTokenizer(c, im, folder, spec_dir);

@@ -72,6 +72,12 @@ cl::list<std::string> overrides("set", cl::desc("Override a spec key: --set path
 cl::opt<std::string> run_weights("weights", cl::desc("Checkpoint"), cl::Required, cl::sub(run_cmd));
 cl::opt<std::string> run_tokens("tokens", cl::desc("Comma-separated token ids"), cl::Required,
                                 cl::sub(run_cmd));
+cl::opt<std::string> run_encoder_tokens(
+    "encoder-tokens", cl::desc("Encoder-decoders: comma-separated source token ids"),
+    cl::sub(run_cmd));
+cl::opt<std::string> run_encoder_out(
+    "encoder-out", cl::desc("Encoder-decoders: also write the encoder's last hidden state (.npy)"),
+    cl::sub(run_cmd));
 cl::opt<std::string> run_out("out", cl::desc("Output .npy: logits [tokens, vocab]"), cl::Required,
                              cl::sub(run_cmd));
 cl::opt<std::string> random_out("o", cl::desc("Output .safetensors"), cl::Required,
@@ -195,7 +201,9 @@ int Inspect() {
 
 int Run() {
   auto graph = CompiledIr();
-  return graph ? lmc::RunReference(*graph, run_weights, run_tokens, run_out) : 1;
+  return graph ? lmc::RunReference(*graph, run_weights, run_tokens, run_out, run_encoder_tokens,
+                                   run_encoder_out)
+               : 1;
 }
 
 int Random() {

@@ -65,12 +65,21 @@ int Report(F&& body) {
 }  // namespace
 
 int RunReference(const ir::Graph& graph, const std::string& weights, const std::string& tokens,
-                 const std::string& out) {
+                 const std::string& out, const std::string& encoder_tokens,
+                 const std::string& encoder_out) {
   return Report([&] {
     std::vector<int> ids = ParseIds(tokens);
+    std::vector<int> source_ids;
+    if (!encoder_tokens.empty()) source_ids = ParseIds(encoder_tokens);
     auto source = rt::OpenCheckpoint(weights, graph.info.weights_format, CheckpointDims(graph));
     source->set_optional_prefix(graph.info.tensor_prefix);
-    std::vector<float> logits = Interpret(graph, *source, ids);
+    std::vector<float> memory;
+    std::vector<float> logits = Interpret(graph, *source, ids, source_ids, &memory);
+    if (!encoder_out.empty()) {
+      if (!graph.HasEncode()) rt::Fail("--encoder-out: {} has no encoder", graph.name);
+      rt::WriteNpy(encoder_out, memory.data(),
+                   {static_cast<int64_t>(source_ids.size()), DimSize(graph, "d_model")});
+    }
     // Logits [tokens, vocab] for a decoder, hidden states [tokens, d_model] for an encoder.
     const int64_t width = graph.dims[graph.values[graph.output].dims.back()].size;
     rt::WriteNpy(out, logits.data(), {static_cast<int64_t>(ids.size()), width});

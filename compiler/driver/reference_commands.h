@@ -13,7 +13,8 @@ namespace lmc {
 // writes the logits of every token to `out` (.npy, f32 [tokens, vocab]).
 // Returns the exit code; errors go to stderr as one line.
 int RunReference(const ir::Graph& graph, const std::string& weights, const std::string& tokens,
-                 const std::string& out);
+                 const std::string& out, const std::string& encoder_tokens,
+                 const std::string& encoder_out);
 
 int RandomWeights(const ir::Graph& graph, const std::string& out, uint64_t seed);
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <stdexcept>
 #include <vector>
@@ -83,6 +84,7 @@ class Emitter {
     if (dim.name == "T") return "n";
     if (dim.name == "R") return "rows";
     if (dim.name == "ctx") return "s.capacity";
+    if (dim.name == "S") return "s.source_len";
     throw std::logic_error("internal error: no run-time variable for dim " + dim.name);
   }
 
@@ -115,8 +117,16 @@ class Emitter {
     CodeWriter c;
     c.Line("// {}", BannerText());
     c.Line("//");
-    c.Line("// Module {}: {} layers; entry points prefill (up to kChunk tokens) and decode.",
-           g_.name, g_.n_layers);
+    if (g_.HasEncode()) {
+      c.Line(
+          "// Module {}: {} encoder and {} decoder layers; entry points encode (up to kChunk "
+          "source",
+          g_.name, g_.n_encoder_layers, g_.n_layers);
+      c.Line("// tokens), then prefill (up to kChunk tokens) and decode.");
+    } else {
+      c.Line("// Module {}: {} layers; entry points prefill (up to kChunk tokens) and decode.",
+             g_.name, g_.n_layers);
+    }
     c.Line("#pragma once");
     c.Blank();
     c.Line("#include <hwy/base.h>");
@@ -129,6 +139,7 @@ class Emitter {
     c.Blank();
     c.Line("// Dimensions.");
     c.Line("inline constexpr int kLayers = {};", g_.n_layers);
+    if (g_.HasEncode()) c.Line("inline constexpr int kEncoderLayers = {};", g_.n_encoder_layers);
     for (const ir::Dim& d : g_.dims) {
       if (d.name == "T") {
         c.Line("inline constexpr int kChunk = {};  // tokens per call (T <= kChunk)", d.size);
@@ -138,20 +149,24 @@ class Emitter {
     }
     c.Blank();
     c.Line("// Pointers into the mapped checkpoint, with the tensors' shapes and names.");
-    c.Line("struct LayerWeights {{");
-    c.Indent();
-    for (const auto& w : g_.weights) {
-      if (w.per_layer) WeightField(c, w);
+    for (bool encoder : Stacks()) {
+      c.Line("struct {} {{", LayerStruct(encoder));
+      c.Indent();
+      for (const auto& w : g_.weights) {
+        if (w.per_layer && w.encoder == encoder) WeightField(c, w);
+      }
+      c.Outdent();
+      c.Line("}};");
+      c.Blank();
     }
-    c.Outdent();
-    c.Line("}};");
-    c.Blank();
     c.Line("struct Weights {{");
     c.Indent();
     for (const auto& w : g_.weights) {
       if (!w.per_layer) WeightField(c, w);
     }
-    c.Line("LayerWeights layers[kLayers];");
+    for (bool encoder : Stacks()) {
+      c.Line("{} {}[{}];", LayerStruct(encoder), LayerArray(encoder), LayerCount(encoder));
+    }
     c.Outdent();
     c.Line("}};");
     c.Blank();
@@ -160,11 +175,14 @@ class Emitter {
     c.Line("struct State {{");
     c.Indent();
     c.Line("int capacity = 0;");
+    if (g_.HasEncode())
+      c.Line("int source_len = 0;  // Rows of the encoder's K/V; 0 before encode.");
     for (const auto& s : g_.states) {
-      c.Line("std::unique_ptr<float[]> {};  // {}{}", s.name, s.per_layer ? "[kLayers]" : "",
-             StateDimsComment(s));
+      c.Line("std::unique_ptr<float[]> {};  // {}{}", s.name,
+             s.per_layer ? fmt::format("[{}]", LayerCount(s.encoder)) : "", StateDimsComment(s));
     }
-    c.Line("std::unique_ptr<float[]> scores;  // [capacity]: attention scratch");
+    c.Line("std::unique_ptr<float[]> scores;  // [{}]: attention scratch",
+           g_.HasEncode() ? "max(capacity, kChunk)" : "capacity");
     c.Line("void Allocate(int capacity);");
     c.Outdent();
     c.Line("}};");
@@ -176,9 +194,10 @@ class Emitter {
     for (const auto& b : g_.buffers) {
       c.Line("float {}[kChunk * {}];", b.name, Size(b.row));
     }
-    for (const ir::Op* op : OpsOfKind(g_.body, ir::OpKind::kAddSinusoidal)) {
-      c.Line("float sinusoid[{}];  // one position's encoding", Width(op->result));
-      break;
+    std::vector<const ir::Op*> sinusoids = OpsOfKind(g_.body, ir::OpKind::kAddSinusoidal);
+    CollectOps(g_.encode.body, ir::OpKind::kAddSinusoidal, sinusoids);
+    if (!sinusoids.empty()) {
+      c.Line("float sinusoid[{}];  // one position's encoding", Width(sinusoids[0]->result));
     }
     c.Outdent();
     c.Line("}};");
@@ -192,11 +211,30 @@ class Emitter {
 
   std::string StateDimsComment(const ir::State& s) const {
     std::vector<std::string> parts;
-    for (ir::DimId d : s.dims) {
-      parts.push_back(g_.dims[d].dynamic ? "capacity" : ConstantName(g_.dims[d].name));
-    }
+    for (ir::DimId d : s.dims) parts.push_back(StateRows(d, ""));
     return fmt::format("[{}]", fmt::join(parts, "]["));
   }
+
+  // A state's rows: the KV capacity chosen at run time, or for the encoder's
+  // K/V (rows S, the source length) room for the longest source, one chunk.
+  std::string StateRows(ir::DimId d, const char* state) const {
+    const ir::Dim& dim = g_.dims[d];
+    if (!dim.dynamic) return ConstantName(dim.name);
+    if (dim.name == "ctx") return fmt::format("{}capacity", state);
+    if (dim.name == "S") return "kChunk";
+    throw std::logic_error("internal error: no rows for state dim " + dim.name);
+  }
+
+  // The layer stacks: the main one (the decoder's), and the encoder's when the
+  // module has an encode entry.
+  std::vector<bool> Stacks() const {
+    return g_.HasEncode() ? std::vector<bool>{true, false} : std::vector<bool>{false};
+  }
+  static const char* LayerStruct(bool encoder) {
+    return encoder ? "EncoderLayerWeights" : "LayerWeights";
+  }
+  static const char* LayerArray(bool encoder) { return encoder ? "encoder_layers" : "layers"; }
+  static std::string LayerCount(bool encoder) { return encoder ? "kEncoderLayers" : "kLayers"; }
 
   void WeightField(CodeWriter& c, const ir::Weight& w) {
     std::vector<std::string> dims;
@@ -243,6 +281,14 @@ class Emitter {
     c.Line("{}.{} = source.F32({}, {}{});", field, w.role, name, DimsExpr(w.dims), stored);
   }
 
+  static bool UsesState(const ir::Block& block, int state) {
+    for (const ir::Op& op : block.ops) {
+      if (std::find(op.states.begin(), op.states.end(), state) != op.states.end()) return true;
+      if (op.body && UsesState(*op.body, state)) return true;
+    }
+    return false;
+  }
+
   static void CollectOps(const ir::Block& block, ir::OpKind kind, std::vector<const ir::Op*>& out) {
     for (const ir::Op& op : block.ops) {
       if (op.kind == kind) out.push_back(&op);
@@ -265,13 +311,25 @@ class Emitter {
     return name;
   }
 
+  std::string IntTable(const std::string& stem, const std::vector<int>& values) {
+    for (const auto& [name, existing] : int_tables_) {
+      if (existing == values) return name;
+    }
+    std::string name = fmt::format("{}{}", stem, int_tables_.size());
+    int_tables_.emplace_back(name, values);
+    return name;
+  }
+
   void EmitTables(CodeWriter& c) const {
     for (const auto& [name, values] : tables_) {
       std::vector<std::string> literals;
       for (float v : values) literals.push_back(FloatLiteral(v));
       c.Line("constexpr float {}[] = {{{}}};", name, fmt::join(literals, ", "));
     }
-    if (!tables_.empty()) c.Blank();
+    for (const auto& [name, values] : int_tables_) {
+      c.Line("constexpr int {}[] = {{{}}};", name, fmt::join(values, ", "));
+    }
+    if (!tables_.empty() || !int_tables_.empty()) c.Blank();
   }
 
   void EmitBlock(CodeWriter& c, const ir::Block& block) {
@@ -383,16 +441,32 @@ class Emitter {
       case ir::OpKind::kAttention: {
         std::vector<float> alibi = ir::AlibiSlopes(g_, op);
         std::string slopes = alibi.empty() ? "nullptr" : Table("kAlibiSlopes", alibi);
+        std::vector<int> buckets = ir::T5Buckets(op);
+        std::string relative = "nullptr";
+        if (!buckets.empty()) {
+          std::string name = Buf(op.result).substr(2) + "_bias";
+          c.Line("const lmc::kernels::RelativeBias {}{{{}, {}, {}, {}}};", name,
+                 WeightExpr(op.weights[0]), IntTable("kT5Buckets", buckets),
+                 static_cast<int>(op.Float("max_distance")), dim("heads"));
+          relative = fmt::format("&{}", name);
+        }
         c.Line(
-            "k::AttentionRows({}, {}, {}, {}, positions, n, {}, {}, {}, {}, {}, {}, "
+            "k::AttentionRows({}, {}, {}, {}, positions, n, {}, {}, {}, {}, {}, {}, {}, "
             "s.scores.get());",
             out(), in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), dim("heads"),
             dim("kv_heads"), dim("head_dim"), f("scale"),
             op.Get<ir::AttentionMask>("mask") == ir::AttentionMask::kCausal ? "/*causal=*/true"
                                                                             : "/*causal=*/false",
-            slopes);
+            slopes, relative);
         break;
       }
+      case ir::OpKind::kCrossAttention:
+        c.Line(
+            "k::CrossAttentionRows({}, {}, {}, {}, n, s.source_len, {}, {}, {}, {}, "
+            "s.scores.get());",
+            out(), in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), dim("heads"),
+            dim("kv_heads"), dim("head_dim"), f("scale"));
+        break;
       case ir::OpKind::kSwiGlu:
         c.Line("k::SwiGluRows({}, {}, {}, {}, {}, {});", out(), in(0), in(1), RowsOf(op.result),
                Width(op.result), f("beta"));
@@ -415,13 +489,16 @@ class Emitter {
         if (Buf(arg) != in(0)) {
           c.Line("std::copy_n({}, n * {}, {});", in(0), Width(arg), Buf(arg));
         }
-        c.Line("for (int l = 0; l < kLayers; ++l) {{");
+        const bool encoder =
+            op.Has("stack") && op.Get<ir::LayerStack>("stack") == ir::LayerStack::kEncoder;
+        c.Line("for (int l = 0; l < {}; ++l) {{", LayerCount(encoder));
         c.Indent();
-        c.Line("const LayerWeights& lw = w.layers[l];");
-        for (const auto& s : g_.states) {
-          if (!s.per_layer) continue;
-          c.Line("float* {} = s.{}.get() + static_cast<size_t>(l) * s.capacity * {};", s.name,
-                 s.name, Size(s.dims.back()));
+        c.Line("const {}& lw = w.{}[l];", LayerStruct(encoder), LayerArray(encoder));
+        for (int id = 0; id < static_cast<int>(g_.states.size()); ++id) {
+          const ir::State& s = g_.states[id];
+          if (!s.per_layer || s.encoder != encoder || !UsesState(*op.body, id)) continue;
+          c.Line("float* {} = s.{}.get() + static_cast<size_t>(l) * {} * {};", s.name, s.name,
+                 StateRows(s.dims[0], "s."), Size(s.dims.back()));
         }
         EmitBlock(c, *op.body);
         if (Buf(op.body->yield) != Buf(arg)) {
@@ -443,6 +520,34 @@ class Emitter {
       c.Line("std::copy_n({}, {} * {}, {});", Buf(op.operands[0]), RowsOf(op.result),
              Width(op.result), Buf(op.result));
     }
+  }
+
+  // The encoder-decoder's encode entry, behind the runtime's checks.
+  void EncodeMethod(CodeWriter& c) {
+    c.Blank();
+    c.Line("const float* Encode(const int* tokens, int n) override {{");
+    c.Indent();
+    c.Line("if (!source_) lmc::rt::Fail(\"no weights loaded\");");
+    c.Line("if (n < 1 || n > kChunk) {{");
+    c.Line(
+        "  lmc::rt::Fail(\"the encoder takes 1 to {{}} tokens (max_seq_len), not {{}}\", kChunk, "
+        "n);");
+    c.Line("}}");
+    c.Line("int positions[kChunk];");
+    c.Line("for (int i = 0; i < n; ++i) {{");
+    c.Line("  if (tokens[i] < 0 || tokens[i] >= kVocab) {{");
+    c.Line(
+        "    lmc::rt::Fail(\"token id {{}} is outside the vocabulary [0, {{}})\", tokens[i], "
+        "kVocab);");
+    c.Line("  }}");
+    c.Line("  positions[i] = i;");
+    c.Line("}}");
+    c.Line("state_.source_len = n;");
+    c.Line(
+        "return HWY_DYNAMIC_DISPATCH(Encode)(weights_, state_, *activations_, tokens, positions, "
+        "n);");
+    c.Outdent();
+    c.Line("}}");
   }
 
   // Dimensions the llama2.c format's header is checked against.
@@ -490,10 +595,23 @@ class Emitter {
     c.Line("// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk; earlier positions");
     c.Line(
         "// are in the state) and returns the logits of the last `rows` tokens, [rows, kVocab].");
-    CodeWriter body;
+    CodeWriter body, encode;
     body.Indent();
+    encode.Indent();
     EmitBlock(body, g_.body);
+    if (g_.HasEncode()) EmitBlock(encode, g_.encode.body);
     EmitTables(c);
+    if (g_.HasEncode()) {
+      c.Line("// Runs the encoder over source tokens[0, n) at positions[0, n), keeps the");
+      c.Line("// decoder's cross-attention K/V in the state and returns the encoder's last");
+      c.Line("// hidden state, [n, kDModel].");
+      c.Line("const float* Encode(const Weights& w, State& s, Activations& a, const int* tokens,");
+      c.Line("                    const int* positions, int n) {{");
+      c.Raw(encode.str());
+      c.Line("  return {};", Buf(g_.encode.output));
+      c.Line("}}");
+      c.Blank();
+    }
     c.Line("const float* Forward(const Weights& w, State& s, Activations& a, const int* tokens,");
     c.Line("                     const int* positions, int n, int rows) {{");
     c.Raw(body.str());
@@ -513,21 +631,24 @@ class Emitter {
     c.Line("namespace lmc::models::{} {{", ns_);
     c.Blank();
     c.Line("HWY_EXPORT(Forward);");
+    if (g_.HasEncode()) c.Line("HWY_EXPORT(Encode);");
     c.Blank();
     c.Line("void BindWeights(lmc::rt::TensorSource& source, Weights& w) {{");
     c.Indent();
     for (const auto& w : g_.weights) {
       if (!w.per_layer) BindWeight(c, w);
     }
-    c.Line("for (int l = 0; l < kLayers; ++l) {{");
-    c.Indent();
-    c.Line("LayerWeights& lw = w.layers[l];");
-    c.Line("const std::string n = std::to_string(l);");
-    for (const auto& w : g_.weights) {
-      if (w.per_layer) BindWeight(c, w);
+    for (bool encoder : Stacks()) {
+      c.Line("for (int l = 0; l < {}; ++l) {{", LayerCount(encoder));
+      c.Indent();
+      c.Line("{}& lw = w.{}[l];", LayerStruct(encoder), LayerArray(encoder));
+      c.Line("const std::string n = std::to_string(l);");
+      for (const auto& w : g_.weights) {
+        if (w.per_layer && w.encoder == encoder) BindWeight(c, w);
+      }
+      c.Outdent();
+      c.Line("}}");
     }
-    c.Outdent();
-    c.Line("}}");
     c.Outdent();
     c.Line("}}");
     c.Blank();
@@ -536,14 +657,19 @@ class Emitter {
     c.Line("capacity = positions;");
     c.Line("// Not zeroed: pages are touched only as the caches fill.");
     for (const auto& s : g_.states) {
-      std::string elements = s.per_layer ? "kLayers" : "1";
+      std::string elements = s.per_layer ? LayerCount(s.encoder) : "1";
       for (ir::DimId d : s.dims) {
-        elements += g_.dims[d].dynamic ? " * static_cast<size_t>(capacity)"
+        elements += g_.dims[d].dynamic ? fmt::format(" * static_cast<size_t>({})", StateRows(d, ""))
                                        : " * " + ConstantName(g_.dims[d].name);
       }
       c.Line("{}.reset(new float[{}]);", s.name, elements);
     }
-    c.Line("scores.reset(new float[capacity]);");
+    if (g_.HasEncode()) {
+      c.Line("source_len = 0;");
+      c.Line("scores.reset(new float[std::max(capacity, kChunk)]);");
+    } else {
+      c.Line("scores.reset(new float[capacity]);");
+    }
     c.Outdent();
     c.Line("}}");
     c.Blank();
@@ -586,6 +712,10 @@ class Emitter {
         "start,");
     c.Line("                start + n - 1, state_.capacity);");
     c.Line("}}");
+    if (g_.HasEncode()) {
+      c.Line(
+          "if (state_.source_len == 0) lmc::rt::Fail(\"internal error: decoding before encode\");");
+    }
     c.Line("int positions[kChunk];");
     c.Line("for (int i = 0; i < n; ++i) {{");
     c.Line("  if (tokens[i] < 0 || tokens[i] >= kVocab) {{");
@@ -601,6 +731,7 @@ class Emitter {
     c.Line("                                     rows);");
     c.Outdent();
     c.Line("}}");
+    if (g_.HasEncode()) EncodeMethod(c);
     c.Outdent();
     c.Blank();
     c.Line(" private:");
@@ -626,11 +757,14 @@ class Emitter {
     c.Line("    .spec_yaml = {},", CppStringLiteralLines(info.spec_yaml, "    "));
     c.Line("    .vocab_size = models::{}::kVocab,", ns_);
     c.Line("    .output_width = models::{}::{},", ns_, Size(g_.values[g_.output].dims.back()));
+    c.Line("    .d_model = models::{}::kDModel,", ns_);
     c.Line("    .encoder = {},", info.family == "encoder" ? "true" : "false");
+    c.Line("    .encoder_decoder = {},", g_.HasEncode() ? "true" : "false");
     c.Line("    .max_seq_len = models::{}::kMaxSeqLen,", ns_);
     c.Line("    .chunk = models::{}::kChunk,", ns_);
     c.Line("    .bos = {},", info.bos);
     c.Line("    .eos = {},", info.eos);
+    c.Line("    .decoder_start = {},", info.decoder_start);
     c.Line("    .tokenizer_kind = {},", CppStringLiteral(info.tokenizer_kind));
     c.Line("    .tokenizer_file = {},", CppStringLiteral(info.tokenizer_file));
     c.Line("    .weights_format = {},", CppStringLiteral(info.weights_format));
@@ -653,6 +787,7 @@ class Emitter {
   std::string spec_path_;
   std::string ns_;
   std::vector<std::pair<std::string, std::vector<float>>> tables_;
+  std::vector<std::pair<std::string, std::vector<int>>> int_tables_;
 };
 
 }  // namespace

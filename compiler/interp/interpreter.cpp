@@ -1,7 +1,9 @@
 #include "compiler/interp/interpreter.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
@@ -26,27 +28,37 @@ struct Tensor {
 
 class Interpreter {
  public:
-  Interpreter(const ir::Graph& graph, rt::TensorSource& weights, std::span<const int> tokens)
-      : g_(graph),
-        source_(weights),
-        tokens_(tokens.begin(), tokens.end()),
-        values_(graph.values.size()),
-        states_(graph.states.size()) {
-    n_ = static_cast<int>(tokens_.size());
-    for (int t = 0; t < n_; ++t) positions_.push_back(t);
-    for (size_t s = 0; s < g_.states.size(); ++s) {
-      int layers = g_.states[s].per_layer ? g_.n_layers : 1;
-      size_t row = static_cast<size_t>(Size(g_.states[s].dims.back()));
-      states_[s].assign(layers, std::vector<float>(row * n_, 0.0f));
-    }
-  }
+  Interpreter(const ir::Graph& graph, rt::TensorSource& weights)
+      : g_(graph), source_(weights), values_(graph.values.size()), states_(graph.states.size()) {}
 
-  std::vector<float> Run() {
+  // The encode entry over the source tokens, then the main entry over `tokens`.
+  std::vector<float> Run(std::span<const int> tokens, std::span<const int> source,
+                         std::vector<float>* encoder_output) {
+    const size_t capacity = std::max(tokens.size(), source.size());
+    for (size_t s = 0; s < g_.states.size(); ++s) {
+      int layers = g_.states[s].per_layer ? g_.LayerCount(g_.states[s].encoder) : 1;
+      size_t row = static_cast<size_t>(g_.dims[g_.states[s].dims.back()].size);
+      states_[s].assign(layers, std::vector<float>(row * capacity, 0.0f));
+    }
+    if (g_.HasEncode()) {
+      Start(source);
+      source_len_ = n_;
+      RunBlock(g_.encode.body, -1);
+      if (encoder_output) *encoder_output = values_[g_.encode.output].data;
+    }
+    Start(tokens);
     RunBlock(g_.body, -1);
     return values_[g_.output].data;
   }
 
  private:
+  void Start(std::span<const int> tokens) {
+    tokens_.assign(tokens.begin(), tokens.end());
+    n_ = static_cast<int>(tokens_.size());
+    positions_.clear();
+    for (int t = 0; t < n_; ++t) positions_.push_back(t);
+  }
+
   int Size(ir::DimId d) const {
     const ir::Dim& dim = g_.dims[d];
     // Every run-time dimension is the whole sequence here: the interpreter
@@ -237,11 +249,31 @@ class Interpreter {
         const std::vector<float>& v = StateOf(op, 1, layer);
         std::vector<float> scores(n_);
         std::vector<float> slopes = ir::AlibiSlopes(g_, op);
+        std::vector<int> buckets = ir::T5Buckets(op);
+        std::optional<kernels::RelativeBias> relative;
+        if (!buckets.empty()) {
+          relative = kernels::RelativeBias{WeightData(op.weights[0], layer), buckets.data(),
+                                           static_cast<int>(op.Float("max_distance")), heads};
+        }
         for (int r = 0; r < q.rows; ++r) {
           int visible = causal ? positions_[r] + 1 : n_;
           ref::Attention(out.row(r), q.row(r), k.data(), v.data(), visible, heads, kv_heads,
                          head_dim, kv_heads * head_dim, static_cast<float>(op.Float("scale")),
-                         scores.data(), slopes.empty() ? nullptr : slopes.data(), positions_[r]);
+                         scores.data(), slopes.empty() ? nullptr : slopes.data(), positions_[r],
+                         relative ? &*relative : nullptr);
+        }
+        break;
+      }
+      case ir::OpKind::kCrossAttention: {
+        Tensor& q = in(0);
+        Tensor& out = Result(op, q.rows, width);
+        int heads = Size(op.DimAttr("heads")), kv_heads = Size(op.DimAttr("kv_heads"));
+        int head_dim = Size(op.DimAttr("head_dim"));
+        std::vector<float> scores(source_len_);
+        for (int r = 0; r < q.rows; ++r) {
+          ref::Attention(out.row(r), q.row(r), StateOf(op, 0, layer).data(),
+                         StateOf(op, 1, layer).data(), source_len_, heads, kv_heads, head_dim,
+                         kv_heads * head_dim, static_cast<float>(op.Float("scale")), scores.data());
         }
         break;
       }
@@ -264,7 +296,9 @@ class Interpreter {
       case ir::OpKind::kLayers: {
         int arg = op.body->args[0];
         values_[arg] = in(0);
-        for (int l = 0; l < g_.n_layers; ++l) {
+        const int layers = g_.LayerCount(op.Has("stack") && op.Get<ir::LayerStack>("stack") ==
+                                                                ir::LayerStack::kEncoder);
+        for (int l = 0; l < layers; ++l) {
           RunBlock(*op.body, l);
           values_[arg] = values_[op.body->yield];
         }
@@ -280,6 +314,7 @@ class Interpreter {
   rt::TensorSource& source_;
   std::vector<int> tokens_, positions_;
   int n_ = 0;
+  int source_len_ = 0;  // Rows of the encoder's K/V states.
   std::vector<Tensor> values_;
   std::vector<std::vector<std::vector<float>>> states_;  // [state][layer] -> [positions, row]
 };
@@ -299,9 +334,13 @@ float Uniform(uint64_t& state) {  // In [-1, 1).
 }  // namespace
 
 std::vector<float> Interpret(const ir::Graph& graph, rt::TensorSource& weights,
-                             std::span<const int> tokens) {
+                             std::span<const int> tokens, std::span<const int> source,
+                             std::vector<float>* encoder_output) {
   if (tokens.empty()) rt::Fail("no tokens to run");
-  return Interpreter(graph, weights, tokens).Run();
+  if (graph.HasEncode() && source.empty()) rt::Fail("an encoder-decoder needs encoder tokens");
+  if (!graph.HasEncode() && !source.empty())
+    rt::Fail("encoder tokens given to a decoder-only model");
+  return Interpreter(graph, weights).Run(tokens, source, encoder_output);
 }
 
 void WriteRandomWeights(const ir::Graph& graph, const std::string& path, uint64_t seed) {
@@ -323,7 +362,7 @@ void WriteRandomWeights(const ir::Graph& graph, const std::string& path, uint64_
     bool vector = shape.size() == 1;
     bool bias = w.role.ends_with("_bias");
     float scale = vector ? 0.1f : 1.0f / std::sqrt(static_cast<float>(graph.dims[w.dims[1]].size));
-    for (int layer = 0; layer < (w.per_layer ? graph.n_layers : 1); ++layer) {
+    for (int layer = 0; layer < (w.per_layer ? graph.LayerCount(w.encoder) : 1); ++layer) {
       std::string name = w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor;
       if (!written.insert(name).second) continue;
       std::vector<float> data(elements);

@@ -13,10 +13,13 @@
 namespace lmc {
 
 // The logits of every token, [tokens.size(), vocab], for `tokens` at positions
-// 0, 1, .... Throws rt::Error on a missing or misshapen weight or an id outside
-// the vocabulary.
+// 0, 1, .... An encoder-decoder first encodes `source` (required for it, and
+// only for it) and, when `encoder_output` is given, returns the encoder's last
+// hidden state there. Throws rt::Error on a missing or misshapen weight or an
+// id outside the vocabulary.
 std::vector<float> Interpret(const ir::Graph& graph, rt::TensorSource& weights,
-                             std::span<const int> tokens);
+                             std::span<const int> tokens, std::span<const int> source = {},
+                             std::vector<float>* encoder_output = nullptr);
 
 // Seeded random weights for every tensor the graph reads, written as
 // safetensors under the graph's tensor names: matrices uniform in

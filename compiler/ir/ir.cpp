@@ -103,7 +103,7 @@ class Printer {
     }
     for (const Weight& w : g_.weights) {
       out_ += fmt::format("  weight @{} \"{}\" : {}{}{}{}", w.role, w.tensor, Name(w.dtype),
-                          DimsText(w.dims), w.per_layer ? " per_layer" : "",
+                          DimsText(w.dims), PerLayerText(w.per_layer, w.encoder),
                           w.transposed ? " transposed" : "");
       if (w.parts > 1) out_ += fmt::format(" part {} of {}", w.part, w.parts);
       if (w.groups > 1) out_ += fmt::format(" groups {}", w.groups);
@@ -111,10 +111,17 @@ class Printer {
     }
     for (const State& s : g_.states) {
       out_ += fmt::format("  state {} : {}{}{}\n", s.name, Name(s.dtype), DimsText(s.dims),
-                          s.per_layer ? " per_layer" : "");
+                          PerLayerText(s.per_layer, s.encoder));
     }
     for (const Buffer& b : g_.buffers) {
       out_ += fmt::format("  buffer ${} : [T, {}]\n", b.name, g_.dims[b.row].name);
+    }
+    if (g_.HasEncode()) {
+      out_ += fmt::format("  entry encode ({} : {}, {} : {}) {{\n", ValueName(g_.encode.tokens),
+                          TypeText(g_.encode.tokens), ValueName(g_.encode.positions),
+                          TypeText(g_.encode.positions));
+      PrintBlock(g_.encode.body, 2);
+      out_ += fmt::format("    return {}\n  }}\n", ValueName(g_.encode.output));
     }
     out_ += fmt::format("  entry prefill, decode ({} : {}, {} : {}) {{\n", ValueName(g_.tokens),
                         TypeText(g_.tokens), ValueName(g_.positions), TypeText(g_.positions));
@@ -124,6 +131,11 @@ class Printer {
   }
 
  private:
+  static const char* PerLayerText(bool per_layer, bool encoder) {
+    if (!per_layer) return "";
+    return encoder ? " per_encoder_layer" : " per_layer";
+  }
+
   std::string DimsText(const std::vector<DimId>& dims) const {
     std::vector<std::string> names;
     for (DimId d : dims) names.push_back(g_.dims[d].name);
@@ -162,7 +174,9 @@ class Printer {
     for (const Op& op : block.ops) {
       std::string line = fmt::format("{}{} = {}", pad, ValueName(op.result), OpName(op.kind));
       if (op.kind == OpKind::kLayers) {
-        out_ += fmt::format("{} {} ({} = {}) {{\n", line, g_.n_layers, ValueName(op.body->args[0]),
+        const bool encoder = op.Has("stack") && op.Get<LayerStack>("stack") == LayerStack::kEncoder;
+        out_ += fmt::format("{}{} {} ({} = {}) {{\n", line, encoder ? " encoder" : "",
+                            g_.LayerCount(encoder), ValueName(op.body->args[0]),
                             ValueName(op.operands[0]));
         PrintBlock(*op.body, depth + 1);
         out_ += fmt::format("{}  yield {}\n{}}} : {}{}\n", pad, ValueName(op.body->yield), pad,

@@ -47,6 +47,7 @@ enum class OpKind {
   kAddPositionEmbedding,  // x + table[position], per row (learned positions)
   kAddSinusoidal,         // x + the Vaswani sinusoid of the row's position
   kAddBias,               // x + bias, per row (BERT's token-type 0 embedding)
+  kCrossAttention,        // queries over the encoder's K/V state (encoder-decoders)
   kCount
 };
 
@@ -69,7 +70,8 @@ enum class RopeStyle { kInterleaved, kHalf };
 enum class RopeScaling { kNone, kLinear, kLlama3 };
 enum class GateActivation { kSwiGlu };
 enum class AttentionMask { kCausal, kNone };
-enum class PositionBias { kNone, kAlibi };  // Added to attention scores.
+enum class PositionBias { kNone, kAlibi, kT5Relative };  // Added to attention scores.
+enum class LayerStack { kMain, kEncoder };               // Which layers a `layers` op repeats.
 enum class Activation { kRelu, kGelu, kGeluTanh, kSilu };
 
 template <typename E>
@@ -92,7 +94,11 @@ struct EnumNames<AttentionMask> {
 };
 template <>
 struct EnumNames<PositionBias> {
-  static constexpr const char* names[] = {"none", "alibi"};
+  static constexpr const char* names[] = {"none", "alibi", "t5_relative"};
+};
+template <>
+struct EnumNames<LayerStack> {
+  static constexpr const char* names[] = {"main", "encoder"};
 };
 template <>
 struct EnumNames<Activation> {
@@ -120,7 +126,7 @@ struct DimRef {
 
 // The alternatives' order is AttrType's.
 using Attr = std::variant<double, DimRef, RopeStyle, RopeScaling, GateActivation, AttentionMask,
-                          PositionBias, Activation>;
+                          PositionBias, Activation, LayerStack>;
 
 enum class AttrType {
   kFloat,
@@ -130,7 +136,8 @@ enum class AttrType {
   kGateActivation,
   kAttentionMask,
   kPositionBias,
-  kActivation
+  kActivation,
+  kLayerStack
 };
 
 struct AttrDef {
@@ -165,6 +172,7 @@ struct Weight {
   DType dtype = DType::kF32;
   std::vector<DimId> dims;  // Row-major: [out, in] for linear weights.
   bool per_layer = false;
+  bool encoder = false;  // Per layer of the encoder stack (encoder-decoders).
   bool transposed = false;
   int parts = 1, part = 0, groups = 1;
 };
@@ -175,6 +183,7 @@ struct State {
   DType dtype = DType::kF32;
   std::vector<DimId> dims;  // Per layer when per_layer; the first dim is the capacity.
   bool per_layer = false;
+  bool encoder = false;  // Per layer of the encoder stack.
 };
 
 struct Block;
@@ -221,7 +230,18 @@ struct ModuleInfo {
   std::string tokenizer_kind;  // "llama2c", ..., "none"
   std::string tokenizer_file;  // Default tokenizer path; may be empty.
   int64_t bos = -1, eos = -1;
-  std::string spec_yaml;  // The spec after extends and --set.
+  int64_t decoder_start = -1;  // Encoder-decoders: the first decoder id.
+  std::string spec_yaml;       // The spec after extends and --set.
+};
+
+// An encoder-decoder's second entry point: runs the encoder over the source
+// tokens once, fills the states the main entry's cross-attention reads, and
+// returns the encoder's last hidden state.
+struct EncodeEntry {
+  int tokens = -1;     // Input: source token ids [T] i32.
+  int positions = -1;  // Input: their positions [T] i32.
+  Block body;
+  int output = -1;
 };
 
 struct Graph {
@@ -232,11 +252,16 @@ struct Graph {
   std::vector<Weight> weights;
   std::vector<State> states;
   std::vector<Buffer> buffers;  // Empty until planned.
-  int n_layers = 0;
-  int tokens = -1;     // Input: token ids [T] i32.
-  int positions = -1;  // Input: their positions [T] i32.
+  int n_layers = 0;             // Layers of the main stack (the decoder's).
+  int n_encoder_layers = 0;     // Layers of the encoder stack, when there is an encode entry.
+  int tokens = -1;              // Input: token ids [T] i32.
+  int positions = -1;           // Input: their positions [T] i32.
   Block body;
-  int output = -1;  // The logits of the requested rows.
+  int output = -1;     // The logits of the requested rows.
+  EncodeEntry encode;  // Encoder-decoders only: encode.tokens >= 0.
+
+  bool HasEncode() const { return encode.tokens >= 0; }
+  int LayerCount(bool encoder) const { return encoder ? n_encoder_layers : n_layers; }
 
   DimId AddDim(std::string name, int64_t size, bool dynamic = false);
   DimId FindDim(const std::string& name) const;  // -1 if absent.
@@ -276,6 +301,10 @@ std::optional<OpKind> OpByName(const std::string& name);
 // (empty without ALiBi).
 std::vector<float> RopeInvFreq(const Graph& graph, const Op& rope);
 std::vector<float> AlibiSlopes(const Graph& graph, const Op& attention);
+// T5's bucket of each relative position key - query in [-max_distance,
+// max_distance] (beyond it the bucket no longer changes), for an attention op
+// with position_bias t5_relative; empty otherwise. Bidirectional unless causal.
+std::vector<int> T5Buckets(const Op& attention);
 
 // Textual form, as `lmc emit --ir` prints it and generated/*/X.ir stores it.
 std::string Print(const Graph& graph);

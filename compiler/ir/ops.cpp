@@ -169,6 +169,39 @@ ShapeResult AttentionShape(const Graph& g, const Op& op) {
       return fmt::format("state {} rows must hold kv_heads * head_dim floats", state.name);
     }
   }
+  if (!op.weights.empty()) {  // T5's table: [buckets, heads].
+    const Dims& table = WeightDims(g, op, 0);
+    if (!op.Has("position_bias") ||
+        op.Get<PositionBias>("position_bias") != PositionBias::kT5Relative) {
+      return std::string("a bias table needs position_bias = t5_relative");
+    }
+    if (table.size() != 2 || g.dims[table[1]].size != heads ||
+        g.dims[table[0]].size != static_cast<int64_t>(op.Float("num_buckets"))) {
+      return std::string("the bias table must be [num_buckets, heads]");
+    }
+  } else if (op.Has("position_bias") &&
+             op.Get<PositionBias>("position_bias") == PositionBias::kT5Relative) {
+    return std::string("position_bias t5_relative needs its bias table");
+  }
+  return Dims{t, q_dim};
+}
+
+ShapeResult CrossAttentionShape(const Graph& g, const Op& op) {
+  DimId t, q_dim;
+  if (!Rows(g, op.operands[0], t, q_dim)) return std::string("q must be [T, heads * head_dim]");
+  int64_t heads = g.dims[op.DimAttr("heads")].size;
+  int64_t kv_heads = g.dims[op.DimAttr("kv_heads")].size;
+  int64_t head_dim = g.dims[op.DimAttr("head_dim")].size;
+  if (heads * head_dim != g.dims[q_dim].size) return std::string("heads * head_dim != q width");
+  if (kv_heads < 1 || heads % kv_heads != 0) return std::string("heads % kv_heads != 0");
+  for (int s : op.states) {
+    const State& state = g.states[s];
+    if (state.dims.size() != 2 || g.dims[state.dims[1]].size != kv_heads * head_dim ||
+        g.dims[state.dims[0]].name != "S") {
+      return fmt::format("state {} must be [S, kv_heads * head_dim] (S: the source length)",
+                         state.name);
+    }
+  }
   return Dims{t, q_dim};
 }
 
@@ -247,14 +280,19 @@ const OpDef kOps[] = {
      0,
      -1,
      2,
-     "softmax(scale * q · K^T + mask) · V over the cached positions",
+     "softmax(scale * q · K^T + position bias + mask) · V over the cached positions",
      {{"heads", AttrType::kDim},
       {"kv_heads", AttrType::kDim},
       {"head_dim", AttrType::kDim},
       {"scale", AttrType::kFloat},
       {"mask", AttrType::kAttentionMask},
-      {"position_bias", AttrType::kPositionBias, true}},
-     AttentionShape},
+      // A bias on each score from the key's and the query's positions: ALiBi's
+      // slopes, or T5's bucketed table (the op's optional weight).
+      {"position_bias", AttrType::kPositionBias, true},
+      {"num_buckets", AttrType::kFloat, true},
+      {"max_distance", AttrType::kFloat, true}},
+     AttentionShape,
+     1},
     {OpKind::kSwiGlu, "swiglu", 2, 0, 0, 0, "a * sigmoid(beta * a) * b", {kBeta}, RowwiseShape},
     {OpKind::kAdd, "add", 2, 0, 0, 0, "a + b", {}, RowwiseShape},
     {OpKind::kLastRows,
@@ -266,7 +304,15 @@ const OpDef kOps[] = {
      "the last R rows (R chosen by the caller)",
      {},
      LastRowsShape},
-    {OpKind::kLayers, "layers", 1, 0, -1, 0, "the body, once per layer", {}, LayersShape},
+    {OpKind::kLayers,
+     "layers",
+     1,
+     0,
+     -1,
+     0,
+     "the body, once per layer of the stack (main unless stack = encoder)",
+     {{"stack", AttrType::kLayerStack, true}},
+     LayersShape},
     {OpKind::kLayerNorm,
      "layernorm",
      1,
@@ -315,6 +361,18 @@ const OpDef kOps[] = {
      {},
      AddSinusoidalShape},
     {OpKind::kAddBias, "add_bias", 1, 1, 0, 0, "x + bias per row", {}, RowwiseShape},
+    {OpKind::kCrossAttention,
+     "cross_attention",
+     1,
+     0,
+     -1,
+     2,
+     "softmax(scale * q · K^T) · V over every source position of the encoder's K/V",
+     {{"heads", AttrType::kDim},
+      {"kv_heads", AttrType::kDim},
+      {"head_dim", AttrType::kDim},
+      {"scale", AttrType::kFloat}},
+     CrossAttentionShape},
 };
 static_assert(std::size(kOps) == static_cast<size_t>(OpKind::kCount));
 
@@ -342,6 +400,21 @@ std::vector<float> AlibiSlopes(const Graph& graph, const Op& attention) {
     return {};
   }
   return kernels::AlibiSlopes(static_cast<int>(graph.dims[attention.DimAttr("heads")].size));
+}
+
+std::vector<int> T5Buckets(const Op& attention) {
+  if (!attention.Has("position_bias") ||
+      attention.Get<PositionBias>("position_bias") != PositionBias::kT5Relative) {
+    return {};
+  }
+  const int buckets = static_cast<int>(attention.Float("num_buckets"));
+  const int max_distance = static_cast<int>(attention.Float("max_distance"));
+  const bool bidirectional = attention.Get<AttentionMask>("mask") == AttentionMask::kNone;
+  std::vector<int> table;
+  for (int r = -max_distance; r <= max_distance; ++r) {
+    table.push_back(kernels::T5Bucket(r, bidirectional, buckets, max_distance));
+  }
+  return table;
 }
 
 const OpDef& Def(OpKind kind) {

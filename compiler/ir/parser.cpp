@@ -171,8 +171,10 @@ class Parser {
     Expect(":");
     DType dtype = ParseDType(Ident());
     std::vector<DimId> dims = DimList();
-    int id = g_.AddWeight(role, tensor, dims, Accept("per_layer"));
+    const bool encoder = Accept("per_encoder_layer");
+    int id = g_.AddWeight(role, tensor, dims, encoder || Accept("per_layer"));
     Weight& w = g_.weights[id];
+    w.encoder = encoder;
     w.dtype = dtype;
     w.transposed = Accept("transposed");
     if (Accept("part")) {
@@ -192,8 +194,10 @@ class Parser {
     Expect(":");
     DType dtype = ParseDType(Ident());
     std::vector<DimId> dims = DimList();
-    int id = g_.AddState(name, dims, Accept("per_layer"));
+    const bool encoder = Accept("per_encoder_layer");
+    int id = g_.AddState(name, dims, encoder || Accept("per_layer"));
     g_.states[id].dtype = dtype;
+    g_.states[id].encoder = encoder;
   }
 
   void ParseBuffer() {
@@ -243,6 +247,18 @@ class Parser {
   }
 
   void ParseEntry() {
+    if (Accept("encode")) {
+      Expect("(");
+      g_.encode.tokens = Input();
+      Expect(",");
+      g_.encode.positions = Input();
+      Expect(")");
+      Expect("{");
+      ParseOps(g_.encode.body, "return");
+      g_.encode.output = UseValue();
+      Expect("}");
+      return;
+    }
     Expect("prefill");
     Expect(",");
     Expect("decode");
@@ -292,7 +308,12 @@ class Parser {
     }
     Op op{*kind};
     if (*kind == OpKind::kLayers) {
-      g_.n_layers = static_cast<int>(Int());
+      if (Accept("encoder")) {
+        op.attrs.emplace_back("stack", LayerStack::kEncoder);
+        g_.n_encoder_layers = static_cast<int>(Int());
+      } else {
+        g_.n_layers = static_cast<int>(Int());
+      }
       Expect("(");
       Expect("%");
       std::string arg = Ident();
@@ -374,6 +395,8 @@ class Parser {
         return Enum<PositionBias>(key, word);
       case AttrType::kActivation:
         return Enum<Activation>(key, word);
+      case AttrType::kLayerStack:
+        return Enum<LayerStack>(key, word);
     }
     Fail(fmt::format("{}: unknown value '{}'", key, word));
   }

@@ -29,9 +29,15 @@ class Verifier {
       Expect(!s.dims.empty() && ValidDim(s.dims[0]) && g_.dims[s.dims[0]].dynamic,
              "state " + s.name + " must lead with its run-time capacity");
     }
+    if (g_.HasEncode()) {
+      Define(g_.encode.tokens, "encode input tokens");
+      Define(g_.encode.positions, "encode input positions");
+      VerifyBlock(g_.encode.body, kOutside);
+      CheckValue(g_.encode.output, "encode output");
+    }
     Define(g_.tokens, "input tokens");
     Define(g_.positions, "input positions");
-    VerifyBlock(g_.body, /*in_layers=*/false);
+    VerifyBlock(g_.body, kOutside);
     if (CheckValue(g_.output, "graph output")) {
       Expect(g_.values[g_.output].dims.size() == 2, "graph output must be [rows, vocab]");
     }
@@ -67,14 +73,21 @@ class Verifier {
     defined_[id] = true;
   }
 
-  void VerifyBlock(const Block& block, bool in_layers) {
+  // Where an op is: outside any layers op, or in the body of one repeating the
+  // main or the encoder stack.
+  static constexpr int kOutside = -1;
+  static int StackOf(bool encoder) {
+    return static_cast<int>(encoder ? LayerStack::kEncoder : LayerStack::kMain);
+  }
+
+  void VerifyBlock(const Block& block, int in_layers) {
     for (int arg : block.args) Define(arg, "block argument");
     std::vector<int> local = block.args;
     for (const Op& op : block.ops) {
       VerifyOp(op, in_layers);
       if (op.result >= 0) local.push_back(op.result);
     }
-    if (in_layers) {
+    if (in_layers != kOutside) {
       if (CheckValue(block.yield, "layers yield") && !block.args.empty()) {
         Expect(g_.values[block.yield].dims == g_.values[block.args[0]].dims,
                "layers: yield shape differs from the carried value's");
@@ -136,7 +149,7 @@ class Verifier {
     return ok;
   }
 
-  void VerifyOp(const Op& op, bool in_layers) {
+  void VerifyOp(const Op& op, int in_layers) {
     if (static_cast<int>(op.kind) < 0 || op.kind >= OpKind::kCount) {
       Problem("an op of unknown kind");
       return;
@@ -149,15 +162,17 @@ class Verifier {
       return;
     }
     for (int w : op.weights) {
-      if (g_.weights[w].per_layer && !in_layers) {
-        Problem(
-            fmt::format("{}: per-layer weight @{} used outside layers", where, g_.weights[w].role));
+      const Weight& weight = g_.weights[w];
+      if (weight.per_layer && in_layers != StackOf(weight.encoder)) {
+        Problem(fmt::format("{}: per-layer weight @{} used outside layers of its stack", where,
+                            weight.role));
       }
     }
     for (int s : op.states) {
-      if (g_.states[s].per_layer && !in_layers) {
-        Problem(
-            fmt::format("{}: per-layer state {} used outside layers", where, g_.states[s].name));
+      const State& state = g_.states[s];
+      if (state.per_layer && in_layers != StackOf(state.encoder)) {
+        Problem(fmt::format("{}: per-layer state {} used outside layers of its stack", where,
+                            state.name));
       }
     }
     if (op.kind == OpKind::kLayers) VerifyLayers(op, where);
@@ -181,10 +196,11 @@ class Verifier {
       Problem(where + ": layers needs one carried value and a body");
       return;
     }
-    Expect(g_.n_layers > 0, where + ": the graph's layer count must be positive");
+    const bool encoder = op.Has("stack") && op.Get<LayerStack>("stack") == LayerStack::kEncoder;
+    Expect(g_.LayerCount(encoder) > 0, where + ": the stack's layer count must be positive");
     Expect(g_.values[op.operands[0]].dims == g_.values[op.body->args[0]].dims,
            where + ": carried value's shape differs from the block argument's");
-    VerifyBlock(*op.body, /*in_layers=*/true);
+    VerifyBlock(*op.body, StackOf(encoder));
   }
 
   const Graph& g_;

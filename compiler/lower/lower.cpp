@@ -19,12 +19,10 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
     Location at = spec.Given(path) ? spec.Where(path) : spec.Where("family");
     diags.Error(at, fmt::format("not supported yet: {} ({})", what, diags.Describe(at)));
   };
-  refuse(spec.family == Family::kEncoderDecoder, "family",
-         fmt::format("family {}", NameOf<Family>(spec.family, kFamilyNames)));
   refuse(spec.family == Family::kDecoder && !spec.attention.causal, "attention.causal",
          "a decoder with bidirectional attention");
   const PositionKind position = spec.position.kind;
-  refuse(position == PositionKind::kT5Relative || position == PositionKind::kCope, "position.kind",
+  refuse(position == PositionKind::kCope, "position.kind",
          fmt::format("position.kind {}", NameOf<PositionKind>(position, kPositionKindNames)));
   refuse(position == PositionKind::kRope && spec.position.rope.scaling == RopeScaling::kDynamicNtk,
          "position.rope.scaling", "RoPE scaling dynamic_ntk");
@@ -71,14 +69,18 @@ class Lowering {
   ir::Graph Run() {
     const auto& a = spec_.attention;
     g_.name = spec_.name;
-    g_.n_layers = static_cast<int>(spec_.sizes.n_layers);
+    const bool encoder_decoder = spec_.family == Family::kEncoderDecoder;
+    const bool encoder_only = spec_.family == Family::kEncoder;
+    g_.n_layers =
+        static_cast<int>(encoder_decoder ? spec_.sizes.n_decoder_layers : spec_.sizes.n_layers);
     // An encoder attends both ways, so its whole input is one chunk.
-    const bool encoder = spec_.family == Family::kEncoder;
-    t_ = g_.AddDim("T",
-                   encoder ? spec_.sizes.max_seq_len : std::min(kChunk, spec_.sizes.max_seq_len),
-                   /*dynamic=*/true);
+    const bool whole_input = encoder_only || encoder_decoder;
+    t_ = g_.AddDim(
+        "T", whole_input ? spec_.sizes.max_seq_len : std::min(kChunk, spec_.sizes.max_seq_len),
+        /*dynamic=*/true);
     rows_ = g_.AddDim("R", g_.dims[t_].size, /*dynamic=*/true);
     ctx_ = g_.AddDim("ctx", 0, /*dynamic=*/true);
+    if (encoder_decoder) source_ = g_.AddDim("S", g_.dims[t_].size, /*dynamic=*/true);
     vocab_ = g_.AddDim("vocab", spec_.sizes.vocab);
     d_ = g_.AddDim("d_model", spec_.sizes.d_model);
     heads_ = g_.AddDim("heads", a.n_heads);
@@ -88,8 +90,11 @@ class Lowering {
     kv_dim_ = g_.AddDim("kv_dim", a.n_kv_heads * a.head_dim);
     hidden_ = g_.AddDim("hidden", spec_.feed_forward.hidden);
     max_seq_len_ = g_.AddDim("max_seq_len", spec_.sizes.max_seq_len);
+    if (spec_.position.kind == PositionKind::kT5Relative) {
+      buckets_ = g_.AddDim("buckets", spec_.position.t5.num_buckets);
+    }
     layout_ = NameOf<WeightsLayout>(spec_.weights.layout, kWeightsLayoutNames);
-    g_.info.family = encoder ? "encoder" : "decoder";
+    g_.info.family = NameOf<Family>(spec_.family, kFamilyNames);
     g_.info.weights_format = NameOf<WeightsFormat>(spec_.weights.format, kWeightsFormatNames);
     g_.info.tensor_prefix = rt::LayoutOptionalPrefix(layout_);
     g_.info.tokenizer_kind = NameOf<TokenizerKind>(spec_.tokenizer.kind, kTokenizerKindNames);
@@ -99,44 +104,29 @@ class Lowering {
     g_.info.spec_yaml = spec_.resolved_yaml;
     k_cache_ = g_.AddState("k_cache", {ctx_, kv_dim_}, /*per_layer=*/true);
     v_cache_ = g_.AddState("v_cache", {ctx_, kv_dim_}, /*per_layer=*/true);
+    int embedding = -1;
+    if (encoder_decoder) {
+      g_.info.decoder_start = spec_.tokenizer.decoder_start >= 0
+                                  ? spec_.tokenizer.decoder_start
+                                  : std::max<int64_t>(spec_.tokenizer.pad, 0);
+      embedding = LowerEncode();
+    }
+
     g_.tokens = g_.AddValue("tokens", {t_}, ir::DType::kI32);
     g_.positions = g_.AddValue("positions", {t_}, ir::DType::kI32);
-
-    int embedding = Weight("token_embedding", {vocab_, d_}, false);
-    int x = Emit(g_.body, ir::OpKind::kEmbedding, "x", {t_, d_}, {g_.tokens}, {embedding});
-    if (spec_.embeddings.token_types > 0) {
-      // Every token is of type 0 (one segment): its row is a bias.
-      int types = Weight("token_type_embedding", {d_}, false);
-      g_.weights[types].parts = static_cast<int>(spec_.embeddings.token_types);
-      x = Emit(g_.body, ir::OpKind::kAddBias, "x.type", {t_, d_}, {x}, {types});
-    }
-    if (spec_.embeddings.scale != 1.0) {
-      x = Emit(g_.body, ir::OpKind::kScale, "x.scaled", {t_, d_}, {x}, {},
-               {{"factor", spec_.embeddings.scale}});
-    }
-    if (spec_.position.kind == PositionKind::kLearned) {
-      x = Emit(g_.body, ir::OpKind::kAddPositionEmbedding, "x.pos", {t_, d_}, {x, g_.positions},
-               {Weight("position_embedding", {max_seq_len_, d_}, false)});
-    } else if (spec_.position.kind == PositionKind::kSinusoidal) {
-      x = Emit(g_.body, ir::OpKind::kAddSinusoidal, "x.pos", {t_, d_}, {x, g_.positions});
-    }
-    if (spec_.norm.embedding) x = Norm(g_.body, "x.norm", x, "embed_norm", false);
-
-    ir::Op layers{ir::OpKind::kLayers};
-    layers.operands = {x};
-    layers.body = std::make_unique<ir::Block>();
-    int residual = g_.AddValue("h", {t_, d_});
-    layers.body->args = {residual};
-    layers.body->yield = LowerLayer(*layers.body, residual);
-    layers.result = g_.AddValue("x.out", {t_, d_});
-    int out = layers.result;
-    g_.body.ops.push_back(std::move(layers));
+    positions_ = g_.positions;
+    embedding = Weight("token_embedding", {vocab_, d_}, false);
+    int out = Stack(g_.body, Embed(g_.body, g_.tokens, embedding), encoder_decoder);
 
     int last = Emit(g_.body, ir::OpKind::kLastRows, "x.last", {rows_, d_}, {out});
     if (spec_.norm.final_norm) last = Norm(g_.body, "x.final", last, "final_norm", false);
-    if (encoder) {  // The last hidden state; the pooler is not lowered yet.
+    if (encoder_only) {  // The last hidden state; the pooler is not lowered yet.
       g_.output = last;
       return std::move(g_);
+    }
+    if (spec_.embeddings.output_scale != 1.0) {
+      last = Emit(g_.body, ir::OpKind::kScale, "x.scaled", {rows_, d_}, {last}, {},
+                  {{"factor", spec_.embeddings.output_scale}});
     }
     int classifier = spec_.embeddings.tied ? embedding : Weight("classifier", {vocab_, d_}, false);
     g_.output = Emit(g_.body, ir::OpKind::kLinear, "logits", {rows_, vocab_}, {last}, {classifier});
@@ -144,15 +134,97 @@ class Lowering {
   }
 
  private:
+  // The encode entry: the encoder stack over the source, its final norm, then
+  // each decoder layer's cross-attention K/V of the result into the state.
+  int LowerEncode() {
+    ir::EncodeEntry& e = g_.encode;
+    g_.n_encoder_layers = static_cast<int>(spec_.sizes.n_layers);
+    enc_k_cache_ = g_.AddState("enc_k_cache", {source_, kv_dim_}, true);
+    enc_v_cache_ = g_.AddState("enc_v_cache", {source_, kv_dim_}, true);
+    g_.states[enc_k_cache_].encoder = g_.states[enc_v_cache_].encoder = true;
+    cross_k_ = g_.AddState("cross_k", {source_, kv_dim_}, true);
+    cross_v_ = g_.AddState("cross_v", {source_, kv_dim_}, true);
+    e.tokens = g_.AddValue("src", {t_}, ir::DType::kI32);
+    e.positions = g_.AddValue("src_positions", {t_}, ir::DType::kI32);
+    positions_ = e.positions;
+    int embedding = Weight("token_embedding", {vocab_, d_}, false);
+    encoder_ = true;
+    int memory = Stack(e.body, Embed(e.body, e.tokens, embedding), false);
+    if (spec_.norm.final_norm) memory = Norm(e.body, "memory", memory, "final_norm", false);
+    encoder_ = false;
+
+    ir::Op layers{ir::OpKind::kLayers};
+    layers.operands = {memory};
+    layers.body = std::make_unique<ir::Block>();
+    int arg = g_.AddValue("m", {t_, d_});
+    layers.body->args = {arg};
+    const bool bias = spec_.attention.bias;
+    int k = Linear(*layers.body, "cross.k", arg, "cross_wk", kv_dim_, d_, bias);
+    int v = Linear(*layers.body, "cross.v", arg, "cross_wv", kv_dim_, d_, bias);
+    int kv = Emit(*layers.body, ir::OpKind::kKvStore, "cross.kv", {}, {k, v, e.positions}, {}, {},
+                  {cross_k_, cross_v_});
+    g_.values[kv].kind = ir::Value::Kind::kState;
+    layers.body->yield = arg;
+    layers.result = g_.AddValue("memory.out", {t_, d_});
+    e.output = layers.result;
+    e.body.ops.push_back(std::move(layers));
+    return embedding;
+  }
+
+  // Token embeddings (token type, scale, learned or sinusoidal positions, then
+  // an optional norm) of `tokens` at the current entry's positions.
+  int Embed(ir::Block& b, int tokens, int embedding) {
+    int x = Emit(b, ir::OpKind::kEmbedding, "x", {t_, d_}, {tokens}, {embedding});
+    if (spec_.embeddings.token_types > 0) {
+      // Every token is of type 0 (one segment): its row is a bias.
+      int types = Weight("token_type_embedding", {d_}, false);
+      g_.weights[types].parts = static_cast<int>(spec_.embeddings.token_types);
+      x = Emit(b, ir::OpKind::kAddBias, "x.type", {t_, d_}, {x}, {types});
+    }
+    if (spec_.embeddings.scale != 1.0) {
+      x = Emit(b, ir::OpKind::kScale, "x.scaled", {t_, d_}, {x}, {},
+               {{"factor", spec_.embeddings.scale}});
+    }
+    if (spec_.position.kind == PositionKind::kLearned) {
+      x = Emit(b, ir::OpKind::kAddPositionEmbedding, "x.pos", {t_, d_}, {x, positions_},
+               {Weight("position_embedding", {max_seq_len_, d_}, false)});
+    } else if (spec_.position.kind == PositionKind::kSinusoidal) {
+      x = Emit(b, ir::OpKind::kAddSinusoidal, "x.pos", {t_, d_}, {x, positions_});
+    }
+    if (spec_.norm.embedding) x = Norm(b, "x.norm", x, "embed_norm", false);
+    return x;
+  }
+
+  // The layers of the current stack over x; returns the residual stream after
+  // the last. `cross`: each layer also attends to the encoder's output.
+  int Stack(ir::Block& b, int x, bool cross) {
+    ir::Op layers{ir::OpKind::kLayers};
+    if (encoder_) layers.attrs.emplace_back("stack", ir::LayerStack::kEncoder);
+    layers.operands = {x};
+    layers.body = std::make_unique<ir::Block>();
+    int residual = g_.AddValue("h", {t_, d_});
+    layers.body->args = {residual};
+    layers.body->yield = LowerLayer(*layers.body, residual, cross);
+    layers.result = g_.AddValue("x.out", {t_, d_});
+    int out = layers.result;
+    b.ops.push_back(std::move(layers));
+    return out;
+  }
+
   bool PreNorm() const { return spec_.norm.placement == NormPlacement::kPre; }
 
   // One block; returns the residual stream after it. Pre-norm normalizes each
   // sub-block's input; post-norm (Vaswani, GPT-1, BERT) the sum after each
   // residual add.
-  int LowerLayer(ir::Block& b, int h) {
+  int LowerLayer(ir::Block& b, int h, bool cross) {
     int xb = PreNorm() ? Norm(b, "xb", h, "attn_norm", true) : h;
     h = Emit(b, ir::OpKind::kAdd, "h.att", {t_, d_}, {h, SelfAttention(b, xb)});
     if (!PreNorm()) h = Norm(b, "h.att.norm", h, "attn_norm", true);
+    if (cross) {
+      int cb = PreNorm() ? Norm(b, "xb.cross", h, "cross_norm", true) : h;
+      h = Emit(b, ir::OpKind::kAdd, "h.cross", {t_, d_}, {h, CrossAttention(b, cb)});
+      if (!PreNorm()) h = Norm(b, "h.cross.norm", h, "cross_norm", true);
+    }
     int fb = PreNorm() ? Norm(b, "xb.ffn", h, "ffn_norm", true) : h;
     h = Emit(b, ir::OpKind::kAdd, "h.ffn", {t_, d_}, {h, FeedForward(b, fb)});
     if (!PreNorm()) h = Norm(b, "h.ffn.norm", h, "ffn_norm", true);
@@ -168,21 +240,44 @@ class Lowering {
       q = Rope(b, q, heads_);
       k = Rope(b, k, kv_heads_);
     }
+    const int k_cache = encoder_ ? enc_k_cache_ : k_cache_;
+    const int v_cache = encoder_ ? enc_v_cache_ : v_cache_;
     int kv =
-        Emit(b, ir::OpKind::kKvStore, "kv", {}, {k, v, g_.positions}, {}, {}, {k_cache_, v_cache_});
+        Emit(b, ir::OpKind::kKvStore, "kv", {}, {k, v, positions_}, {}, {}, {k_cache, v_cache});
     g_.values[kv].kind = ir::Value::Kind::kState;
     std::vector<std::pair<std::string, ir::Attr>> attrs = {
         {"heads", ir::DimRef{heads_}},
         {"kv_heads", ir::DimRef{kv_heads_}},
         {"head_dim", ir::DimRef{head_dim_}},
         {"scale", a.scale},
-        {"mask", a.causal ? ir::AttentionMask::kCausal : ir::AttentionMask::kNone}};
+        // An encoder-decoder's encoder attends both ways.
+        {"mask", a.causal && !encoder_ ? ir::AttentionMask::kCausal : ir::AttentionMask::kNone}};
+    std::vector<int> table;
     if (spec_.position.kind == PositionKind::kAlibi) {
       attrs.emplace_back("position_bias", ir::PositionBias::kAlibi);
+    } else if (spec_.position.kind == PositionKind::kT5Relative) {
+      // One table per stack, stored with its first layer and used by all.
+      attrs.emplace_back("position_bias", ir::PositionBias::kT5Relative);
+      attrs.emplace_back("num_buckets", static_cast<double>(spec_.position.t5.num_buckets));
+      attrs.emplace_back("max_distance", static_cast<double>(spec_.position.t5.max_distance));
+      table.push_back(Weight("relative_bias", {buckets_, heads_}, false));
     }
-    int att = Emit(b, ir::OpKind::kAttention, "att", {t_, q_dim_}, {q, g_.positions, kv}, {},
-                   std::move(attrs), {k_cache_, v_cache_});
+    int att = Emit(b, ir::OpKind::kAttention, "att", {t_, q_dim_}, {q, positions_, kv},
+                   std::move(table), std::move(attrs), {k_cache, v_cache});
     return Linear(b, "att.out", att, "wo", d_, q_dim_, a.out_bias);
+  }
+
+  // Queries from the decoder over the encoder's K/V, which encode stored.
+  int CrossAttention(ir::Block& b, int xb) {
+    const auto& a = spec_.attention;
+    int q = Linear(b, "cross.q", xb, "cross_wq", q_dim_, d_, a.bias);
+    int att = Emit(b, ir::OpKind::kCrossAttention, "cross.att", {t_, q_dim_}, {q}, {},
+                   {{"heads", ir::DimRef{heads_}},
+                    {"kv_heads", ir::DimRef{kv_heads_}},
+                    {"head_dim", ir::DimRef{head_dim_}},
+                    {"scale", a.scale}},
+                   {cross_k_, cross_v_});
+    return Linear(b, "cross.out", att, "cross_wo", d_, q_dim_, a.out_bias);
   }
 
   int FeedForward(ir::Block& b, int x) {
@@ -242,20 +337,27 @@ class Lowering {
       }
     }
     return Emit(b, ir::OpKind::kRope, g_.values[x].name + ".rope", g_.values[x].dims,
-                {x, g_.positions}, {}, std::move(attrs));
+                {x, positions_}, {}, std::move(attrs));
   }
 
   // The weight for `role`, named and laid out as the checkpoint stores it.
   // Matrices read as stored are kept in the spec's dtype (the matmul kernels
   // widen bf16 as they load it); vectors, tables read by row (positions) and
   // rearranged weights stay f32.
-  int Weight(const std::string& role, std::vector<ir::DimId> dims, bool per_layer) {
+  // The encoder stack of an encoder-decoder prefixes its own roles (enc_wq,
+  // enc_final_norm); the embeddings are shared.
+  int Weight(std::string role, std::vector<ir::DimId> dims, bool per_layer) {
+    if (encoder_ && (per_layer || role.starts_with("final_norm") || role == "relative_bias")) {
+      role = kEncoderRolePrefix + role;
+    }
     for (size_t i = 0; i < g_.weights.size(); ++i) {
       if (g_.weights[i].role == role) return static_cast<int>(i);
     }
-    const bool matrix = dims.size() == 2 && role != "position_embedding";
+    const bool matrix =
+        dims.size() == 2 && role != "position_embedding" && !role.ends_with("relative_bias");
     int id = g_.AddWeight(role, TensorName(spec_, role), std::move(dims), per_layer);
     ir::Weight& w = g_.weights[id];
+    w.encoder = per_layer && encoder_;
     if (!spec_.weights.names.count(role)) {
       const auto& table = rt::LayoutTensors(layout_);
       if (auto it = table.find(role); it != table.end()) {
@@ -287,9 +389,11 @@ class Lowering {
   const Spec& spec_;
   ir::Graph g_;
   std::string layout_;
-  ir::DimId t_, rows_, ctx_, vocab_, d_, heads_, kv_heads_, head_dim_, q_dim_, kv_dim_, hidden_,
-      max_seq_len_;
-  int k_cache_, v_cache_;
+  ir::DimId t_, rows_, ctx_, source_ = -1, vocab_, d_, heads_, kv_heads_, head_dim_, q_dim_,
+                             kv_dim_, hidden_, max_seq_len_, buckets_ = -1;
+  int k_cache_, v_cache_, enc_k_cache_ = -1, enc_v_cache_ = -1, cross_k_ = -1, cross_v_ = -1;
+  int positions_ = -1;    // The positions of the entry being lowered.
+  bool encoder_ = false;  // Lowering an encoder-decoder's encoder stack.
 };
 
 }  // namespace

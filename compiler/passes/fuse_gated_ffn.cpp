@@ -54,6 +54,11 @@ void FuseGatedFfn(ir::Graph& graph) {
   std::map<int, int> uses;
   CountUses(graph.body, uses);
   if (graph.output >= 0) ++uses[graph.output];
+  if (graph.HasEncode()) {
+    CountUses(graph.encode.body, uses);
+    ++uses[graph.encode.output];
+    FuseBlock(graph.encode.body, uses);
+  }
   FuseBlock(graph.body, uses);
 }
 

@@ -18,10 +18,17 @@ class Planner {
   void Run() {
     g_.buffers.clear();
     for (auto& v : g_.values) v.buffer = -1;
+    // The encode entry runs before, never during, a prefill or decode: its
+    // values are dead once it returns, so the main entry reuses its buffers.
     int time = 0;
+    if (g_.HasEncode()) {
+      Number(g_.encode.body, time);
+      last_[g_.encode.output] = ++time;
+    }
     Number(g_.body, time);
     if (g_.output >= 0) last_[g_.output] = time + 1;
     owner_.clear();
+    if (g_.HasEncode()) Assign(g_.encode.body);
     Assign(g_.body);
   }
 

@@ -232,9 +232,15 @@ class Section {
     Section map = Child(key, false);
     if (!map.present()) return;
     for (const auto& role : kWeightRoles) {
-      std::string text;
-      map.String(role.name, text, false);
-      if (!text.empty()) out[role.name] = text;
+      for (std::string name :
+           {std::string(role.name), kEncoderRolePrefix + std::string(role.name)}) {
+        if (name.starts_with(kEncoderRolePrefix) &&
+            std::string_view(role.name).starts_with("cross_"))
+          continue;
+        std::string text;
+        map.String(name, text, false);
+        if (!text.empty()) out[name] = text;
+      }
     }
     map.Finish();
   }
@@ -380,6 +386,7 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
   embeddings.Int("dim", spec.embeddings.dim, 1, kMaxSize, false);
   embeddings.Float("scale", spec.embeddings.scale, 0, 1e6, true, false);
   embeddings.Int("token_types", spec.embeddings.token_types, 1, 4096, false);
+  embeddings.Float("output_scale", spec.embeddings.output_scale, 0, 1e6, true, false);
   embeddings.Finish();
 
   top.Bool("pooler", spec.pooler);
@@ -394,6 +401,7 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
   tokenizer.Int("cls", spec.tokenizer.cls, 0, kMaxSize, false);
   tokenizer.Int("sep", spec.tokenizer.sep, 0, kMaxSize, false);
   tokenizer.Int("mask", spec.tokenizer.mask, 0, kMaxSize, false);
+  tokenizer.Int("decoder_start", spec.tokenizer.decoder_start, 0, kMaxSize, false);
   tokenizer.Finish();
 
   Section weights = top.Child("weights", true);

@@ -131,18 +131,38 @@ inline constexpr WeightRole kWeightRoles[] = {{"token_embedding", false},
                                               {"final_norm_bias", false},
                                               {"classifier", false},
                                               {"pooler", false},
-                                              {"pooler_bias", false}};
+                                              {"pooler_bias", false},
+                                              // Encoder-decoders: the decoder's cross-attention,
+                                              {"cross_norm", true},
+                                              {"cross_norm_bias", true},
+                                              {"cross_wq", true},
+                                              {"cross_wk", true},
+                                              {"cross_wv", true},
+                                              {"cross_wo", true},
+                                              {"cross_wq_bias", true},
+                                              {"cross_wk_bias", true},
+                                              {"cross_wv_bias", true},
+                                              {"cross_wo_bias", true},
+                                              // T5's relative-position table of each stack,
+                                              {"relative_bias", false},
+                                              {"enc_relative_bias", false}};
+
+// An encoder-decoder's encoder stack names its weights with this prefix on the
+// decoder's roles (enc_wq, enc_final_norm): the roles above without cross_.
+inline constexpr const char kEncoderRolePrefix[] = "enc_";
 
 // Whose tensor names and storage layout a checkpoint follows: Meta's Llama
 // (llama2.c), or a Hugging Face class. Each has one table in
 // runtime/weights/weight_names.cc: names, transposes and fused-tensor splits.
-enum class WeightsLayout { kLlama2c, kLlama, kGpt2, kOpenAiGpt, kBloom };
+enum class WeightsLayout { kLlama2c, kLlama, kGpt2, kOpenAiGpt, kBloom, kT5, kTorchTransformer };
 inline constexpr EnumName<WeightsLayout> kWeightsLayoutNames[] = {
     {"llama2c", WeightsLayout::kLlama2c},
     {"llama", WeightsLayout::kLlama},
     {"gpt2", WeightsLayout::kGpt2},
     {"openai_gpt", WeightsLayout::kOpenAiGpt},
-    {"bloom", WeightsLayout::kBloom}};
+    {"bloom", WeightsLayout::kBloom},
+    {"t5", WeightsLayout::kT5},
+    {"torch_transformer", WeightsLayout::kTorchTransformer}};
 
 enum class DType { kF32, kF16, kBF16 };
 inline constexpr EnumName<DType> kDTypeNames[] = {
@@ -209,9 +229,10 @@ struct Spec {
 
   struct Embeddings {
     bool tied = false;
-    int64_t dim = 0;          // Defaults to d_model.
-    double scale = 1.0;       // Multiplies token embeddings (sqrt(d_model) for Vaswani, T5 none).
-    int64_t token_types = 0;  // Token-type (segment) embeddings added to the tokens (BERT: 2).
+    int64_t dim = 0;            // Defaults to d_model.
+    double scale = 1.0;         // Multiplies token embeddings (sqrt(d_model) for Vaswani, T5 none).
+    int64_t token_types = 0;    // Token-type (segment) embeddings added to the tokens (BERT: 2).
+    double output_scale = 1.0;  // Multiplies the final hidden state before the classifier (T5).
   } embeddings;
 
   // An encoder's pooler: tanh(W h[0] + b) on the first token (BERT).
@@ -223,6 +244,7 @@ struct Spec {
     // Special token ids; -1 when not given.
     int64_t bos = -1, eos = -1, pad = -1, unk = -1;
     int64_t cls = -1, sep = -1, mask = -1;  // BERT-style encoders.
+    int64_t decoder_start = -1;             // First decoder id of an encoder-decoder.
   } tokenizer;
 
   struct Weights {

@@ -59,6 +59,14 @@ class Validator {
       Error({"embeddings.token_types"},
             "embeddings.token_types (segment embeddings) is only for family: encoder");
     }
+    if (s.tokenizer.decoder_start >= 0 && s.family != Family::kEncoderDecoder) {
+      Error({"tokenizer.decoder_start"},
+            "tokenizer.decoder_start is only for family: encoder-decoder");
+    }
+    if (s.embeddings.output_scale != 1.0 && s.family == Family::kEncoder) {
+      Error({"embeddings.output_scale"},
+            "embeddings.output_scale scales the classifier's input: an encoder has none");
+    }
     if (s.pooler && s.family != Family::kEncoder) {
       Error({"pooler"}, "pooler is only for family: encoder");
     }
@@ -88,10 +96,14 @@ class Validator {
     }
 
     const std::pair<const char*, int64_t> special[] = {
-        {"tokenizer.bos", s.tokenizer.bos},  {"tokenizer.eos", s.tokenizer.eos},
-        {"tokenizer.pad", s.tokenizer.pad},  {"tokenizer.unk", s.tokenizer.unk},
-        {"tokenizer.cls", s.tokenizer.cls},  {"tokenizer.sep", s.tokenizer.sep},
-        {"tokenizer.mask", s.tokenizer.mask}};
+        {"tokenizer.bos", s.tokenizer.bos},
+        {"tokenizer.eos", s.tokenizer.eos},
+        {"tokenizer.pad", s.tokenizer.pad},
+        {"tokenizer.unk", s.tokenizer.unk},
+        {"tokenizer.cls", s.tokenizer.cls},
+        {"tokenizer.sep", s.tokenizer.sep},
+        {"tokenizer.mask", s.tokenizer.mask},
+        {"tokenizer.decoder_start", s.tokenizer.decoder_start}};
     for (const auto& [path, id] : special) {
       if (id >= s.sizes.vocab) {
         Error({path},
@@ -139,7 +151,8 @@ class Validator {
   }
 
  private:
-  static bool IsPerLayerRole(const std::string& role) {
+  static bool IsPerLayerRole(std::string role) {
+    if (role.starts_with(kEncoderRolePrefix)) role = role.substr(std::size(kEncoderRolePrefix) - 1);
     for (const auto& known : kWeightRoles) {
       if (role == known.name) return known.per_layer;
     }

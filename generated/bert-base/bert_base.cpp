@@ -39,7 +39,7 @@ const float* Forward(const Weights& w, State& s, Activations& a, const int* toke
     k::Linear(a.v, lw.wv, a.x, n, kKvDim, kDModel);
     k::AddBiasRows(a.v, lw.wv_bias, n, kKvDim);
     k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
-    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/false, nullptr, s.scores.get());
+    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/false, nullptr, nullptr, s.scores.get());
     k::Linear(a.att_out, lw.wo, a.att, n, kDModel, kQDim);
     k::AddBiasRows(a.att_out, lw.wo_bias, n, kDModel);
     k::AddRows(a.x, a.att_out, n, kDModel);
@@ -236,11 +236,14 @@ const ModelInfo& GetModelInfo() {
     "    pooler_bias: pooler.dense.bias\n",
       .vocab_size = models::bert_base::kVocab,
       .output_width = models::bert_base::kDModel,
+      .d_model = models::bert_base::kDModel,
       .encoder = true,
+      .encoder_decoder = false,
       .max_seq_len = models::bert_base::kMaxSeqLen,
       .chunk = models::bert_base::kChunk,
       .bos = -1,
       .eos = -1,
+      .decoder_start = -1,
       .tokenizer_kind = "none",
       .tokenizer_file = "",
       .weights_format = "safetensors",

@@ -38,7 +38,7 @@ const float* Forward(const Weights& w, State& s, Activations& a, const int* toke
     k::Linear(a.v, lw.wv, a.xb, n, kKvDim, kDModel);
     k::AddBiasRows(a.v, lw.wv_bias, n, kKvDim);
     k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
-    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/true, nullptr, s.scores.get());
+    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/true, nullptr, nullptr, s.scores.get());
     k::Linear(a.xb, lw.wo, a.att, n, kDModel, kQDim);
     k::AddBiasRows(a.xb, lw.wo_bias, n, kDModel);
     k::AddRows(a.x, a.xb, n, kDModel);
@@ -211,11 +211,14 @@ const ModelInfo& GetModelInfo() {
     "  layout: gpt2\n",
       .vocab_size = models::gpt2::kVocab,
       .output_width = models::gpt2::kVocab,
+      .d_model = models::gpt2::kDModel,
       .encoder = false,
+      .encoder_decoder = false,
       .max_seq_len = models::gpt2::kMaxSeqLen,
       .chunk = models::gpt2::kChunk,
       .bos = 50256,
       .eos = 50256,
+      .decoder_start = -1,
       .tokenizer_kind = "none",
       .tokenizer_file = "",
       .weights_format = "safetensors",

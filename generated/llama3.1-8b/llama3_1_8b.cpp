@@ -38,7 +38,7 @@ const float* Forward(const Weights& w, State& s, Activations& a, const int* toke
     k::RopeHalfRows(a.q, positions, n, kHeads, kHeadDim, 500000.0f, kRopeInvFreq0);
     k::RopeHalfRows(a.k, positions, n, kKvHeads, kHeadDim, 500000.0f, kRopeInvFreq0);
     k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
-    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.088388346f, /*causal=*/true, nullptr, s.scores.get());
+    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.088388346f, /*causal=*/true, nullptr, nullptr, s.scores.get());
     k::Linear(a.xb, lw.wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);
     k::RmsNormRows(a.xb, a.x, lw.ffn_norm, n, kDModel, 1e-05f);
@@ -203,11 +203,14 @@ const ModelInfo& GetModelInfo() {
     "  max_seq_len: 131072\n",
       .vocab_size = models::llama3_1_8b::kVocab,
       .output_width = models::llama3_1_8b::kVocab,
+      .d_model = models::llama3_1_8b::kDModel,
       .encoder = false,
+      .encoder_decoder = false,
       .max_seq_len = models::llama3_1_8b::kMaxSeqLen,
       .chunk = models::llama3_1_8b::kChunk,
       .bos = 128000,
       .eos = 128009,
+      .decoder_start = -1,
       .tokenizer_kind = "none",
       .tokenizer_file = "",
       .weights_format = "safetensors",

@@ -214,6 +214,9 @@ int Bench(int argc, char** argv) {
   std::vector<int> context(o.depth), prompt(o.prompt);
   for (int i = 0; i < o.depth; ++i) context[i] = TokenAt(i, info.vocab_size);
   for (int i = 0; i < o.prompt; ++i) prompt[i] = TokenAt(o.depth + i, info.vocab_size);
+  if (info.encoder_decoder) {  // The decoder attends to a source as long as the prompt.
+    model->Encode(prompt.data(), std::max(1, std::min(o.prompt, info.chunk)));
+  }
   if (o.depth > 0) Prefill(*model, context, 0, false);
 
   std::vector<double> prefill_rates, decode_rates;

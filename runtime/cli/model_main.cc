@@ -3,6 +3,8 @@
 //   MODEL generate --weights W [--tokenizer T] [--prompt TEXT | --tokens 1,2,3] [--ids]
 //                  [-n N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--ctx N]
 //   MODEL logits --weights W --tokens 1,2,3 --out F.npy [--decode] [--ctx N]
+//   encoder-decoders: generate and logits also take --encoder-tokens 1,2,3
+//   (generate: or --encoder-prompt TEXT), the source the decoder attends to
 //   MODEL tokenize [--tokenizer T] ... (TEXT | --stdin | --jsonl)     as `lmc tokenize`
 //   MODEL detokenize [--tokenizer T] ... (IDS... | --stdin | --jsonl)  as `lmc detokenize`
 //   MODEL info
@@ -104,6 +106,67 @@ std::vector<int> TokenFlag(const Args& args) {
   return tokens;
 }
 
+const FlagSpec kEncoderTokensFlag{"encoder-tokens",
+                                  "encoder-decoders: comma-separated source token ids"};
+const FlagSpec kEncoderPromptFlag{"encoder-prompt",
+                                  "encoder-decoders: source text, instead of --encoder-tokens"};
+
+// The flags a command takes, with the encoder input's for an encoder-decoder.
+std::vector<FlagSpec> WithEncoderFlags(std::vector<FlagSpec> flags, bool prompt) {
+  if (!GetModelInfo().encoder_decoder) return flags;
+  flags.push_back(kEncoderTokensFlag);
+  if (prompt) flags.push_back(kEncoderPromptFlag);
+  return flags;
+}
+
+// An encoder-decoder's source: --encoder-tokens, or --encoder-prompt to encode
+// with the model's tokenizer (then the spec's eos, as T5's tokenizer ends a
+// source).
+struct EncoderInput {
+  std::vector<int> tokens;
+  std::optional<std::string> prompt;
+};
+
+EncoderInput EncoderFlags(const Args& args, const std::string& command) {
+  const ModelInfo& info = GetModelInfo();
+  EncoderInput input;
+  if (!info.encoder_decoder) return input;
+  if (args.Has("encoder-prompt")) {
+    if (args.Has("encoder-tokens")) Fail("give --encoder-tokens or --encoder-prompt, not both");
+    input.prompt = args.String("encoder-prompt", "");
+    return input;
+  }
+  if (!args.Has("encoder-tokens")) {
+    Fail("{} is an encoder-decoder: give its source with --encoder-tokens{}", info.name,
+         command == "generate" ? " or --encoder-prompt" : "");
+  }
+  input.tokens = args.IntList("encoder-tokens");
+  return input;
+}
+
+// Runs the encoder over the source (nothing for other models).
+void EncodeSource(Model& model, EncoderInput input, Tokenizer* tokenizer) {
+  const ModelInfo& info = GetModelInfo();
+  if (!info.encoder_decoder) return;
+  if (input.prompt) {
+    input.tokens = tokenizer->Encode(*input.prompt, EncodeOptions{});
+    if (info.eos >= 0) input.tokens.push_back(info.eos);
+  }
+  if (input.tokens.empty()) throw UsageError("the encoder input is empty");
+  if (static_cast<int>(input.tokens.size()) > info.chunk) {
+    throw UsageError(
+        fmt::format("the encoder input has {} tokens; the encoder takes at most {} (max_seq_len)",
+                    input.tokens.size(), info.chunk));
+  }
+  for (int id : input.tokens) {
+    if (id < 0 || id >= info.vocab_size) {
+      throw UsageError(fmt::format("encoder input: id {} is outside the vocabulary [0, {})", id,
+                                   info.vocab_size));
+    }
+  }
+  model.Encode(input.tokens.data(), static_cast<int>(input.tokens.size()));
+}
+
 void CheckFinite(std::span<const float> logits, const std::string& weights) {
   for (float v : logits) {
     if (!std::isfinite(v)) Fail("{}: the weights give non-finite logits", weights);
@@ -132,9 +195,10 @@ int Generate(int argc, char** argv) {
     bool from_ids = false, print_ids = false;
     int n, ctx;
     SamplerOptions sampler;
+    EncoderInput source;
   };
   Options o = ReadFlags([&] {
-    Args args("generate", argc, argv, 2, kGenerateFlags);
+    Args args("generate", argc, argv, 2, WithEncoderFlags(kGenerateFlags, /*prompt=*/true));
     if (!args.positional().empty()) Fail("generate takes no argument '{}'", args.positional()[0]);
     Options o;
     o.weights = args.Required("weights");
@@ -146,9 +210,14 @@ int Generate(int argc, char** argv) {
       o.prompt = args.String("prompt", "");
     }
     o.print_ids = args.Has("ids");
+    o.source = EncoderFlags(args, "generate");
+    // An encoder-decoder's decoder starts from its start id alone by default.
+    if (info.encoder_decoder && !o.from_ids && !args.Has("prompt")) o.from_ids = true;
     if (args.Has("tokenizer")) o.tokenizer = args.Required("tokenizer");
     if (o.tokenizer.empty() && *kTokenizerFile == '\0') {
-      if (!o.from_ids) Fail("'generate' needs --tokenizer (the spec names no tokenizer.file)");
+      if (!o.from_ids || o.source.prompt) {
+        Fail("'generate' needs --tokenizer (the spec names no tokenizer.file)");
+      }
       if (!o.print_ids) {
         Fail("--tokens without --tokenizer needs --ids: there is no tokenizer to print text");
       }
@@ -165,8 +234,11 @@ int Generate(int argc, char** argv) {
   auto load_start = Clock::now();
   auto model = LoadModel(o.weights, o.ctx);
   std::unique_ptr<Tokenizer> tokenizer;
-  if (!o.from_ids || !o.print_ids) tokenizer = LoadTokenizerFor(ModelTokenizer(), o.tokenizer);
+  if (!o.from_ids || !o.print_ids || o.source.prompt) {
+    tokenizer = LoadTokenizerFor(ModelTokenizer(), o.tokenizer);
+  }
   double load_seconds = Seconds(load_start);
+  EncodeSource(*model, o.source, tokenizer.get());
 
   auto too_long = [&](size_t tokens) {
     throw UsageError(fmt::format(
@@ -174,9 +246,12 @@ int Generate(int argc, char** argv) {
         o.ctx, info.max_seq_len));
   };
   std::vector<int> tokens = o.tokens;
+  // The spec's BOS starts the prompt (an encoder-decoder's decoder: its start id).
+  const int start_id = info.encoder_decoder ? info.decoder_start : info.bos;
+  if (info.encoder_decoder && o.from_ids && tokens.empty()) tokens.push_back(start_id);
   if (!o.from_ids) {
-    // The spec's BOS starts the prompt; encoding is linear in the prompt.
-    if (info.bos >= 0) tokens.push_back(info.bos);
+    // Encoding is linear in the prompt.
+    if (start_id >= 0) tokens.push_back(start_id);
     std::vector<int> text = tokenizer->Encode(o.prompt, EncodeOptions{});
     tokens.insert(tokens.end(), text.begin(), text.end());
     for (int id : tokens) {
@@ -215,7 +290,7 @@ int Generate(int argc, char** argv) {
   };
   // The prompt's text as the tokenizer reads it back, then the continuation.
   if (!o.print_ids) {
-    size_t first = !tokens.empty() && tokens[0] == info.bos ? 1 : 0;
+    size_t first = !tokens.empty() && tokens[0] == start_id ? 1 : 0;
     print(tokenizer->Decode(std::span<const int>(tokens).subspan(first)));
   }
 
@@ -232,7 +307,7 @@ int Generate(int argc, char** argv) {
   while (generated < n) {
     CheckFinite(logits, o.weights);
     int next = sampler.Sample(logits.data());
-    if (next == info.bos || next == info.eos) break;
+    if ((next == info.bos && !info.encoder_decoder) || next == info.eos) break;
     if (tokenizer && info.eos < 0 && next == tokenizer->eos()) break;
     if (o.print_ids) {
       new_ids.push_back(next);
@@ -269,17 +344,22 @@ int Logits(int argc, char** argv) {
     std::vector<int> tokens;
     bool decode;
     int ctx;
+    EncoderInput source;
   };
   Options o = ReadFlags([&] {
-    Args args("logits", argc, argv, 2,
-              {{"weights", "checkpoint file"},
-               {"tokens", "comma-separated token ids"},
-               {"out", "output .npy file"},
-               {"decode", "run one token at a time (the decode path) instead of prefill", false},
-               {"ctx", "KV-cache capacity in positions (default: max_seq_len, at most 4096)"}});
+    Args args(
+        "logits", argc, argv, 2,
+        WithEncoderFlags(
+            {{"weights", "checkpoint file"},
+             {"tokens", "comma-separated token ids"},
+             {"out", "output .npy file"},
+             {"decode", "run one token at a time (the decode path) instead of prefill", false},
+             {"ctx", "KV-cache capacity in positions (default: max_seq_len, at most 4096)"}},
+            /*prompt=*/false));
     if (!args.positional().empty()) Fail("logits takes no argument '{}'", args.positional()[0]);
-    Options o{args.Required("weights"), args.Required("out"), TokenFlag(args), args.Has("decode"),
-              0};
+    Options o{
+        args.Required("weights"),    args.Required("out"), TokenFlag(args), args.Has("decode"), 0,
+        EncoderFlags(args, "logits")};
     // By default the context is just large enough for the ids.
     o.ctx = args.Has("ctx")
                 ? ContextFlag(args)
@@ -291,6 +371,7 @@ int Logits(int argc, char** argv) {
     return o;
   });
   auto model = LoadModel(o.weights, o.ctx);
+  EncodeSource(*model, o.source, nullptr);
   std::vector<float> all;
   if (o.decode) {
     for (size_t pos = 0; pos < o.tokens.size(); ++pos) {
@@ -306,7 +387,8 @@ int Logits(int argc, char** argv) {
 }
 
 // An encoder's last hidden state, [tokens, d_model], or one vector pooled
-// from it: the first token's (cls) or the mean over tokens.
+// from it: the first token's (cls) or the mean over tokens. For an
+// encoder-decoder, its encoder's.
 int Embed(int argc, char** argv) {
   const ModelInfo& info = GetModelInfo();
   struct Options {
@@ -331,11 +413,20 @@ int Embed(int argc, char** argv) {
     }
     return o;
   });
-  if (!info.encoder) Fail("embed is for encoders: {} is a decoder (use logits)", info.name);
+  if (!info.encoder && !info.encoder_decoder) {
+    Fail("embed is for encoders: {} is a decoder (use logits)", info.name);
+  }
   auto model = LoadModel(o.weights, static_cast<int>(o.tokens.size()));
-  std::vector<float> states = Prefill(*model, o.tokens, 0, /*all_rows=*/true);
+  const int64_t n = static_cast<int64_t>(o.tokens.size()), d = info.d_model;
+  std::vector<float> states;
+  if (info.encoder_decoder) {
+    if (o.tokens.empty()) throw UsageError("the encoder input is empty");
+    const float* memory = model->Encode(o.tokens.data(), static_cast<int>(n));
+    states.assign(memory, memory + n * d);
+  } else {
+    states = Prefill(*model, o.tokens, 0, /*all_rows=*/true);
+  }
   CheckFinite(states, o.weights);
-  const int64_t n = static_cast<int64_t>(o.tokens.size()), d = info.output_width;
   if (o.pool.empty()) {
     WriteNpy(o.out, states.data(), {n, d});
     return 0;
@@ -373,7 +464,10 @@ void Usage(const char* program) {
       "usage: {0} generate --weights W [--tokenizer T] [--prompt TEXT | --tokens 1,2,3] [--ids]\n"
       "                 [-n N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--ctx N]\n"
       "       {0} logits --weights W --tokens 1,2,3 --out F.npy [--decode] [--ctx N]\n"
-      "       {0} embed --weights W --tokens 1,2,3 --out F.npy [--pool cls|mean]   (encoders)\n"
+      "       encoder-decoders: generate and logits take --encoder-tokens 1,2,3, generate\n"
+      "       also --encoder-prompt TEXT (the source; the decoder starts from its start id)\n"
+      "       {0} embed --weights W --tokens 1,2,3 --out F.npy [--pool cls|mean]   (encoders;\n"
+      "                 an encoder-decoder's encoder)\n"
       "       {0} tokenize [--tokenizer T] [--kind K] [--bos] [--eos] [--special]\n"
       "                 (TEXT | --stdin | --jsonl)\n"
       "       {0} detokenize [--tokenizer T] [--kind K] (IDS... | --stdin | --jsonl)\n"

@@ -10,6 +10,8 @@
 
 #include <cmath>
 
+#include "runtime/kernels/position_tables.h"
+
 // Per-target include guard: toggled by foreach_target.h for each target.
 #if defined(LMC_KERNELS_OPS_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef LMC_KERNELS_OPS_INL_H_
@@ -621,7 +623,8 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                       const float* HWY_RESTRICT key_cache, const float* HWY_RESTRICT value_cache,
                       int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride,
                       float scale, float* HWY_RESTRICT scores,
-                      const float* HWY_RESTRICT slopes = nullptr, int query_pos = 0) {
+                      const float* HWY_RESTRICT slopes = nullptr, int query_pos = 0,
+                      const RelativeBias* relative = nullptr) {
   const DF d;
   const size_t N = hn::Lanes(d);
   const size_t dim = static_cast<size_t>(head_dim);
@@ -647,6 +650,9 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
       for (t = 0; t < tokens; ++t) {
         scores[t] += slopes[h] * static_cast<float>(static_cast<int>(t) - query_pos);
       }
+    }
+    if (relative) {  // T5: a learned bias per head and bucket of the distance.
+      for (t = 0; t < tokens; ++t) scores[t] += (*relative)(h, static_cast<int>(t) - query_pos);
     }
     Softmax(scores, n_tokens);
 

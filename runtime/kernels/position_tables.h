@@ -1,12 +1,14 @@
 // Tables that position encodings derive from their parameters alone: RoPE's
 // per-pair frequencies (with context-extension scaling), ALiBi's per-head
-// slopes and the Vaswani sinusoid. Header-only and scalar: the compiler
-// evaluates them to emit constant tables, and the reference interpreter calls
-// them, so both see the same numbers.
+// slopes, T5's relative-position buckets and the Vaswani sinusoid. Header-only and scalar: the
+// compiler evaluates them to emit constant tables, and the reference interpreter calls them, so
+// both see the same numbers.
 #ifndef LMC_RUNTIME_KERNELS_POSITION_TABLES_H_
 #define LMC_RUNTIME_KERNELS_POSITION_TABLES_H_
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <vector>
 
 namespace lmc::kernels {
@@ -66,6 +68,42 @@ inline std::vector<float> AlibiSlopes(int heads) {
   }
   return slopes;
 }
+
+// T5's bucket for the relative position key - query (Raffel et al. 2020, as
+// Hugging Face's T5Attention._relative_position_bucket computes it, in float):
+// bidirectional, half the buckets for each sign; causal, only keys behind the
+// query count. Distances below half a sign's buckets are exact, then
+// log-spaced up to max_distance, where the last bucket takes over.
+inline int T5Bucket(int relative, bool bidirectional, int num_buckets, int max_distance) {
+  int bucket = 0;
+  int n = std::max(-relative, 0);
+  if (bidirectional) {
+    num_buckets /= 2;
+    if (relative > 0) bucket = num_buckets;
+    n = std::abs(relative);
+  }
+  const int max_exact = num_buckets / 2;
+  if (n < max_exact) return bucket + n;
+  const float octaves = std::log(static_cast<float>(n) / static_cast<float>(max_exact)) /
+                        static_cast<float>(std::log(static_cast<double>(max_distance) / max_exact));
+  const int large =
+      max_exact + static_cast<int>(octaves * static_cast<float>(num_buckets - max_exact));
+  return bucket + std::min(large, num_buckets - 1);
+}
+
+// T5's relative position bias of one attention op: head h's score for a key
+// at `relative` = key - query positions gains table[bucket(relative), h].
+struct RelativeBias {
+  const float* table;  // [num_buckets, heads]
+  const int* buckets;  // T5Bucket of key - query for key - query in [-max_distance, max_distance]
+  int max_distance;
+  int heads;
+
+  float operator()(int h, int relative) const {
+    relative = std::clamp(relative, -max_distance, max_distance);  // The bucket stays the same.
+    return table[buckets[relative + max_distance] * heads + h];
+  }
+};
 
 // The Vaswani encoding of `pos` into width floats: sin at even indices, cos at
 // odd, frequency 10000^(-2i/width) for pair i (the layout of PyTorch's

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstddef>
 
+#include "runtime/kernels/position_tables.h"
+
 namespace lmc::kernels::scalar {
 
 inline void MatVec(float* out, const float* w, const float* x, int rows, int cols) {
@@ -148,11 +150,12 @@ inline void AddInPlace(float* x, const float* y, int n) {
   for (int i = 0; i < n; ++i) x[i] += y[i];
 }
 
-// `slopes`, when given, adds ALiBi's slopes[h] * (t - query_pos) to head h's scores.
+// `slopes`, when given, adds ALiBi's slopes[h] * (t - query_pos) to head h's
+// scores; `relative`, T5's bias for t - query_pos.
 inline void Attention(float* out, const float* q, const float* key_cache, const float* value_cache,
                       int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride,
-                      float scale, float* scores, const float* slopes = nullptr,
-                      int query_pos = 0) {
+                      float scale, float* scores, const float* slopes = nullptr, int query_pos = 0,
+                      const RelativeBias* relative = nullptr) {
   const int group = n_heads / n_kv_heads;
   for (int h = 0; h < n_heads; ++h) {
     const float* q_h = q + static_cast<size_t>(h) * head_dim;
@@ -163,6 +166,7 @@ inline void Attention(float* out, const float* q, const float* key_cache, const 
       for (int i = 0; i < head_dim; ++i) dot += q_h[i] * k[i];
       scores[t] = scale * dot;
       if (slopes) scores[t] += slopes[h] * static_cast<float>(t - query_pos);
+      if (relative) scores[t] += (*relative)(h, t - query_pos);
     }
     Softmax(scores, n_tokens);
     float* out_h = out + static_cast<size_t>(h) * head_dim;

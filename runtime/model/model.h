@@ -18,12 +18,15 @@ struct ModelInfo {
   const char* spec_path;  // As given to lmc.
   const char* spec_yaml;  // The spec after extends and --set, as compiled.
   int vocab_size;
-  int output_width;  // Floats per output row: vocab_size, or d_model for an encoder.
-  bool encoder;      // Outputs hidden states (bidirectional, one chunk) instead of logits.
+  int output_width;      // Floats per output row: vocab_size, or d_model for an encoder.
+  int d_model;           // Floats per hidden-state row.
+  bool encoder;          // Outputs hidden states (bidirectional, one chunk) instead of logits.
+  bool encoder_decoder;  // Encode a source, then decode with cross-attention to it.
   int max_seq_len;
   int chunk;  // Most tokens one Forward call takes.
   int bos;    // -1 when the spec names none.
   int eos;
+  int decoder_start;           // Encoder-decoders: the decoder's first id; else -1.
   const char* tokenizer_kind;  // The spec's tokenizer.kind ("none": ids only).
   const char* tokenizer_file;  // The spec's tokenizer.file as written; may be empty.
   const char* weights_format;  // The spec's weights.format.
@@ -44,6 +47,11 @@ class Model {
   // positions before `start` already run) and returns the logits of the last
   // `rows` of them, [rows, output_width], valid until the next call.
   virtual const float* Forward(const int* tokens, int n, int start, int rows) = 0;
+  // Encoder-decoders: runs the encoder over tokens[0, n) (1 <= n <= chunk) and
+  // keeps what the decoder's cross-attention reads, for every Forward call until
+  // the next Encode. Returns the encoder's last hidden state, [n, d_model], valid
+  // until the next call. Other models fail.
+  virtual const float* Encode(const int* tokens, int n);
 };
 
 // Prefill: runs `tokens` from position `start` in chunks. Returns the logits of

@@ -1,8 +1,13 @@
 #include <algorithm>
 
 #include "runtime/model/model.h"
+#include "runtime/util/error.h"
 
 namespace lmc::rt {
+
+const float* Model::Encode(const int*, int) {
+  Fail("{} is not an encoder-decoder: it has no encoder input", GetModelInfo().name);
+}
 
 std::vector<float> Prefill(Model& model, std::span<const int> tokens, int start, bool all_rows) {
   const ModelInfo& info = GetModelInfo();

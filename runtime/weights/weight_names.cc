@@ -131,6 +131,75 @@ const Table& Bloom() {
   return table;
 }
 
+// T5ForConditionalGeneration: one stack of blocks each for the encoder (roles
+// enc_*) and the decoder, sub-layers numbered within a block; the relative
+// position table lives in block 0 of each stack. A gated feed-forward (wi_0,
+// wi_1) names its weights in the spec.
+const Table& T5() {
+  static const Table table = [] {
+    Table t = {{"token_embedding", {"shared.weight"}},
+               {"classifier", {"lm_head.weight"}},
+               {"enc_final_norm", {"encoder.final_layer_norm.weight"}},
+               {"final_norm", {"decoder.final_layer_norm.weight"}}};
+    auto attention = [&](const std::string& prefix, const std::string& at) {
+      for (const char* p : {"q", "k", "v", "o"}) {
+        t[prefix + "w" + p] = {at + p + ".weight"};
+      }
+    };
+    for (const auto& [prefix, stack] :
+         {std::pair<std::string, std::string>{"enc_", "encoder"}, {"", "decoder"}}) {
+      const std::string block = stack + ".block.{layer}.layer.";
+      t[prefix + "relative_bias"] = {
+          stack + ".block.0.layer.0.SelfAttention.relative_attention_bias.weight"};
+      t[prefix + "attn_norm"] = {block + "0.layer_norm.weight"};
+      attention(prefix, block + "0.SelfAttention.");
+      const std::string ffn = block + (prefix.empty() ? "2." : "1.");
+      t[prefix + "ffn_norm"] = {ffn + "layer_norm.weight"};
+      t[prefix + "w_up"] = {ffn + "DenseReluDense.wi.weight"};
+      t[prefix + "w_down"] = {ffn + "DenseReluDense.wo.weight"};
+    }
+    t["cross_norm"] = {"decoder.block.{layer}.layer.1.layer_norm.weight"};
+    attention("cross_", "decoder.block.{layer}.layer.1.EncDecAttention.");
+    return t;
+  }();
+  return table;
+}
+
+// torch.nn.Transformer's state_dict under "transformer.", with one shared
+// embedding: attention projections fused as in_proj (q | k | v rows), post-LN
+// norms numbered in order (norm1 after self-attention, then norm2, norm3).
+const Table& TorchTransformer() {
+  static const Table table = [] {
+    Table t = {{"token_embedding", {"shared.weight"}}, {"classifier", {"lm_head.weight"}}};
+    auto with_bias = [&](const std::string& role, const std::string& name) {
+      t[role] = {name + ".weight"};
+      t[role + "_bias"] = {name + ".bias"};
+    };
+    auto attention = [&](const std::string& prefix, const std::string& at) {
+      const char* qkv[] = {"wq", "wk", "wv"};
+      for (int i = 0; i < 3; ++i) {
+        t[prefix + qkv[i]] = Part(at + "in_proj_weight", i, 3, false, false);
+        t[prefix + qkv[i] + "_bias"] = Part(at + "in_proj_bias", i, 3, false, false);
+      }
+      with_bias(prefix + "wo", at + "out_proj");
+    };
+    for (const auto& [prefix, stack] :
+         {std::pair<std::string, std::string>{"enc_", "encoder"}, {"", "decoder"}}) {
+      const std::string layer = "transformer." + stack + ".layers.{layer}.";
+      attention(prefix, layer + "self_attn.");
+      with_bias(prefix + "attn_norm", layer + "norm1");
+      with_bias(prefix + "ffn_norm", layer + (prefix.empty() ? "norm3" : "norm2"));
+      with_bias(prefix + "w_up", layer + "linear1");
+      with_bias(prefix + "w_down", layer + "linear2");
+      with_bias(prefix + "final_norm", "transformer." + stack + ".norm");
+    }
+    attention("cross_", "transformer.decoder.layers.{layer}.multihead_attn.");
+    with_bias("cross_norm", "transformer.decoder.layers.{layer}.norm2");
+    return t;
+  }();
+  return table;
+}
+
 std::map<std::string, std::string> PlainNames(const Table& table) {
   std::map<std::string, std::string> names;
   for (const auto& [role, stored] : table) names[role] = stored.name;
@@ -145,7 +214,12 @@ const std::map<std::string, StoredTensor>& LayoutTensors(std::string_view layout
   if (layout == "gpt2") return Gpt2();
   if (layout == "openai_gpt") return OpenAiGpt();
   if (layout == "bloom") return Bloom();
-  Fail("unknown weights layout '{}': expected llama2c, llama, gpt2, openai_gpt or bloom", layout);
+  if (layout == "t5") return T5();
+  if (layout == "torch_transformer") return TorchTransformer();
+  Fail(
+      "unknown weights layout '{}': expected llama2c, llama, gpt2, openai_gpt, bloom, t5 or "
+      "torch_transformer",
+      layout);
 }
 
 std::string_view LayoutOptionalPrefix(std::string_view layout) {

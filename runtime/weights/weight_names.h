@@ -28,7 +28,8 @@ struct StoredTensor {
 // Layouts: "llama2c" (Meta's Llama names, as llama2.c's export.py writes them),
 // "llama" (Hugging Face LlamaForCausalLM, Mistral, Qwen2), "gpt2"
 // (GPT2LMHeadModel), "openai_gpt" (OpenAIGPTLMHeadModel), "bloom"
-// (BloomForCausalLM). Throws Error for any other layout.
+// (BloomForCausalLM), "t5" (T5ForConditionalGeneration), "torch_transformer"
+// (torch.nn.Transformer's state_dict). Throws Error for any other layout.
 const std::map<std::string, StoredTensor>& LayoutTensors(std::string_view layout);
 
 // A prefix the layout's checkpoints may carry on every name, or not, depending

@@ -1,0 +1,344 @@
+// Generated from specs/transformer-base.yaml by lmc 0.1.0. Do not edit: change the spec and run lmc.
+//
+// Compiled once per SIMD target (Highway's foreach_target re-includes this
+// file); the runtime picks the best target once per call.
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "transformer_base.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include <algorithm>
+#include <string>
+
+#include "transformer_base.h"
+#include "runtime/kernels/rows-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace lmc::models::transformer_base {
+namespace HWY_NAMESPACE {
+
+namespace k = lmc::kernels::HWY_NAMESPACE;
+
+// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk; earlier positions
+// are in the state) and returns the logits of the last `rows` tokens, [rows, kVocab].
+// Runs the encoder over source tokens[0, n) at positions[0, n), keeps the
+// decoder's cross-attention K/V in the state and returns the encoder's last
+// hidden state, [n, kDModel].
+const float* Encode(const Weights& w, State& s, Activations& a, const int* tokens,
+                    const int* positions, int n) {
+  k::Embedding(a.x, w.token_embedding, tokens, n, kDModel);
+  k::ScaleRows(a.x, a.x, n, kDModel, 22.627417f);
+  k::AddSinusoidalRows(a.x, positions, n, kDModel, a.sinusoid);
+  for (int l = 0; l < kEncoderLayers; ++l) {
+    const EncoderLayerWeights& lw = w.encoder_layers[l];
+    float* enc_k_cache = s.enc_k_cache.get() + static_cast<size_t>(l) * kChunk * kKvDim;
+    float* enc_v_cache = s.enc_v_cache.get() + static_cast<size_t>(l) * kChunk * kKvDim;
+    k::Linear(a.q, lw.enc_wq, a.x, n, kQDim, kDModel);
+    k::AddBiasRows(a.q, lw.enc_wq_bias, n, kQDim);
+    k::Linear(a.k, lw.enc_wk, a.x, n, kKvDim, kDModel);
+    k::AddBiasRows(a.k, lw.enc_wk_bias, n, kKvDim);
+    k::Linear(a.v, lw.enc_wv, a.x, n, kKvDim, kDModel);
+    k::AddBiasRows(a.v, lw.enc_wv_bias, n, kKvDim);
+    k::KvStore(enc_k_cache, enc_v_cache, a.k, a.v, positions, n, kKvDim);
+    k::AttentionRows(a.att, a.q, enc_k_cache, enc_v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/false, nullptr, nullptr, s.scores.get());
+    k::Linear(a.att_out, lw.enc_wo, a.att, n, kDModel, kQDim);
+    k::AddBiasRows(a.att_out, lw.enc_wo_bias, n, kDModel);
+    k::AddRows(a.x, a.att_out, n, kDModel);
+    k::LayerNormRows(a.x, a.x, lw.enc_attn_norm, lw.enc_attn_norm_bias, n, kDModel, 1e-05f);
+    k::Linear(a.up, lw.enc_w_up, a.x, n, kHidden, kDModel);
+    k::AddBiasRows(a.up, lw.enc_w_up_bias, n, kHidden);
+    k::ReluRows(a.up, a.up, n, kHidden);
+    k::Linear(a.att_out, lw.enc_w_down, a.up, n, kDModel, kHidden);
+    k::AddBiasRows(a.att_out, lw.enc_w_down_bias, n, kDModel);
+    k::AddRows(a.x, a.att_out, n, kDModel);
+    k::LayerNormRows(a.x, a.x, lw.enc_ffn_norm, lw.enc_ffn_norm_bias, n, kDModel, 1e-05f);
+  }
+  k::LayerNormRows(a.x, a.x, w.enc_final_norm, w.enc_final_norm_bias, n, kDModel, 1e-05f);
+  for (int l = 0; l < kLayers; ++l) {
+    const LayerWeights& lw = w.layers[l];
+    float* cross_k = s.cross_k.get() + static_cast<size_t>(l) * kChunk * kKvDim;
+    float* cross_v = s.cross_v.get() + static_cast<size_t>(l) * kChunk * kKvDim;
+    k::Linear(a.k, lw.cross_wk, a.x, n, kKvDim, kDModel);
+    k::AddBiasRows(a.k, lw.cross_wk_bias, n, kKvDim);
+    k::Linear(a.v, lw.cross_wv, a.x, n, kKvDim, kDModel);
+    k::AddBiasRows(a.v, lw.cross_wv_bias, n, kKvDim);
+    k::KvStore(cross_k, cross_v, a.k, a.v, positions, n, kKvDim);
+  }
+  return a.x;
+}
+
+const float* Forward(const Weights& w, State& s, Activations& a, const int* tokens,
+                     const int* positions, int n, int rows) {
+  k::Embedding(a.x, w.token_embedding, tokens, n, kDModel);
+  k::ScaleRows(a.x, a.x, n, kDModel, 22.627417f);
+  k::AddSinusoidalRows(a.x, positions, n, kDModel, a.sinusoid);
+  for (int l = 0; l < kLayers; ++l) {
+    const LayerWeights& lw = w.layers[l];
+    float* k_cache = s.k_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
+    float* v_cache = s.v_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
+    float* cross_k = s.cross_k.get() + static_cast<size_t>(l) * kChunk * kKvDim;
+    float* cross_v = s.cross_v.get() + static_cast<size_t>(l) * kChunk * kKvDim;
+    k::Linear(a.q, lw.wq, a.x, n, kQDim, kDModel);
+    k::AddBiasRows(a.q, lw.wq_bias, n, kQDim);
+    k::Linear(a.k, lw.wk, a.x, n, kKvDim, kDModel);
+    k::AddBiasRows(a.k, lw.wk_bias, n, kKvDim);
+    k::Linear(a.v, lw.wv, a.x, n, kKvDim, kDModel);
+    k::AddBiasRows(a.v, lw.wv_bias, n, kKvDim);
+    k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
+    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/true, nullptr, nullptr, s.scores.get());
+    k::Linear(a.att_out, lw.wo, a.att, n, kDModel, kQDim);
+    k::AddBiasRows(a.att_out, lw.wo_bias, n, kDModel);
+    k::AddRows(a.x, a.att_out, n, kDModel);
+    k::LayerNormRows(a.x, a.x, lw.attn_norm, lw.attn_norm_bias, n, kDModel, 1e-05f);
+    k::Linear(a.q, lw.cross_wq, a.x, n, kQDim, kDModel);
+    k::AddBiasRows(a.q, lw.cross_wq_bias, n, kQDim);
+    k::CrossAttentionRows(a.att, a.q, cross_k, cross_v, n, s.source_len, kHeads, kKvHeads, kHeadDim, 0.125f, s.scores.get());
+    k::Linear(a.att_out, lw.cross_wo, a.att, n, kDModel, kQDim);
+    k::AddBiasRows(a.att_out, lw.cross_wo_bias, n, kDModel);
+    k::AddRows(a.x, a.att_out, n, kDModel);
+    k::LayerNormRows(a.x, a.x, lw.cross_norm, lw.cross_norm_bias, n, kDModel, 1e-05f);
+    k::Linear(a.up, lw.w_up, a.x, n, kHidden, kDModel);
+    k::AddBiasRows(a.up, lw.w_up_bias, n, kHidden);
+    k::ReluRows(a.up, a.up, n, kHidden);
+    k::Linear(a.att_out, lw.w_down, a.up, n, kDModel, kHidden);
+    k::AddBiasRows(a.att_out, lw.w_down_bias, n, kDModel);
+    k::AddRows(a.x, a.att_out, n, kDModel);
+    k::LayerNormRows(a.x, a.x, lw.ffn_norm, lw.ffn_norm_bias, n, kDModel, 1e-05f);
+  }
+  // The rows whose logits were asked for: the last `rows` of the chunk.
+  std::copy_n(a.x + static_cast<size_t>(n - rows) * kDModel, rows * kDModel, a.att_out);
+  k::LayerNormRows(a.att_out, a.att_out, w.final_norm, w.final_norm_bias, rows, kDModel, 1e-05f);
+  k::Linear(a.logits, w.token_embedding, a.att_out, rows, kVocab, kDModel);
+  return a.logits;
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lmc::models::transformer_base
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+
+#include "runtime/model/model.h"
+#include "runtime/util/error.h"
+#include "runtime/weights/checkpoint.h"
+
+namespace lmc::models::transformer_base {
+
+HWY_EXPORT(Forward);
+HWY_EXPORT(Encode);
+
+void BindWeights(lmc::rt::TensorSource& source, Weights& w) {
+  w.token_embedding = source.F32("shared.weight", {kVocab, kDModel});
+  w.enc_final_norm = source.F32("transformer.encoder.norm.weight", {kDModel});
+  w.enc_final_norm_bias = source.F32("transformer.encoder.norm.bias", {kDModel});
+  w.final_norm = source.F32("transformer.decoder.norm.weight", {kDModel});
+  w.final_norm_bias = source.F32("transformer.decoder.norm.bias", {kDModel});
+  for (int l = 0; l < kEncoderLayers; ++l) {
+    EncoderLayerWeights& lw = w.encoder_layers[l];
+    const std::string n = std::to_string(l);
+    lw.enc_wq = source.F32("transformer.encoder.layers." + n + ".self_attn.in_proj_weight", {kQDim, kDModel}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
+    lw.enc_wq_bias = source.F32("transformer.encoder.layers." + n + ".self_attn.in_proj_bias", {kQDim}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
+    lw.enc_wk = source.F32("transformer.encoder.layers." + n + ".self_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
+    lw.enc_wk_bias = source.F32("transformer.encoder.layers." + n + ".self_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
+    lw.enc_wv = source.F32("transformer.encoder.layers." + n + ".self_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
+    lw.enc_wv_bias = source.F32("transformer.encoder.layers." + n + ".self_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
+    lw.enc_wo = source.F32("transformer.encoder.layers." + n + ".self_attn.out_proj.weight", {kDModel, kQDim});
+    lw.enc_wo_bias = source.F32("transformer.encoder.layers." + n + ".self_attn.out_proj.bias", {kDModel});
+    lw.enc_attn_norm = source.F32("transformer.encoder.layers." + n + ".norm1.weight", {kDModel});
+    lw.enc_attn_norm_bias = source.F32("transformer.encoder.layers." + n + ".norm1.bias", {kDModel});
+    lw.enc_w_up = source.F32("transformer.encoder.layers." + n + ".linear1.weight", {kHidden, kDModel});
+    lw.enc_w_up_bias = source.F32("transformer.encoder.layers." + n + ".linear1.bias", {kHidden});
+    lw.enc_w_down = source.F32("transformer.encoder.layers." + n + ".linear2.weight", {kDModel, kHidden});
+    lw.enc_w_down_bias = source.F32("transformer.encoder.layers." + n + ".linear2.bias", {kDModel});
+    lw.enc_ffn_norm = source.F32("transformer.encoder.layers." + n + ".norm2.weight", {kDModel});
+    lw.enc_ffn_norm_bias = source.F32("transformer.encoder.layers." + n + ".norm2.bias", {kDModel});
+  }
+  for (int l = 0; l < kLayers; ++l) {
+    LayerWeights& lw = w.layers[l];
+    const std::string n = std::to_string(l);
+    lw.cross_wk = source.F32("transformer.decoder.layers." + n + ".multihead_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
+    lw.cross_wk_bias = source.F32("transformer.decoder.layers." + n + ".multihead_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
+    lw.cross_wv = source.F32("transformer.decoder.layers." + n + ".multihead_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
+    lw.cross_wv_bias = source.F32("transformer.decoder.layers." + n + ".multihead_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
+    lw.wq = source.F32("transformer.decoder.layers." + n + ".self_attn.in_proj_weight", {kQDim, kDModel}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
+    lw.wq_bias = source.F32("transformer.decoder.layers." + n + ".self_attn.in_proj_bias", {kQDim}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
+    lw.wk = source.F32("transformer.decoder.layers." + n + ".self_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
+    lw.wk_bias = source.F32("transformer.decoder.layers." + n + ".self_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
+    lw.wv = source.F32("transformer.decoder.layers." + n + ".self_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
+    lw.wv_bias = source.F32("transformer.decoder.layers." + n + ".self_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
+    lw.wo = source.F32("transformer.decoder.layers." + n + ".self_attn.out_proj.weight", {kDModel, kQDim});
+    lw.wo_bias = source.F32("transformer.decoder.layers." + n + ".self_attn.out_proj.bias", {kDModel});
+    lw.attn_norm = source.F32("transformer.decoder.layers." + n + ".norm1.weight", {kDModel});
+    lw.attn_norm_bias = source.F32("transformer.decoder.layers." + n + ".norm1.bias", {kDModel});
+    lw.cross_wq = source.F32("transformer.decoder.layers." + n + ".multihead_attn.in_proj_weight", {kQDim, kDModel}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
+    lw.cross_wq_bias = source.F32("transformer.decoder.layers." + n + ".multihead_attn.in_proj_bias", {kQDim}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
+    lw.cross_wo = source.F32("transformer.decoder.layers." + n + ".multihead_attn.out_proj.weight", {kDModel, kQDim});
+    lw.cross_wo_bias = source.F32("transformer.decoder.layers." + n + ".multihead_attn.out_proj.bias", {kDModel});
+    lw.cross_norm = source.F32("transformer.decoder.layers." + n + ".norm2.weight", {kDModel});
+    lw.cross_norm_bias = source.F32("transformer.decoder.layers." + n + ".norm2.bias", {kDModel});
+    lw.w_up = source.F32("transformer.decoder.layers." + n + ".linear1.weight", {kHidden, kDModel});
+    lw.w_up_bias = source.F32("transformer.decoder.layers." + n + ".linear1.bias", {kHidden});
+    lw.w_down = source.F32("transformer.decoder.layers." + n + ".linear2.weight", {kDModel, kHidden});
+    lw.w_down_bias = source.F32("transformer.decoder.layers." + n + ".linear2.bias", {kDModel});
+    lw.ffn_norm = source.F32("transformer.decoder.layers." + n + ".norm3.weight", {kDModel});
+    lw.ffn_norm_bias = source.F32("transformer.decoder.layers." + n + ".norm3.bias", {kDModel});
+  }
+}
+
+void State::Allocate(int positions) {
+  capacity = positions;
+  // Not zeroed: pages are touched only as the caches fill.
+  k_cache.reset(new float[kLayers * static_cast<size_t>(capacity) * kKvDim]);
+  v_cache.reset(new float[kLayers * static_cast<size_t>(capacity) * kKvDim]);
+  enc_k_cache.reset(new float[kEncoderLayers * static_cast<size_t>(kChunk) * kKvDim]);
+  enc_v_cache.reset(new float[kEncoderLayers * static_cast<size_t>(kChunk) * kKvDim]);
+  cross_k.reset(new float[kLayers * static_cast<size_t>(kChunk) * kKvDim]);
+  cross_v.reset(new float[kLayers * static_cast<size_t>(kChunk) * kKvDim]);
+  source_len = 0;
+  scores.reset(new float[std::max(capacity, kChunk)]);
+}
+
+namespace {
+
+const lmc::rt::ModelDims kCheckpointDims{
+    .d_model = kDModel,
+    .hidden = kHidden,
+    .n_layers = kLayers,
+    .n_heads = kHeads,
+    .n_kv_heads = kKvHeads,
+    .head_dim = kHeadDim,
+    .vocab = kVocab,
+    .max_seq_len = kMaxSeqLen,
+    .tied = true,
+};
+
+// The runtime's view of this model: checks inputs, owns weights and state.
+class CompiledModel final : public lmc::rt::Model {
+ public:
+  void LoadWeights(const std::string& path) override {
+    source_ = lmc::rt::OpenCheckpoint(path, "safetensors", kCheckpointDims);
+    BindWeights(*source_, weights_);
+  }
+
+  void Allocate(int capacity) override {
+    if (capacity < 1 || capacity > kMaxSeqLen) {
+      lmc::rt::Fail("context capacity {} is outside [1, {}]", capacity, kMaxSeqLen);
+    }
+    state_.Allocate(capacity);
+  }
+
+  int capacity() const override { return state_.capacity; }
+
+  const float* Forward(const int* tokens, int n, int start, int rows) override {
+    if (!source_) lmc::rt::Fail("no weights loaded");
+    if (n < 1 || n > kChunk || rows < 1 || rows > n) {
+      lmc::rt::Fail("internal error: {} tokens, {} rows per call", n, rows);
+    }
+    if (start < 0 || start + n > state_.capacity) {
+      lmc::rt::Fail("positions {}..{} are past the context capacity {} (--ctx)", start,
+                    start + n - 1, state_.capacity);
+    }
+    if (state_.source_len == 0) lmc::rt::Fail("internal error: decoding before encode");
+    int positions[kChunk];
+    for (int i = 0; i < n; ++i) {
+      if (tokens[i] < 0 || tokens[i] >= kVocab) {
+        lmc::rt::Fail("token id {} is outside the vocabulary [0, {})", tokens[i], kVocab);
+      }
+      positions[i] = start + i;
+    }
+    return HWY_DYNAMIC_DISPATCH(Forward)(weights_, state_, *activations_, tokens, positions, n,
+                                         rows);
+  }
+
+  const float* Encode(const int* tokens, int n) override {
+    if (!source_) lmc::rt::Fail("no weights loaded");
+    if (n < 1 || n > kChunk) {
+      lmc::rt::Fail("the encoder takes 1 to {} tokens (max_seq_len), not {}", kChunk, n);
+    }
+    int positions[kChunk];
+    for (int i = 0; i < n; ++i) {
+      if (tokens[i] < 0 || tokens[i] >= kVocab) {
+        lmc::rt::Fail("token id {} is outside the vocabulary [0, {})", tokens[i], kVocab);
+      }
+      positions[i] = i;
+    }
+    state_.source_len = n;
+    return HWY_DYNAMIC_DISPATCH(Encode)(weights_, state_, *activations_, tokens, positions, n);
+  }
+
+ private:
+  std::unique_ptr<lmc::rt::TensorSource> source_;
+  Weights weights_{};
+  State state_;
+  std::unique_ptr<Activations> activations_{new Activations};
+};
+
+}  // namespace
+
+}  // namespace lmc::models::transformer_base
+
+namespace lmc::rt {
+
+const ModelInfo& GetModelInfo() {
+  static const ModelInfo info{
+      .name = "transformer-base",
+      .spec_path = "specs/transformer-base.yaml",
+      .spec_yaml = "lmc: 1\n"
+    "name: transformer-base\n"
+    "description: Transformer base (Vaswani et al. 2017)\n"
+    "family: encoder-decoder\n"
+    "sizes:\n"
+    "  vocab: 37000\n"
+    "  d_model: 512\n"
+    "  n_layers: 6\n"
+    "  n_decoder_layers: 6\n"
+    "  max_seq_len: 1024\n"
+    "attention:\n"
+    "  n_heads: 8\n"
+    "  bias: true\n"
+    "norm:\n"
+    "  kind: layernorm\n"
+    "  placement: post\n"
+    "  eps: 1.0e-5\n"
+    "  bias: true\n"
+    "  final: true\n"
+    "feed_forward:\n"
+    "  activation: relu\n"
+    "  hidden: 2048\n"
+    "  bias: true\n"
+    "position:\n"
+    "  kind: sinusoidal\n"
+    "embeddings:\n"
+    "  tied: true\n"
+    "  scale: 22.627416997969522\n"
+    "tokenizer:\n"
+    "  kind: none\n"
+    "  decoder_start: 1\n"
+    "weights:\n"
+    "  format: safetensors\n"
+    "  layout: torch_transformer\n",
+      .vocab_size = models::transformer_base::kVocab,
+      .output_width = models::transformer_base::kVocab,
+      .d_model = models::transformer_base::kDModel,
+      .encoder = false,
+      .encoder_decoder = true,
+      .max_seq_len = models::transformer_base::kMaxSeqLen,
+      .chunk = models::transformer_base::kChunk,
+      .bos = -1,
+      .eos = -1,
+      .decoder_start = 1,
+      .tokenizer_kind = "none",
+      .tokenizer_file = "",
+      .weights_format = "safetensors",
+  };
+  return info;
+}
+
+std::unique_ptr<Model> CreateModel() {
+  return std::make_unique<models::transformer_base::CompiledModel>();
+}
+
+}  // namespace lmc::rt
+
+#endif  // HWY_ONCE
