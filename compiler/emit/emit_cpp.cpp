@@ -183,6 +183,10 @@ class Emitter {
     }
     c.Line("std::unique_ptr<float[]> scores;  // [{}]: attention scratch",
            g_.HasEncode() ? "max(capacity, kChunk)" : "capacity");
+    if (const ir::Op* cope = FindCope()) {
+      c.Line("std::unique_ptr<float[]> cope_scratch;  // [{}]: CoPE's scratch",
+             Size(g_.weights[cope->weights[0]].dims[1]));
+    }
     c.Line("void Allocate(int capacity);");
     c.Outdent();
     c.Line("}};");
@@ -279,6 +283,18 @@ class Emitter {
                            w.transposed, w.parts, w.part, w.groups);
     }
     c.Line("{}.{} = source.F32({}, {}{});", field, w.role, name, DimsExpr(w.dims), stored);
+  }
+
+  static bool HasCope(const ir::Op& op) {
+    return op.kind == ir::OpKind::kAttention && op.Has("position_bias") &&
+           op.Get<ir::PositionBias>("position_bias") == ir::PositionBias::kCope;
+  }
+  // An attention op with CoPE, if any: its scratch is part of the state.
+  const ir::Op* FindCope() const {
+    for (const ir::Op* op : OpsOfKind(g_.body, ir::OpKind::kAttention)) {
+      if (HasCope(*op)) return op;
+    }
+    return nullptr;
   }
 
   static bool UsesState(const ir::Block& block, int state) {
@@ -442,7 +458,14 @@ class Emitter {
         std::vector<float> alibi = ir::AlibiSlopes(g_, op);
         std::string slopes = alibi.empty() ? "nullptr" : Table("kAlibiSlopes", alibi);
         std::vector<int> buckets = ir::T5Buckets(op);
-        std::string relative = "nullptr";
+        std::string relative = "nullptr", cope = "nullptr";
+        if (HasCope(op)) {
+          std::string name = Buf(op.result).substr(2) + "_cope";
+          const ir::Weight& embedding = g_.weights[op.weights[0]];
+          c.Line("const lmc::kernels::CopeBias {}{{{}, {}, s.cope_scratch.get()}};", name,
+                 WeightExpr(op.weights[0]), Size(embedding.dims[1]));
+          cope = fmt::format("&{}", name);
+        }
         if (!buckets.empty()) {
           std::string name = Buf(op.result).substr(2) + "_bias";
           c.Line("const lmc::kernels::RelativeBias {}{{{}, {}, {}, {}}};", name,
@@ -451,13 +474,13 @@ class Emitter {
           relative = fmt::format("&{}", name);
         }
         c.Line(
-            "k::AttentionRows({}, {}, {}, {}, positions, n, {}, {}, {}, {}, {}, {}, {}, "
+            "k::AttentionRows({}, {}, {}, {}, positions, n, {}, {}, {}, {}, {}, {}, {}, {}, "
             "s.scores.get());",
             out(), in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), dim("heads"),
             dim("kv_heads"), dim("head_dim"), f("scale"),
             op.Get<ir::AttentionMask>("mask") == ir::AttentionMask::kCausal ? "/*causal=*/true"
                                                                             : "/*causal=*/false",
-            slopes, relative);
+            slopes, relative, cope);
         break;
       }
       case ir::OpKind::kCrossAttention:
@@ -663,6 +686,9 @@ class Emitter {
                                        : " * " + ConstantName(g_.dims[d].name);
       }
       c.Line("{}.reset(new float[{}]);", s.name, elements);
+    }
+    if (const ir::Op* cope = FindCope()) {
+      c.Line("cope_scratch.reset(new float[{}]);", Size(g_.weights[cope->weights[0]].dims[1]));
     }
     if (g_.HasEncode()) {
       c.Line("source_len = 0;");

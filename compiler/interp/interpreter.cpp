@@ -251,6 +251,15 @@ class Interpreter {
         std::vector<float> slopes = ir::AlibiSlopes(g_, op);
         std::vector<int> buckets = ir::T5Buckets(op);
         std::optional<kernels::RelativeBias> relative;
+        std::optional<kernels::CopeBias> cope;
+        std::vector<float> cope_scratch;
+        if (op.Has("position_bias") &&
+            op.Get<ir::PositionBias>("position_bias") == ir::PositionBias::kCope) {
+          const int positions = Size(g_.weights[op.weights[0]].dims[1]);
+          cope_scratch.resize(positions);
+          cope =
+              kernels::CopeBias{WeightData(op.weights[0], layer), positions, cope_scratch.data()};
+        }
         if (!buckets.empty()) {
           relative = kernels::RelativeBias{WeightData(op.weights[0], layer), buckets.data(),
                                            static_cast<int>(op.Float("max_distance")), heads};
@@ -260,7 +269,7 @@ class Interpreter {
           ref::Attention(out.row(r), q.row(r), k.data(), v.data(), visible, heads, kv_heads,
                          head_dim, kv_heads * head_dim, static_cast<float>(op.Float("scale")),
                          scores.data(), slopes.empty() ? nullptr : slopes.data(), positions_[r],
-                         relative ? &*relative : nullptr);
+                         relative ? &*relative : nullptr, cope ? &*cope : nullptr);
         }
         break;
       }

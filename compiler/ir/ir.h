@@ -70,8 +70,8 @@ enum class RopeStyle { kInterleaved, kHalf };
 enum class RopeScaling { kNone, kLinear, kLlama3 };
 enum class GateActivation { kSwiGlu };
 enum class AttentionMask { kCausal, kNone };
-enum class PositionBias { kNone, kAlibi, kT5Relative };  // Added to attention scores.
-enum class LayerStack { kMain, kEncoder };               // Which layers a `layers` op repeats.
+enum class PositionBias { kNone, kAlibi, kT5Relative, kCope };  // Added to attention scores.
+enum class LayerStack { kMain, kEncoder };  // Which layers a `layers` op repeats.
 enum class Activation { kRelu, kGelu, kGeluTanh, kSilu };
 
 template <typename E>
@@ -94,7 +94,7 @@ struct EnumNames<AttentionMask> {
 };
 template <>
 struct EnumNames<PositionBias> {
-  static constexpr const char* names[] = {"none", "alibi", "t5_relative"};
+  static constexpr const char* names[] = {"none", "alibi", "t5_relative", "cope"};
 };
 template <>
 struct EnumNames<LayerStack> {

@@ -169,19 +169,28 @@ ShapeResult AttentionShape(const Graph& g, const Op& op) {
       return fmt::format("state {} rows must hold kv_heads * head_dim floats", state.name);
     }
   }
-  if (!op.weights.empty()) {  // T5's table: [buckets, heads].
+  // T5's table is [num_buckets, heads]; CoPE's position embedding [head_dim, positions].
+  const PositionBias bias =
+      op.Has("position_bias") ? op.Get<PositionBias>("position_bias") : PositionBias::kNone;
+  const bool tabled = bias == PositionBias::kT5Relative || bias == PositionBias::kCope;
+  if (op.weights.empty() == tabled) {
+    return std::string("a weight goes with position_bias t5_relative or cope, and only with them");
+  }
+  if (bias == PositionBias::kT5Relative) {
     const Dims& table = WeightDims(g, op, 0);
-    if (!op.Has("position_bias") ||
-        op.Get<PositionBias>("position_bias") != PositionBias::kT5Relative) {
-      return std::string("a bias table needs position_bias = t5_relative");
-    }
     if (table.size() != 2 || g.dims[table[1]].size != heads ||
         g.dims[table[0]].size != static_cast<int64_t>(op.Float("num_buckets"))) {
       return std::string("the bias table must be [num_buckets, heads]");
     }
-  } else if (op.Has("position_bias") &&
-             op.Get<PositionBias>("position_bias") == PositionBias::kT5Relative) {
-    return std::string("position_bias t5_relative needs its bias table");
+  }
+  if (bias == PositionBias::kCope) {
+    const Dims& embedding = WeightDims(g, op, 0);
+    if (embedding.size() != 2 || g.dims[embedding[0]].size != head_dim) {
+      return std::string("CoPE's position embedding must be [head_dim, positions]");
+    }
+    if (op.Get<AttentionMask>("mask") != AttentionMask::kCausal) {
+      return std::string("CoPE counts positions back from the query: it needs mask = causal");
+    }
   }
   return Dims{t, q_dim};
 }
@@ -287,7 +296,8 @@ const OpDef kOps[] = {
       {"scale", AttrType::kFloat},
       {"mask", AttrType::kAttentionMask},
       // A bias on each score from the key's and the query's positions: ALiBi's
-      // slopes, or T5's bucketed table (the op's optional weight).
+      // slopes, T5's bucketed table or CoPE's position embedding (the op's
+      // optional weight).
       {"position_bias", AttrType::kPositionBias, true},
       {"num_buckets", AttrType::kFloat, true},
       {"max_distance", AttrType::kFloat, true}},

@@ -22,8 +22,9 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
   refuse(spec.family == Family::kDecoder && !spec.attention.causal, "attention.causal",
          "a decoder with bidirectional attention");
   const PositionKind position = spec.position.kind;
-  refuse(position == PositionKind::kCope, "position.kind",
-         fmt::format("position.kind {}", NameOf<PositionKind>(position, kPositionKindNames)));
+  refuse(position == PositionKind::kCope && spec.family != Family::kDecoder, "position.kind",
+         "CoPE in an encoder: its positions count back from the query, so it needs causal "
+         "attention");
   refuse(position == PositionKind::kRope && spec.position.rope.scaling == RopeScaling::kDynamicNtk,
          "position.rope.scaling", "RoPE scaling dynamic_ntk");
   refuse(spec.feed_forward.activation == Activation::kSilu && spec.feed_forward.beta != 1.0,
@@ -92,6 +93,9 @@ class Lowering {
     max_seq_len_ = g_.AddDim("max_seq_len", spec_.sizes.max_seq_len);
     if (spec_.position.kind == PositionKind::kT5Relative) {
       buckets_ = g_.AddDim("buckets", spec_.position.t5.num_buckets);
+    }
+    if (spec_.position.kind == PositionKind::kCope) {
+      cope_positions_ = g_.AddDim("cope_positions", spec_.position.cope.max_positions);
     }
     layout_ = NameOf<WeightsLayout>(spec_.weights.layout, kWeightsLayoutNames);
     g_.info.family = NameOf<Family>(spec_.family, kFamilyNames);
@@ -261,6 +265,9 @@ class Lowering {
       attrs.emplace_back("num_buckets", static_cast<double>(spec_.position.t5.num_buckets));
       attrs.emplace_back("max_distance", static_cast<double>(spec_.position.t5.max_distance));
       table.push_back(Weight("relative_bias", {buckets_, heads_}, false));
+    } else if (spec_.position.kind == PositionKind::kCope) {
+      attrs.emplace_back("position_bias", ir::PositionBias::kCope);
+      table.push_back(Weight("cope", {head_dim_, cope_positions_}, true));
     }
     int att = Emit(b, ir::OpKind::kAttention, "att", {t_, q_dim_}, {q, positions_, kv},
                    std::move(table), std::move(attrs), {k_cache, v_cache});
@@ -353,9 +360,14 @@ class Lowering {
     for (size_t i = 0; i < g_.weights.size(); ++i) {
       if (g_.weights[i].role == role) return static_cast<int>(i);
     }
-    const bool matrix =
-        dims.size() == 2 && role != "position_embedding" && !role.ends_with("relative_bias");
-    int id = g_.AddWeight(role, TensorName(spec_, role), std::move(dims), per_layer);
+    const bool matrix = dims.size() == 2 && role != "position_embedding" &&
+                        !role.ends_with("relative_bias") && role != "cope";
+    std::string tensor = TensorName(spec_, role);
+    // A per-layer role the layout does not name gets a name per layer.
+    if (per_layer && tensor.find("{layer}") == std::string::npos) {
+      tensor = "layers.{layer}." + role;
+    }
+    int id = g_.AddWeight(role, std::move(tensor), std::move(dims), per_layer);
     ir::Weight& w = g_.weights[id];
     w.encoder = per_layer && encoder_;
     if (!spec_.weights.names.count(role)) {
@@ -390,7 +402,7 @@ class Lowering {
   ir::Graph g_;
   std::string layout_;
   ir::DimId t_, rows_, ctx_, source_ = -1, vocab_, d_, heads_, kv_heads_, head_dim_, q_dim_,
-                             kv_dim_, hidden_, max_seq_len_, buckets_ = -1;
+                             kv_dim_, hidden_, max_seq_len_, buckets_ = -1, cope_positions_ = -1;
   int k_cache_, v_cache_, enc_k_cache_ = -1, enc_v_cache_ = -1, cross_k_ = -1, cross_v_ = -1;
   int positions_ = -1;    // The positions of the entry being lowered.
   bool encoder_ = false;  // Lowering an encoder-decoder's encoder stack.

@@ -373,7 +373,7 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
   rope.Int("original_max_seq_len", spec.position.rope.original_max_seq_len, 1, kMaxSize, false);
   rope.Finish();
   Section t5 = position.Child("t5", false);
-  t5.Int("num_buckets", spec.position.t5.num_buckets, 1, 4096, false);
+  t5.Int("num_buckets", spec.position.t5.num_buckets, 4, 4096, false);
   t5.Int("max_distance", spec.position.t5.max_distance, 1, kMaxSize, false);
   t5.Finish();
   Section cope = position.Child("cope", false);

@@ -145,7 +145,9 @@ inline constexpr WeightRole kWeightRoles[] = {{"token_embedding", false},
                                               {"cross_wo_bias", true},
                                               // T5's relative-position table of each stack,
                                               {"relative_bias", false},
-                                              {"enc_relative_bias", false}};
+                                              {"enc_relative_bias", false},
+                                              // CoPE's position embedding of each layer.
+                                              {"cope", true}};
 
 // An encoder-decoder's encoder stack names its weights with this prefix on the
 // decoder's roles (enc_wq, enc_final_norm): the roles above without cross_.

@@ -8,7 +8,7 @@ namespace lmc {
 
 // Resource limits `lmc check` holds a spec to, so that what it accepts builds
 // and runs on one machine.
-inline constexpr double kMaxTensorElements = 2147483647.0;      // 32-bit index math in kernels.
+inline constexpr double kMaxTensorElements = 2147483647.0;        // 32-bit index math in kernels.
 inline constexpr double kMaxWeightBytes = 1024.0 * (1ull << 30);  // All weights as f32.
 inline constexpr double kMaxActivationBytes = 256.0 * (1ull << 20);  // One token's activations.
 inline constexpr double kMaxKvCacheBytes = 32.0 * (1ull << 30);      // At the default context.

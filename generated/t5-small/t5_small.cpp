@@ -41,7 +41,7 @@ const float* Encode(const Weights& w, State& s, Activations& a, const int* token
     k::Linear(a.v, lw.enc_wv, a.xb, n, kKvDim, kDModel);
     k::KvStore(enc_k_cache, enc_v_cache, a.k, a.v, positions, n, kKvDim);
     const lmc::kernels::RelativeBias att_bias{w.enc_relative_bias, kT5Buckets1, 128, kHeads};
-    k::AttentionRows(a.att, a.q, enc_k_cache, enc_v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 1.0f, /*causal=*/false, nullptr, &att_bias, s.scores.get());
+    k::AttentionRows(a.att, a.q, enc_k_cache, enc_v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 1.0f, /*causal=*/false, nullptr, &att_bias, nullptr, s.scores.get());
     k::Linear(a.xb, lw.enc_wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);
     k::RmsNormRows(a.xb, a.x, lw.enc_ffn_norm, n, kDModel, 1e-06f);
@@ -77,7 +77,7 @@ const float* Forward(const Weights& w, State& s, Activations& a, const int* toke
     k::Linear(a.v, lw.wv, a.xb, n, kKvDim, kDModel);
     k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
     const lmc::kernels::RelativeBias att_bias{w.relative_bias, kT5Buckets0, 128, kHeads};
-    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 1.0f, /*causal=*/true, nullptr, &att_bias, s.scores.get());
+    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 1.0f, /*causal=*/true, nullptr, &att_bias, nullptr, s.scores.get());
     k::Linear(a.xb, lw.wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);
     k::RmsNormRows(a.xb, a.x, lw.cross_norm, n, kDModel, 1e-06f);

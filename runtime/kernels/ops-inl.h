@@ -624,7 +624,7 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                       int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride,
                       float scale, float* HWY_RESTRICT scores,
                       const float* HWY_RESTRICT slopes = nullptr, int query_pos = 0,
-                      const RelativeBias* relative = nullptr) {
+                      const RelativeBias* relative = nullptr, const CopeBias* cope = nullptr) {
   const DF d;
   const size_t N = hn::Lanes(d);
   const size_t dim = static_cast<size_t>(head_dim);
@@ -654,6 +654,7 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
     if (relative) {  // T5: a learned bias per head and bucket of the distance.
       for (t = 0; t < tokens; ++t) scores[t] += (*relative)(h, static_cast<int>(t) - query_pos);
     }
+    if (cope) AddCope(*cope, q_h, head_dim, scores, n_tokens);
     Softmax(scores, n_tokens);
 
     const float* values = value_cache + kv_offset;

@@ -133,7 +133,7 @@ void Attention(float* out, const float* q, const float* key_cache, const float* 
                float* scores, const float* slopes, int query_pos) {
   HWY_DYNAMIC_DISPATCH(Attention)
   (out, q, key_cache, value_cache, n_tokens, n_heads, n_kv_heads, head_dim, kv_stride, scale,
-   scores, slopes, query_pos, nullptr);
+   scores, slopes, query_pos, nullptr, nullptr);
 }
 
 int Argmax(const float* x, int n) { return HWY_DYNAMIC_DISPATCH(Argmax)(x, n); }

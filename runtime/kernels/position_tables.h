@@ -105,6 +105,38 @@ struct RelativeBias {
   }
 };
 
+// CoPE, contextual position encoding (Golovneva et al. 2024, following the
+// paper's reference code): a key's position is the sum of the gates
+// sigmoid(score) of the keys from it up to the query, clamped to
+// max_positions - 1, and its score gains the query's product with the learned
+// embedding of that position, interpolated between the integers around it.
+struct CopeBias {
+  const float* embedding;  // [head_dim, max_positions], as the paper's pos_emb
+  int max_positions;
+  float* scratch;  // max_positions floats
+};
+
+// Adds CoPE's bias to the n scores (scaled, of the visible keys) of the query
+// head q.
+inline void AddCope(const CopeBias& cope, const float* q, int head_dim, float* scores, int n) {
+  const int positions = cope.max_positions;
+  float* by_position = cope.scratch;  // q . embedding[:, p] for each integer p
+  std::fill(by_position, by_position + positions, 0.0f);
+  for (int d = 0; d < head_dim; ++d) {
+    const float* row = cope.embedding + static_cast<size_t>(d) * positions;
+    for (int p = 0; p < positions; ++p) by_position[p] += q[d] * row[p];
+  }
+  // Gates from the scores before any bias: key t's is taken before its score changes.
+  double position = 0.0;  // A sum of up to n gates: kept in double.
+  for (int t = n - 1; t >= 0; --t) {
+    position += 1.0 / (1.0 + std::exp(-static_cast<double>(scores[t])));
+    const float p = static_cast<float>(std::min(position, static_cast<double>(positions - 1)));
+    const int below = static_cast<int>(std::floor(p)), above = static_cast<int>(std::ceil(p));
+    const float w = p - static_cast<float>(below);
+    scores[t] += by_position[above] * w + by_position[below] * (1.0f - w);
+  }
+}
+
 // The Vaswani encoding of `pos` into width floats: sin at even indices, cos at
 // odd, frequency 10000^(-2i/width) for pair i (the layout of PyTorch's
 // tutorial PositionalEncoding and of tensor2tensor's interleaved variant).

@@ -195,19 +195,20 @@ inline void KvStore(float* HWY_RESTRICT k_cache, float* HWY_RESTRICT v_cache,
 // Query row t attends to cache rows [0, positions[t]] when causal, else to every
 // row written so far ([0, 1 + the largest position of the chunk]). `slopes`
 // (may be null) adds ALiBi's per-head distance penalty, `relative` (may be
-// null) T5's bucketed bias.
+// null) T5's bucketed bias, `cope` (may be null) CoPE's.
 inline void AttentionRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                           const float* HWY_RESTRICT k_cache, const float* HWY_RESTRICT v_cache,
                           const int* positions, int n, int heads, int kv_heads, int head_dim,
                           float scale, bool causal, const float* HWY_RESTRICT slopes,
-                          const RelativeBias* relative, float* HWY_RESTRICT scores) {
+                          const RelativeBias* relative, const CopeBias* cope,
+                          float* HWY_RESTRICT scores) {
   const int width = heads * head_dim, kv_width = kv_heads * head_dim;
   const int visible_all = 1 + *std::max_element(positions, positions + n);
   for (int t = 0; t < n; ++t) {
     const int visible = causal ? positions[t] + 1 : visible_all;
     Attention(out + static_cast<size_t>(t) * width, q + static_cast<size_t>(t) * width, k_cache,
               v_cache, visible, heads, kv_heads, head_dim, kv_width, scale, scores, slopes,
-              positions[t], relative);
+              positions[t], relative, cope);
   }
 }
 

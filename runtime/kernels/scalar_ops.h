@@ -151,11 +151,11 @@ inline void AddInPlace(float* x, const float* y, int n) {
 }
 
 // `slopes`, when given, adds ALiBi's slopes[h] * (t - query_pos) to head h's
-// scores; `relative`, T5's bias for t - query_pos.
+// scores; `relative`, T5's bias for t - query_pos; `cope`, CoPE's.
 inline void Attention(float* out, const float* q, const float* key_cache, const float* value_cache,
                       int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride,
                       float scale, float* scores, const float* slopes = nullptr, int query_pos = 0,
-                      const RelativeBias* relative = nullptr) {
+                      const RelativeBias* relative = nullptr, const CopeBias* cope = nullptr) {
   const int group = n_heads / n_kv_heads;
   for (int h = 0; h < n_heads; ++h) {
     const float* q_h = q + static_cast<size_t>(h) * head_dim;
@@ -168,6 +168,7 @@ inline void Attention(float* out, const float* q, const float* key_cache, const 
       if (slopes) scores[t] += slopes[h] * static_cast<float>(t - query_pos);
       if (relative) scores[t] += (*relative)(h, t - query_pos);
     }
+    if (cope) AddCope(*cope, q_h, head_dim, scores, n_tokens);
     Softmax(scores, n_tokens);
     float* out_h = out + static_cast<size_t>(h) * head_dim;
     for (int i = 0; i < head_dim; ++i) out_h[i] = 0.0f;

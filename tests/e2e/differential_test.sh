@@ -3,7 +3,8 @@
 # binary from a tiny spec in tests/specs/valid/ with --set, writes seeded
 # random weights, and the binary's logits through the prefill path (chunks of
 # kChunk tokens) and the decode path (one token at a time) must match the
-# reference interpreter's (`lmc run`) to 1e-5 relative.
+# reference interpreter's (`lmc run`) to 1e-5 relative. Encoder-decoder
+# variants (named encdec-*) first encode a 100-id source.
 # usage: differential_test.sh LMC SOURCE_DIR CACHE_DIR [K/N]
 # With K/N, only every N-th variant from the K-th on: CTest runs the parts in
 # parallel.
@@ -30,10 +31,16 @@ variants=(
   "bloom-alibi tiny_bloom"
   "gelu-rmsnorm-silu tiny_bloom norm.kind=rmsnorm norm.bias=false feed_forward.activation=silu"
   "bf16 tiny_llama_hf dtype=bf16"
+  "cope-gqa tiny-cope"
+  "encdec-t5 tiny-t5-small sizes.max_seq_len=160"
+  "encdec-t5-geglu-gqa tiny-t5-small sizes.max_seq_len=160 feed_forward.activation=geglu attention.n_kv_heads=2 sizes.n_decoder_layers=3"
+  "encdec-vaswani tiny-transformer-base sizes.max_seq_len=160"
+  "encdec-pre-ln-rope-mqa tiny-transformer-base sizes.max_seq_len=160 norm.placement=pre position.kind=rope attention.n_kv_heads=1"
 )
 
 # 150 ids: more than one prefill chunk (128), ids below the smallest vocab.
 tokens=$(seq -s, 0 149 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? "," : ""), ($i * 7 + 3) % 61}')
+source_ids=$(seq -s, 0 99 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? "," : ""), ($i * 11 + 5) % 59}')
 
 for i in "${!variants[@]}"; do
   [ $((i % part_n + 1)) -eq "$part_k" ] || continue
@@ -41,16 +48,20 @@ for i in "${!variants[@]}"; do
   spec=$specs/$base.yaml
   args=()
   for s in $sets; do args+=(--set "$s"); done
+  encoder=()
+  [[ $name == encdec-* ]] && encoder=(--encoder-tokens "$source_ids")
   bin=$tmp/$name weights=$tmp/$name.safetensors
   if ! "$lmc" build "$spec" "${args[@]}" -o "$bin" --cache-dir "$cache" >"$tmp/build.log" 2>&1; then
     fail "$name: lmc build"; cat "$tmp/build.log"; continue
   fi
   "$lmc" random-weights "$spec" "${args[@]}" -o "$weights" --seed 7 || { fail "$name: weights"; continue; }
-  "$lmc" run "$spec" "${args[@]}" --weights "$weights" --tokens "$tokens" --out "$tmp/ref.npy" ||
+  "$lmc" run "$spec" "${args[@]}" --weights "$weights" "${encoder[@]}" --tokens "$tokens" \
+    --out "$tmp/ref.npy" ||
     { fail "$name: lmc run"; continue; }
-  "$bin" logits --weights "$weights" --tokens "$tokens" --out "$tmp/prefill.npy" ||
+  "$bin" logits --weights "$weights" "${encoder[@]}" --tokens "$tokens" --out "$tmp/prefill.npy" ||
     { fail "$name: prefill"; continue; }
-  "$bin" logits --weights "$weights" --tokens "$tokens" --out "$tmp/decode.npy" --decode ||
+  "$bin" logits --weights "$weights" "${encoder[@]}" --tokens "$tokens" --out "$tmp/decode.npy" \
+    --decode ||
     { fail "$name: decode"; continue; }
   for path in prefill decode; do
     if report=$(/usr/bin/python3 - "$tmp/ref.npy" "$tmp/$path.npy" <<'PY'

@@ -250,8 +250,9 @@ has t5 "head_dim: 64"
 has t5 "scale: 1"
 has t5 "kind: t5_relative"
 has t5 "kind: sentencepiece"
-warns t5 "d_model^-0.5"
-warns t5 "decoder_start_token_id"
+has t5 "output_scale: 0.044194173824159216"
+has t5 "decoder_start: 0"
+has t5 "layout: t5"
 checks t5
 
 # ---- Folders: sharded weights, deterministic output, overwrite ----

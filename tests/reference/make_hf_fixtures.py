@@ -18,6 +18,7 @@ and layouts; no tokenizer files) and the expected outputs for fixed ids:
   mistral         MistralForCausalLM        MQA, head_dim != hidden_size / heads
   qwen2           Qwen2ForCausalLM          QKV biases, tied embeddings
   vaswani         torch.nn.Transformer      post-LN encoder-decoder, ReLU, sinusoidal, sqrt(d) scale
+  cope            (no HF class; spec.yaml)  Llama-style decoder with CoPE, 72 positions, 16 CoPE positions
 
 transformers is not installed (and PyTorch 1.13 has no module for most of
 these), so each model is computed twice, by two independent formulations that
@@ -32,6 +33,8 @@ must agree to 1e-5:
     llama reference model.py (complex rotation of interleaved pairs, after
     undoing convert_llama_weights_to_hf.py's permute, with the per-frequency
     apply_scaling loop of llama3.1) checks it;
+  * CoPE's reference is a transcription of the paper's code (CoPE and SelfAttn
+    modules, heads as the batch), checked by a loop over queries and keys;
   * T5 has no torch module (RMS norm without mean, no attention scale); its
     buckets are checked against a scalar transcription of Mesh TensorFlow's
     _relative_position_bucket, and its full decoder against a cached one (one
@@ -931,6 +934,131 @@ del QWEN2["head_dim"]  # Qwen2Config has no head_dim: hidden_size / num_attentio
 
 
 # ======================================================================
+# CoPE (Golovneva et al. 2024, "Contextual Position Encoding")
+
+
+def cope_paper(query, attn_logits, pos_emb, npos_max):
+    """CoPE.forward of the paper's reference code: positions are the reverse
+    cumulative sums of sigmoid gates, clamped, and the position logits are
+    interpolated between the integer positions around each."""
+    gates = torch.sigmoid(attn_logits)
+    pos = gates.flip(-1).cumsum(dim=-1).flip(-1)
+    pos = pos.clamp(max=npos_max - 1)
+    pos_ceil = pos.ceil().long()
+    pos_floor = pos.floor().long()
+    logits_int = torch.matmul(query, pos_emb)
+    logits_ceil = logits_int.gather(-1, pos_ceil)
+    logits_floor = logits_int.gather(-1, pos_floor)
+    w = pos - pos_floor
+    return logits_ceil * w + logits_floor * (1 - w)
+
+
+def cope_attn_paper(query, key, val, mask, pos_emb, npos_max):
+    """SelfAttn.forward of the paper's reference code (heads as the batch)."""
+    attn_logits = torch.bmm(query, key.transpose(-1, -2))
+    attn_logits = attn_logits / math.sqrt(query.shape[-1])
+    attn_logits += mask.log()
+    attn_logits += cope_paper(query, attn_logits, pos_emb, npos_max)
+    attn = torch.softmax(attn_logits, dim=-1)
+    return torch.bmm(attn, val)
+
+
+def cope_attn_loop(q, k, v, pos_emb, npos_max):
+    """The same, one query and one key at a time: key j's position is the sum of
+    the gates of keys j..i, for query i."""
+    H, t, hd = q.shape
+    out = torch.zeros_like(q)
+    for h in range(H):
+        for i in range(t):
+            z = [float(q[h, i] @ k[h, j]) / math.sqrt(hd) for j in range(i + 1)]
+            e = q[h, i] @ pos_emb[h if pos_emb.shape[0] > 1 else 0]  # [npos]
+            biased, position = [0.0] * (i + 1), 0.0
+            for j in range(i, -1, -1):
+                position += 1.0 / (1.0 + math.exp(-z[j]))
+                p = min(position, npos_max - 1)
+                lo, hi = math.floor(p), math.ceil(p)
+                biased[j] = z[j] + float(e[hi]) * (p - lo) + float(e[lo]) * (1 - (p - lo))
+            w = torch.softmax(torch.tensor(biased, dtype=DT), 0)
+            out[h, i] = w @ v[h, : i + 1]
+    return out
+
+
+def make_cope(g):
+    """A Llama-style decoder (RMSNorm, SwiGLU, MHA, untied) whose only position
+    signal is CoPE in every layer; no Hugging Face class has it, so the fixture
+    carries its spec (spec.yaml) and config.json is descriptive."""
+    cfg = llama_config("CoPELlamaForCausalLM", "llama-cope", 96, 32, 4, 4, 8, 48, 128, 10000.0, 1e-5, None, False,
+                       {"cope_max_positions": 16})
+    for k in ("rope_scaling", "rope_theta"):
+        del cfg[k]
+    npos, H, hd = cfg["cope_max_positions"], 4, 8
+    W = llama_weights(cfg, g)
+    for i in range(cfg["num_hidden_layers"]):
+        W[f"model.layers.{i}.self_attn.cope.pos_emb"] = g.w((hd, npos), 0.5)
+    a = dict(V=cfg["vocab_size"], T=72)
+
+    def forward(ids, attention):
+        t, eps = len(ids), cfg["rms_norm_eps"]
+        x = T(W, "model.embed_tokens.weight")[ids]
+        for i in range(cfg["num_hidden_layers"]):
+            h = f"model.layers.{i}."
+            y = rms_norm(x, T(W, h + "input_layernorm.weight"), eps)
+            q, k, v = (heads(y @ T(W, h + f"self_attn.{p}_proj.weight").t(), H) for p in "qkv")
+            o = attention(q, k, v, T(W, h + "self_attn.cope.pos_emb")[None], npos)
+            x = x + merge(o) @ T(W, h + "self_attn.o_proj.weight").t()
+            y = rms_norm(x, T(W, h + "post_attention_layernorm.weight"), eps)
+            g_, u = y @ T(W, h + "mlp.gate_proj.weight").t(), y @ T(W, h + "mlp.up_proj.weight").t()
+            x = x + (F.silu(g_) * u) @ T(W, h + "mlp.down_proj.weight").t()
+        return rms_norm(x, T(W, "model.norm.weight"), eps) @ T(W, "lm_head.weight").t()
+
+    def paper(ids):
+        mask = torch.tril(torch.ones(len(ids), len(ids), dtype=DT))[None]
+        return forward(ids, lambda q, k, v, e, n: cope_attn_paper(q, k, v, mask, e, n))
+
+    return a, cfg, W, {"torch": paper, "manual": lambda ids: forward(ids, cope_attn_loop)}
+
+
+COPE_SPEC = """\
+# The cope fixture's architecture (tests/reference/make_hf_fixtures.py writes
+# it: no Hugging Face class has CoPE, so lmc import cannot derive it).
+lmc: 1
+name: cope
+family: decoder
+sizes:
+  vocab: 96
+  d_model: 32
+  n_layers: 2
+  max_seq_len: 128
+attention:
+  n_heads: 4
+norm:
+  kind: rmsnorm
+  eps: 1.0e-5
+feed_forward:
+  activation: swiglu
+  hidden: 48
+position:
+  kind: cope
+  cope:
+    max_positions: 16
+tokenizer:
+  kind: none
+weights:
+  format: safetensors
+  layout: llama
+  names:
+    cope: "model.layers.{layer}.self_attn.cope.pos_emb"
+"""
+
+
+def run_cope(fx, seed):
+    checks = run_decoder(fx, make_cope, seed)
+    with open(os.path.join(fx.dir, "spec.yaml"), "w") as f:
+        f.write(COPE_SPEC)
+    return checks
+
+
+# ======================================================================
 # Vaswani et al. 2017 with torch.nn.Transformer
 
 
@@ -1201,6 +1329,7 @@ FIXTURES = {
     "mistral": (lambda fx, s: run_rope(fx, make_rope_model(MISTRAL, 24), s), 101),
     "qwen2": (lambda fx, s: run_rope(fx, make_rope_model(QWEN2, 24), s), 101),
     "vaswani": (run_vaswani, 117),
+    "cope": (run_cope, 101),
 }
 
 
