@@ -127,7 +127,8 @@ class Validator {
     }
     const bool fused_qkv = s.weights.layout == WeightsLayout::kGpt2 ||
                            s.weights.layout == WeightsLayout::kOpenAiGpt ||
-                           s.weights.layout == WeightsLayout::kBloom;
+                           s.weights.layout == WeightsLayout::kBloom ||
+                           s.weights.layout == WeightsLayout::kTorchTransformer;
     if (fused_qkv && s.attention.n_kv_heads != s.attention.n_heads) {
       Error({"attention.n_kv_heads", "weights.layout"},
             fmt::format("weights.layout {} fuses q, k and v in equal parts: attention.n_kv_heads "

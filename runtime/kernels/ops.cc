@@ -130,10 +130,11 @@ void AddInPlace(float* x, const float* y, int n) { HWY_DYNAMIC_DISPATCH(AddInPla
 
 void Attention(float* out, const float* q, const float* key_cache, const float* value_cache,
                int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride, float scale,
-               float* scores, const float* slopes, int query_pos) {
+               float* scores, const float* slopes, int query_pos, const RelativeBias* relative,
+               const CopeBias* cope) {
   HWY_DYNAMIC_DISPATCH(Attention)
   (out, q, key_cache, value_cache, n_tokens, n_heads, n_kv_heads, head_dim, kv_stride, scale,
-   scores, slopes, query_pos, nullptr, nullptr);
+   scores, slopes, query_pos, relative, cope);
 }
 
 int Argmax(const float* x, int n) { return HWY_DYNAMIC_DISPATCH(Argmax)(x, n); }

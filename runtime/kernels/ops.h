@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "runtime/kernels/position_tables.h"
+
 namespace lmc::kernels {
 
 // out[r] = sum_c w[r*cols + c] * x[c], for r in [0, rows). out must not alias x or w.
@@ -82,10 +84,12 @@ void AddInPlace(float* x, const float* y, int n);
 // Per head: s[t] = scale * dot(q_h, k_t); softmax over t; out_h = sum_t s[t] * v_t.
 // scores: scratch of at least n_tokens floats. out: [n_heads * head_dim], must not alias the
 // other arguments. `slopes` (n_heads floats), when given, adds ALiBi's
-// slopes[h] * (t - query_pos) to head h's scores before the softmax.
+// slopes[h] * (t - query_pos) to head h's scores before the softmax; `relative`, T5's
+// bucketed bias of t - query_pos; `cope`, CoPE's contextual-position bias.
 void Attention(float* out, const float* q, const float* key_cache, const float* value_cache,
                int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride, float scale,
-               float* scores, const float* slopes = nullptr, int query_pos = 0);
+               float* scores, const float* slopes = nullptr, int query_pos = 0,
+               const RelativeBias* relative = nullptr, const CopeBias* cope = nullptr);
 
 // Index of the largest element; the first one on ties. n >= 1. Result is unspecified if x
 // contains NaN.

@@ -35,7 +35,7 @@ variants=(
   "encdec-t5 tiny-t5-small sizes.max_seq_len=160"
   "encdec-t5-geglu-gqa tiny-t5-small sizes.max_seq_len=160 feed_forward.activation=geglu attention.n_kv_heads=2 sizes.n_decoder_layers=3"
   "encdec-vaswani tiny-transformer-base sizes.max_seq_len=160"
-  "encdec-pre-ln-rope-mqa tiny-transformer-base sizes.max_seq_len=160 norm.placement=pre position.kind=rope attention.n_kv_heads=1"
+  "encdec-pre-ln-rope tiny-transformer-base sizes.max_seq_len=160 norm.placement=pre position.kind=rope"
 )
 
 # 150 ids: more than one prefill chunk (128), ids below the smallest vocab.

@@ -255,6 +255,21 @@ has t5 "decoder_start: 0"
 has t5 "layout: t5"
 checks t5
 
+# ---- T5 v1.1 (google/t5-v1_1-small): gated GELU, untied, so no rescale ----
+folder t5v11 '{"architectures": ["T5ForConditionalGeneration"], "d_ff": 1024, "d_kv": 64,
+ "d_model": 512, "decoder_start_token_id": 0, "eos_token_id": 1, "feed_forward_proj": "gated-gelu",
+ "is_encoder_decoder": true, "layer_norm_epsilon": 1e-06, "model_type": "t5", "num_decoder_layers": 8,
+ "num_heads": 6, "num_layers": 8, "pad_token_id": 0, "relative_attention_num_buckets": 32,
+ "tie_word_embeddings": false, "vocab_size": 32128}'
+imports t5v11
+has t5v11 "activation: geglu"
+has t5v11 "tied: false"
+has t5v11 'enc_w_gate: "encoder.block.\{layer\}.layer.1.DenseReluDense.wi_0.weight"'
+has t5v11 'w_up: "decoder.block.\{layer\}.layer.2.DenseReluDense.wi_1.weight"'
+grep -q "output_scale" "$spec" && fail "t5v11: an untied T5 has no output_scale" ||
+  pass "t5v11: no output_scale (untied)"
+checks t5v11
+
 # ---- Folders: sharded weights, deterministic output, overwrite ----
 cp -r "$tmp/hf/llama_linear" "$tmp/hf/sharded"
 echo '{"weight_map": {}}' >"$tmp/hf/sharded/model.safetensors.index.json"

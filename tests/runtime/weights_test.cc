@@ -639,7 +639,21 @@ TEST_CASE("one name table per format", "[names]") {
   CHECK(gpt2_wk.name == "h.{layer}.attn.c_attn.weight");
   CHECK((gpt2_wk.transposed && gpt2_wk.parts == 3 && gpt2_wk.part == 1 && !gpt2_wk.per_head));
   CHECK(LayoutTensors("bloom").at("wv").per_head);
-  CHECK_THROWS_WITH(LayoutTensors("t5"), Catch::Contains("unknown weights layout 't5'"));
+  CHECK_THROWS_WITH(LayoutTensors("gptj"), Catch::Contains("unknown weights layout 'gptj'"));
+  // Encoder-decoders: the encoder's roles carry enc_, the decoder's cross-attention cross_.
+  const auto& t5 = LayoutTensors("t5");
+  CHECK(t5.at("enc_wq").name == "encoder.block.{layer}.layer.0.SelfAttention.q.weight");
+  CHECK(t5.at("cross_wk").name == "decoder.block.{layer}.layer.1.EncDecAttention.k.weight");
+  CHECK(t5.at("w_down").name == "decoder.block.{layer}.layer.2.DenseReluDense.wo.weight");
+  CHECK(t5.at("enc_relative_bias").name ==
+        "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
+  const StoredTensor& cross_v = LayoutTensors("torch_transformer").at("cross_wv");
+  CHECK(cross_v.name == "transformer.decoder.layers.{layer}.multihead_attn.in_proj_weight");
+  CHECK((cross_v.parts == 3 && cross_v.part == 2 && !cross_v.transposed));
+  CHECK(LayoutTensors("torch_transformer").at("enc_ffn_norm").name ==
+        "transformer.encoder.layers.{layer}.norm2.weight");
+  CHECK(LayoutTensors("torch_transformer").at("ffn_norm").name ==
+        "transformer.decoder.layers.{layer}.norm3.weight");
   CHECK(TensorName(hf.at("wq"), 3) == "model.layers.3.self_attn.q_proj.weight");
   CHECK(TensorName(hf.at("w_down"), 0) == "model.layers.0.mlp.down_proj.weight");
   CHECK(TensorName(hf.at("ffn_norm"), 11) == "model.layers.11.post_attention_layernorm.weight");
