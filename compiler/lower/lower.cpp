@@ -59,10 +59,11 @@ ir::Activation ActivationOf(Activation a) {
   return ir::Activation::kSilu;
 }
 
-// A decoder or an encoder: embeddings (token type, scale, learned or
-// sinusoidal positions, then an optional norm), n_layers blocks in pre- or
+// A decoder, an encoder or an encoder-decoder: embeddings (token type, scale,
+// learned or sinusoidal positions, then an optional norm), blocks in pre- or
 // post-norm order, a final norm, and for a decoder the classifier over the
-// requested rows (an encoder returns the hidden states).
+// requested rows (an encoder returns the hidden states). An encoder-decoder's
+// encoder is the module's encode entry; its decoder blocks add cross-attention.
 class Lowering {
  public:
   explicit Lowering(const Spec& spec) : spec_(spec) {}
@@ -108,19 +109,17 @@ class Lowering {
     g_.info.spec_yaml = spec_.resolved_yaml;
     k_cache_ = g_.AddState("k_cache", {ctx_, kv_dim_}, /*per_layer=*/true);
     v_cache_ = g_.AddState("v_cache", {ctx_, kv_dim_}, /*per_layer=*/true);
-    int embedding = -1;
     if (encoder_decoder) {
       g_.info.decoder_start = spec_.tokenizer.decoder_start >= 0
                                   ? spec_.tokenizer.decoder_start
                                   : std::max<int64_t>(spec_.tokenizer.pad, 0);
-      embedding = LowerEncode();
+      LowerEncode();
     }
 
     g_.tokens = g_.AddValue("tokens", {t_}, ir::DType::kI32);
     g_.positions = g_.AddValue("positions", {t_}, ir::DType::kI32);
     positions_ = g_.positions;
-    embedding = Weight("token_embedding", {vocab_, d_}, false);
-    int out = Stack(g_.body, Embed(g_.body, g_.tokens, embedding), encoder_decoder);
+    int out = Stack(g_.body, Embed(g_.body, g_.tokens), encoder_decoder);
 
     int last = Emit(g_.body, ir::OpKind::kLastRows, "x.last", {rows_, d_}, {out});
     if (spec_.norm.final_norm) last = Norm(g_.body, "x.final", last, "final_norm", false);
@@ -132,7 +131,8 @@ class Lowering {
       last = Emit(g_.body, ir::OpKind::kScale, "x.scaled", {rows_, d_}, {last}, {},
                   {{"factor", spec_.embeddings.output_scale}});
     }
-    int classifier = spec_.embeddings.tied ? embedding : Weight("classifier", {vocab_, d_}, false);
+    int classifier =
+        Weight(spec_.embeddings.tied ? "token_embedding" : "classifier", {vocab_, d_}, false);
     g_.output = Emit(g_.body, ir::OpKind::kLinear, "logits", {rows_, vocab_}, {last}, {classifier});
     return std::move(g_);
   }
@@ -140,7 +140,7 @@ class Lowering {
  private:
   // The encode entry: the encoder stack over the source, its final norm, then
   // each decoder layer's cross-attention K/V of the result into the state.
-  int LowerEncode() {
+  void LowerEncode() {
     ir::EncodeEntry& e = g_.encode;
     g_.n_encoder_layers = static_cast<int>(spec_.sizes.n_layers);
     enc_k_cache_ = g_.AddState("enc_k_cache", {source_, kv_dim_}, true);
@@ -151,9 +151,8 @@ class Lowering {
     e.tokens = g_.AddValue("src", {t_}, ir::DType::kI32);
     e.positions = g_.AddValue("src_positions", {t_}, ir::DType::kI32);
     positions_ = e.positions;
-    int embedding = Weight("token_embedding", {vocab_, d_}, false);
     encoder_ = true;
-    int memory = Stack(e.body, Embed(e.body, e.tokens, embedding), false);
+    int memory = Stack(e.body, Embed(e.body, e.tokens), false);
     if (spec_.norm.final_norm) memory = Norm(e.body, "memory", memory, "final_norm", false);
     encoder_ = false;
 
@@ -172,13 +171,13 @@ class Lowering {
     layers.result = g_.AddValue("memory.out", {t_, d_});
     e.output = layers.result;
     e.body.ops.push_back(std::move(layers));
-    return embedding;
   }
 
   // Token embeddings (token type, scale, learned or sinusoidal positions, then
   // an optional norm) of `tokens` at the current entry's positions.
-  int Embed(ir::Block& b, int tokens, int embedding) {
-    int x = Emit(b, ir::OpKind::kEmbedding, "x", {t_, d_}, {tokens}, {embedding});
+  int Embed(ir::Block& b, int tokens) {
+    int x = Emit(b, ir::OpKind::kEmbedding, "x", {t_, d_}, {tokens},
+                 {Weight("token_embedding", {vocab_, d_}, false)});
     if (spec_.embeddings.token_types > 0) {
       // Every token is of type 0 (one segment): its row is a bias.
       int types = Weight("token_type_embedding", {d_}, false);
