@@ -118,11 +118,9 @@ class Emitter {
     c.Line("// {}", BannerText());
     c.Line("//");
     if (g_.HasEncode()) {
-      c.Line(
-          "// Module {}: {} encoder and {} decoder layers; entry points encode (up to kChunk "
-          "source",
-          g_.name, g_.n_encoder_layers, g_.n_layers);
-      c.Line("// tokens), then prefill (up to kChunk tokens) and decode.");
+      c.Line("// Module {}: {} encoder and {} decoder layers; entry points encode (a source",
+             g_.name, g_.n_encoder_layers, g_.n_layers);
+      c.Line("// of up to kChunk tokens), then prefill (up to kChunk tokens) and decode.");
     } else {
       c.Line("// Module {}: {} layers; entry points prefill (up to kChunk tokens) and decode.",
              g_.name, g_.n_layers);
@@ -175,8 +173,9 @@ class Emitter {
     c.Line("struct State {{");
     c.Indent();
     c.Line("int capacity = 0;");
-    if (g_.HasEncode())
+    if (g_.HasEncode()) {
       c.Line("int source_len = 0;  // Rows of the encoder's K/V; 0 before encode.");
+    }
     for (const auto& s : g_.states) {
       c.Line("std::unique_ptr<float[]> {};  // {}{}", s.name,
              s.per_layer ? fmt::format("[{}]", LayerCount(s.encoder)) : "", StateDimsComment(s));

@@ -1,7 +1,7 @@
 // Generated from specs/transformer-base.yaml by lmc 0.1.0. Do not edit: change the spec and run lmc.
 //
-// Module transformer-base: 6 encoder and 6 decoder layers; entry points encode (up to kChunk source
-// tokens), then prefill (up to kChunk tokens) and decode.
+// Module transformer-base: 6 encoder and 6 decoder layers; entry points encode (a source
+// of up to kChunk tokens), then prefill (up to kChunk tokens) and decode.
 #pragma once
 
 #include <hwy/base.h>
