@@ -317,22 +317,21 @@ class Emitter {
   }
 
   // A constant table the forward pass reads, emitted once per distinct content.
-  std::string Table(const std::string& stem, const std::vector<float>& values) {
-    for (const auto& [name, existing] : tables_) {
+  template <typename T>
+  static std::string Intern(std::vector<std::pair<std::string, std::vector<T>>>& tables,
+                            const std::string& stem, const std::vector<T>& values) {
+    for (const auto& [name, existing] : tables) {
       if (existing == values) return name;
     }
-    std::string name = fmt::format("{}{}", stem, tables_.size());
-    tables_.emplace_back(name, values);
+    std::string name = fmt::format("{}{}", stem, tables.size());
+    tables.emplace_back(name, values);
     return name;
   }
-
+  std::string Table(const std::string& stem, const std::vector<float>& values) {
+    return Intern(tables_, stem, values);
+  }
   std::string IntTable(const std::string& stem, const std::vector<int>& values) {
-    for (const auto& [name, existing] : int_tables_) {
-      if (existing == values) return name;
-    }
-    std::string name = fmt::format("{}{}", stem, int_tables_.size());
-    int_tables_.emplace_back(name, values);
-    return name;
+    return Intern(int_tables_, stem, values);
   }
 
   void EmitTables(CodeWriter& c) const {

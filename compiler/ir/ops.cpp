@@ -150,6 +150,25 @@ ShapeResult KvStoreShape(const Graph& g, const Op& op) {
   return Dims{};
 }
 
+// The head attributes against q's width, and each K/V state's rows against
+// kv_heads * head_dim (and its first dim against `rows`, when given).
+std::string HeadsOk(const Graph& g, const Op& op, DimId q_dim, const char* rows) {
+  int64_t heads = g.dims[op.DimAttr("heads")].size;
+  int64_t kv_heads = g.dims[op.DimAttr("kv_heads")].size;
+  int64_t head_dim = g.dims[op.DimAttr("head_dim")].size;
+  if (heads * head_dim != g.dims[q_dim].size) return "heads * head_dim != q width";
+  if (kv_heads < 1 || heads % kv_heads != 0) return "heads % kv_heads != 0";
+  for (int s : op.states) {
+    const State& state = g.states[s];
+    if (state.dims.size() != 2 || g.dims[state.dims[1]].size != kv_heads * head_dim ||
+        (rows && g.dims[state.dims[0]].name != rows)) {
+      return fmt::format("state {} must be [{}, kv_heads * head_dim]", state.name,
+                         rows ? rows : "capacity");
+    }
+  }
+  return "";
+}
+
 ShapeResult AttentionShape(const Graph& g, const Op& op) {
   DimId t, q_dim;
   if (!Rows(g, op.operands[0], t, q_dim)) return std::string("q must be [T, heads * head_dim]");
@@ -158,17 +177,9 @@ ShapeResult AttentionShape(const Graph& g, const Op& op) {
   }
   const Value& kv = g.values[op.operands[2]];
   if (kv.kind != Value::Kind::kState) return std::string("operand 2 must be a state token");
-  int64_t heads = g.dims[op.DimAttr("heads")].size;
-  int64_t kv_heads = g.dims[op.DimAttr("kv_heads")].size;
-  int64_t head_dim = g.dims[op.DimAttr("head_dim")].size;
-  if (heads * head_dim != g.dims[q_dim].size) return std::string("heads * head_dim != q width");
-  if (kv_heads < 1 || heads % kv_heads != 0) return std::string("heads % kv_heads != 0");
-  for (int s : op.states) {
-    const State& state = g.states[s];
-    if (state.dims.size() != 2 || g.dims[state.dims[1]].size != kv_heads * head_dim) {
-      return fmt::format("state {} rows must hold kv_heads * head_dim floats", state.name);
-    }
-  }
+  if (auto bad = HeadsOk(g, op, q_dim, nullptr); !bad.empty()) return bad;
+  const int64_t heads = g.dims[op.DimAttr("heads")].size;
+  const int64_t head_dim = g.dims[op.DimAttr("head_dim")].size;
   // T5's table is [num_buckets, heads]; CoPE's position embedding [head_dim, positions].
   const PositionBias bias =
       op.Has("position_bias") ? op.Get<PositionBias>("position_bias") : PositionBias::kNone;
@@ -195,22 +206,11 @@ ShapeResult AttentionShape(const Graph& g, const Op& op) {
   return Dims{t, q_dim};
 }
 
+// S: the source length, the rows the encode entry wrote.
 ShapeResult CrossAttentionShape(const Graph& g, const Op& op) {
   DimId t, q_dim;
   if (!Rows(g, op.operands[0], t, q_dim)) return std::string("q must be [T, heads * head_dim]");
-  int64_t heads = g.dims[op.DimAttr("heads")].size;
-  int64_t kv_heads = g.dims[op.DimAttr("kv_heads")].size;
-  int64_t head_dim = g.dims[op.DimAttr("head_dim")].size;
-  if (heads * head_dim != g.dims[q_dim].size) return std::string("heads * head_dim != q width");
-  if (kv_heads < 1 || heads % kv_heads != 0) return std::string("heads % kv_heads != 0");
-  for (int s : op.states) {
-    const State& state = g.states[s];
-    if (state.dims.size() != 2 || g.dims[state.dims[1]].size != kv_heads * head_dim ||
-        g.dims[state.dims[0]].name != "S") {
-      return fmt::format("state {} must be [S, kv_heads * head_dim] (S: the source length)",
-                         state.name);
-    }
-  }
+  if (auto bad = HeadsOk(g, op, q_dim, "S"); !bad.empty()) return bad;
   return Dims{t, q_dim};
 }
 
