@@ -180,12 +180,6 @@ class Emitter {
       c.Line("std::unique_ptr<float[]> {};  // {}{}", s.name,
              s.per_layer ? fmt::format("[{}]", LayerCount(s.encoder)) : "", StateDimsComment(s));
     }
-    c.Line("std::unique_ptr<float[]> scores;  // [{}]: attention scratch",
-           g_.HasEncode() ? "max(capacity, kChunk)" : "capacity");
-    if (const ir::Op* cope = FindCope()) {
-      c.Line("std::unique_ptr<float[]> cope_scratch;  // [{}]: CoPE's scratch",
-             Size(g_.weights[cope->weights[0]].dims[1]));
-    }
     c.Line("void Allocate(int capacity);");
     c.Outdent();
     c.Line("}};");
@@ -288,14 +282,6 @@ class Emitter {
     return op.kind == ir::OpKind::kAttention && op.Has("position_bias") &&
            op.Get<ir::PositionBias>("position_bias") == ir::PositionBias::kCope;
   }
-  // An attention op with CoPE, if any: its scratch is part of the state.
-  const ir::Op* FindCope() const {
-    for (const ir::Op* op : OpsOfKind(g_.body, ir::OpKind::kAttention)) {
-      if (HasCope(*op)) return op;
-    }
-    return nullptr;
-  }
-
   static bool UsesState(const ir::Block& block, int state) {
     for (const ir::Op& op : block.ops) {
       if (std::find(op.states.begin(), op.states.end(), state) != op.states.end()) return true;
@@ -460,8 +446,8 @@ class Emitter {
         if (HasCope(op)) {
           std::string name = Buf(op.result).substr(2) + "_cope";
           const ir::Weight& embedding = g_.weights[op.weights[0]];
-          c.Line("const lmc::kernels::CopeBias {}{{{}, {}, s.cope_scratch.get()}};", name,
-                 WeightExpr(op.weights[0]), Size(embedding.dims[1]));
+          c.Line("const lmc::kernels::CopeBias {}{{{}, {}}};", name, WeightExpr(op.weights[0]),
+                 Size(embedding.dims[1]));
           cope = fmt::format("&{}", name);
         }
         if (!buckets.empty()) {
@@ -471,22 +457,18 @@ class Emitter {
                  static_cast<int>(op.Float("max_distance")), dim("heads"));
           relative = fmt::format("&{}", name);
         }
-        c.Line(
-            "k::AttentionRows({}, {}, {}, {}, positions, n, {}, {}, {}, {}, {}, {}, {}, {}, "
-            "s.scores.get());",
-            out(), in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), dim("heads"),
-            dim("kv_heads"), dim("head_dim"), f("scale"),
-            op.Get<ir::AttentionMask>("mask") == ir::AttentionMask::kCausal ? "/*causal=*/true"
-                                                                            : "/*causal=*/false",
-            slopes, relative, cope);
+        c.Line("k::AttentionRows({}, {}, {}, {}, positions, n, {}, {}, {}, {}, {}, {}, {}, {});",
+               out(), in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), dim("heads"),
+               dim("kv_heads"), dim("head_dim"), f("scale"),
+               op.Get<ir::AttentionMask>("mask") == ir::AttentionMask::kCausal ? "/*causal=*/true"
+                                                                               : "/*causal=*/false",
+               slopes, relative, cope);
         break;
       }
       case ir::OpKind::kCrossAttention:
-        c.Line(
-            "k::CrossAttentionRows({}, {}, {}, {}, n, s.source_len, {}, {}, {}, {}, "
-            "s.scores.get());",
-            out(), in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), dim("heads"),
-            dim("kv_heads"), dim("head_dim"), f("scale"));
+        c.Line("k::CrossAttentionRows({}, {}, {}, {}, n, s.source_len, {}, {}, {}, {});", out(),
+               in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), dim("heads"),
+               dim("kv_heads"), dim("head_dim"), f("scale"));
         break;
       case ir::OpKind::kSwiGlu:
         c.Line("k::SwiGluRows({}, {}, {}, {}, {}, {});", out(), in(0), in(1), RowsOf(op.result),
@@ -685,15 +667,7 @@ class Emitter {
       }
       c.Line("{}.reset(new float[{}]);", s.name, elements);
     }
-    if (const ir::Op* cope = FindCope()) {
-      c.Line("cope_scratch.reset(new float[{}]);", Size(g_.weights[cope->weights[0]].dims[1]));
-    }
-    if (g_.HasEncode()) {
-      c.Line("source_len = 0;");
-      c.Line("scores.reset(new float[std::max(capacity, kChunk)]);");
-    } else {
-      c.Line("scores.reset(new float[capacity]);");
-    }
+    if (g_.HasEncode()) c.Line("source_len = 0;");
     c.Outdent();
     c.Line("}}");
     c.Blank();

@@ -252,13 +252,10 @@ class Interpreter {
         std::vector<int> buckets = ir::T5Buckets(op);
         std::optional<kernels::RelativeBias> relative;
         std::optional<kernels::CopeBias> cope;
-        std::vector<float> cope_scratch;
         if (op.Has("position_bias") &&
             op.Get<ir::PositionBias>("position_bias") == ir::PositionBias::kCope) {
-          const int positions = Size(g_.weights[op.weights[0]].dims[1]);
-          cope_scratch.resize(positions);
-          cope =
-              kernels::CopeBias{WeightData(op.weights[0], layer), positions, cope_scratch.data()};
+          cope = kernels::CopeBias{WeightData(op.weights[0], layer),
+                                   Size(g_.weights[op.weights[0]].dims[1])};
         }
         if (!buckets.empty()) {
           relative = kernels::RelativeBias{WeightData(op.weights[0], layer), buckets.data(),

@@ -39,7 +39,7 @@ const float* Forward(const Weights& w, State& s, Activations& a, const int* toke
     k::Linear(a.v, lw.wv, a.x, n, kKvDim, kDModel);
     k::AddBiasRows(a.v, lw.wv_bias, n, kKvDim);
     k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
-    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/false, nullptr, nullptr, nullptr, s.scores.get());
+    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/false, nullptr, nullptr, nullptr);
     k::Linear(a.att_out, lw.wo, a.att, n, kDModel, kQDim);
     k::AddBiasRows(a.att_out, lw.wo_bias, n, kDModel);
     k::AddRows(a.x, a.att_out, n, kDModel);
@@ -104,7 +104,6 @@ void State::Allocate(int positions) {
   // Not zeroed: pages are touched only as the caches fill.
   k_cache.reset(new float[kLayers * static_cast<size_t>(capacity) * kKvDim]);
   v_cache.reset(new float[kLayers * static_cast<size_t>(capacity) * kKvDim]);
-  scores.reset(new float[capacity]);
 }
 
 namespace {

@@ -59,7 +59,6 @@ struct State {
   int capacity = 0;
   std::unique_ptr<float[]> k_cache;  // [kLayers][capacity][kKvDim]
   std::unique_ptr<float[]> v_cache;  // [kLayers][capacity][kKvDim]
-  std::unique_ptr<float[]> scores;  // [capacity]: attention scratch
   void Allocate(int capacity);
 };
 

@@ -36,7 +36,7 @@ const float* Forward(const Weights& w, State& s, Activations& a, const int* toke
     k::RopeInterleavedRows(a.q, positions, n, kHeads, kHeadDim, 10000.0f, nullptr);
     k::RopeInterleavedRows(a.k, positions, n, kKvHeads, kHeadDim, 10000.0f, nullptr);
     k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
-    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.35355338f, /*causal=*/true, nullptr, nullptr, nullptr, s.scores.get());
+    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.35355338f, /*causal=*/true, nullptr, nullptr, nullptr);
     k::Linear(a.xb, lw.wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);
     k::RmsNormRows(a.xb, a.x, lw.ffn_norm, n, kDModel, 1e-05f);
@@ -88,7 +88,6 @@ void State::Allocate(int positions) {
   // Not zeroed: pages are touched only as the caches fill.
   k_cache.reset(new float[kLayers * static_cast<size_t>(capacity) * kKvDim]);
   v_cache.reset(new float[kLayers * static_cast<size_t>(capacity) * kKvDim]);
-  scores.reset(new float[capacity]);
 }
 
 namespace {

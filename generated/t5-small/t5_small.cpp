@@ -41,7 +41,7 @@ const float* Encode(const Weights& w, State& s, Activations& a, const int* token
     k::Linear(a.v, lw.enc_wv, a.xb, n, kKvDim, kDModel);
     k::KvStore(enc_k_cache, enc_v_cache, a.k, a.v, positions, n, kKvDim);
     const lmc::kernels::RelativeBias att_bias{w.enc_relative_bias, kT5Buckets1, 128, kHeads};
-    k::AttentionRows(a.att, a.q, enc_k_cache, enc_v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 1.0f, /*causal=*/false, nullptr, &att_bias, nullptr, s.scores.get());
+    k::AttentionRows(a.att, a.q, enc_k_cache, enc_v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 1.0f, /*causal=*/false, nullptr, &att_bias, nullptr);
     k::Linear(a.xb, lw.enc_wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);
     k::RmsNormRows(a.xb, a.x, lw.enc_ffn_norm, n, kDModel, 1e-06f);
@@ -77,12 +77,12 @@ const float* Forward(const Weights& w, State& s, Activations& a, const int* toke
     k::Linear(a.v, lw.wv, a.xb, n, kKvDim, kDModel);
     k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
     const lmc::kernels::RelativeBias att_bias{w.relative_bias, kT5Buckets0, 128, kHeads};
-    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 1.0f, /*causal=*/true, nullptr, &att_bias, nullptr, s.scores.get());
+    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 1.0f, /*causal=*/true, nullptr, &att_bias, nullptr);
     k::Linear(a.xb, lw.wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);
     k::RmsNormRows(a.xb, a.x, lw.cross_norm, n, kDModel, 1e-06f);
     k::Linear(a.q, lw.cross_wq, a.xb, n, kQDim, kDModel);
-    k::CrossAttentionRows(a.att, a.q, cross_k, cross_v, n, s.source_len, kHeads, kKvHeads, kHeadDim, 1.0f, s.scores.get());
+    k::CrossAttentionRows(a.att, a.q, cross_k, cross_v, n, s.source_len, kHeads, kKvHeads, kHeadDim, 1.0f);
     k::Linear(a.xb, lw.cross_wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);
     k::RmsNormRows(a.xb, a.x, lw.ffn_norm, n, kDModel, 1e-06f);
@@ -161,7 +161,6 @@ void State::Allocate(int positions) {
   cross_k.reset(new float[kLayers * static_cast<size_t>(kChunk) * kKvDim]);
   cross_v.reset(new float[kLayers * static_cast<size_t>(kChunk) * kKvDim]);
   source_len = 0;
-  scores.reset(new float[std::max(capacity, kChunk)]);
 }
 
 namespace {

@@ -41,7 +41,7 @@ const float* Encode(const Weights& w, State& s, Activations& a, const int* token
     k::Linear(a.v, lw.enc_wv, a.x, n, kKvDim, kDModel);
     k::AddBiasRows(a.v, lw.enc_wv_bias, n, kKvDim);
     k::KvStore(enc_k_cache, enc_v_cache, a.k, a.v, positions, n, kKvDim);
-    k::AttentionRows(a.att, a.q, enc_k_cache, enc_v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/false, nullptr, nullptr, nullptr, s.scores.get());
+    k::AttentionRows(a.att, a.q, enc_k_cache, enc_v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/false, nullptr, nullptr, nullptr);
     k::Linear(a.att_out, lw.enc_wo, a.att, n, kDModel, kQDim);
     k::AddBiasRows(a.att_out, lw.enc_wo_bias, n, kDModel);
     k::AddRows(a.x, a.att_out, n, kDModel);
@@ -86,14 +86,14 @@ const float* Forward(const Weights& w, State& s, Activations& a, const int* toke
     k::Linear(a.v, lw.wv, a.x, n, kKvDim, kDModel);
     k::AddBiasRows(a.v, lw.wv_bias, n, kKvDim);
     k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
-    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/true, nullptr, nullptr, nullptr, s.scores.get());
+    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/true, nullptr, nullptr, nullptr);
     k::Linear(a.att_out, lw.wo, a.att, n, kDModel, kQDim);
     k::AddBiasRows(a.att_out, lw.wo_bias, n, kDModel);
     k::AddRows(a.x, a.att_out, n, kDModel);
     k::LayerNormRows(a.x, a.x, lw.attn_norm, lw.attn_norm_bias, n, kDModel, 1e-05f);
     k::Linear(a.q, lw.cross_wq, a.x, n, kQDim, kDModel);
     k::AddBiasRows(a.q, lw.cross_wq_bias, n, kQDim);
-    k::CrossAttentionRows(a.att, a.q, cross_k, cross_v, n, s.source_len, kHeads, kKvHeads, kHeadDim, 0.125f, s.scores.get());
+    k::CrossAttentionRows(a.att, a.q, cross_k, cross_v, n, s.source_len, kHeads, kKvHeads, kHeadDim, 0.125f);
     k::Linear(a.att_out, lw.cross_wo, a.att, n, kDModel, kQDim);
     k::AddBiasRows(a.att_out, lw.cross_wo_bias, n, kDModel);
     k::AddRows(a.x, a.att_out, n, kDModel);
@@ -196,7 +196,6 @@ void State::Allocate(int positions) {
   cross_k.reset(new float[kLayers * static_cast<size_t>(kChunk) * kKvDim]);
   cross_v.reset(new float[kLayers * static_cast<size_t>(kChunk) * kKvDim]);
   source_len = 0;
-  scores.reset(new float[std::max(capacity, kChunk)]);
 }
 
 namespace {

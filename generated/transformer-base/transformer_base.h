@@ -96,7 +96,6 @@ struct State {
   std::unique_ptr<float[]> enc_v_cache;  // [kEncoderLayers][kChunk][kKvDim]
   std::unique_ptr<float[]> cross_k;  // [kLayers][kChunk][kKvDim]
   std::unique_ptr<float[]> cross_v;  // [kLayers][kChunk][kKvDim]
-  std::unique_ptr<float[]> scores;  // [max(capacity, kChunk)]: attention scratch
   void Allocate(int capacity);
 };
 

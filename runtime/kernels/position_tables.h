@@ -113,15 +113,14 @@ struct RelativeBias {
 struct CopeBias {
   const float* embedding;  // [head_dim, max_positions], as the paper's pos_emb
   int max_positions;
-  float* scratch;  // max_positions floats
 };
 
 // Adds CoPE's bias to the n scores (scaled, of the visible keys) of the query
 // head q.
 inline void AddCope(const CopeBias& cope, const float* q, int head_dim, float* scores, int n) {
   const int positions = cope.max_positions;
-  float* by_position = cope.scratch;  // q . embedding[:, p] for each integer p
-  std::fill(by_position, by_position + positions, 0.0f);
+  thread_local std::vector<float> by_position;  // q . embedding[:, p] for each integer p
+  by_position.assign(positions, 0.0f);
   for (int d = 0; d < head_dim; ++d) {
     const float* row = cope.embedding + static_cast<size_t>(d) * positions;
     for (int p = 0; p < positions; ++p) by_position[p] += q[d] * row[p];

@@ -15,6 +15,8 @@
 #include <stddef.h>
 
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 #include "runtime/kernels/ops-inl.h"
 #include "runtime/kernels/position_tables.h"
@@ -192,6 +194,45 @@ inline void KvStore(float* HWY_RESTRICT k_cache, float* HWY_RESTRICT v_cache,
   }
 }
 
+// Attention over query rows [0, n): row t sees the first visible(t) cache rows.
+// One task per row and KV head: the query heads that share the KV head (a GQA
+// group) attend together, tasks write disjoint outputs, and each head's
+// arithmetic is the same whichever thread runs it, so results do not depend on
+// the thread count. Scores are per thread and per row: memory does not grow with
+// the square of the prompt.
+template <typename Visible>
+inline void AttendRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
+                       const float* HWY_RESTRICT k_cache, const float* HWY_RESTRICT v_cache,
+                       const int* positions, int n, const Visible& visible, int heads, int kv_heads,
+                       int head_dim, float scale, const float* HWY_RESTRICT slopes,
+                       const RelativeBias* relative, const CopeBias* cope) {
+  const int group = heads / kv_heads, width = heads * head_dim, kv_width = kv_heads * head_dim;
+  size_t work = 0;  // Multiply-adds: q.k and the weighted sum of v, per visible row.
+  for (int t = 0; t < n; ++t) work += 2 * static_cast<size_t>(visible(t)) * width;
+  auto task = [&](size_t i) {
+    const int t = static_cast<int>(i / kv_heads), kv_head = static_cast<int>(i % kv_heads);
+    const int first = kv_head * group, keys = visible(t);
+    thread_local std::vector<float> scores;
+    if (scores.size() < static_cast<size_t>(keys)) scores.resize(keys);
+    std::optional<RelativeBias> group_relative;  // Its table's columns from head `first` on.
+    if (relative) {
+      group_relative = RelativeBias{relative->table + first, relative->buckets,
+                                    relative->max_distance, relative->heads};
+    }
+    const size_t row = static_cast<size_t>(t) * width + static_cast<size_t>(first) * head_dim;
+    const size_t kv = static_cast<size_t>(kv_head) * head_dim;
+    Attention(out + row, q + row, k_cache + kv, v_cache + kv, keys, group, 1, head_dim, kv_width,
+              scale, scores.data(), slopes ? slopes + first : nullptr, positions ? positions[t] : 0,
+              group_relative ? &*group_relative : nullptr, cope);
+  };
+  const size_t tasks = static_cast<size_t>(n) * kv_heads;
+  if (lmc::rt::Threads() == 1 || tasks < 2 || work < lmc::rt::kMinParallelWork) {
+    for (size_t i = 0; i < tasks; ++i) task(i);
+  } else {
+    lmc::rt::ParallelFor(tasks, task);
+  }
+}
+
 // Query row t attends to cache rows [0, positions[t]] when causal, else to every
 // row written so far ([0, 1 + the largest position of the chunk]). `slopes`
 // (may be null) adds ALiBi's per-head distance penalty, `relative` (may be
@@ -200,28 +241,21 @@ inline void AttentionRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                           const float* HWY_RESTRICT k_cache, const float* HWY_RESTRICT v_cache,
                           const int* positions, int n, int heads, int kv_heads, int head_dim,
                           float scale, bool causal, const float* HWY_RESTRICT slopes,
-                          const RelativeBias* relative, const CopeBias* cope,
-                          float* HWY_RESTRICT scores) {
-  const int width = heads * head_dim, kv_width = kv_heads * head_dim;
+                          const RelativeBias* relative, const CopeBias* cope) {
   const int visible_all = 1 + *std::max_element(positions, positions + n);
-  for (int t = 0; t < n; ++t) {
-    const int visible = causal ? positions[t] + 1 : visible_all;
-    Attention(out + static_cast<size_t>(t) * width, q + static_cast<size_t>(t) * width, k_cache,
-              v_cache, visible, heads, kv_heads, head_dim, kv_width, scale, scores, slopes,
-              positions[t], relative, cope);
-  }
+  auto visible = [&](int t) { return causal ? positions[t] + 1 : visible_all; };
+  AttendRows(out, q, k_cache, v_cache, positions, n, visible, heads, kv_heads, head_dim, scale,
+             slopes, relative, cope);
 }
 
 // Each query row attends to all `source_len` rows of the encoder's K/V.
 inline void CrossAttentionRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                                const float* HWY_RESTRICT k_cache, const float* HWY_RESTRICT v_cache,
                                int n, int source_len, int heads, int kv_heads, int head_dim,
-                               float scale, float* HWY_RESTRICT scores) {
-  const int width = heads * head_dim;
-  for (int t = 0; t < n; ++t) {
-    Attention(out + static_cast<size_t>(t) * width, q + static_cast<size_t>(t) * width, k_cache,
-              v_cache, source_len, heads, kv_heads, head_dim, kv_heads * head_dim, scale, scores);
-  }
+                               float scale) {
+  auto visible = [&](int) { return source_len; };
+  AttendRows(out, q, k_cache, v_cache, nullptr, n, visible, heads, kv_heads, head_dim, scale,
+             nullptr, nullptr, nullptr);
 }
 
 }  // namespace HWY_NAMESPACE

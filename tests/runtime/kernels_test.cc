@@ -746,10 +746,9 @@ TEST_CASE("Attention with T5's relative bias or CoPE matches scalar reference", 
     const std::vector<float> table = Random(static_cast<size_t>(buckets) * n_heads, rng);
     const std::vector<float> embedding =
         Random(static_cast<size_t>(head_dim) * cope_positions, rng, -2.0f, 2.0f);
-    std::vector<float> ref_scratch(cope_positions), scratch(cope_positions);
-    const lmc::kernels::RelativeBias relative{table.data(), bucket_of.data(), max_distance, n_heads};
-    const lmc::kernels::CopeBias ref_cope{embedding.data(), cope_positions, ref_scratch.data()};
-    const lmc::kernels::CopeBias cope{embedding.data(), cope_positions, scratch.data()};
+    const lmc::kernels::RelativeBias relative{table.data(), bucket_of.data(), max_distance,
+                                              n_heads};
+    const lmc::kernels::CopeBias cope{embedding.data(), cope_positions};
     for (int n_tokens : {1, 7, 40}) {
       for (bool with_cope : {false, true}) {
         INFO("n_tokens " << n_tokens << (with_cope ? " CoPE" : " T5"));
@@ -761,7 +760,7 @@ TEST_CASE("Attention with T5's relative bias or CoPE matches scalar reference", 
         const int query_pos = n_tokens / 2;  // Keys on both sides (T5 is bidirectional here).
         ref::Attention(want.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
                        n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), nullptr, query_pos,
-                       with_cope ? nullptr : &relative, with_cope ? &ref_cope : nullptr);
+                       with_cope ? nullptr : &relative, with_cope ? &cope : nullptr);
         k::Attention(got.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
                      n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), nullptr, query_pos,
                      with_cope ? nullptr : &relative, with_cope ? &cope : nullptr);
@@ -777,12 +776,12 @@ TEST_CASE("Attention with T5's relative bias or CoPE matches scalar reference", 
 TEST_CASE("T5 buckets are Hugging Face's", "[kernels]") {
   // transformers' T5Attention._relative_position_bucket on these relative
   // positions (key - query), computed with PyTorch (tests/reference/make_hf_fixtures.py).
-  const int relative[] = {-200, -128, -64, -17, -16, -9, -8, -7, -1, 0, 1,
+  const int relative[] = {-200, -128, -64, -17, -16, -9, -8, -7,  -1,  0,  1,
                           7,    8,    9,   15,  16,  17, 64, 127, 128, 500};
-  const int bidirectional[] = {15, 15, 14, 10, 10, 8,  8,  7,  1,  0,  17,
+  const int bidirectional[] = {15, 15, 14, 10, 10, 8,  8,  7,  1,  0, 17,
                                23, 24, 24, 25, 26, 26, 30, 31, 31, 31};
   const int causal[] = {31, 31, 26, 16, 16, 9, 8, 7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-  const int bidirectional_64[] = {15, 15, 15, 10, 10, 8,  8,  7,  1,  0,  17,
+  const int bidirectional_64[] = {15, 15, 15, 10, 10, 8,  8,  7,  1,  0, 17,
                                   23, 24, 24, 26, 26, 26, 31, 31, 31, 31};
   for (size_t i = 0; i < std::size(relative); ++i) {
     INFO("relative position " << relative[i]);
@@ -798,16 +797,16 @@ TEST_CASE("CoPE's bias, worked by hand", "[kernels]") {
   // embedding e = [1, 3, 5] (q . e = [2, 6, 10]): key 1 gains 2 * 0.5 + 6 * 0.5 = 4,
   // key 0 gains 6.
   const float embedding[] = {1.0f, 3.0f, 5.0f}, q[] = {2.0f};
-  float scratch[3], scores[] = {0.0f, 0.0f};
-  lmc::kernels::AddCope({embedding, 3, scratch}, q, 1, scores, 2);
+  float scores[] = {0.0f, 0.0f};
+  lmc::kernels::AddCope({embedding, 3}, q, 1, scores, 2);
   CHECK(scores[0] == 6.0f);
   CHECK(scores[1] == 4.0f);
   // Three keys with scores 0 sit at 1.5, 1.0 and 0.5 from the query. With three
   // positions key 0 gains 6 * 0.5 + 10 * 0.5 = 8; with two, its position clamps
   // to 1 and it gains 6, like key 1.
   float three[] = {0.0f, 0.0f, 0.0f}, two[] = {0.0f, 0.0f, 0.0f};
-  lmc::kernels::AddCope({embedding, 3, scratch}, q, 1, three, 3);
-  lmc::kernels::AddCope({embedding, 2, scratch}, q, 1, two, 3);
+  lmc::kernels::AddCope({embedding, 3}, q, 1, three, 3);
+  lmc::kernels::AddCope({embedding, 2}, q, 1, two, 3);
   CHECK(three[0] == 8.0f);
   CHECK(two[0] == 6.0f);
   CHECK(two[1] == 6.0f);
