@@ -327,6 +327,9 @@ class Emitter {
           case ir::Activation::kSilu:
             kernel = "SiluRows";
             break;
+          case ir::Activation::kTanh:
+            kernel = "TanhRows";
+            break;
         }
         c.Line("k::{}({}, {}, {}, {});", kernel, out(), in(0), RowsOf(op.result), Width(op.result));
         break;
@@ -409,6 +412,9 @@ class Emitter {
         c.Line("// The rows whose logits were asked for: the last `rows` of the chunk.");
         c.Line("std::copy_n({} + static_cast<size_t>(n - rows) * {}, rows * {}, {});", in(0),
                Width(op.result), Width(op.result), out());
+        break;
+      case ir::OpKind::kFirstRow:
+        c.Line("std::copy_n({}, {}, {});", in(0), Width(op.result), out());
         break;
       case ir::OpKind::kLayers: {
         int arg = op.body->args[0];
@@ -573,6 +579,11 @@ class Emitter {
     c.Line("}}");
     c.Blank();
     c.Line("int capacity() const override {{ return state_.capacity; }}");
+    if (g_.pooled >= 0) {
+      c.Blank();
+      c.Line("const float* Pooled() const override {{ return activations_->{}; }}",
+             Buf(g_.pooled).substr(2));
+    }
     c.Blank();
     c.Line("const float* Forward(const int* tokens, int n, int start, int rows) override {{");
     c.Indent();
@@ -634,6 +645,7 @@ class Emitter {
     c.Line("    .tokenizer_kind = {},", CppStringLiteral(info.tokenizer_kind));
     c.Line("    .tokenizer_file = {},", CppStringLiteral(info.tokenizer_file));
     c.Line("    .weights_format = {},", CppStringLiteral(info.weights_format));
+    if (g_.pooled >= 0) c.Line("    .pooler = true,");
     c.Line("}};");
     c.Line("return info;");
     c.Outdent();

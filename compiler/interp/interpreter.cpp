@@ -143,6 +143,9 @@ class Interpreter {
           case ir::Activation::kSilu:
             f = [](float x) { return ref::Swish(x, 1.0f); };
             break;
+          case ir::Activation::kTanh:
+            f = [](float x) { return std::tanh(x); };
+            break;
         }
         for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = f(in(0).data[i]);
         break;
@@ -261,6 +264,11 @@ class Interpreter {
         // Every row: the oracle's output covers the whole sequence.
         values_[op.result] = in(0);
         break;
+      case ir::OpKind::kFirstRow: {
+        Tensor& out = Result(op, 1, width);
+        std::memcpy(out.row(0), in(0).row(0), width * sizeof(float));
+        break;
+      }
       case ir::OpKind::kLayers: {
         int arg = op.body->args[0];
         values_[arg] = in(0);

@@ -47,6 +47,7 @@ enum class OpKind {
   kAddPositionEmbedding,  // x + table[position], per row (learned positions)
   kAddSinusoidal,         // x + the Vaswani sinusoid of the row's position
   kAddBias,               // x + bias, per row (BERT's token-type 0 embedding)
+  kFirstRow,              // row 0 of a chunk (an encoder pooler's [CLS] state)
   kCount
 };
 
@@ -70,7 +71,7 @@ enum class RopeScaling { kNone, kLinear, kLlama3 };
 enum class GateActivation { kSwiGlu };
 enum class AttentionMask { kCausal, kNone };
 enum class PositionBias { kNone, kAlibi };  // Added to attention scores.
-enum class Activation { kRelu, kGelu, kGeluTanh, kSilu };
+enum class Activation { kRelu, kGelu, kGeluTanh, kSilu, kTanh };
 
 template <typename E>
 struct EnumNames;
@@ -96,7 +97,7 @@ struct EnumNames<PositionBias> {
 };
 template <>
 struct EnumNames<Activation> {
-  static constexpr const char* names[] = {"relu", "gelu", "gelu_tanh", "silu"};
+  static constexpr const char* names[] = {"relu", "gelu", "gelu_tanh", "silu", "tanh"};
 };
 
 template <typename E>
@@ -237,6 +238,7 @@ struct Graph {
   int positions = -1;  // Input: their positions [T] i32.
   Block body;
   int output = -1;  // The logits of the requested rows.
+  int pooled = -1;  // An encoder's pooler output [one, d]; -1 without a pooler.
 
   DimId AddDim(std::string name, int64_t size, bool dynamic = false);
   DimId FindDim(const std::string& name) const;  // -1 if absent.

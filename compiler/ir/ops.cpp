@@ -180,6 +180,16 @@ ShapeResult LastRowsShape(const Graph& g, const Op& op) {
   return Dims{rows, row};
 }
 
+ShapeResult FirstRowShape(const Graph& g, const Op& op) {
+  DimId t, row;
+  if (!Rows(g, op.operands[0], t, row)) return std::string("input must be [T, n]");
+  DimId one = g.FindDim("one");
+  if (one < 0 || g.dims[one].size != 1 || g.dims[one].dynamic) {
+    return std::string("the graph declares no static dimension one = 1");
+  }
+  return Dims{one, row};
+}
+
 ShapeResult LayersShape(const Graph& g, const Op& op) { return DimsOf(g, op.operands[0]); }
 
 const AttrDef kEps{"eps", AttrType::kFloat};
@@ -315,6 +325,7 @@ const OpDef kOps[] = {
      {},
      AddSinusoidalShape},
     {OpKind::kAddBias, "add_bias", 1, 1, 0, 0, "x + bias per row", {}, RowwiseShape},
+    {OpKind::kFirstRow, "first_row", 1, 0, -1, 0, "row 0 of the chunk", {}, FirstRowShape},
 };
 static_assert(std::size(kOps) == static_cast<size_t>(OpKind::kCount));
 

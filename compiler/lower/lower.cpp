@@ -134,8 +134,9 @@ class Lowering {
 
     int last = Emit(g_.body, ir::OpKind::kLastRows, "x.last", {rows_, d_}, {out});
     if (spec_.norm.final_norm) last = Norm(g_.body, "x.final", last, "final_norm", false);
-    if (encoder) {  // The last hidden state; the pooler is not lowered yet.
+    if (encoder) {  // The last hidden state, and the pooler's vector beside it.
       g_.output = last;
+      if (spec_.pooler) g_.pooled = Pooler(out);
       return std::move(g_);
     }
     int classifier = spec_.embeddings.tied ? embedding : Weight("classifier", {vocab_, d_}, false);
@@ -199,6 +200,17 @@ class Lowering {
       act = Activate(b, Linear(b, "up", x, "w_up", hidden_, d_, f.bias), f.activation);
     }
     return Linear(b, "ffn.out", act, "w_down", d_, hidden_, f.bias);
+  }
+
+  // BERT's pooler: tanh(W h[0] + b) on the first token's final state.
+  int Pooler(int out) {
+    ir::DimId one = g_.AddDim("one", 1);
+    int first = Emit(g_.body, ir::OpKind::kFirstRow, "x.first", {one, d_}, {out});
+    if (spec_.norm.final_norm) first = Norm(g_.body, "x.first.final", first, "final_norm", false);
+    int dense = Emit(g_.body, ir::OpKind::kLinear, "pooler", {one, d_}, {first},
+                     {Weight("pooler", {d_, d_}, false), Weight("pooler_bias", {d_}, false)});
+    return Emit(g_.body, ir::OpKind::kActivation, "pooled", {one, d_}, {dense}, {},
+                {{"function", ir::Activation::kTanh}});
   }
 
   int Activate(ir::Block& b, int x, Activation a) {

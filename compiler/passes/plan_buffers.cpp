@@ -21,6 +21,7 @@ class Planner {
     int time = 0;
     Number(g_.body, time);
     if (g_.output >= 0) last_[g_.output] = time + 1;
+    if (g_.pooled >= 0) last_[g_.pooled] = time + 1;
     owner_.clear();
     Assign(g_.body);
   }

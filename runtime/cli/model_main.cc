@@ -318,12 +318,17 @@ int Embed(int argc, char** argv) {
               {{"weights", "checkpoint file"},
                {"tokens", "comma-separated token ids"},
                {"out", "output .npy file"},
-               {"pool", "cls (the first token's state) or mean: one vector instead of all"}});
+               {"pool",
+                "cls (the first token's state), mean, or pooler (the spec's pooler on the first "
+                "token): one vector instead of all"}});
     if (!args.positional().empty()) Fail("embed takes no argument '{}'", args.positional()[0]);
     Options o{args.Required("weights"), args.Required("out"), args.String("pool", ""),
               TokenFlag(args)};
-    if (!o.pool.empty() && o.pool != "cls" && o.pool != "mean") {
-      Fail("--pool: expected cls or mean, found '{}'", o.pool);
+    if (!o.pool.empty() && o.pool != "cls" && o.pool != "mean" && o.pool != "pooler") {
+      Fail("--pool: expected cls, mean or pooler, found '{}'", o.pool);
+    }
+    if (o.pool == "pooler" && !info.pooler) {
+      Fail("--pool pooler: {} has no pooler (its spec does not set `pooler: true`)", info.name);
     }
     if (static_cast<int>(o.tokens.size()) > info.max_seq_len) {
       Fail("--tokens has {} ids; the encoder takes at most {} (max_seq_len)", o.tokens.size(),
@@ -338,6 +343,12 @@ int Embed(int argc, char** argv) {
   const int64_t n = static_cast<int64_t>(o.tokens.size()), d = info.output_width;
   if (o.pool.empty()) {
     WriteNpy(o.out, states.data(), {n, d});
+    return 0;
+  }
+  if (o.pool == "pooler") {  // Computed with the states, by the last (only) chunk.
+    std::vector<float> pooled(model->Pooled(), model->Pooled() + d);
+    CheckFinite(pooled, o.weights);
+    WriteNpy(o.out, pooled.data(), {d});
     return 0;
   }
   std::vector<float> pooled(states.begin(), states.begin() + d);
@@ -373,7 +384,8 @@ void Usage(const char* program) {
       "usage: {0} generate --weights W [--tokenizer T] [--prompt TEXT | --tokens 1,2,3] [--ids]\n"
       "                 [-n N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--ctx N]\n"
       "       {0} logits --weights W --tokens 1,2,3 --out F.npy [--decode] [--ctx N]\n"
-      "       {0} embed --weights W --tokens 1,2,3 --out F.npy [--pool cls|mean]   (encoders)\n"
+      "       {0} embed --weights W --tokens 1,2,3 --out F.npy [--pool cls|mean|pooler]   "
+      "(encoders)\n"
       "       {0} tokenize [--tokenizer T] [--kind K] [--bos] [--eos] [--special]\n"
       "                 (TEXT | --stdin | --jsonl)\n"
       "       {0} detokenize [--tokenizer T] [--kind K] (IDS... | --stdin | --jsonl)\n"

@@ -128,6 +128,8 @@ inline void GeluTanhRows(float* out, const float* x, int n, int w) {
   MapRows<scalar::GeluTanh>(out, x, n, w);
 }
 inline void SiluRows(float* out, const float* x, int n, int w) { MapRows<Silu>(out, x, n, w); }
+inline float Tanh(float x) { return std::tanh(x); }
+inline void TanhRows(float* out, const float* x, int n, int w) { MapRows<Tanh>(out, x, n, w); }
 
 inline void MulRows(float* out, const float* a, const float* b, int n, int width) {
   const size_t size = static_cast<size_t>(n) * width;

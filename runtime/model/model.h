@@ -27,6 +27,7 @@ struct ModelInfo {
   const char* tokenizer_kind;  // The spec's tokenizer.kind ("none": ids only).
   const char* tokenizer_file;  // The spec's tokenizer.file as written; may be empty.
   const char* weights_format;  // The spec's weights.format.
+  bool pooler = false;         // An encoder with a pooler: Model::Pooled() after Forward.
 };
 
 // One sequence's module: weights, declared state, entry points.
@@ -44,6 +45,9 @@ class Model {
   // positions before `start` already run) and returns the logits of the last
   // `rows` of them, [rows, output_width], valid until the next call.
   virtual const float* Forward(const int* tokens, int n, int start, int rows) = 0;
+  // An encoder with a pooler (ModelInfo::pooler): the pooler's output for the
+  // first token of the last Forward call, [output_width]; nullptr without one.
+  virtual const float* Pooled() const { return nullptr; }
 };
 
 // Prefill: runs `tokens` from position `start` in chunks. Returns the logits of

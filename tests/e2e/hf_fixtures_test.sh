@@ -37,10 +37,55 @@ PY
       fail "$name $path: $report"
     fi
   done
-  if [ "$name" = bert ]; then continue; fi
+  if [ "$name" = bert ]; then
+    # BertModel's pooler_output: tanh(dense(h[CLS])).
+    if "$bin" embed --pool pooler --weights "$dir/model.safetensors" --tokens "$ids" \
+      --out "$tmp/pooler.npy" && report=$(max_abs_error "$dir/pooler_output.npy" "$tmp/pooler.npy" 1e-4); then
+      pass "bert pooler vs PyTorch: $report"
+    else
+      fail "bert pooler: ${report:-embed --pool pooler failed}"
+    fi
+    bert_ids=$ids
+    continue
+  fi
   got=$("$bin" generate --weights "$dir/model.safetensors" --tokens "$ids" --ids -n 8 \
     --temperature 0 2>/dev/null | tr '\n' ' ' | sed 's/ *$//')
   [ "$got" = "$want" ] && pass "$name greedy ids equal PyTorch's ($got)" ||
     fail "$name greedy ids: got '$got', PyTorch '$want'"
 done
+# A BertModel saved without its pooler (add_pooling_layer=False): the import
+# leaves `pooler` out and the binary refuses --pool pooler.
+nopool=$tmp/bert-nopool
+mkdir -p "$nopool" && cp "$fixtures/bert/config.json" "$nopool/"
+/usr/bin/python3 - "$fixtures/bert/model.safetensors" "$nopool/model.safetensors" <<'PY'
+import json, struct, sys
+blob = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", blob[:8])[0]
+header = json.loads(blob[8:8 + n])
+data = blob[8 + n:]
+out_header, chunks, at = {}, [], 0
+for name, t in header.items():
+    if name == "__metadata__" or name.startswith("pooler."):
+        continue
+    begin, end = t["data_offsets"]
+    out_header[name] = dict(t, data_offsets=[at, at + end - begin])
+    chunks.append(data[begin:end])
+    at += end - begin
+text = json.dumps(out_header).encode()
+text += b" " * (-len(text) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
+PY
+if "$lmc" import "$nopool" -o "$tmp/nopool.yaml" >/dev/null 2>"$tmp/import.log"; then
+  grep -q '^pooler: false' "$tmp/nopool.yaml" && pass "bert without pooler.dense: import sets pooler: false" ||
+    fail "bert without pooler.dense: $(grep pooler "$tmp/nopool.yaml")"
+  if "$lmc" build "$tmp/nopool.yaml" -o "$tmp/nopool" --cache-dir "$cache" >"$tmp/build.log" 2>&1; then
+    expect_error "bert without pooler: embed --pool pooler" 2 "has no pooler" -- \
+      "$tmp/nopool" embed --pool pooler --weights "$nopool/model.safetensors" --tokens "$bert_ids" \
+      --out "$tmp/nopool.npy"
+  else
+    cat "$tmp/build.log"; fail "bert without pooler: lmc build"
+  fi
+else
+  cat "$tmp/import.log"; fail "bert without pooler: lmc import"
+fi
 finish
