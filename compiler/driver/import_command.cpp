@@ -326,11 +326,23 @@ void RefuseGenericStructure(Config& c, bool encoder_decoder) {
   }
 }
 
-// rope_theta and rope_scaling (Llama, Mistral, Qwen2).
-void MapRope(Config& c, Import& im, int64_t max_positions) {
+// rope_theta, partial_rotary_factor and rope_scaling (Llama, Mistral, Qwen2).
+void MapRope(Config& c, Import& im, int64_t max_positions, int64_t head_dim) {
   im.spec.Set("position.kind", "rope");
   im.spec.Set("position.rope.theta", Number(c.Number("rope_theta", 10000)), "rope_theta");
   im.spec.Set("position.rope.style", "half", "Hugging Face pairs (i, i + head_dim/2)");
+  // As modeling_rope_utils: int(head_dim * factor) dims turn, the rest pass
+  // (GPT-NeoX rotary_pct, Phi-3, StableLM).
+  if (auto partial = c.OptNumber("partial_rotary_factor"); partial && *partial != 1.0) {
+    const auto dims = static_cast<int64_t>(static_cast<double>(head_dim) * *partial);
+    if (!(*partial > 0 && *partial < 1) || dims < 2 || dims % 2 != 0) {
+      c.Refuse("partial_rotary_factor",
+               fmt::format("{} of head_dim {} is {} dims; expected an even count in [2, {}]",
+                           *partial, head_dim, dims, head_dim));
+    }
+    im.spec.Set("position.rope.dims", std::to_string(dims),
+                fmt::format("partial_rotary_factor {} of head_dim {}", *partial, head_dim));
+  }
   const Json* scaling = c.Raw("rope_scaling");
   if (!scaling) return;
   if (!scaling->is_object()) c.Refuse("rope_scaling", "expected an object or null");
@@ -458,7 +470,7 @@ void MapLlamaLike(Config& c, Import& im, const std::string& model_type) {
     if (bias) im.spec.Set("feed_forward.bias", "true", "mlp_bias");
   }
 
-  MapRope(c, im, positions);
+  MapRope(c, im, positions, c.OptInt("head_dim").value_or(d / heads));
   bool tied = c.Bool("tie_word_embeddings", false);
   im.spec.Set("embeddings.tied", tied ? "true" : "false", "tie_word_embeddings");
 }

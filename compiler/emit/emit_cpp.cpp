@@ -374,9 +374,27 @@ class Emitter {
                                  ? "RopeInterleavedRows"
                                  : "RopeHalfRows";
         std::vector<float> inv_freq = ir::RopeInvFreq(g_, op);
-        c.Line("k::{}({}, positions, n, {}, {}, {}, {});", kernel, out(), dim("heads"),
-               dim("head_dim"), f("theta"),
-               inv_freq.empty() ? "nullptr" : Table("kRopeInvFreq", inv_freq));
+        std::string freq = inv_freq.empty() ? "nullptr" : Table("kRopeInvFreq", inv_freq);
+        const bool dynamic =
+            op.Has("scaling") && op.Get<ir::RopeScaling>("scaling") == ir::RopeScaling::kDynamicNtk;
+        if (dynamic) {  // Frequencies for the length reached: the chunk's last position + 1.
+          c.Line("{{");
+          c.Indent();
+          c.Line("float inv_freq[{}];", ir::RotaryDims(g_, op) / 2);
+          c.Line(
+              "lmc::kernels::RopeDynamicNtkInvFreq(inv_freq, {}, {}, {}, {}, positions[n - 1] + "
+              "1);",
+              f("theta"), ir::RotaryDims(g_, op), f("factor"),
+              static_cast<int64_t>(op.Float("original_max_seq_len")));
+          freq = "inv_freq";
+        }
+        c.Line("k::{}({}, positions, n, {}, {}, {}, {}{});", kernel, out(), dim("heads"),
+               dim("head_dim"), f("theta"), freq,
+               op.Has("rotary_dims") ? ", " + dim("rotary_dims") : "");
+        if (dynamic) {
+          c.Outdent();
+          c.Line("}}");
+        }
         break;
       }
       case ir::OpKind::kKvStore:

@@ -209,12 +209,21 @@ class Interpreter {
         float theta = static_cast<float>(op.Float("theta"));
         bool interleaved = op.Get<ir::RopeStyle>("style") == ir::RopeStyle::kInterleaved;
         std::vector<float> inv_freq = ir::RopeInvFreq(g_, op);
+        const int rotary = ir::RotaryDims(g_, op);
+        if (op.Has("scaling") &&
+            op.Get<ir::RopeScaling>("scaling") == ir::RopeScaling::kDynamicNtk) {
+          // The whole sequence in one call: every position uses its length.
+          inv_freq.resize(rotary / 2);
+          kernels::RopeDynamicNtkInvFreq(inv_freq.data(), theta, rotary,
+                                         static_cast<float>(op.Float("factor")),
+                                         static_cast<int>(op.Float("original_max_seq_len")), n_);
+        }
         const float* freq = inv_freq.empty() ? nullptr : inv_freq.data();
         for (int r = 0; r < out.rows; ++r) {
           if (interleaved) {
-            ref::RopeInterleaved(out.row(r), heads, head_dim, positions_[r], theta, freq);
+            ref::RopeInterleaved(out.row(r), heads, head_dim, positions_[r], theta, freq, rotary);
           } else {
-            ref::RopeHalf(out.row(r), heads, head_dim, positions_[r], theta, freq);
+            ref::RopeHalf(out.row(r), heads, head_dim, positions_[r], theta, freq, rotary);
           }
         }
         break;

@@ -67,7 +67,7 @@ struct Dim {
 // Enumerated attributes. Each has one spelling table (EnumNames below), used
 // by the printer, the parser and the verifier alike.
 enum class RopeStyle { kInterleaved, kHalf };
-enum class RopeScaling { kNone, kLinear, kLlama3 };
+enum class RopeScaling { kNone, kLinear, kLlama3, kDynamicNtk };
 enum class GateActivation { kSwiGlu };
 enum class AttentionMask { kCausal, kNone };
 enum class PositionBias { kNone, kAlibi };  // Added to attention scores.
@@ -81,7 +81,7 @@ struct EnumNames<RopeStyle> {
 };
 template <>
 struct EnumNames<RopeScaling> {
-  static constexpr const char* names[] = {"none", "linear", "llama3"};
+  static constexpr const char* names[] = {"none", "linear", "llama3", "dynamic_ntk"};
 };
 template <>
 struct EnumNames<GateActivation> {
@@ -274,9 +274,12 @@ std::optional<OpKind> OpByName(const std::string& name);
 
 // The constant tables position attributes stand for, as the emitter writes
 // them and the interpreter uses them: a rope op's scaled frequencies (empty
-// when unscaled: the kernels compute them), an attention op's ALiBi slopes
+// when unscaled: the kernels compute them; empty for dynamic NTK, computed per
+// call from the length reached), an attention op's ALiBi slopes
 // (empty without ALiBi).
 std::vector<float> RopeInvFreq(const Graph& graph, const Op& rope);
+// The dims of each head a rope op turns: rotary_dims when given, else head_dim.
+int RotaryDims(const Graph& graph, const Op& rope);
 std::vector<float> AlibiSlopes(const Graph& graph, const Op& attention);
 
 // Textual form, as `lmc emit --ir` prints it and generated/*/X.ir stores it.

@@ -26,8 +26,6 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
   const PositionKind position = spec.position.kind;
   refuse(position == PositionKind::kT5Relative || position == PositionKind::kCope, "position.kind",
          fmt::format("position.kind {}", NameOf<PositionKind>(position, kPositionKindNames)));
-  refuse(position == PositionKind::kRope && spec.position.rope.scaling == RopeScaling::kDynamicNtk,
-         "position.rope.scaling", "RoPE scaling dynamic_ntk");
   refuse(spec.feed_forward.activation == Activation::kSilu && spec.feed_forward.beta != 1.0,
          "feed_forward.beta", "silu with a beta other than 1");
   refuse(spec.embeddings.dim != spec.sizes.d_model, "embeddings.dim",
@@ -245,13 +243,20 @@ class Lowering {
          r.style == RopeStyle::kInterleaved ? ir::RopeStyle::kInterleaved : ir::RopeStyle::kHalf}};
     if (r.scaling != RopeScaling::kNone) {
       attrs.emplace_back("scaling", r.scaling == RopeScaling::kLinear ? ir::RopeScaling::kLinear
-                                                                      : ir::RopeScaling::kLlama3);
+                                    : r.scaling == RopeScaling::kLlama3
+                                        ? ir::RopeScaling::kLlama3
+                                        : ir::RopeScaling::kDynamicNtk);
       attrs.emplace_back("factor", r.factor);
       if (r.scaling == RopeScaling::kLlama3) {
         attrs.emplace_back("low_freq_factor", r.low_freq_factor);
         attrs.emplace_back("high_freq_factor", r.high_freq_factor);
+      }
+      if (r.scaling != RopeScaling::kLinear) {
         attrs.emplace_back("original_max_seq_len", static_cast<double>(r.original_max_seq_len));
       }
+    }
+    if (r.dims != 0 && r.dims != spec_.attention.head_dim) {
+      attrs.emplace_back("rotary_dims", ir::DimRef{g_.AddDim("rotary_dims", r.dims)});
     }
     return Emit(b, ir::OpKind::kRope, g_.values[x].name + ".rope", g_.values[x].dims,
                 {x, g_.positions}, {}, std::move(attrs));

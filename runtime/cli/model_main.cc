@@ -117,6 +117,7 @@ const std::vector<FlagSpec> kGenerateFlags = {
     {"tokens", "comma-separated prompt token ids, instead of --prompt"},
     {"ids", "print the new token ids instead of text", false},
     {"n", "number of new tokens"},
+    {"ignore-eos", "keep going past the begin/end-of-sequence ids (exactly --n new tokens)", false},
     {"temperature", "0 for greedy"},
     {"top-p", "nucleus sampling mass in (0, 1]"},
     {"top-k", "sample among the k most likely; 0 for all"},
@@ -129,7 +130,7 @@ int Generate(int argc, char** argv) {
   struct Options {
     std::string weights, tokenizer, prompt;
     std::vector<int> tokens;
-    bool from_ids = false, print_ids = false;
+    bool from_ids = false, print_ids = false, ignore_eos = false;
     int n, ctx;
     SamplerOptions sampler;
   };
@@ -146,6 +147,7 @@ int Generate(int argc, char** argv) {
       o.prompt = args.String("prompt", "");
     }
     o.print_ids = args.Has("ids");
+    o.ignore_eos = args.Has("ignore-eos");
     if (args.Has("tokenizer")) o.tokenizer = args.Required("tokenizer");
     if (o.tokenizer.empty() && *kTokenizerFile == '\0') {
       if (!o.from_ids) Fail("'generate' needs --tokenizer (the spec names no tokenizer.file)");
@@ -232,8 +234,10 @@ int Generate(int argc, char** argv) {
   while (generated < n) {
     CheckFinite(logits, o.weights);
     int next = sampler.Sample(logits.data());
-    if (next == info.bos || next == info.eos) break;
-    if (tokenizer && info.eos < 0 && next == tokenizer->eos()) break;
+    if (!o.ignore_eos) {
+      if (next == info.bos || next == info.eos) break;
+      if (tokenizer && info.eos < 0 && next == tokenizer->eos()) break;
+    }
     if (o.print_ids) {
       new_ids.push_back(next);
     } else {

@@ -159,20 +159,21 @@ inline void AddSinusoidalRows(float* x, const int* positions, int n, int width,
 }
 
 // Row t (heads * head_dim floats) rotated for position positions[t];
-// `inv_freq` (may be null) replaces the frequencies.
+// `inv_freq` (may be null) replaces the frequencies; `rotary_dims` (0: all)
+// turns only the first rotary_dims of each head.
 inline void RopeInterleavedRows(float* x, const int* positions, int n, int heads, int head_dim,
-                                float theta, const float* inv_freq) {
+                                float theta, const float* inv_freq, int rotary_dims = 0) {
   for (int t = 0; t < n; ++t) {
     RopeInterleaved(x + static_cast<size_t>(t) * heads * head_dim, heads, head_dim, positions[t],
-                    theta, inv_freq);
+                    theta, inv_freq, rotary_dims);
   }
 }
 
 inline void RopeHalfRows(float* x, const int* positions, int n, int heads, int head_dim,
-                         float theta, const float* inv_freq) {
+                         float theta, const float* inv_freq, int rotary_dims = 0) {
   for (int t = 0; t < n; ++t) {
     RopeHalf(x + static_cast<size_t>(t) * heads * head_dim, heads, head_dim, positions[t], theta,
-             inv_freq);
+             inv_freq, rotary_dims);
   }
 }
 
