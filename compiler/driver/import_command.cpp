@@ -15,6 +15,8 @@
 #include "compiler/spec/spec_tree.h"
 #include "compiler/spec/validate_spec.h"
 #include "compiler/support/file_io.h"
+#include "runtime/util/error.h"
+#include "runtime/weights/safetensors_checkpoint.h"
 
 namespace lmc {
 
@@ -297,7 +299,18 @@ struct Import {
   YamlSpec spec;
   std::vector<std::string> warnings;
   int64_t vocab = 0;
+  // The checkpoint's tensor names (model.safetensors, or the weight_map of
+  // model.safetensors.index.json); nullopt when the folder has neither.
+  std::optional<std::set<std::string>> tensors;
 };
+
+// Whether the checkpoint holds `name`, alone or under a class prefix ("bert.").
+bool HasTensor(const Import& im, const std::string& name) {
+  for (const auto& t : *im.tensors) {
+    if (t == name || (t.size() > name.size() && t.ends_with("." + name))) return true;
+  }
+  return false;
+}
 
 void Warn(Import& im, const Config& c, const std::string& key, const std::string& message) {
   im.warnings.push_back(fmt::format("{}: {}: {}", c.path(), key, message));
@@ -313,11 +326,23 @@ void RefuseGenericStructure(Config& c, bool encoder_decoder) {
   }
 }
 
-// rope_theta and rope_scaling (Llama, Mistral, Qwen2).
-void MapRope(Config& c, Import& im, int64_t max_positions) {
+// rope_theta, partial_rotary_factor and rope_scaling (Llama, Mistral, Qwen2).
+void MapRope(Config& c, Import& im, int64_t max_positions, int64_t head_dim) {
   im.spec.Set("position.kind", "rope");
   im.spec.Set("position.rope.theta", Number(c.Number("rope_theta", 10000)), "rope_theta");
   im.spec.Set("position.rope.style", "half", "Hugging Face pairs (i, i + head_dim/2)");
+  // As modeling_rope_utils: int(head_dim * factor) dims turn, the rest pass
+  // (GPT-NeoX rotary_pct, Phi-3, StableLM).
+  if (auto partial = c.OptNumber("partial_rotary_factor"); partial && *partial != 1.0) {
+    const auto dims = static_cast<int64_t>(static_cast<double>(head_dim) * *partial);
+    if (!(*partial > 0 && *partial < 1) || dims < 2 || dims % 2 != 0) {
+      c.Refuse("partial_rotary_factor",
+               fmt::format("{} of head_dim {} is {} dims; expected an even count in [2, {}]",
+                           *partial, head_dim, dims, head_dim));
+    }
+    im.spec.Set("position.rope.dims", std::to_string(dims),
+                fmt::format("partial_rotary_factor {} of head_dim {}", *partial, head_dim));
+  }
   const Json* scaling = c.Raw("rope_scaling");
   if (!scaling) return;
   if (!scaling->is_object()) c.Refuse("rope_scaling", "expected an object or null");
@@ -445,7 +470,7 @@ void MapLlamaLike(Config& c, Import& im, const std::string& model_type) {
     if (bias) im.spec.Set("feed_forward.bias", "true", "mlp_bias");
   }
 
-  MapRope(c, im, positions);
+  MapRope(c, im, positions, c.OptInt("head_dim").value_or(d / heads));
   bool tied = c.Bool("tie_word_embeddings", false);
   im.spec.Set("embeddings.tied", tied ? "true" : "false", "tie_word_embeddings");
 }
@@ -596,7 +621,12 @@ void MapBert(Config& c, Import& im) {
   if (types > 0) {
     im.spec.Set("embeddings.token_types", std::to_string(types), "type_vocab_size");
   }
-  im.spec.Set("pooler", "true", "BertModel's pooler: tanh(dense(h[CLS]))");
+  // BertModel(add_pooling_layer=False) and most BertFor* heads save no pooler.
+  const bool pooler = !im.tensors || HasTensor(im, "pooler.dense.weight");
+  im.spec.Set("pooler", pooler ? "true" : "false",
+              !im.tensors ? "BertModel's default pooler: tanh(dense(h[CLS])); no checkpoint seen"
+              : pooler    ? "the checkpoint has pooler.dense: tanh(dense(h[CLS]))"
+                          : "the checkpoint has no pooler.dense");
   const std::string l = "encoder.layer.{layer}.";
   const std::pair<const char*, std::string> names[] = {
       {"token_embedding", "embeddings.word_embeddings.weight"},
@@ -623,7 +653,10 @@ void MapBert(Config& c, Import& im) {
       {"pooler", "pooler.dense.weight"},
       {"pooler_bias", "pooler.dense.bias"},
   };
-  for (const auto& [role, name] : names) im.spec.Set(std::string("weights.names.") + role, name);
+  for (const auto& [role, name] : names) {
+    if (!pooler && std::string_view(role).starts_with("pooler")) continue;
+    im.spec.Set(std::string("weights.names.") + role, name);
+  }
   im.spec.Note("weights",
                "BertModel's tensor names (a BertFor* checkpoint prefixes them with 'bert.'); "
                "post-LN: attn_norm follows attention");
@@ -813,6 +846,24 @@ std::string RelativeTo(const fs::path& file, const fs::path& spec_dir) {
 bool IsFile(const fs::path& p) {
   std::error_code ec;
   return fs::is_regular_file(p, ec);
+}
+
+// The tensor names of the folder's checkpoint (model.safetensors). Nullopt when there is
+// no checkpoint or an unreadable one (warned about: the binary will say more).
+std::optional<std::set<std::string>> CheckpointTensors(const fs::path& folder, Import& im) {
+  std::set<std::string> names;
+  try {
+    if (IsFile(folder / "model.safetensors")) {
+      for (auto& n :
+           rt::SafetensorsCheckpoint::Open((folder / "model.safetensors").string())->Names()) {
+        names.insert(std::move(n));
+      }
+      return names;
+    }
+  } catch (const rt::Error& e) {
+    im.warnings.push_back(fmt::format("{}; its tensors are not known", e.what()));
+  }
+  return std::nullopt;
 }
 
 // tokenizer.kind and file from the files in the folder, and the special ids
@@ -1005,6 +1056,7 @@ int Import_(const std::string& dir, const std::string& output, const std::string
     MapBloom(c, im);
     layout = "bloom";
   } else if (model_type == "bert") {
+    im.tensors = CheckpointTensors(folder, im);
     MapBert(c, im);
   } else if (model_type == "t5") {
     MapT5(c, im);

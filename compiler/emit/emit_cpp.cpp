@@ -385,6 +385,9 @@ class Emitter {
           case ir::Activation::kSilu:
             kernel = "SiluRows";
             break;
+          case ir::Activation::kTanh:
+            kernel = "TanhRows";
+            break;
         }
         c.Line("k::{}({}, {}, {}, {});", kernel, out(), in(0), RowsOf(op.result), Width(op.result));
         break;
@@ -429,9 +432,27 @@ class Emitter {
                                  ? "RopeInterleavedRows"
                                  : "RopeHalfRows";
         std::vector<float> inv_freq = ir::RopeInvFreq(g_, op);
-        c.Line("k::{}({}, positions, n, {}, {}, {}, {});", kernel, out(), dim("heads"),
-               dim("head_dim"), f("theta"),
-               inv_freq.empty() ? "nullptr" : Table("kRopeInvFreq", inv_freq));
+        std::string freq = inv_freq.empty() ? "nullptr" : Table("kRopeInvFreq", inv_freq);
+        const bool dynamic =
+            op.Has("scaling") && op.Get<ir::RopeScaling>("scaling") == ir::RopeScaling::kDynamicNtk;
+        if (dynamic) {  // Frequencies for the length reached: the chunk's last position + 1.
+          c.Line("{{");
+          c.Indent();
+          c.Line("float inv_freq[{}];", ir::RotaryDims(g_, op) / 2);
+          c.Line(
+              "lmc::kernels::RopeDynamicNtkInvFreq(inv_freq, {}, {}, {}, {}, positions[n - 1] + "
+              "1);",
+              f("theta"), ir::RotaryDims(g_, op), f("factor"),
+              static_cast<int64_t>(op.Float("original_max_seq_len")));
+          freq = "inv_freq";
+        }
+        c.Line("k::{}({}, positions, n, {}, {}, {}, {}{});", kernel, out(), dim("heads"),
+               dim("head_dim"), f("theta"), freq,
+               op.Has("rotary_dims") ? ", " + dim("rotary_dims") : "");
+        if (dynamic) {
+          c.Outdent();
+          c.Line("}}");
+        }
         break;
       }
       case ir::OpKind::kKvStore:
@@ -486,6 +507,9 @@ class Emitter {
         c.Line("// The rows whose logits were asked for: the last `rows` of the chunk.");
         c.Line("std::copy_n({} + static_cast<size_t>(n - rows) * {}, rows * {}, {});", in(0),
                Width(op.result), Width(op.result), out());
+        break;
+      case ir::OpKind::kFirstRow:
+        c.Line("std::copy_n({}, {}, {});", in(0), Width(op.result), out());
         break;
       case ir::OpKind::kLayers: {
         int arg = op.body->args[0];
@@ -697,6 +721,11 @@ class Emitter {
     c.Line("}}");
     c.Blank();
     c.Line("int capacity() const override {{ return state_.capacity; }}");
+    if (g_.pooled >= 0) {
+      c.Blank();
+      c.Line("const float* Pooled() const override {{ return activations_->{}; }}",
+             Buf(g_.pooled).substr(2));
+    }
     c.Blank();
     c.Line("const float* Forward(const int* tokens, int n, int start, int rows) override {{");
     c.Indent();
@@ -766,6 +795,7 @@ class Emitter {
     c.Line("    .tokenizer_kind = {},", CppStringLiteral(info.tokenizer_kind));
     c.Line("    .tokenizer_file = {},", CppStringLiteral(info.tokenizer_file));
     c.Line("    .weights_format = {},", CppStringLiteral(info.weights_format));
+    if (g_.pooled >= 0) c.Line("    .pooler = true,");
     c.Line("}};");
     c.Line("return info;");
     c.Outdent();

@@ -155,6 +155,9 @@ class Interpreter {
           case ir::Activation::kSilu:
             f = [](float x) { return ref::Swish(x, 1.0f); };
             break;
+          case ir::Activation::kTanh:
+            f = [](float x) { return std::tanh(x); };
+            break;
         }
         for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = f(in(0).data[i]);
         break;
@@ -218,12 +221,21 @@ class Interpreter {
         float theta = static_cast<float>(op.Float("theta"));
         bool interleaved = op.Get<ir::RopeStyle>("style") == ir::RopeStyle::kInterleaved;
         std::vector<float> inv_freq = ir::RopeInvFreq(g_, op);
+        const int rotary = ir::RotaryDims(g_, op);
+        if (op.Has("scaling") &&
+            op.Get<ir::RopeScaling>("scaling") == ir::RopeScaling::kDynamicNtk) {
+          // The whole sequence in one call: every position uses its length.
+          inv_freq.resize(rotary / 2);
+          kernels::RopeDynamicNtkInvFreq(inv_freq.data(), theta, rotary,
+                                         static_cast<float>(op.Float("factor")),
+                                         static_cast<int>(op.Float("original_max_seq_len")), n_);
+        }
         const float* freq = inv_freq.empty() ? nullptr : inv_freq.data();
         for (int r = 0; r < out.rows; ++r) {
           if (interleaved) {
-            ref::RopeInterleaved(out.row(r), heads, head_dim, positions_[r], theta, freq);
+            ref::RopeInterleaved(out.row(r), heads, head_dim, positions_[r], theta, freq, rotary);
           } else {
-            ref::RopeHalf(out.row(r), heads, head_dim, positions_[r], theta, freq);
+            ref::RopeHalf(out.row(r), heads, head_dim, positions_[r], theta, freq, rotary);
           }
         }
         break;
@@ -299,6 +311,11 @@ class Interpreter {
         // Every row: the oracle's output covers the whole sequence.
         values_[op.result] = in(0);
         break;
+      case ir::OpKind::kFirstRow: {
+        Tensor& out = Result(op, 1, width);
+        std::memcpy(out.row(0), in(0).row(0), width * sizeof(float));
+        break;
+      }
       case ir::OpKind::kLayers: {
         int arg = op.body->args[0];
         values_[arg] = in(0);

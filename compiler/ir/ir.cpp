@@ -126,7 +126,9 @@ class Printer {
     out_ += fmt::format("  entry prefill, decode ({} : {}, {} : {}) {{\n", ValueName(g_.tokens),
                         TypeText(g_.tokens), ValueName(g_.positions), TypeText(g_.positions));
     PrintBlock(g_.body, 2);
-    out_ += fmt::format("    return {}\n  }}\n}}\n", ValueName(g_.output));
+    out_ += fmt::format("    return {}", ValueName(g_.output));
+    if (g_.pooled >= 0) out_ += fmt::format(", pooled {}", ValueName(g_.pooled));
+    out_ += "\n  }\n}\n";
     return out_;
   }
 

@@ -48,6 +48,7 @@ enum class OpKind {
   kAddSinusoidal,         // x + the Vaswani sinusoid of the row's position
   kAddBias,               // x + bias, per row (BERT's token-type 0 embedding)
   kCrossAttention,        // queries over the encoder's K/V state (encoder-decoders)
+  kFirstRow,              // row 0 of a chunk (an encoder pooler's [CLS] state)
   kCount
 };
 
@@ -67,12 +68,12 @@ struct Dim {
 // Enumerated attributes. Each has one spelling table (EnumNames below), used
 // by the printer, the parser and the verifier alike.
 enum class RopeStyle { kInterleaved, kHalf };
-enum class RopeScaling { kNone, kLinear, kLlama3 };
+enum class RopeScaling { kNone, kLinear, kLlama3, kDynamicNtk };
 enum class GateActivation { kSwiGlu };
 enum class AttentionMask { kCausal, kNone };
 enum class PositionBias { kNone, kAlibi, kT5Relative, kCope };  // Added to attention scores.
 enum class LayerStack { kMain, kEncoder };  // Which layers a `layers` op repeats.
-enum class Activation { kRelu, kGelu, kGeluTanh, kSilu };
+enum class Activation { kRelu, kGelu, kGeluTanh, kSilu, kTanh };
 
 template <typename E>
 struct EnumNames;
@@ -82,7 +83,7 @@ struct EnumNames<RopeStyle> {
 };
 template <>
 struct EnumNames<RopeScaling> {
-  static constexpr const char* names[] = {"none", "linear", "llama3"};
+  static constexpr const char* names[] = {"none", "linear", "llama3", "dynamic_ntk"};
 };
 template <>
 struct EnumNames<GateActivation> {
@@ -102,7 +103,7 @@ struct EnumNames<LayerStack> {
 };
 template <>
 struct EnumNames<Activation> {
-  static constexpr const char* names[] = {"relu", "gelu", "gelu_tanh", "silu"};
+  static constexpr const char* names[] = {"relu", "gelu", "gelu_tanh", "silu", "tanh"};
 };
 
 template <typename E>
@@ -258,6 +259,7 @@ struct Graph {
   int positions = -1;           // Input: their positions [T] i32.
   Block body;
   int output = -1;     // The logits of the requested rows.
+  int pooled = -1;     // An encoder's pooler output [one, d]; -1 without a pooler.
   EncodeEntry encode;  // Encoder-decoders only: encode.tokens >= 0.
 
   bool HasEncode() const { return encode.tokens >= 0; }
@@ -297,9 +299,12 @@ std::optional<OpKind> OpByName(const std::string& name);
 
 // The constant tables position attributes stand for, as the emitter writes
 // them and the interpreter uses them: a rope op's scaled frequencies (empty
-// when unscaled: the kernels compute them), an attention op's ALiBi slopes
+// when unscaled: the kernels compute them; empty for dynamic NTK, computed per
+// call from the length reached), an attention op's ALiBi slopes
 // (empty without ALiBi).
 std::vector<float> RopeInvFreq(const Graph& graph, const Op& rope);
+// The dims of each head a rope op turns: rotary_dims when given, else head_dim.
+int RotaryDims(const Graph& graph, const Op& rope);
 std::vector<float> AlibiSlopes(const Graph& graph, const Op& attention);
 // T5's bucket of each relative position key - query in [-max_distance,
 // max_distance] (beyond it the bucket no longer changes), for an attention op

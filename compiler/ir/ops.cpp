@@ -123,6 +123,15 @@ ShapeResult RopeShape(const Graph& g, const Op& op) {
     return fmt::format("heads * head_dim ({} * {}) must equal {} with head_dim even", heads,
                        head_dim, DimName(g, n));
   }
+  const int64_t rotary = op.Has("rotary_dims") ? g.dims[op.DimAttr("rotary_dims")].size : head_dim;
+  if (rotary < 2 || rotary % 2 != 0 || rotary > head_dim) {
+    return fmt::format("rotary_dims ({}) must be even, in [2, head_dim = {}]", rotary, head_dim);
+  }
+  if (op.Has("scaling") && op.Get<RopeScaling>("scaling") == RopeScaling::kDynamicNtk &&
+      (!op.Has("factor") || !op.Has("original_max_seq_len") || rotary < 4)) {
+    return std::string(
+        "dynamic_ntk scaling needs factor, original_max_seq_len and at least 4 rotated dims");
+  }
   return Dims{t, n};
 }
 
@@ -222,6 +231,16 @@ ShapeResult LastRowsShape(const Graph& g, const Op& op) {
   return Dims{rows, row};
 }
 
+ShapeResult FirstRowShape(const Graph& g, const Op& op) {
+  DimId t, row;
+  if (!Rows(g, op.operands[0], t, row)) return std::string("input must be [T, n]");
+  DimId one = g.FindDim("one");
+  if (one < 0 || g.dims[one].size != 1 || g.dims[one].dynamic) {
+    return std::string("the graph declares no static dimension one = 1");
+  }
+  return Dims{one, row};
+}
+
 ShapeResult LayersShape(const Graph& g, const Op& op) { return DimsOf(g, op.operands[0]); }
 
 const AttrDef kEps{"eps", AttrType::kFloat};
@@ -272,7 +291,9 @@ const OpDef kOps[] = {
       {"factor", AttrType::kFloat, true},
       {"low_freq_factor", AttrType::kFloat, true},
       {"high_freq_factor", AttrType::kFloat, true},
-      {"original_max_seq_len", AttrType::kFloat, true}},
+      {"original_max_seq_len", AttrType::kFloat, true},
+      // Partial rotary: the first rotary_dims of each head turn, the rest pass.
+      {"rotary_dims", AttrType::kDim, true}},
      RopeShape},
     {OpKind::kKvStore,
      "kv_store",
@@ -383,13 +404,22 @@ const OpDef kOps[] = {
       {"head_dim", AttrType::kDim},
       {"scale", AttrType::kFloat}},
      CrossAttentionShape},
+    {OpKind::kFirstRow, "first_row", 1, 0, -1, 0, "row 0 of the chunk", {}, FirstRowShape},
 };
 static_assert(std::size(kOps) == static_cast<size_t>(OpKind::kCount));
 
 }  // namespace
 
+int RotaryDims(const Graph& graph, const Op& rope) {
+  return static_cast<int>(
+      graph.dims[rope.DimAttr(rope.Has("rotary_dims") ? "rotary_dims" : "head_dim")].size);
+}
+
 std::vector<float> RopeInvFreq(const Graph& graph, const Op& rope) {
-  if (!rope.Has("scaling")) return {};
+  // Dynamic NTK's frequencies depend on the run-time length: no constant table.
+  if (!rope.Has("scaling") || rope.Get<RopeScaling>("scaling") == RopeScaling::kDynamicNtk) {
+    return {};
+  }
   kernels::RopeScalingParams params;
   params.kind = rope.Get<RopeScaling>("scaling") == RopeScaling::kLinear
                     ? kernels::RopeScalingKind::kLinear
@@ -400,8 +430,8 @@ std::vector<float> RopeInvFreq(const Graph& graph, const Op& rope) {
     params.high_freq_factor = static_cast<float>(rope.Float("high_freq_factor"));
     params.original_max_seq_len = static_cast<float>(rope.Float("original_max_seq_len"));
   }
-  const int head_dim = static_cast<int>(graph.dims[rope.DimAttr("head_dim")].size);
-  return kernels::RopeInvFreq(static_cast<float>(rope.Float("theta")), head_dim, params);
+  return kernels::RopeInvFreq(static_cast<float>(rope.Float("theta")), RotaryDims(graph, rope),
+                              params);
 }
 
 std::vector<float> AlibiSlopes(const Graph& graph, const Op& attention) {

@@ -270,6 +270,10 @@ class Parser {
     Expect("{");
     ParseOps(g_.body, "return");
     g_.output = UseValue();
+    if (Accept(",")) {
+      Expect("pooled");
+      g_.pooled = UseValue();
+    }
     Expect("}");
   }
 

@@ -41,6 +41,9 @@ class Verifier {
     if (CheckValue(g_.output, "graph output")) {
       Expect(g_.values[g_.output].dims.size() == 2, "graph output must be [rows, vocab]");
     }
+    if (g_.pooled >= 0 && CheckValue(g_.pooled, "pooled output")) {
+      Expect(g_.values[g_.pooled].dims.size() == 2, "pooled output must be [one, d]");
+    }
     return problems_;
   }
 

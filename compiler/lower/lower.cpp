@@ -25,8 +25,6 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
   refuse(position == PositionKind::kCope && spec.family != Family::kDecoder, "position.kind",
          "CoPE in an encoder: its positions count back from the query, so it needs causal "
          "attention");
-  refuse(position == PositionKind::kRope && spec.position.rope.scaling == RopeScaling::kDynamicNtk,
-         "position.rope.scaling", "RoPE scaling dynamic_ntk");
   refuse(spec.feed_forward.activation == Activation::kSilu && spec.feed_forward.beta != 1.0,
          "feed_forward.beta", "silu with a beta other than 1");
   refuse(spec.embeddings.dim != spec.sizes.d_model, "embeddings.dim",
@@ -123,8 +121,9 @@ class Lowering {
 
     int last = Emit(g_.body, ir::OpKind::kLastRows, "x.last", {rows_, d_}, {out});
     if (spec_.norm.final_norm) last = Norm(g_.body, "x.final", last, "final_norm", false);
-    if (encoder_only) {  // The last hidden state; the pooler is not lowered yet.
+    if (encoder_only) {  // The last hidden state, and the pooler's vector beside it.
       g_.output = last;
+      if (spec_.pooler) g_.pooled = Pooler(out);
       return std::move(g_);
     }
     if (spec_.embeddings.output_scale != 1.0) {
@@ -302,6 +301,17 @@ class Lowering {
     return Linear(b, "ffn.out", act, "w_down", d_, hidden_, f.bias);
   }
 
+  // BERT's pooler: tanh(W h[0] + b) on the first token's final state.
+  int Pooler(int out) {
+    ir::DimId one = g_.AddDim("one", 1);
+    int first = Emit(g_.body, ir::OpKind::kFirstRow, "x.first", {one, d_}, {out});
+    if (spec_.norm.final_norm) first = Norm(g_.body, "x.first.final", first, "final_norm", false);
+    int dense = Emit(g_.body, ir::OpKind::kLinear, "pooler", {one, d_}, {first},
+                     {Weight("pooler", {d_, d_}, false), Weight("pooler_bias", {d_}, false)});
+    return Emit(g_.body, ir::OpKind::kActivation, "pooled", {one, d_}, {dense}, {},
+                {{"function", ir::Activation::kTanh}});
+  }
+
   int Activate(ir::Block& b, int x, Activation a) {
     return Emit(b, ir::OpKind::kActivation, g_.values[x].name + ".act", g_.values[x].dims, {x}, {},
                 {{"function", ActivationOf(a)}});
@@ -334,13 +344,20 @@ class Lowering {
          r.style == RopeStyle::kInterleaved ? ir::RopeStyle::kInterleaved : ir::RopeStyle::kHalf}};
     if (r.scaling != RopeScaling::kNone) {
       attrs.emplace_back("scaling", r.scaling == RopeScaling::kLinear ? ir::RopeScaling::kLinear
-                                                                      : ir::RopeScaling::kLlama3);
+                                    : r.scaling == RopeScaling::kLlama3
+                                        ? ir::RopeScaling::kLlama3
+                                        : ir::RopeScaling::kDynamicNtk);
       attrs.emplace_back("factor", r.factor);
       if (r.scaling == RopeScaling::kLlama3) {
         attrs.emplace_back("low_freq_factor", r.low_freq_factor);
         attrs.emplace_back("high_freq_factor", r.high_freq_factor);
+      }
+      if (r.scaling != RopeScaling::kLinear) {
         attrs.emplace_back("original_max_seq_len", static_cast<double>(r.original_max_seq_len));
       }
+    }
+    if (r.dims != 0 && r.dims != spec_.attention.head_dim) {
+      attrs.emplace_back("rotary_dims", ir::DimRef{g_.AddDim("rotary_dims", r.dims)});
     }
     return Emit(b, ir::OpKind::kRope, g_.values[x].name + ".rope", g_.values[x].dims,
                 {x, positions_}, {}, std::move(attrs));

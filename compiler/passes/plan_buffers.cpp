@@ -27,6 +27,7 @@ class Planner {
     }
     Number(g_.body, time);
     if (g_.output >= 0) last_[g_.output] = time + 1;
+    if (g_.pooled >= 0) last_[g_.pooled] = time + 1;
     owner_.clear();
     if (g_.HasEncode()) Assign(g_.encode.body);
     Assign(g_.body);

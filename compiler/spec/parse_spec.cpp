@@ -371,6 +371,7 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
   rope.Float("low_freq_factor", spec.position.rope.low_freq_factor, 0, 1e6, true, false);
   rope.Float("high_freq_factor", spec.position.rope.high_freq_factor, 0, 1e6, true, false);
   rope.Int("original_max_seq_len", spec.position.rope.original_max_seq_len, 1, kMaxSize, false);
+  rope.Int("dims", spec.position.rope.dims, 2, kMaxSize, false);
   rope.Finish();
   Section t5 = position.Child("t5", false);
   t5.Int("num_buckets", spec.position.t5.num_buckets, 4, 4096, false);

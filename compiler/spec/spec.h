@@ -219,6 +219,7 @@ struct Spec {
       double low_freq_factor = 1.0;
       double high_freq_factor = 4.0;
       int64_t original_max_seq_len = 0;
+      int64_t dims = 0;  // Rotated dims per head (partial rotary); 0: all of head_dim.
     } rope;
     struct T5 {
       int64_t num_buckets = 32;

@@ -185,6 +185,12 @@ class Validator {
                           s.sizes.d_model, s.attention.n_heads, s.attention.head_dim));
       }
     }
+    if (s.Given("position.rope.dims") &&
+        (p.rope.dims % 2 != 0 || p.rope.dims > s.attention.head_dim)) {
+      Error({"position.rope.dims"},
+            fmt::format("position.rope.dims ({}) must be even and at most head_dim ({})",
+                        p.rope.dims, s.attention.head_dim));
+    }
     if (p.kind == PositionKind::kCope && !s.Given("position.cope")) {
       Error({"position.kind"}, "position.kind cope needs position.cope.max_positions");
     }
@@ -194,6 +200,20 @@ class Validator {
            {"position.rope.factor", "position.rope.low_freq_factor",
             "position.rope.high_freq_factor", "position.rope.original_max_seq_len"}) {
         if (s.Given(key)) Error({key}, fmt::format("{} needs position.rope.scaling", key));
+      }
+    }
+    if (r.scaling == RopeScaling::kDynamicNtk) {
+      if (!s.Given("position.rope.original_max_seq_len")) {
+        Error({"position.rope.scaling"},
+              "dynamic_ntk RoPE scaling needs position.rope.original_max_seq_len (the length "
+              "beyond which the base grows)");
+      }
+      const int64_t turned = r.dims != 0 ? r.dims : s.attention.head_dim;
+      if (turned < 4) {
+        Error({"position.rope.scaling"},
+              fmt::format("dynamic_ntk RoPE scaling needs at least 4 rotated dims, found {} "
+                          "(its exponent is dims / (dims - 2))",
+                          turned));
       }
     }
     if (r.scaling == RopeScaling::kLlama3) {

@@ -54,6 +54,10 @@ const float* Forward(const Weights& w, State& s, Activations& a, const int* toke
   }
   // The rows whose logits were asked for: the last `rows` of the chunk.
   std::copy_n(a.x + static_cast<size_t>(n - rows) * kDModel, rows * kDModel, a.att_out);
+  std::copy_n(a.x, kDModel, a.x_first);
+  k::Linear(a.x, w.pooler, a.x_first, kOne, kDModel, kDModel);
+  k::AddBiasRows(a.x, w.pooler_bias, kOne, kDModel);
+  k::TanhRows(a.x, a.x, kOne, kDModel);
   return a.att_out;
 }
 
@@ -77,6 +81,8 @@ void BindWeights(lmc::rt::TensorSource& source, Weights& w) {
   w.position_embedding = source.F32("embeddings.position_embeddings.weight", {kMaxSeqLen, kDModel});
   w.embed_norm = source.F32("embeddings.LayerNorm.weight", {kDModel});
   w.embed_norm_bias = source.F32("embeddings.LayerNorm.bias", {kDModel});
+  w.pooler = source.F32("pooler.dense.weight", {kDModel, kDModel});
+  w.pooler_bias = source.F32("pooler.dense.bias", {kDModel});
   for (int l = 0; l < kLayers; ++l) {
     LayerWeights& lw = w.layers[l];
     const std::string n = std::to_string(l);
@@ -136,6 +142,8 @@ class CompiledModel final : public lmc::rt::Model {
   }
 
   int capacity() const override { return state_.capacity; }
+
+  const float* Pooled() const override { return activations_->x; }
 
   const float* Forward(const int* tokens, int n, int start, int rows) override {
     if (!source_) lmc::rt::Fail("no weights loaded");
@@ -246,6 +254,7 @@ const ModelInfo& GetModelInfo() {
       .tokenizer_kind = "none",
       .tokenizer_file = "",
       .weights_format = "safetensors",
+      .pooler = true,
   };
   return info;
 }

@@ -23,6 +23,7 @@ inline constexpr int kQDim = 768;
 inline constexpr int kKvDim = 768;
 inline constexpr int kHidden = 3072;
 inline constexpr int kMaxSeqLen = 512;
+inline constexpr int kOne = 1;
 
 // Pointers into the mapped checkpoint, with the tensors' shapes and names.
 struct LayerWeights {
@@ -50,6 +51,8 @@ struct Weights {
   const float* position_embedding;  // [kMaxSeqLen, kDModel] embeddings.position_embeddings.weight
   const float* embed_norm;  // [kDModel] embeddings.LayerNorm.weight
   const float* embed_norm_bias;  // [kDModel] embeddings.LayerNorm.bias
+  const float* pooler;  // [kDModel, kDModel] pooler.dense.weight
+  const float* pooler_bias;  // [kDModel] pooler.dense.bias
   LayerWeights layers[kLayers];
 };
 
@@ -72,6 +75,7 @@ struct Activations {
   float att[kChunk * kQDim];
   float att_out[kChunk * kDModel];
   float up[kChunk * kHidden];
+  float x_first[kChunk * kDModel];
 };
 
 // Binds every weight by name and shape; throws lmc::rt::Error on a mismatch.

@@ -180,6 +180,7 @@ const std::vector<FlagSpec> kGenerateFlags = {
     {"tokens", "comma-separated prompt token ids, instead of --prompt"},
     {"ids", "print the new token ids instead of text", false},
     {"n", "number of new tokens"},
+    {"ignore-eos", "keep going past the begin/end-of-sequence ids (exactly --n new tokens)", false},
     {"temperature", "0 for greedy"},
     {"top-p", "nucleus sampling mass in (0, 1]"},
     {"top-k", "sample among the k most likely; 0 for all"},
@@ -192,7 +193,7 @@ int Generate(int argc, char** argv) {
   struct Options {
     std::string weights, tokenizer, prompt;
     std::vector<int> tokens;
-    bool from_ids = false, print_ids = false;
+    bool from_ids = false, print_ids = false, ignore_eos = false;
     int n, ctx;
     SamplerOptions sampler;
     EncoderInput source;
@@ -213,6 +214,7 @@ int Generate(int argc, char** argv) {
     o.source = EncoderFlags(args, "generate");
     // An encoder-decoder's decoder starts from its start id alone by default.
     if (info.encoder_decoder && !o.from_ids && !args.Has("prompt")) o.from_ids = true;
+    o.ignore_eos = args.Has("ignore-eos");
     if (args.Has("tokenizer")) o.tokenizer = args.Required("tokenizer");
     if (o.tokenizer.empty() && *kTokenizerFile == '\0') {
       if (!o.from_ids || o.source.prompt) {
@@ -307,8 +309,10 @@ int Generate(int argc, char** argv) {
   while (generated < n) {
     CheckFinite(logits, o.weights);
     int next = sampler.Sample(logits.data());
-    if ((next == info.bos && !info.encoder_decoder) || next == info.eos) break;
-    if (tokenizer && info.eos < 0 && next == tokenizer->eos()) break;
+    if (!o.ignore_eos) {
+      if ((next == info.bos && !info.encoder_decoder) || next == info.eos) break;
+      if (tokenizer && info.eos < 0 && next == tokenizer->eos()) break;
+    }
     if (o.print_ids) {
       new_ids.push_back(next);
     } else {
@@ -400,12 +404,17 @@ int Embed(int argc, char** argv) {
               {{"weights", "checkpoint file"},
                {"tokens", "comma-separated token ids"},
                {"out", "output .npy file"},
-               {"pool", "cls (the first token's state) or mean: one vector instead of all"}});
+               {"pool",
+                "cls (the first token's state), mean, or pooler (the spec's pooler on the first "
+                "token): one vector instead of all"}});
     if (!args.positional().empty()) Fail("embed takes no argument '{}'", args.positional()[0]);
     Options o{args.Required("weights"), args.Required("out"), args.String("pool", ""),
               TokenFlag(args)};
-    if (!o.pool.empty() && o.pool != "cls" && o.pool != "mean") {
-      Fail("--pool: expected cls or mean, found '{}'", o.pool);
+    if (!o.pool.empty() && o.pool != "cls" && o.pool != "mean" && o.pool != "pooler") {
+      Fail("--pool: expected cls, mean or pooler, found '{}'", o.pool);
+    }
+    if (o.pool == "pooler" && !info.pooler) {
+      Fail("--pool pooler: {} has no pooler (its spec does not set `pooler: true`)", info.name);
     }
     if (static_cast<int>(o.tokens.size()) > info.max_seq_len) {
       Fail("--tokens has {} ids; the encoder takes at most {} (max_seq_len)", o.tokens.size(),
@@ -429,6 +438,12 @@ int Embed(int argc, char** argv) {
   CheckFinite(states, o.weights);
   if (o.pool.empty()) {
     WriteNpy(o.out, states.data(), {n, d});
+    return 0;
+  }
+  if (o.pool == "pooler") {  // Computed with the states, by the last (only) chunk.
+    std::vector<float> pooled(model->Pooled(), model->Pooled() + d);
+    CheckFinite(pooled, o.weights);
+    WriteNpy(o.out, pooled.data(), {d});
     return 0;
   }
   std::vector<float> pooled(states.begin(), states.begin() + d);
@@ -466,8 +481,8 @@ void Usage(const char* program) {
       "       {0} logits --weights W --tokens 1,2,3 --out F.npy [--decode] [--ctx N]\n"
       "       encoder-decoders: generate and logits take --encoder-tokens 1,2,3, generate\n"
       "       also --encoder-prompt TEXT (the source; the decoder starts from its start id)\n"
-      "       {0} embed --weights W --tokens 1,2,3 --out F.npy [--pool cls|mean]   (encoders;\n"
-      "                 an encoder-decoder's encoder)\n"
+      "       {0} embed --weights W --tokens 1,2,3 --out F.npy [--pool cls|mean|pooler]\n"
+      "                 (encoders; an encoder-decoder's encoder)\n"
       "       {0} tokenize [--tokenizer T] [--kind K] [--bos] [--eos] [--special]\n"
       "                 (TEXT | --stdin | --jsonl)\n"
       "       {0} detokenize [--tokenizer T] [--kind K] (IDS... | --stdin | --jsonl)\n"

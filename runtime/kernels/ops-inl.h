@@ -520,16 +520,18 @@ HWY_INLINE void RopeTable(int j0, int j1, int head_dim, int pos, float theta, co
 }
 
 // The rotation a*cos - b*sin, per pair; the compiler may contract it into FMAs.
+// `rotary_dims` (0: head_dim) turns only the first rotary_dims of each head (partial rotary).
 inline void RopeInterleaved(float* HWY_RESTRICT vec, int n_heads, int head_dim, int pos,
-                            float theta, const float* inv_freq = nullptr) {
+                            float theta, const float* inv_freq = nullptr, int rotary_dims = 0) {
   const DF d;
   const int N = static_cast<int>(hn::Lanes(d));
-  const int half = head_dim / 2;
+  const int rot = rotary_dims > 0 ? rotary_dims : head_dim;
+  const int half = rot / 2;
   HWY_ALIGN float cos_tab[kRopeChunk];
   HWY_ALIGN float sin_tab[kRopeChunk];
   for (int j0 = 0; j0 < half; j0 += kRopeChunk) {
     const int j1 = half < j0 + kRopeChunk ? half : j0 + kRopeChunk;
-    RopeTable(j0, j1, head_dim, pos, theta, inv_freq, cos_tab, sin_tab);
+    RopeTable(j0, j1, rot, pos, theta, inv_freq, cos_tab, sin_tab);
     for (int h = 0; h < n_heads; ++h) {
       float* head = vec + static_cast<size_t>(h) * head_dim;
       int j = j0;
@@ -555,15 +557,16 @@ inline void RopeInterleaved(float* HWY_RESTRICT vec, int n_heads, int head_dim, 
 }
 
 inline void RopeHalf(float* HWY_RESTRICT vec, int n_heads, int head_dim, int pos, float theta,
-                     const float* inv_freq = nullptr) {
+                     const float* inv_freq = nullptr, int rotary_dims = 0) {
   const DF d;
   const int N = static_cast<int>(hn::Lanes(d));
-  const int half = head_dim / 2;
+  const int rot = rotary_dims > 0 ? rotary_dims : head_dim;
+  const int half = rot / 2;
   HWY_ALIGN float cos_tab[kRopeChunk];
   HWY_ALIGN float sin_tab[kRopeChunk];
   for (int j0 = 0; j0 < half; j0 += kRopeChunk) {
     const int j1 = half < j0 + kRopeChunk ? half : j0 + kRopeChunk;
-    RopeTable(j0, j1, head_dim, pos, theta, inv_freq, cos_tab, sin_tab);
+    RopeTable(j0, j1, rot, pos, theta, inv_freq, cos_tab, sin_tab);
     for (int h = 0; h < n_heads; ++h) {
       float* lo = vec + static_cast<size_t>(h) * head_dim;
       float* hi = lo + half;

@@ -114,12 +114,13 @@ void RmsNorm(float* out, const float* x, const float* weight, int n, float eps) 
 void Softmax(float* x, int n) { HWY_DYNAMIC_DISPATCH(Softmax)(x, n); }
 
 void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, float theta,
-                     const float* inv_freq) {
-  HWY_DYNAMIC_DISPATCH(RopeInterleaved)(vec, n_heads, head_dim, pos, theta, inv_freq);
+                     const float* inv_freq, int rotary_dims) {
+  HWY_DYNAMIC_DISPATCH(RopeInterleaved)(vec, n_heads, head_dim, pos, theta, inv_freq, rotary_dims);
 }
 
-void RopeHalf(float* vec, int n_heads, int head_dim, int pos, float theta, const float* inv_freq) {
-  HWY_DYNAMIC_DISPATCH(RopeHalf)(vec, n_heads, head_dim, pos, theta, inv_freq);
+void RopeHalf(float* vec, int n_heads, int head_dim, int pos, float theta, const float* inv_freq,
+              int rotary_dims) {
+  HWY_DYNAMIC_DISPATCH(RopeHalf)(vec, n_heads, head_dim, pos, theta, inv_freq, rotary_dims);
 }
 
 void SwiGlu(float* out, const float* gate, const float* up, int n, float beta) {

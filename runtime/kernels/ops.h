@@ -64,11 +64,13 @@ void Softmax(float* x, int n);
 // in float exactly as llama2.c does.
 // `inv_freq` (head_dim / 2 floats), when given, replaces theta^(-2j/head_dim): scaled RoPE.
 // Interleaved pairs (2j, 2j+1): llama2.c / Meta Llama checkpoints.
+// `rotary_dims` (even, <= head_dim; 0: head_dim) turns only the first rotary_dims of
+// each head, with the frequencies of a rotary_dims-wide head: partial rotary (GPT-NeoX).
 void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, float theta,
-                     const float* inv_freq = nullptr);
+                     const float* inv_freq = nullptr, int rotary_dims = 0);
 // Half-split pairs (j, j + head_dim/2): GPT-NeoX / Hugging Face Llama checkpoints.
 void RopeHalf(float* vec, int n_heads, int head_dim, int pos, float theta,
-              const float* inv_freq = nullptr);
+              const float* inv_freq = nullptr, int rotary_dims = 0);
 
 // out[i] = gate[i] * sigmoid(beta * gate[i]) * up[i]. out may alias gate or up.
 void SwiGlu(float* out, const float* gate, const float* up, int n, float beta);

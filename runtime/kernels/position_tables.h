@@ -53,6 +53,25 @@ inline std::vector<float> RopeInvFreq(float theta, int head_dim, const RopeScali
   return inv;
 }
 
+// Dynamic NTK scaling (Hugging Face's _compute_dynamic_ntk_parameters), for a
+// sequence `seq_len` long (the largest position + 1): beyond
+// original_max_seq_len the base grows to theta * (factor * seq_len / original -
+// (factor - 1))^(dims / (dims - 2)); within it the frequencies are RoPE's own.
+// Its frequencies depend on the length reached, so they are computed per call.
+inline void RopeDynamicNtkInvFreq(float* out, float theta, int dims, float factor,
+                                  int original_max_seq_len, int seq_len) {
+  double base = theta;
+  if (seq_len > original_max_seq_len) {
+    base *= std::pow(static_cast<double>(factor) * seq_len / original_max_seq_len - (factor - 1),
+                     static_cast<double>(dims) / (dims - 2));
+  }
+  // As HF: the base (a Python float) raised to float32 exponents, in float32.
+  for (int j = 0; j < dims / 2; ++j) {
+    out[j] = 1.0f / std::pow(static_cast<float>(base),
+                             static_cast<float>(2 * j) / static_cast<float>(dims));
+  }
+}
+
 // ALiBi's head slopes (Press et al. 2022; BLOOM's build_alibi_tensor): a
 // geometric sequence from 2^(-8/n) for n a power of two, with the odd terms of
 // the next power's sequence appended otherwise.

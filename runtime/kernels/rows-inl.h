@@ -130,6 +130,8 @@ inline void GeluTanhRows(float* out, const float* x, int n, int w) {
   MapRows<scalar::GeluTanh>(out, x, n, w);
 }
 inline void SiluRows(float* out, const float* x, int n, int w) { MapRows<Silu>(out, x, n, w); }
+inline float Tanh(float x) { return std::tanh(x); }
+inline void TanhRows(float* out, const float* x, int n, int w) { MapRows<Tanh>(out, x, n, w); }
 
 inline void MulRows(float* out, const float* a, const float* b, int n, int width) {
   const size_t size = static_cast<size_t>(n) * width;
@@ -159,20 +161,21 @@ inline void AddSinusoidalRows(float* x, const int* positions, int n, int width,
 }
 
 // Row t (heads * head_dim floats) rotated for position positions[t];
-// `inv_freq` (may be null) replaces the frequencies.
+// `inv_freq` (may be null) replaces the frequencies; `rotary_dims` (0: all)
+// turns only the first rotary_dims of each head.
 inline void RopeInterleavedRows(float* x, const int* positions, int n, int heads, int head_dim,
-                                float theta, const float* inv_freq) {
+                                float theta, const float* inv_freq, int rotary_dims = 0) {
   for (int t = 0; t < n; ++t) {
     RopeInterleaved(x + static_cast<size_t>(t) * heads * head_dim, heads, head_dim, positions[t],
-                    theta, inv_freq);
+                    theta, inv_freq, rotary_dims);
   }
 }
 
 inline void RopeHalfRows(float* x, const int* positions, int n, int heads, int head_dim,
-                         float theta, const float* inv_freq) {
+                         float theta, const float* inv_freq, int rotary_dims = 0) {
   for (int t = 0; t < n; ++t) {
     RopeHalf(x + static_cast<size_t>(t) * heads * head_dim, heads, head_dim, positions[t], theta,
-             inv_freq);
+             inv_freq, rotary_dims);
   }
 }
 

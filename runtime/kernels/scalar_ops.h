@@ -107,13 +107,16 @@ inline float RopeAngle(int j, int head_dim, int pos, float theta) {
 }
 
 // `inv_freq`, when given, replaces the pairs' frequencies (scaled RoPE).
+// `rotary_dims` (0: head_dim) turns only the first rotary_dims of each head,
+// with the frequencies of a rotary_dims-wide head (partial rotary, GPT-NeoX).
 inline void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, float theta,
-                            const float* inv_freq = nullptr) {
+                            const float* inv_freq = nullptr, int rotary_dims = 0) {
+  const int rot = rotary_dims > 0 ? rotary_dims : head_dim;
   for (int h = 0; h < n_heads; ++h) {
     float* head = vec + static_cast<size_t>(h) * head_dim;
-    for (int j = 0; j < head_dim / 2; ++j) {
+    for (int j = 0; j < rot / 2; ++j) {
       const float angle =
-          inv_freq ? static_cast<float>(pos) * inv_freq[j] : RopeAngle(j, head_dim, pos, theta);
+          inv_freq ? static_cast<float>(pos) * inv_freq[j] : RopeAngle(j, rot, pos, theta);
       const float c = std::cos(angle);
       const float s = std::sin(angle);
       const float v0 = head[2 * j];
@@ -125,13 +128,14 @@ inline void RopeInterleaved(float* vec, int n_heads, int head_dim, int pos, floa
 }
 
 inline void RopeHalf(float* vec, int n_heads, int head_dim, int pos, float theta,
-                     const float* inv_freq = nullptr) {
-  const int half = head_dim / 2;
+                     const float* inv_freq = nullptr, int rotary_dims = 0) {
+  const int rot = rotary_dims > 0 ? rotary_dims : head_dim;
+  const int half = rot / 2;
   for (int h = 0; h < n_heads; ++h) {
     float* head = vec + static_cast<size_t>(h) * head_dim;
     for (int j = 0; j < half; ++j) {
       const float angle =
-          inv_freq ? static_cast<float>(pos) * inv_freq[j] : RopeAngle(j, head_dim, pos, theta);
+          inv_freq ? static_cast<float>(pos) * inv_freq[j] : RopeAngle(j, rot, pos, theta);
       const float c = std::cos(angle);
       const float s = std::sin(angle);
       const float v0 = head[j];

@@ -30,6 +30,7 @@ struct ModelInfo {
   const char* tokenizer_kind;  // The spec's tokenizer.kind ("none": ids only).
   const char* tokenizer_file;  // The spec's tokenizer.file as written; may be empty.
   const char* weights_format;  // The spec's weights.format.
+  bool pooler = false;         // An encoder with a pooler: Model::Pooled() after Forward.
 };
 
 // One sequence's module: weights, declared state, entry points.
@@ -52,6 +53,9 @@ class Model {
   // the next Encode. Returns the encoder's last hidden state, [n, d_model], valid
   // until the next call. Other models fail.
   virtual const float* Encode(const int* tokens, int n);
+  // An encoder with a pooler (ModelInfo::pooler): the pooler's output for the
+  // first token of the last Forward call, [output_width]; nullptr without one.
+  virtual const float* Pooled() const { return nullptr; }
 };
 
 // Prefill: runs `tokens` from position `start` in chunks. Returns the logits of

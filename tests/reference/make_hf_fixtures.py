@@ -17,6 +17,7 @@ and layouts; no tokenizer files) and the expected outputs for fixed ids:
   llama-dynamic   LlamaForCausalLM          RoPE with dynamic NTK scaling, beyond max_position_embeddings
   mistral         MistralForCausalLM        MQA, head_dim != hidden_size / heads
   qwen2           Qwen2ForCausalLM          QKV biases, tied embeddings
+  llama-partial   LlamaForCausalLM          partial rotary (partial_rotary_factor 0.5, as GPT-NeoX)
   vaswani         torch.nn.Transformer      post-LN encoder-decoder, ReLU, sinusoidal, sqrt(d) scale
   cope            (no HF class; spec.yaml)  Llama-style decoder with CoPE, 72 positions, 16 CoPE positions
 
@@ -695,9 +696,13 @@ def head_dim(c):  # head_dim when the config has it, else hidden_size / num_atte
     return c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
 
 
+def rotary_dim(c):  # modeling_rope_utils: int(head_dim * partial_rotary_factor), the dims that turn
+    return int(head_dim(c) * c.get("partial_rotary_factor", 1.0))
+
+
 def inv_freq_hf(c, seq_len=None):
     """The rope init functions of modeling_rope_utils.py (float32, as HF keeps them)."""
-    dim = head_dim(c)
+    dim = rotary_dim(c)
     base = c["rope_theta"]
     rs = c.get("rope_scaling") or {}
     kind = rs.get("rope_type", rs.get("type", "default"))
@@ -727,7 +732,7 @@ def freqs_meta(c, seq_len):
     """Meta's reference: precompute_freqs_cis frequencies in double, with llama3.1's
     apply_scaling loop (meta-llama/llama-models, reference model.py); linear as
     position interpolation (t / factor); dynamic NTK per the /u/emozilla formula."""
-    dim, theta = head_dim(c), c["rope_theta"]
+    dim, theta = rotary_dim(c), c["rope_theta"]
     rs = c.get("rope_scaling") or {}
     kind = rs.get("rope_type", rs.get("type", "default"))
     if kind == "dynamic" and seq_len > c["max_position_embeddings"]:
@@ -765,6 +770,7 @@ def llama_chunk(c, W, ids, start, cache, inv_freq):
     post-RoPE keys (list per layer of [k, v], each [kv_heads, S, hd]).
     Qwen2 adds q/k/v biases; Mistral's head_dim may differ from hidden / heads."""
     H, KV, hd, eps = c["num_attention_heads"], c["num_key_value_heads"], head_dim(c), c["rms_norm_eps"]
+    rot = rotary_dim(c)
     t = len(ids)
     x = T(W, "model.embed_tokens.weight")[ids]
     pos = torch.arange(start, start + t)
@@ -783,7 +789,9 @@ def llama_chunk(c, W, ids, start, cache, inv_freq):
         q = heads(proj(h + "self_attn.q_proj", y), H)
         k = heads(proj(h + "self_attn.k_proj", y), KV)
         v = heads(proj(h + "self_attn.v_proj", y), KV)
-        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin  # apply_rotary_pos_emb
+        # apply_rotary_pos_emb; partial rotary as GPT-NeoX: turn the first rot dims, pass the rest
+        q = torch.cat((q[..., :rot] * cos + rotate_half(q[..., :rot]) * sin, q[..., rot:]), -1)
+        k = torch.cat((k[..., :rot] * cos + rotate_half(k[..., :rot]) * sin, k[..., rot:]), -1)
         if cache[i]:
             k, v = torch.cat([cache[i][0], k], 1), torch.cat([cache[i][1], v], 1)
         cache[i] = [k, v]
@@ -798,36 +806,41 @@ def llama_chunk(c, W, ids, start, cache, inv_freq):
     return x @ T(W, head).t()
 
 
-def unpermute(w, n_heads):
+def unpermute(w, n_heads, rot):
     """Inverse of convert_llama_weights_to_hf.py's permute: HF half-split rows back
-    to Meta's interleaved pairs ([..., 2i], [..., 2i+1] rotate together)."""
+    to Meta's interleaved pairs ([..., 2i], [..., 2i+1] rotate together), for the
+    first `rot` rows of each head (the rest do not turn and stay in place)."""
     rows = w.shape[0]
     rest = w.shape[1:]
-    return w.reshape(n_heads, 2, rows // n_heads // 2, *rest).transpose(1, 2).reshape(rows, *rest)
+    w = w.reshape(n_heads, rows // n_heads, *rest)
+    turned = w[:, :rot].reshape(n_heads, 2, rot // 2, *rest).transpose(1, 2).reshape(n_heads, rot, *rest)
+    return torch.cat((turned, w[:, rot:]), 1).reshape(rows, *rest)
 
 
 def llama_meta(c, W, ids, freqs):
     """Meta's llama reference model.py (Transformer.forward, full sequence), on the
     HF checkpoint after unpermute: complex rotation of interleaved pairs."""
     H, KV, hd, eps = c["num_attention_heads"], c["num_key_value_heads"], head_dim(c), c["rms_norm_eps"]
+    rot = rotary_dim(c)
     t = len(ids)
     bias = c["model_type"] == "qwen2"
-    freqs_cis = torch.polar(torch.ones(t, hd // 2, dtype=DT), torch.outer(torch.arange(t, dtype=DT), freqs))
+    freqs_cis = torch.polar(torch.ones(t, rot // 2, dtype=DT), torch.outer(torch.arange(t, dtype=DT), freqs))
     mask = torch.triu(torch.full((t, t), float("-inf"), dtype=DT), 1)
     x = T(W, "model.embed_tokens.weight")[ids]
     for i in range(c["num_hidden_layers"]):
         h = f"model.layers.{i}.self_attn."
-        wq, wk = unpermute(T(W, h + "q_proj.weight"), H), unpermute(T(W, h + "k_proj.weight"), KV)
+        wq, wk = unpermute(T(W, h + "q_proj.weight"), H, rot), unpermute(T(W, h + "k_proj.weight"), KV, rot)
         y = rms_norm(x, T(W, f"model.layers.{i}.input_layernorm.weight"), eps)
         xq, xk, xv = y @ wq.t(), y @ wk.t(), y @ T(W, h + "v_proj.weight").t()
         if bias:
-            xq = xq + unpermute(T(W, h + "q_proj.bias"), H)
-            xk = xk + unpermute(T(W, h + "k_proj.bias"), KV)
+            xq = xq + unpermute(T(W, h + "q_proj.bias"), H, rot)
+            xk = xk + unpermute(T(W, h + "k_proj.bias"), KV, rot)
             xv = xv + T(W, h + "v_proj.bias")
-        xq_ = torch.view_as_complex(xq.reshape(t, H, hd // 2, 2).contiguous())
-        xk_ = torch.view_as_complex(xk.reshape(t, KV, hd // 2, 2).contiguous())
-        xq = torch.view_as_real(xq_ * freqs_cis[:, None, :]).flatten(2)  # apply_rotary_emb
-        xk = torch.view_as_real(xk_ * freqs_cis[:, None, :]).flatten(2)
+        xq, xk = xq.reshape(t, H, hd), xk.reshape(t, KV, hd)
+        xq_ = torch.view_as_complex(xq[..., :rot].reshape(t, H, rot // 2, 2).contiguous())
+        xk_ = torch.view_as_complex(xk[..., :rot].reshape(t, KV, rot // 2, 2).contiguous())
+        xq = torch.cat((torch.view_as_real(xq_ * freqs_cis[:, None, :]).flatten(2), xq[..., rot:]), -1)  # apply_rotary_emb
+        xk = torch.cat((torch.view_as_real(xk_ * freqs_cis[:, None, :]).flatten(2), xk[..., rot:]), -1)
         xv = xv.view(t, KV, hd)
         rep = H // KV
         keys = xk[:, :, None, :].expand(t, KV, rep, hd).reshape(t, H, hd)  # repeat_kv
@@ -931,6 +944,10 @@ del MISTRAL["rope_scaling"]
 QWEN2 = llama_config("Qwen2ForCausalLM", "qwen2", 128, 32, 4, 2, 8, 48, 128, 1000000.0, 1e-6, None, True,
                      {"max_window_layers": 2, "sliding_window": 128, "use_sliding_window": False})
 del QWEN2["head_dim"]  # Qwen2Config has no head_dim: hidden_size / num_attention_heads
+# Partial rotary (GPT-NeoX rotary_pct, Phi-3 / StableLM partial_rotary_factor) on Llama's modules:
+# 8 of each head's 16 dims turn. HF's LlamaAttention itself turns the whole head.
+LLAMA_PARTIAL = llama_config("LlamaForCausalLM", "llama", 96, 32, 4, 2, 16, 48, 128, 10000.0, 1e-5, None, False,
+                             {"partial_rotary_factor": 0.5})
 
 
 # ======================================================================
@@ -1328,6 +1345,7 @@ FIXTURES = {
     "llama-dynamic": (lambda fx, s: run_rope(fx, make_rope_model(LLAMA_DYNAMIC, 72), s), 101),
     "mistral": (lambda fx, s: run_rope(fx, make_rope_model(MISTRAL, 24), s), 101),
     "qwen2": (lambda fx, s: run_rope(fx, make_rope_model(QWEN2, 24), s), 101),
+    "llama-partial": (lambda fx, s: run_rope(fx, make_rope_model(LLAMA_PARTIAL, 40), s), 101),
     "vaswani": (run_vaswani, 117),
     "cope": (run_cope, 101),
 }

@@ -578,6 +578,50 @@ TEST_CASE("RoPE matches scalar reference", "[kernels]") {
   });
 }
 
+TEST_CASE("Partial RoPE turns a head's first rotary_dims as a narrower head, passes the rest",
+          "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(11);
+    // 136 pairs of a 272-wide rotation exceed one 64-pair table chunk.
+    for (auto [head_dim, rotary] : {std::pair{8, 4}, {16, 8}, {10, 2}, {32, 24}, {300, 272}}) {
+      for (int pos : {0, 3, 517}) {
+        for (bool interleaved : {true, false}) {
+          INFO("head_dim " << head_dim << " rotary " << rotary << " pos " << pos
+                           << (interleaved ? " interleaved" : " half"));
+          const int n_heads = 3;
+          const size_t n = static_cast<size_t>(n_heads) * head_dim;
+          const std::vector<float> x = Random(n, rng);
+          std::vector<float> got = Guarded(n);
+          std::copy(x.begin(), x.end(), got.begin());
+          std::vector<float> scalar = x;
+          if (interleaved) {
+            k::RopeInterleaved(got.data(), n_heads, head_dim, pos, 10000.0f, nullptr, rotary);
+            ref::RopeInterleaved(scalar.data(), n_heads, head_dim, pos, 10000.0f, nullptr, rotary);
+          } else {
+            k::RopeHalf(got.data(), n_heads, head_dim, pos, 10000.0f, nullptr, rotary);
+            ref::RopeHalf(scalar.data(), n_heads, head_dim, pos, 10000.0f, nullptr, rotary);
+          }
+          CHECK(GuardIntact(got, n));
+          ExpectClose(got.data(), scalar.data(), n, 1e-6f, 1e-7f);
+          for (int h = 0; h < n_heads; ++h) {
+            const float* head = x.data() + static_cast<size_t>(h) * head_dim;
+            // The rotated part: a whole head of width `rotary`, full rotation.
+            std::vector<float> want(head, head + rotary);
+            if (interleaved) {
+              ref::RopeInterleaved(want.data(), 1, rotary, pos, 10000.0f);
+            } else {
+              ref::RopeHalf(want.data(), 1, rotary, pos, 10000.0f);
+            }
+            const float* out = got.data() + static_cast<size_t>(h) * head_dim;
+            ExpectClose(out, want.data(), rotary, 1e-6f, 1e-7f);
+            CHECK(std::equal(head + rotary, head + head_dim, out + rotary));
+          }
+        }
+      }
+    }
+  });
+}
+
 TEST_CASE("RoPE rotates known pairs by hand-computed angles", "[kernels]") {
   ForEachTarget([] {
     const float c1 = std::cos(1.0f), s1 = std::sin(1.0f);
