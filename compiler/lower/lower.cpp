@@ -247,8 +247,9 @@ class Lowering {
 
   // The weight for `role`, named and laid out as the checkpoint stores it.
   // Matrices read as stored are kept in the spec's dtype (the matmul kernels
-  // widen bf16 as they load it); vectors, tables read by row (positions) and
-  // rearranged weights stay f32.
+  // widen bf16 and dequantize q8_0 / q4_0 as they load them); vectors, tables
+  // read by row (positions; for q8_0 / q4_0 also the token embedding, so a tied
+  // classifier stays f32 too) and rearranged weights stay f32.
   int Weight(const std::string& role, std::vector<ir::DimId> dims, bool per_layer) {
     for (size_t i = 0; i < g_.weights.size(); ++i) {
       if (g_.weights[i].role == role) return static_cast<int>(i);
@@ -265,8 +266,21 @@ class Lowering {
         w.groups = it->second.per_head ? static_cast<int>(spec_.attention.n_heads) : 1;
       }
     }
-    if (matrix && !w.transposed && w.parts == 1 && spec_.dtype == DType::kBF16) {
-      w.dtype = ir::DType::kBF16;
+    if (matrix && !w.transposed && w.parts == 1) {
+      switch (spec_.dtype) {
+        case DType::kBF16:
+          w.dtype = ir::DType::kBF16;
+          break;
+        case DType::kQ8_0:
+        case DType::kQ4_0:
+          if (role != "token_embedding") {
+            w.dtype = spec_.dtype == DType::kQ8_0 ? ir::DType::kQ8_0 : ir::DType::kQ4_0;
+          }
+          break;
+        case DType::kF32:
+        case DType::kF16:
+          break;
+      }
     }
     return id;
   }

@@ -30,6 +30,9 @@ variants=(
   "bloom-alibi tiny_bloom"
   "gelu-rmsnorm-silu tiny_bloom norm.kind=rmsnorm norm.bias=false feed_forward.activation=silu"
   "bf16 tiny_llama_hf dtype=bf16"
+  "q8_0 tiny_llama_hf dtype=q8_0"
+  "q4_0 tiny_llama_hf dtype=q4_0"
+  "q4_0-odd-sizes-tied tiny_llama_hf dtype=q4_0 sizes.d_model=36 attention.n_heads=3 attention.n_kv_heads=1 feed_forward.hidden=77 sizes.vocab=61 sizes.n_layers=3 embeddings.tied=true"
 )
 
 # 150 ids: more than one prefill chunk (128), ids below the smallest vocab.
