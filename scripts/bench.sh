@@ -4,7 +4,7 @@
 # random checkpoint of real size once, runs `MODEL bench` for each thread count and prints a
 # Markdown table with the roofline shares. Needs build/bin/lmc (scripts/build.sh).
 # usage: scripts/bench.sh [SPEC]
-#   env: THREADS="1 2"  DTYPES="f32"  P=128  N=32  DEPTH=0  REPS=3  BENCH_DIR=build/bench
+#   env: THREADS="1 2"  DTYPES="f32" (any of f32 bf16 q8_0 q4_0)  P=128  N=32  DEPTH=0  REPS=3  BENCH_DIR=build/bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 spec=${1:-bench/specs/tinyllama-1.1b.yaml}

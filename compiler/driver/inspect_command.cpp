@@ -231,8 +231,13 @@ void PrintInspection(const Spec& s, const std::string& path, bool json, llvm::ra
     auto& parts = j["parameter_parts"] = nlohmann::ordered_json::object();
     for (const auto& part : params.parts) parts[part.name] = part.count;
     j["dtype"] = dtype;
-    j["weight_bytes"] = {
-        {"f32", params.total * 4}, {"f16", params.total * 2}, {"bf16", params.total * 2}};
+    // q8_0 / q4_0: every parameter in blocks of 32 with an f16 scale (an estimate: their
+    // vectors and token embedding stay f32).
+    j["weight_bytes"] = {{"f32", params.total * 4},
+                         {"f16", params.total * 2},
+                         {"bf16", params.total * 2},
+                         {"q8_0", params.total / 32 * 34},
+                         {"q4_0", params.total / 32 * 18}};
     j["context"] = s.sizes.max_seq_len;
     j["flops_per_token"]["prefill"] = flops.prefill;
     if (flops.has_decode) {
@@ -259,8 +264,13 @@ void PrintInspection(const Spec& s, const std::string& path, bool json, llvm::ra
     out << fmt::format("  {:<22}{:>16}{}\n", part.name, Grouped(part.count),
                        part.detail.empty() ? "" : "   (" + part.detail + ")");
   }
-  out << fmt::format("weights           f32 {}, f16 {}, bf16 {} (the spec's dtype: {})\n",
-                     Gib(4 * p), Gib(2 * p), Gib(2 * p), dtype);
+  out << fmt::format(
+      "weights           f32 {}, f16 {}, bf16 {}, q8_0 ~{}, q4_0 ~{} (the spec's dtype: {})\n",
+      Gib(4 * p), Gib(2 * p), Gib(2 * p), Gib(p / 32 * 34), Gib(p / 32 * 18), dtype);
+  if (s.dtype == DType::kQ8_0 || s.dtype == DType::kQ4_0) {
+    out << "                  (q8_0 / q4_0 quantize the weight matrices at load, rows padded to\n"
+           "                  blocks of 32; norms, biases and the token embedding stay f32)\n";
+  }
   const int64_t c = s.sizes.max_seq_len;
   if (s.family == Family::kEncoderDecoder) {
     out << fmt::format(

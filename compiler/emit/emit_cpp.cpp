@@ -249,6 +249,10 @@ class Emitter {
         return "float";
       case ir::DType::kBF16:
         return "hwy::bfloat16_t";
+      case ir::DType::kQ8_0:
+        return "lmc::rt::BlockQ8_0";
+      case ir::DType::kQ4_0:
+        return "lmc::rt::BlockQ4_0";
       default:
         throw std::logic_error("internal error: no kernels for weight dtype " +
                                std::string(ir::Name(w.dtype)));
@@ -268,6 +272,11 @@ class Emitter {
     if (w.dtype == ir::DType::kBF16) {  // Lowering keeps only weights read as stored in bf16.
       c.Line("{}.{} = reinterpret_cast<const hwy::bfloat16_t*>(source.BF16({}, {}));", field,
              w.role, name, DimsExpr(w.dims));
+      return;
+    }
+    if (w.dtype == ir::DType::kQ8_0 || w.dtype == ir::DType::kQ4_0) {  // Quantized at load.
+      c.Line("{}.{} = source.{}({}, {});", field, w.role,
+             w.dtype == ir::DType::kQ8_0 ? "Q8_0" : "Q4_0", name, DimsExpr(w.dims));
       return;
     }
     std::string stored;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -10,6 +11,7 @@
 #include "runtime/kernels/position_tables.h"
 #include "runtime/kernels/scalar_ops.h"
 #include "runtime/util/error.h"
+#include "runtime/weights/quant.h"
 #include "runtime/weights/safetensors_writer.h"
 #include "runtime/weights/weight_names.h"
 
@@ -71,6 +73,24 @@ class Interpreter {
     std::string name = w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor;
     rt::Shape shape;
     for (ir::DimId d : w.dims) shape.push_back(g_.dims[d].size);
+    if (w.dtype == ir::DType::kQ8_0 || w.dtype == ir::DType::kQ4_0) {
+      // The values the quantized blocks stand for, dequantized by the reference routine:
+      // every op then computes in f32 with exactly the weights the compiled model holds.
+      auto& values = dequantized_[name];
+      if (values.empty()) {
+        const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
+        const size_t blocks = rt::QuantBlocks(cols);
+        values.resize(rows * cols);
+        for (size_t r = 0; r < rows; ++r) {
+          if (w.dtype == ir::DType::kQ8_0) {
+            rt::DequantizeRowQ8_0(source_.Q8_0(name, shape) + r * blocks, cols, &values[r * cols]);
+          } else {
+            rt::DequantizeRowQ4_0(source_.Q4_0(name, shape) + r * blocks, cols, &values[r * cols]);
+          }
+        }
+      }
+      return values.data();
+    }
     return source_.F32(name, shape, rt::StoredAs{w.transposed, w.parts, w.part, w.groups});
   }
 
@@ -339,7 +359,8 @@ class Interpreter {
   int n_ = 0;
   int source_len_ = 0;  // Rows of the encoder's K/V states.
   std::vector<Tensor> values_;
-  std::vector<std::vector<std::vector<float>>> states_;  // [state][layer] -> [positions, row]
+  std::vector<std::vector<std::vector<float>>> states_;    // [state][layer] -> [positions, row]
+  std::map<std::string, std::vector<float>> dequantized_;  // quantized weights, by tensor name
 };
 
 // splitmix64: a small, well-mixed generator whose output is the same everywhere.

@@ -12,6 +12,10 @@ const char* Name(DType v) {
       return "f16";
     case DType::kBF16:
       return "bf16";
+    case DType::kQ8_0:
+      return "q8_0";
+    case DType::kQ4_0:
+      return "q4_0";
     case DType::kI32:
       return "i32";
   }

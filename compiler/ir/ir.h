@@ -148,7 +148,7 @@ struct AttrDef {
 };
 
 // ---- Values, weights, state ------------------------------------------------
-enum class DType { kF32, kF16, kBF16, kI32 };
+enum class DType { kF32, kF16, kBF16, kQ8_0, kQ4_0, kI32 };
 const char* Name(DType v);
 
 // A tensor value: dtype and dimensions. A value of kind kState is the token

@@ -144,7 +144,8 @@ class Parser {
   }
 
   DType ParseDType(const std::string& word) {
-    for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kI32}) {
+    for (DType t :
+         {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kI32}) {
       if (word == Name(t)) return t;
     }
     Fail(fmt::format("unknown dtype '{}'", word));

@@ -365,10 +365,11 @@ class Lowering {
 
   // The weight for `role`, named and laid out as the checkpoint stores it.
   // Matrices read as stored are kept in the spec's dtype (the matmul kernels
-  // widen bf16 as they load it); vectors, tables read by row (positions) and
-  // rearranged weights stay f32.
-  // The encoder stack of an encoder-decoder prefixes its own roles (enc_wq,
-  // enc_final_norm); the embeddings are shared.
+  // widen bf16 and dequantize q8_0 / q4_0 as they load them); vectors, tables
+  // read by row (positions; for q8_0 / q4_0 also the token embedding, so a tied
+  // classifier stays f32 too) and rearranged weights stay f32. The encoder stack
+  // of an encoder-decoder prefixes its own roles (enc_wq, enc_final_norm); the
+  // embeddings are shared.
   int Weight(std::string role, std::vector<ir::DimId> dims, bool per_layer) {
     if (encoder_ && (per_layer || role.starts_with("final_norm") || role == "relative_bias")) {
       role = kEncoderRolePrefix + role;
@@ -395,8 +396,21 @@ class Lowering {
         w.groups = it->second.per_head ? static_cast<int>(spec_.attention.n_heads) : 1;
       }
     }
-    if (matrix && !w.transposed && w.parts == 1 && spec_.dtype == DType::kBF16) {
-      w.dtype = ir::DType::kBF16;
+    if (matrix && !w.transposed && w.parts == 1) {
+      switch (spec_.dtype) {
+        case DType::kBF16:
+          w.dtype = ir::DType::kBF16;
+          break;
+        case DType::kQ8_0:
+        case DType::kQ4_0:
+          if (role != "token_embedding") {
+            w.dtype = spec_.dtype == DType::kQ8_0 ? ir::DType::kQ8_0 : ir::DType::kQ4_0;
+          }
+          break;
+        case DType::kF32:
+        case DType::kF16:
+          break;
+      }
     }
     return id;
   }

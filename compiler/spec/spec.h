@@ -166,9 +166,12 @@ inline constexpr EnumName<WeightsLayout> kWeightsLayoutNames[] = {
     {"t5", WeightsLayout::kT5},
     {"torch_transformer", WeightsLayout::kTorchTransformer}};
 
-enum class DType { kF32, kF16, kBF16 };
-inline constexpr EnumName<DType> kDTypeNames[] = {
-    {"f32", DType::kF32}, {"f16", DType::kF16}, {"bf16", DType::kBF16}};
+enum class DType { kF32, kF16, kBF16, kQ8_0, kQ4_0 };
+inline constexpr EnumName<DType> kDTypeNames[] = {{"f32", DType::kF32},
+                                                  {"f16", DType::kF16},
+                                                  {"bf16", DType::kBF16},
+                                                  {"q8_0", DType::kQ8_0},
+                                                  {"q4_0", DType::kQ4_0}};
 
 struct Spec {
   int format_version = 1;

@@ -107,14 +107,19 @@ struct WeightAccount {
   double total_bytes = 0;      // All weights, as the model holds them.
 };
 
-size_t ComputeElementSize(const ModelInfo& info) {
-  // The spec as compiled says `dtype: bf16` when the model keeps its weights in bf16.
-  return std::string(info.spec_yaml).find("dtype: bf16") != std::string::npos ? 2 : 4;
+// Bytes per weight-matrix element as the model holds it (the spec as compiled names its dtype):
+// bf16 2, Q8_0 34 / 32, Q4_0 18 / 32 (blocks of 32 values and an f16 scale), else 4.
+double ComputeElementSize(const ModelInfo& info) {
+  const std::string spec(info.spec_yaml);
+  if (spec.find("dtype: bf16") != std::string::npos) return 2;
+  if (spec.find("dtype: q8_0") != std::string::npos) return 34.0 / 32;
+  if (spec.find("dtype: q4_0") != std::string::npos) return 18.0 / 32;
+  return 4;
 }
 
 WeightAccount AccountWeights(const std::string& path, const ModelInfo& info) {
   WeightAccount a;
-  const double element = static_cast<double>(ComputeElementSize(info));
+  const double element = ComputeElementSize(info);
   if (std::string(info.weights_format) != "safetensors") {
     MappedFile file = MappedFile::Open(path);
     a.total_bytes = a.bytes_per_token = static_cast<double>(file.size()) / 4 * element;
@@ -127,17 +132,20 @@ WeightAccount AccountWeights(const std::string& path, const ModelInfo& info) {
     const TensorView* t = source->Find(name);
     double elements = 1;
     for (int64_t d : t->shape) elements *= static_cast<double>(d);
-    a.total_bytes += elements * element;
+    // Quantized models keep vectors in f32 (bf16 ones keep everything in bf16).
+    a.total_bytes += elements * (t->shape.size() == 2 || element == 2 ? element : 4);
     if (t->shape.size() == 2 && t->shape[0] == info.vocab_size) {
       vocab_tables.push_back(t);
       continue;
     }
-    a.bytes_per_token += elements * element;
+    a.bytes_per_token += elements * (t->shape.size() == 2 || element == 2 ? element : 4);
     if (t->shape.size() == 2) a.flops_per_token += 2 * elements;
   }
+  // A quantized model keeps its token embedding in f32: when tied, so is the classifier.
+  const double table_element = element < 2 && vocab_tables.size() == 1 ? 4 : element;
   for (const TensorView* t : vocab_tables) {
     const double elements = static_cast<double>(t->shape[0]) * static_cast<double>(t->shape[1]);
-    a.bytes_per_token += elements * element;
+    a.bytes_per_token += elements * table_element;
     a.flops_per_token += 2 * elements;
   }
   if (vocab_tables.size() == 2) {  // Untied: the embedding is one row per token, no FLOPs.

@@ -58,8 +58,11 @@ inline void RmsNormRows(float* out, const float* x, const float* HWY_RESTRICT we
 // One weight pass serves the whole chunk; each row equals MatVec bit for bit,
 // so prefill and decode agree exactly. The pool's threads take disjoint ranges
 // of output rows, which leaves every output as it is with one thread.
-inline void Linear(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
-                   const float* HWY_RESTRICT x, int n, int rows, int cols) {
+// TW: float; hwy::bfloat16_t (widened exactly as loaded: the f32 product with the widened
+// weights, bit for bit); lmc::rt::BlockQ8_0 or BlockQ4_0 (dequantized as loaded).
+template <typename TW>
+inline void Linear(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w, const float* HWY_RESTRICT x,
+                   int n, int rows, int cols) {
   const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
                c = static_cast<size_t>(cols);
   lmc::rt::ParallelRows(r, tokens * r * c, [&](size_t begin, size_t end) {
@@ -67,30 +70,10 @@ inline void Linear(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
   });
 }
 
-// Linear with bfloat16 weights, widened to f32 as they are loaded: the f32 product with the
-// widened weights, bit for bit.
-inline void Linear(float* HWY_RESTRICT out, const hwy::bfloat16_t* HWY_RESTRICT w,
-                   const float* HWY_RESTRICT x, int n, int rows, int cols) {
-  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
-               c = static_cast<size_t>(cols);
-  lmc::rt::ParallelRows(r, tokens * r * c, [&](size_t begin, size_t end) {
-    MatMulRows(out, w, x, tokens, r, c, begin, end);
-  });
-}
-
-inline void GatedLinear(float* HWY_RESTRICT out, const hwy::bfloat16_t* HWY_RESTRICT w_gate,
-                        const hwy::bfloat16_t* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
-                        int n, int rows, int cols, float beta) {
-  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
-               c = static_cast<size_t>(cols);
-  lmc::rt::ParallelRows(r, 2 * tokens * r * c, [&](size_t begin, size_t end) {
-    MatMulSwiGluRows(out, w_gate, w_up, x, tokens, r, c, beta, begin, end);
-  });
-}
-
-inline void GatedLinear(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
-                        const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int n,
-                        int rows, int cols, float beta) {
+template <typename TW>
+inline void GatedLinear(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w_gate,
+                        const TW* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int n, int rows,
+                        int cols, float beta) {
   const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
                c = static_cast<size_t>(cols);
   lmc::rt::ParallelRows(r, 2 * tokens * r * c, [&](size_t begin, size_t end) {

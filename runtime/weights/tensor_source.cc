@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <utility>
 
@@ -260,6 +261,47 @@ const uint16_t* TensorSource::BF16(const std::string& name, const Shape& shape) 
     }
   }
   return out;
+}
+
+template <typename Block>
+const Block* TensorSource::Quantized(const std::string& name, const Shape& shape,
+                                     std::map<std::string, std::unique_ptr<Block[]>>& copies,
+                                     void (*quantize)(const float*, size_t, Block*)) {
+  const TensorView view = std::as_const(*this).Tensor(name, shape);
+  if (shape.size() != 2) Fail("internal error: quantized tensor '{}' is not a matrix", name);
+  auto& copy = copies[Resolve(name)];
+  if (copy != nullptr) return copy.get();
+  const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
+  const size_t blocks = QuantBlocks(cols);
+  copy = std::make_unique<Block[]>(std::max<size_t>(rows * blocks, 1));
+  std::vector<float> row(cols);
+  const size_t element = DTypeSize(view.dtype);
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t c = 0; c < cols; ++c) {
+      const std::byte* at = view.data + (r * cols + c) * element;
+      if (view.dtype == DType::kF32) {
+        std::memcpy(&row[c], at, 4);
+      } else {
+        uint16_t bits;
+        std::memcpy(&bits, at, 2);
+        row[c] = view.dtype == DType::kF16 ? F16ToF32(bits) : BF16ToF32(bits);
+      }
+      if (!std::isfinite(row[c])) {
+        Fail("{}: tensor '{}' holds {} at [{}, {}]; quantized weights must be finite", path(),
+             Resolve(name), row[c], r, c);
+      }
+    }
+    quantize(row.data(), cols, copy.get() + r * blocks);
+  }
+  return copy.get();
+}
+
+const BlockQ8_0* TensorSource::Q8_0(const std::string& name, const Shape& shape) {
+  return Quantized(name, shape, q8_0_copies_, QuantizeRowQ8_0);
+}
+
+const BlockQ4_0* TensorSource::Q4_0(const std::string& name, const Shape& shape) {
+  return Quantized(name, shape, q4_0_copies_, QuantizeRowQ4_0);
 }
 
 std::string ShapeToString(const Shape& shape) {

@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/weights/quant.h"
+
 namespace lmc::rt {
 
 using Shape = std::vector<int64_t>;
@@ -77,12 +79,25 @@ class TensorSource {
   // nearest even, into storage the source owns.
   const uint16_t* BF16(const std::string& name, const Shape& shape);
 
+  // The matrix `shape` [rows, cols] quantized to GGUF's Q8_0 / Q4_0 blocks (see quant.h: each
+  // row is QuantBlocks(cols) blocks, the last zero-padded), converted exactly once from f32,
+  // f16 or bf16 into storage the source owns. A non-finite value fails, naming the tensor.
+  const BlockQ8_0* Q8_0(const std::string& name, const Shape& shape);
+  const BlockQ4_0* Q4_0(const std::string& name, const Shape& shape);
+
  private:
+  template <typename Block>
+  const Block* Quantized(const std::string& name, const Shape& shape,
+                         std::map<std::string, std::unique_ptr<Block[]>>& copies,
+                         void (*quantize)(const float*, size_t, Block*));
+
   std::string Resolve(const std::string& name) const;
 
   std::map<std::string, std::unique_ptr<float[]>> f32_copies_;
   std::string optional_prefix_;
   std::map<std::string, std::unique_ptr<uint16_t[]>> bf16_copies_;
+  std::map<std::string, std::unique_ptr<BlockQ8_0[]>> q8_0_copies_;
+  std::map<std::string, std::unique_ptr<BlockQ4_0[]>> q4_0_copies_;
 };
 
 // A source that indexes its file once when opened: its tensors are views kept

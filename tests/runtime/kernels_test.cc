@@ -14,6 +14,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "runtime/kernels/ops.h"
@@ -1006,4 +1007,92 @@ TEST_CASE("Argmax matches scalar reference and takes the first of ties", "[kerne
     big[12345] = 2.0f;
     CHECK(k::Argmax(big.data(), 32000) == 12345);
   });
+}
+
+// Random Q8_0 / Q4_0 rows and the floats they stand for, decoded here independently of the
+// runtime: scales are random binary16 values in [2^-8, 2^2) of either sign (decoded as
+// (1 + m / 1024) * 2^(e - 15)); quants are random, the padding of a partial last block included
+// (the kernels must multiply it by zero activations only).
+template <typename Block>
+static void RandomQuantized(size_t rows, size_t cols, std::mt19937& rng, std::vector<Block>& blocks,
+                            std::vector<float>& values) {
+  const size_t per_row = lmc::rt::QuantBlocks(cols);
+  blocks.resize(rows * per_row);
+  values.resize(rows * cols);
+  std::uniform_int_distribution<int> byte(0, 255), exponent(15 - 8, 15 + 1), mantissa(0, 1023);
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t b = 0; b < per_row; ++b) {
+      Block& blk = blocks[r * per_row + b];
+      const int e = exponent(rng), m = mantissa(rng);
+      const bool negative = byte(rng) & 1;
+      blk.d = static_cast<uint16_t>((negative ? 0x8000 : 0) | (e << 10) | m);
+      const float scale = (negative ? -1.0f : 1.0f) * std::ldexp(1.0f + m / 1024.0f, e - 15);
+      for (size_t j = 0; j < 32; ++j) {
+        float q;
+        if constexpr (std::is_same_v<Block, lmc::rt::BlockQ8_0>) {
+          blk.q[j] = static_cast<int8_t>(byte(rng) - 128);
+          q = blk.q[j];
+        } else {
+          if (j < 16) blk.qs[j] = static_cast<uint8_t>(byte(rng));
+          q = static_cast<float>((j < 16 ? blk.qs[j] & 0xF : blk.qs[j - 16] >> 4) - 8);
+        }
+        if (b * 32 + j < cols) values[r * cols + b * 32 + j] = q * scale;
+      }
+    }
+  }
+}
+
+// A quantized weight (q * d) is exact in f32 and the kernels dequantize it as they load it,
+// adding the columns in the f32 kernels' order: the quantized kernels must equal the f32 kernels
+// on the dequantized weights bit for bit (and so the scalar reference within its tolerance),
+// for whole products, row ranges that cut through register tiles, and rows of every length
+// (32-value blocks, partial last blocks).
+template <typename Block>
+static void CheckQuantizedMatMul(uint32_t seed) {
+  ForEachTarget([seed] {
+    std::mt19937 rng(seed);
+    for (size_t tokens : kTokenCounts) {
+      for (size_t rows : kMatMulRows) {
+        for (size_t cols : {size_t{1}, size_t{16}, size_t{31}, size_t{32}, size_t{33}, size_t{64},
+                            size_t{100}, size_t{172}, size_t{1100}}) {
+          INFO("tokens " << tokens << " rows " << rows << " cols " << cols);
+          std::vector<Block> w_blocks, up_blocks;
+          std::vector<float> w, w_up;
+          RandomQuantized(rows, cols, rng, w_blocks, w);
+          RandomQuantized(rows, cols, rng, up_blocks, w_up);
+          const std::vector<float> x = Random(tokens * cols, rng);
+          const size_t n = tokens * rows;
+          std::vector<float> want(n), want_swiglu(n), ref_out(n);
+          k::MatMul(want.data(), w.data(), x.data(), tokens, rows, cols);
+          k::MatMulSwiGlu(want_swiglu.data(), w.data(), w_up.data(), x.data(), tokens, rows, cols,
+                          1.0f);
+          ref::MatMul(ref_out.data(), w.data(), x.data(), tokens, rows, cols);
+          std::vector<float> got = Guarded(n), got_swiglu = Guarded(n);
+          const size_t mid = rows / 2;
+          for (auto [begin, end] : {std::pair{size_t{0}, mid}, std::pair{mid, rows}}) {
+            if (begin == end) continue;
+            k::MatMulRows(got.data(), w_blocks.data(), x.data(), tokens, rows, cols, begin, end);
+            k::MatMulSwiGluRows(got_swiglu.data(), w_blocks.data(), up_blocks.data(), x.data(),
+                                tokens, rows, cols, 1.0f, begin, end);
+          }
+          CHECK(FirstBitDifference(got.data(), want.data(), n) == n);
+          CHECK(FirstBitDifference(got_swiglu.data(), want_swiglu.data(), n) == n);
+          ExpectClose(got.data(), ref_out.data(), n, 1e-5f,
+                      DotToleranceRows(w, x, tokens, rows, cols));
+          CHECK(GuardIntact(got, n));
+          CHECK(GuardIntact(got_swiglu, n));
+        }
+      }
+    }
+  });
+}
+
+TEST_CASE("Q8_0 MatMulRows and MatMulSwiGluRows are the f32 kernels on dequantized weights",
+          "[kernels][quant]") {
+  CheckQuantizedMatMul<lmc::rt::BlockQ8_0>(80);
+}
+
+TEST_CASE("Q4_0 MatMulRows and MatMulSwiGluRows are the f32 kernels on dequantized weights",
+          "[kernels][quant]") {
+  CheckQuantizedMatMul<lmc::rt::BlockQ4_0>(40);
 }

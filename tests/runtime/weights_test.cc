@@ -731,5 +731,136 @@ TEST_CASE("make_hf_llama.py's safetensors load with the HF name table", "[.][hf]
   }
 }
 
+// ------------------------------------------------------------------ quantized blocks
+
+// A block's bytes as GGUF lays them out: the f16 scale (little-endian), then the quants.
+template <typename Block>
+std::vector<uint8_t> BlockBytes(const Block& b) {
+  std::vector<uint8_t> out(sizeof(Block));
+  std::memcpy(out.data(), &b, sizeof(Block));
+  return out;
+}
+
+std::vector<uint8_t> Q8Bytes(uint8_t d_lo, uint8_t d_hi, std::vector<uint8_t> q) {
+  q.resize(32, 0);
+  q.insert(q.begin(), {d_lo, d_hi});
+  return q;
+}
+
+std::vector<uint8_t> Q4Bytes(uint8_t d_lo, uint8_t d_hi, std::vector<uint8_t> qs) {
+  qs.resize(16, 0x88);  // zeros: nibble 8 in both halves
+  qs.insert(qs.begin(), {d_lo, d_hi});
+  return qs;
+}
+
+TEST_CASE("the kernels' f16 scale decoding is exact for every finite f16", "[quant]") {
+  for (uint32_t bits = 0; bits < 0x10000; ++bits) {
+    if ((bits & 0x7C00) == 0x7C00) continue;
+    const float got = QuantScale(static_cast<uint16_t>(bits)), want = F16ToF32(bits);
+    if (std::bit_cast<uint32_t>(got) != std::bit_cast<uint32_t>(want)) FAIL("f16 bits " << bits);
+  }
+  CHECK(QuantScale(0x7C00) == INFINITY);
+  CHECK(QuantScale(0xFC00) == -INFINITY);
+}
+
+// Values chosen so every step is checkable by hand. Row of 40 = one block and a partial one.
+// Block 0: amax 127, so d = 1 (f16 0x3C00) and q = round(x), halves away from zero.
+// Block 1: amax 63.5, so d = 0.5 (f16 0x3800) and q = round(2x); 8 values, then zero padding.
+const std::vector<float> kQ8Row = [] {
+  std::vector<float> x(40, 0.0f);
+  const float b0[] = {127, -127, 0.5f, -0.5f, 1.49f, 2.5f, -2.5f, 100.4f};
+  const float b1[] = {63.5f, 0.25f, -0.75f, -63.5f, 10, 0, 0, 0};
+  std::copy(std::begin(b0), std::end(b0), x.begin());
+  std::copy(std::begin(b1), std::end(b1), x.begin() + 32);
+  return x;
+}();
+const std::vector<uint8_t> kQ8Block0 =
+    Q8Bytes(0x00, 0x3C, {0x7F, 0x81, 0x01, 0xFF, 0x01, 0x03, 0xFD, 0x64});
+const std::vector<uint8_t> kQ8Block1 = Q8Bytes(0x00, 0x38, {0x7F, 0x01, 0xFE, 0x81, 0x14});
+
+TEST_CASE("Q8_0 quantizes a hand-derived row, bit for bit, and dequantizes it", "[quant]") {
+  BlockQ8_0 blocks[2];
+  QuantizeRowQ8_0(kQ8Row.data(), 40, blocks);
+  CHECK(BlockBytes(blocks[0]) == kQ8Block0);
+  CHECK(BlockBytes(blocks[1]) == kQ8Block1);
+  float back[40];
+  DequantizeRowQ8_0(blocks, 40, back);
+  const std::vector<float> want = {127, -127, 1, -1, 1, 3, -3, 100};
+  for (size_t i = 0; i < 40; ++i) {
+    const float expected = i < 8 ? want[i]
+                           : i < 32
+                               ? 0.0f
+                               : std::vector<float>{63.5f, 0.5f, -1, -63.5f, 10, 0, 0, 0}[i - 32];
+    INFO("element " << i);
+    CHECK(back[i] == expected);
+  }
+  // A block of zeros: d = 0, every q 0.
+  std::vector<float> zeros(32, 0.0f);
+  QuantizeRowQ8_0(zeros.data(), 32, blocks);
+  CHECK(BlockBytes(blocks[0]) == Q8Bytes(0, 0, {}));
+}
+
+TEST_CASE("Q4_0 quantizes hand-derived rows, bit for bit, and dequantizes them", "[quant]") {
+  // max = -8 (the largest magnitude, with its sign): d = -8 / -8 = 1, q = min(15, (int)(x + 8.5)).
+  // Element j sits in the low nibble of byte j, element j + 16 in its high nibble.
+  std::vector<float> x(32, 0.0f);
+  x[0] = -8, x[16] = 7;        // q 0 and 15: byte 0xF0
+  x[1] = 0, x[17] = -0.6f;     // 8 and (int)7.9 = 7: 0x78
+  x[2] = 2.5f, x[18] = -2.5f;  // 11 and 6: 0x6B
+  x[3] = 1.49f, x[19] = 7.4f;  // (int)9.99 = 9 and (int)15.9 = 15: 0xF9
+  BlockQ4_0 block;
+  QuantizeRowQ4_0(x.data(), 32, &block);
+  CHECK(BlockBytes(block) == Q4Bytes(0x00, 0x3C, {0xF0, 0x78, 0x6B, 0xF9}));
+  float back[32];
+  DequantizeRowQ4_0(&block, 32, back);
+  const float want[32] = {-8, 0, 3, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, -1, -2, 7};
+  for (size_t i = 0; i < 32; ++i) {
+    INFO("element " << i);
+    CHECK(back[i] == want[i]);
+  }
+
+  // Positive max, and a tie in magnitude (the first wins): max = 8, d = -1 (f16 0xBC00),
+  // q = min(15, (int)(8.5 - x)): 8 -> 0, -8 -> (int)16.5 = 16 -> 15, -7 -> 15, 3.9 -> 4.
+  // Five values: one partial block, the padding quantized as zeros (nibble 8).
+  const float y[5] = {8, -8, -7, 3.9f, 0};
+  QuantizeRowQ4_0(y, 5, &block);
+  CHECK(BlockBytes(block) == Q4Bytes(0x00, 0xBC, {0x80, 0x8F, 0x8F, 0x84}));
+  DequantizeRowQ4_0(&block, 5, back);
+  CHECK(std::vector<float>(back, back + 5) == std::vector<float>{8, -7, -7, 4, 0});
+}
+
+TEST_CASE("TensorSource::Q8_0 / Q4_0 quantize a checkpoint's matrix once, rows padded",
+          "[quant][safetensors]") {
+  TempDir dir;
+  const std::string path = dir.File("m.safetensors");
+  std::vector<float> two_rows = kQ8Row;
+  two_rows.insert(two_rows.end(), kQ8Row.begin(), kQ8Row.end());
+  std::vector<float> bad(4, 1.0f);
+  bad[3] = NAN;
+  // bf16 1 and -2, 8 each: Q4_0 max = -2 in the first block of each row.
+  std::vector<uint16_t> half(2 * 8);
+  for (size_t i = 0; i < half.size(); ++i) half[i] = i % 8 == 0 ? 0xC000 : 0x3F80;
+  WriteSafetensors(path, {{"w", DType::kF32, {2, 40}, Bytes(two_rows)},
+                          {"bad", DType::kF32, {2, 2}, Bytes(bad)},
+                          {"h", DType::kBF16, {2, 8}, Bytes(half)}});
+  auto st = SafetensorsCheckpoint::Open(path);
+  const BlockQ8_0* q = st->Q8_0("w", {2, 40});
+  CHECK(q == st->Q8_0("w", {2, 40}));  // converted once
+  for (int b = 0; b < 4; ++b) {        // row 1 starts at block 2
+    INFO("block " << b);
+    CHECK(BlockBytes(q[b]) == (b % 2 == 0 ? kQ8Block0 : kQ8Block1));
+  }
+  // -2 -> d = 0.25 (f16 0x3400), q = (int)(-8 + 8.5) = 0; 1 -> (int)(4 + 8.5) = 12; elements
+  // 16.. (high nibbles) and 8.. are padding, quantized as zeros (8).
+  const BlockQ4_0* h = st->Q4_0("h", {2, 8});
+  for (int r = 0; r < 2; ++r) {
+    CHECK(BlockBytes(h[r]) ==
+          Q4Bytes(0x00, 0x34, {0x80, 0x8C, 0x8C, 0x8C, 0x8C, 0x8C, 0x8C, 0x8C}));
+  }
+  CHECK_THROWS_WITH(st->Q8_0("w", {40, 2}), Contains("has shape [2, 40], expected [40, 2]"));
+  CHECK_THROWS_WITH(st->Q4_0("bad", {2, 2}),
+                    Contains("tensor 'bad' holds nan at [1, 1]; quantized weights must be finite"));
+}
+
 }  // namespace
 }  // namespace lmc::rt

@@ -1,0 +1,59 @@
+// Block-quantized weight matrices in GGUF's Q8_0 and Q4_0 layouts.
+//
+// A row of `cols` values is cut into blocks of kQuantBlock = 32 consecutive
+// values, each stored as one IEEE binary16 scale d and 32 small integers:
+//   Q8_0: d, then q[0..31] as int8; value j = q[j] * d.
+//   Q4_0: d, then 16 bytes; value j (j < 16) is the low nibble of byte j and
+//         value j + 16 its high nibble, each as (nibble - 8) * d.
+// A row whose length is not a multiple of 32 ends with a partial block padded
+// with zeros (the padding dequantizes to 0 and multiplies nothing), so every
+// row starts on a block boundary: row r is blocks [r * QuantBlocks(cols),
+// (r + 1) * QuantBlocks(cols)).
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+namespace lmc::rt {
+
+inline constexpr size_t kQuantBlock = 32;
+
+struct BlockQ8_0 {
+  uint16_t d;  // binary16 bits
+  int8_t q[kQuantBlock];
+};
+struct BlockQ4_0 {
+  uint16_t d;  // binary16 bits
+  uint8_t qs[kQuantBlock / 2];
+};
+static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18, "GGUF block sizes");
+
+// Blocks per row of `cols` values.
+constexpr size_t QuantBlocks(size_t cols) { return (cols + kQuantBlock - 1) / kQuantBlock; }
+
+// Exact widening of binary16 bits to float (as F16ToF32, branch-light for the kernels): the
+// f16 exponent and mantissa, shifted into a float, are the value times 2^-112, which one
+// exact multiplication undoes (subnormals included).
+inline float QuantScale(uint16_t half) {
+  const uint32_t sign = static_cast<uint32_t>(half & 0x8000u) << 16;
+  const uint32_t rest = half & 0x7FFFu;
+  if (rest >= 0x7C00u) return std::bit_cast<float>(sign | 0x7F800000u | ((rest & 0x3FFu) << 13));
+  const float magnitude = std::bit_cast<float>(rest << 13) * 0x1p112f;
+  return std::bit_cast<float>(sign | std::bit_cast<uint32_t>(magnitude));
+}
+
+// Quantize one row of `cols` finite floats into QuantBlocks(cols) blocks, as ggml's reference
+// quantize_row_q8_0 / quantize_row_q4_0 do (the last block zero-padded):
+//   Q8_0: d = amax / 127, q = round(x / d) (x times 1/d, rounded half away from zero).
+//   Q4_0: m = the value of largest magnitude, with its sign (the first on ties);
+//         d = m / -8, q = min(15, (int)(x / d + 8.5)).
+// A zero block has d = 0 and every q 0 (Q8_0) or 8 (Q4_0).
+void QuantizeRowQ8_0(const float* x, size_t cols, BlockQ8_0* out);
+void QuantizeRowQ4_0(const float* x, size_t cols, BlockQ4_0* out);
+
+// The row's `cols` values as the blocks store them (value = q * d, the padding dropped).
+void DequantizeRowQ8_0(const BlockQ8_0* blocks, size_t cols, float* out);
+void DequantizeRowQ4_0(const BlockQ4_0* blocks, size_t cols, float* out);
+
+}  // namespace lmc::rt
