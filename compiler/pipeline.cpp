@@ -66,13 +66,18 @@ std::optional<ir::Graph> CompileToIr(const Spec& spec, const PipelineOptions& op
   return graph;
 }
 
+EmitOptions SpecEmitOptions(const Spec& spec) {
+  return EmitOptions{.cls = spec.tokenizer.cls, .sep = spec.tokenizer.sep};
+}
+
 std::optional<GeneratedFiles> CompileToCpp(const PipelineOptions& options, Diagnostics& diags) {
   auto spec = LoadSpec(options, diags);
   if (!spec) return std::nullopt;
   auto graph = CompileToIr(*spec, options, diags);
   if (!graph) return std::nullopt;
   GeneratedFiles files =
-      EmitCpp(*graph, options.display_path.empty() ? options.spec_path : options.display_path);
+      EmitCpp(*graph, options.display_path.empty() ? options.spec_path : options.display_path,
+              SpecEmitOptions(*spec));
   files.tokenizer_file = AbsoluteTokenizerFile(*spec, diags);
   return files;
 }

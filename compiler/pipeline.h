@@ -31,6 +31,9 @@ std::optional<ir::Graph> CompileToIr(const Spec& spec, const PipelineOptions& op
                                      Diagnostics& diags);
 
 // The whole pipeline to C++ source text.
+// The spec's values the emitted runtime glue states beside the IR.
+EmitOptions SpecEmitOptions(const Spec& spec);
+
 std::optional<GeneratedFiles> CompileToCpp(const PipelineOptions& options, Diagnostics& diags);
 
 }  // namespace lmc

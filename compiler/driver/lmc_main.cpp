@@ -163,7 +163,7 @@ int Emit() {
     llvm::errs() << "lmc: error: -o " << emit_dir << " exists and is not a directory\n";
     return 1;
   }
-  auto files = lmc::EmitCpp(*graph, DisplayPath());
+  auto files = lmc::EmitCpp(*graph, DisplayPath(), lmc::SpecEmitOptions(*spec));
   if (auto ec = llvm::sys::fs::create_directories(emit_dir)) {
     llvm::errs() << "lmc: error: cannot create " << emit_dir << ": " << ec.message() << "\n";
     return 1;

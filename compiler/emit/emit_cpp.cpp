@@ -55,8 +55,8 @@ std::string FloatLiteral(double value) {
 
 class Emitter {
  public:
-  Emitter(const ir::Graph& graph, const std::string& spec_path)
-      : g_(graph), spec_path_(spec_path), ns_(Identifier(graph.name)) {}
+  Emitter(const ir::Graph& graph, const std::string& spec_path, const EmitOptions& options)
+      : g_(graph), spec_path_(spec_path), options_(options), ns_(Identifier(graph.name)) {}
 
   GeneratedFiles Run() {
     GeneratedFiles files;
@@ -794,6 +794,8 @@ class Emitter {
     c.Line("    .tokenizer_kind = {},", CppStringLiteral(info.tokenizer_kind));
     c.Line("    .tokenizer_file = {},", CppStringLiteral(info.tokenizer_file));
     c.Line("    .weights_format = {},", CppStringLiteral(info.weights_format));
+    c.Line("    .cls = {},", options_.cls);
+    c.Line("    .sep = {},", options_.sep);
     c.Line("}};");
     c.Line("return info;");
     c.Outdent();
@@ -811,6 +813,7 @@ class Emitter {
 
   const ir::Graph& g_;
   std::string spec_path_;
+  EmitOptions options_;
   std::string ns_;
   std::vector<std::pair<std::string, std::vector<float>>> tables_;
   std::vector<std::pair<std::string, std::vector<int>>> int_tables_;
@@ -818,8 +821,9 @@ class Emitter {
 
 }  // namespace
 
-GeneratedFiles EmitCpp(const ir::Graph& graph, const std::string& spec_path) {
-  return Emitter(graph, spec_path).Run();
+GeneratedFiles EmitCpp(const ir::Graph& graph, const std::string& spec_path,
+                       const EmitOptions& options) {
+  return Emitter(graph, spec_path, options).Run();
 }
 
 }  // namespace lmc

@@ -3,6 +3,7 @@
 // with every size a compile-time constant.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "compiler/ir/ir.h"
@@ -19,9 +20,17 @@ struct GeneratedFiles {
   std::string tokenizer_file;
 };
 
-// A function of the IR alone: `spec_path` only names the spec in banners
-// (relative to the repo for checked-in output). The graph must be verified and
-// buffer-planned.
-GeneratedFiles EmitCpp(const ir::Graph& graph, const std::string& spec_path);
+// What the runtime glue states beside the IR: the spec's special ids a
+// BERT-style encoder's prompt is wrapped in (-1: not given).
+struct EmitOptions {
+  int64_t cls = -1;
+  int64_t sep = -1;
+};
+
+// A function of the IR (and `options`): `spec_path` only names the spec in
+// banners (relative to the repo for checked-in output). The graph must be
+// verified and buffer-planned.
+GeneratedFiles EmitCpp(const ir::Graph& graph, const std::string& spec_path,
+                       const EmitOptions& options = {});
 
 }  // namespace lmc

@@ -206,6 +206,8 @@ const ModelInfo& GetModelInfo() {
       .tokenizer_kind = "none",
       .tokenizer_file = "",
       .weights_format = "safetensors",
+      .cls = -1,
+      .sep = -1,
   };
   return info;
 }

@@ -301,6 +301,8 @@ const ModelInfo& GetModelInfo() {
       .tokenizer_kind = "none",
       .tokenizer_file = "",
       .weights_format = "safetensors",
+      .cls = -1,
+      .sep = -1,
   };
   return info;
 }

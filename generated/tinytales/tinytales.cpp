@@ -205,6 +205,8 @@ const ModelInfo& GetModelInfo() {
       .tokenizer_kind = "llama2c",
       .tokenizer_file = "",
       .weights_format = "llama2c",
+      .cls = -1,
+      .sep = -1,
   };
   return info;
 }

@@ -30,6 +30,8 @@ struct ModelInfo {
   const char* tokenizer_kind;  // The spec's tokenizer.kind ("none": ids only).
   const char* tokenizer_file;  // The spec's tokenizer.file as written; may be empty.
   const char* weights_format;  // The spec's weights.format.
+  int cls;                     // BERT-style encoders: the spec's tokenizer.cls; -1 when not given.
+  int sep;                     // The spec's tokenizer.sep; -1 when not given.
 };
 
 // One sequence's module: weights, declared state, entry points.
