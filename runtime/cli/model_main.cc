@@ -442,7 +442,10 @@ int Embed(int argc, char** argv) {
           cls < 0 ? "[CLS]" : "[SEP]", cls < 0 ? "cls" : "sep", tokenizer->path());
     }
     o.tokens.push_back(cls);
-    for (int id : tokenizer->Encode(*o.prompt, EncodeOptions{})) o.tokens.push_back(id);
+    // Special tokens in the text are their ids, as Hugging Face tokenizers reads them.
+    for (int id : tokenizer->Encode(*o.prompt, EncodeOptions{.parse_special = true})) {
+      o.tokens.push_back(id);
+    }
     o.tokens.push_back(sep);
     for (int id : o.tokens) {
       if (id < 0 || id >= info.vocab_size) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A BERT encoder's `embed --prompt`: the text is tokenized with the model's
 # tokenizer (here the WordPiece vocab of ggml-vocab-bert-bge.gguf) and wrapped as
-# [CLS] ... [SEP]. The ids must be Hugging Face tokenizers' encoding with special
-# tokens (npm, on a tokenizer.json written from the same vocab): embedding them
+# [CLS] ... [SEP]; special tokens in the text are their ids. The ids must be
+# Hugging Face tokenizers' encoding with special tokens (npm, on a
+# tokenizer.json written from the same vocab): embedding them
 # with --tokens gives the same bytes. The spec's tokenizer.cls / sep win over the
 # tokenizer's; with neither, --prompt is one clear error.
 # Usage: embed_prompt_test.sh LMC SOURCE_DIR ASSETS CACHE_DIR
@@ -78,11 +79,18 @@ done
 if cmp -s "$tmp/m0.npy" "$tmp/u0.npy"; then fail "cls/sep 7/9 embed as 101/102"
 else pass "other cls/sep give another embedding"; fi
 
-# No cls/sep anywhere: cl100k_base has no BOS-like id.
-cl100k=$assets/tokenizers/tiktoken/cl100k_base.tiktoken
-require_asset "$cl100k"
+# No cls/sep anywhere: a byte-level BPE of the 256 byte symbols alone has no BOS/EOS.
+mkdir -p "$tmp/bpe"
+"$python" - "$tmp/bpe" <<'PY'
+import json, os, sys
+bs = [*range(33, 127), *range(161, 173), *range(174, 256)]
+cs = bs + [256 + i for i in range(256 - len(bs))]
+bs += [b for b in range(256) if b not in bs]
+json.dump({chr(c): i for i, c in enumerate(cs)}, open(os.path.join(sys.argv[1], "encoder.json"), "w"))
+open(os.path.join(sys.argv[1], "vocab.bpe"), "w").write("#version: 0.2\n")
+PY
 expect_error "no cls/sep in the spec or the tokenizer" 1 "no [CLS] id" -- \
-  "$tmp/bert" embed --weights "$tmp/w.safetensors" --tokenizer "$cl100k" --prompt "ab" \
+  "$tmp/bert" embed --weights "$tmp/w.safetensors" --tokenizer "$tmp/bpe" --prompt "ab" \
   --out "$tmp/x.npy"
 expect_error "--prompt and --tokens" 2 "not both" -- \
   "$tmp/bert" embed --weights "$tmp/w.safetensors" --tokenizer "$gguf" --prompt "a" --tokens 1 \
