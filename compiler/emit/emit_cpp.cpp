@@ -805,6 +805,8 @@ class Emitter {
     c.Line("    .tokenizer_file = {},", CppStringLiteral(info.tokenizer_file));
     c.Line("    .weights_format = {},", CppStringLiteral(info.weights_format));
     if (g_.pooled >= 0) c.Line("    .pooler = true,");
+    if (info.cls >= 0) c.Line("    .cls = {},", info.cls);
+    if (info.sep >= 0) c.Line("    .sep = {},", info.sep);
     c.Line("}};");
     c.Line("return info;");
     c.Outdent();

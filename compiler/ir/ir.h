@@ -232,6 +232,7 @@ struct ModuleInfo {
   std::string tokenizer_file;  // Default tokenizer path; may be empty.
   int64_t bos = -1, eos = -1;
   int64_t decoder_start = -1;  // Encoder-decoders: the first decoder id.
+  int64_t cls = -1, sep = -1;  // BERT-style encoders: what `embed --prompt` wraps text in.
   std::string spec_yaml;       // The spec after extends and --set.
 };
 

@@ -104,6 +104,8 @@ class Lowering {
     g_.info.tokenizer_file = spec_.tokenizer.file;
     g_.info.bos = spec_.tokenizer.bos;
     g_.info.eos = spec_.tokenizer.eos;
+    g_.info.cls = spec_.tokenizer.cls;
+    g_.info.sep = spec_.tokenizer.sep;
     g_.info.spec_yaml = spec_.resolved_yaml;
     k_cache_ = g_.AddState("k_cache", {ctx_, kv_dim_}, /*per_layer=*/true);
     v_cache_ = g_.AddState("v_cache", {ctx_, kv_dim_}, /*per_layer=*/true);

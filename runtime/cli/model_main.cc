@@ -396,34 +396,76 @@ int Logits(int argc, char** argv) {
 int Embed(int argc, char** argv) {
   const ModelInfo& info = GetModelInfo();
   struct Options {
-    std::string weights, out, pool;
+    std::string weights, out, pool, tokenizer;
     std::vector<int> tokens;
+    std::optional<std::string> prompt;
   };
   Options o = ReadFlags([&] {
     Args args("embed", argc, argv, 2,
               {{"weights", "checkpoint file"},
                {"tokens", "comma-separated token ids"},
+               {"prompt", "text, tokenized and wrapped as [CLS] ... [SEP], instead of --tokens"},
+               {"tokenizer", "tokenizer file or folder (default: the spec's tokenizer.file)"},
                {"out", "output .npy file"},
                {"pool",
                 "cls (the first token's state), mean, or pooler (the spec's pooler on the first "
                 "token): one vector instead of all"}});
     if (!args.positional().empty()) Fail("embed takes no argument '{}'", args.positional()[0]);
-    Options o{args.Required("weights"), args.Required("out"), args.String("pool", ""),
-              TokenFlag(args)};
+    Options o{args.Required("weights"),
+              args.Required("out"),
+              args.String("pool", ""),
+              "",
+              {},
+              std::nullopt};
+    if (args.Has("prompt")) {
+      if (args.Has("tokens")) Fail("give --prompt or --tokens, not both");
+      o.prompt = args.String("prompt", "");
+      if (args.Has("tokenizer")) o.tokenizer = args.Required("tokenizer");
+      if (o.tokenizer.empty() && *kTokenizerFile == '\0') {
+        Fail("'embed --prompt' needs --tokenizer (the spec names no tokenizer.file)");
+      }
+    } else {
+      o.tokens = TokenFlag(args);
+    }
     if (!o.pool.empty() && o.pool != "cls" && o.pool != "mean" && o.pool != "pooler") {
       Fail("--pool: expected cls, mean or pooler, found '{}'", o.pool);
     }
     if (o.pool == "pooler" && !info.pooler) {
       Fail("--pool pooler: {} has no pooler (its spec does not set `pooler: true`)", info.name);
     }
-    if (static_cast<int>(o.tokens.size()) > info.max_seq_len) {
-      Fail("--tokens has {} ids; the encoder takes at most {} (max_seq_len)", o.tokens.size(),
-           info.max_seq_len);
-    }
     return o;
   });
   if (!info.encoder && !info.encoder_decoder) {
     Fail("embed is for encoders: {} is a decoder (use logits)", info.name);
+  }
+  if (o.prompt) {
+    // BERT's template: [CLS] text [SEP], with the spec's ids, else the
+    // tokenizer's own (WordPiece's [CLS] / [SEP] are its bos / eos).
+    auto tokenizer = LoadTokenizerFor(ModelTokenizer(), o.tokenizer);
+    const int cls = info.cls >= 0 ? info.cls : tokenizer->bos();
+    const int sep = info.sep >= 0 ? info.sep : tokenizer->eos();
+    if (cls < 0 || sep < 0) {
+      Fail(
+          "embed --prompt: no {} id: the spec sets no tokenizer.{} and the tokenizer {} has none "
+          "(give --tokens)",
+          cls < 0 ? "[CLS]" : "[SEP]", cls < 0 ? "cls" : "sep", tokenizer->path());
+    }
+    o.tokens.push_back(cls);
+    // Special tokens in the text are their ids, as Hugging Face tokenizers reads them.
+    for (int id : tokenizer->Encode(*o.prompt, EncodeOptions{.parse_special = true})) {
+      o.tokens.push_back(id);
+    }
+    o.tokens.push_back(sep);
+    for (int id : o.tokens) {
+      if (id < 0 || id >= info.vocab_size) {
+        Fail("embed --prompt: token id {} from {} is outside the model's vocabulary [0, {})", id,
+             tokenizer->path(), info.vocab_size);
+      }
+    }
+  }
+  if (static_cast<int>(o.tokens.size()) > info.max_seq_len) {
+    Fail("the input has {} tokens; the encoder takes at most {} (max_seq_len)", o.tokens.size(),
+         info.max_seq_len);
   }
   auto model = LoadModel(o.weights, static_cast<int>(o.tokens.size()));
   const int64_t n = static_cast<int64_t>(o.tokens.size()), d = info.d_model;
@@ -481,8 +523,10 @@ void Usage(const char* program) {
       "       {0} logits --weights W --tokens 1,2,3 --out F.npy [--decode] [--ctx N]\n"
       "       encoder-decoders: generate and logits take --encoder-tokens 1,2,3, generate\n"
       "       also --encoder-prompt TEXT (the source; the decoder starts from its start id)\n"
-      "       {0} embed --weights W --tokens 1,2,3 --out F.npy [--pool cls|mean|pooler]\n"
-      "                 (encoders; an encoder-decoder's encoder)\n"
+      "       {0} embed --weights W (--tokens 1,2,3 | --prompt TEXT [--tokenizer T]) --out F.npy\n"
+      "                 [--pool cls|mean|pooler]   (encoders, --prompt wrapped as [CLS] ... "
+      "[SEP];\n"
+      "                 an encoder-decoder's encoder)\n"
       "       {0} tokenize [--tokenizer T] [--kind K] [--bos] [--eos] [--special]\n"
       "                 (TEXT | --stdin | --jsonl)\n"
       "       {0} detokenize [--tokenizer T] [--kind K] (IDS... | --stdin | --jsonl)\n"

@@ -31,6 +31,8 @@ struct ModelInfo {
   const char* tokenizer_file;  // The spec's tokenizer.file as written; may be empty.
   const char* weights_format;  // The spec's weights.format.
   bool pooler = false;         // An encoder with a pooler: Model::Pooled() after Forward.
+  int cls = -1;                // BERT-style encoders: the spec's tokenizer.cls; -1 when not given.
+  int sep = -1;                // The spec's tokenizer.sep; -1 when not given.
 };
 
 // One sequence's module: weights, declared state, entry points.

@@ -236,13 +236,19 @@ SentencePieceTokenizer::SentencePieceTokenizer(SentencePieceSpec spec, std::stri
   eos_ = lookup(spec_.eos_id, spec_.eos_piece);
 
   if (spec_.algorithm == SentencePieceSpec::Algorithm::kUnigram) {
+    // Values are id * 2 + 1 for a user-defined piece (scored by its length);
+    // unused pieces stay in the trie without a value, as libsentencepiece skips them.
+    std::vector<DoubleArrayTrie::Key> keys;
     for (size_t i = 0; i < n; ++i) {
       const SpmPieceType t = spec_.types[i];
-      if (t == SpmPieceType::kNormal || t == SpmPieceType::kUserDefined ||
-          t == SpmPieceType::kUnused) {
-        unigram_trie_.Insert(spec_.pieces[i], static_cast<int>(i));
+      if (t == SpmPieceType::kNormal || t == SpmPieceType::kUserDefined) {
+        const int32_t v = static_cast<int32_t>(i) * 2 + (t == SpmPieceType::kUserDefined ? 1 : 0);
+        keys.push_back({spec_.pieces[i], v, spec_.scores[i]});
+      } else if (t == SpmPieceType::kUnused) {
+        keys.push_back({spec_.pieces[i], -1, 0.0f});
       }
     }
+    unigram_trie_.Build(keys);
   } else {
     // Splitting before "▁" is exact when no mergeable piece holds a "▁" after
     // another character, and no unused piece (whose resegmentation
@@ -462,43 +468,46 @@ void SentencePieceTokenizer::EncodeBpe(std::string_view text, std::vector<int>* 
 }
 
 void SentencePieceTokenizer::EncodeUnigram(std::string_view text, std::vector<int>* ids) const {
+  // One entry per byte position: the best path's score up to here, where its
+  // last piece starts and that piece's id (libsentencepiece's EncodeOptimized).
   struct Node {
-    int id = -1;
-    float score = 0;
-    int starts_at = -1;
+    float score;
+    int starts_at;
+    int id;
   };
   const int size = static_cast<int>(text.size());
   if (size == 0) return;
   const float unk_score = min_score_ - kUnkPenalty;
-  std::vector<Node> best(size + 1);
+  thread_local std::vector<Node> best;
+  best.assign(static_cast<size_t>(size) + 1, Node{0.0f, -1, -1});
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const DoubleArrayTrie::Unit* units = unigram_trie_.units();
   for (int starts_at = 0; starts_at < size;) {
     const float till_here = best[starts_at].score;
+    const int mblen = std::min<int>(OneCharLen(bytes[starts_at]), size - starts_at);
     bool has_single_node = false;
-    const int mblen =
-        std::min<int>(OneCharLen(static_cast<unsigned char>(text[starts_at])), size - starts_at);
-    uint32_t node = 0;
+    int32_t node = 0;
     for (int key_pos = starts_at; key_pos < size;) {
-      node = unigram_trie_.Child(node, static_cast<unsigned char>(text[key_pos]));
+      const int32_t t = units[node].base + bytes[key_pos];
+      if (units[t].check != node) break;
+      node = t;
       ++key_pos;
-      if (node == ByteTrie::kNone) break;
-      const int id = unigram_trie_.Value(node);
-      if (id < 0) continue;
-      const SpmPieceType t = spec_.types[id];
-      if (t == SpmPieceType::kUnused) continue;
-      Node& target = best[key_pos];
+      const int32_t value = units[node].value;
+      if (value < 0) continue;
       const int length = key_pos - starts_at;
       // As libsentencepiece computes it: a user-defined piece scores
       // length * max_score - 0.1 (in double), others their score.
-      const double score = t == SpmPieceType::kUserDefined
+      const double score = (value & 1) != 0
                                ? static_cast<double>(static_cast<float>(length) * max_score_) - 0.1
-                               : static_cast<double>(spec_.scores[id]);
+                               : static_cast<double>(units[node].score);
       const double candidate = score + static_cast<double>(till_here);
+      Node& target = best[key_pos];
       if (target.starts_at == -1 || candidate > static_cast<double>(target.score)) {
         target.score = static_cast<float>(candidate);
         target.starts_at = starts_at;
-        target.id = id;
+        target.id = value >> 1;
       }
-      if (!has_single_node && length == mblen) has_single_node = true;
+      if (length == mblen) has_single_node = true;
     }
     if (!has_single_node) {
       Node& target = best[starts_at + mblen];
@@ -511,15 +520,25 @@ void SentencePieceTokenizer::EncodeUnigram(std::string_view text, std::vector<in
     }
     starts_at += mblen;
   }
-  // Backtrack, then emit in text order.
-  std::vector<std::pair<int, int>> path;  // (starts_at, ends_at)
-  for (int ends_at = size; ends_at > 0; ends_at = best[ends_at].starts_at) {
-    path.emplace_back(best[ends_at].starts_at, ends_at);
+  // Backtrack (reusing `starts_at` as the forward link), then emit in text order.
+  int next = -1;
+  for (int ends_at = size; ends_at > 0;) {
+    const int from = best[ends_at].starts_at;
+    best[ends_at].starts_at = next;
+    next = ends_at;
+    ends_at = from;
   }
   bool prev_unk = false;
-  for (auto it = path.rbegin(); it != path.rend(); ++it) {
-    const std::string_view w = text.substr(it->first, it->second - it->first);
-    EmitPiece(w, best[it->second].id, ids, &prev_unk);
+  for (int begin = 0, end = next; end > 0;) {
+    const Node& n = best[end];
+    if (n.id == unk_) {
+      EmitUnknown(text.substr(begin, end - begin), ids, &prev_unk);
+    } else {
+      ids->push_back(n.id);
+      prev_unk = false;
+    }
+    begin = end;
+    end = n.starts_at;
   }
 }
 

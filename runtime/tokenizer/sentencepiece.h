@@ -90,9 +90,9 @@ class SentencePieceTokenizer : public Tokenizer {
   PieceTable pieces_;    // NORMAL, USER_DEFINED and UNUSED pieces: what merges may form.
   PieceTable reserved_;  // CONTROL, UNKNOWN and BYTE pieces.
   ByteTrie user_defined_;
-  ByteTrie unigram_trie_;      // Unigram: the pieces_ as a trie.
-  ByteTrie control_trie_;      // parse_special: CONTROL pieces.
-  std::vector<int> final_id_;  // A merged piece's id after reserved-first lookup.
+  DoubleArrayTrie unigram_trie_;  // Unigram: the pieces_ as a trie.
+  ByteTrie control_trie_;         // parse_special: CONTROL pieces.
+  std::vector<int> final_id_;     // A merged piece's id after reserved-first lookup.
   int byte_ids_[256];
   int unk_ = -1;
   int bos_ = -1;

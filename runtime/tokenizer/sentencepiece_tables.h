@@ -3,6 +3,7 @@
 // matching. Both own their keys and never allocate while looking up.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -219,6 +220,112 @@ class ByteTrie {
   size_t mask_ = 0;
   size_t edge_count_ = 0;
   size_t max_length_ = 0;
+};
+
+// A byte trie as a double array (as darts-clone, which libsentencepiece uses):
+// node t is a child of node s by byte c when t == base(s) + c and
+// check(t) == s, so a step is one add and one compare on one 16-byte unit.
+// Every node carries an int value (-1: no key ends here) and a float.
+class DoubleArrayTrie {
+ public:
+  struct Unit {
+    int32_t base = 0;
+    int32_t check = -1;
+    int32_t value = -1;
+    float score = 0;
+  };
+
+  // Builds from (key, value, score) triples; the first of equal keys wins.
+  struct Key {
+    std::string_view key;
+    int32_t value;
+    float score;
+  };
+  void Build(const std::vector<Key>& keys) {
+    // A pointer trie first, its children sorted by byte.
+    struct Tmp {
+      std::vector<std::pair<unsigned char, uint32_t>> kids;
+      int32_t value = -1;
+      float score = 0;
+    };
+    std::vector<Tmp> tmp(1);
+    for (const Key& k : keys) {
+      uint32_t node = 0;
+      for (unsigned char c : k.key) {
+        uint32_t child = 0;
+        for (const auto& [b, t] : tmp[node].kids) {
+          if (b == c) child = t;
+        }
+        if (child == 0) {
+          child = static_cast<uint32_t>(tmp.size());
+          tmp[node].kids.emplace_back(c, child);
+          tmp.emplace_back();
+        }
+        node = child;
+      }
+      if (tmp[node].value < 0) {
+        tmp[node].value = k.value;
+        tmp[node].score = k.score;
+      }
+    }
+    // Place the nodes breadth first: each node's children at base + byte,
+    // the smallest base whose slots are all free.
+    units_.assign(512, Unit{});
+    std::vector<uint8_t> used(512, 0);
+    used[0] = 1;
+    units_[0].check = -2;
+    std::vector<std::pair<uint32_t, int32_t>> queue{{0u, 0}};  // (tmp node, unit)
+    size_t first_free = 1;
+    for (size_t q = 0; q < queue.size(); ++q) {
+      Tmp& n = tmp[queue[q].first];
+      const int32_t s = queue[q].second;
+      units_[s].value = n.value;
+      units_[s].score = n.score;
+      if (n.kids.empty()) continue;
+      std::sort(n.kids.begin(), n.kids.end());
+      const unsigned c0 = n.kids.front().first;
+      while (first_free < used.size() && used[first_free]) ++first_free;
+      for (size_t p = first_free;; ++p) {
+        if (p + 256 >= used.size()) {
+          used.resize(used.size() * 2, 0);
+          units_.resize(used.size());
+        }
+        if (used[p] || p < c0 + 1) continue;
+        const size_t b = p - c0;
+        bool fits = true;
+        for (const auto& kid : n.kids) {
+          if (used[b + kid.first]) {
+            fits = false;
+            break;
+          }
+        }
+        if (!fits) continue;
+        units_[s].base = static_cast<int32_t>(b);
+        for (const auto& [c, t] : n.kids) {
+          used[b + c] = 1;
+          units_[b + c].check = s;
+          queue.emplace_back(t, static_cast<int32_t>(b + c));
+        }
+        break;
+      }
+    }
+    // Trim, keeping 256 spare units so base + byte never leaves the array.
+    size_t last = used.size();
+    while (last > 1 && !used[last - 1]) --last;
+    units_.resize(last + 256);
+  }
+
+  // The child of node `s` by byte `c`, or -1.
+  int32_t Child(int32_t s, unsigned char c) const {
+    const int32_t t = units_[s].base + c;
+    return units_[t].check == s ? t : -1;
+  }
+  const Unit& unit(int32_t s) const { return units_[s]; }
+  const Unit* units() const { return units_.data(); }
+  bool empty() const { return units_.empty(); }
+
+ private:
+  std::vector<Unit> units_;
 };
 
 }  // namespace lmc::rt

@@ -235,6 +235,10 @@ def train_models(tmp):
         "bpe_identity_unk": ["--model_type=bpe", "--vocab_size=150",
                              "--normalization_rule_name=identity", "--character_coverage=0.98",
                              "--user_defined_symbols=<sep>,qq"],
+        # Long pieces (whole words and phrases): deep trie walks, many lattice edges.
+        "unigram_2k": ["--model_type=unigram", "--vocab_size=2000",
+                       "--normalization_rule_name=nmt_nfkc", "--user_defined_symbols=<sep>",
+                       "--max_sentencepiece_length=24"],
         "unigram_identity": ["--model_type=unigram", "--vocab_size=600",
                              "--normalization_rule_name=identity", "--add_dummy_prefix=false",
                              "--remove_extra_whitespaces=false", "--byte_fallback=true"],
@@ -409,4 +413,5 @@ def main():
     print("all match")
 
 
-main()
+if __name__ == "__main__":
+    main()
