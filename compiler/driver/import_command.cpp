@@ -16,7 +16,7 @@
 #include "compiler/spec/validate_spec.h"
 #include "compiler/support/file_io.h"
 #include "runtime/util/error.h"
-#include "runtime/weights/safetensors_checkpoint.h"
+#include "runtime/weights/sharded_safetensors.h"
 
 namespace lmc {
 
@@ -848,18 +848,16 @@ bool IsFile(const fs::path& p) {
   return fs::is_regular_file(p, ec);
 }
 
-// The tensor names of the folder's checkpoint (model.safetensors). Nullopt when there is
-// no checkpoint or an unreadable one (warned about: the binary will say more).
+// The tensor names of the folder's checkpoint (model.safetensors, or the shards of
+// model.safetensors.index.json). Nullopt when there is no checkpoint or an unreadable one
+// (warned about: the binary will say more).
 std::optional<std::set<std::string>> CheckpointTensors(const fs::path& folder, Import& im) {
-  std::set<std::string> names;
+  if (!IsFile(folder / "model.safetensors") && !IsFile(folder / "model.safetensors.index.json")) {
+    return std::nullopt;
+  }
   try {
-    if (IsFile(folder / "model.safetensors")) {
-      for (auto& n :
-           rt::SafetensorsCheckpoint::Open((folder / "model.safetensors").string())->Names()) {
-        names.insert(std::move(n));
-      }
-      return names;
-    }
+    const std::vector<std::string> names = rt::OpenSafetensors(folder.string())->Names();
+    return std::set<std::string>(names.begin(), names.end());
   } catch (const rt::Error& e) {
     im.warnings.push_back(fmt::format("{}; its tensors are not known", e.what()));
   }
@@ -942,12 +940,10 @@ void MapTokenizer(Config& c, Import& im, const fs::path& folder, const fs::path&
 void MapWeights(Import& im, const fs::path& folder, const std::string& layout) {
   im.spec.Set("weights.format", "safetensors");
   if (!layout.empty()) im.spec.Set("weights.layout", layout, "tensor names, transposes, fused QKV");
-  if (IsFile(folder / "model.safetensors")) return;
-  if (IsFile(folder / "model.safetensors.index.json")) {
-    im.warnings.push_back(fmt::format(
-        "{}: a sharded checkpoint: the runtime reads one safetensors file, not shards yet",
-        (folder / "model.safetensors.index.json").string()));
-  } else if (IsFile(folder / "pytorch_model.bin")) {
+  if (IsFile(folder / "model.safetensors") || IsFile(folder / "model.safetensors.index.json")) {
+    return;
+  }
+  if (IsFile(folder / "pytorch_model.bin")) {
     im.warnings.push_back(fmt::format(
         "{}: lmc reads safetensors; save the model with safe_serialization (model.safetensors)",
         (folder / "pytorch_model.bin").string()));
@@ -1045,6 +1041,7 @@ int Import_(const std::string& dir, const std::string& output, const std::string
   std::string model_type;
   im.cls = ClassOf(c, im, model_type);
   RefuseGenericStructure(c, model_type == "t5" || model_type == "torch-nn-transformer");
+  im.tensors = CheckpointTensors(folder, im);
   std::string layout;
   if (model_type == "llama" || model_type == "mistral" || model_type == "qwen2") {
     MapLlamaLike(c, im, model_type);
@@ -1056,7 +1053,6 @@ int Import_(const std::string& dir, const std::string& output, const std::string
     MapBloom(c, im);
     layout = "bloom";
   } else if (model_type == "bert") {
-    im.tensors = CheckpointTensors(folder, im);
     MapBert(c, im);
   } else if (model_type == "t5") {
     MapT5(c, im);

@@ -4,7 +4,7 @@
 
 #include "runtime/util/error.h"
 #include "runtime/weights/llama2c_checkpoint.h"
-#include "runtime/weights/safetensors_checkpoint.h"
+#include "runtime/weights/sharded_safetensors.h"
 
 namespace lmc::rt {
 namespace {
@@ -38,7 +38,7 @@ std::unique_ptr<TensorSource> OpenLlama2c(const std::string& path, const ModelDi
 std::unique_ptr<TensorSource> OpenCheckpoint(const std::string& path, std::string_view format,
                                              const ModelDims& dims) {
   if (format == "llama2c") return OpenLlama2c(path, dims);
-  if (format == "safetensors") return SafetensorsCheckpoint::Open(path);
+  if (format == "safetensors") return OpenSafetensors(path);
   Fail("{}: unknown weights format '{}': expected llama2c or safetensors", path, format);
 }
 

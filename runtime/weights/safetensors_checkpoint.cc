@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <nlohmann/json.hpp>
-#include <set>
 #include <string_view>
 
 #include "runtime/util/error.h"
+#include "runtime/weights/checkpoint_json.h"
 
 namespace lmc::rt {
 namespace {
@@ -14,19 +13,6 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr size_t kLengthBytes = 8;
-
-// Names and parser messages come from the file: keep each error on one line.
-std::string Printable(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7F) {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
 
 const char* JsonType(const Json& j) { return j.type_name(); }
 
@@ -114,53 +100,14 @@ Entry ParseEntry(const std::string& path, const std::string& name, const Json& j
   return e;
 }
 
-// Parses the header, refusing a key repeated within any object (JSON parsers
-// keep the last silently).
+// Parses the header, refusing a key repeated within any object.
 Json ParseHeader(const std::string& path, std::string_view text) {
-  std::vector<std::set<std::string>> keys;  // one set per open object
-  std::string duplicate;
-  int duplicate_depth = 0;
-  auto callback = [&](int depth, Json::parse_event_t event, Json& parsed) {
-    switch (event) {
-      case Json::parse_event_t::object_start:
-        keys.emplace_back();
-        break;
-      case Json::parse_event_t::object_end:
-        keys.pop_back();
-        break;
-      case Json::parse_event_t::key:
-        if (!keys.back().insert(parsed.get<std::string>()).second && duplicate.empty()) {
-          duplicate = parsed.get<std::string>();
-          duplicate_depth = depth;
-        }
-        break;
-      default:
-        break;
-    }
-    return true;
-  };
-  Json header;
-  try {
-    header = Json::parse(text.begin(), text.end(), callback);
-  } catch (const Json::parse_error& e) {
-    // "[json.exception.parse_error.101] parse error at line 1, column 7: syntax error ...":
-    // keep what follows the position, which is given as a file offset instead.
-    std::string message = e.what();
-    if (auto at = message.find("] "); at != std::string::npos) message.erase(0, at + 2);
-    if (message.starts_with("parse error") && message.find(": ") != std::string::npos) {
-      message.erase(0, message.find(": ") + 2);
-    }
-    const size_t offset = kLengthBytes + (e.byte > 0 ? e.byte - 1 : 0);
-    Fail("{}: header is not valid JSON at file byte {}: {}", path, offset, Printable(message));
-  } catch (const Json::exception& e) {
-    std::string message = e.what();  // "[json.exception.out_of_range.406] number overflow ..."
-    if (auto at = message.find("] "); at != std::string::npos) message.erase(0, at + 2);
-    Fail("{}: header is not usable JSON: {}", path, Printable(message));
-  }
-  if (!duplicate.empty()) {
-    if (duplicate_depth <= 1)
-      Fail("{}: tensor '{}' appears twice in the header", path, Printable(duplicate));
-    Fail("{}: header repeats the key '{}' inside an entry", path, Printable(duplicate));
+  RepeatedKey repeated;
+  Json header = ParseCheckpointJson(path, text, kLengthBytes, "header", &repeated);
+  if (!repeated.key.empty()) {
+    if (repeated.depth <= 1)
+      Fail("{}: tensor '{}' appears twice in the header", path, Printable(repeated.key));
+    Fail("{}: header repeats the key '{}' inside an entry", path, Printable(repeated.key));
   }
   return header;
 }

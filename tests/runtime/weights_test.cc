@@ -23,6 +23,7 @@
 #include "runtime/weights/llama2c_checkpoint.h"
 #include "runtime/weights/safetensors_checkpoint.h"
 #include "runtime/weights/safetensors_writer.h"
+#include "runtime/weights/sharded_safetensors.h"
 #include "runtime/weights/tensor_source.h"
 #include "runtime/weights/weight_names.h"
 #include "tests/assets.h"
@@ -615,6 +616,72 @@ TEST_CASE("OpenCheckpoint opens safetensors whatever the dims", "[checkpoint]") 
   CHECK(g[1] == 2.0f);
   CHECK_THROWS_WITH(OpenCheckpoint(path, "llama2c", StoriesDims()),
                     Contains(path + ": header field"));
+}
+
+// ------------------------------------------------------- sharded safetensors
+
+TEST_CASE("sharded safetensors: an index and its shards read as one checkpoint", "[sharded]") {
+  TempDir dir;
+  const std::vector<float> a = {1, 2, 3, 4}, b = {5, 6};
+  WriteSafetensors(dir.File("model-00001-of-00002.safetensors"),
+                   {{"a", DType::kF32, {2, 2}, Bytes(a)}});
+  WriteSafetensors(dir.File("model-00002-of-00002.safetensors"),
+                   {{"b", DType::kF32, {2}, Bytes(b)}, {"c", DType::kF32, {2}, Bytes(b)}});
+  const std::string index = dir.Write(
+      "model.safetensors.index.json",
+      R"({"metadata": {"total_size": 32}, "weight_map": {"a": "model-00001-of-00002.safetensors",)"
+      R"( "b": "model-00002-of-00002.safetensors", "c": "model-00002-of-00002.safetensors"}})");
+  for (const std::string& path : {index, dir.path().string(), dir.path().string() + "/"}) {
+    INFO(path);
+    auto source = OpenCheckpoint(path, "safetensors", ModelDims{});
+    CHECK(source->path() == index);
+    CHECK(source->Names() == std::vector<std::string>{"a", "b", "c"});
+    CHECK(source->F32("a", {2, 2})[3] == 4.0f);
+    CHECK(source->F32("c", {2})[1] == 6.0f);
+  }
+  // A folder with model.safetensors too: the single file, as Hugging Face prefers it.
+  WriteSafetensors(dir.File("model.safetensors"), {{"single", DType::kF32, {2}, Bytes(b)}});
+  CHECK(OpenSafetensors(dir.path().string())->Names() == std::vector<std::string>{"single"});
+}
+
+TEST_CASE("sharded safetensors: a bad index or shard gives one line", "[sharded]") {
+  TempDir dir;
+  const std::vector<float> v = {1, 2};
+  WriteSafetensors(dir.File("s1.safetensors"), {{"a", DType::kF32, {2}, Bytes(v)}});
+  WriteSafetensors(dir.File("s2.safetensors"),
+                   {{"b", DType::kF32, {2}, Bytes(v)}, {"extra", DType::kF32, {2}, Bytes(v)}});
+  auto refused = [&](const std::string& index_text, const std::string& message) {
+    const std::string index = dir.Write("bad.index.json", index_text);
+    INFO(index_text);
+    CHECK_THROWS_WITH(OpenCheckpoint(index, "safetensors", ModelDims{}), Contains(message));
+  };
+  refused(R"({"weight_map": {"a": "s1.safetensors", "b": "missing.safetensors"}})",
+          "bad.index.json: shard 'missing.safetensors' (holding 'b') cannot be used: " +
+              dir.File("missing.safetensors") + ": cannot open");
+  refused(R"({"weight_map": {"a": "s1.safetensors", "b": "s1.safetensors"}})",
+          "bad.index.json: weight_map puts tensor 'b' in 's1.safetensors', which has no such "
+          "tensor");
+  refused(R"({"weight_map": {"a": "s1.safetensors", "b": "s2.safetensors"}})",
+          dir.File("s2.safetensors") + ": holds tensor 'extra', which " +
+              dir.File("bad.index.json") + " does not list for this shard");
+  refused(R"({"weight_map": {"a": "s1.safetensors", "a": "s2.safetensors"}})",
+          "bad.index.json: tensor 'a' appears twice in weight_map");
+  refused(R"({"weight_map": {"a": "../s1.safetensors"}})",
+          "weight_map['a'] is '../s1.safetensors', expected the file name of a shard beside the "
+          "index");
+  refused(R"({"weight_map": {"a": "/etc/passwd"}})", "expected the file name of a shard");
+  refused(R"({"weight_map": {"a": 1}})", "weight_map['a'] must be a shard file name, found number");
+  refused(R"({"weight_map": {}})", "weight_map must be a non-empty object");
+  refused(R"({"metadata": {}})", "expected a shard index, an object with a \"weight_map\"");
+  refused(R"([1, 2])", "expected a shard index");
+  refused(R"({"weight_map": {"a": "s1.safetensors",)",
+          "bad.index.json: the shard index is not "
+          "valid JSON at file byte");
+  CHECK_THROWS_WITH(OpenSafetensors(dir.File("none")), Contains("none: cannot open"));
+  TempDir empty;
+  CHECK_THROWS_WITH(OpenSafetensors(empty.path().string()),
+                    empty.path().string() +
+                        ": a folder without model.safetensors or model.safetensors.index.json");
 }
 
 // --------------------------------------------------------------- name tables
