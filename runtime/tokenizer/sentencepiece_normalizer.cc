@@ -43,6 +43,7 @@ size_t ValidUtf8Length(std::string_view s) {
 
 SpmNormalizer::SpmNormalizer(SpmNormalizerOptions options, const std::string& path)
     : options_(std::move(options)) {
+  ascii_identity_.fill(true);
   const std::string& blob = options_.precompiled_charsmap;
   if (blob.empty()) return;
   if (blob.size() < 4) {
@@ -62,6 +63,20 @@ SpmNormalizer::SpmNormalizer(SpmNormalizerOptions options, const std::string& pa
   normalized_ = std::string_view(blob).substr(4 + trie_size);
   if (normalized_.empty() || normalized_.back() != '\0') {
     Fail("{}: precompiled_charsmap replacement strings do not end with a NUL byte", path);
+  }
+  // A byte without a transition from the root starts no charsmap entry.
+  for (uint32_t c = 0; c < 128; ++c) {
+    const uint32_t pos = Offset(trie_[0]) ^ c;
+    ascii_identity_[c] = !(pos < trie_.size() && Label(trie_[pos]) == c);
+  }
+}
+
+void SpmNormalizer::SetUserDefined(const ByteTrie* matcher) {
+  user_defined_ = matcher;
+  for (uint32_t c = 0; c < 128; ++c) {
+    if (matcher->Child(0, static_cast<unsigned char>(c)) != ByteTrie::kNone) {
+      ascii_identity_[c] = false;
+    }
   }
 }
 
@@ -133,13 +148,15 @@ void SpmNormalizer::Normalize(std::string_view input, std::string* out) const {
   if (!options_.treat_whitespace_as_suffix && options_.add_dummy_prefix) add_ws();
 
   bool is_prev_space = remove_ws;
-  const bool fast = trie_.empty() && user_defined_ == nullptr;
+  auto identity = [&](char c) {
+    return static_cast<unsigned char>(c) < 0x80 && ascii_identity_[static_cast<unsigned char>(c)];
+  };
   while (!input.empty()) {
     std::string_view sp;
-    if (fast && static_cast<unsigned char>(input[0]) < 0x80) {
-      // ASCII run: identity, so copy it whole (spaces escaped or collapsed below).
+    if (identity(input[0])) {
+      // A run of bytes that map to themselves: copy it whole (spaces escaped or collapsed below).
       size_t n = 1;
-      while (n < input.size() && static_cast<unsigned char>(input[n]) < 0x80) ++n;
+      while (n < input.size() && identity(input[n])) ++n;
       sp = input.substr(0, n);
       consumed = n;
       if (!remove_ws && !escape) {

@@ -5,6 +5,7 @@
 // including one U+FFFD per byte of malformed UTF-8.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -28,7 +29,7 @@ class SpmNormalizer {
   SpmNormalizer(SpmNormalizerOptions options, const std::string& path);
 
   // Pieces that bypass normalization (USER_DEFINED), longest match first.
-  void SetUserDefined(const ByteTrie* matcher) { user_defined_ = matcher; }
+  void SetUserDefined(const ByteTrie* matcher);
 
   // Appends the normalized form of `input` to *out (cleared first).
   void Normalize(std::string_view input, std::string* out) const;
@@ -43,6 +44,9 @@ class SpmNormalizer {
   std::vector<uint32_t> trie_;   // Darts-clone units.
   std::string_view normalized_;  // Null-terminated replacement strings.
   const ByteTrie* user_defined_ = nullptr;
+  // ASCII bytes that normalize to themselves: neither the charsmap nor a
+  // user-defined piece starts with them. Runs of them are copied whole.
+  std::array<bool, 128> ascii_identity_;
 };
 
 // Length of the valid UTF-8 character at the start of `s` (1..4), or 0 when it
