@@ -20,7 +20,7 @@ mkdir -p "$build_dir/artifacts"
 /usr/bin/python3 tests/fuzz/make_tokenizer_seeds.py "$LMC_ASSETS" "$build_dir/seeds"
 status=0
 fuzzers=${FUZZERS:-fuzz_spec fuzz_checkpoint fuzz_tokenizer fuzz_tokenizer_encode fuzz_args
-  fuzz_safetensors fuzz_llama2c_header fuzz_ir fuzz_load_tiktoken fuzz_load_gpt2_bpe
+  fuzz_safetensors fuzz_gguf_checkpoint fuzz_llama2c_header fuzz_ir fuzz_load_tiktoken fuzz_load_gpt2_bpe
   fuzz_load_tokenizer_json fuzz_load_sentencepiece fuzz_load_gguf}
 jobs=${JOBS:-2}
 

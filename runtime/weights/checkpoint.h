@@ -26,7 +26,7 @@ struct ModelDims {
   bool tied = true;  // the classifier is the token embedding
 };
 
-// Opens the checkpoint at `path` in `format` ("llama2c" or "safetensors").
+// Opens the checkpoint at `path` in `format` ("llama2c", "safetensors" or "gguf").
 // Throws Error naming the file and what was expected versus found.
 std::unique_ptr<TensorSource> OpenCheckpoint(const std::string& path, std::string_view format,
                                              const ModelDims& dims);
