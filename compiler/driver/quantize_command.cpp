@@ -78,7 +78,12 @@ int Quantize(const std::string& in, const std::string& out, const std::string& d
     if (graph != nullptr) {
       source = rt::OpenCheckpoint(in, graph->info.weights_format, CheckpointDims(*graph));
     } else {
-      source = rt::SafetensorsCheckpoint::Open(in);
+      try {
+        source = rt::SafetensorsCheckpoint::Open(in);
+      } catch (const rt::Error& e) {
+        rt::Fail("{} (without --spec the input is read as safetensors; llama2.c needs --spec)",
+                 e.what());
+      }
     }
     std::set<std::string> quantized;
     if (graph != nullptr) quantized = QuantizedNames(*graph, *source);

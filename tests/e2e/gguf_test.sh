@@ -6,9 +6,11 @@
 # w_down's rows (100 values) off the 32-value blocks, so that matrix stays f32
 # in the file and is quantized at load, while the others map in place. Bad
 # input fails with one line.
-# usage: gguf_test.sh LMC SOURCE_DIR CACHE_DIR
+# A llama2.c checkpoint (stories260K) goes through `lmc quantize --spec` too,
+# checked in the reference interpreter.
+# usage: gguf_test.sh LMC SOURCE_DIR CACHE_DIR ASSETS
 source "$(dirname "$0")/lib.sh"
-lmc=$1 src=$2 cache=$3
+lmc=$1 src=$2 cache=$3 assets=$4
 spec=$src/tests/specs/valid/tiny_llama_hf.yaml
 sets=(--set sizes.d_model=64 --set attention.n_heads=4 --set attention.n_kv_heads=2)
 weights=$tmp/w.safetensors
@@ -46,6 +48,22 @@ compare "q8_0 GGUF vs safetensors, decode" "$tmp/st-q8_0" "$weights" "$tmp/gg-q8
 # An f32 GGUF holds the same values: the q8_0 model quantizes them at load to the same blocks.
 compare "f32 GGUF vs f32 safetensors (q8_0 model)" "$tmp/st-q8_0" "$weights" "$tmp/gg-q8_0" \
   "$tmp/w-f32.gguf"
+
+# llama2.c in, GGUF out (llama2.c's names kept, so weights.layout llama2c), same logits.
+stories=$assets/llama2c-stories260K/stories260K.bin
+require_asset "$stories"
+s260k=(--set dtype=q8_0)
+ids=$(seq -s, 1 40 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? "," : ""), ($i * 29) % 512}')
+"$lmc" quantize "$stories" -o "$tmp/s.gguf" --dtype q8_0 --spec "$src/specs/stories260k.yaml" \
+  2>/dev/null &&
+  "$lmc" run "$src/specs/stories260k.yaml" "${s260k[@]}" --weights "$stories" --tokens "$ids" \
+    --out "$tmp/a.npy" &&
+  "$lmc" run "$src/specs/stories260k.yaml" "${s260k[@]}" --set weights.format=gguf \
+    --set weights.layout=llama2c --weights "$tmp/s.gguf" --tokens "$ids" --out "$tmp/b.npy" &&
+  cmp -s "$tmp/a.npy" "$tmp/b.npy" && pass "stories260K llama2.c -> q8_0 GGUF: bit-identical (lmc run)" ||
+  fail "stories260K llama2.c -> q8_0 GGUF"
+expect_error "quantize llama2.c without a spec" 1 "llama2.c needs --spec" -- \
+  "$lmc" quantize "$stories" -o "$tmp/x.gguf" --dtype q8_0
 
 # The files hold what they should: q8_0 matrices take 34/128 of f32, q4_0 18/128.
 st_bytes=$(stat -c %s "$weights")
