@@ -7,6 +7,7 @@
 //   lmc opt FILE.ir [--passes=a,b]  parse IR, run passes, print IR (pass tests)
 //   lmc run SPEC --weights W --tokens 1,2,3 --out F.npy   the reference interpreter
 //   lmc random-weights SPEC -o W.safetensors [--seed N]  a seeded random checkpoint
+//   lmc quantize IN -o OUT.gguf --dtype T [--spec SPEC]  a GGUF with matrices in dtype T
 //   lmc tokenize / detokenize any tokenizer file (tokenize_command.h)
 //   lmc inspect SPEC [--json]  parameters, bytes, FLOPs per token, KV cache
 //   lmc import DIR -o SPEC [--name NAME]  a spec from a Hugging Face folder
@@ -22,6 +23,7 @@
 #include "compiler/driver/build_binary.h"
 #include "compiler/driver/import_command.h"
 #include "compiler/driver/inspect_command.h"
+#include "compiler/driver/quantize_command.h"
 #include "compiler/driver/reference_commands.h"
 #include "compiler/driver/tokenize_command.h"
 #include "compiler/driver/toolchain.h"
@@ -41,6 +43,8 @@ cl::SubCommand emit_cmd("emit", "Write the generated C++ (and IR) for a spec");
 cl::SubCommand build_cmd("build", "Compile a spec into a model binary");
 cl::SubCommand run_cmd("run", "Run a spec's IR in the reference interpreter (slow, exact)");
 cl::SubCommand random_cmd("random-weights", "Write seeded random weights for a spec");
+cl::SubCommand quantize_cmd("quantize",
+                            "Rewrite a checkpoint as GGUF with its matrices in one dtype");
 cl::SubCommand opt_cmd("opt", "Parse IR text, run passes on it, print the result");
 cl::SubCommand inspect_cmd("inspect",
                            "Parameters, weight bytes, FLOPs per token and KV cache of a spec");
@@ -67,7 +71,7 @@ cl::opt<std::string> spec_path(cl::Positional, cl::desc("<spec.yaml>"), cl::Requ
 cl::list<std::string> overrides("set", cl::desc("Override a spec key: --set path.to.key=value"),
                                 cl::value_desc("key=value"), cl::sub(check_cmd), cl::sub(emit_cmd),
                                 cl::sub(build_cmd), cl::sub(run_cmd), cl::sub(random_cmd),
-                                cl::sub(inspect_cmd));
+                                cl::sub(inspect_cmd), cl::sub(quantize_cmd));
 
 cl::opt<std::string> run_weights("weights", cl::desc("Checkpoint"), cl::Required, cl::sub(run_cmd));
 cl::opt<std::string> run_tokens("tokens", cl::desc("Comma-separated token ids"), cl::Required,
@@ -83,6 +87,16 @@ cl::opt<std::string> run_out("out", cl::desc("Output .npy: logits [tokens, vocab
 cl::opt<std::string> random_out("o", cl::desc("Output .safetensors"), cl::Required,
                                 cl::sub(random_cmd));
 cl::opt<uint64_t> random_seed("seed", cl::desc("Random seed"), cl::init(1), cl::sub(random_cmd));
+
+cl::opt<std::string> quantize_in(cl::Positional, cl::desc("<checkpoint>"), cl::Required,
+                                 cl::sub(quantize_cmd));
+cl::opt<std::string> quantize_out("o", cl::desc("Output .gguf"), cl::Required,
+                                  cl::sub(quantize_cmd));
+cl::opt<std::string> quantize_dtype("dtype", cl::desc("f32, f16, bf16, q8_0 or q4_0"), cl::Required,
+                                    cl::sub(quantize_cmd));
+cl::opt<std::string> quantize_spec(
+    "spec", cl::desc("The model's spec: its weights.format, and exactly the tensors it quantizes"),
+    cl::sub(quantize_cmd), cl::ZeroOrMore);
 
 cl::opt<std::string> emit_dir("o", cl::desc("Directory for <name>.h, <name>.cpp, <name>.ir"),
                               cl::value_desc("dir"), cl::sub(emit_cmd), cl::ZeroOrMore);
@@ -209,6 +223,23 @@ int Run() {
 int Random() {
   auto graph = CompiledIr();
   return graph ? lmc::RandomWeights(*graph, random_out, random_seed) : 1;
+}
+
+int Quantize() {
+  if (quantize_spec.empty())
+    return lmc::Quantize(quantize_in, quantize_out, quantize_dtype, nullptr);
+  lmc::Diagnostics diags;
+  lmc::PipelineOptions options;
+  options.spec_path = quantize_spec;
+  options.overrides.assign(overrides.begin(), overrides.end());
+  // Lowered with the target dtype, the IR marks exactly the weights read quantized.
+  if (quantize_dtype == "q8_0" || quantize_dtype == "q4_0") {
+    options.overrides.push_back("dtype=" + quantize_dtype);
+  }
+  auto spec = lmc::LoadSpec(options, diags);
+  if (!spec) return 1;
+  auto graph = lmc::CompileToIr(*spec, options, diags);
+  return graph ? lmc::Quantize(quantize_in, quantize_out, quantize_dtype, &*graph) : 1;
 }
 
 // IR in, IR out: parse, verify, run the named passes (verifying after each), print.
@@ -344,6 +375,7 @@ int main(int argc, char** argv) {
     }
     if (run_cmd) return Finish(Run());
     if (random_cmd) return Finish(Random());
+    if (quantize_cmd) return Finish(Quantize());
     if (opt_cmd) return Finish(Opt());
     if (inspect_cmd) return Finish(Inspect());
     if (import_cmd) {
@@ -359,6 +391,7 @@ int main(int argc, char** argv) {
     return 3;
   }
   return UsageError(
-      "expected a command: check, emit, build, inspect, import, run, random-weights or opt (see "
+      "expected a command: check, emit, build, inspect, import, run, random-weights, quantize or "
+      "opt (see "
       "lmc --help)");
 }

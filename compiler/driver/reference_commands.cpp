@@ -35,7 +35,19 @@ int64_t DimSize(const ir::Graph& g, const char* name) {
   return d < 0 ? 0 : g.dims[d].size;
 }
 
-// What a checkpoint with a config header (llama2.c) is checked against.
+template <typename F>
+int Report(F&& body) {
+  try {
+    body();
+    return 0;
+  } catch (const rt::Error& e) {
+    llvm::errs() << "lmc: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
 rt::ModelDims CheckpointDims(const ir::Graph& g) {
   rt::ModelDims dims;
   dims.d_model = DimSize(g, "d_model");
@@ -50,19 +62,6 @@ rt::ModelDims CheckpointDims(const ir::Graph& g) {
   for (const auto& w : g.weights) dims.tied = dims.tied && w.role != "classifier";
   return dims;
 }
-
-template <typename F>
-int Report(F&& body) {
-  try {
-    body();
-    return 0;
-  } catch (const rt::Error& e) {
-    llvm::errs() << "lmc: error: " << e.what() << "\n";
-    return 1;
-  }
-}
-
-}  // namespace
 
 int RunReference(const ir::Graph& graph, const std::string& weights, const std::string& tokens,
                  const std::string& out, const std::string& encoder_tokens,

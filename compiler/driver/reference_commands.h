@@ -6,6 +6,7 @@
 #include <string>
 
 #include "compiler/ir/ir.h"
+#include "runtime/weights/checkpoint.h"
 
 namespace lmc {
 
@@ -15,6 +16,10 @@ namespace lmc {
 int RunReference(const ir::Graph& graph, const std::string& weights, const std::string& tokens,
                  const std::string& out, const std::string& encoder_tokens,
                  const std::string& encoder_out);
+
+// The sizes `graph` was compiled for: what a checkpoint with a config header
+// (llama2.c) is checked against.
+rt::ModelDims CheckpointDims(const ir::Graph& graph);
 
 int RandomWeights(const ir::Graph& graph, const std::string& out, uint64_t seed);
 

@@ -31,9 +31,6 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
          "embeddings.dim different from d_model");
   refuse(spec.dtype == DType::kF16, "dtype",
          fmt::format("dtype {}", NameOf<DType>(spec.dtype, kDTypeNames)));
-  refuse(spec.weights.format == WeightsFormat::kGguf, "weights.format",
-         fmt::format("weights.format {}",
-                     NameOf<WeightsFormat>(spec.weights.format, kWeightsFormatNames)));
   return diags.error_count() == errors_before;
 }
 

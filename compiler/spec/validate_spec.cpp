@@ -120,10 +120,13 @@ class Validator {
       }
     }
 
-    if ((s.weights.layout == WeightsLayout::kLlama2c) !=
-        (s.weights.format == WeightsFormat::kLlama2c)) {
-      Error({"weights.layout", "weights.format"},
-            "weights.layout llama2c goes with weights.format llama2c, and only with it");
+    // A GGUF may keep llama2.c's names (lmc quantize --spec from a llama2.c checkpoint).
+    const bool llama2c_layout = s.weights.layout == WeightsLayout::kLlama2c;
+    if ((s.weights.format == WeightsFormat::kLlama2c && !llama2c_layout) ||
+        (s.weights.format == WeightsFormat::kSafetensors && llama2c_layout)) {
+      Error(
+          {"weights.layout", "weights.format"},
+          "weights.layout llama2c goes with weights.format llama2c (or gguf), and only with them");
     }
     const bool fused_qkv = s.weights.layout == WeightsLayout::kGpt2 ||
                            s.weights.layout == WeightsLayout::kOpenAiGpt ||

@@ -8,108 +8,21 @@
 #include "runtime/tokenizer/sentencepiece_tables.h"
 #include "runtime/tokenizer/wordpiece.h"
 #include "runtime/util/error.h"
+#include "runtime/weights/gguf_reader.h"
 #include "runtime/weights/mapped_file.h"
 
 namespace lmc::rt {
 namespace {
 
-enum GgufType : uint32_t {
-  kU8 = 0,
-  kI8 = 1,
-  kU16 = 2,
-  kI16 = 3,
-  kU32 = 4,
-  kI32 = 5,
-  kF32 = 6,
-  kBool = 7,
-  kString = 8,
-  kArray = 9,
-  kU64 = 10,
-  kI64 = 11,
-  kF64 = 12,
-};
+using enum gguf::ValueType;
+using gguf::kMaxKeyLength;
+using gguf::Preamble;
+using gguf::Reader;
+using gguf::ScalarSize;
+using gguf::TypeName;
 
-// Bytes of a scalar of `type` (0 for strings and arrays, or unknown types).
-size_t ScalarSize(uint32_t type) {
-  switch (type) {
-    case kU8:
-    case kI8:
-    case kBool:
-      return 1;
-    case kU16:
-    case kI16:
-      return 2;
-    case kU32:
-    case kI32:
-    case kF32:
-      return 4;
-    case kU64:
-    case kI64:
-    case kF64:
-      return 8;
-    default:
-      return 0;
-  }
-}
-
-// Longer keys and strings than any real file holds are corruption.
-constexpr uint64_t kMaxKeyLength = 1 << 16;
-constexpr uint64_t kMaxArrayDepth = 4;
 // More tokens or merges than any real vocab; bounds what a hostile count allocates.
 constexpr uint64_t kMaxVocab = 1 << 24;
-
-class Reader {
- public:
-  Reader(const uint8_t* data, size_t size, const std::string& path)
-      : data_(data), size_(size), path_(path) {}
-
-  size_t offset() const { return pos_; }
-  size_t left() const { return size_ - pos_; }
-
-  void Need(uint64_t n, std::string_view what) const {
-    if (n > left()) {
-      Fail("{}: truncated at byte offset {}: expected {} ({} bytes), {} left", path_, pos_,
-           Printable(what), n, left());
-    }
-  }
-  template <typename T>
-  T Read(std::string_view what) {
-    Need(sizeof(T), what);
-    T v;
-    std::memcpy(&v, data_ + pos_, sizeof(T));
-    pos_ += sizeof(T);
-    return v;
-  }
-  std::string_view String(std::string_view what, uint64_t max_length) {
-    const size_t at = pos_;
-    const uint64_t n = Read<uint64_t>(what);
-    if (n > max_length) {
-      Fail("{}: byte offset {}: {} is {} bytes long, expected at most {}", path_, at,
-           Printable(what), n, max_length);
-    }
-    Need(n, what);
-    std::string_view s(reinterpret_cast<const char*>(data_ + pos_), n);
-    pos_ += n;
-    return s;
-  }
-  void Skip(uint64_t n, std::string_view what) {
-    Need(n, what);
-    pos_ += n;
-  }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  const std::string& path_;
-  size_t pos_ = 0;
-};
-
-const char* TypeName(uint32_t t) {
-  static const char* kNames[] = {"uint8",  "int8",    "uint16", "int16",  "uint32",
-                                 "int32",  "float32", "bool",   "string", "array",
-                                 "uint64", "int64",   "float64"};
-  return t <= kF64 ? kNames[t] : "unknown";
-}
 
 }  // namespace
 
@@ -118,23 +31,9 @@ GgufVocab ReadGgufVocab(const std::string& path) {
   Reader r(file.data(), file.size(), path);
   GgufVocab v;
   v.path = path;
-  r.Need(4, "the GGUF magic");
-  if (std::memcmp(file.data(), "GGUF", 4) != 0) {
-    Fail("{}: byte offset 0: expected the magic \"GGUF\"; not a GGUF file", path);
-  }
-  r.Skip(4, "the GGUF magic");
-  v.version = r.Read<uint32_t>("the GGUF version");
-  if (v.version != 2 && v.version != 3) {
-    Fail("{}: byte offset 4: GGUF version {}, expected 2 or 3", path, v.version);
-  }
-  r.Read<uint64_t>("the tensor count");
-  const size_t kv_at = r.offset();
-  const uint64_t kv_count = r.Read<uint64_t>("the metadata count");
-  // A key-value pair takes at least 8 (key length) + 4 (type) + 1 bytes.
-  if (kv_count > r.left() / 13) {
-    Fail("{}: byte offset {}: {} metadata entries cannot fit in the {} bytes left", path, kv_at,
-         kv_count, r.left());
-  }
+  const Preamble preamble = gguf::ReadPreamble(r);
+  v.version = preamble.version;
+  const uint64_t kv_count = preamble.metadata_count;
 
   for (uint64_t i = 0; i < kv_count; ++i) {
     const std::string_view key = r.String("a metadata key", kMaxKeyLength);
@@ -270,45 +169,7 @@ GgufVocab ReadGgufVocab(const std::string& path) {
     } else if (key == "tokenizer.ggml.remove_extra_whitespaces") {
       boolean(&v.remove_extra_whitespaces);
     } else {
-      // Skip any other value, arrays of arrays included (bounded depth).
-      auto skip = [&](auto&& self, uint32_t t, int depth) -> void {
-        if (t == kString) {
-          r.String(key, r.left());
-        } else if (t == kArray) {
-          if (depth >= static_cast<int>(kMaxArrayDepth)) {
-            Fail("{}: byte offset {}: metadata \"{}\" nests arrays deeper than {}", path,
-                 r.offset(), Printable(key), kMaxArrayDepth);
-          }
-          const size_t at = r.offset();
-          const uint32_t elem = r.Read<uint32_t>("an array element type");
-          const uint64_t n = r.Read<uint64_t>("an array count");
-          if (elem > kF64) {
-            Fail("{}: byte offset {}: metadata \"{}\" has element type {}, expected 0..12", path,
-                 at, Printable(key), elem);
-          }
-          const uint64_t size = ScalarSize(elem);
-          if (size > 0) {
-            if (n > r.left() / size) {
-              Fail(
-                  "{}: byte offset {}: metadata \"{}\" declares {} elements, more than the {} "
-                  "bytes left can hold",
-                  path, at + 4, Printable(key), n, r.left());
-            }
-            r.Skip(n * size, key);
-          } else {
-            if (n > r.left() / 8) {
-              Fail(
-                  "{}: byte offset {}: metadata \"{}\" declares {} elements, more than the {} "
-                  "bytes left can hold",
-                  path, at + 4, Printable(key), n, r.left());
-            }
-            for (uint64_t k = 0; k < n; ++k) self(self, elem, depth + 1);
-          }
-        } else {
-          r.Skip(ScalarSize(t), key);
-        }
-      };
-      skip(skip, type, 0);
+      gguf::SkipValue(r, type, key);
     }
   }
   if (v.tokens.empty()) Fail("{}: no tokenizer.ggml.tokens; not a GGUF with a vocab", path);

@@ -3,6 +3,7 @@
 #include <climits>
 
 #include "runtime/util/error.h"
+#include "runtime/weights/gguf_checkpoint.h"
 #include "runtime/weights/llama2c_checkpoint.h"
 #include "runtime/weights/sharded_safetensors.h"
 
@@ -39,7 +40,8 @@ std::unique_ptr<TensorSource> OpenCheckpoint(const std::string& path, std::strin
                                              const ModelDims& dims) {
   if (format == "llama2c") return OpenLlama2c(path, dims);
   if (format == "safetensors") return OpenSafetensors(path);
-  Fail("{}: unknown weights format '{}': expected llama2c or safetensors", path, format);
+  if (format == "gguf") return GgufCheckpoint::Open(path);
+  Fail("{}: unknown weights format '{}': expected llama2c, safetensors or gguf", path, format);
 }
 
 }  // namespace lmc::rt

@@ -26,8 +26,8 @@ struct ModelDims {
   bool tied = true;  // the classifier is the token embedding
 };
 
-// Opens the checkpoint at `path` in `format` ("llama2c" or "safetensors": a file, a shard
-// index, or a folder holding either; see sharded_safetensors.h).
+// Opens the checkpoint at `path` in `format`: "llama2c", "safetensors" (a file, a shard index,
+// or a folder holding either; see sharded_safetensors.h) or "gguf".
 // Throws Error naming the file and what was expected versus found.
 std::unique_ptr<TensorSource> OpenCheckpoint(const std::string& path, std::string_view format,
                                              const ModelDims& dims);

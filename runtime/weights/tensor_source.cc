@@ -52,6 +52,28 @@ int64_t Elements(const Shape& shape) {
   return n;
 }
 
+// Row `r` of a q8_0 / q4_0 tensor whose rows are `cols` long, as floats.
+void DequantizeRow(const TensorView& view, size_t r, size_t cols, float* out) {
+  const size_t blocks = QuantBlocks(cols);
+  if (view.dtype == DType::kQ8_0) {
+    std::vector<BlockQ8_0> row(blocks);  // copied: the view may be unaligned
+    std::memcpy(row.data(), view.data + r * blocks * sizeof(BlockQ8_0), blocks * sizeof(BlockQ8_0));
+    DequantizeRowQ8_0(row.data(), cols, out);
+  } else {
+    std::vector<BlockQ4_0> row(blocks);
+    std::memcpy(row.data(), view.data + r * blocks * sizeof(BlockQ4_0), blocks * sizeof(BlockQ4_0));
+    DequantizeRowQ4_0(row.data(), cols, out);
+  }
+}
+
+// Every value of a q8_0 / q4_0 tensor into `out`.
+void Dequantize(const TensorView& view, float* out) {
+  const size_t cols = view.shape.empty() ? 1 : static_cast<size_t>(view.shape.back());
+  if (cols == 0) return;
+  const size_t rows = static_cast<size_t>(Elements(view.shape)) / cols;
+  for (size_t r = 0; r < rows; ++r) DequantizeRow(view, r, cols, out + r * cols);
+}
+
 }  // namespace
 
 const TensorView* IndexedTensorSource::Find(const std::string& name) const {
@@ -75,6 +97,10 @@ const char* DTypeName(DType dtype) {
       return "f16";
     case DType::kBF16:
       return "bf16";
+    case DType::kQ8_0:
+      return "q8_0";
+    case DType::kQ4_0:
+      return "q4_0";
   }
   return "unknown";
 }
@@ -86,9 +112,15 @@ size_t DTypeSize(DType dtype) {
     case DType::kF16:
     case DType::kBF16:
       return 2;
+    case DType::kQ8_0:
+      return sizeof(BlockQ8_0);
+    case DType::kQ4_0:
+      return sizeof(BlockQ4_0);
   }
   return 0;
 }
+
+bool IsBlockQuantized(DType dtype) { return dtype == DType::kQ8_0 || dtype == DType::kQ4_0; }
 
 float F16ToF32(uint16_t bits) {
   const uint32_t sign = static_cast<uint32_t>(bits & 0x8000u) << 16;
@@ -188,6 +220,10 @@ const float* TensorSource::F32(const std::string& name, const Shape& shape) {
       }
       break;
     }
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+      Dequantize(view, out);
+      break;
   }
   return out;
 }
@@ -241,6 +277,12 @@ const uint16_t* TensorSource::BF16(const std::string& name, const Shape& shape) 
   const size_t n = static_cast<size_t>(Elements(view.shape));
   copy = std::make_unique<uint16_t[]>(std::max<size_t>(n, 1));
   uint16_t* out = copy.get();
+  if (IsBlockQuantized(view.dtype)) {
+    std::vector<float> values(n);
+    Dequantize(view, values.data());
+    for (size_t i = 0; i < n; ++i) out[i] = F32ToBF16(values[i]);
+    return out;
+  }
   for (size_t i = 0; i < n; ++i) {
     switch (view.dtype) {
       case DType::kF32: {
@@ -258,6 +300,9 @@ const uint16_t* TensorSource::BF16(const std::string& name, const Shape& shape) 
       case DType::kBF16:
         std::memcpy(&out[i], view.data + 2 * i, 2);
         break;
+      case DType::kQ8_0:
+      case DType::kQ4_0:
+        break;  // dequantized above
     }
   }
   return out;
@@ -266,14 +311,29 @@ const uint16_t* TensorSource::BF16(const std::string& name, const Shape& shape) 
 template <typename Block>
 const Block* TensorSource::Quantized(const std::string& name, const Shape& shape,
                                      std::map<std::string, std::unique_ptr<Block[]>>& copies,
+                                     DType block_dtype,
                                      void (*quantize)(const float*, size_t, Block*)) {
   const TensorView view = std::as_const(*this).Tensor(name, shape);
   if (shape.size() != 2) Fail("internal error: quantized tensor '{}' is not a matrix", name);
+  if (view.dtype == block_dtype && reinterpret_cast<uintptr_t>(view.data) % alignof(Block) == 0) {
+    return reinterpret_cast<const Block*>(view.data);  // stored as used (GGUF): in place
+  }
+  if (IsBlockQuantized(view.dtype) && view.dtype != block_dtype) {
+    Fail(
+        "{}: tensor '{}' is stored as {}, the model reads it as {}; requantizing would round "
+        "twice: write the checkpoint with lmc quantize --dtype {} (or build with dtype {})",
+        path(), Resolve(name), DTypeName(view.dtype), DTypeName(block_dtype),
+        DTypeName(block_dtype), DTypeName(view.dtype));
+  }
   auto& copy = copies[Resolve(name)];
   if (copy != nullptr) return copy.get();
   const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
   const size_t blocks = QuantBlocks(cols);
   copy = std::make_unique<Block[]>(std::max<size_t>(rows * blocks, 1));
+  if (view.dtype == block_dtype) {  // stored as used, but unaligned
+    std::memcpy(static_cast<void*>(copy.get()), view.data, view.bytes);
+    return copy.get();
+  }
   std::vector<float> row(cols);
   const size_t element = DTypeSize(view.dtype);
   for (size_t r = 0; r < rows; ++r) {
@@ -297,11 +357,11 @@ const Block* TensorSource::Quantized(const std::string& name, const Shape& shape
 }
 
 const BlockQ8_0* TensorSource::Q8_0(const std::string& name, const Shape& shape) {
-  return Quantized(name, shape, q8_0_copies_, QuantizeRowQ8_0);
+  return Quantized(name, shape, q8_0_copies_, DType::kQ8_0, QuantizeRowQ8_0);
 }
 
 const BlockQ4_0* TensorSource::Q4_0(const std::string& name, const Shape& shape) {
-  return Quantized(name, shape, q4_0_copies_, QuantizeRowQ4_0);
+  return Quantized(name, shape, q4_0_copies_, DType::kQ4_0, QuantizeRowQ4_0);
 }
 
 std::string ShapeToString(const Shape& shape) {

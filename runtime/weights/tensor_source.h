@@ -21,12 +21,15 @@ namespace lmc::rt {
 
 using Shape = std::vector<int64_t>;
 
-// Element types a checkpoint may store. Names as specs spell them.
-enum class DType : uint8_t { kF32, kF16, kBF16 };
-const char* DTypeName(DType dtype);  // "f32", "f16", "bf16"
-size_t DTypeSize(DType dtype);       // bytes per element
+// Element types a checkpoint may store. Names as specs spell them. q8_0 and
+// q4_0 are GGUF's blocks (quant.h): a tensor of them has a last dimension that
+// is a multiple of kQuantBlock, each row stored as its blocks.
+enum class DType : uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0 };
+const char* DTypeName(DType dtype);  // "f32", "f16", "bf16", "q8_0", "q4_0"
+size_t DTypeSize(DType dtype);       // bytes per element, or per block of kQuantBlock (q8_0, q4_0)
+bool IsBlockQuantized(DType dtype);  // q8_0, q4_0
 
-// One stored tensor: little-endian elements, row-major, `bytes` long. `data`
+// One stored tensor: little-endian elements (or blocks), row-major, `bytes` long. `data`
 // points into the source's storage and lives as long as the source; it may be
 // unaligned for the dtype.
 struct TensorView {
@@ -63,7 +66,8 @@ class TensorSource {
 
   // The tensor as float32, valid while the source lives: in place for stored
   // f32 (copied if the file leaves it unaligned), converted exactly once from
-  // f16 or bf16 into storage the source owns.
+  // f16 or bf16 (or dequantized once from q8_0 / q4_0 blocks) into storage the
+  // source owns.
   const float* F32(const std::string& name, const Shape& shape);
 
   // The weight `shape` as float32 from a tensor stored as `stored` describes:
@@ -76,19 +80,21 @@ class TensorSource {
 
   // The tensor as bfloat16 bits, valid while the source lives: in place for stored bf16
   // (copied if the file leaves it unaligned), else converted exactly once, rounding to
-  // nearest even, into storage the source owns.
+  // nearest even, into storage the source owns (q8_0 / q4_0 are dequantized first).
   const uint16_t* BF16(const std::string& name, const Shape& shape);
 
   // The matrix `shape` [rows, cols] quantized to GGUF's Q8_0 / Q4_0 blocks (see quant.h: each
   // row is QuantBlocks(cols) blocks, the last zero-padded), converted exactly once from f32,
   // f16 or bf16 into storage the source owns. A non-finite value fails, naming the tensor.
+  // A tensor stored in the same blocks (GGUF) is used in place, without a copy; one stored in
+  // the other block type is refused (requantizing would round twice).
   const BlockQ8_0* Q8_0(const std::string& name, const Shape& shape);
   const BlockQ4_0* Q4_0(const std::string& name, const Shape& shape);
 
  private:
   template <typename Block>
   const Block* Quantized(const std::string& name, const Shape& shape,
-                         std::map<std::string, std::unique_ptr<Block[]>>& copies,
+                         std::map<std::string, std::unique_ptr<Block[]>>& copies, DType block_dtype,
                          void (*quantize)(const float*, size_t, Block*));
 
   std::string Resolve(const std::string& name) const;

@@ -4,6 +4,7 @@ run time so the seeds follow the formats as they are today.
 
 usage: make_seeds.py FUZZER OUTDIR [LMC SOURCE_DIR]
   fuzz_safetensors     small valid files: f32/f16/bf16, scalars, empty tensors, metadata
+  fuzz_gguf_checkpoint small GGUF checkpoints: f32/f16/bf16/q8_0/q4_0, alignment, v2
   fuzz_llama2c_header  model dims + a matching llama2.c checkpoint, tied and untied
   fuzz_ir              `LMC emit SPEC --ir` for the repo's specs, and tests/ir/*.ir
 """
@@ -40,6 +41,41 @@ def safetensors_seeds():
                                          ("v", "F32", [1], f32(1))]),
         "layers": safetensors([(f"model.layers.{i}.self_attn.q_proj.weight", "BF16", [4, 4],
                                 u16(16)) for i in range(3)]),
+    }
+
+
+def gguf(tensors, version=3, alignment=None):
+    """tensors: list of (name, ggml type, shape outermost first, bytes)."""
+    kv = [(b"general.architecture", struct.pack("<I", 8) + struct.pack("<Q", 5) + b"llama")]
+    if alignment is not None:
+        kv.append((b"general.alignment", struct.pack("<II", 4, alignment)))
+    align = alignment or 32
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kv))
+    for key, value in kv:
+        out += struct.pack("<Q", len(key)) + key + value
+    data, offsets = b"", []
+    for _, _, _, raw in tensors:
+        data += b"\0" * (-len(data) % align)
+        offsets.append(len(data))
+        data += raw
+    for (name, kind, shape, _), offset in zip(tensors, offsets):
+        out += struct.pack("<Q", len(name)) + name.encode() + struct.pack("<I", len(shape))
+        out += b"".join(struct.pack("<Q", n) for n in reversed(shape))
+        out += struct.pack("<IQ", kind, offset)
+    return out + b"\0" * (-len(out) % align) + data
+
+
+def gguf_seeds():
+    f32 = lambda n: struct.pack(f"<{n}f", *[0.5 * i - 1 for i in range(n)])
+    q8 = lambda rows: (struct.pack("<H", 0x3C00) + bytes(range(32))) * rows
+    q4 = lambda rows: (struct.pack("<H", 0x3800) + bytes(range(16))) * rows
+    return {
+        "f32": gguf([("w", 0, [2, 3], f32(6)), ("n", 0, [3], f32(3))]),
+        "f16_bf16": gguf([("h", 1, [2, 2], b"\0\x3c" * 4), ("b", 30, [3], b"\x80\x3f" * 3)]),
+        "q8_0": gguf([("q", 8, [2, 64], q8(4)), ("norm", 0, [64], f32(64))]),
+        "q4_0": gguf([("q", 2, [3, 32], q4(3))]),
+        "v2_align64": gguf([("a", 0, [5], f32(5)), ("q", 8, [1, 32], q8(1))], 2, 64),
+        "empty": gguf([]),
     }
 
 
@@ -80,6 +116,8 @@ def main():
     fuzzer, out = sys.argv[1], sys.argv[2]
     if fuzzer == "fuzz_safetensors":
         seeds = safetensors_seeds()
+    elif fuzzer == "fuzz_gguf_checkpoint":
+        seeds = gguf_seeds()
     elif fuzzer == "fuzz_llama2c_header":
         seeds = llama2c_seeds()
     elif fuzzer == "fuzz_ir":

@@ -602,7 +602,10 @@ TEST_CASE("OpenCheckpoint checks the llama2c header against the dims", "[checkpo
   CHECK_THROWS_WITH(OpenCheckpoint(path, "llama2c", dims),
                     Contains("vocab is 1099511627776, more than a llama2.c header can hold"));
   CHECK_THROWS_WITH(OpenCheckpoint(path, "gguf", StoriesDims()),
-                    path + ": unknown weights format 'gguf': expected llama2c or safetensors");
+                    Contains(path + ": byte offset 0: expected the magic \"GGUF\""));
+  CHECK_THROWS_WITH(
+      OpenCheckpoint(path, "ggml", StoriesDims()),
+      path + ": unknown weights format 'ggml': expected llama2c, safetensors or gguf");
 }
 
 TEST_CASE("OpenCheckpoint opens safetensors whatever the dims", "[checkpoint]") {

@@ -1,0 +1,284 @@
+// The GGUF checkpoint reader (runtime/weights/gguf_checkpoint.h) on files
+// built byte by byte here, following the GGUF spec (not our writer), and the
+// writer (gguf_writer.h) read back. Every corrupt file must fail with one line
+// naming the file and what was expected.
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "runtime/util/error.h"
+#include "runtime/weights/checkpoint.h"
+#include "runtime/weights/gguf_checkpoint.h"
+#include "runtime/weights/gguf_writer.h"
+#include "runtime/weights/quant.h"
+#include "runtime/weights/tensor_source.h"
+#include "tests/test_util.h"
+
+namespace lmc::rt {
+namespace {
+
+using Catch::Matchers::Contains;
+using test::TempDir;
+
+template <typename T>
+std::span<const std::byte> Bytes(const std::vector<T>& v) {
+  return {reinterpret_cast<const std::byte*>(v.data()), v.size() * sizeof(T)};
+}
+
+// A GGUF file by hand: the spec's layout, no code under test.
+struct Info {
+  std::string name;
+  std::vector<uint64_t> ne;  // innermost first
+  uint32_t type;
+  uint64_t offset;
+};
+
+class Builder {
+ public:
+  template <typename T>
+  Builder& Put(T v) {
+    bytes.append(reinterpret_cast<const char*>(&v), sizeof(T));
+    return *this;
+  }
+  Builder& Str(const std::string& s) {
+    Put<uint64_t>(s.size());
+    bytes += s;
+    return *this;
+  }
+  std::string bytes;
+};
+
+struct FileSpec {
+  uint32_t version = 3;
+  std::optional<uint32_t> alignment;  // general.alignment, if written
+  std::vector<Info> infos;
+  std::string data;
+};
+
+std::string Build(const FileSpec& f) {
+  Builder b;
+  b.bytes = "GGUF";
+  b.Put<uint32_t>(f.version).Put<uint64_t>(f.infos.size());
+  b.Put<uint64_t>(f.alignment ? 3 : 2);
+  // Metadata the reader skips: a string and an array of strings.
+  b.Str("general.architecture").Put<uint32_t>(8).Str("llama");
+  b.Str("general.tags").Put<uint32_t>(9).Put<uint32_t>(8).Put<uint64_t>(2).Str("a").Str("bc");
+  if (f.alignment) b.Str("general.alignment").Put<uint32_t>(4).Put<uint32_t>(*f.alignment);
+  for (const Info& i : f.infos) {
+    b.Str(i.name).Put<uint32_t>(static_cast<uint32_t>(i.ne.size()));
+    for (uint64_t n : i.ne) b.Put<uint64_t>(n);
+    b.Put<uint32_t>(i.type).Put<uint64_t>(i.offset);
+  }
+  const size_t align = f.alignment.value_or(32);
+  b.bytes.append((align - b.bytes.size() % align) % align, '\0');
+  return b.bytes + f.data;
+}
+
+// Two tensors: "w" f32 [2, 3] at 0, "q" q8_0 [2, 32] at 32 (scales 1 and 0.5).
+FileSpec Good() {
+  FileSpec f;
+  f.infos = {{"w", {3, 2}, 0, 0}, {"q", {32, 2}, 8, 32}};
+  const float w[6] = {1, 2, 3, 4, 5, 6};
+  f.data.assign(reinterpret_cast<const char*>(w), sizeof(w));
+  f.data.resize(32, '\0');
+  for (int row = 0; row < 2; ++row) {
+    const uint16_t scale = row == 0 ? 0x3C00 : 0x3800;  // f16 1.0, 0.5
+    f.data.append(reinterpret_cast<const char*>(&scale), 2);
+    for (int j = 0; j < 32; ++j) f.data += static_cast<char>(j - 16);
+  }
+  return f;
+}
+
+TEST_CASE("GGUF views: shapes outermost first, q8_0 in place, dequantized on request", "[gguf]") {
+  TempDir dir;
+  const std::string path = dir.Write("m.gguf", Build(Good()));
+  auto g = GgufCheckpoint::Open(path);
+  CHECK(g->version() == 3);
+  CHECK(g->alignment() == 32);
+  CHECK(g->Names() == std::vector<std::string>{"q", "w"});
+  const TensorView* w = g->Find("w");
+  REQUIRE(w != nullptr);
+  CHECK(w->dtype == DType::kF32);
+  CHECK(w->shape == Shape{2, 3});
+  CHECK(w->bytes == 24);
+  const float* wf = g->F32("w", {2, 3});
+  CHECK(reinterpret_cast<const std::byte*>(wf) == w->data);  // mapped, not copied
+  CHECK(wf[5] == 6.0f);
+
+  const TensorView* q = g->Find("q");
+  REQUIRE(q != nullptr);
+  CHECK(q->dtype == DType::kQ8_0);
+  CHECK(q->shape == Shape{2, 32});
+  CHECK(q->bytes == 68);
+  CHECK(reinterpret_cast<uintptr_t>(q->data) % 32 == 0);
+  const BlockQ8_0* blocks = g->Q8_0("q", {2, 32});
+  CHECK(reinterpret_cast<const std::byte*>(blocks) == q->data);  // in place
+  CHECK(blocks[1].d == 0x3800);
+  CHECK(blocks[1].q[31] == 15);
+  // As f32: q * d, row 0 scale 1, row 1 scale 0.5.
+  const float* f = g->F32("q", {2, 32});
+  CHECK(f[0] == -16.0f);
+  CHECK(f[31] == 15.0f);
+  CHECK(f[32] == -8.0f);
+  CHECK(f[63] == 7.5f);
+  const uint16_t* b = g->BF16("q", {2, 32});
+  CHECK(b[63] == 0x40F0);  // bf16 7.5
+  CHECK_THROWS_WITH(g->Q4_0("q", {2, 32}),
+                    path +
+                        ": tensor 'q' is stored as q8_0, the model reads it as q4_0; "
+                        "requantizing would round twice: write the checkpoint with lmc "
+                        "quantize --dtype q4_0 (or build with dtype q8_0)");
+  CHECK_THROWS_WITH(g->Tensor("q", {32, 2}),
+                    path + ": tensor 'q' has shape [2, 32], expected [32, 2]");
+  // Through the spec's weights.format.
+  auto opened = OpenCheckpoint(path, "gguf", ModelDims{});
+  CHECK(opened->Find("q")->shape == Shape{2, 32});
+}
+
+TEST_CASE("GGUF v2 and a custom general.alignment", "[gguf]") {
+  TempDir dir;
+  FileSpec f = Good();
+  f.version = 2;
+  f.alignment = 64;
+  f.infos[1].offset = 64;
+  f.data.insert(32, std::string(32, '\0'));
+  auto g = GgufCheckpoint::Open(dir.Write("v2.gguf", Build(f)));
+  CHECK(g->alignment() == 64);
+  CHECK(g->F32("q", {2, 32})[63] == 7.5f);
+}
+
+TEST_CASE("corrupt GGUF files fail with one line", "[gguf]") {
+  TempDir dir;
+  const std::string good = Build(Good());
+  auto fails = [&](const std::string& bytes, const std::string& message) {
+    const std::string path = dir.Write("bad.gguf", bytes);
+    INFO(message);
+    try {
+      GgufCheckpoint::Open(path);
+      FAIL("opened");
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      CHECK(what.find('\n') == std::string::npos);
+      CHECK_THAT(what, Contains(path + ": ") && Contains(message));
+    }
+  };
+  auto with = [&](auto edit) {
+    FileSpec f = Good();
+    edit(f);
+    return Build(f);
+  };
+
+  // Truncated anywhere in the header, or in the data.
+  for (size_t cut : {size_t{0}, size_t{3}, size_t{10}, size_t{30}, size_t{100}}) {
+    fails(good.substr(0, cut), cut == 0    ? "is empty"
+                               : cut == 30 ? "byte offset 16: 2 metadata entries cannot fit"
+                                           : "truncated at byte offset");
+  }
+  fails(good.substr(0, good.size() - 1),
+        "tensor 'q' (q8_0 [2, 32] = 68 bytes at data offset 32) "
+        "runs past the end of the data section (99 bytes)");
+  fails("GGUG" + good.substr(4), "byte offset 0: expected the magic \"GGUF\"; not a GGUF file");
+  fails(with([](FileSpec& f) { f.version = 4; }), "byte offset 4: GGUF version 4, expected 2 or 3");
+  fails(with([](FileSpec& f) { f.infos[1].offset = uint64_t{1} << 40; }),
+        "tensor 'q' (q8_0 [2, 32] = 68 bytes at data offset 1099511627776) runs past the end");
+  fails(with([](FileSpec& f) { f.infos[1].offset = ~uint64_t{0} - 31; }), "runs past the end");
+  fails(with([](FileSpec& f) { f.infos[1].offset = 24; }),
+        "tensor 'q' is at data offset 24, expected a multiple of general.alignment 32");
+  fails(with([](FileSpec& f) { f.infos[1].type = 12; }),
+        "tensor 'q' has ggml type 12; lmc reads F32 (0), F16 (1), Q4_0 (2), Q8_0 (8) and BF16 "
+        "(30)");
+  fails(with([](FileSpec& f) { f.infos[1].name = "w"; }), "tensor 'w' appears twice");
+  fails(with([](FileSpec& f) {
+          f.infos[1].ne = {33, 2};
+        }),
+        "tensor 'q' is q8_0 with rows of 33 values, expected a multiple of 32");
+  fails(with([](FileSpec& f) {
+          f.infos[0].ne = {3, 3};
+        }),
+        "tensors 'w' [0, 36) and 'q' [32, 100) overlap");
+  fails(with([](FileSpec& f) {
+          f.infos[0].ne = {1, 2, 3, 4, 5};
+        }),
+        "tensor 'w' has 5 dimensions, expected at most 4");
+  fails(with([](FileSpec& f) {
+          f.infos[0].ne = {uint64_t{1} << 62, 8};
+        }),
+        "holds more than 2^64 bytes");
+  fails(with([](FileSpec& f) { f.infos[0].name = f.infos[1].name = "a\nb"; }),
+        "tensor 'a\\x0ab' appears twice");
+  fails(with([](FileSpec& f) { f.alignment = 24; }),
+        "general.alignment is 24, expected a power of two");
+  // Counts the file cannot hold are refused before anything is allocated.
+  std::string many = good;
+  const uint64_t huge = uint64_t{1} << 60;
+  std::memcpy(many.data() + 8, &huge, 8);
+  fails(many, "1152921504606846976 tensor infos cannot fit");
+  std::memcpy(many.data() + 16, &huge, 8);
+  fails(many, "byte offset 16: 1152921504606846976 metadata entries cannot fit");
+  // A metadata value of an unknown type.
+  std::string bad_kv = good;
+  const size_t type_at = 24 + 8 + std::strlen("general.architecture");
+  bad_kv[type_at] = 13;
+  fails(bad_kv, "metadata \"general.architecture\" has type 13, expected 0..12");
+}
+
+TEST_CASE("WriteGguf round-trips every dtype, innermost dims first, aligned", "[gguf]") {
+  TempDir dir;
+  const std::string path = dir.File("out.gguf");
+  const std::vector<float> f32 = {1.5f, -2.0f, 3.25f};
+  const std::vector<uint16_t> bf16 = {0x3F80, 0x4000, 0x4040, 0x4080};
+  const std::vector<uint16_t> f16 = {0x3C00, 0xC000};
+  std::vector<float> row(64);
+  for (size_t i = 0; i < row.size(); ++i) row[i] = static_cast<float>(i) * 0.25f - 3.0f;
+  std::vector<BlockQ8_0> q8(2);
+  QuantizeRowQ8_0(row.data(), 64, q8.data());
+  std::vector<BlockQ4_0> q4(2);
+  QuantizeRowQ4_0(row.data(), 64, q4.data());
+  WriteGguf(path, {{"f", DType::kF32, {3}, Bytes(f32)},
+                   {"b", DType::kBF16, {2, 2}, Bytes(bf16)},
+                   {"h", DType::kF16, {1, 2}, Bytes(f16)},
+                   {"q8", DType::kQ8_0, {1, 64}, Bytes(q8)},
+                   {"q4", DType::kQ4_0, {1, 64}, Bytes(q4)}});
+  const std::string file = test::ReadBytes(path);
+  CHECK(file.substr(0, 4) == "GGUF");
+  // The first tensor info: "f", 1 dim of 3, type 0, offset 0 (after the alignment entry).
+  const size_t info = 24 + 8 + std::strlen("general.alignment") + 4 + 4;
+  uint64_t name_len, ne0;
+  std::memcpy(&name_len, file.data() + info, 8);
+  CHECK(name_len == 1);
+  // The second: "b" with ne = {2, 2}; the third, "h" [1, 2], stores ne = {2, 1}.
+  const size_t h_info = info + (8 + 1 + 4 + 8 + 4 + 8) + (8 + 1 + 4 + 16 + 4 + 8);
+  std::memcpy(&ne0, file.data() + h_info + 8 + 1 + 4, 8);
+  CHECK(ne0 == 2);
+
+  auto g = GgufCheckpoint::Open(path);
+  for (const std::string& name : g->Names()) {
+    CHECK(reinterpret_cast<uintptr_t>(g->Find(name)->data) % 32 == 0);
+  }
+  CHECK(g->Find("h")->shape == Shape{1, 2});
+  CHECK(g->F32("f", {3})[2] == 3.25f);
+  CHECK(g->F32("b", {2, 2})[3] == 4.0f);
+  CHECK(g->F32("h", {1, 2})[1] == -2.0f);
+  CHECK(std::memcmp(g->Q8_0("q8", {1, 64}), q8.data(), 68) == 0);
+  CHECK(std::memcmp(g->Q4_0("q4", {1, 64}), q4.data(), 36) == 0);
+  CHECK(g->Q4_0("q4", {1, 64}) == reinterpret_cast<const BlockQ4_0*>(g->Find("q4")->data));
+
+  // Refusals leave the file as it was.
+  CHECK_THROWS_WITH(WriteGguf(path, {{"odd", DType::kQ8_0, {1, 33}, Bytes(q8)}}),
+                    path +
+                        ": tensor 'odd' of shape [1, 33] cannot be q8_0: its rows of 33 "
+                        "values are not a multiple of 32");
+  CHECK_THROWS_WITH(WriteGguf(path, {{"f", DType::kF32, {4}, Bytes(f32)}}),
+                    path + ": tensor 'f' is f32 [4] = 16 bytes, but 12 bytes were given");
+  CHECK_THROWS_WITH(
+      WriteGguf(path, {{"f", DType::kF32, {3}, Bytes(f32)}, {"f", DType::kF32, {3}, Bytes(f32)}}),
+      path + ": tensor 'f' is given twice");
+  CHECK(test::ReadBytes(path) == file);
+}
+
+}  // namespace
+}  // namespace lmc::rt
