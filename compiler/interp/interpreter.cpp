@@ -74,8 +74,8 @@ class Interpreter {
     rt::Shape shape;
     for (ir::DimId d : w.dims) shape.push_back(g_.dims[d].size);
     if (w.dtype == ir::DType::kQ8_0 || w.dtype == ir::DType::kQ4_0) {
-      // The values the quantized blocks stand for, dequantized by the reference routine:
-      // every op then computes in f32 with exactly the weights the compiled model holds.
+      // The values the quantized blocks stand for, dequantized by the reference routine, for
+      // ops other than Linear / GatedLinear (those multiply the blocks themselves: Q8Weight).
       auto& values = dequantized_[name];
       if (values.empty()) {
         const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
