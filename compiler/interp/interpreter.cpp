@@ -74,8 +74,8 @@ class Interpreter {
     rt::Shape shape;
     for (ir::DimId d : w.dims) shape.push_back(g_.dims[d].size);
     if (w.dtype == ir::DType::kQ8_0 || w.dtype == ir::DType::kQ4_0) {
-      // The values the quantized blocks stand for, dequantized by the reference routine:
-      // every op then computes in f32 with exactly the weights the compiled model holds.
+      // The values the quantized blocks stand for, dequantized by the reference routine, for
+      // ops other than Linear / GatedLinear (those multiply the blocks themselves: Q8Weight).
       auto& values = dequantized_[name];
       if (values.empty()) {
         const size_t rows = static_cast<size_t>(shape[0]), cols = static_cast<size_t>(shape[1]);
@@ -92,6 +92,23 @@ class Interpreter {
       return values.data();
     }
     return source_.F32(name, shape, rt::StoredAs{w.transposed, w.parts, w.part, w.groups});
+  }
+
+  // A Q8_0 / Q4_0 weight's blocks (null for other dtypes): Linear and GatedLinear multiply
+  // them by activations quantized to int8 as the compiled kernels do (scalar_ops.h).
+  const rt::BlockQ8_0* Q8Weight(int id, int layer) {
+    const ir::Weight& w = g_.weights[id];
+    if (w.dtype != ir::DType::kQ8_0) return nullptr;
+    rt::Shape shape;
+    for (ir::DimId d : w.dims) shape.push_back(g_.dims[d].size);
+    return source_.Q8_0(w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor, shape);
+  }
+  const rt::BlockQ4_0* Q4Weight(int id, int layer) {
+    const ir::Weight& w = g_.weights[id];
+    if (w.dtype != ir::DType::kQ4_0) return nullptr;
+    rt::Shape shape;
+    for (ir::DimId d : w.dims) shape.push_back(g_.dims[d].size);
+    return source_.Q4_0(w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor, shape);
   }
 
   Tensor& Result(const ir::Op& op, int rows, int width) {
@@ -139,13 +156,20 @@ class Interpreter {
         break;
       }
       case ir::OpKind::kLinear: {
-        const float* w = WeightData(op.weights[0], layer);
         const float* bias = op.weights.size() > 1 ? WeightData(op.weights[1], layer) : nullptr;
         Tensor& x = in(0);
         Tensor& out = Result(op, x.rows, width);
-        for (int r = 0; r < x.rows; ++r) {
-          ref::MatVec(out.row(r), w, x.row(r), width, x.width);
-          if (bias) ref::AddInPlace(out.row(r), bias, width);
+        const size_t tokens = static_cast<size_t>(x.rows), cols = static_cast<size_t>(x.width);
+        if (const auto* q8 = Q8Weight(op.weights[0], layer)) {
+          ref::QuantizedMatMul(out.data.data(), q8, x.data.data(), tokens, width, cols);
+        } else if (const auto* q4 = Q4Weight(op.weights[0], layer)) {
+          ref::QuantizedMatMul(out.data.data(), q4, x.data.data(), tokens, width, cols);
+        } else {
+          const float* w = WeightData(op.weights[0], layer);
+          for (int r = 0; r < x.rows; ++r) ref::MatVec(out.row(r), w, x.row(r), width, x.width);
+        }
+        if (bias) {
+          for (int r = 0; r < x.rows; ++r) ref::AddInPlace(out.row(r), bias, width);
         }
         break;
       }
@@ -220,10 +244,22 @@ class Interpreter {
         break;
       }
       case ir::OpKind::kGatedLinear: {
-        const float* gate = WeightData(op.weights[0], layer);
-        const float* up = WeightData(op.weights[1], layer);
         Tensor& x = in(0);
         Tensor& out = Result(op, x.rows, width);
+        const size_t tokens = static_cast<size_t>(x.rows), cols = static_cast<size_t>(x.width);
+        const float beta = static_cast<float>(op.Float("beta"));
+        if (const auto* q8 = Q8Weight(op.weights[0], layer)) {
+          ref::QuantizedMatMulSwiGlu(out.data.data(), q8, Q8Weight(op.weights[1], layer),
+                                     x.data.data(), tokens, width, cols, beta);
+          break;
+        }
+        if (const auto* q4 = Q4Weight(op.weights[0], layer)) {
+          ref::QuantizedMatMulSwiGlu(out.data.data(), q4, Q4Weight(op.weights[1], layer),
+                                     x.data.data(), tokens, width, cols, beta);
+          break;
+        }
+        const float* gate = WeightData(op.weights[0], layer);
+        const float* up = WeightData(op.weights[1], layer);
         switch (op.Get<ir::GateActivation>("activation")) {
           case ir::GateActivation::kSwiGlu:
             for (int r = 0; r < x.rows; ++r) {

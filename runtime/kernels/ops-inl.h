@@ -9,9 +9,6 @@
 #include <string.h>
 
 #include <cmath>
-#include <type_traits>
-
-#include "runtime/weights/quant.h"
 
 #include "runtime/kernels/position_tables.h"
 
@@ -125,84 +122,6 @@ HWY_INLINE void ReduceSums(DF d, const VF* HWY_RESTRICT v, float* HWY_RESTRICT s
   for (size_t i = 0; i < kCount; ++i) sums[i] = ReduceSum(d, v[i]);
 }
 
-// ---- Block-quantized weights (Q8_0, Q4_0; layout in runtime/weights/quant.h) ----------------
-// A quantized row is QuantBlocks(cols) blocks of 32 values; weights are dequantized as they are
-// loaded (value = q * d, exactly the f32 the blocks stand for) and multiplied in f32, so the
-// product is the f32 product with the dequantized weights, summed in DotTile's order per 32-value
-// block (lane j of the accumulator adds the columns c = j mod N, N dividing 32).
-template <typename TW>
-inline constexpr bool kQuantized =
-    std::is_same_v<TW, lmc::rt::BlockQ8_0> || std::is_same_v<TW, lmc::rt::BlockQ4_0>;
-
-// Elements (or blocks) from one weight row to the next.
-template <typename TW>
-HWY_INLINE size_t RowStride(size_t cols) {
-  if constexpr (kQuantized<TW>) {
-    return lmc::rt::QuantBlocks(cols);
-  } else {
-    return cols;
-  }
-}
-
-// A block is read N values at a time; N must divide 32 (and be at most 16 for Q4_0's nibbles).
-static_assert(lmc::rt::kQuantBlock % hn::MaxLanes(DF()) == 0 && hn::MaxLanes(DF()) <= 16,
-              "quantized kernels assume at most 16 float lanes");
-
-// Values [k, k + N) of a block, dequantized: q * scale.
-HWY_INLINE VF LoadBlockChunk(DF d, const lmc::rt::BlockQ8_0& b, size_t k, VF scale) {
-  const hn::Rebind<int8_t, DF> d8;
-  const hn::Rebind<int32_t, DF> d32;
-  return hn::Mul(hn::ConvertTo(d, hn::PromoteTo(d32, hn::LoadU(d8, b.q + k))), scale);
-}
-HWY_INLINE VF LoadBlockChunk(DF d, const lmc::rt::BlockQ4_0& b, size_t k, VF scale) {
-  constexpr size_t kHalf = lmc::rt::kQuantBlock / 2;
-  const hn::Rebind<uint8_t, DF> d8;
-  const hn::Rebind<int32_t, DF> d32;
-  const auto bytes = hn::PromoteTo(d32, hn::LoadU(d8, b.qs + k % kHalf));
-  const auto nibbles = k < kHalf ? hn::And(bytes, hn::Set(d32, 0xF)) : hn::ShiftRight<4>(bytes);
-  return hn::Mul(hn::ConvertTo(d, hn::Sub(nibbles, hn::Set(d32, 8))), scale);
-}
-
-// DotTile for quantized rows: the same accumulators and reduction, one block at a time. The
-// last block of a row whose length is not a multiple of 32 meets a zero-padded copy of the
-// tokens' tail (its weights are zero-padded too).
-template <size_t kRows, size_t kTokens, typename TW>
-HWY_INLINE void DotTileQuantized(const TW* const* HWY_RESTRICT rows, const float* HWY_RESTRICT x,
-                                 size_t x_stride, size_t cols, float* HWY_RESTRICT sums) {
-  constexpr size_t kBlock = lmc::rt::kQuantBlock;
-  const DF d;
-  const size_t N = hn::Lanes(d);
-  VF acc[kTokens][kRows];
-  for (size_t t = 0; t < kTokens; ++t) {
-    for (size_t r = 0; r < kRows; ++r) acc[t][r] = hn::Zero(d);
-  }
-  const size_t full = cols / kBlock, blocks = lmc::rt::QuantBlocks(cols);
-  HWY_ALIGN float tail[kTokens][kBlock];
-  for (size_t b = 0; b < blocks; ++b) {
-    const float* xb[kTokens];
-    for (size_t t = 0; t < kTokens; ++t) {
-      xb[t] = x + t * x_stride + b * kBlock;
-      if (b == full) {  // the partial last block
-        const size_t n = cols - b * kBlock;
-        memcpy(tail[t], xb[t], n * sizeof(float));
-        memset(tail[t] + n, 0, (kBlock - n) * sizeof(float));
-        xb[t] = tail[t];
-      }
-    }
-    VF scale[kRows];
-    for (size_t r = 0; r < kRows; ++r) scale[r] = hn::Set(d, lmc::rt::QuantScale(rows[r][b].d));
-    for (size_t k = 0; k < kBlock; k += N) {
-      VF wv[kRows];
-      for (size_t r = 0; r < kRows; ++r) wv[r] = LoadBlockChunk(d, rows[r][b], k, scale[r]);
-      for (size_t t = 0; t < kTokens; ++t) {
-        const VF xv = hn::LoadU(d, xb[t] + k);
-        for (size_t r = 0; r < kRows; ++r) acc[t][r] = hn::MulAdd(wv[r], xv, acc[t][r]);
-      }
-    }
-  }
-  ReduceSums<kTokens * kRows>(d, &acc[0][0], sums);
-}
-
 // Every dot product in this file (MatVec, MatMul, their SwiGLU forms, attention scores) is
 // computed in one order, so that a result does not depend on how many rows or tokens are
 // computed beside it; in particular prefill (MatMul) and decode (MatVec) agree bit for bit on
@@ -217,10 +136,7 @@ HWY_INLINE void DotTileQuantized(const TW* const* HWY_RESTRICT rows, const float
 template <size_t kRows, size_t kTokens, typename TW>
 HWY_INLINE void DotTile(const TW* const* HWY_RESTRICT rows, const float* HWY_RESTRICT x,
                         size_t x_stride, size_t cols, float* HWY_RESTRICT sums) {
-  if constexpr (kQuantized<TW>) {
-    DotTileQuantized<kRows, kTokens>(rows, x, x_stride, cols, sums);
-    return;
-  } else {
+  {
     const DF d;
     const size_t N = hn::Lanes(d);
     VF acc[kTokens][kRows];
@@ -305,7 +221,7 @@ HWY_INLINE void MatMulRowTile(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
                               const float* HWY_RESTRICT x, size_t t0, size_t t1, size_t r0,
                               size_t rows, size_t cols) {
   const TW* row_ptrs[kRows];
-  for (size_t r = 0; r < kRows; ++r) row_ptrs[r] = w + (r0 + r) * RowStride<TW>(cols);
+  for (size_t r = 0; r < kRows; ++r) row_ptrs[r] = w + (r0 + r) * cols;
   HWY_ALIGN float sums[kTokens * kRows];
   for (size_t t = t0; t < t1; t += kTokens) {
     const size_t n = t1 - t < kTokens ? t1 - t : kTokens;
@@ -320,7 +236,7 @@ template <typename TW>
 HWY_INLINE void MatVecT(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
                         const float* HWY_RESTRICT x, size_t num_rows, size_t num_cols) {
   const TW* row_ptrs[kMatVecRows];
-  const size_t stride = RowStride<TW>(num_cols);
+  const size_t stride = num_cols;
   size_t r = 0;
   for (; r + kMatVecRows <= num_rows; r += kMatVecRows) {
     for (size_t i = 0; i < kMatVecRows; ++i) row_ptrs[i] = w + (r + i) * stride;
@@ -365,7 +281,7 @@ HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
                            const float* HWY_RESTRICT x, size_t tokens, size_t rows, size_t cols,
                            size_t row_begin, size_t row_end) {
   if (tokens == 1) {
-    MatVecT(out + row_begin, w + row_begin * RowStride<TW>(cols), x, row_end - row_begin, cols);
+    MatVecT(out + row_begin, w + row_begin * cols, x, row_end - row_begin, cols);
     return;
   }
   if (cols <= kShortRowCols) {
@@ -421,8 +337,8 @@ HWY_INLINE void SwiGluRowTile(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w_
   constexpr size_t kRows = 2 * kPairs;
   const TW* row_ptrs[kRows];
   for (size_t p = 0; p < kPairs; ++p) {
-    row_ptrs[p] = w_gate + (r0 + p) * RowStride<TW>(cols);
-    row_ptrs[kPairs + p] = w_up + (r0 + p) * RowStride<TW>(cols);
+    row_ptrs[p] = w_gate + (r0 + p) * cols;
+    row_ptrs[kPairs + p] = w_up + (r0 + p) * cols;
   }
   HWY_ALIGN float sums[kTokens * kRows];
   HWY_ALIGN float gate[kTokens * kPairs];

@@ -40,28 +40,6 @@ void MatMulSwiGluRowsBF16(float* out, const uint16_t* w_gate, const uint16_t* w_
                    row_begin, row_end);
 }
 
-void MatMulRowsQ8_0(float* out, const lmc::rt::BlockQ8_0* w, const float* x, size_t tokens,
-                    size_t rows, size_t cols, size_t row_begin, size_t row_end) {
-  MatMulRows(out, w, x, tokens, rows, cols, row_begin, row_end);
-}
-
-void MatMulSwiGluRowsQ8_0(float* out, const lmc::rt::BlockQ8_0* w_gate,
-                          const lmc::rt::BlockQ8_0* w_up, const float* x, size_t tokens,
-                          size_t rows, size_t cols, float beta, size_t row_begin, size_t row_end) {
-  MatMulSwiGluRows(out, w_gate, w_up, x, tokens, rows, cols, beta, row_begin, row_end);
-}
-
-void MatMulRowsQ4_0(float* out, const lmc::rt::BlockQ4_0* w, const float* x, size_t tokens,
-                    size_t rows, size_t cols, size_t row_begin, size_t row_end) {
-  MatMulRows(out, w, x, tokens, rows, cols, row_begin, row_end);
-}
-
-void MatMulSwiGluRowsQ4_0(float* out, const lmc::rt::BlockQ4_0* w_gate,
-                          const lmc::rt::BlockQ4_0* w_up, const float* x, size_t tokens,
-                          size_t rows, size_t cols, float beta, size_t row_begin, size_t row_end) {
-  MatMulSwiGluRows(out, w_gate, w_up, x, tokens, rows, cols, beta, row_begin, row_end);
-}
-
 }  // namespace HWY_NAMESPACE
 }  // namespace lmc::kernels
 HWY_AFTER_NAMESPACE();
@@ -77,10 +55,6 @@ HWY_EXPORT(MatMulRowsF32);
 HWY_EXPORT(MatMulSwiGluRowsF32);
 HWY_EXPORT(MatMulRowsBF16);
 HWY_EXPORT(MatMulSwiGluRowsBF16);
-HWY_EXPORT(MatMulRowsQ8_0);
-HWY_EXPORT(MatMulSwiGluRowsQ8_0);
-HWY_EXPORT(MatMulRowsQ4_0);
-HWY_EXPORT(MatMulSwiGluRowsQ4_0);
 HWY_EXPORT(RmsNorm);
 HWY_EXPORT(Softmax);
 HWY_EXPORT(RopeInterleaved);
@@ -130,30 +104,6 @@ void MatMulSwiGluRowsBF16(float* out, const uint16_t* w_gate, const uint16_t* w_
                           size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
                           size_t row_end) {
   HWY_DYNAMIC_DISPATCH(MatMulSwiGluRowsBF16)
-  (out, w_gate, w_up, x, tokens, rows, cols, beta, row_begin, row_end);
-}
-
-void MatMulRows(float* out, const rt::BlockQ8_0* w, const float* x, size_t tokens, size_t rows,
-                size_t cols, size_t row_begin, size_t row_end) {
-  HWY_DYNAMIC_DISPATCH(MatMulRowsQ8_0)(out, w, x, tokens, rows, cols, row_begin, row_end);
-}
-
-void MatMulSwiGluRows(float* out, const rt::BlockQ8_0* w_gate, const rt::BlockQ8_0* w_up,
-                      const float* x, size_t tokens, size_t rows, size_t cols, float beta,
-                      size_t row_begin, size_t row_end) {
-  HWY_DYNAMIC_DISPATCH(MatMulSwiGluRowsQ8_0)
-  (out, w_gate, w_up, x, tokens, rows, cols, beta, row_begin, row_end);
-}
-
-void MatMulRows(float* out, const rt::BlockQ4_0* w, const float* x, size_t tokens, size_t rows,
-                size_t cols, size_t row_begin, size_t row_end) {
-  HWY_DYNAMIC_DISPATCH(MatMulRowsQ4_0)(out, w, x, tokens, rows, cols, row_begin, row_end);
-}
-
-void MatMulSwiGluRows(float* out, const rt::BlockQ4_0* w_gate, const rt::BlockQ4_0* w_up,
-                      const float* x, size_t tokens, size_t rows, size_t cols, float beta,
-                      size_t row_begin, size_t row_end) {
-  HWY_DYNAMIC_DISPATCH(MatMulSwiGluRowsQ4_0)
   (out, w_gate, w_up, x, tokens, rows, cols, beta, row_begin, row_end);
 }
 

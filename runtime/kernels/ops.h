@@ -9,7 +9,6 @@
 #include <cstdint>
 
 #include "runtime/kernels/position_tables.h"
-#include "runtime/weights/quant.h"
 
 namespace lmc::kernels {
 
@@ -53,21 +52,7 @@ void MatMulSwiGluRowsBF16(float* out, const uint16_t* w_gate, const uint16_t* w_
                           size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
                           size_t row_end);
 
-// MatMulRows / MatMulSwiGluRows with block-quantized weights (Q8_0, Q4_0; quant.h): row r is
-// QuantBlocks(cols) blocks from w + r * QuantBlocks(cols). Each weight is dequantized to the
-// f32 it stands for (q * d) and multiplied in f32: the f32 product with the dequantized
-// weights, up to the summation order (per block of 32 columns, see ops-inl.h). Results do not
-// depend on the row split or on the token count (decode and prefill agree bit for bit).
-void MatMulRows(float* out, const rt::BlockQ8_0* w, const float* x, size_t tokens, size_t rows,
-                size_t cols, size_t row_begin, size_t row_end);
-void MatMulSwiGluRows(float* out, const rt::BlockQ8_0* w_gate, const rt::BlockQ8_0* w_up,
-                      const float* x, size_t tokens, size_t rows, size_t cols, float beta,
-                      size_t row_begin, size_t row_end);
-void MatMulRows(float* out, const rt::BlockQ4_0* w, const float* x, size_t tokens, size_t rows,
-                size_t cols, size_t row_begin, size_t row_end);
-void MatMulSwiGluRows(float* out, const rt::BlockQ4_0* w_gate, const rt::BlockQ4_0* w_up,
-                      const float* x, size_t tokens, size_t rows, size_t cols, float beta,
-                      size_t row_begin, size_t row_end);
+// Block-quantized weights (Q8_0, Q4_0) have their own kernels: quant_ops.h.
 
 // RMSNorm as in llama2.c: ss = sum(x^2)/n + eps; out[i] = weight[i] * ((1/sqrtf(ss)) * x[i]).
 // out may alias x.

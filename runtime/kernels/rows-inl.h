@@ -20,6 +20,7 @@
 
 #include "runtime/kernels/ops-inl.h"
 #include "runtime/kernels/position_tables.h"
+#include "runtime/kernels/quant_ops.h"
 #include "runtime/kernels/scalar_ops.h"
 #include "runtime/kernels/thread_pool.h"
 
@@ -59,7 +60,7 @@ inline void RmsNormRows(float* out, const float* x, const float* HWY_RESTRICT we
 // so prefill and decode agree exactly. The pool's threads take disjoint ranges
 // of output rows, which leaves every output as it is with one thread.
 // TW: float; hwy::bfloat16_t (widened exactly as loaded: the f32 product with the widened
-// weights, bit for bit); lmc::rt::BlockQ8_0 or BlockQ4_0 (dequantized as loaded).
+// weights, bit for bit). Quantized weights: the overloads below.
 template <typename TW>
 inline void Linear(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w, const float* HWY_RESTRICT x,
                    int n, int rows, int cols) {
@@ -79,6 +80,54 @@ inline void GatedLinear(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w_gate,
   lmc::rt::ParallelRows(r, 2 * tokens * r * c, [&](size_t begin, size_t end) {
     MatMulSwiGluRows(out, w_gate, w_up, x, tokens, r, c, beta, begin, end);
   });
+}
+
+// Block-quantized weights (Q8_0, Q4_0): x is quantized to int8 blocks once, here, before the
+// rows are split between threads, and every thread's rows use those same integers
+// (quant_ops.h). The buffer is the calling thread's, reused from call to call.
+inline lmc::kernels::QuantizedActivations& QuantizeInput(const float* x, int n, int cols) {
+  thread_local lmc::kernels::QuantizedActivations xq;
+  xq.Quantize(x, static_cast<size_t>(n), static_cast<size_t>(cols));
+  return xq;
+}
+
+template <typename Block>
+inline void QuantizedLinear(float* HWY_RESTRICT out, const Block* HWY_RESTRICT w,
+                            const float* HWY_RESTRICT x, int n, int rows, int cols) {
+  const lmc::kernels::QuantizedActivations& xq = QuantizeInput(x, n, cols);
+  const size_t r = static_cast<size_t>(rows);
+  lmc::rt::ParallelRows(r, static_cast<size_t>(n) * r * cols, [&](size_t begin, size_t end) {
+    lmc::kernels::MatMulRows(out, w, xq, r, begin, end);
+  });
+}
+inline void Linear(float* HWY_RESTRICT out, const lmc::rt::BlockQ8_0* HWY_RESTRICT w,
+                   const float* HWY_RESTRICT x, int n, int rows, int cols) {
+  QuantizedLinear(out, w, x, n, rows, cols);
+}
+inline void Linear(float* HWY_RESTRICT out, const lmc::rt::BlockQ4_0* HWY_RESTRICT w,
+                   const float* HWY_RESTRICT x, int n, int rows, int cols) {
+  QuantizedLinear(out, w, x, n, rows, cols);
+}
+
+template <typename Block>
+inline void QuantizedGatedLinear(float* HWY_RESTRICT out, const Block* HWY_RESTRICT w_gate,
+                                 const Block* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int n,
+                                 int rows, int cols, float beta) {
+  const lmc::kernels::QuantizedActivations& xq = QuantizeInput(x, n, cols);
+  const size_t r = static_cast<size_t>(rows);
+  lmc::rt::ParallelRows(r, 2 * static_cast<size_t>(n) * r * cols, [&](size_t begin, size_t end) {
+    lmc::kernels::MatMulSwiGluRows(out, w_gate, w_up, xq, r, beta, begin, end);
+  });
+}
+inline void GatedLinear(float* HWY_RESTRICT out, const lmc::rt::BlockQ8_0* HWY_RESTRICT w_gate,
+                        const lmc::rt::BlockQ8_0* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
+                        int n, int rows, int cols, float beta) {
+  QuantizedGatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
+}
+inline void GatedLinear(float* HWY_RESTRICT out, const lmc::rt::BlockQ4_0* HWY_RESTRICT w_gate,
+                        const lmc::rt::BlockQ4_0* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
+                        int n, int rows, int cols, float beta) {
+  QuantizedGatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
 }
 
 // out[t] += bias for each of n rows.

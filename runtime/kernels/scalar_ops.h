@@ -6,8 +6,11 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 #include "runtime/kernels/position_tables.h"
+#include "runtime/weights/quant.h"
 
 namespace lmc::kernels::scalar {
 
@@ -50,6 +53,64 @@ inline void MatMulSwiGlu(float* out, const float* w_gate, const float* w_up, con
   for (size_t t = 0; t < tokens; ++t) {
     MatVecSwiGlu(out + t * rows, w_gate, w_up, x + t * cols, static_cast<int>(rows),
                  static_cast<int>(cols), beta);
+  }
+}
+
+// Block-quantized weights (quant.h) times activations quantized by rt::QuantizeActivationRow
+// (q: QuantBlocks(cols) * 32 int8, d: one scale per block). Per block b, the integer dot
+// product s_b = sum_j w_q[j] * x_q[j] (Q4_0: w_q = nibble - 8) is exact in int32; the result
+// is sum_b float(s_b) * (d_w[b] * d_x[b]), added in f32 in increasing b.
+inline int32_t BlockDot(const rt::BlockQ8_0& w, const int8_t* xq) {
+  int32_t s = 0;
+  for (size_t j = 0; j < rt::kQuantBlock; ++j) s += int32_t{w.q[j]} * xq[j];
+  return s;
+}
+inline int32_t BlockDot(const rt::BlockQ4_0& w, const int8_t* xq) {
+  constexpr size_t kHalf = rt::kQuantBlock / 2;
+  int32_t s = 0;
+  for (size_t j = 0; j < kHalf; ++j) {
+    s += ((w.qs[j] & 0xF) - 8) * int32_t{xq[j]} + ((w.qs[j] >> 4) - 8) * int32_t{xq[j + kHalf]};
+  }
+  return s;
+}
+template <typename Block>
+float QuantizedDot(const Block* w, const int8_t* xq, const float* xd, size_t cols) {
+  float sum = 0.0f;
+  for (size_t b = 0; b < rt::QuantBlocks(cols); ++b) {
+    const float scale = rt::QuantScale(w[b].d) * xd[b];
+    sum += static_cast<float>(BlockDot(w[b], xq + b * rt::kQuantBlock)) * scale;
+  }
+  return sum;
+}
+
+// out[t * rows + r] = QuantizedDot(row r, token t), the tokens x quantized row by row here.
+template <typename Block>
+void QuantizedMatMul(float* out, const Block* w, const float* x, size_t tokens, size_t rows,
+                     size_t cols) {
+  const size_t blocks = rt::QuantBlocks(cols);
+  std::vector<int8_t> xq(blocks * rt::kQuantBlock);
+  std::vector<float> xd(blocks);
+  for (size_t t = 0; t < tokens; ++t) {
+    rt::QuantizeActivationRow(x + t * cols, cols, xq.data(), xd.data());
+    for (size_t r = 0; r < rows; ++r) {
+      out[t * rows + r] = QuantizedDot(w + r * blocks, xq.data(), xd.data(), cols);
+    }
+  }
+}
+
+template <typename Block>
+void QuantizedMatMulSwiGlu(float* out, const Block* w_gate, const Block* w_up, const float* x,
+                           size_t tokens, size_t rows, size_t cols, float beta) {
+  const size_t blocks = rt::QuantBlocks(cols);
+  std::vector<int8_t> xq(blocks * rt::kQuantBlock);
+  std::vector<float> xd(blocks);
+  for (size_t t = 0; t < tokens; ++t) {
+    rt::QuantizeActivationRow(x + t * cols, cols, xq.data(), xd.data());
+    for (size_t r = 0; r < rows; ++r) {
+      const float g = QuantizedDot(w_gate + r * blocks, xq.data(), xd.data(), cols);
+      const float u = QuantizedDot(w_up + r * blocks, xq.data(), xd.data(), cols);
+      out[t * rows + r] = Swish(g, beta) * u;
+    }
   }
 }
 

@@ -11,7 +11,9 @@
 // (r + 1) * QuantBlocks(cols)).
 #pragma once
 
+#include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -55,5 +57,28 @@ void QuantizeRowQ4_0(const float* x, size_t cols, BlockQ4_0* out);
 // The row's `cols` values as the blocks store them (value = q * d, the padding dropped).
 void DequantizeRowQ8_0(const BlockQ8_0* blocks, size_t cols, float* out);
 void DequantizeRowQ4_0(const BlockQ4_0* blocks, size_t cols, float* out);
+
+// Activations are quantized on the fly for the integer dot products of the Q8_0 / Q4_0
+// kernels (ggml's Q8_0 activation blocks, with an f32 scale): the row's `cols` floats become
+// QuantBlocks(cols) blocks of 32 int8 q (the last block zero-padded) and one scale d each:
+//   d = amax / 127, q = round(x * (1 / d)) rounded half away from zero, within [-127, 127];
+//   a zero block has d = 0 and every q 0.
+// q: QuantBlocks(cols) * 32 bytes; d: QuantBlocks(cols) floats. The kernels and the reference
+// interpreter both call this one routine, so they see the same integers.
+inline void QuantizeActivationRow(const float* x, size_t cols, int8_t* q, float* d) {
+  for (size_t b = 0; b < QuantBlocks(cols); ++b) {
+    const size_t begin = b * kQuantBlock, n = std::min(kQuantBlock, cols - begin);
+    float amax = 0.0f;
+    for (size_t j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[begin + j]));
+    const float scale = amax / 127.0f;
+    const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+    d[b] = scale;
+    for (size_t j = 0; j < kQuantBlock; ++j) {
+      const float v = j < n ? std::round(x[begin + j] * inv) : 0.0f;
+      // |x * inv| <= 127 up to rounding; the clamp keeps a float error from wrapping.
+      q[begin + j] = static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
+    }
+  }
+}
 
 }  // namespace lmc::rt

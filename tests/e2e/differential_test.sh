@@ -5,6 +5,13 @@
 # kChunk tokens) and the decode path (one token at a time) must match the
 # reference interpreter's (`lmc run`) to 1e-5 relative. Encoder-decoder
 # variants (named encdec-*) first encode a 100-id source.
+# Quantized variants (named q8_0*, q4_0*) to 2e-2: their matmuls quantize the
+# activations to int8 (x / d rounded), and an activation within f32 rounding
+# of a .5 boundary (the two programs' other ops differ in their last bits) can
+# round to neighbouring integers, a step of d = amax / 127 that reaches every
+# later position through the KV cache (observed: 7e-3 on q4_0-odd-sizes-tied).
+# The kernels' arithmetic itself is checked against the reference in
+# kernels_test to a bound of a few f32 roundings.
 # usage: differential_test.sh LMC SOURCE_DIR CACHE_DIR [K/N]
 # With K/N, only every N-th variant from the K-th on: CTest runs the parts in
 # parallel.
@@ -66,15 +73,18 @@ for i in "${!variants[@]}"; do
   "$bin" logits --weights "$weights" "${encoder[@]}" --tokens "$tokens" --out "$tmp/decode.npy" \
     --decode ||
     { fail "$name: decode"; continue; }
+  tol=1e-5
+  [[ $name == q8_0* || $name == q4_0* ]] && tol=2e-2
   for path in prefill decode; do
-    if report=$(/usr/bin/python3 - "$tmp/ref.npy" "$tmp/$path.npy" <<'PY'
+    if report=$(/usr/bin/python3 - "$tmp/ref.npy" "$tmp/$path.npy" "$tol" <<'PY'
 import sys
 import numpy as np
 ref, got = np.load(sys.argv[1]), np.load(sys.argv[2])
+tol = float(sys.argv[3])
 assert ref.shape == got.shape == (150, ref.shape[1]), (ref.shape, got.shape)
 err = float(np.abs(ref - got).max() / max(1.0, float(np.abs(ref).max())))
 print(f"relative error {err:.2e}")
-sys.exit(0 if err <= 1e-5 and np.isfinite(got).all() else 1)
+sys.exit(0 if err <= tol and np.isfinite(got).all() else 1)
 PY
     ); then pass "$name $path: $report"; else fail "$name $path: $report"; fi
   done

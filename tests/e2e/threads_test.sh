@@ -39,6 +39,36 @@ assert np.abs(a - b).max() <= 1e-4 * max(1.0, float(np.abs(a).max())), "prefill 
 ' "$tmp/prefill-1.npy" "$tmp/decode-2.npy"; then pass "logits are finite, varied, prefill ~ decode"
 else fail "logits sanity"; fi
 
+# Quantized weights (converted at load from the same checkpoint): the activations are quantized
+# to int8 once per product, before the row split, so the threads see the same integers.
+for dtype in q8_0 q4_0; do
+  "$lmc" build "$spec" "${sets[@]}" --set "dtype=$dtype" -o "$bin-$dtype" --cache-dir "$cache" \
+    >"$tmp/build-$dtype.log" 2>&1 || { cat "$tmp/build-$dtype.log"; fail "lmc build $dtype"; continue; }
+  for t in 1 2 3; do
+    "$bin-$dtype" logits --weights "$weights" --tokens "$tokens" --out "$tmp/$dtype-prefill-$t.npy" \
+      --threads "$t" || fail "$dtype prefill, $t threads"
+    "$bin-$dtype" logits --weights "$weights" --tokens "$tokens" --out "$tmp/$dtype-decode-$t.npy" \
+      --threads "$t" --decode || fail "$dtype decode, $t threads"
+  done
+  for path in prefill decode; do
+    for t in 2 3; do
+      if cmp -s "$tmp/$dtype-$path-1.npy" "$tmp/$dtype-$path-$t.npy"; then
+        pass "$dtype $path: $t threads bit-identical to 1"
+      else
+        fail "$dtype $path: $t threads differ from 1"
+      fi
+    done
+  done
+  if /usr/bin/python3 -c '
+import sys, numpy as np
+a = np.load(sys.argv[1]); b = np.load(sys.argv[2])
+assert a.shape == (150, 1000) and np.isfinite(a).all() and a.std() > 0, a.shape
+assert np.abs(a - b).max() <= 1e-4 * max(1.0, float(np.abs(a).max())), "prefill vs decode"
+' "$tmp/$dtype-prefill-1.npy" "$tmp/$dtype-decode-2.npy"; then
+    pass "$dtype logits are finite, varied, prefill ~ decode"
+  else fail "$dtype logits sanity"; fi
+done
+
 json=$("$bin" bench --weights "$weights" --threads 2 -p 8 -n 4 --reps 1 --json) || fail "bench --json"
 if /usr/bin/python3 -c '
 import json, sys

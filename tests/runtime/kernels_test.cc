@@ -19,6 +19,7 @@
 
 #include "runtime/kernels/ops.h"
 #include "runtime/kernels/position_tables.h"
+#include "runtime/kernels/quant_ops.h"
 #include "runtime/kernels/scalar_ops.h"
 
 namespace {
@@ -1042,57 +1043,141 @@ static void RandomQuantized(size_t rows, size_t cols, std::mt19937& rng, std::ve
   }
 }
 
-// A quantized weight (q * d) is exact in f32 and the kernels dequantize it as they load it,
-// adding the columns in the f32 kernels' order: the quantized kernels must equal the f32 kernels
-// on the dequantized weights bit for bit (and so the scalar reference within its tolerance),
-// for whole products, row ranges that cut through register tiles, and rows of every length
-// (32-value blocks, partial last blocks).
+// Activation quantization on hand-computed blocks: d = amax / 127, q = x / d rounded half away
+// from zero; the partial last block's padding is q = 0.
+TEST_CASE("QuantizeActivationRow rounds x / d half away from zero", "[kernels][quant]") {
+  std::vector<float> x(40, 0.0f);
+  x[0] = 127.0f;
+  x[1] = -63.5f;    // exactly -63.5: -64
+  x[2] = 0.5f;      // 1
+  x[3] = -0.49f;    // 0
+  x[4] = 2.5f;      // 3 (not 2, as half-to-even would give)
+  x[32] = -31.75f;  // amax of block 1: d = 31.75 / 127 = 0.25 exactly
+  x[33] = 0.125f;   // 0.5: 1
+  x[34] = -0.375f;  // -1.5: -2
+  int8_t q[64];
+  float d[2];
+  std::fill_n(q, 64, int8_t{99});
+  lmc::rt::QuantizeActivationRow(x.data(), x.size(), q, d);
+  CHECK(d[0] == 1.0f);
+  CHECK(q[0] == 127);
+  CHECK(q[1] == -64);
+  CHECK(q[2] == 1);
+  CHECK(q[3] == 0);
+  CHECK(q[4] == 3);
+  CHECK(q[5] == 0);
+  CHECK(d[1] == 0.25f);
+  CHECK(q[32] == -127);
+  CHECK(q[33] == 1);
+  CHECK(q[34] == -2);
+  for (int j = 40; j < 64; ++j) CHECK(q[j] == 0);
+  std::vector<float> zeros(32, 0.0f);
+  lmc::rt::QuantizeActivationRow(zeros.data(), 32, q, d);
+  CHECK(d[0] == 0.0f);
+  CHECK(std::all_of(q, q + 32, [](int8_t v) { return v == 0; }));
+}
+
+// The SIMD Q8_0 / Q4_0 products (quant_ops.h) against the scalar reference (scalar_ops.h) on
+// every target. Both compute the same exact integer block dot products s_b and the same f32
+// scales d_w * d_x; they differ only in how the scaled terms are added in f32 (the SIMD kernels
+// per lane, partial block sums, then across lanes). Each output is then a sum of at most
+// 2 * blocks + 8 rounded operations on terms whose magnitudes add up to at most
+// A = sum_b |d_w * d_x| * sum_j |w_q * x_q|, so |SIMD - reference| <= (2 * blocks + 8) * 2^-24 *
+// A (we allow twice that). Also checked: row splits and token counts change nothing (decode
+// and prefill agree bit for bit), the fused SwiGLU is, bit for bit, SwiGlu (tested against its
+// reference above) of the two products (whose errors it amplifies where u cancels), and the
+// reference is within the quantization error of the f32 product with the dequantized weights
+// (|x - q * d_x| <= d_x / 2 per value).
+template <typename Block>
+static int WeightInt(const Block& b, size_t j) {
+  if constexpr (std::is_same_v<Block, lmc::rt::BlockQ8_0>) {
+    return b.q[j];
+  } else {
+    return (j < 16 ? b.qs[j] & 0xF : b.qs[j - 16] >> 4) - 8;
+  }
+}
+
 template <typename Block>
 static void CheckQuantizedMatMul(uint32_t seed) {
   ForEachTarget([seed] {
     std::mt19937 rng(seed);
-    for (size_t tokens : kTokenCounts) {
-      for (size_t rows : kMatMulRows) {
-        for (size_t cols : {size_t{1}, size_t{16}, size_t{31}, size_t{32}, size_t{33}, size_t{64},
-                            size_t{100}, size_t{172}, size_t{1100}}) {
+    for (size_t tokens : {size_t{1}, size_t{3}, size_t{17}}) {
+      for (size_t rows : {size_t{1}, size_t{5}, size_t{13}}) {
+        for (size_t cols :
+             {size_t{1}, size_t{32}, size_t{33}, size_t{64 + 32}, size_t{100}, size_t{4096}}) {
           INFO("tokens " << tokens << " rows " << rows << " cols " << cols);
+          const size_t blocks = lmc::rt::QuantBlocks(cols);
           std::vector<Block> w_blocks, up_blocks;
           std::vector<float> w, w_up;
           RandomQuantized(rows, cols, rng, w_blocks, w);
           RandomQuantized(rows, cols, rng, up_blocks, w_up);
           const std::vector<float> x = Random(tokens * cols, rng);
+          k::QuantizedActivations xq;
+          xq.Quantize(x.data(), tokens, cols);
           const size_t n = tokens * rows;
-          std::vector<float> want(n), want_swiglu(n), ref_out(n);
-          k::MatMul(want.data(), w.data(), x.data(), tokens, rows, cols);
-          k::MatMulSwiGlu(want_swiglu.data(), w.data(), w_up.data(), x.data(), tokens, rows, cols,
-                          1.0f);
-          ref::MatMul(ref_out.data(), w.data(), x.data(), tokens, rows, cols);
-          std::vector<float> got = Guarded(n), got_swiglu = Guarded(n);
+          std::vector<float> want(n), deq(n);
+          ref::QuantizedMatMul(want.data(), w_blocks.data(), x.data(), tokens, rows, cols);
+          ref::MatMul(deq.data(), w.data(), x.data(), tokens, rows, cols);
+          std::vector<float> tol(n), quant_tol(n);
+          for (size_t t = 0; t < tokens; ++t) {
+            const int8_t* q = xq.q.data() + t * xq.stride * 32;
+            const float* d = xq.d.data() + t * xq.stride;
+            for (size_t r = 0; r < rows; ++r) {
+              double a = 0.0, qerr = 0.0;
+              for (size_t b = 0; b < blocks; ++b) {
+                const Block& blk = w_blocks[r * blocks + b];
+                double ints = 0.0, wabs = 0.0;
+                for (size_t j = 0; j < 32 && b * 32 + j < cols; ++j) {
+                  ints += std::abs(WeightInt(blk, j) * q[b * 32 + j]);
+                  wabs += std::fabs(w[r * cols + b * 32 + j]);
+                }
+                a += std::fabs(double{lmc::rt::QuantScale(blk.d)} * d[b]) * ints;
+                qerr += wabs * d[b] / 2;
+              }
+              tol[t * rows + r] = static_cast<float>(2.0 * (2 * blocks + 8) * 0x1p-24 * a);
+              quant_tol[t * rows + r] = static_cast<float>(qerr * 1.001 + 2 * tol[t * rows + r]);
+            }
+          }
+          ExpectClose(want.data(), deq.data(), n, 1e-5f, quant_tol);
+
+          std::vector<float> whole = Guarded(n), gate(n), up(n), got = Guarded(n),
+                             got_swiglu = Guarded(n);
+          k::MatMulRows(whole.data(), w_blocks.data(), xq, rows, 0, rows);
+          CHECK(GuardIntact(whole, n));
+          ExpectClose(whole.data(), want.data(), n, 0.0f, tol);
+          k::MatMulRows(gate.data(), w_blocks.data(), xq, rows, 0, rows);
+          k::MatMulRows(up.data(), up_blocks.data(), xq, rows, 0, rows);
+          std::vector<float> swiglu(n);
+          k::SwiGlu(swiglu.data(), gate.data(), up.data(), static_cast<int>(n), 1.0f);
           const size_t mid = rows / 2;
           for (auto [begin, end] : {std::pair{size_t{0}, mid}, std::pair{mid, rows}}) {
             if (begin == end) continue;
-            k::MatMulRows(got.data(), w_blocks.data(), x.data(), tokens, rows, cols, begin, end);
-            k::MatMulSwiGluRows(got_swiglu.data(), w_blocks.data(), up_blocks.data(), x.data(),
-                                tokens, rows, cols, 1.0f, begin, end);
+            k::MatMulRows(got.data(), w_blocks.data(), xq, rows, begin, end);
+            k::MatMulSwiGluRows(got_swiglu.data(), w_blocks.data(), up_blocks.data(), xq, rows,
+                                1.0f, begin, end);
           }
-          CHECK(FirstBitDifference(got.data(), want.data(), n) == n);
-          CHECK(FirstBitDifference(got_swiglu.data(), want_swiglu.data(), n) == n);
-          ExpectClose(got.data(), ref_out.data(), n, 1e-5f,
-                      DotToleranceRows(w, x, tokens, rows, cols));
+          CHECK(FirstBitDifference(got.data(), whole.data(), n) == n);
+          CHECK(FirstBitDifference(got_swiglu.data(), swiglu.data(), n) == n);
           CHECK(GuardIntact(got, n));
           CHECK(GuardIntact(got_swiglu, n));
+          // Decode: each token alone gives its row of the prefill product, bit for bit.
+          for (size_t t = 0; t < tokens; t += 2) {
+            k::QuantizedActivations one;
+            one.Quantize(x.data() + t * cols, 1, cols);
+            std::vector<float> single(rows);
+            k::MatMulRows(single.data(), w_blocks.data(), one, rows, 0, rows);
+            CHECK(FirstBitDifference(single.data(), whole.data() + t * rows, rows) == rows);
+          }
         }
       }
     }
   });
 }
 
-TEST_CASE("Q8_0 MatMulRows and MatMulSwiGluRows are the f32 kernels on dequantized weights",
-          "[kernels][quant]") {
+TEST_CASE("Q8_0 products with int8 activations match the scalar reference", "[kernels][quant]") {
   CheckQuantizedMatMul<lmc::rt::BlockQ8_0>(80);
 }
 
-TEST_CASE("Q4_0 MatMulRows and MatMulSwiGluRows are the f32 kernels on dequantized weights",
-          "[kernels][quant]") {
+TEST_CASE("Q4_0 products with int8 activations match the scalar reference", "[kernels][quant]") {
   CheckQuantizedMatMul<lmc::rt::BlockQ4_0>(40);
 }
