@@ -120,7 +120,7 @@ double ComputeElementSize(const ModelInfo& info) {
 WeightAccount AccountWeights(const std::string& path, const ModelInfo& info) {
   WeightAccount a;
   const double element = ComputeElementSize(info);
-  if (std::string(info.weights_format) != "safetensors") {
+  if (std::string(info.weights_format) == "llama2c") {
     MappedFile file = MappedFile::Open(path);
     a.total_bytes = a.bytes_per_token = static_cast<double>(file.size()) / 4 * element;
     a.flops_per_token = a.bytes_per_token / element * 2;
