@@ -8,6 +8,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace lmc::rt {
 
@@ -21,5 +22,9 @@ template <typename... Args>
 [[noreturn]] void Fail(fmt::format_string<Args...> format, Args&&... args) {
   throw Error(fmt::format(format, std::forward<Args>(args)...));
 }
+
+// `text` from a file (a tensor name, a parser message) with control bytes
+// escaped as \xNN, so that the error quoting it stays on one line.
+std::string EscapeControlBytes(std::string_view text);
 
 }  // namespace lmc::rt

@@ -9,18 +9,6 @@ namespace lmc::rt {
 
 using Json = nlohmann::json;
 
-std::string Printable(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7F) {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 Json ParseCheckpointJson(const std::string& path, std::string_view text, size_t file_offset,
                          std::string_view what, RepeatedKey* repeated) {
   std::vector<std::set<std::string>> keys;  // one set per open object
@@ -53,11 +41,12 @@ Json ParseCheckpointJson(const std::string& path, std::string_view text, size_t 
       message.erase(0, message.find(": ") + 2);
     }
     const size_t offset = file_offset + (e.byte > 0 ? e.byte - 1 : 0);
-    Fail("{}: {} is not valid JSON at file byte {}: {}", path, what, offset, Printable(message));
+    Fail("{}: {} is not valid JSON at file byte {}: {}", path, what, offset,
+         EscapeControlBytes(message));
   } catch (const Json::exception& e) {
     std::string message = e.what();  // "[json.exception.out_of_range.406] number overflow ..."
     if (auto at = message.find("] "); at != std::string::npos) message.erase(0, at + 2);
-    Fail("{}: {} is not usable JSON: {}", path, what, Printable(message));
+    Fail("{}: {} is not usable JSON: {}", path, what, EscapeControlBytes(message));
   }
 }
 

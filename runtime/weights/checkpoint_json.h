@@ -22,8 +22,4 @@ nlohmann::json ParseCheckpointJson(const std::string& path, std::string_view tex
                                    size_t file_offset, std::string_view what,
                                    RepeatedKey* repeated);
 
-// `text` with control bytes escaped (\x0a), so that names and parser messages
-// from a file keep an error on one line.
-std::string Printable(std::string_view text);
-
 }  // namespace lmc::rt

@@ -10,8 +10,6 @@
 namespace lmc::rt {
 namespace {
 
-using gguf::Printable;
-
 struct Info {
   std::string name;
   DType dtype;
@@ -46,7 +44,7 @@ bool FromGgml(uint32_t type, DType* dtype) {
 Info ReadInfo(gguf::Reader& r, std::unordered_set<std::string_view>& seen) {
   const std::string& path = r.path();
   const std::string_view name = r.String("a tensor name", gguf::kMaxKeyLength);
-  const std::string shown = Printable(name);
+  const std::string shown = EscapeControlBytes(name);
   if (name.empty()) Fail("{}: byte offset {}: a tensor has an empty name", path, r.offset());
   if (!seen.insert(name).second) Fail("{}: tensor '{}' appears twice", path, shown);
   Info info;
@@ -167,7 +165,7 @@ std::unique_ptr<GgufCheckpoint> GgufCheckpoint::Open(const std::string& path) {
   }
   const uint64_t data_bytes = infos.empty() ? 0 : file.size() - data_start;
   for (const Info& info : infos) {
-    const std::string shown = Printable(info.name);
+    const std::string shown = EscapeControlBytes(info.name);
     if (info.offset % alignment != 0) {
       Fail("{}: tensor '{}' is at data offset {}, expected a multiple of general.alignment {}",
            path, shown, info.offset, alignment);
@@ -188,8 +186,8 @@ std::unique_ptr<GgufCheckpoint> GgufCheckpoint::Open(const std::string& path) {
     const Info& a = *order[i - 1];
     const Info& b = *order[i];
     if (b.offset < a.offset + a.bytes) {
-      Fail("{}: tensors '{}' [{}, {}) and '{}' [{}, {}) overlap", path, Printable(a.name), a.offset,
-           a.offset + a.bytes, Printable(b.name), b.offset, b.offset + b.bytes);
+      Fail("{}: tensors '{}' [{}, {}) and '{}' [{}, {}) overlap", path, EscapeControlBytes(a.name),
+           a.offset, a.offset + a.bytes, EscapeControlBytes(b.name), b.offset, b.offset + b.bytes);
     }
   }
 

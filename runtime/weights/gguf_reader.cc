@@ -35,22 +35,10 @@ const char* TypeName(uint32_t type) {
   return type <= kF64 ? kNames[type] : "unknown";
 }
 
-std::string Printable(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7F) {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 void Reader::Need(uint64_t n, std::string_view what) const {
   if (n > left()) {
     Fail("{}: truncated at byte offset {}: expected {} ({} bytes), {} left", path_, pos_,
-         Printable(what), n, left());
+         EscapeControlBytes(what), n, left());
   }
 }
 
@@ -58,8 +46,8 @@ std::string_view Reader::String(std::string_view what, uint64_t max_length) {
   const size_t at = pos_;
   const uint64_t n = Read<uint64_t>(what);
   if (n > max_length) {
-    Fail("{}: byte offset {}: {} is {} bytes long, expected at most {}", path_, at, Printable(what),
-         n, max_length);
+    Fail("{}: byte offset {}: {} is {} bytes long, expected at most {}", path_, at,
+         EscapeControlBytes(what), n, max_length);
   }
   Need(n, what);
   std::string_view s(reinterpret_cast<const char*>(data_ + pos_), n);
@@ -103,14 +91,14 @@ void Skip(Reader& r, uint32_t type, std::string_view key, uint64_t depth) {
   } else if (type == kArray) {
     if (depth >= kMaxArrayDepth) {
       Fail("{}: byte offset {}: metadata \"{}\" nests arrays deeper than {}", path, r.offset(),
-           Printable(key), kMaxArrayDepth);
+           EscapeControlBytes(key), kMaxArrayDepth);
     }
     const size_t at = r.offset();
     const uint32_t elem = r.Read<uint32_t>("an array element type");
     const uint64_t n = r.Read<uint64_t>("an array count");
     if (elem > kF64) {
       Fail("{}: byte offset {}: metadata \"{}\" has element type {}, expected 0..12", path, at,
-           Printable(key), elem);
+           EscapeControlBytes(key), elem);
     }
     const uint64_t size = ScalarSize(elem);
     const uint64_t min_size = size > 0 ? size : 8;  // a string or array takes 8 bytes or more
@@ -118,7 +106,7 @@ void Skip(Reader& r, uint32_t type, std::string_view key, uint64_t depth) {
       Fail(
           "{}: byte offset {}: metadata \"{}\" declares {} elements, more than the {} bytes "
           "left can hold",
-          path, at + 4, Printable(key), n, r.left());
+          path, at + 4, EscapeControlBytes(key), n, r.left());
     }
     if (size > 0) {
       r.Skip(n * size, key);
@@ -129,7 +117,7 @@ void Skip(Reader& r, uint32_t type, std::string_view key, uint64_t depth) {
     r.Skip(ScalarSize(type), key);
   } else {
     Fail("{}: byte offset {}: metadata \"{}\" has type {}, expected 0..12", path, r.offset(),
-         Printable(key), type);
+         EscapeControlBytes(key), type);
   }
 }
 

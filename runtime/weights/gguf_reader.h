@@ -40,8 +40,6 @@ enum ValueType : uint32_t {
 size_t ScalarSize(uint32_t type);
 // "uint8", ..., "float64"; "unknown" past kF64.
 const char* TypeName(uint32_t type);
-// `text` with control bytes escaped, so a message from the file stays on one line.
-std::string Printable(std::string_view text);
 
 // Longer keys and names than any real file holds are corruption.
 inline constexpr uint64_t kMaxKeyLength = 1 << 16;

@@ -27,7 +27,7 @@ struct Entry {
 // One tensor's header entry, checked against itself and the data section size.
 Entry ParseEntry(const std::string& path, const std::string& name, const Json& j,
                  uint64_t data_bytes) {
-  const std::string shown = Printable(name);
+  const std::string shown = EscapeControlBytes(name);
   if (name.empty()) Fail("{}: a tensor has an empty name", path);
   if (!j.is_object()) {
     Fail("{}: tensor '{}': expected an object with dtype, shape and data_offsets, found {}", path,
@@ -36,7 +36,7 @@ Entry ParseEntry(const std::string& path, const std::string& name, const Json& j
   for (const auto& [key, value] : j.items()) {
     if (key != "dtype" && key != "shape" && key != "data_offsets") {
       Fail("{}: tensor '{}' has unknown field '{}'; expected dtype, shape and data_offsets", path,
-           shown, Printable(key));
+           shown, EscapeControlBytes(key));
     }
   }
   for (const char* key : {"dtype", "shape", "data_offsets"}) {
@@ -57,7 +57,8 @@ Entry ParseEntry(const std::string& path, const std::string& name, const Json& j
   } else if (d == "BF16") {
     e.dtype = DType::kBF16;
   } else {
-    Fail("{}: tensor '{}' has dtype {}; lmc reads F32, F16 and BF16", path, shown, Printable(d));
+    Fail("{}: tensor '{}' has dtype {}; lmc reads F32, F16 and BF16", path, shown,
+         EscapeControlBytes(d));
   }
 
   const Json& shape = j["shape"];
@@ -69,7 +70,7 @@ Entry ParseEntry(const std::string& path, const std::string& name, const Json& j
   for (const Json& dim : shape) {
     if (!dim.is_number_unsigned() || dim.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
       Fail("{}: tensor '{}': shape {} must hold non-negative integers", path, shown,
-           Printable(shape.dump()));
+           EscapeControlBytes(shape.dump()));
     }
     const uint64_t n = dim.get<uint64_t>();
     e.shape.push_back(static_cast<int64_t>(n));
@@ -79,7 +80,7 @@ Entry ParseEntry(const std::string& path, const std::string& name, const Json& j
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
       !offsets[1].is_number_unsigned()) {
     Fail("{}: tensor '{}': data_offsets {} must be two non-negative integers [begin, end]", path,
-         shown, Printable(offsets.dump()));
+         shown, EscapeControlBytes(offsets.dump()));
   }
   e.begin = offsets[0].get<uint64_t>();
   e.end = offsets[1].get<uint64_t>();
@@ -106,8 +107,8 @@ Json ParseHeader(const std::string& path, std::string_view text) {
   Json header = ParseCheckpointJson(path, text, kLengthBytes, "header", &repeated);
   if (!repeated.key.empty()) {
     if (repeated.depth <= 1)
-      Fail("{}: tensor '{}' appears twice in the header", path, Printable(repeated.key));
-    Fail("{}: header repeats the key '{}' inside an entry", path, Printable(repeated.key));
+      Fail("{}: tensor '{}' appears twice in the header", path, EscapeControlBytes(repeated.key));
+    Fail("{}: header repeats the key '{}' inside an entry", path, EscapeControlBytes(repeated.key));
   }
   return header;
 }
@@ -150,8 +151,8 @@ std::unique_ptr<SafetensorsCheckpoint> SafetensorsCheckpoint::Open(const std::st
       }
       for (const auto& [key, text_value] : value.items()) {
         if (!text_value.is_string()) {
-          Fail("{}: __metadata__ entry '{}' must be a string, found {}", path, Printable(key),
-               JsonType(text_value));
+          Fail("{}: __metadata__ entry '{}' must be a string, found {}", path,
+               EscapeControlBytes(key), JsonType(text_value));
         }
         checkpoint->metadata_[key] = text_value.get<std::string>();
       }
@@ -168,12 +169,13 @@ std::unique_ptr<SafetensorsCheckpoint> SafetensorsCheckpoint::Open(const std::st
   const Entry* previous = nullptr;
   for (const Entry& e : entries) {
     if (e.begin < covered) {
-      Fail("{}: tensors '{}' [{}, {}] and '{}' [{}, {}] overlap", path, Printable(previous->name),
-           previous->begin, previous->end, Printable(e.name), e.begin, e.end);
+      Fail("{}: tensors '{}' [{}, {}] and '{}' [{}, {}] overlap", path,
+           EscapeControlBytes(previous->name), previous->begin, previous->end,
+           EscapeControlBytes(e.name), e.begin, e.end);
     }
     if (e.begin > covered) {
       Fail("{}: data bytes [{}, {}) before tensor '{}' belong to no tensor", path, covered, e.begin,
-           Printable(e.name));
+           EscapeControlBytes(e.name));
     }
     covered = e.end;
     previous = &e;

@@ -44,8 +44,8 @@ std::map<std::string, std::vector<std::string>> ReadWeightMap(const std::string&
       "the shard index", &repeated);
   if (!repeated.key.empty()) {
     if (repeated.depth == 2)
-      Fail("{}: tensor '{}' appears twice in weight_map", path, Printable(repeated.key));
-    Fail("{}: the key '{}' appears twice in one object", path, Printable(repeated.key));
+      Fail("{}: tensor '{}' appears twice in weight_map", path, EscapeControlBytes(repeated.key));
+    Fail("{}: the key '{}' appears twice in one object", path, EscapeControlBytes(repeated.key));
   }
   if (!index.is_object() || !index.contains("weight_map")) {
     Fail(
@@ -60,7 +60,7 @@ std::map<std::string, std::vector<std::string>> ReadWeightMap(const std::string&
   }
   std::map<std::string, std::vector<std::string>> shards;
   for (const auto& [name, shard] : weight_map.items()) {
-    const std::string shown = Printable(name);
+    const std::string shown = EscapeControlBytes(name);
     if (!shard.is_string()) {
       Fail("{}: weight_map['{}'] must be a shard file name, found {}", path, shown,
            shard.type_name());
@@ -70,7 +70,7 @@ std::map<std::string, std::vector<std::string>> ReadWeightMap(const std::string&
     if (file_name.empty() || file_name == "." || file_name == ".." ||
         file_name.find('/') != std::string::npos || file_name.find('\0') != std::string::npos) {
       Fail("{}: weight_map['{}'] is '{}', expected the file name of a shard beside the index", path,
-           shown, Printable(file_name));
+           shown, EscapeControlBytes(file_name));
     }
     shards[file_name].push_back(name);
   }
@@ -89,15 +89,15 @@ std::unique_ptr<ShardedSafetensors> ShardedSafetensors::Open(const std::string& 
     try {
       shard = SafetensorsCheckpoint::Open(shard_path);
     } catch (const Error& e) {
-      Fail("{}: shard '{}' (holding '{}'{}) cannot be used: {}", path, Printable(file_name),
-           Printable(names.front()),
+      Fail("{}: shard '{}' (holding '{}'{}) cannot be used: {}", path,
+           EscapeControlBytes(file_name), EscapeControlBytes(names.front()),
            names.size() > 1 ? fmt::format(" and {} more", names.size() - 1) : "", e.what());
     }
     for (const std::string& name : names) {
       const TensorView* view = shard->Find(name);
       if (view == nullptr) {
         Fail("{}: weight_map puts tensor '{}' in '{}', which has no such tensor", path,
-             Printable(name), Printable(file_name));
+             EscapeControlBytes(name), EscapeControlBytes(file_name));
       }
       checkpoint->tensors_.emplace(name, *view);
     }
@@ -105,7 +105,7 @@ std::unique_ptr<ShardedSafetensors> ShardedSafetensors::Open(const std::string& 
     for (const std::string& name : shard->Names()) {
       if (!listed.contains(name)) {
         Fail("{}: holds tensor '{}', which {} does not list for this shard", shard_path,
-             Printable(name), path);
+             EscapeControlBytes(name), path);
       }
     }
     checkpoint->shards_.push_back(std::move(shard));
