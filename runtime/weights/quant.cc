@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "runtime/weights/tensor_source.h"
 
@@ -25,7 +26,8 @@ void QuantizeRowQ8_0(const float* x, size_t cols, BlockQ8_0* out) {
     float amax = 0.0f;
     for (float f : v) amax = std::max(amax, std::fabs(f));
     const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    // Below FLT_MIN, 1 / d would overflow (and 0 * inf is NaN); such a block is zero in f16.
+    const float id = d >= std::numeric_limits<float>::min() ? 1.0f / d : 0.0f;
     out[b].d = F32ToF16(d);
     for (size_t j = 0; j < kQuantBlock; ++j) {
       // |v * id| <= 127 up to rounding; the clamp keeps a float error from wrapping.
@@ -46,7 +48,7 @@ void QuantizeRowQ4_0(const float* x, size_t cols, BlockQ4_0* out) {
       }
     }
     const float d = max / -8.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float id = std::fabs(d) >= std::numeric_limits<float>::min() ? 1.0f / d : 0.0f;
     out[b].d = F32ToF16(d);
     auto nibble = [&](float f) {
       // f * id is in [-8, 8] up to rounding, so f * id + 8.5 in [0.5, 16.5]: the clamps only

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 namespace lmc::rt {
 
@@ -71,12 +72,14 @@ inline void QuantizeActivationRow(const float* x, size_t cols, int8_t* q, float*
     float amax = 0.0f;
     for (size_t j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[begin + j]));
     const float scale = amax / 127.0f;
-    const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+    // Below FLT_MIN, 1 / scale would overflow (and 0 * inf is NaN): such a block counts as zero.
+    const float inv = scale >= std::numeric_limits<float>::min() ? 1.0f / scale : 0.0f;
     d[b] = scale;
     for (size_t j = 0; j < kQuantBlock; ++j) {
       const float v = j < n ? std::round(x[begin + j] * inv) : 0.0f;
-      // |x * inv| <= 127 up to rounding; the clamp keeps a float error from wrapping.
-      q[begin + j] = static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
+      // |x * inv| <= 127 up to rounding; the clamp keeps a float error from wrapping. A
+      // non-finite activation (inf * 0) becomes 0 rather than an undefined conversion.
+      q[begin + j] = v == v ? static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f)) : 0;
     }
   }
 }

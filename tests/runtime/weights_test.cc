@@ -868,6 +868,21 @@ TEST_CASE("Q8_0 quantizes a hand-derived row, bit for bit, and dequantizes it", 
   std::vector<float> zeros(32, 0.0f);
   QuantizeRowQ8_0(zeros.data(), 32, blocks);
   CHECK(BlockBytes(blocks[0]) == Q8Bytes(0, 0, {}));
+  // Subnormal values (1 / d would overflow: 0 * inf is NaN, found by fuzz_gguf_checkpoint): the
+  // block is zero, as its f16 scale is.
+  std::vector<float> tiny(32, 0.0f);
+  tiny[3] = 1e-39f;
+  QuantizeRowQ8_0(tiny.data(), 32, blocks);
+  CHECK(BlockBytes(blocks[0]) == Q8Bytes(0, 0, {}));
+  BlockQ4_0 q4;
+  QuantizeRowQ4_0(tiny.data(), 32, &q4);
+  float q4_back[32];
+  DequantizeRowQ4_0(&q4, 32, q4_back);
+  CHECK(std::all_of(q4_back, q4_back + 32, [](float f) { return f == 0.0f; }));
+  int8_t q[32];
+  float d;
+  QuantizeActivationRow(tiny.data(), 32, q, &d);
+  CHECK(std::all_of(q, q + 32, [](int8_t v) { return v == 0; }));
 }
 
 TEST_CASE("Q4_0 quantizes hand-derived rows, bit for bit, and dequantizes them", "[quant]") {
