@@ -92,8 +92,8 @@ Info ReadInfo(gguf::Reader& r, std::unordered_set<std::string_view>& seen) {
          DTypeName(info.dtype), kQuantBlock);
   }
   overflow = overflow || __builtin_mul_overflow(units, DTypeSize(info.dtype), &info.bytes);
-  if (overflow) {
-    Fail("{}: tensor '{}' of shape {} holds more than 2^64 bytes", path, shown,
+  if (overflow || !ShapeFitsInt64(info.shape)) {
+    Fail("{}: tensor '{}' of shape {} holds more than 2^63 values or 2^64 bytes", path, shown,
          ShapeToString(info.shape));
   }
   return info;

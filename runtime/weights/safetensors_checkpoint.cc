@@ -92,11 +92,12 @@ Entry ParseEntry(const std::string& path, const std::string& name, const Json& j
     Fail("{}: tensor '{}' has data_offsets [{}, {}] past the end of the data section ({} bytes)",
          path, shown, e.begin, e.end, data_bytes);
   }
+  overflow = overflow || !ShapeFitsInt64(e.shape);
   if (overflow || bytes != e.end - e.begin) {
     Fail("{}: tensor '{}' is {} {} = {} bytes, but its data_offsets [{}, {}] span {}", path, shown,
          d, ShapeToString(e.shape),
-         overflow ? std::string("more than 2^64") : std::to_string(bytes), e.begin, e.end,
-         e.end - e.begin);
+         overflow ? std::string("more than 2^63 values or 2^64") : std::to_string(bytes), e.begin,
+         e.end, e.end - e.begin);
   }
   return e;
 }

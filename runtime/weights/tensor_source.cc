@@ -373,4 +373,12 @@ std::string ShapeToString(const Shape& shape) {
   return out + "]";
 }
 
+bool ShapeFitsInt64(const Shape& shape) {
+  int64_t product = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || (d > 0 && __builtin_mul_overflow(product, d, &product))) return false;
+  }
+  return true;
+}
+
 }  // namespace lmc::rt

@@ -120,6 +120,11 @@ class IndexedTensorSource : public TensorSource {
 // "[64, 172]"
 std::string ShapeToString(const Shape& shape);
 
+// True when the product of the non-zero dimensions fits in int64_t, so every
+// partial product of the shape, in any order, does too. Readers refuse shapes
+// that fail this: consumers multiply dimensions without checking.
+bool ShapeFitsInt64(const Shape& shape);
+
 // Exact widening of one IEEE binary16 / bfloat16 value (bits as stored) to
 // float32: subnormals, infinities and NaN payloads included.
 float F16ToF32(uint16_t bits);

@@ -207,7 +207,12 @@ TEST_CASE("corrupt GGUF files fail with one line", "[gguf]") {
   fails(with([](FileSpec& f) {
           f.infos[0].ne = {uint64_t{1} << 62, 8};
         }),
-        "holds more than 2^64 bytes");
+        "holds more than 2^63 values or 2^64 bytes");
+  // Zero bytes, but the dimensions' product overflows int64 (found by fuzz_gguf_checkpoint).
+  fails(with([](FileSpec& f) {
+          f.infos[0].ne = {0, uint64_t{1} << 40, uint64_t{1} << 40};
+        }),
+        "tensor 'w' of shape [1099511627776, 1099511627776, 0] holds more than 2^63 values");
   fails(with([](FileSpec& f) { f.infos[0].name = f.infos[1].name = "a\nb"; }),
         "tensor 'a\\x0ab' appears twice");
   fails(with([](FileSpec& f) { f.alignment = 24; }),

@@ -439,7 +439,13 @@ TEST_CASE("corrupt safetensors headers give one-line errors", "[safetensors]") {
     CheckRefused(
         file(RawSafetensors(
             one(R"({"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]})"), eight)),
-        "= more than 2^64 bytes");
+        "= more than 2^63 values or 2^64 bytes");
+    // No bytes, but a consumer multiplying the dimensions would overflow.
+    CheckRefused(
+        file(RawSafetensors(
+            one(R"({"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]})"),
+            eight)),
+        "= more than 2^63 values or 2^64 bytes");
   }
   SECTION("offsets past the end of the file") {
     CheckRefused(
