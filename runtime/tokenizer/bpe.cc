@@ -210,14 +210,19 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec)
   }
   // Encode hands BPE well-formed UTF-8 only, so the 13 bytes that never occur
   // in it (0xC0, 0xC1, 0xF5..0xFF) may be missing (GPT-NeoX's vocab has none).
+  // A merge-list vocabulary may lack others too (Falcon lacks 0x03, StarCoder
+  // 0xF1): Hugging Face then drops those bytes, as EncodePiece does; tiktoken
+  // has no such rule.
   for (int b = 0; b < 256; ++b) {
     char c = static_cast<char>(b);
     byte_ids_[b] = vocab_.Find(std::string_view(&c, 1));
     bool never_in_utf8 = b == 0xC0 || b == 0xC1 || b >= 0xF5;
-    if (byte_ids_[b] < 0 && !never_in_utf8) {
+    if (byte_ids_[b] >= 0 || never_in_utf8) continue;
+    if (merging_ == BpeSpec::Merging::kRanks) {
       Fail("{}: no token for the byte 0x{:02X}; a byte-level BPE vocabulary has every byte", path_,
            b);
     }
+    lacks_bytes_ = true;
   }
   if (merging_ == BpeSpec::Merging::kMergeList) {
     merges_.Reserve(spec.merges.size());
@@ -250,7 +255,7 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec)
   if (bos_ >= static_cast<int>(tokens_.size()) || eos_ >= static_cast<int>(tokens_.size())) {
     Fail("{}: BOS/EOS id outside the vocabulary", path_);
   }
-  pretokenizer_ = Pretokenizer::ForPattern(spec.pattern, spec.keep_gaps, path_);
+  pretokenizer_ = Pretokenizer::ForPatterns(spec.patterns, spec.keep_gaps, path_);
 }
 
 bool BpeTokenizer::FindAdded(std::string_view text, size_t pos, bool parse_special, size_t* start,
@@ -331,7 +336,8 @@ PairMap::Merge BpeTokenizer::MergeOf(std::string_view piece, size_t a, size_t b,
 void BpeTokenizer::EncodePiece(std::string_view piece, std::vector<int>* out) const {
   if (piece.empty()) return;
   if (piece.size() == 1) {
-    out->push_back(byte_ids_[static_cast<unsigned char>(piece[0])]);
+    const int id = byte_ids_[static_cast<unsigned char>(piece[0])];
+    if (id >= 0) out->push_back(id);  // Else a byte the vocabulary lacks: dropped.
     return;
   }
   if (whole_piece_first_) {
@@ -341,6 +347,18 @@ void BpeTokenizer::EncodePiece(std::string_view piece, std::vector<int>* out) co
       return;
     }
   }
+  if (lacks_bytes_) {
+    std::string kept;
+    for (char c : piece) {
+      if (byte_ids_[static_cast<unsigned char>(c)] >= 0) kept.push_back(c);
+    }
+    if (kept.size() != piece.size()) return MergePiece(kept, out);
+  }
+  MergePiece(piece, out);
+}
+
+void BpeTokenizer::MergePiece(std::string_view piece, std::vector<int>* out) const {
+  if (piece.empty()) return;
   {
     std::lock_guard<std::mutex> lock(cache_mutex_);
     auto it = cache_.find(piece);

@@ -89,7 +89,8 @@ struct BpeSpec {
   };
   std::vector<MergeRule> merges;
   std::vector<AddedToken> added;
-  std::string pattern;
+  // Pre-tokenizer regexes, applied in order, each to the pieces of the one before.
+  std::vector<std::string> patterns;
   bool keep_gaps = false;         // Hugging Face Split "Isolated" keeps unmatched text.
   bool add_prefix_space = false;  // Hugging Face ByteLevel add_prefix_space.
   int bos = -1, eos = -1;
@@ -117,6 +118,8 @@ class BpeTokenizer final : public Tokenizer {
 
  private:
   void EncodeOrdinary(std::string_view text, std::vector<int>* out) const;
+  // Merges of a piece whose every byte has a token, cached.
+  void MergePiece(std::string_view piece, std::vector<int>* out) const;
   void MergeHeap(std::string_view piece, std::vector<int>* out) const;
   // Rank and resulting id of merging the parts [a, b) and [b, c) of `piece`
   // whose ids are left and right; rank INT32_MAX if they do not merge.
@@ -135,7 +138,8 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<bool> is_added_;
   BytesMap vocab_;
   PairMap merges_;
-  int byte_ids_[256];
+  int byte_ids_[256];  // -1: the vocabulary lacks the byte.
+  bool lacks_bytes_ = false;
   std::vector<AddedToken> added_;
   bool added_first_byte_[256] = {};
   Pretokenizer pretokenizer_;
@@ -172,9 +176,9 @@ struct ByteLevelBpeSource {
   std::string where;
   std::vector<std::string> tokens;
   std::vector<std::string> merges;
-  std::vector<AddedToken> added;  // text and id; the text is the token's, decoded.
-  std::string pattern;
-  bool ignore_merges = false;  // Emit a piece that is a token whole (Llama 3).
+  std::vector<AddedToken> added;      // text and id; the text is the token's, decoded.
+  std::vector<std::string> patterns;  // A chain, as BpeSpec::patterns; gaps are kept.
+  bool ignore_merges = false;         // Emit a piece that is a token whole (Llama 3).
   int bos = -1, eos = -1;
 };
 std::unique_ptr<BpeTokenizer> MakeByteLevelBpe(ByteLevelBpeSource source);

@@ -388,7 +388,7 @@ std::unique_ptr<BpeTokenizer> LoadTiktoken(const std::string& path, const std::s
   spec.path = path;
   spec.merging = BpeSpec::Merging::kRanks;
   spec.whole_piece_first = true;
-  spec.pattern = pattern.empty() ? std::string(known->pattern) : pattern;
+  spec.patterns = {pattern.empty() ? std::string(known->pattern) : pattern};
   std::vector<std::pair<std::string, int>> ranks;
   ranks.reserve(data.size() / 16);
   size_t pos = 0, line = 0;
@@ -492,7 +492,7 @@ std::unique_ptr<BpeTokenizer> LoadGpt2Bpe(const std::string& path) {
   spec.path = path;
   spec.merging = BpeSpec::Merging::kMergeList;
   spec.whole_piece_first = false;
-  spec.pattern = std::string(kGpt2Pattern);
+  spec.patterns = {std::string(kGpt2Pattern)};
   if (int id = v.ids.Find("<|endoftext|>"); id >= 0) {
     spec.added.push_back({"<|endoftext|>", id, true});
     spec.bos = spec.eos = id;
@@ -522,7 +522,8 @@ std::unique_ptr<BpeTokenizer> MakeByteLevelBpe(ByteLevelBpeSource source) {
   spec.path = source.where;
   spec.merging = BpeSpec::Merging::kMergeList;
   spec.whole_piece_first = source.ignore_merges;
-  spec.pattern = std::move(source.pattern);
+  spec.patterns = std::move(source.patterns);
+  spec.keep_gaps = true;  // As llama.cpp and Hugging Face's Split "Isolated" do.
   for (AddedToken& a : source.added) {
     if (a.id < 0 || a.id >= static_cast<int>(spec.tokens.size())) {
       Fail("{}: added token id {} is outside the vocabulary", source.where, a.id);
@@ -594,20 +595,25 @@ std::unique_ptr<BpeTokenizer> LoadHuggingFaceBpe(const std::string& path,
     Fail("{}: normalizer '{}' is not supported yet", file, TypeOf(j["normalizer"]));
   }
 
-  // Pre-tokenizer: ByteLevel (GPT-2's regex), or Sequence [Split(regex, Isolated), ByteLevel].
+  // Pre-tokenizer: ByteLevel (GPT-2's regex), or a Sequence of Splits (Isolated)
+  // and Digits ending in ByteLevel: each step cuts the pieces of the one before.
   BpeSpec pre;
   bool byte_level = false;
-  std::string regex;
+  std::vector<std::string> regexes;
   auto read_step = [&](const json& p) {
     std::string t = TypeOf(p);
+    if (byte_level) {
+      // ByteLevel maps bytes to characters; a regex after it would see those.
+      Fail("{}: pre_tokenizer '{}' after ByteLevel is not supported", file, t);
+    }
     if (t == "ByteLevel") {
       byte_level = true;
       pre.add_prefix_space = flag(p, "add_prefix_space");
-      bool use_regex = !p.contains("use_regex") || flag(p, "use_regex");
-      if (use_regex) {
-        if (!regex.empty()) Fail("{}: two pre-tokenizer regexes are not supported", file);
-        regex = std::string(kGpt2Pattern);
+      if (pre.add_prefix_space && !regexes.empty()) {
+        // Hugging Face adds the space to every piece of the steps before.
+        Fail("{}: ByteLevel add_prefix_space after a Split or Digits is not supported", file);
       }
+      if (!p.contains("use_regex") || flag(p, "use_regex")) regexes.emplace_back(kGpt2Pattern);
     } else if (t == "Split") {
       if (!p.contains("pattern") || !p["pattern"].is_object() || !p["pattern"].contains("Regex") ||
           !p["pattern"]["Regex"].is_string()) {
@@ -618,8 +624,11 @@ std::unique_ptr<BpeTokenizer> LoadHuggingFaceBpe(const std::string& path,
         Fail("{}: pre_tokenizer Split with behavior '{}'{} is not supported yet", file, behavior,
              flag(p, "invert") ? " inverted" : "");
       }
-      if (!regex.empty()) Fail("{}: two pre-tokenizer regexes are not supported", file);
-      regex = p["pattern"]["Regex"].get<std::string>();
+      regexes.push_back(p["pattern"]["Regex"].get<std::string>());
+      pre.keep_gaps = true;
+    } else if (t == "Digits") {
+      // Rust's char::is_numeric is \p{N}.
+      regexes.emplace_back(flag(p, "individual_digits") ? R"(\p{N})" : R"(\p{N}+)");
       pre.keep_gaps = true;
     } else {
       Fail("{}: pre_tokenizer '{}' is not supported yet", file, t);
@@ -660,7 +669,7 @@ std::unique_ptr<BpeTokenizer> LoadHuggingFaceBpe(const std::string& path,
   spec.path = file;
   spec.merging = BpeSpec::Merging::kMergeList;
   spec.whole_piece_first = flag(model, "ignore_merges");
-  spec.pattern = pattern.empty() ? regex : pattern;
+  spec.patterns = pattern.empty() ? std::move(regexes) : std::vector<std::string>{pattern};
   spec.keep_gaps = pre.keep_gaps;
   spec.add_prefix_space = pre.add_prefix_space;
   if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {

@@ -252,6 +252,34 @@ std::unique_ptr<Tokenizer> MakeBert(const GgufVocab& v) {
   return std::make_unique<WordPieceTokenizer>(std::move(spec), v.path);
 }
 
+// llama.cpp's regex lists for the tokenizer.ggml.pre names whose Hugging Face
+// pre-tokenizer is a Sequence of Splits (llama-vocab.cpp). Where llama.cpp
+// spells GPT-2's regex without its last "|\s+", kGpt2Pattern stands in: with
+// the gaps kept, the pieces are the same, and it runs by hand.
+const std::vector<std::string>* SplitChain(const std::string& pre) {
+  // Code points that Unicode normalization would change are escaped.
+  static const std::string kDeepseekLetters =
+      R"(\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\x{1F7D}ᾀ-ᾴᾶ-ᾼ\x{1FBE}ῂ-ῄῆ-ῌῐ-\x{1FD3}ῖ-\x{1FDB}ῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\x{2126}ℨ\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+)";
+  static const std::string kCjk = "[一-龥ࠀ-一가-퟿]+";
+  static const std::string kGpt2(kGpt2Pattern);
+  static const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> kChains =
+      {
+          {{"deepseek-llm"},
+           {"[\r\n]", kDeepseekLetters, R"(\s?[!-/:-~！-／：-～‘-‟　-。]+)", R"(\s+$)", kCjk,
+            R"(\p{N}+)"}},
+          {{"deepseek-coder"}, {"[\r\n]", R"(\s?\p{L}+)", R"(\s?\p{P}+)", kCjk, R"(\p{N})"}},
+          {{"falcon"}, {R"([\p{P}\$\+<=>\^~\|`]+)", kGpt2, "[0-9][0-9][0-9]"}},
+          {{"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone"},
+           {R"(\p{N})", kGpt2}},
+      };
+  for (const auto& [names, chain] : kChains) {
+    for (const std::string& name : names) {
+      if (name == pre) return &chain;
+    }
+  }
+  return nullptr;
+}
+
 // A "gpt2" vocab is byte-level BPE; tokenizer.ggml.pre names its
 // pre-tokenizer, as llama.cpp's converter recorded it from the model's
 // tokenizer.json. Control tokens (type 3) are special added tokens, user-defined
@@ -262,15 +290,18 @@ std::unique_ptr<Tokenizer> MakeGpt2(const GgufVocab& v) {
   if (v.pre.empty() || v.pre == "default" || v.pre == "gpt-2" || v.pre == "mpt") {
     // GPT-2, and GPT-NeoX/MPT whose ByteLevel pre-tokenizer runs GPT-2's regex
     // (the GPT-NeoX vocab has no tokenizer.ggml.pre).
-    source.pattern = std::string(kGpt2Pattern);
+    source.patterns = {std::string(kGpt2Pattern)};
   } else if (v.pre == "llama-bpe" || v.pre == "llama3") {
-    source.pattern = std::string(kCl100kPattern);
+    source.patterns = {std::string(kCl100kPattern)};
     source.ignore_merges = true;
+  } else if (const std::vector<std::string>* chain = SplitChain(v.pre)) {
+    source.patterns = *chain;
   } else {
     Fail(
         "{}: tokenizer.ggml.pre is \"{}\"; this loader knows the byte-level pre-tokenizers "
-        "gpt-2, mpt, llama-bpe and GPT-NeoX's (none)",
-        v.path, v.pre);
+        "gpt-2, mpt, llama-bpe, deepseek-llm, deepseek-coder, falcon, starcoder, refact, "
+        "command-r, smollm, codeshell, exaone and GPT-NeoX's (none)",
+        v.path, EscapeControlBytes(v.pre));
   }
   if (v.merges.empty()) Fail("{}: a gpt2 vocab without tokenizer.ggml.merges", v.path);
   source.tokens = v.tokens;

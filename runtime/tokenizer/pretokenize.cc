@@ -246,6 +246,22 @@ std::string WithUnicodeWhiteSpace(std::string_view pattern) {
   return out;
 }
 
+// Match state for pcre2_match: one ovector pair (the whole match; captures are
+// not used) and a JIT stack that grows to 8 MiB for deep backtracking.
+struct MatchScratch {
+  pcre2_match_data* match = pcre2_match_data_create(1, nullptr);
+  pcre2_match_context* context = pcre2_match_context_create(nullptr);
+  pcre2_jit_stack* stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
+  MatchScratch() { pcre2_jit_stack_assign(context, nullptr, stack); }
+  ~MatchScratch() {
+    pcre2_jit_stack_free(stack);
+    pcre2_match_context_free(context);
+    pcre2_match_data_free(match);
+  }
+  MatchScratch(const MatchScratch&) = delete;
+  MatchScratch& operator=(const MatchScratch&) = delete;
+};
+
 }  // namespace
 
 struct Pretokenizer::Pcre2 {
@@ -283,7 +299,36 @@ Pretokenizer Pretokenizer::ForPattern(std::string_view pattern, bool keep_gaps,
   return p;
 }
 
+Pretokenizer Pretokenizer::ForPatterns(const std::vector<std::string>& patterns, bool keep_gaps,
+                                       const std::string& where) {
+  if (patterns.empty()) {
+    Pretokenizer whole;
+    whole.engine_ = Engine::kWhole;
+    return whole;
+  }
+  Pretokenizer first = ForPattern(patterns[0], keep_gaps, where);
+  Pretokenizer* last = &first;
+  for (size_t i = 1; i < patterns.size(); ++i) {
+    auto next = std::make_shared<Pretokenizer>(ForPattern(patterns[i], keep_gaps, where));
+    Pretokenizer* raw = next.get();
+    last->then_ = std::move(next);
+    last = raw;
+  }
+  return first;
+}
+
 void Pretokenizer::Split(std::string_view text, std::vector<std::string_view>* pieces) const {
+  if (!then_) return SplitOnce(text, pieces);
+  std::vector<std::string_view> stage;
+  SplitOnce(text, &stage);
+  for (std::string_view piece : stage) then_->Split(piece, pieces);
+}
+
+void Pretokenizer::SplitOnce(std::string_view text, std::vector<std::string_view>* pieces) const {
+  if (engine_ == Engine::kWhole) {
+    if (!text.empty()) pieces->push_back(text);
+    return;
+  }
   const Text t{text, text.size()};
   if (engine_ != Engine::kPcre2) {
     size_t pos = 0;
@@ -303,6 +348,7 @@ void Pretokenizer::Split(std::string_view text, std::vector<std::string_view>* p
           end = t.NextO200k(pos);
           break;
         case Engine::kPcre2:
+        case Engine::kWhole:
           break;
       }
       if (end <= pos) end = pos + 1;  // Unreachable: every character starts a match.
@@ -311,10 +357,10 @@ void Pretokenizer::Split(std::string_view text, std::vector<std::string_view>* p
     }
     return;
   }
-  pcre2_match_data* match = pcre2_match_data_create_from_pattern(pcre2_->code, nullptr);
-  pcre2_match_context* context = pcre2_match_context_create(nullptr);
-  pcre2_jit_stack* stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
-  pcre2_jit_stack_assign(context, nullptr, stack);
+  // Made once per thread, not per call: a chain splits every piece of the text.
+  static thread_local const MatchScratch scratch;
+  pcre2_match_data* match = scratch.match;
+  pcre2_match_context* context = scratch.context;
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t pos = 0, gap_start = 0;
   int rc = 0;
@@ -337,9 +383,6 @@ void Pretokenizer::Split(std::string_view text, std::vector<std::string_view>* p
       pos = end;
     }
   }
-  pcre2_jit_stack_free(stack);
-  pcre2_match_context_free(context);
-  pcre2_match_data_free(match);
   if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(rc, message, sizeof(message));

@@ -24,7 +24,7 @@ inline constexpr std::string_view kO200kPattern =
 
 class Pretokenizer {
  public:
-  enum class Engine { kGpt2, kCl100k, kQwen2, kO200k, kPcre2 };
+  enum class Engine { kGpt2, kCl100k, kQwen2, kO200k, kPcre2, kWhole };
 
   // A matcher for `pattern`: hand-written if it is one of the known patterns
   // (unless force_pcre2), else compiled by PCRE2 (UTF + UCP, JIT). `keep_gaps`:
@@ -32,6 +32,12 @@ class Pretokenizer {
   // otherwise it is dropped (tiktoken). Throws Error naming `where` on a bad regex.
   static Pretokenizer ForPattern(std::string_view pattern, bool keep_gaps, const std::string& where,
                                  bool force_pcre2 = false);
+
+  // A chain: the first pattern cuts the text, each next one cuts every piece of
+  // the one before (Hugging Face's Sequence of Splits; llama.cpp's regex lists).
+  // No patterns: the text is one piece. Throws Error naming `where` on a bad regex.
+  static Pretokenizer ForPatterns(const std::vector<std::string>& patterns, bool keep_gaps,
+                                  const std::string& where);
 
   // Appends the pieces of `text` (well-formed UTF-8), in order, to `pieces`.
   void Split(std::string_view text, std::vector<std::string_view>* pieces) const;
@@ -46,6 +52,9 @@ class Pretokenizer {
   std::string where_;
   bool keep_gaps_ = false;
   std::shared_ptr<Pcre2> pcre2_;
+  std::shared_ptr<const Pretokenizer> then_;  // The next stage of a chain.
+
+  void SplitOnce(std::string_view text, std::vector<std::string_view>* pieces) const;
 };
 
 }  // namespace lmc::rt

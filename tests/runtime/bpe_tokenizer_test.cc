@@ -195,6 +195,26 @@ TEST_CASE("pieces between matches are kept for Hugging Face, dropped for tiktoke
         std::vector<std::string>{"12", "3"});
 }
 
+TEST_CASE("a chain of regexes splits every piece of the one before", "[pretokenize]") {
+  auto split = [](const Pretokenizer& p, std::string_view text) {
+    std::vector<std::string_view> pieces;
+    p.Split(text, &pieces);
+    return std::vector<std::string>(pieces.begin(), pieces.end());
+  };
+  // StarCoder's chain: digits one by one, then GPT-2's regex on what is left.
+  auto starcoder = Pretokenizer::ForPatterns({R"(\p{N})", std::string(kGpt2Pattern)}, true, "t");
+  CHECK(split(starcoder, "ab 123 cd") == std::vector<std::string>{"ab", " ", "1", "2", "3", " cd"});
+  // GPT-2's regex alone keeps " 123" whole.
+  CHECK(split(Pretokenizer::ForPatterns({std::string(kGpt2Pattern)}, true, "t"), "ab 123 cd") ==
+        std::vector<std::string>{"ab", " 123", " cd"});
+  auto whole = Pretokenizer::ForPatterns({}, true, "t");
+  CHECK(whole.engine() == Pretokenizer::Engine::kWhole);
+  CHECK(split(whole, "a b\nc") == std::vector<std::string>{"a b\nc"});
+  CHECK(split(whole, "").empty());
+  CHECK_THROWS_WITH(Pretokenizer::ForPatterns({"a", "(b"}, true, "t.gguf"),
+                    Contains("t.gguf: invalid pre-tokenizer regex"));
+}
+
 // ---------------------------------------------------------------- BPE
 
 TEST_CASE("the heap merge gives the plain loop's tokens on long pieces", "[bpe]") {
@@ -327,6 +347,14 @@ TEST_CASE("broken tokenizer.json files give one-line errors", "[bpe][errors]") {
   CHECK_THAT(LoadError("", dir.Write("meta.json", R"({"pre_tokenizer": {"type": "Metaspace"},
       "model": {"type": "BPE", "vocab": {}, "merges": []}})")),
              Contains("pre_tokenizer 'Metaspace' is not supported yet"));
+  CHECK_THAT(LoadError("", dir.Write("late.json", R"({"pre_tokenizer": {"type": "Sequence",
+      "pretokenizers": [{"type": "ByteLevel"}, {"type": "Digits"}]},
+      "model": {"type": "BPE", "vocab": {}, "merges": []}})")),
+             Contains("pre_tokenizer 'Digits' after ByteLevel is not supported"));
+  CHECK_THAT(LoadError("", dir.Write("prefix.json", R"({"pre_tokenizer": {"type": "Sequence",
+      "pretokenizers": [{"type": "Digits"}, {"type": "ByteLevel", "add_prefix_space": true}]},
+      "model": {"type": "BPE", "vocab": {}, "merges": []}})")),
+             Contains("ByteLevel add_prefix_space after a Split or Digits is not supported"));
   std::string bad_merge = json;
   size_t at = bad_merge.find("\"Ġ Ġ\"");
   REQUIRE(at != std::string::npos);

@@ -89,18 +89,34 @@ check llama3-special "$tok/llama3/tokenizer.json" "huggingface $tok/llama3/token
 roundtrip llama3 "$tok/llama3/tokenizer.json"
 check gpt2-json "$work/gpt2-tokenizer.json" "huggingface $work/gpt2-tokenizer.json plain" - --kind huggingface
 check gpt2-json-bos "$work/gpt2-tokenizer.json" "huggingface $work/gpt2-tokenizer.json bos" - --kind huggingface --bos --special
+# A Sequence pre-tokenizer: Digits, Split and ByteLevel with its regex, in order.
+node -e '
+const fs = require("fs");
+const j = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+j.pre_tokenizer = { type: "Sequence", pretokenizers: [
+  { type: "Digits", individual_digits: true },
+  { type: "Split", pattern: { Regex: "[A-Z][a-z]+" }, behavior: "Isolated", invert: false },
+  { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true } ] };
+fs.writeFileSync(process.argv[2], JSON.stringify(j));' "$work/gpt2-tokenizer.json" "$work/gpt2-sequence.json" &&
+  check gpt2-sequence "$work/gpt2-sequence.json" "huggingface $work/gpt2-sequence.json plain" - --kind huggingface ||
+  fail "writing a tokenizer.json with a Sequence pre-tokenizer"
+
 # GGUF vocabs with tokenizer.ggml.model gpt2 (byte-level BPE): GPT-2's against
-# tiktoken's r50k_base; GPT-NeoX's and MPT's against Hugging Face tokenizers on a
-# tokenizer.json holding the GGUF's own tokens and merges; Llama 3's
-# tokenizer.json written as a GGUF (pre llama-bpe) against tokenizers on the original.
+# tiktoken's r50k_base; the others against Hugging Face tokenizers on a
+# tokenizer.json holding the GGUF's own tokens and merges, and for the split
+# chains (deepseek, falcon, starcoder, refact) llama.cpp's regexes as Split
+# steps; Llama 3's tokenizer.json written as a GGUF (pre llama-bpe) against
+# tokenizers on the original. Falcon's and StarCoder's vocabs lack a few bytes,
+# which both sides drop, so only the others round-trip.
 gguf=$assets/vocab-gguf
 check gguf-gpt2 "$gguf/ggml-vocab-gpt-2.gguf" "tiktoken r50k_base plain" -
 check gguf-gpt2-special "$gguf/ggml-vocab-gpt-2.gguf" "tiktoken r50k_base special" - --special
 roundtrip gguf-gpt2 "$gguf/ggml-vocab-gpt-2.gguf"
-for name in gpt-neox mpt; do
+for name in gpt-neox mpt deepseek-coder deepseek-llm falcon refact starcoder; do
   if node "$here/reference/gguf_tokenizer_json.js" to-json "$gguf/ggml-vocab-$name.gguf" "$work/$name.json"; then
     check "gguf-$name" "$gguf/ggml-vocab-$name.gguf" "huggingface $work/$name.json plain" -
     check "gguf-$name-special" "$gguf/ggml-vocab-$name.gguf" "huggingface $work/$name.json special" - --special
+    case $name in falcon | refact | starcoder) ;; *) roundtrip "gguf-$name" "$gguf/ggml-vocab-$name.gguf" ;; esac
   else
     fail "gguf-$name: writing its tokenizer.json"
   fi
@@ -112,9 +128,10 @@ if node "$here/reference/gguf_tokenizer_json.js" to-gguf "$tok/llama3/tokenizer.
 else
   fail "gguf-llama3: writing the GGUF"
 fi
-"$lmc" tokenize --tokenizer "$gguf/ggml-vocab-starcoder.gguf" x >/dev/null 2>"$work/err"
-[ $? = 1 ] && grep -q 'tokenizer.ggml.pre is "starcoder"' "$work/err" && pass "unknown GGUF pre-tokenizer named" ||
-  fail "starcoder GGUF: $(cat "$work/err")"
+node "$here/reference/gguf_tokenizer_json.js" to-gguf "$tok/llama3/tokenizer.json" no-such-pre "$work/unknown-pre.gguf" &&
+  "$lmc" tokenize --tokenizer "$work/unknown-pre.gguf" x >/dev/null 2>"$work/err"
+[ $? = 1 ] && grep -q 'tokenizer.ggml.pre is "no-such-pre"' "$work/err" && pass "unknown GGUF pre-tokenizer named" ||
+  fail "unknown GGUF pre-tokenizer: $(cat "$work/err")"
 
 # An arbitrary --pattern runs through PCRE2: cl100k's regex, spelled differently.
 cp "$tok/tiktoken/cl100k_base.tiktoken" "$work/custom.tiktoken"

@@ -116,6 +116,9 @@ if (benchMb > 0) {
   out.push(randomCodePoints(5000));
   out.push("lone \ud800 surrogate", "a\udc00b", "\ud83d");
   out.push("nul\u0000byte", "\u0001\u0002\u0003\u007f");
+  // Bytes some vocabularies lack (Falcon: 0x03, 0x0B; StarCoder: 0xF1, the lead
+  // byte of U+40000..U+7FFFF), between letters that merge across them.
+  out.push("th\u0003e c\u000bat", "in\u{50000}g \u{50000}\u{7ffff}x", "\u0004\u0005 x\u001e");
   for (let i = 0; i < 40; ++i) out.push(randomCodePoints(int(1, 120)));
   for (let i = 0; i < 300; ++i) out.push(mixture(12));
   for (let i = 0; i < 20; ++i) out.push(mixture(60));

@@ -3,14 +3,44 @@
 // loader can be fed a vocabulary the reference runs from its own file.
 // usage: node gguf_tokenizer_json.js to-json VOCAB.gguf OUT.json
 //          A gpt2-model GGUF as tokenizer.json: its tokens and merges as a BPE
-//          model, GPT-2's ByteLevel pre-tokenizer, control tokens (type 3) as
-//          special added tokens and user-defined ones (type 4) as plain ones.
+//          model, control tokens (type 3) as special added tokens and
+//          user-defined ones (type 4) as plain ones. The pre-tokenizer is
+//          GPT-2's ByteLevel, or for the tokenizer.ggml.pre names in SPLITS a
+//          Sequence of Split (Isolated) steps running llama.cpp's regex list
+//          for that name (llama-vocab.cpp), then ByteLevel without a regex.
 //        node gguf_tokenizer_json.js to-gguf TOKENIZER.json PRE OUT.gguf
 //          A vocab-only GGUF v3 as llama.cpp's converter writes one
 //          (tokenizer.ggml.model "gpt2", tokenizer.ggml.pre PRE): special added
 //          tokens are control tokens, others user-defined.
 "use strict";
 const fs = require("fs");
+
+// llama.cpp's regex lists, as it spells them (GPT-2's without its last "|\\s+").
+const GPT2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
+const CJK = "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+";
+const DEEPSEEK_LETTERS =
+  "\\s?[A-Za-z\u00b5\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u01ba\u01bc-\u01bf\u01c4-\u0293" +
+  "\u0295-\u02af\u0370-\u0373\u0376\u0377\u037b-\u037d\u037f\u0386\u0388-\u038a\u038c" +
+  "\u038e-\u03a1\u03a3-\u03f5\u03f7-\u0481\u048a-\u052f\u0531-\u0556\u10a0-\u10c5" +
+  "\u13a0-\u13f5\u13f8-\u13fd\u1c90-\u1cba\u1cbd-\u1cbf\u1d00-\u1d2b\u1d6b-\u1d77" +
+  "\u1d79-\u1d9a\u1e00-\u1f15\u1f18-\u1f1d\u1f20-\u1f45\u1f48-\u1f4d\u1f50-\u1f57\u1f59" +
+  "\u1f5b\u1f5d\u1f5f-\u1f7d\u1f80-\u1fb4\u1fb6-\u1fbc\u1fbe\u1fc2-\u1fc4\u1fc6-\u1fcc" +
+  "\u1fd0-\u1fd3\u1fd6-\u1fdb\u1fe0-\u1fec\u1ff2-\u1ff4\u1ff6-\u1ffc\u2102\u2107" +
+  "\u210a-\u2113\u2115\u2119-\u211d\u2124\u2126\u2128\u212a-\u212d\u212f-\u2134\u2139" +
+  "\u213c-\u213f\u2145-\u2149\u214e\u2183\u2184\u2c00-\u2c7b\u2c7e-\u2ce4\u2ceb-\u2cee" +
+  "\u2cf2\u2cf3\ua640-\ua66d\ua680-\ua69b\ua722-\ua76f\ua771-\ua787\ua78b-\ua78e" +
+  "\uab70-\uabbf\ufb00-\ufb06\ufb13-\ufb17\uff21-\uff3a\uff41-\uff5a" +
+  "\u{10400}-\u{1044f}\u{104b0}-\u{104d3}\u{104d8}-\u{104fb}\u{10c80}-\u{10cb2}" +
+  "\u{10cc0}-\u{10cf2}\u{118a0}-\u{118df}\u{1e900}-\u{1e943}]+";
+const SPLITS = {
+  "deepseek-llm": ["[\r\n]", DEEPSEEK_LETTERS,
+                   "\\s?[!-/:-~\uff01-\uff0f\uff1a-\uff5e\u2018-\u201f\u3000-\u3002]+",
+                   "\\s+$", CJK, "\\p{N}+"],
+  "deepseek-coder": ["[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", CJK, "\\p{N}"],
+  "falcon": ["[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2, "[0-9][0-9][0-9]"],
+  "starcoder": ["\\p{N}", GPT2],
+  "refact": ["\\p{N}", GPT2],
+};
 
 // ---------------------------------------------------------------- GGUF read
 function readGguf(path) {
@@ -64,9 +94,18 @@ function toJson(ggufPath, outPath) {
     }
   });
   const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
+  const splits = SPLITS[kv["tokenizer.ggml.pre"]];
+  const preTokenizer = !splits ? byteLevel : {
+    type: "Sequence",
+    pretokenizers: [
+      ...splits.map((regex) => ({ type: "Split", pattern: { Regex: regex }, behavior: "Isolated",
+                                  invert: false })),
+      { ...byteLevel, use_regex: false },
+    ],
+  };
   const json = {
     version: "1.0", truncation: null, padding: null, added_tokens: added, normalizer: null,
-    pre_tokenizer: byteLevel, post_processor: null, decoder: byteLevel,
+    pre_tokenizer: preTokenizer, post_processor: null, decoder: byteLevel,
     model: { type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: null,
              end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false,
              vocab, merges: kv["tokenizer.ggml.merges"] },
