@@ -250,7 +250,7 @@ BpeTokenizer::BpeTokenizer(BpeSpec spec)
     }
     added_first_byte_[static_cast<unsigned char>(a.text[0])] = true;
     is_added_[a.id] = true;
-    if (!has_bytes_[a.id]) tokens_[a.id] = a.text;
+    tokens_[a.id] = a.text;  // Decodes to its text, even where its id also has bytes.
   }
   if (bos_ >= static_cast<int>(tokens_.size()) || eos_ >= static_cast<int>(tokens_.size())) {
     Fail("{}: BOS/EOS id outside the vocabulary", path_);

@@ -176,7 +176,7 @@ struct ByteLevelBpeSource {
   std::string where;
   std::vector<std::string> tokens;
   std::vector<std::string> merges;
-  std::vector<AddedToken> added;      // text and id; the text is the token's, decoded.
+  std::vector<AddedToken> added;      // ids; their text is the token's string as stored.
   std::vector<std::string> patterns;  // A chain, as BpeSpec::patterns; gaps are kept.
   bool ignore_merges = false;         // Emit a piece that is a token whole (Llama 3).
   int bos = -1, eos = -1;

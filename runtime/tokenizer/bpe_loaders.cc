@@ -501,6 +501,14 @@ std::unique_ptr<BpeTokenizer> LoadGpt2Bpe(const std::string& path) {
 }
 
 std::unique_ptr<BpeTokenizer> MakeByteLevelBpe(ByteLevelBpeSource source) {
+  // An added token's text is its string as stored, not byte-level characters:
+  // DeepSeek's user-defined "ü" matches U+00FC in the text, not the byte 0xFC.
+  for (AddedToken& a : source.added) {
+    if (a.id < 0 || a.id >= static_cast<int>(source.tokens.size())) {
+      Fail("{}: added token id {} is outside the vocabulary", source.where, a.id);
+    }
+    a.text = source.tokens[a.id];
+  }
   ByteLevelVocab v;
   std::vector<std::pair<std::string, int64_t>> list;
   list.reserve(source.tokens.size());
@@ -524,13 +532,7 @@ std::unique_ptr<BpeTokenizer> MakeByteLevelBpe(ByteLevelBpeSource source) {
   spec.whole_piece_first = source.ignore_merges;
   spec.patterns = std::move(source.patterns);
   spec.keep_gaps = true;  // As llama.cpp and Hugging Face's Split "Isolated" do.
-  for (AddedToken& a : source.added) {
-    if (a.id < 0 || a.id >= static_cast<int>(spec.tokens.size())) {
-      Fail("{}: added token id {} is outside the vocabulary", source.where, a.id);
-    }
-    a.text = spec.tokens[a.id];
-    spec.added.push_back(std::move(a));
-  }
+  spec.added = std::move(source.added);
   spec.bos = source.bos;
   spec.eos = source.eos;
   return std::make_unique<BpeTokenizer>(std::move(spec));

@@ -118,6 +118,8 @@ if (benchMb > 0) {
   out.push("nul\u0000byte", "\u0001\u0002\u0003\u007f");
   // Bytes some vocabularies lack (Falcon: 0x03, 0x0B; StarCoder: 0xF1, the lead
   // byte of U+40000..U+7FFFF), between letters that merge across them.
+  // Latin-1 letters that are also added tokens in DeepSeek's vocabs.
+  out.push("Führer", "õ÷Áý Àÿ øú þüùöû", "Ürün ñandú");
   out.push("th\u0003e c\u000bat", "in\u{50000}g \u{50000}\u{7ffff}x", "\u0004\u0005 x\u001e");
   for (let i = 0; i < 40; ++i) out.push(randomCodePoints(int(1, 120)));
   for (let i = 0; i < 300; ++i) out.push(mixture(12));
