@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "compiler/driver/reference_commands.h"
+#include "compiler/spec/spec.h"
 #include "runtime/util/error.h"
 #include "runtime/weights/checkpoint.h"
 #include "runtime/weights/gguf_writer.h"
@@ -46,8 +47,8 @@ std::set<std::string> QuantizedNames(const ir::Graph& graph, const rt::TensorSou
 
 // Token embeddings by every layout's name (with and without its optional prefix).
 bool IsTokenEmbedding(const std::string& name) {
-  for (const char* layout :
-       {"llama2c", "llama", "gpt2", "openai_gpt", "bloom", "t5", "torch_transformer"}) {
+  for (const EnumName<WeightsLayout>& entry : kWeightsLayoutNames) {
+    const std::string_view layout = entry.name;
     const auto& table = rt::LayoutTensors(layout);
     auto it = table.find("token_embedding");
     if (it == table.end()) continue;

@@ -154,11 +154,22 @@ inline constexpr WeightRole kWeightRoles[] = {{"token_embedding", false},
 inline constexpr const char kEncoderRolePrefix[] = "enc_";
 
 // Whose tensor names and storage layout a checkpoint follows: Meta's Llama
-// (llama2.c), or a Hugging Face class. Each has one table in
-// runtime/weights/weight_names.cc: names, transposes and fused-tensor splits.
-enum class WeightsLayout { kLlama2c, kLlama, kGpt2, kOpenAiGpt, kBloom, kT5, kTorchTransformer };
+// (llama2.c), llama.cpp's GGUF names, or a Hugging Face class. Each has one
+// table in runtime/weights/weight_names.cc: names, transposes and fused-tensor
+// splits.
+enum class WeightsLayout {
+  kLlama2c,
+  kGguf,
+  kLlama,
+  kGpt2,
+  kOpenAiGpt,
+  kBloom,
+  kT5,
+  kTorchTransformer
+};
 inline constexpr EnumName<WeightsLayout> kWeightsLayoutNames[] = {
     {"llama2c", WeightsLayout::kLlama2c},
+    {"gguf", WeightsLayout::kGguf},
     {"llama", WeightsLayout::kLlama},
     {"gpt2", WeightsLayout::kGpt2},
     {"openai_gpt", WeightsLayout::kOpenAiGpt},

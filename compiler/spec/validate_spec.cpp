@@ -128,6 +128,10 @@ class Validator {
           {"weights.layout", "weights.format"},
           "weights.layout llama2c goes with weights.format llama2c (or gguf), and only with them");
     }
+    if (s.weights.layout == WeightsLayout::kGguf && s.weights.format != WeightsFormat::kGguf) {
+      Error({"weights.layout", "weights.format"},
+            "weights.layout gguf (llama.cpp's tensor names) goes with weights.format gguf");
+    }
     const bool fused_qkv = s.weights.layout == WeightsLayout::kGpt2 ||
                            s.weights.layout == WeightsLayout::kOpenAiGpt ||
                            s.weights.layout == WeightsLayout::kBloom ||

@@ -32,6 +32,32 @@ const Table& Llama2c() {
   return table;
 }
 
+// llama.cpp's names for its llama architecture (Llama, Mistral, Qwen2 biases).
+// Its converter stores q and k in Meta's order, as llama2.c does: rope pairs
+// adjacent values (position.rope.style: interleaved).
+const Table& GgufLlama() {
+  static const Table table = [] {
+    Table t = {
+        {"token_embedding", {"token_embd.weight"}},
+        {"attn_norm", {"blk.{layer}.attn_norm.weight"}},
+        {"wo", {"blk.{layer}.attn_output.weight"}},
+        {"ffn_norm", {"blk.{layer}.ffn_norm.weight"}},
+        {"w_gate", {"blk.{layer}.ffn_gate.weight"}},
+        {"w_up", {"blk.{layer}.ffn_up.weight"}},
+        {"w_down", {"blk.{layer}.ffn_down.weight"}},
+        {"final_norm", {"output_norm.weight"}},
+        {"classifier", {"output.weight"}},
+    };
+    for (const char* p : {"q", "k", "v"}) {
+      std::string base = std::string("blk.{layer}.attn_") + p + ".";
+      t[std::string("w") + p] = {base + "weight"};
+      t[std::string("w") + p + "_bias"] = {base + "bias"};
+    }
+    return t;
+  }();
+  return table;
+}
+
 const Table& HfLlama() {
   static const Table table = [] {
     Table t = {
@@ -210,6 +236,7 @@ std::map<std::string, std::string> PlainNames(const Table& table) {
 
 const std::map<std::string, StoredTensor>& LayoutTensors(std::string_view layout) {
   if (layout == "llama2c") return Llama2c();
+  if (layout == "gguf") return GgufLlama();
   if (layout == "llama") return HfLlama();
   if (layout == "gpt2") return Gpt2();
   if (layout == "openai_gpt") return OpenAiGpt();
@@ -217,8 +244,8 @@ const std::map<std::string, StoredTensor>& LayoutTensors(std::string_view layout
   if (layout == "t5") return T5();
   if (layout == "torch_transformer") return TorchTransformer();
   Fail(
-      "unknown weights layout '{}': expected llama2c, llama, gpt2, openai_gpt, bloom, t5 or "
-      "torch_transformer",
+      "unknown weights layout '{}': expected llama2c, gguf, llama, gpt2, openai_gpt, bloom, t5 "
+      "or torch_transformer",
       layout);
 }
 

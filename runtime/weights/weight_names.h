@@ -26,6 +26,7 @@ struct StoredTensor {
 };
 
 // Layouts: "llama2c" (Meta's Llama names, as llama2.c's export.py writes them),
+// "gguf" (llama.cpp's names for its llama architecture),
 // "llama" (Hugging Face LlamaForCausalLM, Mistral, Qwen2), "gpt2"
 // (GPT2LMHeadModel), "openai_gpt" (OpenAIGPTLMHeadModel), "bloom"
 // (BloomForCausalLM), "t5" (T5ForConditionalGeneration), "torch_transformer"

@@ -62,6 +62,19 @@ ids=$(seq -s, 1 40 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ?
     --set weights.layout=llama2c --weights "$tmp/s.gguf" --tokens "$ids" --out "$tmp/b.npy" &&
   cmp -s "$tmp/a.npy" "$tmp/b.npy" && pass "stories260K llama2.c -> q8_0 GGUF: bit-identical (lmc run)" ||
   fail "stories260K llama2.c -> q8_0 GGUF"
+# The same file with llama.cpp's tensor names (weights.layout gguf): Meta's q/k
+# order, which llama.cpp's converter also writes, so the same logits.
+/usr/bin/python3 "$src/tests/e2e/gguf_rename.py" "$tmp/s.gguf" "$tmp/s-llama.cpp.gguf" &&
+  "$lmc" run "$src/specs/stories260k.yaml" "${s260k[@]}" --set weights.format=gguf \
+    --set weights.layout=gguf --weights "$tmp/s-llama.cpp.gguf" --tokens "$ids" --out "$tmp/c.npy" &&
+  cmp -s "$tmp/a.npy" "$tmp/c.npy" && pass "stories260K with llama.cpp's tensor names: bit-identical" ||
+  fail "stories260K with llama.cpp's tensor names (weights.layout gguf)"
+expect_status 1 "weights.layout gguf with safetensors" -- "$lmc" check "$spec" --set weights.layout=gguf
+case "$err" in
+  *"error: weights.layout gguf (llama.cpp's tensor names) goes with weights.format gguf"*)
+    pass "weights.layout gguf with safetensors: the diagnostic says why" ;;
+  *) fail "weights.layout gguf with safetensors: $err" ;;
+esac
 expect_error "quantize llama2.c without a spec" 1 "llama2.c needs --spec" -- \
   "$lmc" quantize "$stories" -o "$tmp/x.gguf" --dtype q8_0
 
