@@ -7,7 +7,8 @@ references, on a corpus generated here:
   spm_train (unigram + nmt_nfkc with user-defined and control symbols, BPE +
   nmt_nfkc + byte fallback, unigram identity without a dummy prefix).
 - GGUF llama-spm: the same libsentencepiece ids as Llama 2's tokenizer.model
-  (the GGUF holds that vocab; checked piece by piece here first).
+  (the GGUF holds that vocab; checked piece by piece here first). GGUF
+  baichuan: libsentencepiece on a model file written here from its pieces.
 - WordPiece: Hugging Face tokenizers (npm, Rust core) on a BERT tokenizer.json
   written here from the vocab of ggml-vocab-bert-bge.gguf (read by the small
   GGUF reader below), for both lmc's tokenizer.json loader and its GGUF loader.
@@ -316,6 +317,52 @@ def check_gguf_spm(texts, corpus_path):
     print(f"gguf llama-spm: {len(texts)} texts, {bad} mismatches against libsentencepiece")
 
 
+def spm_model_from_gguf(meta, path):
+    """A SentencePiece ModelProto (protobuf wire format, written by hand) holding a
+    GGUF llama vocab: its pieces, scores and types, BPE with byte fallback when it
+    has byte pieces, and the normalizer llama.cpp assumes when the GGUF says
+    nothing: identity, a dummy prefix, whitespace kept."""
+    def varint(n):
+        out = b""
+        while True:
+            byte, n = n & 0x7F, n >> 7
+            out += bytes([byte | (0x80 if n else 0)])
+            if not n:
+                return out
+
+    def field(number, wire, payload):
+        key = varint(number << 3 | wire)
+        if wire == 2:
+            return key + varint(len(payload)) + payload
+        return key + payload
+
+    types = meta["tokenizer.ggml.token_type"]
+    out = b""
+    for piece, score, kind in zip(meta["tokenizer.ggml.tokens"], meta["tokenizer.ggml.scores"],
+                                  types):
+        out += field(1, 2, field(1, 2, piece.encode()) + field(2, 5, struct.pack("<f", score)) +
+                     field(3, 0, varint(kind)))
+    trainer = field(3, 0, varint(2)) + field(4, 0, varint(len(types)))  # BPE, vocab size
+    trainer += field(35, 0, varint(1 if 6 in types else 0))  # byte_fallback
+    for number, key in ((40, "unknown"), (41, "bos"), (42, "eos")):
+        token = meta.get(f"tokenizer.ggml.{key}_token_id", -1)
+        if token >= 0:
+            trainer += field(number, 0, varint(token))
+    normalizer = field(1, 2, b"identity") + field(3, 0, varint(1)) + field(4, 0, varint(0))
+    out += field(2, 2, trainer) + field(3, 2, normalizer)
+    with open(path, "wb") as f:
+        f.write(out)
+
+
+def check_gguf_baichuan(texts, corpus_path, tmp):
+    """Baichuan's GGUF vocab (64,000 pieces, no original model file at hand):
+    libsentencepiece on a ModelProto written from the GGUF's own pieces."""
+    gguf = os.path.join(ASSETS, "vocab-gguf/ggml-vocab-baichuan.gguf")
+    model = os.path.join(tmp, "baichuan.model")
+    spm_model_from_gguf(read_gguf(gguf), model)
+    check_spm("gguf-baichuan", "gguf", gguf, model, texts, corpus_path, tmp, True)
+
+
 # ---------------------------------------------------------------- WordPiece
 def bert_tokenizer_json(vocab, path):
     """A bert-base-uncased style tokenizer.json over `vocab` (list of tokens)."""
@@ -406,6 +453,7 @@ def main():
             check_spm(name, "sentencepiece", path, path, texts, corpus_path, tmp,
                       name == "unigram_identity")
         check_gguf_spm(texts, corpus_path)
+        check_gguf_baichuan(texts, corpus_path, tmp)
         check_wordpiece(texts, tmp)
     if failures:
         print(f"{len(failures)} failures")
