@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Encode throughput of lmc's byte-level BPE tokenizers beside the npm reference
-# implementations, measured in the same run on the same machine: whole process
+# Encode throughput of every lmc tokenizer kind beside its reference
+# implementation, measured in the same run on the same machine: byte-level BPE
+# and WordPiece beside the npm packages, then SentencePiece beside
+# libsentencepiece (spm_bench.py). Whole process
 # (`lmc tokenize --jsonl`, load included, one thread) on a >= 10 MB mixed corpus,
 # then lmc's encode throughput at 1 KB / 100 KB / 10 MB (timed inside the process
 # by --time) to show encoding is linear.
@@ -16,7 +18,7 @@ tok=$assets/tokenizers
 work=$build/bench-tokenizers
 ref=$work/reference
 mkdir -p "$ref"
-cp tests/tokenizer/reference/{package.json,package-lock.json,encode.js} "$ref"/
+cp tests/tokenizer/reference/{package.json,package-lock.json,encode.js,gguf_tokenizer_json.js} "$ref"/
 if ! cmp -s "$ref/package-lock.json" "$ref/installed-lock.json"; then
   npm ci --prefix "$ref" --no-audit --no-fund >/dev/null
   cp "$ref/package-lock.json" "$ref/installed-lock.json"
@@ -68,12 +70,15 @@ run cl100k_base "$tok/tiktoken/cl100k_base.tiktoken" "tiktoken (Rust/WASM)" "tik
 run o200k_base "$tok/tiktoken/o200k_base.tiktoken" "tiktoken (Rust/WASM)" "tiktoken o200k_base plain"
 run gpt2 "$tok/gpt2" "tiktoken r50k (Rust/WASM)" "tiktoken r50k_base plain" "gpt-3-encoder (JS)" "gpt-3-encoder"
 run llama3 "$tok/llama3/tokenizer.json" "HF tokenizers (Rust)" "huggingface $tok/llama3/tokenizer.json plain"
+# WordPiece: BERT's tokenizer.json, written from the bert-bge vocab GGUF.
+node "$ref/gguf_tokenizer_json.js" to-json "$assets/vocab-gguf/ggml-vocab-bert-bge.gguf" "$work/bert.json"
+run wordpiece "$work/bert.json" "HF tokenizers (Rust)" "huggingface $work/bert.json plain"
 
 echo
 echo "lmc encode throughput by input size (encode only, timed inside the process, best of 3):"
 printf "%-14s %8s %12s %12s %12s\n" kind "load s" "1 KB MB/s" "100 KB MB/s" "10 MB MB/s"
 for spec in "cl100k_base:$tok/tiktoken/cl100k_base.tiktoken" "o200k_base:$tok/tiktoken/o200k_base.tiktoken" \
-            "gpt2:$tok/gpt2" "llama3:$tok/llama3/tokenizer.json"; do
+            "gpt2:$tok/gpt2" "llama3:$tok/llama3/tokenizer.json" "wordpiece:$work/bert.json"; do
   name=${spec%%:*} file=${spec#*:}
   row=$(printf "%-14s" "$name") cells=""
   load=999
@@ -91,3 +96,7 @@ for spec in "cl100k_base:$tok/tiktoken/cl100k_base.tiktoken" "o200k_base:$tok/ti
   printf "%s %8.3f%s\n" "$row" "$load" "$cells"
   cells=""
 done
+
+echo
+echo "SentencePiece beside libsentencepiece (tests/tokenizer/spm_bench.py):"
+/usr/bin/python3 tests/tokenizer/spm_bench.py "$lmc" "$assets" "$build/bench-spm"

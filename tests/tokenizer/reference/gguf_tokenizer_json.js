@@ -8,6 +8,7 @@
 //          GPT-2's ByteLevel, or for the tokenizer.ggml.pre names in SPLITS a
 //          Sequence of Split (Isolated) steps running llama.cpp's regex list
 //          for that name (llama-vocab.cpp), then ByteLevel without a regex.
+//          A bert-model GGUF becomes a BERT (WordPiece) tokenizer.json.
 //        node gguf_tokenizer_json.js to-gguf TOKENIZER.json PRE OUT.gguf
 //          A vocab-only GGUF v3 as llama.cpp's converter writes one
 //          (tokenizer.ggml.model "gpt2", tokenizer.ggml.pre PRE): special added
@@ -80,9 +81,35 @@ function readGguf(path) {
   return kv;
 }
 
+// A "bert" GGUF as a BERT tokenizer.json (WordPiece, uncased when the vocab has no capitals).
+function bertJson(kv) {
+  // llama.cpp's phantom-space form undone: "▁word" is "word", a continuation "ing" is "##ing".
+  const tokens = kv["tokenizer.ggml.tokens"].map((t) =>
+    /^\[.*\]$/.test(t) ? t : t.startsWith("\u2581") ? t.slice(1) : "##" + t);
+  const vocab = Object.create(null);
+  tokens.forEach((t, id) => { if (!(t in vocab)) vocab[t] = id; });
+  const lowercase = !tokens.some((t) => /[A-Z]/.test(t) && !/^\[.*\]$/.test(t));
+  const specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].filter((t) => t in vocab);
+  return {
+    version: "1.0", truncation: null, padding: null,
+    added_tokens: specials.map((t) => ({ id: vocab[t], content: t, single_word: false, lstrip: false,
+                                         rstrip: false, normalized: false, special: true })),
+    normalizer: { type: "BertNormalizer", clean_text: true, handle_chinese_chars: true,
+                  strip_accents: null, lowercase },
+    pre_tokenizer: { type: "BertPreTokenizer" }, post_processor: null,
+    decoder: { type: "WordPiece", prefix: "##", cleanup: true },
+    model: { type: "WordPiece", unk_token: "[UNK]", continuing_subword_prefix: "##",
+             max_input_chars_per_word: 100, vocab },
+  };
+}
+
 function toJson(ggufPath, outPath) {
   const kv = readGguf(ggufPath);
-  if (kv["tokenizer.ggml.model"] !== "gpt2") throw new Error(`${ggufPath}: not a gpt2 vocab`);
+  if (kv["tokenizer.ggml.model"] === "bert") {
+    fs.writeFileSync(outPath, JSON.stringify(bertJson(kv)));
+    return;
+  }
+  if (kv["tokenizer.ggml.model"] !== "gpt2") throw new Error(`${ggufPath}: not a gpt2 or bert vocab`);
   const tokens = kv["tokenizer.ggml.tokens"], types = kv["tokenizer.ggml.token_type"] || [];
   const vocab = Object.create(null), added = [];
   tokens.forEach((t, id) => {
