@@ -86,14 +86,16 @@ LMC_VNNI_TARGET inline __m512 PairScales(const Block* w, size_t b, size_t blocks
 
 // sums[t * kRows + r] = the product of rows[r] and token t0 + t, for kRows x kTokens outputs.
 // Per block pair and output, one vpdpbusd gives 16 int32 lanes (4 products each; lanes 0-7
-// block b, 8-15 block b + 1), exact: Q8_0 multiplies x + 128 (unsigned) by w and starts from
-// -128 * sum(w); Q4_0 multiplies the nibbles (unsigned) by x and starts from -8 * sum(x). The
+// block b, 8-15 block b + 1), exact. Its unsigned operand is the weights, offset to be
+// non-negative (Q8_0: w + 128; Q4_0: the nibbles, w + 8), its signed one the activations; so
+// every row's dot product starts from the same -offset * sum(x), made once per token. The
 // lanes, as f32, times d_w * d_x, are added to an f32 accumulator; at the end its lanes are
 // added (ReduceAdd).
 template <size_t kRows, size_t kTokens, typename Block>
 LMC_VNNI_TARGET void Tile(const Block* const* rows, const QuantizedActivations& x, size_t t0,
                           float* sums) {
   constexpr bool kQ8 = std::is_same_v<Block, rt::BlockQ8_0>;
+  const __m512i offset = _mm512_set1_epi8(kQ8 ? -128 : 8);  // As unsigned bytes: 128 or 8.
   const size_t blocks = rt::QuantBlocks(x.cols);
   const __m512i zero = _mm512_setzero_si512();
   __m512 acc[kTokens][kRows];
@@ -101,28 +103,20 @@ LMC_VNNI_TARGET void Tile(const Block* const* rows, const QuantizedActivations& 
     for (size_t r = 0; r < kRows; ++r) acc[t][r] = _mm512_setzero_ps();
   }
   for (size_t b = 0; b < blocks; b += 2) {
-    __m512i wv[kRows], start[kRows];
+    __m512i wv[kRows];
     __m512 ws[kRows];
     for (size_t r = 0; r < kRows; ++r) {
       wv[r] = LoadPair(rows[r], b, blocks);
+      if constexpr (kQ8) wv[r] = _mm512_xor_si512(wv[r], offset);  // w + 128, unsigned
       ws[r] = PairScales(rows[r], b, blocks);
-      if constexpr (kQ8) {
-        start[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(-128), wv[r]));
-      }
     }
     for (size_t t = 0; t < kTokens; ++t) {
       const size_t row = (t0 + t) * x.stride + b;
-      __m512i xv = _mm512_loadu_si512(x.q.data() + row * rt::kQuantBlock);
+      const __m512i xv = _mm512_loadu_si512(x.q.data() + row * rt::kQuantBlock);
       const __m512 xs = Halves(x.d[row], x.d[row + 1]);
-      __m512i x_start = zero;
-      if constexpr (kQ8) {
-        xv = _mm512_xor_si512(xv, _mm512_set1_epi8(-128));  // x + 128, unsigned
-      } else {
-        x_start = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(8), xv));
-      }
+      const __m512i start = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, offset, xv));
       for (size_t r = 0; r < kRows; ++r) {
-        const __m512i dot = kQ8 ? _mm512_dpbusd_epi32(start[r], xv, wv[r])
-                                : _mm512_dpbusd_epi32(x_start, wv[r], xv);
+        const __m512i dot = _mm512_dpbusd_epi32(start, wv[r], xv);
         acc[t][r] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, dot), _mm512_mul_ps(ws[r], xs),
                                     acc[t][r]);
       }
