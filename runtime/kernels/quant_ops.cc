@@ -77,11 +77,13 @@ LMC_VNNI_TARGET inline __m512i LoadPair(const rt::BlockQ4_0* w, size_t b, size_t
   const __m512i nibbles = _mm512_mask_blend_epi64(0xCC, both, _mm512_srli_epi16(both, 4));
   return _mm512_and_si512(nibbles, _mm512_set1_epi8(0x0F));
 }
-// F16C's conversion is exact, as rt::QuantScale (one instruction instead of a dozen).
+// The two blocks' f16 scales, widened: d_b in lanes 0-7, d_(b+1) in lanes 8-15 (F16C's
+// conversion is exact, as rt::QuantScale).
 template <typename Block>
 LMC_VNNI_TARGET inline __m512 PairScales(const Block* w, size_t b, size_t blocks) {
-  const float hi = b + 1 < blocks ? _cvtsh_ss(w[b + 1].d) : 0.0f;
-  return Halves(_cvtsh_ss(w[b].d), hi);
+  const __m256i lo = _mm256_set1_epi16(static_cast<short>(w[b].d));
+  const short hi = b + 1 < blocks ? static_cast<short>(w[b + 1].d) : 0;
+  return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_mask_set1_epi16(lo, 0xFF00, hi));
 }
 
 // sums[t * kRows + r] = the product of rows[r] and token t0 + t, for kRows x kTokens outputs.
@@ -91,6 +93,11 @@ LMC_VNNI_TARGET inline __m512 PairScales(const Block* w, size_t b, size_t blocks
 // every row's dot product starts from the same -offset * sum(x), made once per token. The
 // lanes, as f32, times d_w * d_x, are added to an f32 accumulator; at the end its lanes are
 // added (ReduceAdd).
+//
+// Rows are consecutive in memory (rows[r] = rows[0] + r * blocks), so a tile reads kRows
+// short streams at once, too many and too short for the hardware prefetcher: each row
+// prefetches the same place in the next tile's row (past the matrix's end a prefetch is
+// ignored), one tile ahead.
 template <size_t kRows, size_t kTokens, typename Block>
 LMC_VNNI_TARGET void Tile(const Block* const* rows, const QuantizedActivations& x, size_t t0,
                           float* sums) {
@@ -103,21 +110,24 @@ LMC_VNNI_TARGET void Tile(const Block* const* rows, const QuantizedActivations& 
     for (size_t r = 0; r < kRows; ++r) acc[t][r] = _mm512_setzero_ps();
   }
   for (size_t b = 0; b < blocks; b += 2) {
-    __m512i wv[kRows];
-    __m512 ws[kRows];
-    for (size_t r = 0; r < kRows; ++r) {
-      wv[r] = LoadPair(rows[r], b, blocks);
-      if constexpr (kQ8) wv[r] = _mm512_xor_si512(wv[r], offset);  // w + 128, unsigned
-      ws[r] = PairScales(rows[r], b, blocks);
-    }
+    __m512i xv[kTokens], start[kTokens];
+    __m512 xs[kTokens];
     for (size_t t = 0; t < kTokens; ++t) {
       const size_t row = (t0 + t) * x.stride + b;
-      const __m512i xv = _mm512_loadu_si512(x.q.data() + row * rt::kQuantBlock);
-      const __m512 xs = Halves(x.d[row], x.d[row + 1]);
-      const __m512i start = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, offset, xv));
-      for (size_t r = 0; r < kRows; ++r) {
-        const __m512i dot = _mm512_dpbusd_epi32(start, wv[r], xv);
-        acc[t][r] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, dot), _mm512_mul_ps(ws[r], xs),
+      xv[t] = _mm512_loadu_si512(x.q.data() + row * rt::kQuantBlock);
+      xs[t] = Halves(x.d[row], x.d[row + 1]);
+      start[t] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, offset, xv[t]));
+    }
+    for (size_t r = 0; r < kRows; ++r) {
+      const char* ahead = reinterpret_cast<const char*>(rows[r] + kRows * blocks + b);
+      _mm_prefetch(ahead, _MM_HINT_T0);
+      if constexpr (kQ8) _mm_prefetch(ahead + 2 * sizeof(Block) - 1, _MM_HINT_T0);
+      __m512i wv = LoadPair(rows[r], b, blocks);
+      if constexpr (kQ8) wv = _mm512_xor_si512(wv, offset);  // w + 128, unsigned
+      const __m512 ws = PairScales(rows[r], b, blocks);
+      for (size_t t = 0; t < kTokens; ++t) {
+        const __m512i dot = _mm512_dpbusd_epi32(start[t], wv, xv[t]);
+        acc[t][r] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, dot), _mm512_mul_ps(ws, xs[t]),
                                     acc[t][r]);
       }
     }
