@@ -8,8 +8,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <algorithm>
 #include <cmath>
 
+#include "runtime/kernels/attention_scratch.h"
 #include "runtime/kernels/position_tables.h"
 
 // Per-target include guard: toggled by foreach_target.h for each target.
@@ -608,21 +610,45 @@ inline void AddInPlace(float* x, const float* y, int n) {
   }
 }
 
-// out[i, i + width) = sum_t scores[t] * v_t[i, i + width), with kVectors accumulators held in
-// registers across the whole token loop so out is written once.
-template <size_t kVectors>
+// For kHeads heads j: out[j * out_stride + [0, kVectors * N)) = sum_t scores[j * tokens + t] *
+// v_t[0, kVectors * N), with the kHeads x kVectors accumulators held in registers across the
+// whole token loop: each v_t is loaded once for the heads, and out is written once.
+template <size_t kHeads, size_t kVectors>
 HWY_INLINE void WeightedSumBlock(DF d, const float* HWY_RESTRICT values, size_t kv_stride,
                                  const float* HWY_RESTRICT scores, size_t n_tokens,
-                                 float* HWY_RESTRICT out) {
+                                 float* HWY_RESTRICT out, size_t out_stride) {
   const size_t N = hn::Lanes(d);
-  VF acc[kVectors];
-  for (size_t k = 0; k < kVectors; ++k) acc[k] = hn::Zero(d);
+  VF acc[kHeads][kVectors];
+  for (size_t j = 0; j < kHeads; ++j) {
+    for (size_t k = 0; k < kVectors; ++k) acc[j][k] = hn::Zero(d);
+  }
   for (size_t t = 0; t < n_tokens; ++t) {
     const float* v = values + t * kv_stride;
-    const VF s = hn::Set(d, scores[t]);
-    for (size_t k = 0; k < kVectors; ++k) acc[k] = hn::MulAdd(s, hn::LoadU(d, v + k * N), acc[k]);
+    VF vv[kVectors];
+    for (size_t k = 0; k < kVectors; ++k) vv[k] = hn::LoadU(d, v + k * N);
+    for (size_t j = 0; j < kHeads; ++j) {
+      const VF s = hn::Set(d, scores[j * n_tokens + t]);
+      for (size_t k = 0; k < kVectors; ++k) acc[j][k] = hn::MulAdd(s, vv[k], acc[j][k]);
+    }
   }
-  for (size_t k = 0; k < kVectors; ++k) hn::StoreU(acc[k], d, out + k * N);
+  for (size_t j = 0; j < kHeads; ++j) {
+    for (size_t k = 0; k < kVectors; ++k) hn::StoreU(acc[j][k], d, out + j * out_stride + k * N);
+  }
+}
+
+// WeightedSumBlock for n_heads in [1, kHeads], known only at run time.
+template <size_t kHeads, size_t kVectors>
+HWY_INLINE void WeightedSumBlockUpTo(DF d, const float* HWY_RESTRICT values, size_t kv_stride,
+                                     const float* HWY_RESTRICT scores, size_t n_tokens,
+                                     float* HWY_RESTRICT out, size_t out_stride, size_t n_heads) {
+  if constexpr (kHeads == 1) {
+    WeightedSumBlock<1, kVectors>(d, values, kv_stride, scores, n_tokens, out, out_stride);
+  } else if (n_heads == kHeads) {
+    WeightedSumBlock<kHeads, kVectors>(d, values, kv_stride, scores, n_tokens, out, out_stride);
+  } else {
+    WeightedSumBlockUpTo<kHeads - 1, kVectors>(d, values, kv_stride, scores, n_tokens, out,
+                                               out_stride, n_heads);
+  }
 }
 
 inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
@@ -637,48 +663,66 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
   const size_t stride = static_cast<size_t>(kv_stride);
   const size_t tokens = static_cast<size_t>(n_tokens);
   const int group = n_heads / n_kv_heads;
-  for (int h = 0; h < n_heads; ++h) {
-    const float* q_h = q + static_cast<size_t>(h) * dim;
-    const size_t kv_offset = static_cast<size_t>(h / group) * dim;
-    // Four cached keys at a time share each load of q_h.
+  constexpr int kChunk = kAttentionHeadChunk;
+  // The heads of a GQA group, kChunk at a time, read each cached key and value once together.
+  size_t heads = 0;
+  for (int h0 = 0; h0 < n_heads; h0 += static_cast<int>(heads)) {
+    const int group_end = (h0 / group + 1) * group;
+    heads = static_cast<size_t>(std::min(kChunk, group_end - h0));
+    const float* q0 = q + static_cast<size_t>(h0) * dim;
+    const size_t kv_offset = static_cast<size_t>(h0 / group) * dim;
+    // Scores of head h0 + j at scores + j * tokens; four cached keys at a time share each load
+    // of a query head, and each key is loaded once for the heads.
     const float* k_rows[4];
+    float sums[4 * kChunk];
     size_t t = 0;
     for (; t + 4 <= tokens; t += 4) {
       for (size_t i = 0; i < 4; ++i) k_rows[i] = key_cache + (t + i) * stride + kv_offset;
-      DotTile<4, 1>(k_rows, q_h, dim, dim, scores + t);
+      DotTileUpTo<4, kChunk>(k_rows, q0, dim, dim, heads, sums);
+      for (size_t j = 0; j < heads; ++j) {
+        for (size_t i = 0; i < 4; ++i) scores[j * tokens + t + i] = sums[j * 4 + i];
+      }
     }
     for (; t < tokens; ++t) {
       k_rows[0] = key_cache + t * stride + kv_offset;
-      DotTile<1, 1>(k_rows, q_h, dim, dim, scores + t);
+      DotTileUpTo<1, kChunk>(k_rows, q0, dim, dim, heads, sums);
+      for (size_t j = 0; j < heads; ++j) scores[j * tokens + t] = sums[j];
     }
-    for (t = 0; t < tokens; ++t) scores[t] *= scale;
-    if (slopes) {  // ALiBi: a linear penalty on the distance back to each key.
-      for (t = 0; t < tokens; ++t) {
-        scores[t] += slopes[h] * static_cast<float>(static_cast<int>(t) - query_pos);
+    for (size_t j = 0; j < heads; ++j) {
+      const int h = h0 + static_cast<int>(j);
+      float* s = scores + j * tokens;
+      for (t = 0; t < tokens; ++t) s[t] *= scale;
+      if (slopes) {  // ALiBi: a linear penalty on the distance back to each key.
+        for (t = 0; t < tokens; ++t) {
+          s[t] += slopes[h] * static_cast<float>(static_cast<int>(t) - query_pos);
+        }
       }
+      if (relative) {  // T5: a learned bias per head and bucket of the distance.
+        for (t = 0; t < tokens; ++t) s[t] += (*relative)(h, static_cast<int>(t) - query_pos);
+      }
+      if (cope) AddCope(*cope, q + static_cast<size_t>(h) * dim, head_dim, s, n_tokens);
+      Softmax(s, n_tokens);
     }
-    if (relative) {  // T5: a learned bias per head and bucket of the distance.
-      for (t = 0; t < tokens; ++t) scores[t] += (*relative)(h, static_cast<int>(t) - query_pos);
-    }
-    if (cope) AddCope(*cope, q_h, head_dim, scores, n_tokens);
-    Softmax(scores, n_tokens);
 
     const float* values = value_cache + kv_offset;
-    float* out_h = out + static_cast<size_t>(h) * dim;
+    float* out0 = out + static_cast<size_t>(h0) * dim;
     size_t i = 0;
     for (; i + 4 * N <= dim; i += 4 * N) {
-      WeightedSumBlock<4>(d, values + i, stride, scores, tokens, out_h + i);
+      WeightedSumBlockUpTo<kChunk, 4>(d, values + i, stride, scores, tokens, out0 + i, dim, heads);
     }
     for (; i + N <= dim; i += N) {
-      WeightedSumBlock<1>(d, values + i, stride, scores, tokens, out_h + i);
+      WeightedSumBlockUpTo<kChunk, 1>(d, values + i, stride, scores, tokens, out0 + i, dim, heads);
     }
     if (i < dim) {
       const size_t rem = dim - i;
-      VF acc = hn::Zero(d);
-      for (size_t t = 0; t < tokens; ++t) {
-        acc = hn::MulAdd(hn::Set(d, scores[t]), LoadTail(d, values + t * stride + i, rem), acc);
+      for (size_t j = 0; j < heads; ++j) {
+        VF acc = hn::Zero(d);
+        for (t = 0; t < tokens; ++t) {
+          acc = hn::MulAdd(hn::Set(d, scores[j * tokens + t]),
+                           LoadTail(d, values + t * stride + i, rem), acc);
+        }
+        StoreTail(d, acc, out0 + j * dim + i, rem);
       }
-      StoreTail(d, acc, out_h + i, rem);
     }
   }
 }

@@ -741,7 +741,7 @@ TEST_CASE("Attention matches scalar reference with GQA", "[kernels]") {
           ref::Attention(want.data(), q.data(), keys.data(), values.data(), n_tokens, c.n_heads,
                          c.n_kv_heads, c.head_dim, kv_stride, scale, ref_scores.data());
           std::vector<float> got = Guarded(q_size);
-          std::vector<float> scores(n_tokens);
+          std::vector<float> scores(k::kAttentionHeadChunk * n_tokens);
           k::Attention(got.data(), q.data(), keys.data(), values.data(), n_tokens, c.n_heads,
                        c.n_kv_heads, c.head_dim, kv_stride, scale, scores.data());
           ExpectClose(got.data(), want.data(), q_size, 1e-5f, 2e-6f);
@@ -764,7 +764,8 @@ TEST_CASE("Attention with ALiBi slopes matches scalar reference", "[kernels]") {
         const std::vector<float> q = Random(q_size, rng, -2.0f, 2.0f);
         const std::vector<float> keys = Random(static_cast<size_t>(n_tokens) * kv_dim, rng);
         const std::vector<float> values = Random(static_cast<size_t>(n_tokens) * kv_dim, rng);
-        std::vector<float> want(q_size), got(q_size), plain(q_size), scores(n_tokens);
+        std::vector<float> want(q_size), got(q_size), plain(q_size),
+            scores(k::kAttentionHeadChunk * n_tokens);
         ref::Attention(want.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
                        n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), slopes.data(),
                        query_pos);
@@ -802,7 +803,8 @@ TEST_CASE("Attention with T5's relative bias or CoPE matches scalar reference", 
         const std::vector<float> q = Random(q_size, rng, -2.0f, 2.0f);
         const std::vector<float> keys = Random(static_cast<size_t>(n_tokens) * kv_dim, rng);
         const std::vector<float> values = Random(static_cast<size_t>(n_tokens) * kv_dim, rng);
-        std::vector<float> want(q_size), got(q_size), plain(q_size), scores(n_tokens);
+        std::vector<float> want(q_size), got(q_size), plain(q_size),
+            scores(k::kAttentionHeadChunk * n_tokens);
         const int query_pos = n_tokens / 2;  // Keys on both sides (T5 is bidirectional here).
         ref::Attention(want.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
                        n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), nullptr, query_pos,
@@ -951,7 +953,7 @@ TEST_CASE("Attention reads the right kv head and single tokens pass through", "[
                         static_cast<float>(j));
           }
         }
-        std::vector<float> out(n_heads * head_dim), scores(n_tokens);
+        std::vector<float> out(n_heads * head_dim), scores(k::kAttentionHeadChunk * n_tokens);
         k::Attention(out.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
                      n_kv_heads, head_dim, kv_stride, 0.5f, scores.data());
         const int group = n_heads / n_kv_heads;
