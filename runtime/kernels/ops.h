@@ -87,11 +87,10 @@ void AddInPlace(float* x, const float* y, int n);
 // holds n_kv_heads heads of head_dim floats. Query head h reads kv head
 // h / (n_heads / n_kv_heads); n_heads must be a multiple of n_kv_heads.
 // Per head: s[t] = scale * dot(q_h, k_t); softmax over t; out_h = sum_t s[t] * v_t.
-// scores: scratch of at least kAttentionHeadChunk * n_tokens floats (the heads of a GQA group
-// are computed kAttentionHeadChunk at a time, reading each cached row once for them). out: [n_heads
-// * head_dim], must not alias the other arguments. `slopes` (n_heads floats), when given, adds
-// ALiBi's slopes[h] * (t - query_pos) to head h's scores before the softmax; `relative`, T5's
-// bucketed bias of t - query_pos; `cope`, CoPE's contextual-position bias.
+// scores: scratch of at least kAttentionHeadChunk * n_tokens floats (attention_scratch.h).
+// out: [n_heads * head_dim], must not alias the other arguments. `slopes` (n_heads floats), when
+// given, adds ALiBi's slopes[h] * (t - query_pos) to head h's scores before the softmax;
+// `relative`, T5's bucketed bias of t - query_pos; `cope`, CoPE's contextual-position bias.
 void Attention(float* out, const float* q, const float* key_cache, const float* value_cache,
                int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride, float scale,
                float* scores, const float* slopes = nullptr, int query_pos = 0,
