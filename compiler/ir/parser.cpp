@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <map>
 
 #include "compiler/ir/ir.h"
@@ -107,11 +110,17 @@ class Parser {
     return std::string(text_.substr(start, pos_ - start));
   }
 
-  int64_t Int() {
+  // Every integer in the IR is a size, a count or an index: bounded to int32 so that the shape
+  // rules can multiply two of them (heads * head_dim) without overflow.
+  int64_t Int(int64_t lo = 0, int64_t hi = std::numeric_limits<int32_t>::max()) {
     std::string word = Ident();
     char* end = nullptr;
+    errno = 0;
     long long v = std::strtoll(word.c_str(), &end, 10);
     if (*end != '\0') Fail(fmt::format("expected an integer, found '{}'", word));
+    if (errno == ERANGE || v < lo || v > hi) {
+      Fail(fmt::format("integer {} out of range [{}, {}]", word, lo, hi));
+    }
     return v;
   }
 
