@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <algorithm>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -267,6 +269,53 @@ HWY_INLINE void SwiGluRows(float* HWY_RESTRICT out, const Block* HWY_RESTRICT w_
   }
 }
 
+// rt::QuantizeActivationRow for `tokens` rows, bit for bit: the same amax (a NaN never wins,
+// as in std::max), the same scale and inverse, the same product x * inv, rounded half away from
+// zero as std::round does: truncate, then step one away from zero when the dropped fraction is
+// at least 1/2 (both exact in floating point). Each row ends in zero blocks up to `stride`.
+void QuantizeActivationRows(const float* HWY_RESTRICT x, size_t tokens, size_t cols, size_t stride,
+                            int8_t* HWY_RESTRICT q, float* HWY_RESTRICT d) {
+  const DF df;
+  const hn::Rebind<int32_t, DF> d32;
+  const hn::Rebind<int8_t, DF> d8;
+  const size_t N = hn::Lanes(df), blocks = rt::QuantBlocks(cols);
+  HWY_ALIGN float padded[rt::kQuantBlock];
+  for (size_t t = 0; t < tokens; ++t) {
+    int8_t* row_q = q + t * stride * rt::kQuantBlock;
+    float* row_d = d + t * stride;
+    for (size_t b = 0; b < blocks; ++b) {
+      const size_t begin = b * rt::kQuantBlock, n = std::min(rt::kQuantBlock, cols - begin);
+      const float* in = x + t * cols + begin;
+      if (n < rt::kQuantBlock) {  // the last block, zero-padded
+        std::fill(std::copy(in, in + n, padded), padded + rt::kQuantBlock, 0.0f);
+        in = padded;
+      }
+      VF amax = hn::Zero(df);
+      for (size_t k = 0; k < rt::kQuantBlock; k += N) {
+        const VF a = hn::Abs(hn::LoadU(df, in + k));
+        amax = hn::IfThenElse(hn::Lt(amax, a), a, amax);
+      }
+      const float scale = hn::GetLane(hn::MaxOfLanes(df, amax)) / 127.0f;
+      const float inv = scale >= std::numeric_limits<float>::min() ? 1.0f / scale : 0.0f;
+      row_d[b] = scale;
+      const VF vinv = hn::Set(df, inv), half = hn::Set(df, 0.5f), one = hn::Set(df, 1.0f),
+               limit = hn::Set(df, 127.0f);
+      for (size_t k = 0; k < rt::kQuantBlock; k += N) {
+        const VF v = hn::Mul(hn::LoadU(df, in + k), vinv);
+        const VF whole = hn::Trunc(v);
+        const VF away =
+            hn::IfThenElseZero(hn::Ge(hn::Abs(hn::Sub(v, whole)), half), hn::CopySign(one, v));
+        VF r = hn::Add(whole, away);
+        r = hn::IfThenElseZero(hn::Eq(r, r), r);  // NaN (inf * 0) -> 0
+        r = hn::Min(hn::Max(r, hn::Neg(limit)), limit);
+        hn::StoreU(hn::DemoteTo(d8, hn::ConvertTo(d32, r)), d8, row_q + begin + k);
+      }
+    }
+    std::fill(row_q + blocks * rt::kQuantBlock, row_q + stride * rt::kQuantBlock, int8_t{0});
+    std::fill(row_d + blocks, row_d + stride, 0.0f);
+  }
+}
+
 void MatMulRowsQ8_0(float* out, const rt::BlockQ8_0* w, const QuantizedActivations& x, size_t rows,
                     size_t row_begin, size_t row_end) {
   Rows(out + row_begin, rows, w, x, row_begin, row_end);
@@ -293,10 +342,20 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace lmc::kernels {
 
+HWY_EXPORT(QuantizeActivationRows);
 HWY_EXPORT(MatMulRowsQ8_0);
 HWY_EXPORT(MatMulRowsQ4_0);
 HWY_EXPORT(MatMulSwiGluRowsQ8_0);
 HWY_EXPORT(MatMulSwiGluRowsQ4_0);
+
+void QuantizedActivations::Quantize(const float* x, size_t n_tokens, size_t n_cols) {
+  tokens = n_tokens;
+  cols = n_cols;
+  stride = (rt::QuantBlocks(cols) + 1) / 2 * 2;
+  q.resize(tokens * stride * rt::kQuantBlock);
+  d.resize(tokens * stride);
+  HWY_DYNAMIC_DISPATCH(QuantizeActivationRows)(x, tokens, cols, stride, q.data(), d.data());
+}
 
 void MatMulRows(float* out, const rt::BlockQ8_0* w, const QuantizedActivations& x, size_t rows,
                 size_t row_begin, size_t row_end) {

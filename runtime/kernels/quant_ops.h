@@ -26,19 +26,9 @@ struct QuantizedActivations {
   std::vector<int8_t> q;
   std::vector<float> d;
 
-  // Quantizes x ([tokens, cols] floats), reusing the buffers.
-  void Quantize(const float* x, size_t n_tokens, size_t n_cols) {
-    tokens = n_tokens;
-    cols = n_cols;
-    const size_t blocks = rt::QuantBlocks(cols);
-    stride = (blocks + 1) / 2 * 2;
-    q.assign(tokens * stride * rt::kQuantBlock, 0);
-    d.assign(tokens * stride, 0.0f);
-    for (size_t t = 0; t < tokens; ++t) {
-      rt::QuantizeActivationRow(x + t * cols, cols, q.data() + t * stride * rt::kQuantBlock,
-                                d.data() + t * stride);
-    }
-  }
+  // Quantizes x ([tokens, cols] floats), reusing the buffers: SIMD code that gives
+  // rt::QuantizeActivationRow's integers and scales bit for bit.
+  void Quantize(const float* x, size_t n_tokens, size_t n_cols);
 };
 
 // out[t * rows + r] = sum over blocks b of float(int dot(w row r block b, x token t block b))

@@ -1081,6 +1081,49 @@ TEST_CASE("QuantizeActivationRow rounds x / d half away from zero", "[kernels][q
   CHECK(std::all_of(q, q + 32, [](int8_t v) { return v == 0; }));
 }
 
+// QuantizedActivations::Quantize (SIMD) gives rt::QuantizeActivationRow's integers and scales
+// bit for bit on every target: random rows, exact ties at every half (x = (k + 1/2) * d with d a
+// power of two), zeros, NaN and infinities, subnormal blocks, partial last blocks; the padding
+// up to the even stride is zero, also when the buffers held something before.
+TEST_CASE("Quantize is QuantizeActivationRow bit for bit on every target", "[kernels][quant]") {
+  ForEachTarget([] {
+    std::mt19937 rng(11);
+    for (size_t cols :
+         {size_t{1}, size_t{31}, size_t{32}, size_t{33}, size_t{64}, size_t{100}, size_t{2048}}) {
+      INFO("cols " << cols);
+      const size_t tokens = 5, blocks = lmc::rt::QuantBlocks(cols);
+      std::vector<float> x = Random(tokens * cols, rng, -3.0f, 3.0f);
+      for (size_t j = 0; j < cols; ++j) {
+        // Row 1: ties. Block amax 127 * 0.25, so q = x / 0.25 lands on k + 1/2 exactly.
+        x[cols + j] = j % 32 == 0 ? 31.75f : (static_cast<float>(j % 64) - 32.0f + 0.5f) * 0.25f;
+        x[2 * cols + j] = 0.0f;                      // row 2: zeros
+        x[3 * cols + j] = x[3 * cols + j] * 1e-39f;  // row 3: subnormals
+      }
+      x[4 * cols] = std::numeric_limits<float>::quiet_NaN();  // row 4: NaN, +-inf
+      if (cols > 1) x[4 * cols + 1] = std::numeric_limits<float>::infinity();
+      if (cols > 40) x[4 * cols + 40] = -std::numeric_limits<float>::infinity();
+      k::QuantizedActivations xq;
+      xq.q.assign(1000, 99);  // stale contents must not survive in the padding
+      xq.d.assign(1000, 99.0f);
+      xq.Quantize(x.data(), tokens, cols);
+      REQUIRE(xq.stride == (blocks + 1) / 2 * 2);
+      std::vector<int8_t> q(blocks * 32);
+      std::vector<float> d(blocks);
+      for (size_t t = 0; t < tokens; ++t) {
+        INFO("row " << t);
+        lmc::rt::QuantizeActivationRow(x.data() + t * cols, cols, q.data(), d.data());
+        const int8_t* got_q = xq.q.data() + t * xq.stride * 32;
+        const float* got_d = xq.d.data() + t * xq.stride;
+        CHECK(std::equal(q.begin(), q.end(), got_q));
+        CHECK(std::memcmp(d.data(), got_d, blocks * sizeof(float)) == 0);
+        CHECK(std::all_of(got_q + blocks * 32, got_q + xq.stride * 32,
+                          [](int8_t v) { return v == 0; }));
+        CHECK(std::all_of(got_d + blocks, got_d + xq.stride, [](float v) { return v == 0.0f; }));
+      }
+    }
+  });
+}
+
 // The SIMD Q8_0 / Q4_0 products (quant_ops.h) against the scalar reference (scalar_ops.h) on
 // every target. Both compute the same exact integer block dot products s_b and the same f32
 // scales d_w * d_x; they differ only in how the scaled terms are added in f32 (the SIMD kernels
