@@ -19,6 +19,12 @@ if cmp -s "$tmp/story.txt" "$tmp/expected.txt"; then pass "greedy output equals 
   fail "greedy output differs:"; diff "$tmp/expected.txt" "$tmp/story.txt"; fi
 case "$err" in *"tok/s"*) pass "timings on stderr" ;; *) fail "no timings on stderr: $err" ;; esac
 
+# Start-up: the binary does not load libhwy.so, whose static initializer costs milliseconds
+# (runtime/kernels/cpu_targets.cc stands in for the dispatch functions).
+needed=$(readelf -d "$model" | grep NEEDED)
+case "$needed" in *libhwy*) fail "the model loads libhwy: $needed" ;;
+  *) pass "no libhwy.so at start-up" ;; esac
+
 # A shorter run is a prefix of the longer one (greedy is deterministic).
 "$model" generate --weights "$weights" --tokenizer "$tokenizer" --prompt "Once upon a time" \
   -n 20 --temperature 0 >"$tmp/short.txt" 2>/dev/null
