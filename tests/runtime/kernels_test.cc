@@ -716,11 +716,12 @@ TEST_CASE("Attention matches scalar reference with GQA", "[kernels]") {
   struct Config {
     int n_heads, n_kv_heads, head_dim;
   };
-  // The last three have groups that are not a multiple of kAttentionHeadChunk: a chunk of
+  // The last five have groups that are not a multiple of kAttentionHeadChunk: a chunk of
   // heads ends at its group's end.
   const std::vector<Config> configs = {
-      {8, 4, 8},  {8, 1, 8},  {8, 8, 8},  {8, 4, 6},   {8, 1, 6},   {8, 8, 6},  {8, 2, 2},
-      {4, 2, 17}, {6, 3, 64}, {2, 1, 72}, {4, 4, 128}, {12, 2, 16}, {10, 2, 8}, {3, 1, 16},
+      {8, 4, 8},   {8, 1, 8},  {8, 8, 8},  {8, 4, 6},   {8, 1, 6},   {8, 8, 6},
+      {8, 2, 2},   {4, 2, 17}, {6, 3, 64}, {2, 1, 72},  {4, 4, 128}, {32, 4, 64},
+      {12, 2, 16}, {10, 2, 8}, {3, 1, 16}, {20, 2, 16}, {22, 2, 40},
   };
   ForEachTarget([&] {
     std::mt19937 rng(10);
