@@ -110,16 +110,17 @@ class Parser {
     return std::string(text_.substr(start, pos_ - start));
   }
 
-  // Every integer in the IR is a size, a count or an index: bounded to int32 so that the shape
-  // rules can multiply two of them (heads * head_dim) without overflow.
-  int64_t Int(int64_t lo = 0, int64_t hi = std::numeric_limits<int32_t>::max()) {
+  // Every integer in the IR is a size, a count or an index: bounded to [0, int32 max] so that the
+  // shape rules can multiply two of them (heads * head_dim) without overflow.
+  int64_t Int() {
+    constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
     std::string word = Ident();
     char* end = nullptr;
     errno = 0;
     long long v = std::strtoll(word.c_str(), &end, 10);
     if (*end != '\0') Fail(fmt::format("expected an integer, found '{}'", word));
-    if (errno == ERANGE || v < lo || v > hi) {
-      Fail(fmt::format("integer {} out of range [{}, {}]", word, lo, hi));
+    if (errno == ERANGE || v < 0 || v > kMax) {
+      Fail(fmt::format("integer {} out of range [0, {}]", word, kMax));
     }
     return v;
   }
