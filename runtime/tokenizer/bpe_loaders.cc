@@ -307,8 +307,9 @@ void ReadByteLevelVocab(const std::vector<std::pair<std::string, int64_t>>& voca
                         const std::string& where, ByteLevelVocab* v) {
   int max_id = -1;
   for (const auto& [token, id] : vocab) {
-    if (id < 0 || id > INT32_MAX / 2) {
-      Fail("{}: token '{}' has id {}, expected a non-negative integer", where, Excerpt(token), id);
+    if (id < 0 || id >= kMaxVocabSize) {
+      Fail("{}: token '{}' has id {}, expected an integer in [0, {})", where, Excerpt(token), id,
+           kMaxVocabSize);
     }
     max_id = std::max(max_id, static_cast<int>(id));
   }
@@ -337,8 +338,8 @@ void ReadByteLevelVocab(const json& vocab, const std::string& where, ByteLevelVo
   list.reserve(vocab.size());
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     if (!it.value().is_number_integer()) {
-      Fail("{}: token '{}' has id {}, expected a non-negative integer", where, Excerpt(it.key()),
-           it.value().dump());
+      Fail("{}: token '{}' has id {}, expected an integer in [0, {})", where, Excerpt(it.key()),
+           it.value().dump(), kMaxVocabSize);
     }
     list.emplace_back(it.key(), it.value().get<int64_t>());
   }
@@ -408,11 +409,15 @@ std::unique_ptr<BpeTokenizer> LoadTiktoken(const std::string& path, const std::s
     }
     int64_t rank = 0;
     for (char c : text.substr(space + 1)) {
-      if (c < '0' || c > '9' || rank > INT32_MAX / 4) {
+      if (c < '0' || c > '9') {
         Fail("{}:{}: expected a non-negative integer rank, found '{}'", path, line,
              Excerpt(text.substr(space + 1)));
       }
       rank = rank * 10 + (c - '0');
+      if (rank >= kMaxVocabSize) {
+        Fail("{}:{}: rank {} is too large, expected below {}", path, line,
+             Excerpt(text.substr(space + 1)), kMaxVocabSize);
+      }
     }
     if (known != nullptr && known->ranks != 0 && rank != static_cast<int64_t>(line - 1)) {
       Fail("{}:{}: rank {} where {} expects {}", path, line, rank, known->name, line - 1);
@@ -679,10 +684,12 @@ std::unique_ptr<BpeTokenizer> LoadHuggingFaceBpe(const std::string& path,
     for (size_t i = 0; i < j["added_tokens"].size(); ++i) {
       const json& a = j["added_tokens"][i];
       if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() ||
-          a["id"].get<int64_t>() < 0 || a["id"].get<int64_t>() > INT32_MAX / 2 ||
+          a["id"].get<int64_t>() < 0 || a["id"].get<int64_t>() >= kMaxVocabSize ||
           !a.contains("content") || !a["content"].is_string()) {
-        Fail("{}: added_tokens[{}]: expected {{\"id\": integer, \"content\": string, ...}}", file,
-             i);
+        Fail(
+            "{}: added_tokens[{}]: expected {{\"id\": integer in [0, {}), \"content\": string, "
+            "...}}",
+            file, i, kMaxVocabSize);
       }
       if (flag(a, "single_word"))
         Fail("{}: added_tokens[{}]: single_word is not supported yet", file, i);

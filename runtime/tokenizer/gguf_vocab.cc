@@ -21,9 +21,6 @@ using gguf::Reader;
 using gguf::ScalarSize;
 using gguf::TypeName;
 
-// More tokens or merges than any real vocab; bounds what a hostile count allocates.
-constexpr uint64_t kMaxVocab = 1 << 24;
-
 }  // namespace
 
 GgufVocab ReadGgufVocab(const std::string& path) {
@@ -95,9 +92,9 @@ GgufVocab ReadGgufVocab(const std::string& path) {
              Printable(key), TypeName(elem), TypeName(want_elem));
       }
       const uint64_t count = r.Read<uint64_t>("an array count");
-      if (count > kMaxVocab) {
+      if (count > static_cast<uint64_t>(kMaxVocabSize)) {
         Fail("{}: byte offset {}: metadata \"{}\" declares {} elements, expected at most {}", path,
-             at + 4, Printable(key), count, kMaxVocab);
+             at + 4, Printable(key), count, kMaxVocabSize);
       }
       const uint64_t min_size = elem == kString ? 8 : ScalarSize(elem);
       if (count > r.left() / min_size) {

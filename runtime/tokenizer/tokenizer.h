@@ -12,6 +12,11 @@
 
 namespace lmc::rt {
 
+// Token ids index dense tables, so the largest id a file names sets what loading it
+// allocates. Loaders refuse ids from here on: 16 times the largest real vocabulary
+// (Gemma's 262,144).
+constexpr int kMaxVocabSize = 1 << 22;
+
 struct EncodeOptions {
   bool add_bos = false;  // Prepend BOS where the tokenizer has one.
   bool add_eos = false;

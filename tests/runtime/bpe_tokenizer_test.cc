@@ -297,6 +297,9 @@ TEST_CASE("broken tiktoken rank files give one-line errors", "[bpe][errors]") {
              Contains(":2: invalid base64 token"));
   CHECK_THAT(LoadError("", dir.Write("cl100k_base.tiktoken", "IQ== zero\n")),
              Contains(":1: expected a non-negative integer rank"));
+  // A rank indexes a dense table: a huge one must not allocate gigabytes.
+  CHECK_THROWS_WITH(LoadTiktoken(dir.Write("z.tiktoken", "IQ== 1000000000\n"), "\\S+"),
+                    Contains("z.tiktoken:1: rank 1000000000 is too large, expected below 4194304"));
   CHECK_THAT(LoadError("", dir.Write("cl100k_base.tiktoken", "IQ==\n")),
              Contains(":1: expected 'base64-token rank'"));
   CHECK_THAT(LoadError("", dir.Write("cl100k_base.tiktoken", "")), Contains("empty rank file"));
@@ -328,7 +331,10 @@ TEST_CASE("broken GPT-2 files give one-line errors", "[bpe][errors]") {
   dir.Write("b/vocab.bpe", "#version: 0.2\nĠ t extra\n");
   CHECK_THAT(LoadError("gpt2_bpe", dir.File("b")), Contains("vocab.bpe:2: expected two tokens"));
   dir.Write("b/encoder.json", "{\"a\": \"one\"}");
-  CHECK_THAT(LoadError("gpt2_bpe", dir.File("b")), Contains("expected a non-negative integer"));
+  CHECK_THAT(LoadError("gpt2_bpe", dir.File("b")), Contains("expected an integer in [0, 4194304)"));
+  dir.Write("b/encoder.json", "{\"a\": 1000000000}");
+  CHECK_THAT(LoadError("gpt2_bpe", dir.File("b")),
+             Contains("token 'a' has id 1000000000, expected an integer in [0, 4194304)"));
   fs::create_directory(dir.File("c"));
   dir.Write("c/encoder.json", encoder);
   CHECK_THAT(LoadError("gpt2_bpe", dir.File("c")), Contains("no vocab.bpe or merges.txt"));
@@ -347,6 +353,10 @@ TEST_CASE("broken tokenizer.json files give one-line errors", "[bpe][errors]") {
   CHECK_THAT(LoadError("", dir.Write("meta.json", R"({"pre_tokenizer": {"type": "Metaspace"},
       "model": {"type": "BPE", "vocab": {}, "merges": []}})")),
              Contains("pre_tokenizer 'Metaspace' is not supported yet"));
+  CHECK_THAT(LoadError("", dir.Write("added.json", R"({"added_tokens": [{"id": 1000000000,
+      "content": "x"}], "pre_tokenizer": {"type": "ByteLevel"},
+      "model": {"type": "BPE", "vocab": {}, "merges": []}})")),
+             Contains("added_tokens[0]: expected {\"id\": integer in [0, 4194304)"));
   CHECK_THAT(LoadError("", dir.Write("late.json", R"({"pre_tokenizer": {"type": "Sequence",
       "pretokenizers": [{"type": "ByteLevel"}, {"type": "Digits"}]},
       "model": {"type": "BPE", "vocab": {}, "merges": []}})")),
