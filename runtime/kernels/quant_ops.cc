@@ -1,18 +1,22 @@
 // Q8_0 / Q4_0 weights times int8-quantized activations (quant_ops.h), in a translation unit of
 // their own so that it compiles beside ops.cc. Two implementations of the same products:
 //   - AVX-512 VNNI (vpdpbusd), compiled once with a target attribute and taken by the AVX3
-//     targets when the CPU has VNNI: two blocks (64 int8) per instruction;
+//     targets when the CPU has VNNI. Each output is, bit for bit, scalar::QuantizedDot.
+//     One token at a time reads the weights as stored (RowTile); more tokens repack 16 rows
+//     so that one instruction feeds 16 outputs (Pack, PanelTile).
 //   - portable Highway code for every other target (and AVX-512 without VNNI): the int8 widen
-//     to f32 (products and 32-term block sums of int8 are integers below 2^24, so exact).
-// Both sum, per output, one vector accumulator lane by lane over the blocks, then across its
-// lanes: every output is computed alone, in the same order whatever the tile, the row range
-// or the token count.
+//     to f32 (products and 32-term block sums of int8 are integers below 2^24, so exact). It
+//     sums, per output, one vector accumulator lane by lane over the blocks, then across its
+//     lanes.
+// Either way every output is computed alone, in the same order whatever the tile, the row
+// range or the token count.
 #include "runtime/kernels/quant_ops.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -45,24 +49,7 @@ LMC_VNNI_TARGET inline __m512i Concat(__m256i lo, __m256i hi) {
   const __m512i wide = _mm512_castsi256_si512(lo);
   return _mm512_mask_inserti64x4(wide, 0xFF, wide, hi, 1);
 }
-// lo in lanes 0-7, hi in lanes 8-15.
-LMC_VNNI_TARGET inline __m512 Halves(float lo, float hi) {
-  return _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(lo), _mm512_set1_ps(hi));
-}
-// The sum of the 16 lanes, in a fixed order: lane j + (j + 8), then j + 4, j + 2, j + 1.
-LMC_VNNI_TARGET inline float ReduceAdd(__m512 v) {
-  const __m256 lo = _mm512_maskz_extractf32x8_ps(0xFF, v, 0);
-  const __m256 hi = _mm512_maskz_extractf32x8_ps(0xFF, v, 1);
-  const __m256 s8 = _mm256_add_ps(lo, hi);
-  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  const __m128 s1 = _mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1));
-  return _mm_cvtss_f32(s1);
-}
-
-// The 64 weights of blocks b and b + 1 of a row of `blocks` (zeros past its end), as the
-// signed (Q8_0) or unsigned (Q4_0: nibbles 0..15, in the activations' order) bytes of one
-// vector; and their scales, d_b in lanes 0-7 and d_(b+1) in lanes 8-15.
+// The 64 signed weights of Q8_0 blocks b and b + 1 of a row of `blocks` (zeros past its end).
 LMC_VNNI_TARGET inline __m512i LoadPair(const rt::BlockQ8_0* w, size_t b, size_t blocks) {
   const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].q));
   const __m256i hi = b + 1 < blocks
@@ -70,106 +57,335 @@ LMC_VNNI_TARGET inline __m512i LoadPair(const rt::BlockQ8_0* w, size_t b, size_t
                          : _mm256_setzero_si256();
   return Concat(lo, hi);
 }
-LMC_VNNI_TARGET inline __m512i LoadPair(const rt::BlockQ4_0* w, size_t b, size_t blocks) {
-  const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b].qs));
-  const __m128i c = b + 1 < blocks ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[b + 1].qs))
-                                   : _mm_setzero_si128();
-  // [a, a, c, c]: low nibbles from the first copy of each, high nibbles from the second.
-  const __m512i both = Concat(_mm256_set_m128i(a, a), _mm256_set_m128i(c, c));
+// Both VNNI kernels below give each output exactly scalar::QuantizedDot: per block b, the exact
+// integer dot product as f32, times (d_w * d_x), added to a running f32 sum, blocks in order,
+// with separate (never fused) multiplies and adds. A vector's lane r is row r's sum, so the
+// scales are applied to 16 outputs at once and no lanes are added across at the end.
+//
+// vpdpbusd multiplies unsigned by signed bytes: the weights, offset to be non-negative (Q8_0:
+// w + 128; Q4_0: the nibbles, w + 8), by the activations; each block's sum then starts from
+// -offset * sum(x), which makes it exact.
+
+constexpr size_t kPanelRows = 16;
+
+// acc + float(ints) * (w_scales * x_scale), lane by lane, as scalar::QuantizedDot adds a block.
+LMC_VNNI_TARGET inline __m512 AddScaled(__m512 acc, __m512i ints, __m512 w_scales, float x_scale) {
+  const __m512 scale = _mm512_maskz_mul_ps(0xFFFF, w_scales, _mm512_set1_ps(x_scale));
+  const __m512 term = _mm512_maskz_mul_ps(0xFFFF, _mm512_maskz_cvtepi32_ps(0xFFFF, ints), scale);
+  return _mm512_maskz_add_ps(0xFFFF, acc, term);
+}
+
+// Lane r: the byte offset of rows[r] from rows[0] (rows of one tile are at most 15 rows apart).
+template <typename Block>
+LMC_VNNI_TARGET inline __m512i RowOffsets(const Block* const* rows) {
+  alignas(64) int32_t offsets[kPanelRows];
+  for (size_t r = 0; r < kPanelRows; ++r) {
+    offsets[r] = static_cast<int32_t>(reinterpret_cast<const char*>(rows[r]) -
+                                      reinterpret_cast<const char*>(rows[0]));
+  }
+  return _mm512_load_si512(offsets);
+}
+// Lane r: the widened f16 scale of block b of rows[r] (F16C's conversion is exact, as
+// rt::QuantScale). The gather reads 4 bytes, the scale and 2 bytes of the block's weights.
+template <typename Block>
+LMC_VNNI_TARGET inline __m512 RowScales(const Block* row0, __m512i offsets, size_t b) {
+  const __m512i words =
+      _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xFFFF, offsets, &row0[b].d, 1);
+  return _mm512_maskz_cvtph_ps(0xFFFF, _mm512_maskz_cvtepi32_epi16(0xFFFF, words));
+}
+
+// Eight rows' vectors, each lanes 0-7 one block's partial sums and lanes 8-15 the next
+// block's, to one vector of the blocks' sums: lane r row r's first block, lane 8 + r its
+// second. Adds of lane pairs, then of 64-bit pairs, then of 128-bit pairs, each step
+// interleaving rows (integers: exact in any order).
+LMC_VNNI_TARGET inline __m512i SumRows(const __m512i* v) {
+  __m512i pairs[4], quads[2];
+  for (size_t i = 0; i < 4; ++i) {
+    pairs[i] = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(0xFFFF, v[2 * i], v[2 * i + 1]),
+                                _mm512_maskz_unpackhi_epi32(0xFFFF, v[2 * i], v[2 * i + 1]));
+  }
+  // quads[k], 128-bit lane L: rows 4k..4k+3, each the sum of its lanes 4L..4L+3.
+  for (size_t k = 0; k < 2; ++k) {
+    quads[k] = _mm512_add_epi32(_mm512_maskz_unpacklo_epi64(0xFF, pairs[2 * k], pairs[2 * k + 1]),
+                                _mm512_maskz_unpackhi_epi64(0xFF, pairs[2 * k], pairs[2 * k + 1]));
+  }
+  // Rows 0-3 first block, rows 0-3 second block, rows 4-7 first, rows 4-7 second.
+  const __m512i halves =
+      _mm512_add_epi32(_mm512_maskz_shuffle_i32x4(0xFFFF, quads[0], quads[1], 0x88),   // 0, 2
+                       _mm512_maskz_shuffle_i32x4(0xFFFF, quads[0], quads[1], 0xDD));  // 1, 3
+  return _mm512_maskz_shuffle_i32x4(0xFFFF, halves, halves, 0xD8);  // 128-bit lanes 0, 2, 1, 3
+}
+
+// Lanes 0-7: the f16 scales of block b of eight rows; lanes 8-15: of block b + 1 (0 past the
+// row's end).
+LMC_VNNI_TARGET inline __m256i PairScaleWords(const rt::BlockQ8_0* const* rows, size_t b,
+                                              bool pair) {
+  alignas(32) uint16_t words[16];
+  for (size_t r = 0; r < 8; ++r) {
+    words[r] = rows[r][b].d;
+    words[r + 8] = pair ? rows[r][b + 1].d : 0;
+  }
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(words));
+}
+// Q4_0 blocks b and b + 1 (36 bytes; 18 past the row's end) of a row, as loaded: words 0 and 9
+// the scales, words 1-8 and 10-17 the nibbles.
+LMC_VNNI_TARGET inline __m512i LoadQ4Pair(const rt::BlockQ4_0* row, size_t b, bool pair) {
+  static_assert(sizeof(rt::BlockQ4_0) == 18);
+  const __mmask64 bytes = pair ? (uint64_t{1} << 36) - 1 : (uint64_t{1} << 18) - 1;
+  return _mm512_maskz_loadu_epi8(bytes, row + b);
+}
+// Its 64 weights in the activations' order (nibbles 0..15): [a, a, c, c] in 128-bit lanes (a,
+// c the two blocks' 16 bytes), low nibbles from the first copy of each, high from the second.
+LMC_VNNI_TARGET inline __m512i Q4Weights(__m512i pair) {
+  const __m512i words = _mm512_set_epi16(17, 16, 15, 14, 13, 12, 11, 10, 17, 16, 15, 14, 13, 12, 11,
+                                         10, 8, 7, 6, 5, 4, 3, 2, 1, 8, 7, 6, 5, 4, 3, 2, 1);
+  const __m512i both = _mm512_maskz_permutexvar_epi16(~__mmask32{0}, words, pair);
   const __m512i nibbles = _mm512_mask_blend_epi64(0xCC, both, _mm512_srli_epi16(both, 4));
   return _mm512_and_si512(nibbles, _mm512_set1_epi8(0x0F));
 }
-// The two blocks' f16 scales, widened: d_b in lanes 0-7, d_(b+1) in lanes 8-15 (F16C's
-// conversion is exact, as rt::QuantScale).
-template <typename Block>
-LMC_VNNI_TARGET inline __m512 PairScales(const Block* w, size_t b, size_t blocks) {
-  const __m256i lo = _mm256_set1_epi16(static_cast<short>(w[b].d));
-  const short hi = b + 1 < blocks ? static_cast<short>(w[b + 1].d) : 0;
-  return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_mask_set1_epi16(lo, 0xFF00, hi));
+// Words 0 and 9 of eight rows' pairs: lanes 0-7 and 8-15 as PairScaleWords.
+LMC_VNNI_TARGET inline __m256i PairScaleWords(const __m512i* pairs) {
+  __m512i merged = _mm512_setzero_si512();
+  for (size_t r = 0; r < 8; r += 2) {
+    // Row r's words 0 and 9 to words r and 8 + r, row r + 1's to r + 1 and 9 + r.
+    alignas(64) int16_t index[32] = {};
+    index[r] = 0, index[8 + r] = 9, index[r + 1] = 32, index[9 + r] = 32 + 9;
+    const __m512i two = _mm512_permutex2var_epi16(pairs[r], _mm512_load_si512(index), pairs[r + 1]);
+    merged = _mm512_mask_blend_epi16(0x0303u << r, merged, two);
+  }
+  return _mm512_maskz_extracti64x4_epi64(0xF, merged, 0);
 }
 
-// sums[t * kRows + r] = the product of rows[r] and token t0 + t, for kRows x kTokens outputs.
-// Per block pair and output, one vpdpbusd gives 16 int32 lanes (4 products each; lanes 0-7
-// block b, 8-15 block b + 1), exact. Its unsigned operand is the weights, offset to be
-// non-negative (Q8_0: w + 128; Q4_0: the nibbles, w + 8), its signed one the activations; so
-// every row's dot product starts from the same -offset * sum(x), made once per token. The
-// lanes, as f32, times d_w * d_x, are added to an f32 accumulator; at the end its lanes are
-// added (ReduceAdd).
-//
-// Rows are consecutive in memory (rows[r] = rows[0] + r * blocks), so a tile reads kRows
-// short streams at once, too many and too short for the hardware prefetcher: each row
-// prefetches the same place in the next tile's row (past the matrix's end a prefetch is
-// ignored), one tile ahead.
-template <size_t kRows, size_t kTokens, typename Block>
-LMC_VNNI_TARGET void Tile(const Block* const* rows, const QuantizedActivations& x, size_t t0,
-                          float* sums) {
+// Eight rows (repeats allowed) times token t, from the weights as stored: per block pair, a
+// vpdpbusd per row, the rows' lanes added across (SumRows), then scaled. Lanes in `valid` are
+// stored to out[r]. Rows are consecutive in memory, too many short streams for the hardware
+// prefetcher: each row prefetches the same place in the next tile's row, one tile ahead.
+constexpr size_t kRowTileRows = 8;
+template <typename Block>
+LMC_VNNI_TARGET void RowTile(const Block* const* rows, const QuantizedActivations& x, size_t t,
+                             float* out, __mmask8 valid) {
   constexpr bool kQ8 = std::is_same_v<Block, rt::BlockQ8_0>;
   const __m512i offset = _mm512_set1_epi8(kQ8 ? -128 : 8);  // As unsigned bytes: 128 or 8.
   const size_t blocks = rt::QuantBlocks(x.cols);
   const __m512i zero = _mm512_setzero_si512();
-  __m512 acc[kTokens][kRows];
-  for (size_t t = 0; t < kTokens; ++t) {
-    for (size_t r = 0; r < kRows; ++r) acc[t][r] = _mm512_setzero_ps();
-  }
+  const int8_t* xq = x.q.data() + t * x.stride * rt::kQuantBlock;
+  const float* xd = x.d.data() + t * x.stride;
+  __m256 acc = _mm256_setzero_ps();
   for (size_t b = 0; b < blocks; b += 2) {
-    __m512i xv[kTokens], start[kTokens];
-    __m512 xs[kTokens];
-    for (size_t t = 0; t < kTokens; ++t) {
-      const size_t row = (t0 + t) * x.stride + b;
-      xv[t] = _mm512_loadu_si512(x.q.data() + row * rt::kQuantBlock);
-      xs[t] = Halves(x.d[row], x.d[row + 1]);
-      start[t] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, offset, xv[t]));
-    }
-    for (size_t r = 0; r < kRows; ++r) {
-      const char* ahead = reinterpret_cast<const char*>(rows[r] + kRows * blocks + b);
+    const bool pair = b + 1 < blocks;
+    const __m512i xv = _mm512_loadu_si512(xq + b * rt::kQuantBlock);
+    const __m512i start = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, offset, xv));
+    __m512i dots[kRowTileRows], loaded[kRowTileRows];
+    for (size_t r = 0; r < kRowTileRows; ++r) {
+      const char* ahead = reinterpret_cast<const char*>(rows[r] + kRowTileRows * blocks + b);
       _mm_prefetch(ahead, _MM_HINT_T0);
-      if constexpr (kQ8) _mm_prefetch(ahead + 2 * sizeof(Block) - 1, _MM_HINT_T0);
-      __m512i wv = LoadPair(rows[r], b, blocks);
-      if constexpr (kQ8) wv = _mm512_xor_si512(wv, offset);  // w + 128, unsigned
-      const __m512 ws = PairScales(rows[r], b, blocks);
-      for (size_t t = 0; t < kTokens; ++t) {
-        const __m512i dot = _mm512_dpbusd_epi32(start[t], wv, xv[t]);
-        acc[t][r] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, dot), _mm512_mul_ps(ws, xs[t]),
-                                    acc[t][r]);
+      _mm_prefetch(ahead + 2 * sizeof(Block) - 1, _MM_HINT_T0);
+      __m512i wv;
+      if constexpr (kQ8) {
+        wv = _mm512_xor_si512(LoadPair(rows[r], b, blocks), offset);  // w + 128, unsigned
+      } else {
+        loaded[r] = LoadQ4Pair(rows[r], b, pair);
+        wv = Q4Weights(loaded[r]);
+      }
+      dots[r] = _mm512_dpbusd_epi32(start, wv, xv);
+    }
+    __m256i scale_words;
+    if constexpr (kQ8) {
+      scale_words = PairScaleWords(rows, b, pair);
+    } else {
+      scale_words = PairScaleWords(loaded);
+    }
+    const __m512 w_scales = _mm512_maskz_cvtph_ps(0xFFFF, scale_words);
+    const __m512 x_scales =
+        _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(xd[b]), _mm512_set1_ps(xd[b + 1]));
+    const __m512 terms =
+        _mm512_maskz_mul_ps(0xFFFF, _mm512_maskz_cvtepi32_ps(0xFFFF, SumRows(dots)),
+                            _mm512_maskz_mul_ps(0xFFFF, w_scales, x_scales));
+    acc = _mm256_add_ps(acc, _mm512_maskz_extractf32x8_ps(0xFF, terms, 0));
+    if (pair) acc = _mm256_add_ps(acc, _mm512_maskz_extractf32x8_ps(0xFF, terms, 1));
+  }
+  _mm256_mask_storeu_ps(out, valid, acc);
+}
+
+// Sixteen rows repacked for many tokens: per block, 8 vectors whose lane r holds 4 offset
+// weights of row r (bytes 4g..4g+3 of the block, in the activations' order), then the block's
+// 16 scales as f32. One vpdpbusd then adds 4 products to each of 16 outputs, with the token's
+// 4 activations broadcast; no adds across lanes. Rows are packed a chunk of blocks at a time,
+// small enough to stay in L1 while every token meets it.
+constexpr size_t kChunkBlocks = 16;
+struct Panel {
+  alignas(64) uint8_t weights[kChunkBlocks * 8][64];
+  alignas(64) float scales[kChunkBlocks * kPanelRows];
+};
+
+// Row r's 32 bytes of block b in the low half, row r + 8's in the high half.
+LMC_VNNI_TARGET inline __m512i TwoRows(const rt::BlockQ8_0* const* rows, size_t r, size_t b) {
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r][b].q));
+  const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r + 8][b].q));
+  return Concat(lo, hi);
+}
+// Row r's 16 bytes of block b in 128-bit lane 0, rows r + 4, r + 8, r + 12 in lanes 1-3.
+LMC_VNNI_TARGET inline __m512i FourRows(const rt::BlockQ4_0* const* rows, size_t r, size_t b) {
+  auto load = [&](size_t i) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[r + i][b].qs));
+  };
+  return Concat(_mm256_set_m128i(load(4), load(0)), _mm256_set_m128i(load(12), load(8)));
+}
+
+// Transposes of 4-byte words: unpacks within 128-bit lanes, then (Q8_0) a permute across them.
+template <typename Block>
+LMC_VNNI_TARGET void Pack(const Block* const* rows, size_t b0, size_t b1, Panel* panel) {
+  const __m512i offsets = RowOffsets(rows);
+  for (size_t b = b0; b < b1; ++b) {
+    // Sixteen short streams, too many for the hardware prefetcher: one chunk ahead.
+    for (size_t r = 0; r < kPanelRows; ++r) {
+      const char* ahead = reinterpret_cast<const char*>(rows[r] + b + kChunkBlocks);
+      _mm_prefetch(ahead, _MM_HINT_T0);
+      _mm_prefetch(ahead + sizeof(Block) - 1, _MM_HINT_T0);
+    }
+    __m512i* out = reinterpret_cast<__m512i*>(panel->weights[(b - b0) * 8]);
+    if constexpr (std::is_same_v<Block, rt::BlockQ8_0>) {
+      // in[r]: row r's words 0-7, then row r + 8's.
+      __m512i in[8], p[8], s[8];
+      for (size_t r = 0; r < 8; ++r) in[r] = TwoRows(rows, r, b);
+      for (size_t i = 0; i < 4; ++i) {
+        p[2 * i] = _mm512_maskz_unpacklo_epi32(0xFFFF, in[2 * i], in[2 * i + 1]);
+        p[2 * i + 1] = _mm512_maskz_unpackhi_epi32(0xFFFF, in[2 * i], in[2 * i + 1]);
+      }
+      for (size_t i = 0; i < 2; ++i) {
+        for (size_t h = 0; h < 2; ++h) {
+          const __m512i a = p[4 * i + h], c = p[4 * i + 2 + h];
+          s[4 * i + 2 * h] = _mm512_maskz_unpacklo_epi64(0xFF, a, c);
+          s[4 * i + 2 * h + 1] = _mm512_maskz_unpackhi_epi64(0xFF, a, c);
+        }
+      }
+      // s[k], in 128-bit lanes: word k of rows 0-3, word k + 4 of rows 0-3, word k of rows
+      // 8-11, word k + 4 of rows 8-11; s[4 + k] the same for rows 4-7 and 12-15. Permutes of
+      // their 64-bit halves interleave them into words k and k + 4 of rows 0-15.
+      const __m512i first = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+      const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+      const __m512i flip = _mm512_set1_epi8(-128);  // w + 128, unsigned
+      for (size_t k = 0; k < 4; ++k) {
+        out[k] = _mm512_xor_si512(_mm512_permutex2var_epi64(s[k], first, s[4 + k]), flip);
+        out[k + 4] = _mm512_xor_si512(_mm512_permutex2var_epi64(s[k], second, s[4 + k]), flip);
+      }
+    } else {
+      // in[r]: rows r, r + 4, r + 8, r + 12; two unpack steps give word j of all 16 rows.
+      __m512i in[4], p[4];
+      for (size_t r = 0; r < 4; ++r) in[r] = FourRows(rows, r, b);
+      p[0] = _mm512_maskz_unpacklo_epi32(0xFFFF, in[0], in[1]);
+      p[1] = _mm512_maskz_unpackhi_epi32(0xFFFF, in[0], in[1]);
+      p[2] = _mm512_maskz_unpacklo_epi32(0xFFFF, in[2], in[3]);
+      p[3] = _mm512_maskz_unpackhi_epi32(0xFFFF, in[2], in[3]);
+      const __m512i words[4] = {_mm512_maskz_unpacklo_epi64(0xFF, p[0], p[2]),
+                                _mm512_maskz_unpackhi_epi64(0xFF, p[0], p[2]),
+                                _mm512_maskz_unpacklo_epi64(0xFF, p[1], p[3]),
+                                _mm512_maskz_unpackhi_epi64(0xFF, p[1], p[3])};
+      const __m512i low = _mm512_set1_epi8(0x0F);  // weights 0-15 low nibbles, 16-31 high
+      for (size_t j = 0; j < 4; ++j) {
+        out[j] = _mm512_and_si512(words[j], low);
+        out[j + 4] = _mm512_and_si512(_mm512_maskz_srli_epi32(0xFFFF, words[j], 4), low);
       }
     }
-  }
-  for (size_t t = 0; t < kTokens; ++t) {
-    for (size_t r = 0; r < kRows; ++r) sums[t * kRows + r] = ReduceAdd(acc[t][r]);
+    _mm512_store_ps(panel->scales + (b - b0) * kPanelRows, RowScales(rows[0], offsets, b));
   }
 }
 
-// out[t * out_stride + (r - row_begin)] for rows [row_begin, row_end), every token: 8 rows at
-// a time for one token, 4 rows x 4 tokens for more.
+// Blocks [b0, b1) of the panel times kTokens tokens from t0, added to their sums in `sums`
+// (16 per token; f32 kept exactly between chunks). `starts` is -offset * sum(x) per token and
+// block.
+template <size_t kTokens>
+LMC_VNNI_TARGET void PanelTile(const Panel& panel, size_t b0, size_t b1,
+                               const QuantizedActivations& x, const int32_t* starts, size_t t0,
+                               float* sums) {
+  const size_t blocks = rt::QuantBlocks(x.cols);
+  __m512 acc[kTokens];
+  for (size_t t = 0; t < kTokens; ++t) acc[t] = _mm512_loadu_ps(sums + t * kPanelRows);
+  for (size_t b = b0; b < b1; ++b) {
+    __m512i dots[kTokens];
+    for (size_t t = 0; t < kTokens; ++t) dots[t] = _mm512_set1_epi32(starts[(t0 + t) * blocks + b]);
+    for (size_t g = 0; g < 8; ++g) {
+      const __m512i w = _mm512_load_si512(panel.weights[(b - b0) * 8 + g]);
+      for (size_t t = 0; t < kTokens; ++t) {
+        int32_t four;
+        std::memcpy(&four, x.q.data() + ((t0 + t) * x.stride + b) * rt::kQuantBlock + 4 * g, 4);
+        dots[t] = _mm512_dpbusd_epi32(dots[t], w, _mm512_set1_epi32(four));
+      }
+    }
+    const __m512 scales = _mm512_load_ps(panel.scales + (b - b0) * kPanelRows);
+    for (size_t t = 0; t < kTokens; ++t) {
+      acc[t] = AddScaled(acc[t], dots[t], scales, x.d[(t0 + t) * x.stride + b]);
+    }
+  }
+  for (size_t t = 0; t < kTokens; ++t) _mm512_storeu_ps(sums + t * kPanelRows, acc[t]);
+}
+
+// From this many tokens on, repacking rows costs less than reading them once per token.
+constexpr size_t kPanelMinTokens = 4;
+
+// out[t * out_stride + (r - row_begin)] for rows [row_begin, row_end), every token: tiles of 8
+// rows one token at a time, or of 16 repacked rows for many (a last partial tile repeats its
+// first row and stores only its own).
 template <typename Block>
 LMC_VNNI_TARGET void MatMulRows(float* out, size_t out_stride, const Block* w,
                                 const QuantizedActivations& x, size_t row_begin, size_t row_end) {
-  const size_t stride = rt::QuantBlocks(x.cols);
-  constexpr size_t kMaxRows = 8, kTileTokens = 4;
-  const Block* rows[kMaxRows];
-  float sums[kMaxRows * kTileTokens];
-  auto run = [&](auto tile, size_t r, size_t n_rows, size_t t, size_t n_tokens) {
-    for (size_t i = 0; i < n_rows; ++i) rows[i] = w + (r + i) * stride;
-    tile(rows, x, t, sums);
-    for (size_t j = 0; j < n_tokens; ++j) {
-      for (size_t i = 0; i < n_rows; ++i) {
-        out[(t + j) * out_stride + r + i - row_begin] = sums[j * n_rows + i];
+  constexpr int32_t kOffset = std::is_same_v<Block, rt::BlockQ8_0> ? 128 : 8;
+  const size_t blocks = rt::QuantBlocks(x.cols);
+  const bool packed = x.tokens >= kPanelMinTokens;
+  thread_local Panel panel;  // per thread: the pool's threads call this
+  thread_local std::vector<int32_t> starts;
+  if (packed) {
+    starts.resize(x.tokens * blocks);
+    for (size_t t = 0; t < x.tokens; ++t) {
+      for (size_t b = 0; b < blocks; ++b) {
+        const int8_t* q = x.q.data() + (t * x.stride + b) * rt::kQuantBlock;
+        int32_t sum = 0;
+        for (size_t j = 0; j < rt::kQuantBlock; ++j) sum += q[j];
+        starts[t * blocks + b] = -kOffset * sum;
       }
     }
+  }
+  const Block* rows[kPanelRows];
+  auto pick = [&](size_t r, size_t tile) {  // a partial tile repeats its first row
+    const size_t n = std::min(tile, row_end - r);
+    for (size_t i = 0; i < tile; ++i) rows[i] = w + (r + (i < n ? i : 0)) * blocks;
+    return (uint32_t{1} << n) - 1;
   };
-  size_t r = row_begin;
-  if (x.tokens == 1) {
-    for (; r + 8 <= row_end; r += 8) run(Tile<8, 1, Block>, r, 8, 0, 1);
-    for (; r < row_end; ++r) run(Tile<1, 1, Block>, r, 1, 0, 1);
+  if (!packed) {
+    for (size_t r = row_begin; r < row_end; r += kRowTileRows) {
+      const __mmask8 valid = static_cast<__mmask8>(pick(r, kRowTileRows));
+      for (size_t t = 0; t < x.tokens; ++t) {
+        RowTile(rows, x, t, out + t * out_stride + (r - row_begin), valid);
+      }
+    }
     return;
   }
-  for (; r + 4 <= row_end; r += 4) {
-    size_t t = 0;
-    for (; t + kTileTokens <= x.tokens; t += kTileTokens) run(Tile<4, 4, Block>, r, 4, t, 4);
-    for (; t < x.tokens; ++t) run(Tile<4, 1, Block>, r, 4, t, 1);
-  }
-  for (; r < row_end; ++r) {
-    for (size_t t = 0; t < x.tokens; ++t) run(Tile<1, 1, Block>, r, 1, t, 1);
+  thread_local std::vector<float> sums;
+  sums.resize(x.tokens * kPanelRows);
+  for (size_t r = row_begin; r < row_end; r += kPanelRows) {
+    const __mmask16 valid = static_cast<__mmask16>(pick(r, kPanelRows));
+    std::fill(sums.begin(), sums.end(), 0.0f);
+    for (size_t b0 = 0; b0 < blocks; b0 += kChunkBlocks) {
+      const size_t b1 = std::min(blocks, b0 + kChunkBlocks);
+      Pack(rows, b0, b1, &panel);
+      for (size_t t = 0; t < x.tokens;) {
+        const size_t left = x.tokens - t;
+        float* s = sums.data() + t * kPanelRows;
+        if (left >= 8) {
+          PanelTile<8>(panel, b0, b1, x, starts.data(), t, s), t += 8;
+        } else if (left >= 4) {
+          PanelTile<4>(panel, b0, b1, x, starts.data(), t, s), t += 4;
+        } else if (left >= 2) {
+          PanelTile<2>(panel, b0, b1, x, starts.data(), t, s), t += 2;
+        } else {
+          PanelTile<1>(panel, b0, b1, x, starts.data(), t, s), t += 1;
+        }
+      }
+    }
+    for (size_t t = 0; t < x.tokens; ++t) {
+      _mm512_mask_storeu_ps(out + t * out_stride + (r - row_begin), valid,
+                            _mm512_loadu_ps(sums.data() + t * kPanelRows));
+    }
   }
 }
 
