@@ -25,7 +25,9 @@
 
 #ifndef LMC_KERNELS_QUANT_OPS_VNNI_
 #define LMC_KERNELS_QUANT_OPS_VNNI_
-#if defined(__x86_64__) || defined(__i386__)
+// Not in builds of the baseline target only (the fuzzers'), which never call it.
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(HWY_COMPILE_ONLY_STATIC)
+#define LMC_VNNI_KERNELS 1
 #include <immintrin.h>
 
 #define LMC_VNNI_TARGET \
@@ -391,7 +393,7 @@ LMC_VNNI_TARGET void MatMulRows(float* out, size_t out_stride, const Block* w,
 
 }  // namespace
 }  // namespace lmc::kernels::vnni
-#endif  // x86
+#endif  // x86, not baseline only
 #endif  // LMC_KERNELS_QUANT_OPS_VNNI_
 
 #undef HWY_TARGET_INCLUDE
@@ -453,7 +455,7 @@ HWY_INLINE float Dot(const Block* HWY_RESTRICT w, const int8_t* HWY_RESTRICT xq,
 template <typename Block>
 HWY_INLINE void Rows(float* HWY_RESTRICT out, size_t out_stride, const Block* HWY_RESTRICT w,
                      const QuantizedActivations& x, size_t row_begin, size_t row_end) {
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+#if defined(LMC_VNNI_KERNELS) && HWY_TARGET <= HWY_AVX3
   if (vnni::Supported()) {
     vnni::MatMulRows(out, out_stride, w, x, row_begin, row_end);
     return;
