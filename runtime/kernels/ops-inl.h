@@ -116,7 +116,11 @@ HWY_INLINE void ReduceSums(DF d, const VF* HWY_RESTRICT v, float* HWY_RESTRICT s
     if constexpr (kCount == 16) {
       _mm512_storeu_ps(sums, sorted);
     } else {
-      _mm512_mask_storeu_ps(sums, static_cast<__mmask16>((1u << kCount) - 1), sorted);
+      // Not a masked store: loads of its lanes soon after (attention's scores) wait for it to
+      // reach the cache, as a masked store is not forwarded to them.
+      HWY_ALIGN float all[16];
+      _mm512_store_ps(all, sorted);
+      memcpy(sums, all, kCount * sizeof(float));
     }
     return;
   }
@@ -612,11 +616,14 @@ inline void AddInPlace(float* x, const float* y, int n) {
 
 // For kHeads heads j: out[j * out_stride + [0, kVectors * N)) = sum_t scores[j * tokens + t] *
 // v_t[0, kVectors * N), with the kHeads x kVectors accumulators held in registers across the
-// whole token loop: each v_t is loaded once for the heads, and out is written once.
-template <size_t kHeads, size_t kVectors>
+// whole token loop: each v_t is loaded once for the heads, and out is written once. kPartial:
+// one vector of which only the first `rem` lanes are read and written (a head narrower than a
+// vector, or its tail); the heads' sums are still independent chains.
+template <size_t kHeads, size_t kVectors, bool kPartial = false>
 HWY_INLINE void WeightedSumBlock(DF d, const float* HWY_RESTRICT values, size_t kv_stride,
                                  const float* HWY_RESTRICT scores, size_t n_tokens,
-                                 float* HWY_RESTRICT out, size_t out_stride) {
+                                 float* HWY_RESTRICT out, size_t out_stride, size_t rem = 0) {
+  static_assert(!kPartial || kVectors == 1, "a partial block is one vector");
   const size_t N = hn::Lanes(d);
   VF acc[kHeads][kVectors];
   for (size_t j = 0; j < kHeads; ++j) {
@@ -625,29 +632,40 @@ HWY_INLINE void WeightedSumBlock(DF d, const float* HWY_RESTRICT values, size_t 
   for (size_t t = 0; t < n_tokens; ++t) {
     const float* v = values + t * kv_stride;
     VF vv[kVectors];
-    for (size_t k = 0; k < kVectors; ++k) vv[k] = hn::LoadU(d, v + k * N);
+    for (size_t k = 0; k < kVectors; ++k) {
+      vv[k] = kPartial ? LoadTail(d, v, rem) : hn::LoadU(d, v + k * N);
+    }
     for (size_t j = 0; j < kHeads; ++j) {
       const VF s = hn::Set(d, scores[j * n_tokens + t]);
       for (size_t k = 0; k < kVectors; ++k) acc[j][k] = hn::MulAdd(s, vv[k], acc[j][k]);
     }
   }
   for (size_t j = 0; j < kHeads; ++j) {
-    for (size_t k = 0; k < kVectors; ++k) hn::StoreU(acc[j][k], d, out + j * out_stride + k * N);
+    for (size_t k = 0; k < kVectors; ++k) {
+      if constexpr (kPartial) {
+        StoreTail(d, acc[j][k], out + j * out_stride, rem);
+      } else {
+        hn::StoreU(acc[j][k], d, out + j * out_stride + k * N);
+      }
+    }
   }
 }
 
 // WeightedSumBlock for n_heads in [1, kHeads], known only at run time.
-template <size_t kHeads, size_t kVectors>
+template <size_t kHeads, size_t kVectors, bool kPartial = false>
 HWY_INLINE void WeightedSumBlockUpTo(DF d, const float* HWY_RESTRICT values, size_t kv_stride,
                                      const float* HWY_RESTRICT scores, size_t n_tokens,
-                                     float* HWY_RESTRICT out, size_t out_stride, size_t n_heads) {
+                                     float* HWY_RESTRICT out, size_t out_stride, size_t n_heads,
+                                     size_t rem = 0) {
   if constexpr (kHeads == 1) {
-    WeightedSumBlock<1, kVectors>(d, values, kv_stride, scores, n_tokens, out, out_stride);
+    WeightedSumBlock<1, kVectors, kPartial>(d, values, kv_stride, scores, n_tokens, out, out_stride,
+                                            rem);
   } else if (n_heads == kHeads) {
-    WeightedSumBlock<kHeads, kVectors>(d, values, kv_stride, scores, n_tokens, out, out_stride);
+    WeightedSumBlock<kHeads, kVectors, kPartial>(d, values, kv_stride, scores, n_tokens, out,
+                                                 out_stride, rem);
   } else {
-    WeightedSumBlockUpTo<kHeads - 1, kVectors>(d, values, kv_stride, scores, n_tokens, out,
-                                               out_stride, n_heads);
+    WeightedSumBlockUpTo<kHeads - 1, kVectors, kPartial>(d, values, kv_stride, scores, n_tokens,
+                                                         out, out_stride, n_heads, rem);
   }
 }
 
@@ -714,15 +732,8 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
       WeightedSumBlockUpTo<kChunk, 1>(d, values + i, stride, scores, tokens, out0 + i, dim, heads);
     }
     if (i < dim) {
-      const size_t rem = dim - i;
-      for (size_t j = 0; j < heads; ++j) {
-        VF acc = hn::Zero(d);
-        for (t = 0; t < tokens; ++t) {
-          acc = hn::MulAdd(hn::Set(d, scores[j * tokens + t]),
-                           LoadTail(d, values + t * stride + i, rem), acc);
-        }
-        StoreTail(d, acc, out0 + j * dim + i, rem);
-      }
+      WeightedSumBlockUpTo<kChunk, 1, true>(d, values + i, stride, scores, tokens, out0 + i, dim,
+                                            heads, dim - i);
     }
   }
 }
