@@ -17,6 +17,8 @@
 // (flags, and prompts or token lists that do not fit the model).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -274,11 +276,16 @@ int Generate(int argc, char** argv) {
 
   // Text goes out as whole UTF-8 characters: a character split across byte
   // tokens is held until its last byte arrives.
+  // Each token is flushed to a terminal or a pipe, where someone may be reading as it comes;
+  // a file (or /dev/null) gets stdio's blocks, not one write per token.
   utf8::StreamDecoder stream;
+  struct stat out_stat;
+  const bool flush_each =
+      isatty(STDOUT_FILENO) || (fstat(STDOUT_FILENO, &out_stat) == 0 && S_ISFIFO(out_stat.st_mode));
   auto print = [&](const std::string& bytes) {
     std::string text = stream.Push(bytes);
     std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
+    if (flush_each) std::fflush(stdout);
   };
   // The bytes `next` adds after `prev`: how a tokenizer spells a token can
   // depend on the one before (SentencePiece drops the first piece's space,
