@@ -2,6 +2,8 @@
 // the format-neutral OpenCheckpoint and the per-format name tables. Files are
 // made at test time in a temp dir, never committed.
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <bit>
 #include <catch2/catch.hpp>
@@ -518,6 +520,36 @@ TEST_CASE("an empty safetensors file (no tensors) is valid", "[safetensors]") {
   CHECK(SafetensorsCheckpoint::Open(WriteBytes(dir.File("raw"), RawSafetensors("{}", "")))
             ->Names()
             .empty());
+}
+
+// Loading is linear in the tensor count: nlohmann's callback parser, used once to spot
+// repeated keys, scanned the whole top-level object after each entry (200,000 entries took
+// minutes, 100,000 over two; the header limit allows a million).
+TEST_CASE("a header of 100000 tensors loads; a name repeated last is found", "[safetensors]") {
+  TempDir dir;
+  constexpr int kTensors = 100'000;
+  std::string header = "{";
+  std::string data;
+  for (int i = 0; i < kTensors; ++i) {
+    header += fmt::format(R"({}"t{}":{{"dtype":"F32","shape":[1],"data_offsets":[{},{}]}})",
+                          i == 0 ? "" : ",", i, 4 * i, 4 * i + 4);
+    const float value = static_cast<float>(i);
+    data.append(reinterpret_cast<const char*>(&value), 4);
+  }
+  const std::string path =
+      WriteBytes(dir.File("many.safetensors"), RawSafetensors(header + "}", data));
+  auto checkpoint = SafetensorsCheckpoint::Open(path);
+  CHECK(checkpoint->Names().size() == kTensors);
+  const TensorView* last = checkpoint->Find("t99999");
+  REQUIRE(last != nullptr);
+  float value;
+  std::memcpy(&value, last->data, 4);
+  CHECK(value == 99999.0f);
+
+  const std::string repeated = R"(,"t0":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  CheckRefused(
+      WriteBytes(dir.File("repeated.safetensors"), RawSafetensors(header + repeated, data)),
+      "tensor 't0' appears twice in the header");
 }
 
 TEST_CASE("the writer refuses bad tensors and leaves the target alone", "[safetensors]") {
