@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <string_view>
+#include <unordered_set>
 
 #include "runtime/tokenizer/bpe.h"
 #include "runtime/tokenizer/sentencepiece.h"
@@ -32,8 +33,9 @@ GgufVocab ReadGgufVocab(const std::string& path) {
   v.version = preamble.version;
   const uint64_t kv_count = preamble.metadata_count;
 
+  std::unordered_set<std::string_view> keys;
   for (uint64_t i = 0; i < kv_count; ++i) {
-    const std::string_view key = r.String("a metadata key", kMaxKeyLength);
+    const std::string_view key = gguf::ReadKey(r, keys);
     const size_t type_at = r.offset();
     const uint32_t type = r.Read<uint32_t>("a metadata type");
     if (type > kF64) {
@@ -80,7 +82,7 @@ GgufVocab ReadGgufVocab(const std::string& path) {
     };
     auto boolean = [&](std::optional<bool>* out) {
       expect(kBool);
-      *out = r.Read<uint8_t>(key) != 0;
+      *out = gguf::ReadBool(r, key);
     };
     // The header of an array of `elem` elements; its count is checked against the bytes left.
     auto array = [&](uint32_t want_elem) -> uint64_t {

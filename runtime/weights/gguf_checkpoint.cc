@@ -124,8 +124,9 @@ std::unique_ptr<GgufCheckpoint> GgufCheckpoint::Open(const std::string& path) {
   const gguf::Preamble preamble = gguf::ReadPreamble(r);
   checkpoint->version_ = preamble.version;
 
+  std::unordered_set<std::string_view> keys;
   for (uint64_t i = 0; i < preamble.metadata_count; ++i) {
-    const std::string_view key = r.String("a metadata key", gguf::kMaxKeyLength);
+    const std::string_view key = gguf::ReadKey(r, keys);
     const size_t type_at = r.offset();
     const uint32_t type = r.Read<uint32_t>("a metadata type");
     if (key != "general.alignment") {

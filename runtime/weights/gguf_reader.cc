@@ -82,6 +82,26 @@ Preamble ReadPreamble(Reader& r) {
   return p;
 }
 
+std::string_view ReadKey(Reader& r, std::unordered_set<std::string_view>& seen) {
+  const size_t at = r.offset();
+  const std::string_view key = r.String("a metadata key", kMaxKeyLength);
+  if (!seen.insert(key).second) {
+    Fail("{}: byte offset {}: metadata key \"{}\" appears twice; expected each key once", r.path(),
+         at, EscapeControlBytes(key));
+  }
+  return key;
+}
+
+bool ReadBool(Reader& r, std::string_view key) {
+  const size_t at = r.offset();
+  const uint8_t value = r.Read<uint8_t>(key);
+  if (value > 1) {
+    Fail("{}: byte offset {}: metadata \"{}\" is a bool of value {}, expected 0 or 1", r.path(), at,
+         EscapeControlBytes(key), value);
+  }
+  return value == 1;
+}
+
 namespace {
 
 void Skip(Reader& r, uint32_t type, std::string_view key, uint64_t depth) {
@@ -108,11 +128,15 @@ void Skip(Reader& r, uint32_t type, std::string_view key, uint64_t depth) {
           "left can hold",
           path, at + 4, EscapeControlBytes(key), n, r.left());
     }
-    if (size > 0) {
+    if (elem == kBool) {
+      for (uint64_t k = 0; k < n; ++k) ReadBool(r, key);
+    } else if (size > 0) {
       r.Skip(n * size, key);
     } else {
       for (uint64_t k = 0; k < n; ++k) Skip(r, elem, key, depth + 1);
     }
+  } else if (type == kBool) {
+    ReadBool(r, key);
   } else if (type <= kF64) {
     r.Skip(ScalarSize(type), key);
   } else {

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 namespace lmc::rt::gguf {
 
@@ -84,7 +85,15 @@ struct Preamble {
 };
 Preamble ReadPreamble(Reader& r);
 
-// Skips one metadata value of `type` (arrays of arrays to kMaxArrayDepth) of the key `key`.
+// Reads a metadata key, refusing one that `seen` (the keys read before, viewed in place) holds:
+// readers keep one value per key, and which one would be a guess.
+std::string_view ReadKey(Reader& r, std::unordered_set<std::string_view>& seen);
+
+// Reads a bool metadata value of the key `key`, refusing a byte other than 0 or 1.
+bool ReadBool(Reader& r, std::string_view key);
+
+// Skips one metadata value of `type` (arrays of arrays to kMaxArrayDepth) of the key `key`,
+// checking its bools.
 void SkipValue(Reader& r, uint32_t type, std::string_view key);
 
 }  // namespace lmc::rt::gguf

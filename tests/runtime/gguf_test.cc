@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/tokenizer/gguf_vocab.h"
 #include "runtime/util/error.h"
 #include "runtime/weights/checkpoint.h"
 #include "runtime/weights/gguf_checkpoint.h"
@@ -57,17 +58,26 @@ struct FileSpec {
   std::optional<uint32_t> alignment;  // general.alignment, if written
   std::vector<Info> infos;
   std::string data;
+  std::vector<std::string> metadata;  // more key-value pairs, as bytes (Meta)
 };
+
+// One metadata key-value pair: the key, the value type, the value's bytes.
+std::string Meta(const std::string& key, uint32_t type, const std::string& value) {
+  Builder b;
+  b.Str(key).Put<uint32_t>(type);
+  return b.bytes + value;
+}
 
 std::string Build(const FileSpec& f) {
   Builder b;
   b.bytes = "GGUF";
   b.Put<uint32_t>(f.version).Put<uint64_t>(f.infos.size());
-  b.Put<uint64_t>(f.alignment ? 3 : 2);
+  b.Put<uint64_t>((f.alignment ? 3 : 2) + f.metadata.size());
   // Metadata the reader skips: a string and an array of strings.
   b.Str("general.architecture").Put<uint32_t>(8).Str("llama");
   b.Str("general.tags").Put<uint32_t>(9).Put<uint32_t>(8).Put<uint64_t>(2).Str("a").Str("bc");
   if (f.alignment) b.Str("general.alignment").Put<uint32_t>(4).Put<uint32_t>(*f.alignment);
+  for (const std::string& kv : f.metadata) b.bytes += kv;
   for (const Info& i : f.infos) {
     b.Str(i.name).Put<uint32_t>(static_cast<uint32_t>(i.ne.size()));
     for (uint64_t n : i.ne) b.Put<uint64_t>(n);
@@ -229,6 +239,61 @@ TEST_CASE("corrupt GGUF files fail with one line", "[gguf]") {
   const size_t type_at = 24 + 8 + std::strlen("general.architecture");
   bad_kv[type_at] = 13;
   fails(bad_kv, "metadata \"general.architecture\" has type 13, expected 0..12");
+}
+
+// Readers keep one value per key: a repeated key would be a guess, as would a bool of 5.
+TEST_CASE("GGUF metadata: a repeated key or a bool other than 0 or 1 is refused", "[gguf]") {
+  TempDir dir;
+  int n = 0;
+  auto file = [&](std::vector<std::string> metadata, std::optional<uint32_t> alignment) {
+    FileSpec f = Good();
+    f.metadata = std::move(metadata);
+    f.alignment = alignment;
+    return dir.Write("m" + std::to_string(n++) + ".gguf", Build(f));
+  };
+  auto fails = [&](auto open, const std::string& path, const std::string& message) {
+    INFO(message);
+    try {
+      open(path);
+      FAIL("opened");
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      CHECK(what.find('\n') == std::string::npos);
+      CHECK_THAT(what, Contains(path + ": byte offset ") && Contains(message));
+    }
+  };
+  auto weights = [](const std::string& path) { GgufCheckpoint::Open(path); };
+  auto vocab = [](const std::string& path) { ReadGgufVocab(path); };
+  const std::string u32_64("\x40\0\0\0", 4);
+
+  // Either value of general.alignment would place the tensors somewhere else.
+  const std::string twice = file({Meta("general.alignment", 4, u32_64)}, 32);
+  fails(weights, twice, "metadata key \"general.alignment\" appears twice; expected each key once");
+  fails(vocab, twice, "metadata key \"general.alignment\" appears twice; expected each key once");
+  const std::string skipped =
+      file({Meta("general.architecture", 8, std::string("\2\0\0\0\0\0\0\0ab", 10))}, {});
+  fails(weights, skipped, "metadata key \"general.architecture\" appears twice");
+  const std::string add_bos = Meta("tokenizer.ggml.add_bos_token", 7, std::string(1, '\1'));
+  fails(vocab, file({add_bos, add_bos}, {}),
+        "metadata key \"tokenizer.ggml.add_bos_token\" appears twice");
+
+  // Bools: 0 and 1 only, read (the vocab's add_bos_token) or skipped, alone or in arrays.
+  CHECK(GgufCheckpoint::Open(file({Meta("general.a", 7, std::string(1, '\0')),
+                                   Meta("general.b", 7, std::string(1, '\1'))},
+                                  {}))
+            ->Names()
+            .size() == 2);
+  const std::string five = file({Meta("general.flag", 7, std::string(1, '\5'))}, {});
+  fails(weights, five, "metadata \"general.flag\" is a bool of value 5, expected 0 or 1");
+  fails(vocab, five, "metadata \"general.flag\" is a bool of value 5, expected 0 or 1");
+  fails(vocab, file({Meta("tokenizer.ggml.add_bos_token", 7, std::string(1, '\5'))}, {}),
+        "metadata \"tokenizer.ggml.add_bos_token\" is a bool of value 5, expected 0 or 1");
+  const std::string bools = std::string("\7\0\0\0", 4) + std::string("\3\0\0\0\0\0\0\0", 8);
+  fails(weights, file({Meta("general.flags", 9, bools + std::string("\1\0\2", 3))}, {}),
+        "metadata \"general.flags\" is a bool of value 2, expected 0 or 1");
+  CHECK(GgufCheckpoint::Open(file({Meta("general.flags", 9, bools + std::string("\1\0\1", 3))}, {}))
+            ->Names()
+            .size() == 2);
 }
 
 TEST_CASE("WriteGguf round-trips every dtype, innermost dims first, aligned", "[gguf]") {
