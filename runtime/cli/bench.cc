@@ -18,6 +18,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -49,12 +50,19 @@ template <typename F>
 double TimeOnThreads(int threads, F body) {
   std::vector<std::thread> pool;
   std::vector<double> seconds(threads);
+  auto thread = [&](int i) {
+    auto start = Clock::now();
+    body(i);
+    seconds[i] = Seconds(start);
+  };
   for (int i = 0; i < threads; ++i) {
-    pool.emplace_back([&, i] {
-      auto start = Clock::now();
-      body(i);
-      seconds[i] = Seconds(start);
-    });
+    try {
+      pool.emplace_back(thread, i);
+    } catch (const std::system_error& e) {
+      for (auto& t : pool) t.join();
+      Fail("bench: cannot start thread {} of {} (--threads): {}", i + 1, threads,
+           e.code().message());
+    }
   }
   for (auto& t : pool) t.join();
   return *std::max_element(seconds.begin(), seconds.end());

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -19,13 +21,15 @@ namespace lmc::rt {
 namespace {
 
 // Spins before sleeping: long enough to cover the gap between two matmuls of one forward
-// pass (norms, RoPE, attention on the caller), short enough not to burn a shared core.
+// pass (norms, RoPE, attention on the caller), short enough not to burn a shared core. With
+// more threads than cores nobody spins: a spinning thread would hold the core that the thread
+// it waits for needs (8 threads on 2 cores ran 75 times slower than 2).
 constexpr int kSpins = 1 << 14;
 
-// Waits until `value` differs from `old`: spins, then sleeps on the futex.
+// Waits until `value` differs from `old`: spins `spins` times, then sleeps on the futex.
 template <typename T>
-T AwaitChange(const std::atomic<T>& value, T old) {
-  for (int i = 0; i < kSpins; ++i) {
+T AwaitChange(const std::atomic<T>& value, T old, int spins) {
+  for (int i = 0; i < spins; ++i) {
     T now = value.load(std::memory_order_acquire);
     if (now != old) return now;
     LMC_PAUSE();
@@ -39,16 +43,19 @@ T AwaitChange(const std::atomic<T>& value, T old) {
 
 class Pool {
  public:
-  explicit Pool(int threads) : threads_(threads) {
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { Work(i); });
+  explicit Pool(int threads) : threads_(threads), spins_(threads <= DefaultThreads() ? kSpins : 0) {
+    for (int i = 1; i < threads; ++i) {
+      try {
+        workers_.emplace_back([this, i] { Work(i); });
+      } catch (const std::system_error& e) {
+        Stop();
+        throw std::system_error(e.code(), "cannot start thread " + std::to_string(i + 1) + " of " +
+                                              std::to_string(threads) + " (--threads)");
+      }
+    }
   }
 
-  ~Pool() {
-    stop_ = true;
-    epoch_.fetch_add(1, std::memory_order_release);
-    epoch_.notify_all();
-    for (auto& t : workers_) t.join();
-  }
+  ~Pool() { Stop(); }
 
   int threads() const { return threads_; }
 
@@ -62,10 +69,19 @@ class Pool {
     epoch_.notify_all();
     RunShare(0);
     int left = pending_.load(std::memory_order_acquire);
-    while (left != 0) left = AwaitChange(pending_, left);
+    while (left != 0) left = AwaitChange(pending_, left, spins_);
   }
 
  private:
+  // Ends and joins the workers started.
+  void Stop() {
+    stop_ = true;
+    epoch_.fetch_add(1, std::memory_order_release);
+    epoch_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
   void RunShare(int index) {
     for (size_t t = static_cast<size_t>(index); t < tasks_; t += static_cast<size_t>(threads_)) {
       fn_(ctx_, t);
@@ -75,7 +91,7 @@ class Pool {
   void Work(int index) {
     uint32_t seen = 0;
     for (;;) {
-      seen = AwaitChange(epoch_, seen);
+      seen = AwaitChange(epoch_, seen, spins_);
       if (stop_) return;
       RunShare(index);
       if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
@@ -83,6 +99,7 @@ class Pool {
   }
 
   const int threads_;
+  const int spins_;
   std::vector<std::thread> workers_;
   // Written by the caller before the epoch's release, read by workers after its acquire.
   void (*fn_)(void*, size_t) = nullptr;

@@ -1,6 +1,7 @@
 // The process's persistent thread pool: workers are created once (by SetThreads, or at the
 // first parallel call) and sleep between calls, so a decoded token costs no thread creation.
-// A call wakes them (they spin briefly, then wait on a futex through std::atomic::wait),
+// A call wakes them (they spin briefly, then wait on a futex through std::atomic::wait; with
+// more threads than cores they wait at once, so oversubscription costs wake-ups, not cores),
 // hands task i to thread i mod Threads() (the caller is thread 0), and returns when every
 // task has run. The assignment of tasks to threads is fixed, and the kernels split work by
 // output rows only, so results do not depend on the thread count.
@@ -18,7 +19,9 @@ void SetThreads(int threads);
 int Threads();
 
 // Runs fn(ctx, task) for every task in [0, tasks) and returns when all are done. Not
-// reentrant: fn must not call ParallelFor.
+// reentrant: fn must not call ParallelFor. The first call after SetThreads starts the
+// workers: if the system refuses one, std::system_error ("cannot start thread 5 of 64
+// (--threads): Resource temporarily unavailable") after the others are joined.
 void ParallelFor(size_t tasks, void (*fn)(void* ctx, size_t task), void* ctx);
 
 template <typename F>
