@@ -1028,7 +1028,7 @@ int Import_(const std::string& dir, const std::string& output, const std::string
   }
   if (fs::exists(out_path, ec)) {
     fs::path out_dir = fs::weakly_canonical(out_path, ec).parent_path();
-    if (SameFile(output, config_path.string()) || out_dir == fs::weakly_canonical(folder, ec)) {
+    if (out_dir == fs::weakly_canonical(folder, ec)) {
       throw ImportError{fmt::format(
           "-o {} is a file of the input folder {}; lmc import does not overwrite its inputs",
           output, folder.string())};
@@ -1102,7 +1102,7 @@ int Import_(const std::string& dir, const std::string& output, const std::string
 
   for (const auto& w : im.warnings) err << "lmc: warning: " << w << "\n";
   if (!WriteFileAtomically(output, yaml, 0644, error)) {
-    throw ImportError{fmt::format("cannot write {}: {}", output, error)};
+    throw ImportError{error};
   }
   out << output << ": imported " << im.cls << " (" << spec_name << "), " << im.warnings.size()
       << " warning" << (im.warnings.size() == 1 ? "" : "s") << "\n";

@@ -2,7 +2,6 @@
 
 #include <llvm/Support/raw_ostream.h>
 
-#include <filesystem>
 #include <memory>
 #include <set>
 #include <vector>
@@ -10,6 +9,7 @@
 #include "compiler/driver/reference_commands.h"
 #include "compiler/spec/spec.h"
 #include "runtime/util/error.h"
+#include "runtime/util/output_file.h"
 #include "runtime/weights/checkpoint.h"
 #include "runtime/weights/gguf_writer.h"
 #include "runtime/weights/safetensors_checkpoint.h"
@@ -18,7 +18,6 @@
 namespace lmc {
 namespace {
 
-namespace fs = std::filesystem;
 
 rt::DType ParseDType(const std::string& name) {
   if (name == "f32") return rt::DType::kF32;
@@ -71,10 +70,6 @@ int Quantize(const std::string& in, const std::string& out, const std::string& d
              const ir::Graph* graph) {
   try {
     const rt::DType dtype = ParseDType(dtype_name);
-    std::error_code ec;
-    if (fs::exists(out, ec) && fs::equivalent(in, out, ec)) {
-      rt::Fail("{}: -o names the input; write the GGUF to another path", out);
-    }
     std::unique_ptr<rt::TensorSource> source;
     if (graph != nullptr) {
       source = rt::OpenCheckpoint(in, graph->info.weights_format, CheckpointDims(*graph));
@@ -86,6 +81,7 @@ int Quantize(const std::string& in, const std::string& out, const std::string& d
                  e.what());
       }
     }
+    rt::CheckOutputPath(out);  // The inputs are read: refuse a bad -o before converting.
     std::set<std::string> quantized;
     if (graph != nullptr) quantized = QuantizedNames(*graph, *source);
 

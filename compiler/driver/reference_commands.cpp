@@ -7,6 +7,7 @@
 #include "compiler/interp/interpreter.h"
 #include "runtime/util/error.h"
 #include "runtime/util/npy.h"
+#include "runtime/util/output_file.h"
 #include "runtime/weights/checkpoint.h"
 
 namespace lmc {
@@ -72,6 +73,9 @@ int RunReference(const ir::Graph& graph, const std::string& weights, const std::
     if (!encoder_tokens.empty()) source_ids = ParseIds(encoder_tokens);
     auto source = rt::OpenCheckpoint(weights, graph.info.weights_format, CheckpointDims(graph));
     source->set_optional_prefix(graph.info.tensor_prefix);
+    // The inputs are read: refuse a bad output path before the (slow) interpreter runs.
+    rt::CheckOutputPath(out);
+    if (!encoder_out.empty()) rt::CheckOutputPath(encoder_out);
     std::vector<float> memory;
     std::vector<float> logits = Interpret(graph, *source, ids, source_ids, &memory);
     if (!encoder_out.empty()) {

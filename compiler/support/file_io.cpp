@@ -9,6 +9,9 @@
 #include <cstring>
 #include <vector>
 
+#include "runtime/util/error.h"
+#include "runtime/util/output_file.h"
+
 namespace lmc {
 
 namespace {
@@ -75,6 +78,7 @@ bool ReadRegularFile(const std::string& path, size_t max_bytes, std::string& out
     error = NotRegular(st.st_mode);
     return false;
   }
+  rt::NoteInput(fd.get(), path);
   if (static_cast<uint64_t>(st.st_size) > max_bytes) {
     error = fmt::format("is {}; at most {} is read", DescribeBytes(st.st_size),
                         DescribeBytes(max_bytes));
@@ -101,50 +105,13 @@ bool ReadRegularFile(const std::string& path, size_t max_bytes, std::string& out
 
 bool WriteFileAtomically(const std::string& path, std::string_view data, unsigned mode,
                          std::string& error) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    error = NotRegular(st.st_mode);
+  try {
+    rt::WriteFileAtomically(path, data, mode);
+    return true;
+  } catch (const rt::Error& e) {
+    error = e.what();
     return false;
   }
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  if (base.empty()) {
-    error = "names a directory";
-    return false;
-  }
-  std::string temp_name = (slash == std::string::npos ? "" : dir) + "." + base + ".tmp-XXXXXX";
-  std::vector<char> temp(temp_name.begin(), temp_name.end());
-  temp.push_back('\0');
-  Fd fd(::mkostemp(temp.data(), O_CLOEXEC));
-  if (fd.get() < 0) {
-    error = fmt::format("cannot create a temporary file in {}: {}", dir, std::strerror(errno));
-    return false;
-  }
-  std::string temp_path(temp.data());
-  auto fail = [&](const std::string& what) {
-    error = what + ": " + std::strerror(errno);
-    ::unlink(temp_path.c_str());
-    return false;
-  };
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("write failed");
-    done += static_cast<size_t>(n);
-  }
-  if (::fchmod(fd.get(), mode) != 0) return fail("cannot set permissions");
-  if (::fsync(fd.get()) != 0) return fail("fsync failed");
-  if (::close(fd.release()) != 0) return fail("close failed");
-  if (::rename(temp_path.c_str(), path.c_str()) != 0) return fail("cannot rename into place");
-  return true;
-}
-
-bool SameFile(const std::string& a, const std::string& b) {
-  struct stat sa, sb;
-  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
-         sa.st_ino == sb.st_ino;
 }
 
 }  // namespace lmc

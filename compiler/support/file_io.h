@@ -1,9 +1,7 @@
-// Reading and writing files the way hostile inputs demand: reads are bounded
-// and refuse anything but regular files (a FIFO or /dev/zero would hang or
-// never end); writes go to a unique temporary file beside the target, are
-// fsynced and renamed over it, so a failure (a full disk, a crash) leaves the
-// old file, and they never replace a directory, a device or another
-// non-regular file.
+// Reading and writing files the way hostile inputs demand: reads are bounded,
+// refuse anything but regular files (a FIFO or /dev/zero would hang or never
+// end) and note the file as an input; writes follow runtime/util/output_file.h
+// (never over an input or a non-regular file, whole or not at all).
 #pragma once
 
 #include <string>
@@ -18,14 +16,10 @@ bool ReadRegularFile(const std::string& path, size_t max_bytes, std::string& out
                      std::string& error);
 
 // Replaces `path` with `data` atomically, leaving mode `mode` (e.g. 0644,
-// 0755). Refuses a target that exists and is not a regular file. On failure
-// returns false with `error` (naming no path: callers add it) and leaves any
-// old file at `path` untouched.
+// 0755), as rt::WriteFileAtomically. On failure returns false with `error`, a
+// message that names the path, and leaves any old file at `path` untouched.
 bool WriteFileAtomically(const std::string& path, std::string_view data, unsigned mode,
                          std::string& error);
-
-// True if both paths exist and name the same file (after links).
-bool SameFile(const std::string& a, const std::string& b);
 
 // "1.5 MiB", "512 bytes": a size for messages.
 std::string DescribeBytes(double bytes);

@@ -38,6 +38,7 @@
 #include "runtime/tokenizer/utf8.h"
 #include "runtime/util/error.h"
 #include "runtime/util/npy.h"
+#include "runtime/util/output_file.h"
 
 namespace lmc::rt {
 namespace {
@@ -382,6 +383,7 @@ int Logits(int argc, char** argv) {
     return o;
   });
   auto model = LoadModel(o.weights, o.ctx);
+  CheckOutputPath(o.out);  // Now that the inputs are read: before the work, not after.
   EncodeSource(*model, o.source, nullptr);
   std::vector<float> all;
   if (o.decode) {
@@ -475,6 +477,7 @@ int Embed(int argc, char** argv) {
          info.max_seq_len);
   }
   auto model = LoadModel(o.weights, static_cast<int>(o.tokens.size()));
+  CheckOutputPath(o.out);  // Now that the inputs are read: before the work, not after.
   const int64_t n = static_cast<int64_t>(o.tokens.size()), d = info.d_model;
   std::vector<float> states;
   if (info.encoder_decoder) {
@@ -547,6 +550,7 @@ void Usage(const char* program) {
 
 int main(int argc, char** argv) {
   using namespace lmc::rt;
+  ProtectInputs();  // No command writes over a file it reads (--out naming the weights).
   if (int status = TakeThreadsFlag(argc, argv)) return status;  // --threads N, any command.
   if (argc < 2) {
     Usage(argv[0]);

@@ -9,6 +9,7 @@
 
 #include "runtime/tokenizer/bpe.h"
 #include "runtime/util/error.h"
+#include "runtime/util/output_file.h"
 
 namespace lmc::rt {
 namespace {
@@ -21,6 +22,7 @@ std::string ReadFile(const std::string& path) {
   if (fs::is_directory(path, ec)) Fail("{}: is a folder, expected a file", path);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) Fail("{}: cannot read: {}", path, std::strerror(errno));
+  NoteInput(path);
   std::streamoff size = in.tellg();
   if (size < 0) Fail("{}: cannot read: not a regular file", path);
   std::string data(static_cast<size_t>(size), '\0');

@@ -8,6 +8,7 @@
 
 #include "runtime/tokenizer/sentencepiece_tables.h"
 #include "runtime/util/error.h"
+#include "runtime/util/output_file.h"
 
 namespace lmc::rt {
 namespace {
@@ -354,6 +355,7 @@ const nlohmann::json& Field(const nlohmann::json& obj, const char* key, const st
 std::unique_ptr<Tokenizer> LoadWordPiece(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) Fail("{}: cannot open the tokenizer.json", path);
+  NoteInput(path);
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);

@@ -1,12 +1,9 @@
 #include "runtime/util/npy.h"
 
 #include <bit>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <memory>
 
 #include "runtime/util/error.h"
+#include "runtime/util/output_file.h"
 
 namespace lmc::rt {
 namespace {
@@ -29,10 +26,6 @@ std::string ShapeTuple(const std::vector<int64_t>& shape) {
   if (shape.size() == 1) out += ",";
   return out + ")";
 }
-
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
 
 }  // namespace
 
@@ -64,16 +57,11 @@ void WriteNpy(const std::string& path, const float* data, const std::vector<int6
   prelude += static_cast<char>(header.size() & 0xff);
   prelude += static_cast<char>(header.size() >> 8);
 
-  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "wb"));
-  if (!file) Fail("{}: cannot open for writing: {}", path, std::strerror(errno));
-  const size_t bytes = count * sizeof(float);
-  if (std::fwrite(prelude.data(), 1, prelude.size(), file.get()) != prelude.size() ||
-      std::fwrite(header.data(), 1, header.size(), file.get()) != header.size() ||
-      (bytes > 0 && std::fwrite(data, 1, bytes, file.get()) != bytes)) {
-    Fail("{}: write failed: {}", path, std::strerror(errno));
-  }
-  // fclose flushes; a full disk may only show up here.
-  if (std::fclose(file.release()) != 0) Fail("{}: write failed: {}", path, std::strerror(errno));
+  OutputFile file(path);
+  file.Write(prelude);
+  file.Write(header);
+  file.Write(data, count * sizeof(float));
+  file.Commit();
 }
 
 }  // namespace lmc::rt

@@ -4,9 +4,9 @@
 #include <string_view>
 
 #include "runtime/util/error.h"
+#include "runtime/util/output_file.h"
 #include "runtime/weights/gguf_checkpoint.h"
 #include "runtime/weights/gguf_reader.h"
-#include "runtime/weights/temp_file.h"
 
 namespace lmc::rt {
 namespace {
@@ -102,7 +102,7 @@ void WriteGguf(const std::string& path, const std::vector<NamedTensor>& tensors)
   std::string& bytes = header.bytes();
   bytes.resize(AlignUp(bytes.size()), '\0');
 
-  TempFile out(path);
+  OutputFile out(path);
   out.Write(bytes.data(), bytes.size());
   static const char kZeros[kAlignment] = {};
   for (const NamedTensor& t : tensors) {

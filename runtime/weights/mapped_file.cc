@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "runtime/util/error.h"
+#include "runtime/util/output_file.h"
 
 namespace lmc::rt {
 namespace {
@@ -37,6 +38,7 @@ MappedFile MappedFile::Open(const std::string& path) {
   // A file truncated by someone else while mapped raises SIGBUS: inherent to mmap.
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) Fail("{}: cannot open: {}", path, std::strerror(errno));
+  NoteInput(fd, path);
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     const int err = errno;

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "runtime/util/error.h"
-#include "runtime/weights/temp_file.h"
+#include "runtime/util/output_file.h"
 
 namespace lmc::rt {
 namespace {
@@ -62,7 +62,7 @@ void WriteSafetensors(const std::string& path, const std::vector<NamedTensor>& t
   text.append((8 - text.size() % 8) % 8, ' ');
   const uint64_t length = text.size();
 
-  TempFile out(path);
+  OutputFile out(path);
   out.Write(&length, sizeof(length));  // little-endian (see tensor_source.cc)
   out.Write(text.data(), text.size());
   for (const NamedTensor& t : tensors) out.Write(t.data.data(), t.data.size());

@@ -111,7 +111,7 @@ case "$err" in *"is a directory"*) pass "-o an empty directory: says it" ;; *) f
 mkfifo "$tmp/out_fifo"
 mode_before=$(stat -c %a "$tmp/out_fifo")
 expect_status 1 "-o a FIFO" -- "$lmc" build "$local_spec" -o "$tmp/out_fifo"
-case "$err" in *"not a regular file"*) pass "-o a FIFO: says it" ;; *) fail "-o a FIFO: $err" ;; esac
+case "$err" in *"is a FIFO"*) pass "-o a FIFO: says it" ;; *) fail "-o a FIFO: $err" ;; esac
 [ -p "$tmp/out_fifo" ] && [ "$(stat -c %a "$tmp/out_fifo")" = "$mode_before" ] &&
   pass "FIFO untouched" || fail "FIFO changed"
 
@@ -142,13 +142,13 @@ if mount -t tmpfs -o size=64k tmpfs "$full" 2>/dev/null; then
   echo "old binary" > "$full/model"
   expect_status 1 "build onto a full disk" -- \
     "$lmc" build "$local_spec" -o "$full/model" --cache-dir "$tmp/shared_cache" --cxx "$tmp/fakecxx"
-  case "$err" in *"cannot write $full/model: write failed: No space left on device"*) pass "says why" ;;
+  case "$err" in *"$full/model: write failed: No space left on device"*) pass "says why" ;;
     *) fail "$err" ;; esac
   [ "$(cat "$full/model")" = "old binary" ] && pass "old binary kept" || fail "old binary lost"
   [ "$(ls -A "$full")" = "model" ] && pass "no temporary left" || fail "left: $(ls -A "$full")"
   head -c 1000000 /dev/zero > "$full/filler" 2>/dev/null || true
   expect_status 1 "emit onto a full disk" -- "$lmc" emit "$local_spec" -o "$full/gen"
-  case "$err" in *"cannot write $full/gen/"*) pass "emit names the file" ;; *) fail "$err" ;; esac
+  case "$err" in *"error: $full/gen/"*) pass "emit names the file" ;; *) fail "$err" ;; esac
   [ -z "$(ls -A "$full/gen" 2>/dev/null)" ] && pass "no truncated files" || fail "left: $(ls -A "$full/gen")"
   umount "$full"
 else

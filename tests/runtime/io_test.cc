@@ -18,6 +18,7 @@
 #include "runtime/tokenizer/llama2c_tokenizer.h"
 #include "runtime/util/error.h"
 #include "runtime/util/npy.h"
+#include "runtime/util/output_file.h"
 #include "runtime/weights/llama2c_checkpoint.h"
 #include "runtime/weights/mapped_file.h"
 #include "runtime/weights/tensor_source.h"
@@ -500,8 +501,46 @@ TEST_CASE("WriteNpy writes NumPy format 1.0", "[npy]") {
   CHECK((scalar.size() - 4) % 64 == 0);
 
   const std::string bad = dir.File("no/such/dir/a.npy");
-  CHECK_THROWS_WITH(WriteNpy(bad, data, {2, 3}), Contains(bad) && Contains("cannot open"));
+  CHECK_THROWS_WITH(WriteNpy(bad, data, {2, 3}),
+                    Contains(bad) && Contains("No such file or directory"));
   CHECK_THROWS_WITH(WriteNpy(path, data, {2, -3}), Contains(path) && Contains("negative"));
+}
+
+// ---------------------------------------------------------------- OutputFile
+
+TEST_CASE("OutputFile never replaces an input, and appears whole or not at all", "[io]") {
+  TempDir dir;
+  const std::string input = dir.Write("input.bin", "weights");
+  const std::string symlink = dir.File("symlink"), hardlink = dir.File("hardlink");
+  std::filesystem::create_symlink(input, symlink);
+  std::filesystem::create_hard_link(input, hardlink);
+  const std::string out = dir.Write("out.txt", "old");
+
+  ProtectInputs();
+  MappedFile mapped = MappedFile::Open(input);  // Notes it, as every reader does.
+  for (const std::string& target : {input, symlink, hardlink}) {
+    CHECK_THROWS_WITH(WriteFileAtomically(target, "x"),
+                      Contains(target) && Contains("is the input " + input));
+  }
+  CHECK(ReadBytes(input) == "weights");
+
+  {  // Not committed (an exception, a failed write): the old file, no temporary.
+    OutputFile file(out);
+    file.Write("new, half written");
+  }
+  CHECK(ReadBytes(out) == "old");
+  CHECK(dir.List() == std::vector<std::string>{"hardlink", "input.bin", "out.txt", "symlink"});
+  WriteFileAtomically(out, "new");
+  CHECK(ReadBytes(out) == "new");
+
+  // A deleted input refuses nothing (its inode number may go to a new file).
+  std::filesystem::remove(input);
+  std::filesystem::remove(hardlink);
+  WriteFileAtomically(dir.File("fresh"), "a new file");
+  CHECK(ReadBytes(dir.File("fresh")) == "a new file");
+
+  CHECK_THROWS_WITH(WriteFileAtomically(dir.path().string(), "x"), Contains("is a directory"));
+  ProtectInputs(false);
 }
 
 // -------------------------------------------------------------------- sampler
