@@ -9,20 +9,35 @@
 #include <llvm/Support/Path.h>
 #include <llvm/Support/Program.h>
 #include <llvm/Support/xxhash.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <iterator>
 
 #include "compiler/driver/toolchain.h"
 #include "compiler/support/cpp_literal.h"
 #include "compiler/support/file_io.h"
+#include "runtime/util/error.h"
+#include "runtime/util/output_file.h"
 
 namespace lmc {
 
 namespace {
+
+// --native: the host's instruction set, and only Highway's static target (the best one
+// those flags enable) instead of one copy of every kernel per x86 target.
+constexpr const char* kNativeFlags = "-march=native";
+constexpr const char* kOneTarget = "-DHWY_COMPILE_ONLY_STATIC=1";
 
 std::vector<std::string> Split(const std::string& text) {
   std::vector<std::string> out;
@@ -42,7 +57,7 @@ std::string DefaultCacheDir() {
 bool WriteFile(const std::string& path, const std::string& text, llvm::raw_ostream& log) {
   std::string error;
   if (!WriteFileAtomically(path, text, 0644, error)) {
-    log << "lmc: error: cannot write " << path << ": " << error << "\n";
+    log << "lmc: error: " << error << "\n";
     return false;
   }
   return true;
@@ -64,14 +79,106 @@ std::string FindCompiler(const std::string& requested, llvm::raw_ostream& log) {
   return *found;
 }
 
-// Runs a program, sending its output to `output_file`; returns its exit code.
+// The compiler runs in a process group of its own, which a signal to lmc is
+// forwarded to: killing lmc build ends the compiler, cc1plus, as and ld too.
+std::atomic<pid_t> child_group{0};
+volatile sig_atomic_t received_signal = 0;
+constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+extern "C" void ForwardSignal(int signal_number) {
+  received_signal = signal_number;
+  if (pid_t group = child_group.load(); group > 0) ::kill(-group, signal_number);
+}
+
+// Forwards SIGINT, SIGTERM and SIGHUP (unless ignored) while it lives.
+class SignalForwarding {
+ public:
+  SignalForwarding() {
+    for (size_t i = 0; i < std::size(kForwardedSignals); ++i) {
+      ::sigaction(kForwardedSignals[i], nullptr, &old_[i]);
+      if (old_[i].sa_handler == SIG_IGN) continue;
+      struct sigaction action {};
+      action.sa_handler = ForwardSignal;
+      sigemptyset(&action.sa_mask);
+      ::sigaction(kForwardedSignals[i], &action, nullptr);
+    }
+  }
+  ~SignalForwarding() {
+    for (size_t i = 0; i < std::size(kForwardedSignals); ++i) {
+      ::sigaction(kForwardedSignals[i], &old_[i], nullptr);
+    }
+  }
+  // After cleaning up: dies of the signal that arrived, if one did.
+  static void DieIfSignalled() {
+    if (received_signal == 0) return;
+    ::signal(received_signal, SIG_DFL);
+    ::raise(received_signal);
+  }
+
+ private:
+  struct sigaction old_[std::size(kForwardedSignals)];
+};
+
+// Runs a program in a new process group, sending its output to `output_file`;
+// returns its exit code, or -1 with `error` set.
 int Run(const std::string& program, const std::vector<std::string>& args,
         const std::string& output_file, std::string& error) {
-  std::vector<llvm::StringRef> argv{program};
-  for (const auto& a : args) argv.push_back(a);
-  llvm::Optional<llvm::StringRef> redirects[] = {llvm::None, llvm::StringRef(output_file),
-                                                 llvm::StringRef(output_file)};
-  return llvm::sys::ExecuteAndWait(program, argv, llvm::None, redirects, 0, 0, &error);
+  std::vector<char*> argv{const_cast<char*>(program.c_str())};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 1, output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&files, 1, 2);
+  // Signals stay blocked until child_group is set, so none is missed; the child
+  // starts with the old mask.
+  sigset_t blocked, old_mask;
+  sigemptyset(&blocked);
+  for (int signal_number : kForwardedSignals) sigaddset(&blocked, signal_number);
+  ::pthread_sigmask(SIG_BLOCK, &blocked, &old_mask);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setpgroup(&attributes, 0);
+  posix_spawnattr_setsigmask(&attributes, &old_mask);
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, program.c_str(), &files, &attributes, argv.data(), environ);
+  posix_spawnattr_destroy(&attributes);
+  posix_spawn_file_actions_destroy(&files);
+  if (rc != 0) {
+    ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    error = std::strerror(rc);
+    return -1;
+  }
+  child_group.store(pid);
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  child_group.store(0);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  error = fmt::format("killed by signal {}", WTERMSIG(status));
+  return -1;
+}
+
+// Removes build folders (NAME.tmp-XXXXXX) that a killed lmc build left in the
+// cache; an hour old at least, so never one a concurrent build is using.
+void RemoveStaleBuildFolders(const std::string& cache_root) {
+  std::error_code ec;
+  auto now = llvm::sys::toTimePoint(std::time(nullptr));
+  for (llvm::sys::fs::directory_iterator it(cache_root, ec), end; it != end && !ec;
+       it.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    llvm::sys::fs::file_status status;
+    if (!name.contains(".tmp-") || llvm::sys::fs::status(it->path(), status) ||
+        status.type() != llvm::sys::fs::file_type::directory_file) {
+      continue;
+    }
+    if (now - status.getLastModificationTime() > std::chrono::hours(1)) {
+      llvm::sys::fs::remove_directories(it->path());
+    }
+  }
 }
 
 std::string ReadFileOr(const std::string& path, const std::string& fallback) {
@@ -91,22 +198,11 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   auto start = std::chrono::steady_clock::now();
   const std::string& output_path = options.output;
 
-  // Never replace an input, a directory or a device with the binary.
-  for (const auto& input : options.inputs) {
-    if (SameFile(input, output_path)) {
-      log << "lmc: error: -o " << output_path << " is the input " << input
-          << "; choose another path for the binary\n";
-      return false;
-    }
-  }
-  if (llvm::sys::fs::is_directory(output_path)) {
-    log << "lmc: error: -o " << output_path
-        << " is a directory; give the path of the binary to write\n";
-    return false;
-  }
-  if (llvm::sys::fs::exists(output_path) && !llvm::sys::fs::is_regular_file(output_path)) {
-    log << "lmc: error: -o " << output_path
-        << " exists and is not a regular file; lmc build writes only regular files\n";
+  // An input (the spec, its bases), a directory or a device is refused before compiling.
+  try {
+    rt::CheckOutputPath(output_path);
+  } catch (const rt::Error& e) {
+    log << "lmc: error: " << e.what() << "\n";
     return false;
   }
 
@@ -114,11 +210,14 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   if (cxx.empty()) return false;
 
   std::vector<std::string> compile_flags = Split(toolchain::kCompileFlags);
+  if (options.native) compile_flags.insert(compile_flags.end(), {kNativeFlags, kOneTarget});
   std::vector<std::string> link_inputs = Split(toolchain::kLinkInputs);
   std::vector<std::string> link_flags = Split(toolchain::kLinkFlags);
-  std::string build_info =
-      fmt::format("lmc {}; spec {}; compiler {}; flags {}; built on a {} host", toolchain::kVersion,
-                  spec_path, cxx, toolchain::kCompileFlags, llvm::sys::getHostCPUName().str());
+  std::string build_info = fmt::format(
+      "lmc {}; spec {}; compiler {}; flags {}{}; built on a {} host", toolchain::kVersion,
+      spec_path, cxx, toolchain::kCompileFlags,
+      options.native ? fmt::format(" {} {}", kNativeFlags, kOneTarget) : "",
+      llvm::sys::getHostCPUName().str());
   // Every byte of the spec path and compiler path is escaped: none can end
   // the literal.
   std::string build_info_source = fmt::format(
@@ -133,7 +232,7 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
 
   // Everything that can change the binary goes into the cache key.
   std::string key = files.header + files.source + build_info_source + cxx +
-                    toolchain::kCompileFlags + toolchain::kLinkFlags;
+                    llvm::join(compile_flags, " ") + toolchain::kLinkFlags;
   for (const auto& input : link_inputs) key += input + std::to_string(HashFile(input));
   std::string hash = fmt::format("{:016x}", llvm::xxHash64(key));
   std::string cache_root = options.cache_dir.empty() ? DefaultCacheDir() : options.cache_dir;
@@ -164,6 +263,7 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
       return false;
     }
     work_dir = temp.data();
+    RemoveStaleBuildFolders(cache_root);
     std::string source = work_dir + "/" + files.stem + ".cpp";
     if (!WriteFile(work_dir + "/" + files.stem + ".h", files.header, log) ||
         !WriteFile(source, files.source, log) ||
@@ -192,6 +292,7 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
         {"compiling build_info.cc",
          compile(work_dir + "/build_info.cc", work_dir + "/build_info.o")},
         {"linking " + files.stem, link}};
+    SignalForwarding forwarding;
     for (size_t i = 0; i < steps.size(); ++i) {
       log << "[" << i + 1 << "/" << steps.size() << "] " << steps[i].what << "\n";
       log.flush();
@@ -200,6 +301,10 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
       std::string error;
       int rc = Run(cxx, steps[i].args, output, error);
       std::string printed = ReadFileOr(output, "");
+      if (received_signal != 0) {
+        cleanup();
+        SignalForwarding::DieIfSignalled();
+      }
       if (rc != 0) {
         log << printed;
         log << "lmc: error: " << cxx << " failed ("
@@ -232,7 +337,7 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   if (!parent.empty()) llvm::sys::fs::create_directories(parent);
   std::string error;
   if (!WriteFileAtomically(output_path, (*data)->getBuffer(), 0755, error)) {
-    log << "lmc: error: cannot write " << output_path << ": " << error << "\n";
+    log << "lmc: error: " << error << "\n";
     cleanup();
     return false;
   }
