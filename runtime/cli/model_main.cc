@@ -16,7 +16,6 @@
 // errors go to stderr. Exit codes: 0 success, 1 bad input file, 2 usage
 // (flags, and prompts or token lists that do not fit the model).
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +26,7 @@
 #include <ctime>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "runtime/cli/args.h"
@@ -39,6 +39,7 @@
 #include "runtime/util/error.h"
 #include "runtime/util/npy.h"
 #include "runtime/util/output_file.h"
+#include "runtime/weights/mapping_guard.h"
 
 namespace lmc::rt {
 namespace {
@@ -176,6 +177,49 @@ void CheckFinite(std::span<const float> logits, const std::string& weights) {
   }
 }
 
+// Generated text or ids on stdout. To a terminal or a pipe, where someone may be reading as
+// they come, each piece is flushed at once; to a file (or /dev/null) they go in blocks, not
+// one write per token. The block held back is registered with the weights' SIGBUS guard,
+// which writes it out if the weights file shrinks under us (mapping_guard.h), and is written
+// when this goes out of scope, on an error too: what was generated is never lost.
+class TokenOutput {
+ public:
+  TokenOutput() {
+    struct stat st;
+    flush_each_ = isatty(STDOUT_FILENO) || (fstat(STDOUT_FILENO, &st) == 0 && S_ISFIFO(st.st_mode));
+  }
+  ~TokenOutput() { Flush(); }
+  TokenOutput(const TokenOutput&) = delete;
+  TokenOutput& operator=(const TokenOutput&) = delete;
+
+  void Write(std::string_view text) {
+    if (flush_each_) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+      return;
+    }
+    held_ += text;
+    if (held_.size() >= kBlock) {
+      Flush();
+      std::fflush(stdout);
+    } else {
+      SetUnwrittenOutput(held_.data(), held_.size());
+    }
+  }
+
+  // Hands what is held back to stdio.
+  void Flush() {
+    SetUnwrittenOutput(nullptr, 0);
+    std::fwrite(held_.data(), 1, held_.size(), stdout);
+    held_.clear();
+  }
+
+ private:
+  static constexpr size_t kBlock = size_t{1} << 16;
+  bool flush_each_ = false;
+  std::string held_;
+};
+
 const std::vector<FlagSpec> kGenerateFlags = {
     {"weights", "checkpoint file"},
     {"tokenizer", "tokenizer file or folder (default: the spec's tokenizer.file)"},
@@ -277,17 +321,9 @@ int Generate(int argc, char** argv) {
 
   // Text goes out as whole UTF-8 characters: a character split across byte
   // tokens is held until its last byte arrives.
-  // Each token is flushed to a terminal or a pipe, where someone may be reading as it comes;
-  // a file (or /dev/null) gets stdio's blocks, not one write per token.
   utf8::StreamDecoder stream;
-  struct stat out_stat;
-  const bool flush_each =
-      isatty(STDOUT_FILENO) || (fstat(STDOUT_FILENO, &out_stat) == 0 && S_ISFIFO(out_stat.st_mode));
-  auto print = [&](const std::string& bytes) {
-    std::string text = stream.Push(bytes);
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    if (flush_each) std::fflush(stdout);
-  };
+  TokenOutput out;
+  auto print = [&](const std::string& bytes) { out.Write(stream.Push(bytes)); };
   // The bytes `next` adds after `prev`: how a tokenizer spells a token can
   // depend on the one before (SentencePiece drops the first piece's space,
   // WordPiece joins "##" continuations).
@@ -313,7 +349,6 @@ int Generate(int argc, char** argv) {
   auto decode_start = Clock::now();
   int prev = tokens.back(), generated = 0, decoded = 0;
   int pos = static_cast<int>(tokens.size());
-  std::vector<int> new_ids;
   while (generated < n) {
     CheckFinite(logits, o.weights);
     int next = sampler.Sample(logits.data());
@@ -322,7 +357,8 @@ int Generate(int argc, char** argv) {
       if (tokenizer && info.eos < 0 && next == tokenizer->eos()) break;
     }
     if (o.print_ids) {
-      new_ids.push_back(next);
+      const std::string id = fmt::format(" {}", next);
+      out.Write(std::string_view(id).substr(generated == 0 ? 1 : 0));
     } else {
       print(piece(prev, next));
     }
@@ -334,12 +370,8 @@ int Generate(int argc, char** argv) {
     ++decoded;
   }
   double decode_seconds = Seconds(decode_start);
-  if (o.print_ids) {
-    fmt::print("{}\n", fmt::join(new_ids, " "));
-  } else {
-    std::string rest = stream.Finish();
-    fmt::print("{}\n", rest);
-  }
+  out.Write((o.print_ids ? "" : stream.Finish()) + "\n");
+  out.Flush();
   FinishStdout();
 
   fmt::print(stderr,

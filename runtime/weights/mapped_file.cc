@@ -11,6 +11,7 @@
 
 #include "runtime/util/error.h"
 #include "runtime/util/output_file.h"
+#include "runtime/weights/mapping_guard.h"
 
 namespace lmc::rt {
 namespace {
@@ -35,7 +36,8 @@ MappedFile MappedFile::Open(const std::string& path) {
   if (::stat(path.c_str(), &before) == 0 && !S_ISREG(before.st_mode) && !S_ISDIR(before.st_mode)) {
     Fail("{}: not a regular file", path);
   }
-  // A file truncated by someone else while mapped raises SIGBUS: inherent to mmap.
+  // A file truncated by someone else while mapped raises SIGBUS: inherent to mmap (the
+  // mapping is guarded: mapping_guard.h).
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) Fail("{}: cannot open: {}", path, std::strerror(errno));
   NoteInput(fd, path);
@@ -62,6 +64,7 @@ MappedFile MappedFile::Open(const std::string& path) {
   const int err = errno;
   ::close(fd);  // the mapping keeps the file alive
   if (data == MAP_FAILED) Fail("{}: cannot mmap {} bytes: {}", path, size, std::strerror(err));
+  GuardMapping(data, size, path);  // SIGBUS from the file shrinking: one line, exit 1
   // Pages the kernel reads for this mapping come as 2 MiB pages where it and the filesystem
   // allow (streamed weights read faster so: fewer TLB misses and page walks, which cost more
   // in a virtual machine); pages already cached stay as they are. Before the first fault.
@@ -88,7 +91,10 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 MappedFile::~MappedFile() { Unmap(); }
 
 void MappedFile::Unmap() {
-  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_ != nullptr) {
+    UnguardMapping(data_);
+    ::munmap(const_cast<uint8_t*>(data_), size_);
+  }
   data_ = nullptr;
   size_ = 0;
 }

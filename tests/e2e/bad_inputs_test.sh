@@ -86,4 +86,40 @@ open(sys.argv[2], "wb").write(data)
 PY
 expect_error "NaN weights" 1 "non-finite logit" -- \
   "$model" generate --weights "$tmp/nan.bin" --tokenizer "$tokenizer" -n 3 --temperature 1
+
+# The weights truncated while the model runs: the ids already generated stay printed (as they
+# come, to a pipe), then one line naming the file and exit 1, not a silent SIGBUS. stdout is a
+# one-page pipe filled to within 32 bytes, so the model blocks after a few ids; the file is
+# truncated then, and the pipe read.
+cp "$weights" "$tmp/shrinks.bin"
+python3 - "$tmp/shrinks.bin" "$tmp/shrinks.out" "$tmp/shrinks.err" "$tmp/shrinks.status" \
+  "$model" generate --weights "$tmp/shrinks.bin" --tokens 1 --ids -n 500 --ignore-eos <<'PY'
+import fcntl, os, struct, subprocess, sys, termios, time
+weights, out_path, err_path, status_path, cmd = *sys.argv[1:5], sys.argv[5:]
+r, w = os.pipe()
+size = fcntl.fcntl(w, 1031, 4096)  # F_SETPIPE_SZ
+filler = b"#" * (size - 32)
+os.write(w, filler)
+with open(err_path, "wb") as err:
+    p = subprocess.Popen(cmd, stdout=w, stderr=err)
+os.close(w)
+queued = lambda: struct.unpack("i", fcntl.ioctl(r, termios.FIONREAD, b"\0" * 4))[0]
+deadline = time.time() + 20
+while queued() < size - 8 and p.poll() is None and time.time() < deadline:
+    time.sleep(0.005)
+os.truncate(weights, 0)
+out = b""
+while chunk := os.read(r, 65536):
+    out += chunk
+open(out_path, "wb").write(out[len(filler):])
+open(status_path, "w").write(str(p.wait()))
+PY
+status=$(cat "$tmp/shrinks.status") out=$(cat "$tmp/shrinks.out") err=$(cat "$tmp/shrinks.err")
+[ "$status" = 1 ] && pass "weights truncated while in use: exit 1" ||
+  fail "weights truncated while in use: exit $status, expected 1; stderr: $err"
+[ "$err" = "$(basename "$model"): error: $tmp/shrinks.bin: the file was truncated or changed while in use" ] &&
+  pass "weights truncated while in use: one line naming the file" ||
+  fail "weights truncated while in use: stderr: $err"
+[[ "$out" =~ ^[0-9]+( [0-9]+)+$ ]] && pass "weights truncated while in use: the ids before stay: $out" ||
+  fail "weights truncated while in use: stdout: '$out'"
 finish

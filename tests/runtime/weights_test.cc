@@ -2,7 +2,11 @@
 // the format-neutral OpenCheckpoint and the per-format name tables. Files are
 // made at test time in a temp dir, never committed.
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -23,6 +27,8 @@
 #include "runtime/util/error.h"
 #include "runtime/weights/checkpoint.h"
 #include "runtime/weights/llama2c_checkpoint.h"
+#include "runtime/weights/mapped_file.h"
+#include "runtime/weights/mapping_guard.h"
 #include "runtime/weights/safetensors_checkpoint.h"
 #include "runtime/weights/safetensors_writer.h"
 #include "runtime/weights/sharded_safetensors.h"
@@ -550,6 +556,59 @@ TEST_CASE("a header of 100000 tensors loads; a name repeated last is found", "[s
   CheckRefused(
       WriteBytes(dir.File("repeated.safetensors"), RawSafetensors(header + repeated, data)),
       "tensor 't0' appears twice in the header");
+}
+
+// ---------------------------------------------------- a mapped file that shrinks
+
+// Runs `child` in a child process whose stdout and stderr go to `out` and `err`; returns the
+// wait status.
+template <typename F>
+int RunChild(const std::string& out, const std::string& err, F child) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), STDOUT_FILENO);
+    ::dup2(::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), STDERR_FILENO);
+    try {
+      child();
+    } catch (...) {
+    }
+    ::_exit(99);
+  }
+  int status = 0;
+  REQUIRE(pid > 0);
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return status;
+}
+
+TEST_CASE("a mapped file truncated while in use: one line, exit 1, held-back output kept",
+          "[mapped_file]") {
+  TempDir dir;
+  const std::string path = dir.Write("w.bin", std::string(1 << 16, 'w'));
+  const std::string out = dir.File("out"), err = dir.File("err");
+  int status = RunChild(out, err, [&] {
+    MappedFile file = MappedFile::Open(path);
+    std::printf("written ");  // stdio's buffer: a fault loses it (it is not async-signal-safe)
+    SetUnwrittenOutput("held back", 9);
+    REQUIRE(::truncate(path.c_str(), 0) == 0);
+    volatile uint8_t byte = file.data()[1 << 14];  // SIGBUS: the page is gone
+    (void)byte;
+  });
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(ReadBytes(out) == "held back");
+  CHECK(ReadBytes(err) ==
+        "weights_test: error: " + path + ": the file was truncated or changed while in use\n");
+
+  // A SIGBUS outside the mappings still kills, by SIGBUS.
+  dir.Write("w.bin", "w");
+  status = RunChild(out, err, [&] {
+    MappedFile file = MappedFile::Open(path);
+    ::raise(SIGBUS);
+  });
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGBUS);
+  CHECK(ReadBytes(err).empty());
 }
 
 TEST_CASE("the writer refuses bad tensors and leaves the target alone", "[safetensors]") {
