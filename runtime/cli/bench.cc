@@ -288,7 +288,7 @@ int Bench(int argc, char** argv) {
     fmt::print("  memory   peak RSS {:.1f} MB (weights {:.1f} MB); load {:.1f} ms\n", rss / 1e6,
                weights.total_bytes / 1e6, load_seconds * 1e3);
   }
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) Fail("cannot write to standard output");
+  FinishStdout();
   return 0;
 }
 

@@ -56,11 +56,6 @@ class UsageError : public Error {
   using Error::Error;
 };
 
-// Results on stdout are the point of each command: a failed write is an error.
-void FinishStdout() {
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) Fail("cannot write to standard output");
-}
-
 template <typename F>
 auto ReadFlags(F&& read) {
   try {

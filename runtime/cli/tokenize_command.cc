@@ -116,7 +116,7 @@ std::string ReadStdin() {
   return data;
 }
 
-void Write(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
+void Write(const std::string& s) { WriteStdout(s); }
 
 void AppendInt(int v, std::string* out) {
   char buffer[16];
@@ -346,7 +346,8 @@ int RunTokenize(int argc, char** argv, const TokenizerSource& source) {
                    text_bytes,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
-    return std::fflush(stdout) == 0 ? 0 : 1;
+    FinishStdout();
+    return 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "%s tokenize: error: %s\n", source.program.c_str(), e.what());
     return 1;
@@ -403,7 +404,8 @@ int RunDetokenize(int argc, char** argv, const TokenizerSource& source) {
       }
       Write(tokenizer->Decode(ids));
     }
-    return std::fflush(stdout) == 0 ? 0 : 1;
+    FinishStdout();
+    return 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "%s detokenize: error: %s\n", source.program.c_str(), e.what());
     return 1;

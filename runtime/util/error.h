@@ -27,4 +27,10 @@ template <typename... Args>
 // escaped as \xNN, so that the error quoting it stays on one line.
 std::string EscapeControlBytes(std::string_view text);
 
+// Results on stdout are the point of a command: flushes it, and throws Error "cannot write to
+// standard output: REASON" if anything written to it was lost (a full disk, a closed pipe).
+void FinishStdout();
+// fwrite to stdout, throwing that Error at once if it fails.
+void WriteStdout(std::string_view bytes);
+
 }  // namespace lmc::rt

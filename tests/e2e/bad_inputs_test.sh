@@ -87,6 +87,20 @@ PY
 expect_error "NaN weights" 1 "non-finite logit" -- \
   "$model" generate --weights "$tmp/nan.bin" --tokenizer "$tokenizer" -n 3 --temperature 1
 
+# stdout on a full disk: one line saying so, exit 1, from every command that prints results.
+full=(No space left on device)
+expect_error "generate > /dev/full" 1 "error: cannot write to standard output: ${full[*]}" -- \
+  bash -c '"$@" >/dev/full' - "$model" generate --weights "$weights" --tokenizer "$tokenizer" -n 5
+for tool in "$model" "$lmc"; do
+  name=$(basename "$tool")
+  expect_error "$name tokenize > /dev/full" 1 \
+    "$name tokenize: error: cannot write to standard output: ${full[*]}" -- \
+    bash -c '"$@" >/dev/full' - "$tool" tokenize --tokenizer "$tokenizer" "Once upon a time"
+  expect_error "$name detokenize > /dev/full" 1 \
+    "$name detokenize: error: cannot write to standard output: ${full[*]}" -- \
+    bash -c '"$@" >/dev/full' - "$tool" detokenize --tokenizer "$tokenizer" 403 407
+done
+
 # The weights truncated while the model runs: the ids already generated stay printed (as they
 # come, to a pipe), then one line naming the file and exit 1, not a silent SIGBUS. stdout is a
 # one-page pipe filled to within 32 bytes, so the model blocks after a few ids; the file is
