@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model=models/default
 scripts/setup.sh
-scripts/build.sh
+TARGETS=lmc scripts/build.sh
 lmc=build/bin/lmc
 
 echo "== lmc check, lmc build, and a story"

@@ -1,37 +1,42 @@
 #!/usr/bin/env bash
-# Installs lmc's build and test dependencies from Debian. Safe to run again:
-# apt-get is only called when a package is missing.
+# Installs lmc's dependencies from Debian: what building lmc and running models
+# need; with --tests, also what only the tests need (PyTorch references, clang
+# for the sanitizer and fuzzer build, sentencepiece, the npm reference
+# tokenizers). Safe to run again: apt-get is only called when a package is missing.
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache git
   llvm-dev        # LLVM support library: command line, SourceMgr diagnostics, host CPU, program lookup
-  llvm-14-tools   # FileCheck, for the IR pass tests
   libfmt-dev libyaml-cpp-dev
   libhwy-dev      # Highway SIMD kernels with dynamic dispatch
-  nlohmann-json3-dev  # safetensors headers
-  catch2          # Catch2 v2 unit tests
-  nlohmann-json3-dev  # tokenizer.json / encoder.json
+  nlohmann-json3-dev  # safetensors headers, tokenizer.json / encoder.json
+  catch2          # Catch2 v2 unit tests (CMake finds it at configure time)
   libpcre2-dev    # pre-tokenizer regexes other than the built-in ones
   pkg-config      # finds PCRE2
-  python3         # test helpers (npy reader, reference checks)
-  # The default model: training (scripts/train_default_model.py) and its tests.
-  # python3-torch and its libraries are the bulk: roughly 50 MB to download and
-  # about a minute to unpack on the development machine.
-  python3-torch python3-numpy  # also the PyTorch references: tests/reference/*.py
-  sentencepiece python3-sentencepiece   # spm_train; the Python encoder the tests compare with
-  libopenblas0-serial   # single-threaded OpenBLAS: torch on CPU trains ~6x faster than reference BLAS
-  clang-14 libclang-rt-14-dev   # libFuzzer harnesses (scripts/fuzz.sh), and the clang build
 )
+tests=0
+[ "${1:-}" = "--tests" ] && tests=1
+if [ "$tests" = 1 ]; then
+  packages+=(
+    llvm-14-tools   # FileCheck, for the IR pass tests
+    python3 python3-numpy  # test helpers (npy reader, reference checks)
+    # PyTorch references (tests/reference/*.py) and the default model's training test.
+    python3-torch
+    libopenblas0-serial   # single-threaded OpenBLAS: torch on CPU trains ~6x faster than reference BLAS
+    sentencepiece python3-sentencepiece   # spm_train; the Python encoder the tests compare with
+    clang-14 libclang-rt-14-dev   # the sanitizer + libFuzzer build (scripts/test.sh, scripts/fuzz.sh)
+    procps          # pgrep, in the tests of killed builds
+  )
+fi
 missing=()
-# Node.js and npm run the reference tokenizers (tests/tokenizer/*, npm ci). This
-# machine image ships its own Node.js with npm inside; Debian's are the fallback.
-command -v npm >/dev/null || missing+=(nodejs npm)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Node and npm run the reference tokenizers (tests/tokenizer/reference, npm ci); any
-# install that provides both commands will do (Debian's, or NodeSource's nodejs).
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
+# Node and npm run the reference tokenizers (tests/tokenizer/*, npm ci); any install that
+# provides both commands will do (Debian's, or the one a machine image ships).
+if [ "$tests" = 1 ] && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   sudo_cmd=""
@@ -44,7 +49,7 @@ fi
 
 # Hugging Face tokenizers (npm, pinned by package-lock.json): the WordPiece reference.
 spm_ref="$(dirname "$0")/../tests/tokenizer/spm-reference"
-if [ ! -d "$spm_ref/node_modules/tokenizers" ]; then
+if [ "$tests" = 1 ] && [ ! -d "$spm_ref/node_modules/tokenizers" ]; then
   echo "setup: npm ci in tests/tokenizer/spm-reference"
   (cd "$spm_ref" && npm ci --no-audit --no-fund --silent)
 fi

@@ -12,11 +12,13 @@
 # later position through the KV cache (observed: 7e-3 on q4_0-odd-sizes-tied).
 # The kernels' arithmetic itself is checked against the reference in
 # kernels_test to a bound of a few f32 roundings.
-# usage: differential_test.sh LMC SOURCE_DIR CACHE_DIR [K/N]
+# usage: differential_test.sh LMC SOURCE_DIR CACHE_DIR [K/N | NAME,NAME...]
 # With K/N, only every N-th variant from the K-th on: CTest runs the parts in
-# parallel.
+# parallel. With names, only those variants (one per family, under sanitizers).
 source "$(dirname "$0")/lib.sh"
 lmc=$1 src=$2 cache=$3 part=${4:-1/1}
+only=""
+if [[ $part != */* ]]; then only=",$part," part=1/1; fi
 part_k=${part%/*} part_n=${part#*/}
 specs=$src/tests/specs/valid
 
@@ -55,6 +57,8 @@ source_ids=$(seq -s, 0 99 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (
 for i in "${!variants[@]}"; do
   [ $((i % part_n + 1)) -eq "$part_k" ] || continue
   read -r name base sets <<<"${variants[$i]}"
+  [ -z "$only" ] || [[ $only == *,$name,* ]] || continue
+  only=${only/,$name,/,}
   spec=$specs/$base.yaml
   args=()
   for s in $sets; do args+=(--set "$s"); done
@@ -89,4 +93,5 @@ PY
     ); then pass "$name $path: $report"; else fail "$name $path: $report"; fi
   done
 done
+[ -z "${only//,/}" ] || fail "no variant named ${only//,/ }"
 finish
