@@ -1,7 +1,10 @@
 #include "runtime/cli/args.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
+#include <string_view>
 
 #include "runtime/util/error.h"
 
@@ -20,7 +23,51 @@ std::optional<T> ParseNumber(const std::string& text) {
 // How the user writes the flag: -n, --temperature.
 std::string Flag(const std::string& name) { return (name.size() == 1 ? "-" : "--") + name; }
 
+// "--top-p TOP_P", "-n N", "--ids".
+std::string Synopsis(const FlagSpec& flag) {
+  std::string text = Flag(flag.name);
+  if (!flag.takes_value) return text;
+  text += ' ';
+  for (const char* c = flag.name; *c != '\0'; ++c) {
+    text += *c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
+  }
+  return text;
+}
+
+bool IsHelp(std::string_view arg) {
+  return arg == "--help" || arg == "-help" || arg == "-h" || arg == "--h";
+}
+
 }  // namespace
+
+std::string Usage(const std::string& program, const CommandHelp& command) {
+  std::string out = fmt::format("usage: {} {}{}{}{}\n", program, command.name,
+                                command.flags.empty() ? "" : " [flags]",
+                                command.operands.empty() ? "" : " ", command.operands);
+  if (!command.summary.empty()) out += command.summary + "\n";
+  size_t width = std::string_view("-h, --help").size();
+  for (const FlagSpec& f : command.flags) width = std::max(width, Synopsis(f).size());
+  out += "flags:\n";
+  for (const FlagSpec& f : command.flags) {
+    out += fmt::format("  {:<{}}  {}\n", Synopsis(f), width, f.help);
+  }
+  out += fmt::format("  {:<{}}  {}\n", "-h, --help", width, "print this help and exit");
+  return out;
+}
+
+bool WantsHelp(int argc, char** argv, int first, const std::vector<FlagSpec>& flags) {
+  for (int i = first; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") return false;
+    if (IsHelp(arg)) return true;
+    if (arg.size() < 2 || arg[0] != '-' || arg.find('=') != std::string_view::npos) continue;
+    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
+    for (const FlagSpec& f : flags) {
+      if (arg == f.name && f.takes_value) ++i;  // its value, whatever it says
+    }
+  }
+  return false;
+}
 
 Args::Args(const std::string& command, int argc, char** argv, int first,
            const std::vector<FlagSpec>& flags)

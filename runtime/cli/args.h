@@ -18,6 +18,20 @@ struct FlagSpec {
   bool takes_value = true;
 };
 
+// A command as its help shows it: `usage: PROGRAM NAME [flags] OPERANDS`, a one-line
+// summary, then each flag with its help, from the same list its parser reads.
+struct CommandHelp {
+  std::string name;      // "generate"
+  std::string operands;  // "(TEXT | --stdin | --jsonl)", or empty
+  std::string summary;
+  std::vector<FlagSpec> flags;
+};
+std::string Usage(const std::string& program, const CommandHelp& command);
+
+// Whether argv[first..argc) asks for help: --help or -h as a flag, not as the value of one
+// of `flags` nor after "--".
+bool WantsHelp(int argc, char** argv, int first, const std::vector<FlagSpec>& flags);
+
 class Args {
  public:
   // Parses argv[first..argc) for `command` against `flags`.

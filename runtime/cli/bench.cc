@@ -8,6 +8,8 @@
 // printed beside its roofline share: decode moves every weight once per token, so its share
 // is weight bytes per token x tok/s / bandwidth; prefill is bound by the matmuls' FLOPs, so
 // its share is FLOPs per token x tok/s / FMA peak (attention's FLOPs are not counted).
+#include "runtime/cli/bench.h"
+
 #include <fmt/format.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -187,15 +189,22 @@ struct Options {
   bool json;
 };
 
+}  // namespace
+
+const std::vector<FlagSpec> kBenchFlags = {
+    {"weights", "checkpoint file"},
+    {"p", "prompt tokens to prefill (default 128)"},
+    {"n", "tokens to decode after the prompt (default 32)"},
+    {"depth", "tokens of context before the prompt (default 0)"},
+    {"reps", "timed repetitions; medians are reported (default 3)"},
+    {"json", "print one JSON object instead of a table", false},
+};
+
+namespace {
+
 Options ReadOptions(int argc, char** argv) {
   const ModelInfo& info = GetModelInfo();
-  Args args("bench", argc, argv, 2,
-            {{"weights", "checkpoint file"},
-             {"p", "prompt tokens to prefill (default 128)"},
-             {"n", "tokens to decode after the prompt (default 32)"},
-             {"depth", "tokens of context before the prompt (default 0)"},
-             {"reps", "timed repetitions; medians are reported (default 3)"},
-             {"json", "print one JSON object instead of a table", false}});
+  Args args("bench", argc, argv, 2, kBenchFlags);
   if (!args.positional().empty()) Fail("bench takes no argument '{}'", args.positional()[0]);
   Options o;
   o.weights = args.Required("weights");

@@ -1,7 +1,15 @@
 // Commands and flags of the model binary that live outside model_main.cc.
 #pragma once
 
+#include <vector>
+
+#include "runtime/cli/args.h"
+
 namespace lmc::rt {
+
+// bench's flags; --threads, which main() takes for any command.
+extern const std::vector<FlagSpec> kBenchFlags;
+extern const FlagSpec kThreadsFlag;
 
 // `MODEL bench ...` (bench.cc): speed and roofline shares; returns the exit code.
 int Bench(int argc, char** argv);

@@ -8,6 +8,10 @@
 //   MODEL tokenize [--tokenizer T] ... (TEXT | --stdin | --jsonl)     as `lmc tokenize`
 //   MODEL detokenize [--tokenizer T] ... (IDS... | --stdin | --jsonl)  as `lmc detokenize`
 //   MODEL info
+//   MODEL bench --weights W [-p N] [-n N] [--depth D] [--reps R] [--json]
+//   MODEL --help, MODEL COMMAND --help: the commands, a command's flags (from the lists
+//   each command parses)
+//   --threads N, any command: the thread pool's size
 //
 // The tokenizer is the spec's: tokenizer.kind, read from tokenizer.file (which
 // lmc build resolved to an absolute path) unless --tokenizer names another.
@@ -376,6 +380,14 @@ int Generate(int argc, char** argv) {
   return 0;
 }
 
+const std::vector<FlagSpec> kLogitsFlags = {
+    {"weights", "checkpoint file"},
+    {"tokens", "comma-separated token ids"},
+    {"out", "output .npy file"},
+    {"decode", "run one token at a time (the decode path) instead of prefill", false},
+    {"ctx", "KV-cache capacity in positions (default: as many as --tokens)"},
+};
+
 int Logits(int argc, char** argv) {
   const ModelInfo& info = GetModelInfo();
   struct Options {
@@ -386,15 +398,7 @@ int Logits(int argc, char** argv) {
     EncoderInput source;
   };
   Options o = ReadFlags([&] {
-    Args args(
-        "logits", argc, argv, 2,
-        WithEncoderFlags(
-            {{"weights", "checkpoint file"},
-             {"tokens", "comma-separated token ids"},
-             {"out", "output .npy file"},
-             {"decode", "run one token at a time (the decode path) instead of prefill", false},
-             {"ctx", "KV-cache capacity in positions (default: max_seq_len, at most 4096)"}},
-            /*prompt=*/false));
+    Args args("logits", argc, argv, 2, WithEncoderFlags(kLogitsFlags, /*prompt=*/false));
     if (!args.positional().empty()) Fail("logits takes no argument '{}'", args.positional()[0]);
     Options o{
         args.Required("weights"),    args.Required("out"), TokenFlag(args), args.Has("decode"), 0,
@@ -426,6 +430,17 @@ int Logits(int argc, char** argv) {
   return 0;
 }
 
+const std::vector<FlagSpec> kEmbedFlags = {
+    {"weights", "checkpoint file"},
+    {"tokens", "comma-separated token ids"},
+    {"prompt", "text, tokenized and wrapped as [CLS] ... [SEP], instead of --tokens"},
+    {"tokenizer", "tokenizer file or folder (default: the spec's tokenizer.file)"},
+    {"out", "output .npy file"},
+    {"pool",
+     "cls (the first token's state), mean, or pooler (the spec's pooler on the first token): one "
+     "vector instead of all"},
+};
+
 // An encoder's last hidden state, [tokens, d_model], or one vector pooled
 // from it: the first token's (cls) or the mean over tokens. For an
 // encoder-decoder, its encoder's.
@@ -437,15 +452,7 @@ int Embed(int argc, char** argv) {
     std::optional<std::string> prompt;
   };
   Options o = ReadFlags([&] {
-    Args args("embed", argc, argv, 2,
-              {{"weights", "checkpoint file"},
-               {"tokens", "comma-separated token ids"},
-               {"prompt", "text, tokenized and wrapped as [CLS] ... [SEP], instead of --tokens"},
-               {"tokenizer", "tokenizer file or folder (default: the spec's tokenizer.file)"},
-               {"out", "output .npy file"},
-               {"pool",
-                "cls (the first token's state), mean, or pooler (the spec's pooler on the first "
-                "token): one vector instead of all"}});
+    Args args("embed", argc, argv, 2, kEmbedFlags);
     if (!args.positional().empty()) Fail("embed takes no argument '{}'", args.positional()[0]);
     Options o{args.Required("weights"),
               args.Required("out"),
@@ -552,24 +559,55 @@ int Info(int argc, char** argv) {
   return 0;
 }
 
-void Usage(const char* program) {
-  fmt::print(
-      stderr,
-      "usage: {0} generate --weights W [--tokenizer T] [--prompt TEXT | --tokens 1,2,3] [--ids]\n"
-      "                 [-n N] [--temperature T] [--top-p P] [--top-k K] [--seed S] [--ctx N]\n"
-      "       {0} logits --weights W --tokens 1,2,3 --out F.npy [--decode] [--ctx N]\n"
-      "       encoder-decoders: generate and logits take --encoder-tokens 1,2,3, generate\n"
-      "       also --encoder-prompt TEXT (the source; the decoder starts from its start id)\n"
-      "       {0} embed --weights W (--tokens 1,2,3 | --prompt TEXT [--tokenizer T]) --out F.npy\n"
-      "                 [--pool cls|mean|pooler]   (encoders, --prompt wrapped as [CLS] ... "
-      "[SEP];\n"
-      "                 an encoder-decoder's encoder)\n"
-      "       {0} tokenize [--tokenizer T] [--kind K] [--bos] [--eos] [--special]\n"
-      "                 (TEXT | --stdin | --jsonl)\n"
-      "       {0} detokenize [--tokenizer T] [--kind K] (IDS... | --stdin | --jsonl)\n"
-      "       {0} info\n"
-      "The tokenizer is the spec's tokenizer.file unless --tokenizer names another.\n",
+// Every command, as `MODEL --help` lists them and `MODEL COMMAND --help` shows one: from the
+// flag lists the commands parse.
+std::vector<CommandHelp> Commands() {
+  auto threaded = [](std::vector<FlagSpec> flags) {
+    flags.push_back(kThreadsFlag);
+    return flags;
+  };
+  std::vector<CommandHelp> commands;
+  commands.push_back(
+      {"generate", "",
+       "Continues a prompt (--prompt text, or --tokens ids) and prints the text, or the new ids.",
+       threaded(WithEncoderFlags(kGenerateFlags, /*prompt=*/true))});
+  commands.push_back({"logits", "",
+                      "Writes the logits at every position of --tokens to a [tokens, vocab] .npy.",
+                      threaded(WithEncoderFlags(kLogitsFlags, /*prompt=*/false))});
+  commands.push_back({"embed", "",
+                      "Writes an encoder's last hidden states, [tokens, d_model], or one pooled "
+                      "vector, to a .npy.",
+                      threaded(kEmbedFlags)});
+  commands.push_back({"bench", "",
+                      "Measures prefill and decode speed beside this machine's read bandwidth "
+                      "and FMA peak.",
+                      threaded(kBenchFlags)});
+  commands.push_back(TokenizeHelp(ModelTokenizer()));
+  commands.push_back(DetokenizeHelp(ModelTokenizer()));
+  commands.push_back({"info", "", "Prints the model's name, spec, build and sizes.", {}});
+  return commands;
+}
+
+std::string ProgramUsage(const char* program) {
+  const ModelInfo& info = GetModelInfo();
+  std::string out =
+      fmt::format("usage: {} COMMAND [flags]\n{}, compiled by lmc from {}.\ncommands:\n", program,
+                  info.name, info.spec_path);
+  for (const CommandHelp& c : Commands()) {
+    out += fmt::format("  {:<10}  {}\n", c.name, c.summary);
+  }
+  out += fmt::format(
+      "'{} COMMAND --help' shows a command's flags. The tokenizer is the spec's tokenizer.file "
+      "unless --tokenizer names another.\n",
       program);
+  return out;
+}
+
+// Prints `text` as the answer to --help: on stdout, exit 0.
+int PrintHelp(const std::string& text) {
+  fmt::print("{}", text);
+  FinishStdout();
+  return 0;
 }
 
 }  // namespace
@@ -580,11 +618,19 @@ int main(int argc, char** argv) {
   ProtectInputs();  // No command writes over a file it reads (--out naming the weights).
   if (int status = TakeThreadsFlag(argc, argv)) return status;  // --threads N, any command.
   if (argc < 2) {
-    Usage(argv[0]);
+    fmt::print(stderr, "{}", ProgramUsage(argv[0]));
     return 2;
   }
   std::string command = argv[1];
   try {
+    if (command == "--help" || command == "-h" || command == "help") {
+      return PrintHelp(ProgramUsage(argv[0]));
+    }
+    for (const CommandHelp& c : Commands()) {
+      if (c.name == command && WantsHelp(argc, argv, 2, c.flags)) {
+        return PrintHelp(Usage(argv[0], c));
+      }
+    }
     if ((command == "generate" || command == "logits") && GetModelInfo().encoder) {
       Fail("{} is for decoders: {} is an encoder (use embed)", command, GetModelInfo().name);
     }
@@ -595,14 +641,10 @@ int main(int argc, char** argv) {
     if (command == "tokenize") return RunTokenize(argc - 1, argv + 1, ModelTokenizer());
     if (command == "detokenize") return RunDetokenize(argc - 1, argv + 1, ModelTokenizer());
     if (command == "info") return Info(argc, argv);
-    if (command == "--help" || command == "-h" || command == "help") {
-      Usage(argv[0]);
-      return 0;
-    }
-    fmt::print(
-        stderr,
-        "error: unknown command '{}'; expected generate, logits, tokenize, detokenize or info\n",
-        command);
+    std::string names;
+    for (const CommandHelp& c : Commands()) names += (names.empty() ? "" : ", ") + c.name;
+    fmt::print(stderr, "error: unknown command '{}'; expected one of: {} (or --help)\n", command,
+               names);
     return 2;
   } catch (const UsageError& e) {
     fmt::print(stderr, "error: {}\n", e.what());

@@ -9,6 +9,9 @@
 
 namespace lmc::rt {
 
+const FlagSpec kThreadsFlag = {
+    "threads", "worker threads, 1 to 1024 (default: every core this process may run on)"};
+
 int TakeThreadsFlag(int& argc, char** argv) {
   int out = 1;
   for (int i = 1; i < argc; ++i) {

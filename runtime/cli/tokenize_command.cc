@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,69 +21,112 @@
 namespace lmc::rt {
 namespace {
 
-struct Args {
+struct Options {
   std::string tokenizer, kind, pattern;
   bool bos = false, eos = false, special = false, stdin_ = false, jsonl = false;
   bool time = false;  // Print load and encode seconds to stderr.
   std::vector<std::string> positional;
 };
 
-int Usage(const char* command, const TokenizerSource& source, const std::string& message) {
-  const char* tokenizer =
-      source.path.empty() ? "--tokenizer FILE_OR_DIR" : "[--tokenizer FILE_OR_DIR]";
-  std::fprintf(stderr, "%s %s: error: %s\n", source.program.c_str(), command, message.c_str());
-  std::fprintf(stderr,
-               "usage: %s tokenize %s [--kind K] [--bos] [--eos] [--special] "
-               "[--pattern REGEX] (TEXT | --stdin | --jsonl)\n"
-               "       %s detokenize %s [--kind K] (IDS... | --stdin | --jsonl)\n",
-               source.program.c_str(), tokenizer, source.program.c_str(), tokenizer);
+// The flags of tokenize or detokenize: what ParseArgs reads and --help shows.
+std::vector<FlagSpec> Flags(bool tokenize, const TokenizerSource& source) {
+  std::vector<FlagSpec> flags = {
+      {"tokenizer", source.path.empty()
+                        ? "tokenizer file or folder (required)"
+                        : "tokenizer file or folder (default: the spec's tokenizer.file)"},
+      {"kind", source.kind.empty()
+                   ? "read it as llama2c, sentencepiece, tiktoken, gpt2_bpe, huggingface, "
+                     "wordpiece or gguf (default: detected from the file)"
+                   : "read it as llama2c, sentencepiece, tiktoken, gpt2_bpe, huggingface, "
+                     "wordpiece or gguf (default: the spec's tokenizer.kind)"},
+  };
+  if (tokenize) {
+    flags.insert(
+        flags.end(),
+        {{"bos", "start with the begin-of-sequence id", false},
+         {"eos", "end with the end-of-sequence id", false},
+         {"special", "special tokens written in the text are their ids", false},
+         {"pattern", "pre-tokenizer regex (tiktoken and huggingface BPE only)"},
+         {"time", "print load and encode seconds to stderr", false},
+         {"stdin", "encode all of stdin, as raw bytes, instead of TEXT", false},
+         {"jsonl", "read one JSON string per line; print one JSON array of ids per line", false}});
+  } else {
+    flags.insert(
+        flags.end(),
+        {{"stdin", "read whitespace-separated ids from stdin instead of IDS", false},
+         {"jsonl", "read one JSON array of ids per line; print one JSON string per line", false}});
+  }
+  return flags;
+}
+
+int UsageError(const CommandHelp& help, const TokenizerSource& source, const std::string& message) {
+  std::fprintf(stderr, "%s %s: error: %s\n", source.program.c_str(), help.name.c_str(),
+               message.c_str());
+  std::fprintf(stderr, "usage: %s %s [flags] %s ('%s %s --help' lists the flags)\n",
+               source.program.c_str(), help.name.c_str(), help.operands.c_str(),
+               source.program.c_str(), help.name.c_str());
   return 2;
 }
 
-// Parses argv; returns an error message or "".
-std::string ParseArgs(int argc, char** argv, bool tokenize, const TokenizerSource& source,
-                      Args* args) {
+// --help: the usage on stdout, exit 0 (1 if stdout cannot take it).
+int PrintHelp(const CommandHelp& help, const TokenizerSource& source) {
+  try {
+    WriteStdout(Usage(source.program, help));
+    FinishStdout();
+    return 0;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s %s: error: %s\n", source.program.c_str(), help.name.c_str(), e.what());
+    return 1;
+  }
+}
+
+// Parses argv against `help.flags`; returns an error message or "".
+std::string ParseArgs(int argc, char** argv, const CommandHelp& help, const TokenizerSource& source,
+                      Options* args) {
+  const bool tokenize = help.name == "tokenize";
+  std::map<std::string, std::string, std::less<>> values;  // Of the flags given.
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
-    auto value = [&](std::string* out) -> bool {
-      size_t eq = a.find('=');
-      if (eq != std::string_view::npos) {
-        *out = std::string(a.substr(eq + 1));
-        return true;
-      }
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    auto is = [&](std::string_view name) {
-      return a == name || a.starts_with(std::string(name) + "=");
-    };
-    if (is("--tokenizer")) {
-      if (!value(&args->tokenizer)) return "--tokenizer needs a value";
-    } else if (is("--kind")) {
-      if (!value(&args->kind)) return "--kind needs a value";
-    } else if (tokenize && is("--pattern")) {
-      if (!value(&args->pattern)) return "--pattern needs a value";
-    } else if (tokenize && a == "--bos") {
-      args->bos = true;
-    } else if (tokenize && a == "--eos") {
-      args->eos = true;
-    } else if (tokenize && a == "--special") {
-      args->special = true;
-    } else if (tokenize && a == "--time") {
-      args->time = true;
-    } else if (a == "--stdin") {
-      args->stdin_ = true;
-    } else if (a == "--jsonl") {
-      args->jsonl = true;
-    } else if (a == "--") {
+    if (a == "--") {
       for (++i; i < argc; ++i) args->positional.push_back(argv[i]);
-    } else if (a.size() > 1 && a[0] == '-' && !(a[1] >= '0' && a[1] <= '9')) {
-      return "unknown option " + std::string(a);
-    } else {
-      args->positional.push_back(std::string(a));
+      break;
     }
+    // "-5" is an argument (detokenize refuses it as an id), not a flag.
+    if (a.size() < 2 || a[0] != '-' || (a[1] >= '0' && a[1] <= '9')) {
+      args->positional.push_back(std::string(a));
+      continue;
+    }
+    const size_t eq = a.find('=');
+    const std::string_view name = a.substr(0, eq);
+    const FlagSpec* flag = nullptr;
+    for (const FlagSpec& f : help.flags) {
+      if (name.starts_with("--") && name.substr(2) == f.name) flag = &f;
+    }
+    if (flag == nullptr || (!flag->takes_value && eq != std::string_view::npos)) {
+      return "unknown option " + std::string(a);
+    }
+    std::string value;
+    if (eq != std::string_view::npos) {
+      value = std::string(a.substr(eq + 1));
+    } else if (flag->takes_value) {
+      if (i + 1 >= argc) return std::string(name) + " needs a value";
+      value = argv[++i];
+    }
+    values[flag->name] = value;
   }
+  auto text = [&](const char* name) {
+    auto it = values.find(name);
+    return it == values.end() ? std::string() : it->second;
+  };
+  args->tokenizer = text("tokenizer");
+  args->kind = text("kind");
+  args->pattern = text("pattern");
+  args->bos = values.count("bos") != 0;
+  args->eos = values.count("eos") != 0;
+  args->special = values.count("special") != 0;
+  args->time = values.count("time") != 0;
+  args->stdin_ = values.count("stdin") != 0;
+  args->jsonl = values.count("jsonl") != 0;
   if (args->tokenizer.empty() && source.path.empty()) return "--tokenizer FILE_OR_DIR is required";
   int sources = (args->stdin_ ? 1 : 0) + (args->jsonl ? 1 : 0) + (args->positional.empty() ? 0 : 1);
   if (sources != 1) {
@@ -93,7 +137,7 @@ std::string ParseArgs(int argc, char** argv, bool tokenize, const TokenizerSourc
   return "";
 }
 
-std::unique_ptr<Tokenizer> Load(const Args& args, const TokenizerSource& source) {
+std::unique_ptr<Tokenizer> Load(const Options& args, const TokenizerSource& source) {
   if (args.pattern.empty()) return LoadTokenizerFor(source, args.tokenizer, args.kind);
   if (args.tokenizer.empty()) Fail("--pattern needs --tokenizer FILE_OR_DIR");
   std::string kind = args.kind.empty() ? source.kind : args.kind;
@@ -291,10 +335,22 @@ std::unique_ptr<Tokenizer> LoadTokenizerFor(const TokenizerSource& source, const
   return LoadTokenizer(k, source.path, source.vocab_size);
 }
 
+CommandHelp TokenizeHelp(const TokenizerSource& source) {
+  return {"tokenize", "(TEXT | --stdin | --jsonl)",
+          "Prints the token ids of TEXT (or of stdin), space-separated.", Flags(true, source)};
+}
+
+CommandHelp DetokenizeHelp(const TokenizerSource& source) {
+  return {"detokenize", "(IDS... | --stdin | --jsonl)", "Writes the text of token ids.",
+          Flags(false, source)};
+}
+
 int RunTokenize(int argc, char** argv, const TokenizerSource& source) {
-  Args args;
-  if (std::string e = ParseArgs(argc, argv, true, source, &args); !e.empty()) {
-    return Usage("tokenize", source, e);
+  const CommandHelp help = TokenizeHelp(source);
+  if (WantsHelp(argc, argv, 1, help.flags)) return PrintHelp(help, source);
+  Options args;
+  if (std::string e = ParseArgs(argc, argv, help, source, &args); !e.empty()) {
+    return UsageError(help, source, e);
   }
   try {
     auto start = std::chrono::steady_clock::now();
@@ -355,9 +411,11 @@ int RunTokenize(int argc, char** argv, const TokenizerSource& source) {
 }
 
 int RunDetokenize(int argc, char** argv, const TokenizerSource& source) {
-  Args args;
-  if (std::string e = ParseArgs(argc, argv, false, source, &args); !e.empty()) {
-    return Usage("detokenize", source, e);
+  const CommandHelp help = DetokenizeHelp(source);
+  if (WantsHelp(argc, argv, 1, help.flags)) return PrintHelp(help, source);
+  Options args;
+  if (std::string e = ParseArgs(argc, argv, help, source, &args); !e.empty()) {
+    return UsageError(help, source, e);
   }
   try {
     auto tokenizer = Load(args, source);

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "runtime/cli/args.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace lmc::rt {
@@ -35,7 +36,11 @@ struct TokenizerSource {
 std::unique_ptr<Tokenizer> LoadTokenizerFor(const TokenizerSource& source, const std::string& flag,
                                             const std::string& kind = "");
 
-// argv[0] is the command name ("tokenize" / "detokenize").
+// The commands' usage, flags included, as --help prints it (and `MODEL --help` lists them).
+CommandHelp TokenizeHelp(const TokenizerSource& source);
+CommandHelp DetokenizeHelp(const TokenizerSource& source);
+
+// argv[0] is the command name ("tokenize" / "detokenize"). --help or -h: the usage on stdout.
 int RunTokenize(int argc, char** argv, const TokenizerSource& source);
 int RunDetokenize(int argc, char** argv, const TokenizerSource& source);
 

@@ -87,6 +87,39 @@ PY
 expect_error "NaN weights" 1 "non-finite logit" -- \
   "$model" generate --weights "$tmp/nan.bin" --tokenizer "$tokenizer" -n 3 --temperature 1
 
+# --help and -h: the binary's commands, each command's usage and flags (from the lists its
+# parser reads), on stdout with exit 0; lmc tokenize and detokenize alike. A flag's value
+# that reads "-h" is a value.
+declare -A wants=([main]="generate logits embed bench tokenize detokenize info"
+  [generate]="--weights --prompt --tokens --ids -n --temperature --top-p --ctx --threads"
+  [logits]="--weights --tokens --out --decode --ctx" [embed]="--weights --prompt --out --pool"
+  [bench]="--weights -p -n --depth --reps --json" [tokenize]="--tokenizer --kind --bos --stdin --jsonl"
+  [detokenize]="--tokenizer --kind --stdin --jsonl" [info]="")
+for command in main generate logits embed bench tokenize detokenize info; do
+  words=("usage: $model $command [flags]" "-h, --help")
+  [ "$command" = info ] && words=("usage: $model info" "-h, --help")
+  [ "$command" = main ] && words=("usage: $model COMMAND")
+  for flag in --help -h; do
+    cmd=${command#main}
+    what="$(basename "$model")${cmd:+ $cmd} $flag"
+    expect_status 0 "$what" -- "$model" $cmd $flag
+    missing=""
+    for word in "${words[@]}" ${wants[$command]}; do
+      case "$out" in *"$word"*) ;; *) missing+=" '$word'" ;; esac
+    done
+    [ -z "$missing" ] && [ -z "$err" ] && pass "$what: usage with its flags" ||
+      fail "$what: lacks$missing; stdout: $out; stderr: $err"
+  done
+done
+for command in tokenize detokenize; do
+  expect_status 0 "lmc $command --help" -- "$lmc" $command --help
+  case "$out" in "usage: lmc $command [flags]"*"--tokenizer"*"--jsonl"*) pass "lmc $command --help: flags" ;;
+    *) fail "lmc $command --help: $out" ;; esac
+done
+expect_status 0 "--prompt -h is a prompt" -- \
+  "$model" generate --weights "$weights" --tokenizer "$tokenizer" -n 2 --temperature 0 --prompt -h
+case "$out" in "-h"*) pass "--prompt -h generates from '-h'" ;; *) fail "--prompt -h: $out" ;; esac
+
 # stdout on a full disk: one line saying so, exit 1, from every command that prints results.
 full=(No space left on device)
 expect_error "generate > /dev/full" 1 "error: cannot write to standard output: ${full[*]}" -- \
