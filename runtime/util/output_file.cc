@@ -30,7 +30,7 @@ void Note(const struct stat& st, const std::string& path) {
   if (!protecting.load() || !S_ISREG(st.st_mode)) return;
   std::lock_guard<std::mutex> lock(inputs_mutex);
   for (const Input& input : inputs) {
-    if (input.device == st.st_dev && input.inode == st.st_ino) return;
+    if (input.device == st.st_dev && input.inode == st.st_ino && input.path == path) return;
   }
   inputs.push_back({st.st_dev, st.st_ino, path});
 }

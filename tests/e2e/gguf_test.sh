@@ -90,7 +90,7 @@ for dtype in q8_0 q4_0; do
 done
 
 # Refusals: one line each, the output left alone.
-expect_error "quantize over its input" 1 "-o names the input" -- \
+expect_error "quantize over its input" 1 "is the input" -- \
   "$lmc" quantize "$weights" -o "$weights" --dtype q8_0
 expect_error "quantize to an unknown dtype" 1 "--dtype q5_1: expected f32, f16, bf16, q8_0 or q4_0" -- \
   "$lmc" quantize "$weights" -o "$tmp/x.gguf" --dtype q5_1

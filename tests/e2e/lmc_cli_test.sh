@@ -43,4 +43,14 @@ cmp -s "$tmp/m1" "$tmp/m2" && pass "same binary" || fail "cached binary differs"
 expect_status 1 "missing compiler" -- "$lmc" build "$spec" -o "$tmp/m3" --cxx no-such-c++ \
   --cache-dir "$tmp/cache"
 case "$err" in *"no C++ compiler named 'no-such-c++'"*) pass "compiler lookup error" ;; *) fail "$err" ;; esac
+
+# Every command answers --help and -h with its usage on stdout, exit 0.
+for command in "" check emit build run random-weights quantize opt inspect import tokenize \
+  detokenize; do
+  for flag in --help -h; do
+    expect_status 0 "lmc $command $flag" -- "$lmc" $command $flag
+    case "$out" in *"USAGE"* | *"usage"*) pass "lmc $command $flag: usage" ;;
+      *) fail "lmc $command $flag: no usage on stdout: $out" ;; esac
+  done
+done
 finish
