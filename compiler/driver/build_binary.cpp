@@ -1,5 +1,6 @@
 #include "compiler/driver/build_binary.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <llvm/ADT/SmallString.h>
 #include <llvm/ADT/StringExtras.h>
@@ -9,7 +10,6 @@
 #include <llvm/Support/Path.h>
 #include <llvm/Support/Program.h>
 #include <llvm/Support/xxhash.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -213,11 +213,11 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   if (options.native) compile_flags.insert(compile_flags.end(), {kNativeFlags, kOneTarget});
   std::vector<std::string> link_inputs = Split(toolchain::kLinkInputs);
   std::vector<std::string> link_flags = Split(toolchain::kLinkFlags);
-  std::string build_info = fmt::format(
-      "lmc {}; spec {}; compiler {}; flags {}{}; built on a {} host", toolchain::kVersion,
-      spec_path, cxx, toolchain::kCompileFlags,
-      options.native ? fmt::format(" {} {}", kNativeFlags, kOneTarget) : "",
-      llvm::sys::getHostCPUName().str());
+  std::string build_info =
+      fmt::format("lmc {}; spec {}; compiler {}; flags {}{}; built on a {} host",
+                  toolchain::kVersion, spec_path, cxx, toolchain::kCompileFlags,
+                  options.native ? fmt::format(" {} {}", kNativeFlags, kOneTarget) : "",
+                  llvm::sys::getHostCPUName().str());
   // Every byte of the spec path and compiler path is escaped: none can end
   // the literal.
   std::string build_info_source = fmt::format(

@@ -18,7 +18,6 @@
 namespace lmc {
 namespace {
 
-
 rt::DType ParseDType(const std::string& name) {
   if (name == "f32") return rt::DType::kF32;
   if (name == "f16") return rt::DType::kF16;

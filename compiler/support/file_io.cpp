@@ -16,17 +16,9 @@ namespace lmc {
 
 namespace {
 
-std::string KindOf(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a regular file";
-}
-
 std::string NotRegular(mode_t mode) {
-  return S_ISDIR(mode) ? "is a directory" : "is not a regular file (" + KindOf(mode) + ")";
+  return S_ISDIR(mode) ? "is a directory"
+                       : std::string("is not a regular file (") + rt::FileKind(mode) + ")";
 }
 
 class Fd {

@@ -35,15 +35,6 @@ void Note(const struct stat& st, const std::string& path) {
   inputs.push_back({st.st_dev, st.st_ino, path});
 }
 
-const char* KindOf(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a regular file";
-}
-
 // Temporary files a signal must remove: fixed slots, since the handler may only
 // read memory and call async-signal-safe functions. A slot is claimed by one
 // OutputFile, and ready once its path is complete.
@@ -98,6 +89,15 @@ void ReleaseSlot(int& slot) {
 
 }  // namespace
 
+const char* FileKind(unsigned mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
 void ProtectInputs(bool on) { protecting.store(on); }
 
 void NoteInput(int fd, const std::string& path) {
@@ -114,7 +114,7 @@ void CheckOutputPath(const std::string& target) {
   struct stat st;
   if (::stat(target.c_str(), &st) != 0) return;  // Nothing there (or a dangling link): new file.
   if (!S_ISREG(st.st_mode)) {
-    Fail("{}: exists and is {}; only a regular file is replaced", target, KindOf(st.st_mode));
+    Fail("{}: exists and is {}; only a regular file is replaced", target, FileKind(st.st_mode));
   }
   std::lock_guard<std::mutex> lock(inputs_mutex);
   for (const Input& input : inputs) {
@@ -129,7 +129,8 @@ void CheckOutputPath(const std::string& target) {
   }
 }
 
-OutputFile::OutputFile(std::string target, unsigned mode) : target_(std::move(target)), mode_(mode) {
+OutputFile::OutputFile(std::string target, unsigned mode)
+    : target_(std::move(target)), mode_(mode) {
   CheckOutputPath(target_);
   const size_t slash = target_.rfind('/');
   const std::string dir = slash == std::string::npos ? "" : target_.substr(0, slash + 1);

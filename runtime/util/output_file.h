@@ -5,10 +5,11 @@
 // Readers note each file they open (NoteInput); in a command-line tool, which
 // calls ProtectInputs first, OutputFile refuses a target that is one of them,
 // compared by device and inode, so a symlink or hard link to an input is caught
-// too. (A library user may well rewrite a file it read: it is not protected.) Bytes go to a temporary file beside the target, which is
-// fsynced and renamed over it: a failure (a full disk, an exception) leaves the old
-// file, and SIGINT, SIGTERM or SIGHUP remove the temporary file before the process
-// dies of the signal.
+// too (a library user may well rewrite a file it read: it is not protected).
+//
+// Bytes go to a temporary file beside the target, which is fsynced and renamed
+// over it: a failure (a full disk, an exception) leaves the old file, and SIGINT,
+// SIGTERM or SIGHUP remove the temporary file before the process dies of it.
 #pragma once
 
 #include <cstddef>
@@ -50,6 +51,9 @@ class OutputFile {
   int fd_ = -1;
   int slot_ = -1;  // In the signal handler's list of temporary files.
 };
+
+// What a file of st_mode `mode` is, for messages: "a directory", "a FIFO", ...
+const char* FileKind(unsigned mode);
 
 // An OutputFile written with `data` and committed.
 void WriteFileAtomically(const std::string& target, std::string_view data, unsigned mode = 0644);
