@@ -97,4 +97,15 @@ expect_error "--prompt and --tokens" 2 "not both" -- \
   --out "$tmp/x.npy"
 expect_error "--prompt without a tokenizer" 2 "needs --tokenizer" -- \
   "$tmp/bert" embed --weights "$tmp/w.safetensors" --prompt "a" --out "$tmp/x.npy"
+# embed --out never names an input: the weights through a hard link, the tokenizer through a
+# symlink (no_overwrite_test covers the other writing commands).
+ln "$tmp/w.safetensors" "$tmp/w-link"
+expect_error "embed --out a hard link to the weights" 1 "is the input $tmp/w.safetensors" -- \
+  "$tmp/bert" embed --weights "$tmp/w.safetensors" --tokens 101,102 --out "$tmp/w-link"
+cp "$gguf" "$tmp/vocab.gguf"
+ln -s "$tmp/vocab.gguf" "$tmp/vocab-link"
+expect_error "embed --out a symlink to the tokenizer" 1 "is the input $tmp/vocab.gguf" -- \
+  "$tmp/bert" embed --weights "$tmp/w.safetensors" --tokenizer "$tmp/vocab.gguf" --prompt "a" \
+  --out "$tmp/vocab-link"
+cmp -s "$gguf" "$tmp/vocab.gguf" && pass "the tokenizer is unchanged" || fail "the tokenizer changed"
 finish
