@@ -58,15 +58,19 @@ ctest_label() {
 
 stage "setup (apt-get, npm)" scripts/setup.sh --tests || exit 1
 
-stage "Release: configure + build" env BUILD_DIR=build scripts/build.sh || exit 1
+# configure DIR CMAKE_ARGS...: CMake's progress lines hidden, its errors shown.
+configure() { cmake -S . -B "$1" -G Ninja "${@:2}" >/dev/null; }
+
+stage "Release: configure" configure build -DCMAKE_BUILD_TYPE=Release || exit 1
+stage "Release: build" cmake --build build -j 2 || exit 1
 for label in unit model reference fuzz-replay hostile; do
   stage "Release: ctest -L $label" ctest_label build "$label"
 done
 
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
-LMC_CACHE_DIR=$PWD/build-asan/lmc-cache stage "ASan+UBSan (clang): configure + build" \
-  env CC=clang-14 CXX=clang++-14 BUILD_DIR=build-asan BUILD_TYPE=RelWithDebInfo \
-  scripts/build.sh -DLMC_FUZZ=ON || exit 1
+CC=clang-14 CXX=clang++-14 stage "ASan+UBSan (clang): configure" \
+  configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMC_FUZZ=ON || exit 1
+stage "ASan+UBSan: build" cmake --build build-asan -j 2 || exit 1
 for label in unit fuzz-replay hostile family; do
   LMC_CACHE_DIR=$PWD/build-asan/lmc-cache stage "ASan+UBSan: ctest -L $label" \
     ctest_label build-asan "$label"
