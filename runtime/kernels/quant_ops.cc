@@ -4,7 +4,10 @@
 //     targets when the CPU has VNNI. Each output is, bit for bit, scalar::QuantizedDot.
 //     One token at a time reads the weights as stored (RowTile); more tokens repack 16 rows
 //     so that one instruction feeds 16 outputs (Pack, PanelTile).
-//   - portable Highway code for every other target (and AVX-512 without VNNI): the int8 widen
+//   - AVX2 (vpmaddubsw, vpmaddwd) on the AVX2 and AVX-512 targets of CPUs without VNNI (Zen 3,
+//     Haswell to Skylake), in the target's own code below: each output also, bit for bit,
+//     scalar::QuantizedDot; eight rows at a time, every token.
+//   - portable Highway code for every other target (SSE4 and below): the int8 widen
 //     to f32 (products and 32-term block sums of int8 are integers below 2^24, so exact). It
 //     sums, per output, one vector accumulator lane by lane over the blocks, then across its
 //     lanes.
@@ -451,6 +454,119 @@ HWY_INLINE float Dot(const Block* HWY_RESTRICT w, const int8_t* HWY_RESTRICT xq,
   return hn::GetLane(hn::SumOfLanes(d, acc));
 }
 
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+// AVX2 integer products, for CPUs without VNNI (Zen 3, Haswell to Skylake): each output is, bit
+// for bit, scalar::QuantizedDot, as with VNNI. Per row and block, vpmaddubsw multiplies unsigned
+// by signed bytes and adds pairs to int16, vpmaddwd adds those pairs to int32: exact, since no
+// pair reaches 2^15 (Q8_0: |w| <= 128 times |x| <= 127, the sign moved onto x; Q4_0: nibbles
+// 0..15 times x, then 8 * sum(x) subtracted). Eight rows' sums go to one vector's lanes, which
+// the scales meet as the reference adds a block: f32(dot) * (d_w * d_x), then added, in block
+// order (quant_ops.cc compiles with -ffp-contract=off, so no multiply is fused with an add).
+namespace avx2 {
+
+constexpr size_t kTileRows = 8;
+
+// Lane r: the sum of v[r]'s eight lanes (integers: exact in any order).
+HWY_INLINE __m256i SumRows(const __m256i* v) {
+  const __m256i s01 = _mm256_hadd_epi32(v[0], v[1]), s23 = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i s45 = _mm256_hadd_epi32(v[4], v[5]), s67 = _mm256_hadd_epi32(v[6], v[7]);
+  // Lanes 0-3: rows 0-3, each the sum of its low half; lanes 4-7 of the high half.
+  const __m256i s0123 = _mm256_hadd_epi32(s01, s23), s4567 = _mm256_hadd_epi32(s45, s67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(s0123, s4567, 0x20),
+                          _mm256_permute2x128_si256(s0123, s4567, 0x31));
+}
+
+// One block's products with activations x, as eight int32 partial sums: Q8_0's exactly; Q4_0's
+// with the nibbles (0..15) as the weights, 8 * sum(x) short of the block's (nibble - 8) products.
+HWY_INLINE __m256i BlockDot(const rt::BlockQ8_0& block, __m256i x) {
+  const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.q));
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
+  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+HWY_INLINE __m256i BlockDot(const rt::BlockQ4_0& block, __m256i x) {
+  // Both halves hold the 16 bytes; the high half shifted: weights 16-31 are the high nibbles.
+  const __m256i bytes =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs)));
+  const __m256i nibbles = _mm256_and_si256(
+      _mm256_blend_epi32(bytes, _mm256_srli_epi16(bytes, 4), 0xF0), _mm256_set1_epi8(0x0F));
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles, x), _mm256_set1_epi16(1));
+}
+
+// What BlockDot leaves out of block b of each token: 0 for Q8_0, 8 * sum(x) for Q4_0.
+template <typename Block>
+void Corrections(const QuantizedActivations& x, std::vector<int32_t>& out) {
+  const size_t blocks = rt::QuantBlocks(x.cols);
+  out.assign(x.tokens * blocks, 0);
+  if constexpr (std::is_same_v<Block, rt::BlockQ4_0>) {
+    for (size_t t = 0; t < x.tokens; ++t) {
+      for (size_t b = 0; b < blocks; ++b) {
+        const int8_t* q = x.q.data() + (t * x.stride + b) * rt::kQuantBlock;
+        int32_t sum = 0;
+        for (size_t j = 0; j < rt::kQuantBlock; ++j) sum += q[j];
+        out[t * blocks + b] = 8 * sum;
+      }
+    }
+  }
+}
+
+// Eight rows (a partial tile repeats a row) times one token; the first `valid` are stored.
+// Rows lie a row apart, eight short streams the hardware prefetcher misses: with `prefetch`
+// (the tile's first token) each row prefetches the same place in the next tile's row.
+template <typename Block, bool prefetch>
+HWY_INLINE void RowTile(const Block* const* rows, const int8_t* HWY_RESTRICT xq,
+                        const float* HWY_RESTRICT xd, const int32_t* HWY_RESTRICT corrections,
+                        size_t blocks, float* HWY_RESTRICT out, size_t valid) {
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t b = 0; b < blocks; ++b) {
+    const __m256i x =
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * rt::kQuantBlock));
+    __m256i dots[kTileRows];
+    alignas(16) uint16_t scale_words[kTileRows];
+    for (size_t r = 0; r < kTileRows; ++r) {
+      if constexpr (prefetch) {
+        _mm_prefetch(reinterpret_cast<const char*>(rows[r] + kTileRows * blocks + b), _MM_HINT_T0);
+      }
+      dots[r] = BlockDot(rows[r][b], x);
+      scale_words[r] = rows[r][b].d;
+    }
+    const __m256i ints = _mm256_sub_epi32(SumRows(dots), _mm256_set1_epi32(corrections[b]));
+    const __m256 w_scales =
+        _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scale_words)));
+    const __m256 scales = _mm256_mul_ps(w_scales, _mm256_set1_ps(xd[b]));
+    acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_cvtepi32_ps(ints), scales));
+  }
+  if (valid == kTileRows) {
+    _mm256_storeu_ps(out, acc);
+  } else {
+    alignas(32) float sums[kTileRows];
+    _mm256_store_ps(sums, acc);
+    std::copy_n(sums, valid, out);
+  }
+}
+
+// out[t * out_stride + (r - row_begin)] for rows [row_begin, row_end), every token: a tile of
+// eight rows meets every token while its blocks are in L1.
+template <typename Block>
+HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, size_t out_stride, const Block* w,
+                           const QuantizedActivations& x, size_t row_begin, size_t row_end) {
+  const size_t blocks = rt::QuantBlocks(x.cols);
+  thread_local std::vector<int32_t> corrections;  // per thread: the pool's threads call this
+  Corrections<Block>(x, corrections);
+  const Block* rows[kTileRows];
+  for (size_t r = row_begin; r < row_end; r += kTileRows) {
+    const size_t valid = std::min(kTileRows, row_end - r);
+    for (size_t i = 0; i < kTileRows; ++i) rows[i] = w + (r + (i < valid ? i : 0)) * blocks;
+    for (size_t t = 0; t < x.tokens; ++t) {
+      auto tile = t == 0 ? RowTile<Block, true> : RowTile<Block, false>;
+      tile(rows, x.q.data() + t * x.stride * rt::kQuantBlock, x.d.data() + t * x.stride,
+           corrections.data() + t * blocks, blocks, out + t * out_stride + (r - row_begin), valid);
+    }
+  }
+}
+
+}  // namespace avx2
+#endif  // AVX2 and better
+
 // out[t * out_stride + (r - row_begin)] for rows [row_begin, row_end), every token.
 template <typename Block>
 HWY_INLINE void Rows(float* HWY_RESTRICT out, size_t out_stride, const Block* HWY_RESTRICT w,
@@ -460,6 +576,10 @@ HWY_INLINE void Rows(float* HWY_RESTRICT out, size_t out_stride, const Block* HW
     vnni::MatMulRows(out, out_stride, w, x, row_begin, row_end);
     return;
   }
+#endif
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  avx2::MatMulRows(out, out_stride, w, x, row_begin, row_end);
+  return;
 #endif
   const size_t blocks = rt::QuantBlocks(x.cols);
   for (size_t t = 0; t < x.tokens; ++t) {

@@ -4,8 +4,9 @@
 // activation block in an integer dot product (int8 x int8 -> int32, exact), scaled by
 // d_w * d_x and added in f32. scalar::QuantizedDot (scalar_ops.h) is the reference. Dispatch
 // is in quant_ops.cc, a translation unit of its own: AVX-512 VNNI (vpdpbusd) where the CPU has
-// it, equal to the reference bit for bit; portable Highway code elsewhere, which adds the same
-// scaled block products in another order (per lane, then across lanes).
+// it, else AVX2's vpmaddubsw / vpmaddwd on AVX2 and AVX-512 targets, both equal to the reference
+// bit for bit; portable Highway code elsewhere, which adds the same scaled block products in
+// another order (per lane, then across lanes).
 #ifndef LMC_RUNTIME_KERNELS_QUANT_OPS_H_
 #define LMC_RUNTIME_KERNELS_QUANT_OPS_H_
 
