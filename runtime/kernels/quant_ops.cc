@@ -466,33 +466,31 @@ namespace avx2 {
 
 constexpr size_t kTileRows = 8;
 
-// Lane r: the sum of v[r]'s eight lanes (integers: exact in any order).
-HWY_INLINE __m256i SumRows(const __m256i* v) {
-  const __m256i s01 = _mm256_hadd_epi32(v[0], v[1]), s23 = _mm256_hadd_epi32(v[2], v[3]);
-  const __m256i s45 = _mm256_hadd_epi32(v[4], v[5]), s67 = _mm256_hadd_epi32(v[6], v[7]);
-  // Lanes 0-3: rows 0-3, each the sum of its low half; lanes 4-7 of the high half.
-  const __m256i s0123 = _mm256_hadd_epi32(s01, s23), s4567 = _mm256_hadd_epi32(s45, s67);
-  return _mm256_add_epi32(_mm256_permute2x128_si256(s0123, s4567, 0x20),
-                          _mm256_permute2x128_si256(s0123, s4567, 0x31));
-}
-
-// One block's products with activations x, as eight int32 partial sums: Q8_0's exactly; Q4_0's
-// with the nibbles (0..15) as the weights, 8 * sum(x) short of the block's (nibble - 8) products.
-HWY_INLINE __m256i BlockDot(const rt::BlockQ8_0& block, __m256i x) {
+// One block's products with each token's activations x[t], as eight int32 partial sums: Q8_0's
+// exactly; Q4_0's with the nibbles (0..15) as the weights, 8 * sum(x) short of the block's
+// (nibble - 8) products. The weights are loaded once for all the tokens.
+template <size_t kTokens>
+HWY_INLINE void BlockDots(const rt::BlockQ8_0& block, const __m256i* x, __m256i* dots) {
   const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.q));
-  const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
-  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+  const __m256i magnitudes = _mm256_abs_epi8(w);  // the signs go onto x
+  for (size_t t = 0; t < kTokens; ++t) {
+    const __m256i pairs = _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(x[t], w));
+    dots[t] = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+  }
 }
-HWY_INLINE __m256i BlockDot(const rt::BlockQ4_0& block, __m256i x) {
+template <size_t kTokens>
+HWY_INLINE void BlockDots(const rt::BlockQ4_0& block, const __m256i* x, __m256i* dots) {
   // Both halves hold the 16 bytes; the high half shifted: weights 16-31 are the high nibbles.
   const __m256i bytes =
       _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs)));
   const __m256i nibbles = _mm256_and_si256(
       _mm256_blend_epi32(bytes, _mm256_srli_epi16(bytes, 4), 0xF0), _mm256_set1_epi8(0x0F));
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles, x), _mm256_set1_epi16(1));
+  for (size_t t = 0; t < kTokens; ++t) {
+    dots[t] = _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles, x[t]), _mm256_set1_epi16(1));
+  }
 }
 
-// What BlockDot leaves out of block b of each token: 0 for Q8_0, 8 * sum(x) for Q4_0.
+// What BlockDots leaves out of block b of each token: 0 for Q8_0, 8 * sum(x) for Q4_0.
 template <typename Block>
 void Corrections(const QuantizedActivations& x, std::vector<int32_t>& out) {
   const size_t blocks = rt::QuantBlocks(x.cols);
@@ -509,43 +507,71 @@ void Corrections(const QuantizedActivations& x, std::vector<int32_t>& out) {
   }
 }
 
-// Eight rows (a partial tile repeats a row) times one token; the first `valid` are stored.
-// Rows lie a row apart, eight short streams the hardware prefetcher misses: with `prefetch`
-// (the tile's first token) each row prefetches the same place in the next tile's row.
-template <typename Block, bool prefetch>
-HWY_INLINE void RowTile(const Block* const* rows, const int8_t* HWY_RESTRICT xq,
-                        const float* HWY_RESTRICT xd, const int32_t* HWY_RESTRICT corrections,
-                        size_t blocks, float* HWY_RESTRICT out, size_t valid) {
-  __m256 acc = _mm256_setzero_ps();
+// Eight rows (a partial tile repeats a row) times kTokens tokens from t0; each token's first
+// `valid` outputs are stored. A block's eight rows go to one vector's lanes (pairs of rows,
+// then quads, then halves: integers, exact in any order). Rows lie a row apart, eight short
+// streams the hardware prefetcher misses: with `prefetch` (the tile's first tokens) each row
+// prefetches the same place in the next tile's row.
+template <typename Block, size_t kTokens, bool prefetch>
+HWY_INLINE void RowTile(const Block* const* rows, const QuantizedActivations& x, size_t t0,
+                        const int32_t* HWY_RESTRICT corrections, float* HWY_RESTRICT out,
+                        size_t out_stride, size_t valid) {
+  const size_t blocks = rt::QuantBlocks(x.cols);
+  __m256 acc[kTokens];
+  for (size_t t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
   for (size_t b = 0; b < blocks; ++b) {
-    const __m256i x =
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * rt::kQuantBlock));
-    __m256i dots[kTileRows];
-    alignas(16) uint16_t scale_words[kTileRows];
-    for (size_t r = 0; r < kTileRows; ++r) {
-      if constexpr (prefetch) {
-        _mm_prefetch(reinterpret_cast<const char*>(rows[r] + kTileRows * blocks + b), _MM_HINT_T0);
-      }
-      dots[r] = BlockDot(rows[r][b], x);
-      scale_words[r] = rows[r][b].d;
+    __m256i xv[kTokens];
+    for (size_t t = 0; t < kTokens; ++t) {
+      xv[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+          x.q.data() + ((t0 + t) * x.stride + b) * rt::kQuantBlock));
     }
-    const __m256i ints = _mm256_sub_epi32(SumRows(dots), _mm256_set1_epi32(corrections[b]));
+    __m256i quads[2][kTokens];  // rows 0-3 and 4-7, as SumRows's s0123 and s4567
+    for (size_t half = 0; half < 2; ++half) {
+      __m256i pairs[2][kTokens];
+      for (size_t p = 0; p < 2; ++p) {
+        const size_t r = 4 * half + 2 * p;
+        if constexpr (prefetch) {
+          _mm_prefetch(reinterpret_cast<const char*>(rows[r] + kTileRows * blocks + b), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(rows[r + 1] + kTileRows * blocks + b),
+                       _MM_HINT_T0);
+        }
+        __m256i first[kTokens], second[kTokens];
+        BlockDots<kTokens>(rows[r][b], xv, first);
+        BlockDots<kTokens>(rows[r + 1][b], xv, second);
+        for (size_t t = 0; t < kTokens; ++t) pairs[p][t] = _mm256_hadd_epi32(first[t], second[t]);
+      }
+      for (size_t t = 0; t < kTokens; ++t) {
+        quads[half][t] = _mm256_hadd_epi32(pairs[0][t], pairs[1][t]);
+      }
+    }
+    alignas(16) uint16_t scale_words[kTileRows];
+    for (size_t r = 0; r < kTileRows; ++r) scale_words[r] = rows[r][b].d;
     const __m256 w_scales =
         _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scale_words)));
-    const __m256 scales = _mm256_mul_ps(w_scales, _mm256_set1_ps(xd[b]));
-    acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_cvtepi32_ps(ints), scales));
+    for (size_t t = 0; t < kTokens; ++t) {
+      const __m256i sums =
+          _mm256_add_epi32(_mm256_permute2x128_si256(quads[0][t], quads[1][t], 0x20),
+                           _mm256_permute2x128_si256(quads[0][t], quads[1][t], 0x31));
+      const __m256i ints =
+          _mm256_sub_epi32(sums, _mm256_set1_epi32(corrections[(t0 + t) * blocks + b]));
+      const __m256 scales = _mm256_mul_ps(w_scales, _mm256_set1_ps(x.d[(t0 + t) * x.stride + b]));
+      acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_cvtepi32_ps(ints), scales));
+    }
   }
-  if (valid == kTileRows) {
-    _mm256_storeu_ps(out, acc);
-  } else {
-    alignas(32) float sums[kTileRows];
-    _mm256_store_ps(sums, acc);
-    std::copy_n(sums, valid, out);
+  for (size_t t = 0; t < kTokens; ++t) {
+    float* to = out + (t0 + t) * out_stride;
+    if (valid == kTileRows) {
+      _mm256_storeu_ps(to, acc[t]);
+    } else {
+      alignas(32) float sums[kTileRows];
+      _mm256_store_ps(sums, acc[t]);
+      std::copy_n(sums, valid, to);
+    }
   }
 }
 
 // out[t * out_stride + (r - row_begin)] for rows [row_begin, row_end), every token: a tile of
-// eight rows meets every token while its blocks are in L1.
+// eight rows meets every token, two at a time, while its blocks are in L1.
 template <typename Block>
 HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, size_t out_stride, const Block* w,
                            const QuantizedActivations& x, size_t row_begin, size_t row_end) {
@@ -556,10 +582,20 @@ HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, size_t out_stride, const Blo
   for (size_t r = row_begin; r < row_end; r += kTileRows) {
     const size_t valid = std::min(kTileRows, row_end - r);
     for (size_t i = 0; i < kTileRows; ++i) rows[i] = w + (r + (i < valid ? i : 0)) * blocks;
-    for (size_t t = 0; t < x.tokens; ++t) {
-      auto tile = t == 0 ? RowTile<Block, true> : RowTile<Block, false>;
-      tile(rows, x.q.data() + t * x.stride * rt::kQuantBlock, x.d.data() + t * x.stride,
-           corrections.data() + t * blocks, blocks, out + t * out_stride + (r - row_begin), valid);
+    float* tile_out = out + (r - row_begin);
+    size_t t = 0;
+    if (x.tokens >= 2) {
+      RowTile<Block, 2, true>(rows, x, 0, corrections.data(), tile_out, out_stride, valid);
+      for (t = 2; t + 2 <= x.tokens; t += 2) {
+        RowTile<Block, 2, false>(rows, x, t, corrections.data(), tile_out, out_stride, valid);
+      }
+    }
+    if (t < x.tokens) {
+      if (t == 0) {
+        RowTile<Block, 1, true>(rows, x, t, corrections.data(), tile_out, out_stride, valid);
+      } else {
+        RowTile<Block, 1, false>(rows, x, t, corrections.data(), tile_out, out_stride, valid);
+      }
     }
   }
 }
