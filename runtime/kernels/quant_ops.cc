@@ -531,7 +531,8 @@ HWY_INLINE void RowTile(const Block* const* rows, const QuantizedActivations& x,
       for (size_t p = 0; p < 2; ++p) {
         const size_t r = 4 * half + 2 * p;
         if constexpr (prefetch) {
-          _mm_prefetch(reinterpret_cast<const char*>(rows[r] + kTileRows * blocks + b), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(rows[r] + kTileRows * blocks + b),
+                       _MM_HINT_T0);
           _mm_prefetch(reinterpret_cast<const char*>(rows[r + 1] + kTileRows * blocks + b),
                        _MM_HINT_T0);
         }
@@ -570,8 +571,23 @@ HWY_INLINE void RowTile(const Block* const* rows, const QuantizedActivations& x,
   }
 }
 
+// Tokens [t, t + k * kTokens) of a tile, kTokens at a time, as far as they go; t moves on.
+template <typename Block, size_t kTokens>
+HWY_INLINE void TokenTiles(const Block* const* rows, const QuantizedActivations& x,
+                           const int32_t* corrections, float* out, size_t out_stride, size_t valid,
+                           size_t& t) {
+  for (; t + kTokens <= x.tokens; t += kTokens) {
+    if (t == 0) {
+      RowTile<Block, kTokens, true>(rows, x, t, corrections, out, out_stride, valid);
+    } else {
+      RowTile<Block, kTokens, false>(rows, x, t, corrections, out, out_stride, valid);
+    }
+  }
+}
+
 // out[t * out_stride + (r - row_begin)] for rows [row_begin, row_end), every token: a tile of
-// eight rows meets every token, two at a time, while its blocks are in L1.
+// eight rows meets every token, kPrefillTokens at a time, while its blocks are in L1.
+constexpr size_t kPrefillTokens = 4;
 template <typename Block>
 HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, size_t out_stride, const Block* w,
                            const QuantizedActivations& x, size_t row_begin, size_t row_end) {
@@ -584,19 +600,9 @@ HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, size_t out_stride, const Blo
     for (size_t i = 0; i < kTileRows; ++i) rows[i] = w + (r + (i < valid ? i : 0)) * blocks;
     float* tile_out = out + (r - row_begin);
     size_t t = 0;
-    if (x.tokens >= 2) {
-      RowTile<Block, 2, true>(rows, x, 0, corrections.data(), tile_out, out_stride, valid);
-      for (t = 2; t + 2 <= x.tokens; t += 2) {
-        RowTile<Block, 2, false>(rows, x, t, corrections.data(), tile_out, out_stride, valid);
-      }
-    }
-    if (t < x.tokens) {
-      if (t == 0) {
-        RowTile<Block, 1, true>(rows, x, t, corrections.data(), tile_out, out_stride, valid);
-      } else {
-        RowTile<Block, 1, false>(rows, x, t, corrections.data(), tile_out, out_stride, valid);
-      }
-    }
+    TokenTiles<Block, kPrefillTokens>(rows, x, corrections.data(), tile_out, out_stride, valid, t);
+    TokenTiles<Block, 2>(rows, x, corrections.data(), tile_out, out_stride, valid, t);
+    TokenTiles<Block, 1>(rows, x, corrections.data(), tile_out, out_stride, valid, t);
   }
 }
 
