@@ -490,28 +490,25 @@ HWY_INLINE void BlockDots(const rt::BlockQ4_0& block, const __m256i* x, __m256i*
   }
 }
 
-// What BlockDots leaves out of block b of each token: 0 for Q8_0, 8 * sum(x) for Q4_0.
-template <typename Block>
+// What BlockDots leaves out of Q4_0's block b of each token: 8 * sum(x). (Q8_0's are exact.)
 void Corrections(const QuantizedActivations& x, std::vector<int32_t>& out) {
   const size_t blocks = rt::QuantBlocks(x.cols);
-  out.assign(x.tokens * blocks, 0);
-  if constexpr (std::is_same_v<Block, rt::BlockQ4_0>) {
-    for (size_t t = 0; t < x.tokens; ++t) {
-      for (size_t b = 0; b < blocks; ++b) {
-        const int8_t* q = x.q.data() + (t * x.stride + b) * rt::kQuantBlock;
-        int32_t sum = 0;
-        for (size_t j = 0; j < rt::kQuantBlock; ++j) sum += q[j];
-        out[t * blocks + b] = 8 * sum;
-      }
+  out.resize(x.tokens * blocks);
+  for (size_t t = 0; t < x.tokens; ++t) {
+    for (size_t b = 0; b < blocks; ++b) {
+      const int8_t* q = x.q.data() + (t * x.stride + b) * rt::kQuantBlock;
+      int32_t sum = 0;
+      for (size_t j = 0; j < rt::kQuantBlock; ++j) sum += q[j];
+      out[t * blocks + b] = 8 * sum;
     }
   }
 }
 
-// Eight rows (a partial tile repeats a row) times kTokens tokens from t0; each token's first
-// `valid` outputs are stored. A block's eight rows go to one vector's lanes (pairs of rows,
-// then quads, then halves: integers, exact in any order). Rows lie a row apart, eight short
-// streams the hardware prefetcher misses: with `prefetch` (the tile's first tokens) each row
-// prefetches the same place in the next tile's row.
+// Eight rows (a partial tile repeats a row) times kTokens tokens from t0 (Q4_0: with their
+// `corrections`); each token's first `valid` outputs are stored. A block's eight rows go to one
+// vector's lanes (pairs of rows, then quads, then halves: integers, exact in any order). Rows lie a
+// row apart, eight short streams the hardware prefetcher misses: with `prefetch` (the tile's first
+// tokens) each row prefetches the same place in the next tile's row.
 template <typename Block, size_t kTokens, bool prefetch>
 HWY_INLINE void RowTile(const Block* const* rows, const QuantizedActivations& x, size_t t0,
                         const int32_t* HWY_RESTRICT corrections, float* HWY_RESTRICT out,
@@ -553,8 +550,10 @@ HWY_INLINE void RowTile(const Block* const* rows, const QuantizedActivations& x,
       const __m256i sums =
           _mm256_add_epi32(_mm256_permute2x128_si256(quads[0][t], quads[1][t], 0x20),
                            _mm256_permute2x128_si256(quads[0][t], quads[1][t], 0x31));
-      const __m256i ints =
-          _mm256_sub_epi32(sums, _mm256_set1_epi32(corrections[(t0 + t) * blocks + b]));
+      __m256i ints = sums;
+      if constexpr (std::is_same_v<Block, rt::BlockQ4_0>) {
+        ints = _mm256_sub_epi32(sums, _mm256_set1_epi32(corrections[(t0 + t) * blocks + b]));
+      }
       const __m256 scales = _mm256_mul_ps(w_scales, _mm256_set1_ps(x.d[(t0 + t) * x.stride + b]));
       acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_cvtepi32_ps(ints), scales));
     }
@@ -593,7 +592,7 @@ HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, size_t out_stride, const Blo
                            const QuantizedActivations& x, size_t row_begin, size_t row_end) {
   const size_t blocks = rt::QuantBlocks(x.cols);
   thread_local std::vector<int32_t> corrections;  // per thread: the pool's threads call this
-  Corrections<Block>(x, corrections);
+  if constexpr (std::is_same_v<Block, rt::BlockQ4_0>) Corrections(x, corrections);
   const Block* rows[kTileRows];
   for (size_t r = row_begin; r < row_end; r += kTileRows) {
     const size_t valid = std::min(kTileRows, row_end - r);
