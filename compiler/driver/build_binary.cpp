@@ -213,11 +213,10 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   if (options.native) compile_flags.insert(compile_flags.end(), {kNativeFlags, kOneTarget});
   std::vector<std::string> link_inputs = Split(toolchain::kLinkInputs);
   std::vector<std::string> link_flags = Split(toolchain::kLinkFlags);
+  const std::string flags = llvm::join(compile_flags, " ");
   std::string build_info =
-      fmt::format("lmc {}; spec {}; compiler {}; flags {}{}; built on a {} host",
-                  toolchain::kVersion, spec_path, cxx, toolchain::kCompileFlags,
-                  options.native ? fmt::format(" {} {}", kNativeFlags, kOneTarget) : "",
-                  llvm::sys::getHostCPUName().str());
+      fmt::format("lmc {}; spec {}; compiler {}; flags {}; built on a {} host", toolchain::kVersion,
+                  spec_path, cxx, flags, llvm::sys::getHostCPUName().str());
   // Every byte of the spec path and compiler path is escaped: none can end
   // the literal.
   std::string build_info_source = fmt::format(
@@ -232,7 +231,7 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
 
   // Everything that can change the binary goes into the cache key.
   std::string key = files.header + files.source + build_info_source + cxx +
-                    llvm::join(compile_flags, " ") + toolchain::kLinkFlags;
+                    flags + toolchain::kLinkFlags;
   for (const auto& input : link_inputs) key += input + std::to_string(HashFile(input));
   std::string hash = fmt::format("{:016x}", llvm::xxHash64(key));
   std::string cache_root = options.cache_dir.empty() ? DefaultCacheDir() : options.cache_dir;
