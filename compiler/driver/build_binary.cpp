@@ -219,11 +219,15 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
                   spec_path, cxx, flags, llvm::sys::getHostCPUName().str());
   // Every byte of the spec path and compiler path is escaped: none can end
   // the literal.
+  // The model's build facts; a binary's main() also gets its model from here.
   std::string build_info_source = fmt::format(
-      "// Written by lmc build.\n#include \"runtime/model/model.h\"\n\nnamespace lmc::rt {{\n"
-      "const char* const kBuildInfo = {};\nconst char* const kTokenizerFile = {};\n"
+      "// Written by lmc build.\n#include \"{0}.h\"\n\nnamespace lmc::models::{0} {{\n"
+      "const char* const kBuildInfo = {1};\nconst char* const kTokenizerFile = {2};\n"
+      "}}  // namespace lmc::models::{0}\n\nnamespace lmc::rt {{\n"
+      "const ModelInfo& GetModelInfo() {{ return models::{0}::Info(); }}\n"
+      "std::unique_ptr<Model> CreateModel() {{ return models::{0}::CreateModel(); }}\n"
       "}}  // namespace lmc::rt\n",
-      CppStringLiteral(build_info), CppStringLiteral(files.tokenizer_file));
+      files.stem, CppStringLiteral(build_info), CppStringLiteral(files.tokenizer_file));
   if (!files.tokenizer_file.empty() && !llvm::sys::fs::exists(files.tokenizer_file)) {
     log << "lmc: warning: tokenizer.file " << files.tokenizer_file
         << " does not exist; the binary will need --tokenizer\n";
@@ -274,7 +278,10 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
       std::string what;
       std::vector<std::string> args;
     };
-    std::vector<std::string> include = {"-I", toolchain::kIncludeDir, "-I", work_dir};
+    // The runtime's headers ("runtime/...") and the public API ("lmc/lmc.h").
+    std::vector<std::string> include = {"-I", toolchain::kIncludeDir, "-I",
+                                        std::string(toolchain::kIncludeDir) + "/include", "-I",
+                                        work_dir};
     auto compile = [&](const std::string& src, const std::string& obj) {
       std::vector<std::string> args = compile_flags;
       args.insert(args.end(), include.begin(), include.end());

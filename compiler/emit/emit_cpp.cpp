@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -81,7 +82,7 @@ class Emitter {
   std::string Size(ir::DimId d) const {
     const ir::Dim& dim = g_.dims[d];
     if (!dim.dynamic) return ConstantName(dim.name);
-    if (dim.name == "T") return "n";
+    if (dim.name == "T") return segment_ ? "seg.n" : "n";
     if (dim.name == "R") return "rows";
     if (dim.name == "ctx") return "s.capacity";
     if (dim.name == "S") return "s.source_len";
@@ -100,11 +101,18 @@ class Emitter {
     return g_.dims[d].size;
   }
 
-  std::string Buf(int value) const {
+  std::string BufferName(int value) const {
     int b = g_.values[value].buffer;
     if (b < 0) throw std::logic_error("internal error: emitting an unplanned graph");
-    return "a." + g_.buffers[b].name;
+    return g_.buffers[b].name;
   }
+  // A value's buffer; inside a segment loop, the segment's first row of it.
+  std::string Buf(int value) const {
+    if (!segment_) return "a." + BufferName(value);
+    return fmt::format("a.{} + seg.first * {}", BufferName(value),
+                       Size(g_.values[value].dims.back()));
+  }
+  std::string Positions() const { return segment_ ? "positions + seg.first" : "positions"; }
 
   std::string WeightExpr(int weight) const {
     const ir::Weight& w = g_.weights[weight];
@@ -131,6 +139,7 @@ class Emitter {
     c.Blank();
     c.Line("#include <memory>");
     c.Blank();
+    c.Line("#include \"runtime/model/model.h\"");
     c.Line("#include \"runtime/weights/tensor_source.h\"");
     c.Blank();
     c.Line("namespace lmc::models::{} {{", ns_);
@@ -184,6 +193,13 @@ class Emitter {
     c.Outdent();
     c.Line("}};");
     c.Blank();
+    c.Line("// One sequence's tokens in a batched forward pass: rows [first, first + n).");
+    c.Line("struct Segment {{");
+    c.Line("  State* state;");
+    c.Line("  size_t first;");
+    c.Line("  int n;");
+    c.Line("}};");
+    c.Blank();
     c.Line("// Activations of one call, [kChunk, row] each, shared by values whose");
     c.Line("// lifetimes do not overlap.");
     c.Line("struct Activations {{");
@@ -201,6 +217,15 @@ class Emitter {
     c.Blank();
     c.Line("// Binds every weight by name and shape; throws lmc::rt::Error on a mismatch.");
     c.Line("void BindWeights(lmc::rt::TensorSource& source, Weights& w);");
+    c.Blank();
+    c.Line("// The model, for the runtime: what it is, and a new instance (weights not loaded).");
+    c.Line("const lmc::rt::ModelInfo& Info();");
+    c.Line("std::unique_ptr<lmc::rt::Model> CreateModel();");
+    c.Blank();
+    c.Line("// Defined by the build_info.cc `lmc build` writes: compiler, flags, lmc version;");
+    c.Line("// the spec's tokenizer.file as an absolute path, or \"\" when it names none.");
+    c.Line("extern const char* const kBuildInfo;");
+    c.Line("extern const char* const kTokenizerFile;");
     c.Blank();
     c.Line("}}  // namespace lmc::models::{}", ns_);
     return c.str();
@@ -342,14 +367,61 @@ class Emitter {
   }
 
   void EmitBlock(CodeWriter& c, const ir::Block& block) {
-    for (const ir::Op& op : block.ops) EmitOp(c, op);
+    for (size_t i = 0; i < block.ops.size(); ++i) {
+      if (!batched_ || !PerSegment(block.ops[i])) {
+        EmitOp(c, block.ops[i]);
+        continue;
+      }
+      // A run of ops that each run per segment: one loop over the segments.
+      size_t end = i;
+      while (end < block.ops.size() && PerSegment(block.ops[end])) ++end;
+      EmitSegmentLoop(c, std::span<const ir::Op>(block.ops).subspan(i, end - i));
+      i = end - 1;
+    }
   }
 
   // The run-time row count of a value: n, or rows after last_rows.
   std::string RowsOf(int value) const { return Size(g_.values[value].dims[0]); }
   std::string Width(int value) const { return Size(g_.values[value].dims.back()); }
 
+  // Ops that read or write a sequence's state, or depend on where its tokens
+  // end, run once per segment (session) of a batched forward pass.
+  bool PerSegment(const ir::Op& op) const {
+    return !op.states.empty() || (op.kind == ir::OpKind::kRope && DynamicRope(op));
+  }
+  static bool DynamicRope(const ir::Op& op) {
+    return op.Has("scaling") && op.Get<ir::RopeScaling>("scaling") == ir::RopeScaling::kDynamicNtk;
+  }
+
+  // Ops run once per segment, with the segment's state and rows.
+  void EmitSegmentLoop(CodeWriter& c, std::span<const ir::Op> ops) {
+    std::vector<int> states;
+    for (const ir::Op& op : ops) {
+      for (int id : op.states) {
+        if (std::find(states.begin(), states.end(), id) == states.end()) states.push_back(id);
+      }
+    }
+    c.Line("for (const Segment& seg : segments) {{");
+    c.Indent();
+    if (!states.empty()) c.Line("State& s = *seg.state;");
+    for (int id : states) {
+      const ir::State& st = g_.states[id];
+      if (st.per_layer) {
+        c.Line("float* {} = s.{}.get() + static_cast<size_t>(l) * {} * {};", st.name, st.name,
+               StateRows(st.dims[0], "s."), Size(st.dims.back()));
+      } else {
+        c.Line("float* {} = s.{}.get();", st.name, st.name);
+      }
+    }
+    segment_ = true;
+    for (const ir::Op& op : ops) EmitOp(c, op);
+    segment_ = false;
+    c.Outdent();
+    c.Line("}}");
+  }
+
   void EmitOp(CodeWriter& c, const ir::Op& op) {
+    const std::string tokens = segment_ ? "seg.n" : "n";
     auto in = [&](size_t i) { return Buf(op.operands.at(i)); };
     auto out = [&] { return Buf(op.result); };
     auto f = [&](const char* attr) { return FloatLiteral(op.Float(attr)); };
@@ -442,21 +514,18 @@ class Emitter {
                                  : "RopeHalfRows";
         std::vector<float> inv_freq = ir::RopeInvFreq(g_, op);
         std::string freq = inv_freq.empty() ? "nullptr" : Table("kRopeInvFreq", inv_freq);
-        const bool dynamic =
-            op.Has("scaling") && op.Get<ir::RopeScaling>("scaling") == ir::RopeScaling::kDynamicNtk;
-        if (dynamic) {  // Frequencies for the length reached: the chunk's last position + 1.
+        const bool dynamic = DynamicRope(op);
+        if (dynamic) {  // Frequencies for the length reached: the sequence's last position + 1.
           c.Line("{{");
           c.Indent();
           c.Line("float inv_freq[{}];", ir::RotaryDims(g_, op) / 2);
-          c.Line(
-              "lmc::kernels::RopeDynamicNtkInvFreq(inv_freq, {}, {}, {}, {}, positions[n - 1] + "
-              "1);",
-              f("theta"), ir::RotaryDims(g_, op), f("factor"),
-              static_cast<int64_t>(op.Float("original_max_seq_len")));
+          c.Line("lmc::kernels::RopeDynamicNtkInvFreq(inv_freq, {}, {}, {}, {}, {}[{} - 1] + 1);",
+                 f("theta"), ir::RotaryDims(g_, op), f("factor"),
+                 static_cast<int64_t>(op.Float("original_max_seq_len")), Positions(), tokens);
           freq = "inv_freq";
         }
-        c.Line("k::{}({}, positions, n, {}, {}, {}, {}{});", kernel, out(), dim("heads"),
-               dim("head_dim"), f("theta"), freq,
+        c.Line("k::{}({}, {}, {}, {}, {}, {}, {}{});", kernel, out(), Positions(), tokens,
+               dim("heads"), dim("head_dim"), f("theta"), freq,
                op.Has("rotary_dims") ? ", " + dim("rotary_dims") : "");
         if (dynamic) {
           c.Outdent();
@@ -465,8 +534,8 @@ class Emitter {
         break;
       }
       case ir::OpKind::kKvStore:
-        c.Line("k::KvStore({}, {}, {}, {}, positions, n, {});", StateExpr(op.states[0]),
-               StateExpr(op.states[1]), in(0), in(1), Width(op.operands[0]));
+        c.Line("k::KvStore({}, {}, {}, {}, {}, {}, {});", StateExpr(op.states[0]),
+               StateExpr(op.states[1]), in(0), in(1), Positions(), tokens, Width(op.operands[0]));
         break;
       case ir::OpKind::kAttention: {
         std::vector<float> alibi = ir::AlibiSlopes(g_, op);
@@ -474,30 +543,30 @@ class Emitter {
         std::vector<int> buckets = ir::T5Buckets(op);
         std::string relative = "nullptr", cope = "nullptr";
         if (HasCope(op)) {
-          std::string name = Buf(op.result).substr(2) + "_cope";
+          std::string name = BufferName(op.result) + "_cope";
           const ir::Weight& embedding = g_.weights[op.weights[0]];
           c.Line("const lmc::kernels::CopeBias {}{{{}, {}}};", name, WeightExpr(op.weights[0]),
                  Size(embedding.dims[1]));
           cope = fmt::format("&{}", name);
         }
         if (!buckets.empty()) {
-          std::string name = Buf(op.result).substr(2) + "_bias";
+          std::string name = BufferName(op.result) + "_bias";
           c.Line("const lmc::kernels::RelativeBias {}{{{}, {}, {}, {}}};", name,
                  WeightExpr(op.weights[0]), IntTable("kT5Buckets", buckets),
                  static_cast<int>(op.Float("max_distance")), dim("heads"));
           relative = fmt::format("&{}", name);
         }
-        c.Line("k::AttentionRows({}, {}, {}, {}, positions, n, {}, {}, {}, {}, {}, {}, {}, {});",
-               out(), in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), dim("heads"),
-               dim("kv_heads"), dim("head_dim"), f("scale"),
+        c.Line("k::AttentionRows({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});", out(),
+               in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), Positions(), tokens,
+               dim("heads"), dim("kv_heads"), dim("head_dim"), f("scale"),
                op.Get<ir::AttentionMask>("mask") == ir::AttentionMask::kCausal ? "/*causal=*/true"
                                                                                : "/*causal=*/false",
                slopes, relative, cope);
         break;
       }
       case ir::OpKind::kCrossAttention:
-        c.Line("k::CrossAttentionRows({}, {}, {}, {}, n, s.source_len, {}, {}, {}, {});", out(),
-               in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), dim("heads"),
+        c.Line("k::CrossAttentionRows({}, {}, {}, {}, {}, s.source_len, {}, {}, {}, {});", out(),
+               in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), tokens, dim("heads"),
                dim("kv_heads"), dim("head_dim"), f("scale"));
         break;
       case ir::OpKind::kSwiGlu:
@@ -513,6 +582,17 @@ class Emitter {
         break;
       }
       case ir::OpKind::kLastRows:
+        if (batched_) {  // The runtime asks for each sequence's last row, or every row.
+          c.Line("// The rows whose outputs were asked for, in order (out_rows[i] >= i).");
+          c.Line("for (int i = 0; i < rows; ++i) {{");
+          c.Line(
+              "  std::memmove({} + static_cast<size_t>(i) * {}, {} + "
+              "static_cast<size_t>(out_rows[i]) * {},",
+              out(), Width(op.result), in(0), Width(op.result));
+          c.Line("               sizeof(float) * {});", Width(op.result));
+          c.Line("}}");
+          break;
+        }
         c.Line("// The rows whose logits were asked for: the last `rows` of the chunk.");
         c.Line("std::copy_n({} + static_cast<size_t>(n - rows) * {}, rows * {}, {});", in(0),
                Width(op.result), Width(op.result), out());
@@ -530,7 +610,7 @@ class Emitter {
         c.Line("for (int l = 0; l < {}; ++l) {{", LayerCount(encoder));
         c.Indent();
         c.Line("const {}& lw = w.{}[l];", LayerStruct(encoder), LayerArray(encoder));
-        for (int id = 0; id < static_cast<int>(g_.states.size()); ++id) {
+        for (int id = 0; id < static_cast<int>(g_.states.size()) && !batched_; ++id) {
           const ir::State& s = g_.states[id];
           if (!s.per_layer || s.encoder != encoder || !UsesState(*op.body, id)) continue;
           c.Line("float* {} = s.{}.get() + static_cast<size_t>(l) * {} * {};", s.name, s.name,
@@ -556,34 +636,6 @@ class Emitter {
       c.Line("std::copy_n({}, {} * {}, {});", Buf(op.operands[0]), RowsOf(op.result),
              Width(op.result), Buf(op.result));
     }
-  }
-
-  // The encoder-decoder's encode entry, behind the runtime's checks.
-  void EncodeMethod(CodeWriter& c) {
-    c.Blank();
-    c.Line("const float* Encode(const int* tokens, int n) override {{");
-    c.Indent();
-    c.Line("if (!source_) lmc::rt::Fail(\"no weights loaded\");");
-    c.Line("if (n < 1 || n > kChunk) {{");
-    c.Line(
-        "  lmc::rt::Fail(\"the encoder takes 1 to {{}} tokens (max_seq_len), not {{}}\", kChunk, "
-        "n);");
-    c.Line("}}");
-    c.Line("int positions[kChunk];");
-    c.Line("for (int i = 0; i < n; ++i) {{");
-    c.Line("  if (tokens[i] < 0 || tokens[i] >= kVocab) {{");
-    c.Line(
-        "    lmc::rt::Fail(\"token id {{}} is outside the vocabulary [0, {{}})\", tokens[i], "
-        "kVocab);");
-    c.Line("  }}");
-    c.Line("  positions[i] = i;");
-    c.Line("}}");
-    c.Line("state_.source_len = n;");
-    c.Line(
-        "return HWY_DYNAMIC_DISPATCH(Encode)(weights_, state_, *activations_, tokens, positions, "
-        "n);");
-    c.Outdent();
-    c.Line("}}");
   }
 
   // Dimensions the llama2.c format's header is checked against.
@@ -617,6 +669,8 @@ class Emitter {
     c.Line("#include <hwy/highway.h>");
     c.Blank();
     c.Line("#include <algorithm>");
+    c.Line("#include <cstring>");
+    c.Line("#include <span>");
     c.Line("#include <string>");
     c.Blank();
     c.Line("#include \"{}.h\"", ns_);
@@ -628,13 +682,15 @@ class Emitter {
     c.Blank();
     c.Line("namespace k = lmc::kernels::HWY_NAMESPACE;");
     c.Blank();
-    c.Line("// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk; earlier positions");
-    c.Line(
-        "// are in the state) and returns the logits of the last `rows` tokens, [rows, kVocab].");
+    c.Line("// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk), segment by segment");
+    c.Line("// where a sequence's state is read or written (its earlier positions are");
+    c.Line("// there), and returns the outputs of rows out_rows[0, rows), [rows, width].");
     CodeWriter body, encode;
     body.Indent();
     encode.Indent();
+    batched_ = true;
     EmitBlock(body, g_.body);
+    batched_ = false;
     if (g_.HasEncode()) EmitBlock(encode, g_.encode.body);
     EmitTables(c);
     if (g_.HasEncode()) {
@@ -648,8 +704,13 @@ class Emitter {
       c.Line("}}");
       c.Blank();
     }
-    c.Line("const float* Forward(const Weights& w, State& s, Activations& a, const int* tokens,");
-    c.Line("                     const int* positions, int n, int rows) {{");
+    c.Line(
+        "const float* Forward(const Weights& w, Activations& a, std::span<const Segment> "
+        "segments,");
+    c.Line(
+        "                     const int* tokens, const int* positions, int n, const int* "
+        "out_rows,");
+    c.Line("                     int rows) {{");
     c.Raw(body.str());
     c.Line("  return {};", Buf(g_.output));
     c.Line("}}");
@@ -660,8 +721,8 @@ class Emitter {
     c.Blank();
     c.Line("#if HWY_ONCE");
     c.Blank();
-    c.Line("#include \"runtime/model/model.h\"");
-    c.Line("#include \"runtime/util/error.h\"");
+    c.Line("#include \"lmc/lmc.h\"");
+    c.Line("#include \"runtime/api/open_model.h\"");
     c.Line("#include \"runtime/weights/checkpoint.h\"");
     c.Blank();
     c.Line("namespace lmc::models::{} {{", ns_);
@@ -708,10 +769,23 @@ class Emitter {
     c.Blank();
     CheckpointDims(c);
     c.Blank();
-    c.Line("// The runtime's view of this model: checks inputs, owns weights and state.");
+    c.Line("// One sequence: the declared state, sized for its capacity.");
+    c.Line("class CompiledSession final : public lmc::rt::Session {{");
+    c.Line(" public:");
+    c.Line("  CompiledSession(const lmc::rt::Model& model, int capacity)");
+    c.Line("      : lmc::rt::Session(model, capacity) {{");
+    c.Line("    state.Allocate(capacity);");
+    c.Line("  }}");
+    c.Line("  State state;");
+    c.Line("}};");
+    c.Blank();
+    c.Line("// The runtime's view of this model: it checks and packs the inputs; this");
+    c.Line("// class owns the weights and runs forward passes.");
     c.Line("class CompiledModel final : public lmc::rt::Model {{");
     c.Line(" public:");
     c.Indent();
+    c.Line("const lmc::rt::ModelInfo& info() const override {{ return Info(); }}");
+    c.Blank();
     c.Line("void LoadWeights(const std::string& path) override {{");
     c.Line("  source_ = lmc::rt::OpenCheckpoint(path, {}, kCheckpointDims);",
            CppStringLiteral(info.weights_format));
@@ -720,103 +794,107 @@ class Emitter {
     }
     c.Line("  BindWeights(*source_, weights_);");
     c.Line("}}");
+    c.Outdent();
     c.Blank();
-    c.Line("void Allocate(int capacity) override {{");
-    c.Line("  if (capacity < 1 || capacity > kMaxSeqLen) {{");
-    c.Line(
-        "    lmc::rt::Fail(\"context capacity {{}} is outside [1, {{}}]\", capacity, kMaxSeqLen);");
-    c.Line("  }}");
-    c.Line("  state_.Allocate(capacity);");
-    c.Line("}}");
-    c.Blank();
-    c.Line("int capacity() const override {{ return state_.capacity; }}");
-    if (g_.pooled >= 0) {
-      c.Blank();
-      c.Line("const float* Pooled() const override {{ return activations_->{}; }}",
-             Buf(g_.pooled).substr(2));
-    }
-    c.Blank();
-    c.Line("const float* Forward(const int* tokens, int n, int start, int rows) override {{");
+    c.Line(" protected:");
     c.Indent();
-    c.Line("if (!source_) lmc::rt::Fail(\"no weights loaded\");");
-    c.Line("if (n < 1 || n > kChunk || rows < 1 || rows > n) {{");
-    c.Line("  lmc::rt::Fail(\"internal error: {{}} tokens, {{}} rows per call\", n, rows);");
+    c.Line("bool loaded() const override {{ return source_ != nullptr; }}");
+    c.Blank();
+    c.Line("std::unique_ptr<lmc::rt::Session> MakeSession(int capacity) override {{");
+    c.Line("  return std::make_unique<CompiledSession>(*this, capacity);");
     c.Line("}}");
-    c.Line("if (start < 0 || start + n > state_.capacity) {{");
+    c.Blank();
+    c.Line("void ForwardChunk(const lmc::rt::Chunk& chunk) override {{");
+    c.Indent();
+    c.Line("Segment segments[kChunk];");
+    c.Line("for (size_t i = 0; i < chunk.segments.size(); ++i) {{");
+    c.Line("  const lmc::rt::ChunkSegment& segment = chunk.segments[i];");
+    c.Line("  segments[i] = {{&static_cast<CompiledSession*>(segment.session)->state,");
+    c.Line("                 static_cast<size_t>(segment.first), segment.n}};");
+    c.Line("}}");
+    c.Line("auto a = activations_.Take();");
+    c.Line("const float* out = HWY_DYNAMIC_DISPATCH(Forward)(");
     c.Line(
-        "  lmc::rt::Fail(\"positions {{}}..{{}} are past the context capacity {{}} (--ctx)\", "
-        "start,");
-    c.Line("                start + n - 1, state_.capacity);");
+        "    weights_, *a, std::span<const Segment>(segments, chunk.segments.size()), "
+        "chunk.tokens,");
+    c.Line("    chunk.positions, chunk.n, chunk.out_rows, chunk.rows);");
+    const std::string width = Size(g_.values[g_.output].dims.back());
+    c.Line("for (int i = 0; i < chunk.rows; ++i) {{");
+    c.Line("  std::copy_n(out + static_cast<size_t>(i) * {}, {}, chunk.out_dest[i]);", width,
+           width);
     c.Line("}}");
-    if (g_.HasEncode()) {
-      c.Line(
-          "if (state_.source_len == 0) lmc::rt::Fail(\"internal error: decoding before encode\");");
+    if (g_.pooled >= 0) {
+      c.Line("std::copy_n((*a).{}, {}, chunk.pooled);", BufferName(g_.pooled), Width(g_.pooled));
     }
-    c.Line("int positions[kChunk];");
-    c.Line("for (int i = 0; i < n; ++i) {{");
-    c.Line("  if (tokens[i] < 0 || tokens[i] >= kVocab) {{");
-    c.Line(
-        "    lmc::rt::Fail(\"token id {{}} is outside the vocabulary [0, {{}})\", tokens[i], "
-        "kVocab);");
-    c.Line("  }}");
-    c.Line("  positions[i] = start + i;");
-    c.Line("}}");
-    c.Line(
-        "return HWY_DYNAMIC_DISPATCH(Forward)(weights_, state_, *activations_, tokens, positions, "
-        "n,");
-    c.Line("                                     rows);");
     c.Outdent();
     c.Line("}}");
-    if (g_.HasEncode()) EncodeMethod(c);
+    if (g_.HasEncode()) {
+      c.Blank();
+      c.Line("void EncodeChunk(lmc::rt::Session& session, const int* tokens, int n,");
+      c.Line("                 float* out) override {{");
+      c.Line("  State& s = static_cast<CompiledSession&>(session).state;");
+      c.Line("  int positions[kChunk];");
+      c.Line("  for (int i = 0; i < n; ++i) positions[i] = i;");
+      c.Line("  s.source_len = n;");
+      c.Line("  auto a = activations_.Take();");
+      c.Line(
+          "  std::copy_n(HWY_DYNAMIC_DISPATCH(Encode)(weights_, s, *a, tokens, positions, n), n * "
+          "kDModel,");
+      c.Line("              out);");
+      c.Line("}}");
+    }
     c.Outdent();
     c.Blank();
     c.Line(" private:");
     c.Indent();
     c.Line("std::unique_ptr<lmc::rt::TensorSource> source_;");
     c.Line("Weights weights_{{}};");
-    c.Line("State state_;");
-    c.Line("std::unique_ptr<Activations> activations_{{new Activations}};");
+    c.Line("lmc::rt::ScratchPool<Activations> activations_;");
     c.Outdent();
     c.Line("}};");
     c.Blank();
     c.Line("}}  // namespace");
     c.Blank();
-    c.Line("}}  // namespace lmc::models::{}", ns_);
-    c.Blank();
-    c.Line("namespace lmc::rt {{");
-    c.Blank();
-    c.Line("const ModelInfo& GetModelInfo() {{");
+    c.Line("const lmc::rt::ModelInfo& Info() {{");
     c.Indent();
-    c.Line("static const ModelInfo info{{");
+    c.Line("static const lmc::rt::ModelInfo info{{");
     c.Line("    .name = {},", CppStringLiteral(g_.name));
     c.Line("    .spec_path = {},", CppStringLiteral(spec_path_));
     c.Line("    .spec_yaml = {},", CppStringLiteralLines(info.spec_yaml, "    "));
-    c.Line("    .vocab_size = models::{}::kVocab,", ns_);
-    c.Line("    .output_width = models::{}::{},", ns_, Size(g_.values[g_.output].dims.back()));
-    c.Line("    .d_model = models::{}::kDModel,", ns_);
+    c.Line("    .vocab_size = kVocab,");
+    c.Line("    .output_width = {},", width);
+    c.Line("    .d_model = kDModel,");
     c.Line("    .encoder = {},", info.family == "encoder" ? "true" : "false");
     c.Line("    .encoder_decoder = {},", g_.HasEncode() ? "true" : "false");
-    c.Line("    .max_seq_len = models::{}::kMaxSeqLen,", ns_);
-    c.Line("    .chunk = models::{}::kChunk,", ns_);
+    c.Line("    .max_seq_len = kMaxSeqLen,");
+    c.Line("    .chunk = kChunk,");
     c.Line("    .bos = {},", info.bos);
     c.Line("    .eos = {},", info.eos);
     c.Line("    .decoder_start = {},", info.decoder_start);
     c.Line("    .tokenizer_kind = {},", CppStringLiteral(info.tokenizer_kind));
     c.Line("    .tokenizer_file = {},", CppStringLiteral(info.tokenizer_file));
     c.Line("    .weights_format = {},", CppStringLiteral(info.weights_format));
-    if (g_.pooled >= 0) c.Line("    .pooler = true,");
-    if (info.cls >= 0) c.Line("    .cls = {},", info.cls);
-    if (info.sep >= 0) c.Line("    .sep = {},", info.sep);
+    c.Line("    .pooler = {},", g_.pooled >= 0 ? "true" : "false");
+    c.Line("    .cls = {},", info.cls);
+    c.Line("    .sep = {},", info.sep);
+    c.Line("    .build_info = kBuildInfo,");
+    c.Line("    .tokenizer_path = kTokenizerFile,");
     c.Line("}};");
     c.Line("return info;");
     c.Outdent();
     c.Line("}}");
     c.Blank();
-    c.Line("std::unique_ptr<Model> CreateModel() {{");
-    c.Line("  return std::make_unique<models::{}::CompiledModel>();", ns_);
+    c.Line("std::unique_ptr<lmc::rt::Model> CreateModel() {{");
+    c.Line("  return std::make_unique<CompiledModel>();");
     c.Line("}}");
     c.Blank();
-    c.Line("}}  // namespace lmc::rt");
+    c.Line("}}  // namespace lmc::models::{}", ns_);
+    c.Blank();
+    c.Line("// The C API's entry point (include/lmc/lmc.h).");
+    c.Line("extern \"C\" LMC_DECLARE_MODEL({}) {{", ns_);
+    c.Line("  return lmc::api::Open(&lmc::models::{}::CreateModel, weights_path, options, error);",
+           ns_);
+    c.Line("}}");
     c.Blank();
     c.Line("#endif  // HWY_ONCE");
     return c.str();
@@ -827,6 +905,8 @@ class Emitter {
   std::string ns_;
   std::vector<std::pair<std::string, std::vector<float>>> tables_;
   std::vector<std::pair<std::string, std::vector<int>>> int_tables_;
+  bool batched_ = false;  // Emitting the forward pass over a batch's segments.
+  bool segment_ = false;  // Inside its loop over segments.
 };
 
 }  // namespace

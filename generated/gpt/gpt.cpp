@@ -9,6 +9,8 @@
 #include <hwy/highway.h>
 
 #include <algorithm>
+#include <cstring>
+#include <span>
 #include <string>
 
 #include "gpt.h"
@@ -20,24 +22,29 @@ namespace HWY_NAMESPACE {
 
 namespace k = lmc::kernels::HWY_NAMESPACE;
 
-// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk; earlier positions
-// are in the state) and returns the logits of the last `rows` tokens, [rows, kVocab].
-const float* Forward(const Weights& w, State& s, Activations& a, const int* tokens,
-                     const int* positions, int n, int rows) {
+// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk), segment by segment
+// where a sequence's state is read or written (its earlier positions are
+// there), and returns the outputs of rows out_rows[0, rows), [rows, width].
+const float* Forward(const Weights& w, Activations& a, std::span<const Segment> segments,
+                     const int* tokens, const int* positions, int n, const int* out_rows,
+                     int rows) {
   k::Embedding(a.x, w.token_embedding, tokens, n, kDModel);
   k::AddPositionEmbeddingRows(a.x, w.position_embedding, positions, n, kDModel);
   for (int l = 0; l < kLayers; ++l) {
     const LayerWeights& lw = w.layers[l];
-    float* k_cache = s.k_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
-    float* v_cache = s.v_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
     k::Linear(a.q, lw.wq, a.x, n, kQDim, kDModel);
     k::AddBiasRows(a.q, lw.wq_bias, n, kQDim);
     k::Linear(a.k, lw.wk, a.x, n, kKvDim, kDModel);
     k::AddBiasRows(a.k, lw.wk_bias, n, kKvDim);
     k::Linear(a.v, lw.wv, a.x, n, kKvDim, kDModel);
     k::AddBiasRows(a.v, lw.wv_bias, n, kKvDim);
-    k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
-    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/true, nullptr, nullptr, nullptr);
+    for (const Segment& seg : segments) {
+      State& s = *seg.state;
+      float* k_cache = s.k_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
+      float* v_cache = s.v_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
+      k::KvStore(k_cache, v_cache, a.k + seg.first * kKvDim, a.v + seg.first * kKvDim, positions + seg.first, seg.n, kKvDim);
+      k::AttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, k_cache, v_cache, positions + seg.first, seg.n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/true, nullptr, nullptr, nullptr);
+    }
     k::Linear(a.att_out, lw.wo, a.att, n, kDModel, kQDim);
     k::AddBiasRows(a.att_out, lw.wo_bias, n, kDModel);
     k::AddRows(a.x, a.att_out, n, kDModel);
@@ -50,8 +57,11 @@ const float* Forward(const Weights& w, State& s, Activations& a, const int* toke
     k::AddRows(a.x, a.att_out, n, kDModel);
     k::LayerNormRows(a.x, a.x, lw.ffn_norm, lw.ffn_norm_bias, n, kDModel, 1e-05f);
   }
-  // The rows whose logits were asked for: the last `rows` of the chunk.
-  std::copy_n(a.x + static_cast<size_t>(n - rows) * kDModel, rows * kDModel, a.att_out);
+  // The rows whose outputs were asked for, in order (out_rows[i] >= i).
+  for (int i = 0; i < rows; ++i) {
+    std::memmove(a.att_out + static_cast<size_t>(i) * kDModel, a.x + static_cast<size_t>(out_rows[i]) * kDModel,
+                 sizeof(float) * kDModel);
+  }
   k::Linear(a.logits, w.token_embedding, a.att_out, rows, kVocab, kDModel);
   return a.logits;
 }
@@ -62,8 +72,8 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 
-#include "runtime/model/model.h"
-#include "runtime/util/error.h"
+#include "lmc/lmc.h"
+#include "runtime/api/open_model.h"
 #include "runtime/weights/checkpoint.h"
 
 namespace lmc::models::gpt {
@@ -116,59 +126,61 @@ const lmc::rt::ModelDims kCheckpointDims{
     .tied = true,
 };
 
-// The runtime's view of this model: checks inputs, owns weights and state.
+// One sequence: the declared state, sized for its capacity.
+class CompiledSession final : public lmc::rt::Session {
+ public:
+  CompiledSession(const lmc::rt::Model& model, int capacity)
+      : lmc::rt::Session(model, capacity) {
+    state.Allocate(capacity);
+  }
+  State state;
+};
+
+// The runtime's view of this model: it checks and packs the inputs; this
+// class owns the weights and runs forward passes.
 class CompiledModel final : public lmc::rt::Model {
  public:
+  const lmc::rt::ModelInfo& info() const override { return Info(); }
+
   void LoadWeights(const std::string& path) override {
     source_ = lmc::rt::OpenCheckpoint(path, "safetensors", kCheckpointDims);
     source_->set_optional_prefix("transformer.");
     BindWeights(*source_, weights_);
   }
 
-  void Allocate(int capacity) override {
-    if (capacity < 1 || capacity > kMaxSeqLen) {
-      lmc::rt::Fail("context capacity {} is outside [1, {}]", capacity, kMaxSeqLen);
-    }
-    state_.Allocate(capacity);
+ protected:
+  bool loaded() const override { return source_ != nullptr; }
+
+  std::unique_ptr<lmc::rt::Session> MakeSession(int capacity) override {
+    return std::make_unique<CompiledSession>(*this, capacity);
   }
 
-  int capacity() const override { return state_.capacity; }
-
-  const float* Forward(const int* tokens, int n, int start, int rows) override {
-    if (!source_) lmc::rt::Fail("no weights loaded");
-    if (n < 1 || n > kChunk || rows < 1 || rows > n) {
-      lmc::rt::Fail("internal error: {} tokens, {} rows per call", n, rows);
+  void ForwardChunk(const lmc::rt::Chunk& chunk) override {
+    Segment segments[kChunk];
+    for (size_t i = 0; i < chunk.segments.size(); ++i) {
+      const lmc::rt::ChunkSegment& segment = chunk.segments[i];
+      segments[i] = {&static_cast<CompiledSession*>(segment.session)->state,
+                     static_cast<size_t>(segment.first), segment.n};
     }
-    if (start < 0 || start + n > state_.capacity) {
-      lmc::rt::Fail("positions {}..{} are past the context capacity {} (--ctx)", start,
-                    start + n - 1, state_.capacity);
+    auto a = activations_.Take();
+    const float* out = HWY_DYNAMIC_DISPATCH(Forward)(
+        weights_, *a, std::span<const Segment>(segments, chunk.segments.size()), chunk.tokens,
+        chunk.positions, chunk.n, chunk.out_rows, chunk.rows);
+    for (int i = 0; i < chunk.rows; ++i) {
+      std::copy_n(out + static_cast<size_t>(i) * kVocab, kVocab, chunk.out_dest[i]);
     }
-    int positions[kChunk];
-    for (int i = 0; i < n; ++i) {
-      if (tokens[i] < 0 || tokens[i] >= kVocab) {
-        lmc::rt::Fail("token id {} is outside the vocabulary [0, {})", tokens[i], kVocab);
-      }
-      positions[i] = start + i;
-    }
-    return HWY_DYNAMIC_DISPATCH(Forward)(weights_, state_, *activations_, tokens, positions, n,
-                                         rows);
   }
 
  private:
   std::unique_ptr<lmc::rt::TensorSource> source_;
   Weights weights_{};
-  State state_;
-  std::unique_ptr<Activations> activations_{new Activations};
+  lmc::rt::ScratchPool<Activations> activations_;
 };
 
 }  // namespace
 
-}  // namespace lmc::models::gpt
-
-namespace lmc::rt {
-
-const ModelInfo& GetModelInfo() {
-  static const ModelInfo info{
+const lmc::rt::ModelInfo& Info() {
+  static const lmc::rt::ModelInfo info{
       .name = "gpt",
       .spec_path = "specs/gpt.yaml",
       .spec_yaml = "lmc: 1\n"
@@ -203,27 +215,37 @@ const ModelInfo& GetModelInfo() {
     "weights:\n"
     "  format: safetensors\n"
     "  layout: openai_gpt\n",
-      .vocab_size = models::gpt::kVocab,
-      .output_width = models::gpt::kVocab,
-      .d_model = models::gpt::kDModel,
+      .vocab_size = kVocab,
+      .output_width = kVocab,
+      .d_model = kDModel,
       .encoder = false,
       .encoder_decoder = false,
-      .max_seq_len = models::gpt::kMaxSeqLen,
-      .chunk = models::gpt::kChunk,
+      .max_seq_len = kMaxSeqLen,
+      .chunk = kChunk,
       .bos = -1,
       .eos = -1,
       .decoder_start = -1,
       .tokenizer_kind = "none",
       .tokenizer_file = "",
       .weights_format = "safetensors",
+      .pooler = false,
+      .cls = -1,
+      .sep = -1,
+      .build_info = kBuildInfo,
+      .tokenizer_path = kTokenizerFile,
   };
   return info;
 }
 
-std::unique_ptr<Model> CreateModel() {
-  return std::make_unique<models::gpt::CompiledModel>();
+std::unique_ptr<lmc::rt::Model> CreateModel() {
+  return std::make_unique<CompiledModel>();
 }
 
-}  // namespace lmc::rt
+}  // namespace lmc::models::gpt
+
+// The C API's entry point (include/lmc/lmc.h).
+extern "C" LMC_DECLARE_MODEL(gpt) {
+  return lmc::api::Open(&lmc::models::gpt::CreateModel, weights_path, options, error);
+}
 
 #endif  // HWY_ONCE

@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "runtime/model/model.h"
 #include "runtime/weights/tensor_source.h"
 
 namespace lmc::models::llama3_8b {
@@ -53,6 +54,13 @@ struct State {
   void Allocate(int capacity);
 };
 
+// One sequence's tokens in a batched forward pass: rows [first, first + n).
+struct Segment {
+  State* state;
+  size_t first;
+  int n;
+};
+
 // Activations of one call, [kChunk, row] each, shared by values whose
 // lifetimes do not overlap.
 struct Activations {
@@ -68,5 +76,14 @@ struct Activations {
 
 // Binds every weight by name and shape; throws lmc::rt::Error on a mismatch.
 void BindWeights(lmc::rt::TensorSource& source, Weights& w);
+
+// The model, for the runtime: what it is, and a new instance (weights not loaded).
+const lmc::rt::ModelInfo& Info();
+std::unique_ptr<lmc::rt::Model> CreateModel();
+
+// Defined by the build_info.cc `lmc build` writes: compiler, flags, lmc version;
+// the spec's tokenizer.file as an absolute path, or "" when it names none.
+extern const char* const kBuildInfo;
+extern const char* const kTokenizerFile;
 
 }  // namespace lmc::models::llama3_8b

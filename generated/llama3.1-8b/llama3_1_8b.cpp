@@ -9,6 +9,8 @@
 #include <hwy/highway.h>
 
 #include <algorithm>
+#include <cstring>
+#include <span>
 #include <string>
 
 #include "llama3_1_8b.h"
@@ -20,25 +22,30 @@ namespace HWY_NAMESPACE {
 
 namespace k = lmc::kernels::HWY_NAMESPACE;
 
-// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk; earlier positions
-// are in the state) and returns the logits of the last `rows` tokens, [rows, kVocab].
+// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk), segment by segment
+// where a sequence's state is read or written (its earlier positions are
+// there), and returns the outputs of rows out_rows[0, rows), [rows, width].
 constexpr float kRopeInvFreq0[] = {1.0f, 0.8146172f, 0.6636013f, 0.540581f, 0.44036663f, 0.35873023f, 0.29222783f, 0.23805381f, 0.19392276f, 0.15797281f, 0.12868738f, 0.10483095f, 0.0853971f, 0.06956595f, 0.05666962f, 0.04616405f, 0.03760603f, 0.03063452f, 0.024955409f, 0.020329105f, 0.01656044f, 0.01349042f, 0.010989529f, 0.008952259f, 0.007292665f, 0.0059407307f, 0.0048394212f, 0.003942276f, 0.003211446f, 0.0021665706f, 0.0013718937f, 0.00085675146f, 0.000524846f, 0.00031269365f, 0.00017850779f, 9.556212e-05f, 7.7846555e-05f, 6.3415144e-05f, 5.165907e-05f, 4.2082367e-05f, 3.4281024e-05f, 2.792591e-05f, 2.2748929e-05f, 1.853167e-05f, 1.5096218e-05f, 1.2297639e-05f, 1.0017869e-05f, 8.160728e-06f, 6.6478697e-06f, 5.4154693e-06f, 4.4115345e-06f, 3.5937119e-06f, 2.9274997e-06f, 2.3847917e-06f, 1.9426925e-06f, 1.5825508e-06f, 1.2891732e-06f, 1.0501826e-06f, 8.554969e-07f, 6.9690253e-07f, 5.677088e-07f, 4.6246538e-07f, 3.7673226e-07f, 3.068926e-07f};
 
-const float* Forward(const Weights& w, State& s, Activations& a, const int* tokens,
-                     const int* positions, int n, int rows) {
+const float* Forward(const Weights& w, Activations& a, std::span<const Segment> segments,
+                     const int* tokens, const int* positions, int n, const int* out_rows,
+                     int rows) {
   k::Embedding(a.x, w.token_embedding, tokens, n, kDModel);
   for (int l = 0; l < kLayers; ++l) {
     const LayerWeights& lw = w.layers[l];
-    float* k_cache = s.k_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
-    float* v_cache = s.v_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
     k::RmsNormRows(a.xb, a.x, lw.attn_norm, n, kDModel, 1e-05f);
     k::Linear(a.q, lw.wq, a.xb, n, kQDim, kDModel);
     k::Linear(a.k, lw.wk, a.xb, n, kKvDim, kDModel);
     k::Linear(a.v, lw.wv, a.xb, n, kKvDim, kDModel);
     k::RopeHalfRows(a.q, positions, n, kHeads, kHeadDim, 500000.0f, kRopeInvFreq0);
     k::RopeHalfRows(a.k, positions, n, kKvHeads, kHeadDim, 500000.0f, kRopeInvFreq0);
-    k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
-    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.088388346f, /*causal=*/true, nullptr, nullptr, nullptr);
+    for (const Segment& seg : segments) {
+      State& s = *seg.state;
+      float* k_cache = s.k_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
+      float* v_cache = s.v_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
+      k::KvStore(k_cache, v_cache, a.k + seg.first * kKvDim, a.v + seg.first * kKvDim, positions + seg.first, seg.n, kKvDim);
+      k::AttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, k_cache, v_cache, positions + seg.first, seg.n, kHeads, kKvHeads, kHeadDim, 0.088388346f, /*causal=*/true, nullptr, nullptr, nullptr);
+    }
     k::Linear(a.xb, lw.wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);
     k::RmsNormRows(a.xb, a.x, lw.ffn_norm, n, kDModel, 1e-05f);
@@ -46,8 +53,11 @@ const float* Forward(const Weights& w, State& s, Activations& a, const int* toke
     k::Linear(a.xb, lw.w_down, a.hb, n, kDModel, kHidden);
     k::AddRows(a.x, a.xb, n, kDModel);
   }
-  // The rows whose logits were asked for: the last `rows` of the chunk.
-  std::copy_n(a.x + static_cast<size_t>(n - rows) * kDModel, rows * kDModel, a.xb);
+  // The rows whose outputs were asked for, in order (out_rows[i] >= i).
+  for (int i = 0; i < rows; ++i) {
+    std::memmove(a.xb + static_cast<size_t>(i) * kDModel, a.x + static_cast<size_t>(out_rows[i]) * kDModel,
+                 sizeof(float) * kDModel);
+  }
   k::RmsNormRows(a.xb, a.xb, w.final_norm, rows, kDModel, 1e-05f);
   k::Linear(a.logits, w.classifier, a.xb, rows, kVocab, kDModel);
   return a.logits;
@@ -59,8 +69,8 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 
-#include "runtime/model/model.h"
-#include "runtime/util/error.h"
+#include "lmc/lmc.h"
+#include "runtime/api/open_model.h"
 #include "runtime/weights/checkpoint.h"
 
 namespace lmc::models::llama3_1_8b {
@@ -107,58 +117,60 @@ const lmc::rt::ModelDims kCheckpointDims{
     .tied = false,
 };
 
-// The runtime's view of this model: checks inputs, owns weights and state.
+// One sequence: the declared state, sized for its capacity.
+class CompiledSession final : public lmc::rt::Session {
+ public:
+  CompiledSession(const lmc::rt::Model& model, int capacity)
+      : lmc::rt::Session(model, capacity) {
+    state.Allocate(capacity);
+  }
+  State state;
+};
+
+// The runtime's view of this model: it checks and packs the inputs; this
+// class owns the weights and runs forward passes.
 class CompiledModel final : public lmc::rt::Model {
  public:
+  const lmc::rt::ModelInfo& info() const override { return Info(); }
+
   void LoadWeights(const std::string& path) override {
     source_ = lmc::rt::OpenCheckpoint(path, "safetensors", kCheckpointDims);
     BindWeights(*source_, weights_);
   }
 
-  void Allocate(int capacity) override {
-    if (capacity < 1 || capacity > kMaxSeqLen) {
-      lmc::rt::Fail("context capacity {} is outside [1, {}]", capacity, kMaxSeqLen);
-    }
-    state_.Allocate(capacity);
+ protected:
+  bool loaded() const override { return source_ != nullptr; }
+
+  std::unique_ptr<lmc::rt::Session> MakeSession(int capacity) override {
+    return std::make_unique<CompiledSession>(*this, capacity);
   }
 
-  int capacity() const override { return state_.capacity; }
-
-  const float* Forward(const int* tokens, int n, int start, int rows) override {
-    if (!source_) lmc::rt::Fail("no weights loaded");
-    if (n < 1 || n > kChunk || rows < 1 || rows > n) {
-      lmc::rt::Fail("internal error: {} tokens, {} rows per call", n, rows);
+  void ForwardChunk(const lmc::rt::Chunk& chunk) override {
+    Segment segments[kChunk];
+    for (size_t i = 0; i < chunk.segments.size(); ++i) {
+      const lmc::rt::ChunkSegment& segment = chunk.segments[i];
+      segments[i] = {&static_cast<CompiledSession*>(segment.session)->state,
+                     static_cast<size_t>(segment.first), segment.n};
     }
-    if (start < 0 || start + n > state_.capacity) {
-      lmc::rt::Fail("positions {}..{} are past the context capacity {} (--ctx)", start,
-                    start + n - 1, state_.capacity);
+    auto a = activations_.Take();
+    const float* out = HWY_DYNAMIC_DISPATCH(Forward)(
+        weights_, *a, std::span<const Segment>(segments, chunk.segments.size()), chunk.tokens,
+        chunk.positions, chunk.n, chunk.out_rows, chunk.rows);
+    for (int i = 0; i < chunk.rows; ++i) {
+      std::copy_n(out + static_cast<size_t>(i) * kVocab, kVocab, chunk.out_dest[i]);
     }
-    int positions[kChunk];
-    for (int i = 0; i < n; ++i) {
-      if (tokens[i] < 0 || tokens[i] >= kVocab) {
-        lmc::rt::Fail("token id {} is outside the vocabulary [0, {})", tokens[i], kVocab);
-      }
-      positions[i] = start + i;
-    }
-    return HWY_DYNAMIC_DISPATCH(Forward)(weights_, state_, *activations_, tokens, positions, n,
-                                         rows);
   }
 
  private:
   std::unique_ptr<lmc::rt::TensorSource> source_;
   Weights weights_{};
-  State state_;
-  std::unique_ptr<Activations> activations_{new Activations};
+  lmc::rt::ScratchPool<Activations> activations_;
 };
 
 }  // namespace
 
-}  // namespace lmc::models::llama3_1_8b
-
-namespace lmc::rt {
-
-const ModelInfo& GetModelInfo() {
-  static const ModelInfo info{
+const lmc::rt::ModelInfo& Info() {
+  static const lmc::rt::ModelInfo info{
       .name = "llama3_1-8b",
       .spec_path = "specs/llama3.1-8b.yaml",
       .spec_yaml = "family: decoder\n"
@@ -200,27 +212,37 @@ const ModelInfo& GetModelInfo() {
     "  d_model: 4096\n"
     "  n_layers: 32\n"
     "  max_seq_len: 131072\n",
-      .vocab_size = models::llama3_1_8b::kVocab,
-      .output_width = models::llama3_1_8b::kVocab,
-      .d_model = models::llama3_1_8b::kDModel,
+      .vocab_size = kVocab,
+      .output_width = kVocab,
+      .d_model = kDModel,
       .encoder = false,
       .encoder_decoder = false,
-      .max_seq_len = models::llama3_1_8b::kMaxSeqLen,
-      .chunk = models::llama3_1_8b::kChunk,
+      .max_seq_len = kMaxSeqLen,
+      .chunk = kChunk,
       .bos = 128000,
       .eos = 128009,
       .decoder_start = -1,
       .tokenizer_kind = "none",
       .tokenizer_file = "",
       .weights_format = "safetensors",
+      .pooler = false,
+      .cls = -1,
+      .sep = -1,
+      .build_info = kBuildInfo,
+      .tokenizer_path = kTokenizerFile,
   };
   return info;
 }
 
-std::unique_ptr<Model> CreateModel() {
-  return std::make_unique<models::llama3_1_8b::CompiledModel>();
+std::unique_ptr<lmc::rt::Model> CreateModel() {
+  return std::make_unique<CompiledModel>();
 }
 
-}  // namespace lmc::rt
+}  // namespace lmc::models::llama3_1_8b
+
+// The C API's entry point (include/lmc/lmc.h).
+extern "C" LMC_DECLARE_MODEL(llama3_1_8b) {
+  return lmc::api::Open(&lmc::models::llama3_1_8b::CreateModel, weights_path, options, error);
+}
 
 #endif  // HWY_ONCE

@@ -9,6 +9,8 @@
 #include <hwy/highway.h>
 
 #include <algorithm>
+#include <cstring>
+#include <span>
 #include <string>
 
 #include "t5_small.h"
@@ -20,8 +22,9 @@ namespace HWY_NAMESPACE {
 
 namespace k = lmc::kernels::HWY_NAMESPACE;
 
-// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk; earlier positions
-// are in the state) and returns the logits of the last `rows` tokens, [rows, kVocab].
+// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk), segment by segment
+// where a sequence's state is read or written (its earlier positions are
+// there), and returns the outputs of rows out_rows[0, rows), [rows, width].
 constexpr int kT5Buckets0[] = {31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 26, 26, 26, 26, 26, 26, 26, 26, 25, 25, 25, 25, 25, 25, 25, 24, 24, 24, 24, 24, 24, 23, 23, 23, 23, 23, 23, 22, 22, 22, 22, 22, 21, 21, 21, 21, 20, 20, 20, 20, 19, 19, 19, 18, 18, 18, 17, 17, 16, 16, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 constexpr int kT5Buckets1[] = {15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 14, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 13, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 11, 11, 11, 11, 11, 11, 11, 11, 11, 10, 10, 10, 10, 10, 10, 10, 9, 9, 9, 9, 8, 8, 8, 8, 7, 6, 5, 4, 3, 2, 1, 0, 17, 18, 19, 20, 21, 22, 23, 24, 24, 24, 24, 25, 25, 25, 25, 26, 26, 26, 26, 26, 26, 26, 27, 27, 27, 27, 27, 27, 27, 27, 27, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31};
 
@@ -62,27 +65,34 @@ const float* Encode(const Weights& w, State& s, Activations& a, const int* token
   return a.x;
 }
 
-const float* Forward(const Weights& w, State& s, Activations& a, const int* tokens,
-                     const int* positions, int n, int rows) {
+const float* Forward(const Weights& w, Activations& a, std::span<const Segment> segments,
+                     const int* tokens, const int* positions, int n, const int* out_rows,
+                     int rows) {
   k::Embedding(a.x, w.token_embedding, tokens, n, kDModel);
   for (int l = 0; l < kLayers; ++l) {
     const LayerWeights& lw = w.layers[l];
-    float* k_cache = s.k_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
-    float* v_cache = s.v_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
-    float* cross_k = s.cross_k.get() + static_cast<size_t>(l) * kChunk * kKvDim;
-    float* cross_v = s.cross_v.get() + static_cast<size_t>(l) * kChunk * kKvDim;
     k::RmsNormRows(a.xb, a.x, lw.attn_norm, n, kDModel, 1e-06f);
     k::Linear(a.q, lw.wq, a.xb, n, kQDim, kDModel);
     k::Linear(a.k, lw.wk, a.xb, n, kKvDim, kDModel);
     k::Linear(a.v, lw.wv, a.xb, n, kKvDim, kDModel);
-    k::KvStore(k_cache, v_cache, a.k, a.v, positions, n, kKvDim);
-    const lmc::kernels::RelativeBias att_bias{w.relative_bias, kT5Buckets0, 128, kHeads};
-    k::AttentionRows(a.att, a.q, k_cache, v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 1.0f, /*causal=*/true, nullptr, &att_bias, nullptr);
+    for (const Segment& seg : segments) {
+      State& s = *seg.state;
+      float* k_cache = s.k_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
+      float* v_cache = s.v_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
+      k::KvStore(k_cache, v_cache, a.k + seg.first * kKvDim, a.v + seg.first * kKvDim, positions + seg.first, seg.n, kKvDim);
+      const lmc::kernels::RelativeBias att_bias{w.relative_bias, kT5Buckets0, 128, kHeads};
+      k::AttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, k_cache, v_cache, positions + seg.first, seg.n, kHeads, kKvHeads, kHeadDim, 1.0f, /*causal=*/true, nullptr, &att_bias, nullptr);
+    }
     k::Linear(a.xb, lw.wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);
     k::RmsNormRows(a.xb, a.x, lw.cross_norm, n, kDModel, 1e-06f);
     k::Linear(a.q, lw.cross_wq, a.xb, n, kQDim, kDModel);
-    k::CrossAttentionRows(a.att, a.q, cross_k, cross_v, n, s.source_len, kHeads, kKvHeads, kHeadDim, 1.0f);
+    for (const Segment& seg : segments) {
+      State& s = *seg.state;
+      float* cross_k = s.cross_k.get() + static_cast<size_t>(l) * kChunk * kKvDim;
+      float* cross_v = s.cross_v.get() + static_cast<size_t>(l) * kChunk * kKvDim;
+      k::CrossAttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, cross_k, cross_v, seg.n, s.source_len, kHeads, kKvHeads, kHeadDim, 1.0f);
+    }
     k::Linear(a.xb, lw.cross_wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);
     k::RmsNormRows(a.xb, a.x, lw.ffn_norm, n, kDModel, 1e-06f);
@@ -91,8 +101,11 @@ const float* Forward(const Weights& w, State& s, Activations& a, const int* toke
     k::Linear(a.xb, lw.w_down, a.up, n, kDModel, kHidden);
     k::AddRows(a.x, a.xb, n, kDModel);
   }
-  // The rows whose logits were asked for: the last `rows` of the chunk.
-  std::copy_n(a.x + static_cast<size_t>(n - rows) * kDModel, rows * kDModel, a.xb);
+  // The rows whose outputs were asked for, in order (out_rows[i] >= i).
+  for (int i = 0; i < rows; ++i) {
+    std::memmove(a.xb + static_cast<size_t>(i) * kDModel, a.x + static_cast<size_t>(out_rows[i]) * kDModel,
+                 sizeof(float) * kDModel);
+  }
   k::RmsNormRows(a.xb, a.xb, w.final_norm, rows, kDModel, 1e-06f);
   k::ScaleRows(a.xb, a.xb, rows, kDModel, 0.044194173f);
   k::Linear(a.logits, w.token_embedding, a.xb, rows, kVocab, kDModel);
@@ -105,8 +118,8 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 
-#include "runtime/model/model.h"
-#include "runtime/util/error.h"
+#include "lmc/lmc.h"
+#include "runtime/api/open_model.h"
 #include "runtime/weights/checkpoint.h"
 
 namespace lmc::models::t5_small {
@@ -177,75 +190,71 @@ const lmc::rt::ModelDims kCheckpointDims{
     .tied = true,
 };
 
-// The runtime's view of this model: checks inputs, owns weights and state.
+// One sequence: the declared state, sized for its capacity.
+class CompiledSession final : public lmc::rt::Session {
+ public:
+  CompiledSession(const lmc::rt::Model& model, int capacity)
+      : lmc::rt::Session(model, capacity) {
+    state.Allocate(capacity);
+  }
+  State state;
+};
+
+// The runtime's view of this model: it checks and packs the inputs; this
+// class owns the weights and runs forward passes.
 class CompiledModel final : public lmc::rt::Model {
  public:
+  const lmc::rt::ModelInfo& info() const override { return Info(); }
+
   void LoadWeights(const std::string& path) override {
     source_ = lmc::rt::OpenCheckpoint(path, "safetensors", kCheckpointDims);
     BindWeights(*source_, weights_);
   }
 
-  void Allocate(int capacity) override {
-    if (capacity < 1 || capacity > kMaxSeqLen) {
-      lmc::rt::Fail("context capacity {} is outside [1, {}]", capacity, kMaxSeqLen);
-    }
-    state_.Allocate(capacity);
+ protected:
+  bool loaded() const override { return source_ != nullptr; }
+
+  std::unique_ptr<lmc::rt::Session> MakeSession(int capacity) override {
+    return std::make_unique<CompiledSession>(*this, capacity);
   }
 
-  int capacity() const override { return state_.capacity; }
-
-  const float* Forward(const int* tokens, int n, int start, int rows) override {
-    if (!source_) lmc::rt::Fail("no weights loaded");
-    if (n < 1 || n > kChunk || rows < 1 || rows > n) {
-      lmc::rt::Fail("internal error: {} tokens, {} rows per call", n, rows);
+  void ForwardChunk(const lmc::rt::Chunk& chunk) override {
+    Segment segments[kChunk];
+    for (size_t i = 0; i < chunk.segments.size(); ++i) {
+      const lmc::rt::ChunkSegment& segment = chunk.segments[i];
+      segments[i] = {&static_cast<CompiledSession*>(segment.session)->state,
+                     static_cast<size_t>(segment.first), segment.n};
     }
-    if (start < 0 || start + n > state_.capacity) {
-      lmc::rt::Fail("positions {}..{} are past the context capacity {} (--ctx)", start,
-                    start + n - 1, state_.capacity);
+    auto a = activations_.Take();
+    const float* out = HWY_DYNAMIC_DISPATCH(Forward)(
+        weights_, *a, std::span<const Segment>(segments, chunk.segments.size()), chunk.tokens,
+        chunk.positions, chunk.n, chunk.out_rows, chunk.rows);
+    for (int i = 0; i < chunk.rows; ++i) {
+      std::copy_n(out + static_cast<size_t>(i) * kVocab, kVocab, chunk.out_dest[i]);
     }
-    if (state_.source_len == 0) lmc::rt::Fail("internal error: decoding before encode");
-    int positions[kChunk];
-    for (int i = 0; i < n; ++i) {
-      if (tokens[i] < 0 || tokens[i] >= kVocab) {
-        lmc::rt::Fail("token id {} is outside the vocabulary [0, {})", tokens[i], kVocab);
-      }
-      positions[i] = start + i;
-    }
-    return HWY_DYNAMIC_DISPATCH(Forward)(weights_, state_, *activations_, tokens, positions, n,
-                                         rows);
   }
 
-  const float* Encode(const int* tokens, int n) override {
-    if (!source_) lmc::rt::Fail("no weights loaded");
-    if (n < 1 || n > kChunk) {
-      lmc::rt::Fail("the encoder takes 1 to {} tokens (max_seq_len), not {}", kChunk, n);
-    }
+  void EncodeChunk(lmc::rt::Session& session, const int* tokens, int n,
+                   float* out) override {
+    State& s = static_cast<CompiledSession&>(session).state;
     int positions[kChunk];
-    for (int i = 0; i < n; ++i) {
-      if (tokens[i] < 0 || tokens[i] >= kVocab) {
-        lmc::rt::Fail("token id {} is outside the vocabulary [0, {})", tokens[i], kVocab);
-      }
-      positions[i] = i;
-    }
-    state_.source_len = n;
-    return HWY_DYNAMIC_DISPATCH(Encode)(weights_, state_, *activations_, tokens, positions, n);
+    for (int i = 0; i < n; ++i) positions[i] = i;
+    s.source_len = n;
+    auto a = activations_.Take();
+    std::copy_n(HWY_DYNAMIC_DISPATCH(Encode)(weights_, s, *a, tokens, positions, n), n * kDModel,
+                out);
   }
 
  private:
   std::unique_ptr<lmc::rt::TensorSource> source_;
   Weights weights_{};
-  State state_;
-  std::unique_ptr<Activations> activations_{new Activations};
+  lmc::rt::ScratchPool<Activations> activations_;
 };
 
 }  // namespace
 
-}  // namespace lmc::models::t5_small
-
-namespace lmc::rt {
-
-const ModelInfo& GetModelInfo() {
-  static const ModelInfo info{
+const lmc::rt::ModelInfo& Info() {
+  static const lmc::rt::ModelInfo info{
       .name = "t5-small",
       .spec_path = "specs/t5-small.yaml",
       .spec_yaml = "lmc: 1\n"
@@ -287,27 +296,37 @@ const ModelInfo& GetModelInfo() {
     "weights:\n"
     "  format: safetensors\n"
     "  layout: t5\n",
-      .vocab_size = models::t5_small::kVocab,
-      .output_width = models::t5_small::kVocab,
-      .d_model = models::t5_small::kDModel,
+      .vocab_size = kVocab,
+      .output_width = kVocab,
+      .d_model = kDModel,
       .encoder = false,
       .encoder_decoder = true,
-      .max_seq_len = models::t5_small::kMaxSeqLen,
-      .chunk = models::t5_small::kChunk,
+      .max_seq_len = kMaxSeqLen,
+      .chunk = kChunk,
       .bos = -1,
       .eos = 1,
       .decoder_start = 0,
       .tokenizer_kind = "none",
       .tokenizer_file = "",
       .weights_format = "safetensors",
+      .pooler = false,
+      .cls = -1,
+      .sep = -1,
+      .build_info = kBuildInfo,
+      .tokenizer_path = kTokenizerFile,
   };
   return info;
 }
 
-std::unique_ptr<Model> CreateModel() {
-  return std::make_unique<models::t5_small::CompiledModel>();
+std::unique_ptr<lmc::rt::Model> CreateModel() {
+  return std::make_unique<CompiledModel>();
 }
 
-}  // namespace lmc::rt
+}  // namespace lmc::models::t5_small
+
+// The C API's entry point (include/lmc/lmc.h).
+extern "C" LMC_DECLARE_MODEL(t5_small) {
+  return lmc::api::Open(&lmc::models::t5_small::CreateModel, weights_path, options, error);
+}
 
 #endif  // HWY_ONCE

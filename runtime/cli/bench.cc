@@ -1,6 +1,7 @@
 // `MODEL bench`: how fast this binary runs its model, beside this machine's limits.
 //
-//   MODEL bench --weights W [--threads N] [-p 128] [-n 32] [--depth D] [--reps R] [--json]
+//   MODEL bench --weights W [--threads N] [-p 128] [-n 32] [--depth D] [--batch B] [--reps R]
+//               [--json]
 //
 // In one run: probes of the read bandwidth and the f32 FMA peak (with N threads), then R
 // repetitions (after one untimed warm-up) of a P-token prefill and N decoded tokens after
@@ -8,6 +9,8 @@
 // printed beside its roofline share: decode moves every weight once per token, so its share
 // is weight bytes per token x tok/s / bandwidth; prefill is bound by the matmuls' FLOPs, so
 // its share is FLOPs per token x tok/s / FMA peak (attention's FLOPs are not counted).
+// With --batch B, B sessions also decode together, one batched step per token each, and the
+// aggregate rate is printed beside one session's.
 #include "runtime/cli/bench.h"
 
 #include <fmt/format.h>
@@ -19,6 +22,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -185,7 +189,7 @@ double PeakRssBytes() {
 
 struct Options {
   std::string weights;
-  int threads, prompt, decode, depth, reps;
+  int threads, prompt, decode, depth, batch, reps;
   bool json;
 };
 
@@ -196,6 +200,7 @@ const std::vector<FlagSpec> kBenchFlags = {
     {"p", "prompt tokens to prefill (default 128)"},
     {"n", "tokens to decode after the prompt (default 32)"},
     {"depth", "tokens of context before the prompt (default 0)"},
+    {"batch", "also decode this many sessions in batched steps (default 1: no)"},
     {"reps", "timed repetitions; medians are reported (default 3)"},
     {"json", "print one JSON object instead of a table", false},
 };
@@ -207,11 +212,13 @@ Options ReadOptions(int argc, char** argv) {
   Args args("bench", argc, argv, 2, kBenchFlags);
   if (!args.positional().empty()) Fail("bench takes no argument '{}'", args.positional()[0]);
   Options o;
+  if (info.encoder) Fail("bench measures prefill and decode: {} is an encoder", info.name);
   o.weights = args.Required("weights");
   o.threads = Threads();  // main() took --threads (threads_flag.cc).
   o.prompt = args.Int("p", 128, 1, info.max_seq_len);
   o.decode = args.Int("n", 32, 1, info.max_seq_len);
   o.depth = args.Int("depth", 0, 0, info.max_seq_len);
+  o.batch = args.Int("batch", 1, 1, 256);
   o.reps = args.Int("reps", 3, 1, 1000);
   o.json = args.Has("json");
   if (o.depth + o.prompt + o.decode > info.max_seq_len) {
@@ -245,32 +252,57 @@ int Bench(int argc, char** argv) {
   auto load_start = Clock::now();
   model->LoadWeights(o.weights);
   const double load_seconds = Seconds(load_start);
-  model->Allocate(o.depth + o.prompt + o.decode);
+  std::vector<std::unique_ptr<Session>> sessions;
+  for (int b = 0; b < o.batch; ++b)
+    sessions.push_back(model->NewSession(o.depth + o.prompt + o.decode));
 
   std::vector<int> context(o.depth), prompt(o.prompt);
   for (int i = 0; i < o.depth; ++i) context[i] = TokenAt(i, info.vocab_size);
   for (int i = 0; i < o.prompt; ++i) prompt[i] = TokenAt(o.depth + i, info.vocab_size);
-  if (info.encoder_decoder) {  // The decoder attends to a source as long as the prompt.
-    model->Encode(prompt.data(), std::max(1, std::min(o.prompt, info.chunk)));
+  for (auto& session : sessions) {
+    if (info.encoder_decoder) {  // The decoder attends to a source as long as the prompt.
+      model->Encode(*session, std::span<const int>(prompt).first(std::min(o.prompt, info.chunk)));
+    }
+    if (o.depth > 0) Prefill(*model, *session, context, false);
   }
-  if (o.depth > 0) Prefill(*model, context, 0, false);
+  Session& one = *sessions[0];
+  if (o.batch > 1) {  // The other sessions decode after the prompt too.
+    for (size_t b = 1; b < sessions.size(); ++b) Prefill(*model, *sessions[b], prompt, false);
+  }
 
-  std::vector<double> prefill_rates, decode_rates;
+  std::vector<double> prefill_rates, decode_rates, batch_rates;
+  std::vector<StepInput> inputs(sessions.size());
+  std::vector<int> next(sessions.size());
   for (int rep = 0; rep <= o.reps; ++rep) {  // Rep 0 warms up (page faults, caches).
+    one.Rewind(o.depth);
     auto start = Clock::now();
-    Prefill(*model, prompt, o.depth, false);
+    Prefill(*model, one, prompt, false);
     const double prefill_s = Seconds(start);
     start = Clock::now();
     for (int i = 0; i < o.decode; ++i) {
-      const int pos = o.depth + o.prompt + i;
-      Decode(*model, TokenAt(pos, info.vocab_size), pos);
+      Decode(*model, one, TokenAt(o.depth + o.prompt + i, info.vocab_size));
     }
     const double decode_s = Seconds(start);
+    double batch_s = 0;
+    if (o.batch > 1) {
+      for (auto& session : sessions) session->Rewind(o.depth + o.prompt);
+      start = Clock::now();
+      for (int i = 0; i < o.decode; ++i) {
+        for (size_t b = 0; b < sessions.size(); ++b) {
+          next[b] = TokenAt(o.depth + o.prompt + i + static_cast<int>(b), info.vocab_size);
+          inputs[b] = {sessions[b].get(), std::span<const int>(&next[b], 1)};
+        }
+        model->Step(inputs);
+      }
+      batch_s = Seconds(start);
+    }
     if (rep == 0) continue;
     prefill_rates.push_back(o.prompt / prefill_s);
     decode_rates.push_back(o.decode / decode_s);
+    if (o.batch > 1) batch_rates.push_back(o.batch * o.decode / batch_s);
   }
   const double prefill = Median(prefill_rates), decode = Median(decode_rates);
+  const double batch_decode = o.batch > 1 ? Median(batch_rates) : decode;
   const double decode_share = weights.bytes_per_token * decode / (read_gbs * 1e9);
   const double prefill_share = weights.flops_per_token * prefill / (fma_gflops * 1e9);
   const double rss = PeakRssBytes();
@@ -281,10 +313,11 @@ int Bench(int argc, char** argv) {
         "\"depth\": {}, \"reps\": {}, \"prefill_tok_s\": {:.3f}, \"decode_tok_s\": {:.3f}, "
         "\"weight_bytes_per_token\": {:.0f}, \"flops_per_token\": {:.0f}, \"read_gbs\": {:.2f}, "
         "\"fma_gflops\": {:.2f}, \"decode_bandwidth_share\": {:.4f}, \"prefill_fma_share\": "
-        "{:.4f}, \"peak_rss_bytes\": {:.0f}, \"weight_bytes\": {:.0f}, \"load_s\": {:.4f}}}\n",
+        "{:.4f}, \"peak_rss_bytes\": {:.0f}, \"weight_bytes\": {:.0f}, \"load_s\": {:.4f}, "
+        "\"batch\": {}, \"batch_decode_tok_s\": {:.3f}}}\n",
         info.name, o.threads, o.prompt, o.decode, o.depth, o.reps, prefill, decode,
         weights.bytes_per_token, weights.flops_per_token, read_gbs, fma_gflops, decode_share,
-        prefill_share, rss, weights.total_bytes, load_seconds);
+        prefill_share, rss, weights.total_bytes, load_seconds, o.batch, batch_decode);
   } else {
     fmt::print("{}: {} threads, medians of {} reps\n", info.name, o.threads, o.reps);
     fmt::print("  machine  read {:.1f} GB/s, f32 FMA {:.1f} GFLOP/s\n", read_gbs, fma_gflops);
@@ -294,6 +327,11 @@ int Bench(int argc, char** argv) {
                100 * prefill_share);
     fmt::print("  decode   {} tokens at depth {}: {:8.2f} tok/s  {:5.1f}% of read bandwidth\n",
                o.decode, o.depth + o.prompt, decode, 100 * decode_share);
+    if (o.batch > 1) {
+      fmt::print(
+          "  batch    {} sessions, {} batched steps: {:8.2f} tok/s in all, {:.2f}x one session\n",
+          o.batch, o.decode, batch_decode, batch_decode / decode);
+    }
     fmt::print("  memory   peak RSS {:.1f} MB (weights {:.1f} MB); load {:.1f} ms\n", rss / 1e6,
                weights.total_bytes / 1e6, load_seconds * 1e3);
   }

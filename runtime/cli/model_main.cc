@@ -79,7 +79,7 @@ TokenizerSource ModelTokenizer() {
   source.program = info.name;
   std::string kind = info.tokenizer_kind;
   if (kind != "none") source.kind = kind;
-  source.path = kTokenizerFile;
+  source.path = info.tokenizer_path;
   source.vocab_size = info.vocab_size;
   return source;
 }
@@ -90,11 +90,17 @@ int ContextFlag(const Args& args) {
   return args.Int("ctx", std::min(info.max_seq_len, 4096), 1, info.max_seq_len);
 }
 
-std::unique_ptr<Model> LoadModel(const std::string& weights, int capacity) {
-  auto model = CreateModel();
-  model->LoadWeights(weights);
-  model->Allocate(capacity);
-  return model;
+// The model with its weights, and the one session a command runs.
+struct Loaded {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Session> session;
+};
+
+Loaded LoadModel(const std::string& weights, int capacity) {
+  Loaded loaded{CreateModel(), nullptr};
+  loaded.model->LoadWeights(weights);
+  loaded.session = loaded.model->NewSession(capacity);
+  return loaded;
 }
 
 // Token ids given on the command line, checked against the vocabulary.
@@ -148,7 +154,7 @@ EncoderInput EncoderFlags(const Args& args, const std::string& command) {
 }
 
 // Runs the encoder over the source (nothing for other models).
-void EncodeSource(Model& model, EncoderInput input, Tokenizer* tokenizer) {
+void EncodeSource(Loaded& loaded, EncoderInput input, Tokenizer* tokenizer) {
   const ModelInfo& info = GetModelInfo();
   if (!info.encoder_decoder) return;
   if (input.prompt) {
@@ -167,7 +173,7 @@ void EncodeSource(Model& model, EncoderInput input, Tokenizer* tokenizer) {
                                    info.vocab_size));
     }
   }
-  model.Encode(input.tokens.data(), static_cast<int>(input.tokens.size()));
+  loaded.model->Encode(*loaded.session, input.tokens);
 }
 
 void CheckFinite(std::span<const float> logits, const std::string& weights) {
@@ -262,7 +268,7 @@ int Generate(int argc, char** argv) {
     if (info.encoder_decoder && !o.from_ids && !args.Has("prompt")) o.from_ids = true;
     o.ignore_eos = args.Has("ignore-eos");
     if (args.Has("tokenizer")) o.tokenizer = args.Required("tokenizer");
-    if (o.tokenizer.empty() && *kTokenizerFile == '\0') {
+    if (o.tokenizer.empty() && *GetModelInfo().tokenizer_path == '\0') {
       if (!o.from_ids || o.source.prompt) {
         Fail("'generate' needs --tokenizer (the spec names no tokenizer.file)");
       }
@@ -280,13 +286,13 @@ int Generate(int argc, char** argv) {
   });
 
   auto load_start = Clock::now();
-  auto model = LoadModel(o.weights, o.ctx);
+  Loaded m = LoadModel(o.weights, o.ctx);
   std::unique_ptr<Tokenizer> tokenizer;
   if (!o.from_ids || !o.print_ids || o.source.prompt) {
     tokenizer = LoadTokenizerFor(ModelTokenizer(), o.tokenizer);
   }
   double load_seconds = Seconds(load_start);
-  EncodeSource(*model, o.source, tokenizer.get());
+  EncodeSource(m, o.source, tokenizer.get());
 
   auto too_long = [&](size_t tokens) {
     throw UsageError(fmt::format(
@@ -342,12 +348,12 @@ int Generate(int argc, char** argv) {
   Sampler sampler(info.vocab_size, o.sampler);
   auto prefill_start = Clock::now();
   // The sampler overwrites what it is given: it samples from this copy.
-  std::vector<float> logits = Prefill(*model, tokens, 0, /*all_rows=*/false);
+  const float* last = Prefill(*m.model, *m.session, tokens, /*all_rows=*/false);
+  std::vector<float> logits(last, last + info.vocab_size);
   double prefill_seconds = Seconds(prefill_start);
 
   auto decode_start = Clock::now();
   int prev = tokens.back(), generated = 0, decoded = 0;
-  int pos = static_cast<int>(tokens.size());
   while (generated < n) {
     CheckFinite(logits, o.weights);
     int next = sampler.Sample(logits.data());
@@ -364,7 +370,7 @@ int Generate(int argc, char** argv) {
     ++generated;
     prev = next;
     if (generated == n) break;
-    const float* out = Decode(*model, next, pos++);
+    const float* out = Decode(*m.model, *m.session, next);
     logits.assign(out, out + info.vocab_size);
     ++decoded;
   }
@@ -413,17 +419,18 @@ int Logits(int argc, char** argv) {
     }
     return o;
   });
-  auto model = LoadModel(o.weights, o.ctx);
+  Loaded m = LoadModel(o.weights, o.ctx);
   CheckOutputPath(o.out);  // Now that the inputs are read: before the work, not after.
-  EncodeSource(*model, o.source, nullptr);
+  EncodeSource(m, o.source, nullptr);
   std::vector<float> all;
   if (o.decode) {
-    for (size_t pos = 0; pos < o.tokens.size(); ++pos) {
-      const float* logits = Decode(*model, o.tokens[pos], static_cast<int>(pos));
+    for (int token : o.tokens) {
+      const float* logits = Decode(*m.model, *m.session, token);
       all.insert(all.end(), logits, logits + info.vocab_size);
     }
-  } else {
-    all = Prefill(*model, o.tokens, 0, /*all_rows=*/true);
+  } else if (!o.tokens.empty()) {
+    const float* logits = Prefill(*m.model, *m.session, o.tokens, /*all_rows=*/true);
+    all.assign(logits, logits + o.tokens.size() * info.vocab_size);
   }
   CheckFinite(all, o.weights);
   WriteNpy(o.out, all.data(), {static_cast<int64_t>(o.tokens.size()), info.vocab_size});
@@ -464,7 +471,7 @@ int Embed(int argc, char** argv) {
       if (args.Has("tokens")) Fail("give --prompt or --tokens, not both");
       o.prompt = args.String("prompt", "");
       if (args.Has("tokenizer")) o.tokenizer = args.Required("tokenizer");
-      if (o.tokenizer.empty() && *kTokenizerFile == '\0') {
+      if (o.tokenizer.empty() && *GetModelInfo().tokenizer_path == '\0') {
         Fail("'embed --prompt' needs --tokenizer (the spec names no tokenizer.file)");
       }
     } else {
@@ -510,16 +517,17 @@ int Embed(int argc, char** argv) {
     Fail("the input has {} tokens; the encoder takes at most {} (max_seq_len)", o.tokens.size(),
          info.max_seq_len);
   }
-  auto model = LoadModel(o.weights, static_cast<int>(o.tokens.size()));
+  Loaded m = LoadModel(o.weights, std::max<int>(1, static_cast<int>(o.tokens.size())));
   CheckOutputPath(o.out);  // Now that the inputs are read: before the work, not after.
   const int64_t n = static_cast<int64_t>(o.tokens.size()), d = info.d_model;
   std::vector<float> states;
   if (info.encoder_decoder) {
     if (o.tokens.empty()) throw UsageError("the encoder input is empty");
-    const float* memory = model->Encode(o.tokens.data(), static_cast<int>(n));
-    states.assign(memory, memory + n * d);
+    m.model->Encode(*m.session, o.tokens);
+    states.assign(m.session->output(), m.session->output() + n * d);
   } else {
-    states = Prefill(*model, o.tokens, 0, /*all_rows=*/true);
+    const float* out = Prefill(*m.model, *m.session, o.tokens, /*all_rows=*/true);
+    states.assign(out, out + n * d);
   }
   CheckFinite(states, o.weights);
   if (o.pool.empty()) {
@@ -527,7 +535,7 @@ int Embed(int argc, char** argv) {
     return 0;
   }
   if (o.pool == "pooler") {  // Computed with the states, by the last (only) chunk.
-    std::vector<float> pooled(model->Pooled(), model->Pooled() + d);
+    std::vector<float> pooled(m.session->pooled().begin(), m.session->pooled().end());
     CheckFinite(pooled, o.weights);
     WriteNpy(o.out, pooled.data(), {d});
     return 0;
@@ -550,10 +558,10 @@ int Info(int argc, char** argv) {
     return 0;
   });
   const ModelInfo& info = GetModelInfo();
-  fmt::print("model: {}\nspec: {}\nbuild: {}\n", info.name, info.spec_path, kBuildInfo);
+  fmt::print("model: {}\nspec: {}\nbuild: {}\n", info.name, info.spec_path, info.build_info);
   fmt::print("vocab {}, max_seq_len {}, tokenizer {}, weights {}\n", info.vocab_size,
              info.max_seq_len, info.tokenizer_kind, info.weights_format);
-  if (*kTokenizerFile != '\0') fmt::print("tokenizer file: {}\n", kTokenizerFile);
+  if (*info.tokenizer_path != '\0') fmt::print("tokenizer file: {}\n", info.tokenizer_path);
   fmt::print("--- spec as compiled ---\n{}", info.spec_yaml);
   FinishStdout();
   return 0;

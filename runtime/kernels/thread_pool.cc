@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -110,8 +111,11 @@ class Pool {
   alignas(64) std::atomic<int> pending_{0};
 };
 
-int requested_threads = 0;  // 0: DefaultThreads().
+std::atomic<int> requested_threads{0};  // 0: DefaultThreads().
 std::unique_ptr<Pool> pool;
+// Held by the caller the pool works for. Sessions stepped on other threads at the same
+// time run their tasks on their own thread: results do not depend on who runs a task.
+std::mutex pool_mutex;
 
 Pool& GetPool() {
   const int want = Threads();
@@ -136,17 +140,20 @@ int DefaultThreads() {
 
 void SetThreads(int threads) {
   requested_threads = threads < 1 ? 1 : threads;
+  std::lock_guard<std::mutex> lock(pool_mutex);
   if (pool && pool->threads() != requested_threads) pool.reset();
 }
 
 int Threads() {
   static const int default_threads = DefaultThreads();
-  return requested_threads > 0 ? requested_threads : default_threads;
+  const int requested = requested_threads.load();
+  return requested > 0 ? requested : default_threads;
 }
 
 void ParallelFor(size_t tasks, void (*fn)(void* ctx, size_t task), void* ctx) {
   if (tasks == 0) return;
-  if (tasks == 1 || Threads() == 1) {
+  std::unique_lock<std::mutex> lock(pool_mutex, std::defer_lock);
+  if (tasks == 1 || Threads() == 1 || !lock.try_lock()) {
     for (size_t t = 0; t < tasks; ++t) fn(ctx, t);
     return;
   }

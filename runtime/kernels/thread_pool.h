@@ -18,7 +18,8 @@ void SetThreads(int threads);
 // The pool's size: SetThreads's, else DefaultThreads().
 int Threads();
 
-// Runs fn(ctx, task) for every task in [0, tasks) and returns when all are done. Not
+// Runs fn(ctx, task) for every task in [0, tasks) and returns when all are done; while
+// another thread's call holds the pool, on the caller alone. Not
 // reentrant: fn must not call ParallelFor. The first call after SetThreads starts the
 // workers: if the system refuses one, std::system_error ("cannot start thread 5 of 64
 // (--threads): Resource temporarily unavailable") after the others are joined.

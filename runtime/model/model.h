@@ -1,12 +1,14 @@
-// The boundary between a generated model and the runtime's command line.
+// The boundary between a generated model and the runtime.
 //
-// lmc emits, for each spec, a source that defines GetModelInfo() and
-// CreateModel(); `lmc build` adds a build_info.cc that defines kBuildInfo and
-// kTokenizerFile.
-// The runtime (tokenizer, sampler, CLI) only sees this interface.
+// lmc emits, for each spec, a source whose namespace lmc::models::<name> defines
+// Info() and CreateModel(), and the C API's lmc_open_<name>; `lmc build` adds a
+// build_info.cc that defines the namespace's kBuildInfo and kTokenizerFile (and,
+// for a binary, the GetModelInfo() and CreateModel() its command line calls).
+// Nothing else of a model is a global symbol, so models link side by side.
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -23,60 +25,162 @@ struct ModelInfo {
   bool encoder;          // Outputs hidden states (bidirectional, one chunk) instead of logits.
   bool encoder_decoder;  // Encode a source, then decode with cross-attention to it.
   int max_seq_len;
-  int chunk;  // Most tokens one Forward call takes.
+  int chunk;  // Most tokens one forward pass takes.
   int bos;    // -1 when the spec names none.
   int eos;
-  int decoder_start;           // Encoder-decoders: the decoder's first id; else -1.
-  const char* tokenizer_kind;  // The spec's tokenizer.kind ("none": ids only).
-  const char* tokenizer_file;  // The spec's tokenizer.file as written; may be empty.
-  const char* weights_format;  // The spec's weights.format.
-  bool pooler = false;         // An encoder with a pooler: Model::Pooled() after Forward.
-  int cls = -1;                // BERT-style encoders: the spec's tokenizer.cls; -1 when not given.
-  int sep = -1;                // The spec's tokenizer.sep; -1 when not given.
+  int decoder_start;            // Encoder-decoders: the decoder's first id; else -1.
+  const char* tokenizer_kind;   // The spec's tokenizer.kind ("none": ids only).
+  const char* tokenizer_file;   // The spec's tokenizer.file as written; may be empty.
+  const char* weights_format;   // The spec's weights.format.
+  bool pooler = false;          // An encoder with a pooler: Session::pooled() after a step.
+  int cls = -1;                 // BERT-style encoders: the spec's tokenizer.cls; -1 when not given.
+  int sep = -1;                 // The spec's tokenizer.sep; -1 when not given.
+  const char* build_info = "";  // Compiler, flags, lmc version (lmc build).
+  const char* tokenizer_path = "";  // tokenizer_file made absolute by lmc build; "" if none.
 };
 
-// One sequence's module: weights, declared state, entry points.
+class Model;
+
+// One sequence: the model's declared state (KV caches, the encoder's K/V), its
+// position, and the output of its last step. Made by Model::NewSession; any
+// number per model; one thread at a time per session.
+class Session {
+ public:
+  virtual ~Session() = default;
+  const Model& model() const { return *model_; }
+  int capacity() const { return capacity_; }
+  // Tokens run so far: the next token's position.
+  int position() const { return position_; }
+  // Forgets positions [position, position()); fails outside [0, position()].
+  void Rewind(int position);
+  // The last step's output, output_rows() rows of the model's output_width (or,
+  // after Encode, of d_model) floats.
+  const float* output() const { return output_.data(); }
+  int output_rows() const { return output_rows_; }
+  // An encoder with a pooler: the pooler's output for the last step's first token.
+  std::span<const float> pooled() const { return pooled_; }
+  // Encoder-decoders: whether a source has been encoded.
+  bool encoded() const { return encoded_; }
+
+ protected:
+  Session(const Model& model, int capacity) : model_(&model), capacity_(capacity) {}
+
+ private:
+  friend class Model;
+  const Model* model_;
+  int capacity_;
+  int position_ = 0;
+  bool encoded_ = false;
+  int output_rows_ = 0;
+  std::vector<float> output_;
+  std::vector<float> pooled_;
+};
+
+// A session's share of a batched step: its next tokens, and whether to keep the
+// output of every one of them (else of the last only).
+struct StepInput {
+  Session* session;
+  std::span<const int> tokens;
+  bool all_rows = false;
+};
+
+// One forward pass over at most `chunk` tokens from several sessions, as the
+// generated code runs it: token i of the pass belongs to segment s where
+// segments[s].first <= i < segments[s].first + segments[s].n.
+struct ChunkSegment {
+  Session* session;
+  int first;
+  int n;
+};
+struct Chunk {
+  std::span<const ChunkSegment> segments;
+  const int* tokens;
+  const int* positions;
+  int n;
+  // Rows to keep, ascending, and where each goes (output_width floats).
+  const int* out_rows;
+  float* const* out_dest;
+  int rows;
+  float* pooled;  // Encoders with a pooler (one segment per chunk): d_model floats.
+};
+
+// A compiled model: weights mapped once, read-only, shared by every session.
+// Step and Encode are thread-safe for disjoint sessions.
 class Model {
  public:
   virtual ~Model() = default;
+  virtual const ModelInfo& info() const = 0;
   // Maps the checkpoint and checks it against the compiled shapes; throws
   // Error naming the file and the mismatch.
   virtual void LoadWeights(const std::string& path) = 0;
-  // Sizes the state (KV caches) for `capacity` positions, 1..max_seq_len, and
-  // forgets any sequence in it.
-  virtual void Allocate(int capacity) = 0;
-  virtual int capacity() const = 0;
-  // Runs tokens[0, n) at positions start, start+1, ... (1 <= n <= chunk;
-  // positions before `start` already run) and returns the logits of the last
-  // `rows` of them, [rows, output_width], valid until the next call.
-  virtual const float* Forward(const int* tokens, int n, int start, int rows) = 0;
-  // Encoder-decoders: runs the encoder over tokens[0, n) (1 <= n <= chunk) and
-  // keeps what the decoder's cross-attention reads, for every Forward call until
-  // the next Encode. Returns the encoder's last hidden state, [n, d_model], valid
-  // until the next call. Other models fail.
-  virtual const float* Encode(const int* tokens, int n);
-  // An encoder with a pooler (ModelInfo::pooler): the pooler's output for the
-  // first token of the last Forward call, [output_width]; nullptr without one.
-  virtual const float* Pooled() const { return nullptr; }
+  // A session with KV room for `capacity` positions, 1..max_seq_len.
+  std::unique_ptr<Session> NewSession(int capacity);
+
+  // Runs each input's tokens at its session's next positions, packed into
+  // forward passes of up to `chunk` tokens that read each weight once for every
+  // session in them. Results are bit-identical to running the inputs one at a
+  // time. Checks everything first: on Error no session has changed.
+  void Step(std::span<const StepInput> inputs);
+  // Encoder-decoders: runs the encoder over a source of 1..chunk tokens, keeps
+  // what the decoder's cross-attention reads, restarts the decoder, and leaves
+  // the encoder's last hidden state as the output ([n, d_model]).
+  void Encode(Session& session, std::span<const int> tokens);
+
+ protected:
+  virtual std::unique_ptr<Session> MakeSession(int capacity) = 0;
+  virtual void ForwardChunk(const Chunk& chunk) = 0;
+  virtual void EncodeChunk(Session& session, const int* tokens, int n, float* out);
+  // Fails unless weights are loaded.
+  virtual bool loaded() const = 0;
 };
 
-// Prefill: runs `tokens` from position `start` in chunks. Returns the logits of
-// every token ([tokens.size(), vocab]) when all_rows, else of the last one.
-std::vector<float> Prefill(Model& model, std::span<const int> tokens, int start, bool all_rows);
+// Scratch one forward pass needs (activations), reused across passes and
+// threads: each pass takes one, or a new one when all are in use.
+template <typename T>
+class ScratchPool {
+ public:
+  class Lease {
+   public:
+    Lease(ScratchPool& pool, std::unique_ptr<T> item) : pool_(pool), item_(std::move(item)) {}
+    ~Lease() { pool_.Return(std::move(item_)); }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    T& operator*() const { return *item_; }
 
-// Decode: one token at `pos`; logits [vocab_size], valid until the next call.
-inline const float* Decode(Model& model, int token, int pos) {
-  return model.Forward(&token, 1, pos, 1);
+   private:
+    ScratchPool& pool_;
+    std::unique_ptr<T> item_;
+  };
+  Lease Take() {
+    std::unique_ptr<T> item;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!free_.empty()) {
+        item = std::move(free_.back());
+        free_.pop_back();
+      }
+    }
+    return Lease(*this, item ? std::move(item) : std::make_unique<T>());
+  }
+
+ private:
+  void Return(std::unique_ptr<T> item) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.push_back(std::move(item));
+  }
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<T>> free_;
+};
+
+// Conveniences over Step for one session: runs tokens, keeping every row's
+// output or the last's; returns session.output().
+const float* Prefill(Model& model, Session& session, std::span<const int> tokens, bool all_rows);
+inline const float* Decode(Model& model, Session& session, int token) {
+  return Prefill(model, session, std::span<const int>(&token, 1), false);
 }
 
-// Defined by the generated model source.
+// A model binary's own model, defined by the build_info.cc `lmc build` writes.
 const ModelInfo& GetModelInfo();
 std::unique_ptr<Model> CreateModel();
-
-// Defined by the build_info.cc that `lmc build` writes: compiler, flags, lmc version.
-extern const char* const kBuildInfo;
-// Also there: the spec's tokenizer.file as an absolute path (it is relative to
-// the spec file that names it), or "" when the spec names none.
-extern const char* const kTokenizerFile;
 
 }  // namespace lmc::rt
