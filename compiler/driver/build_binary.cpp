@@ -25,6 +25,7 @@
 #include <iterator>
 
 #include "compiler/driver/toolchain.h"
+#include "compiler/driver/toolchain_paths.h"
 #include "compiler/support/cpp_literal.h"
 #include "compiler/support/file_io.h"
 #include "runtime/util/error.h"
@@ -77,6 +78,19 @@ std::string FindCompiler(const std::string& requested, llvm::raw_ostream& log) {
     return "";
   }
   return *found;
+}
+
+// Finds `ar` for --library: beside the compiler (binutils' or LLVM's), else on PATH.
+std::string FindArchiver(const std::string& cxx, llvm::raw_ostream& log) {
+  llvm::StringRef dir = llvm::sys::path::parent_path(cxx);
+  for (const char* name : {"ar", "llvm-ar"}) {
+    llvm::SmallString<256> path(dir);
+    llvm::sys::path::append(path, name);
+    if (llvm::sys::fs::can_execute(path)) return path.str().str();
+  }
+  if (auto found = llvm::sys::findProgramByName("ar")) return *found;
+  log << "lmc: error: --library needs 'ar': none beside " << cxx << " nor on PATH\n";
+  return "";
 }
 
 // The compiler runs in a process group of its own, which a signal to lmc is
@@ -208,10 +222,17 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
 
   std::string cxx = FindCompiler(options.cxx, log);
   if (cxx.empty()) return false;
+  std::string ar;
+  if (options.library && (ar = FindArchiver(cxx, log)).empty()) return false;
+  ToolchainPaths toolchain_paths;
+  if (std::string error; !FindToolchainPaths(toolchain_paths, error)) {
+    log << "lmc: error: " << error << "\n";
+    return false;
+  }
 
   std::vector<std::string> compile_flags = Split(toolchain::kCompileFlags);
   if (options.native) compile_flags.insert(compile_flags.end(), {kNativeFlags, kOneTarget});
-  std::vector<std::string> link_inputs = Split(toolchain::kLinkInputs);
+  const std::vector<std::string>& link_inputs = toolchain_paths.link_inputs;
   std::vector<std::string> link_flags = Split(toolchain::kLinkFlags);
   const std::string flags = llvm::join(compile_flags, " ");
   std::string build_info =
@@ -219,28 +240,42 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
                   spec_path, cxx, flags, llvm::sys::getHostCPUName().str());
   // Every byte of the spec path and compiler path is escaped: none can end
   // the literal.
-  // The model's build facts; a binary's main() also gets its model from here.
+  // The model's build facts.
   std::string build_info_source = fmt::format(
       "// Written by lmc build.\n#include \"{0}.h\"\n\nnamespace lmc::models::{0} {{\n"
       "const char* const kBuildInfo = {1};\nconst char* const kTokenizerFile = {2};\n"
-      "}}  // namespace lmc::models::{0}\n\nnamespace lmc::rt {{\n"
-      "const ModelInfo& GetModelInfo() {{ return models::{0}::Info(); }}\n"
-      "std::unique_ptr<Model> CreateModel() {{ return models::{0}::CreateModel(); }}\n"
-      "}}  // namespace lmc::rt\n",
+      "}}  // namespace lmc::models::{0}\n",
       files.stem, CppStringLiteral(build_info), CppStringLiteral(files.tokenizer_file));
+  // A binary's main() (lmc_cli) gets its model from here. A library has no main() and
+  // defines no global name but lmc_open_<name>, so that models link side by side.
+  if (!options.library) {
+    build_info_source += fmt::format(
+        "\nnamespace lmc::rt {{\n"
+        "const ModelInfo& GetModelInfo() {{ return models::{0}::Info(); }}\n"
+        "std::unique_ptr<Model> CreateModel() {{ return models::{0}::CreateModel(); }}\n"
+        "}}  // namespace lmc::rt\n",
+        files.stem);
+  }
   if (!files.tokenizer_file.empty() && !llvm::sys::fs::exists(files.tokenizer_file)) {
     log << "lmc: warning: tokenizer.file " << files.tokenizer_file
         << " does not exist; the binary will need --tokenizer\n";
   }
 
-  // Everything that can change the binary goes into the cache key.
-  std::string key = files.header + files.source + build_info_source + cxx +
-                    flags + toolchain::kLinkFlags;
+  // Everything that can change the result goes into the cache key. The runtime's
+  // libraries stand for its headers too (the kernels' -inl.h are compiled into them).
+  std::string key = std::string(options.library ? "library" : "binary") + files.header +
+                    files.source + build_info_source + cxx + flags + toolchain::kLinkFlags;
   for (const auto& input : link_inputs) key += input + std::to_string(HashFile(input));
   std::string hash = fmt::format("{:016x}", llvm::xxHash64(key));
   std::string cache_root = options.cache_dir.empty() ? DefaultCacheDir() : options.cache_dir;
   std::string dir = cache_root + "/" + files.stem + "-" + hash;
-  std::string binary = dir + "/" + files.stem;
+  const std::string artifact_name = options.library ? "lib" + files.stem + ".a" : files.stem;
+  std::string binary = dir + "/" + artifact_name;
+  // Whether a cache entry holds a whole result (entries appear by rename).
+  auto complete = [&](const std::string& path) {
+    return options.library ? llvm::sys::fs::is_regular_file(path)
+                           : llvm::sys::fs::can_execute(path);
+  };
 
   // A cache entry appears whole or not at all: it is built in a directory of
   // its own and renamed into place, so concurrent builds never share a file.
@@ -248,7 +283,7 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   auto cleanup = [&] {
     if (!work_dir.empty()) llvm::sys::fs::remove_directories(work_dir);
   };
-  bool cached = options.use_cache && llvm::sys::fs::can_execute(binary);
+  bool cached = options.use_cache && complete(binary);
   if (cached) {
     log << "[1/1] " << files.stem << ": up to date in cache " << dir << "\n";
   } else {
@@ -276,28 +311,37 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
     }
     struct Step {
       std::string what;
+      std::string program;
       std::vector<std::string> args;
     };
     // The runtime's headers ("runtime/...") and the public API ("lmc/lmc.h").
-    std::vector<std::string> include = {"-I", toolchain::kIncludeDir, "-I",
-                                        std::string(toolchain::kIncludeDir) + "/include", "-I",
-                                        work_dir};
+    std::vector<std::string> include;
+    for (const auto& dir : toolchain_paths.include_dirs) include.insert(include.end(), {"-I", dir});
+    include.insert(include.end(), {"-I", work_dir});
     auto compile = [&](const std::string& src, const std::string& obj) {
       std::vector<std::string> args = compile_flags;
       args.insert(args.end(), include.begin(), include.end());
       args.insert(args.end(), {"-c", src, "-o", obj});
       return args;
     };
-    std::string work_binary = work_dir + "/" + files.stem;
-    std::vector<std::string> link = {work_dir + "/model.o", work_dir + "/build_info.o"};
-    link.insert(link.end(), link_inputs.begin(), link_inputs.end());
-    link.insert(link.end(), link_flags.begin(), link_flags.end());
-    link.insert(link.end(), {"-o", work_binary});
+    std::string work_binary = work_dir + "/" + artifact_name;
+    // Named after the model: a library's members, as `ar t` lists them.
+    std::string model_object = work_dir + "/" + files.stem + ".o";
+    std::string info_object = work_dir + "/" + files.stem + "_build_info.o";
     std::vector<Step> steps = {
-        {"compiling " + files.stem + ".cpp", compile(source, work_dir + "/model.o")},
-        {"compiling build_info.cc",
-         compile(work_dir + "/build_info.cc", work_dir + "/build_info.o")},
-        {"linking " + files.stem, link}};
+        {"compiling " + files.stem + ".cpp", cxx, compile(source, model_object)},
+        {"compiling build_info.cc", cxx, compile(work_dir + "/build_info.cc", info_object)}};
+    if (options.library) {
+      // r: insert, c: create quietly, s: index, D: zero timestamps and ids (reproducible).
+      steps.push_back(
+          {"archiving " + artifact_name, ar, {"rcsD", work_binary, model_object, info_object}});
+    } else {
+      std::vector<std::string> link = {model_object, info_object};
+      link.insert(link.end(), link_inputs.begin(), link_inputs.end());
+      link.insert(link.end(), link_flags.begin(), link_flags.end());
+      link.insert(link.end(), {"-o", work_binary});
+      steps.push_back({"linking " + files.stem, cxx, link});
+    }
     SignalForwarding forwarding;
     for (size_t i = 0; i < steps.size(); ++i) {
       log << "[" << i + 1 << "/" << steps.size() << "] " << steps[i].what << "\n";
@@ -305,7 +349,7 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
       // One output file per step, so each step's warnings are shown once.
       std::string output = fmt::format("{}/step{}-output.txt", work_dir, i + 1);
       std::string error;
-      int rc = Run(cxx, steps[i].args, output, error);
+      int rc = Run(steps[i].program, steps[i].args, output, error);
       std::string printed = ReadFileOr(output, "");
       if (received_signal != 0) {
         cleanup();
@@ -313,9 +357,9 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
       }
       if (rc != 0) {
         log << printed;
-        log << "lmc: error: " << cxx << " failed ("
+        log << "lmc: error: " << steps[i].program << " failed ("
             << (error.empty() ? "exit " + std::to_string(rc) : error) << ") while " << steps[i].what
-            << "; command: " << cxx << " " << llvm::join(steps[i].args, " ") << "\n";
+            << "; command: " << steps[i].program << " " << llvm::join(steps[i].args, " ") << "\n";
         cleanup();
         return false;
       }
@@ -326,7 +370,7 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
       binary = work_binary;  // --no-cache: use this build, leave the cache as it was.
     } else if (::rename(work_dir.c_str(), dir.c_str()) == 0) {
       work_dir.clear();  // Now the cache entry.
-    } else if (!llvm::sys::fs::can_execute(binary)) {
+    } else if (!complete(binary)) {
       binary = work_binary;  // Another entry holds the name but no binary: use ours.
     }                        // Else a concurrent build of the same key won; its binary is the same.
   }
@@ -342,7 +386,8 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   llvm::sys::path::remove_filename(parent);
   if (!parent.empty()) llvm::sys::fs::create_directories(parent);
   std::string error;
-  if (!WriteFileAtomically(output_path, (*data)->getBuffer(), 0755, error)) {
+  if (!WriteFileAtomically(output_path, (*data)->getBuffer(), options.library ? 0644 : 0755,
+                           error)) {
     log << "lmc: error: " << error << "\n";
     cleanup();
     return false;

@@ -4,6 +4,7 @@
 //   lmc emit SPEC -o DIR      write the generated C++ (and IR) to DIR
 //   lmc emit SPEC --ir        print the IR after all passes
 //   lmc build SPEC -o BINARY  compile the model binary
+//   lmc build SPEC --library -o LIB.a  a static library exporting lmc_open_<name> (lmc.h)
 //   lmc opt FILE.ir [--passes=a,b]  parse IR, run passes, print IR (pass tests)
 //   lmc run SPEC --weights W --tokens 1,2,3 --out F.npy   the reference interpreter
 //   lmc random-weights SPEC -o W.safetensors [--seed N]  a seeded random checkpoint
@@ -44,7 +45,8 @@ namespace {
 
 cl::SubCommand check_cmd("check", "Validate a spec and report every problem");
 cl::SubCommand emit_cmd("emit", "Write the generated C++ (and IR) for a spec");
-cl::SubCommand build_cmd("build", "Compile a spec into a model binary");
+cl::SubCommand build_cmd("build",
+                         "Compile a spec into a model binary (--library: a static library)");
 cl::SubCommand run_cmd("run", "Run a spec's IR in the reference interpreter (slow, exact)");
 cl::SubCommand random_cmd("random-weights", "Write seeded random weights for a spec");
 cl::SubCommand quantize_cmd("quantize",
@@ -112,8 +114,13 @@ cl::opt<std::string> as_path("spec-name",
                              cl::desc("How generated banners name the spec (default: as given)"),
                              cl::sub(emit_cmd), cl::sub(build_cmd), cl::ZeroOrMore);
 
-cl::opt<std::string> build_output("o", cl::desc("Path of the model binary"), cl::value_desc("path"),
-                                  cl::sub(build_cmd), cl::ZeroOrMore);
+cl::opt<std::string> build_output("o",
+                                  cl::desc("Path of the model binary (--library: of the library)"),
+                                  cl::value_desc("path"), cl::sub(build_cmd), cl::ZeroOrMore);
+cl::opt<bool> library("library",
+                      cl::desc("Write a static library exporting lmc_open_<name> (include/lmc/"
+                               "lmc.h) instead of a binary; link it with the runtime libraries"),
+                      cl::sub(build_cmd));
 cl::opt<std::string> cxx("cxx",
                          cl::desc("C++ compiler (name on PATH or path; default: the one "
                                   "that built lmc)"),
@@ -290,6 +297,7 @@ int Build() {
   build.use_cache = !no_cache;
   const char* native_env = std::getenv("LMC_BUILD_NATIVE");
   build.native = native || (native_env && std::string_view(native_env) == "1");
+  build.library = library;
   return lmc::BuildBinary(*files, DisplayPath(), build, llvm::errs()) ? 0 : 1;
 }
 
@@ -369,7 +377,7 @@ int main(int argc, char** argv) {
     }
     if (build_cmd) {
       if (build_output.empty())
-        return UsageError("build needs -o BINARY (where to write the model)");
+        return UsageError("build needs -o BINARY (where to write the model; --library: LIB.a)");
       return Finish(Build());
     }
     if (run_cmd) return Finish(Run());

@@ -158,7 +158,7 @@ fi
 # --- Each compiler step's warnings are shown once.
 expect_status 0 "build with a warning compiler" -- \
   "$lmc" build "$local_spec" -o "$tmp/fake" --cxx "$tmp/fakecxx" --cache-dir "$tmp/fake_cache"
-for made in model.o build_info.o stories260k; do
+for made in stories260k.o stories260k_build_info.o stories260k; do
   n=$(printf '%s\n' "$err" | grep -c "warning: made $made\$" || true)
   [ "$n" -eq 1 ] && pass "warning for $made shown once" || fail "warning for $made shown $n times: $err"
 done

@@ -1,0 +1,30 @@
+// Where `lmc build` finds the runtime it compiles and links models against.
+//
+// In the build tree, lmc uses the paths CMake configured into it (toolchain.h).
+// An installed lmc (`cmake --install`) reads <prefix>/share/lmc/toolchain.txt,
+// <prefix> being the folder above its own bin/, whose relative paths are relative
+// to <prefix>: the installation can be moved as a whole.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace lmc {
+
+struct ToolchainPaths {
+  std::vector<std::string> include_dirs;  // -I, in order.
+  std::vector<std::string> link_inputs;   // Libraries, in link order; full paths.
+};
+
+// The installed toolchain file if there is one beside lmc, else the build
+// tree's paths. Returns false with `error`, one line naming the file and what
+// was expected.
+bool FindToolchainPaths(ToolchainPaths& paths, std::string& error);
+
+// Reads a toolchain file: '#' comments, blank lines, and lines `include PATH` or
+// `link PATH` (a relative PATH is relative to `prefix`); each PATH must exist.
+bool ParseToolchainFile(std::string_view text, const std::string& file, const std::string& prefix,
+                        ToolchainPaths& paths, std::string& error);
+
+}  // namespace lmc
