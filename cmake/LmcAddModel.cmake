@@ -23,8 +23,8 @@ function(lmc_add_model target)
     message(FATAL_ERROR "lmc_add_model(${target}): ${usage}")
   endif()
   if(NOT TARGET lmc::lmc)
-    message(FATAL_ERROR
-      "lmc_add_model(${target}): no lmc::lmc target: find_package(lmc) or add_subdirectory(lmc) first")
+    message(FATAL_ERROR "lmc_add_model(${target}): no lmc::lmc target: "
+                        "find_package(lmc) or add_subdirectory(lmc) first")
   endif()
   cmake_path(ABSOLUTE_PATH arg_SPEC BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE
              OUTPUT_VARIABLE spec)
