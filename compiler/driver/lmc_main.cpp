@@ -38,6 +38,7 @@
 #include "compiler/spec/validate_spec.h"
 #include "compiler/support/file_io.h"
 #include "runtime/util/output_file.h"
+#include "runtime/weights/mapping_guard.h"
 
 namespace cl = llvm::cl;
 
@@ -343,6 +344,7 @@ bool HasControlBytes(const std::string& text) {
 
 int main(int argc, char** argv) {
   lmc::rt::ProtectInputs();  // No command writes over a file it reads (the spec, weights, ...).
+  lmc::rt::EnableMappingGuards();  // A weights file truncated under us: one line, not SIGBUS.
   std::string_view command = argc > 1 ? argv[1] : "";
   if (command == "tokenize") return lmc::RunTokenize(argc - 1, argv + 1);
   if (command == "detokenize") return lmc::RunDetokenize(argc - 1, argv + 1);

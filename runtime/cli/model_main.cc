@@ -624,6 +624,7 @@ int PrintHelp(const std::string& text) {
 int main(int argc, char** argv) {
   using namespace lmc::rt;
   ProtectInputs();  // No command writes over a file it reads (--out naming the weights).
+  EnableMappingGuards();  // A weights file truncated under us: one line, not SIGBUS.
   if (int status = TakeThreadsFlag(argc, argv)) return status;  // --threads N, any command.
   if (argc < 2) {
     fmt::print(stderr, "{}", ProgramUsage(argv[0]));

@@ -24,6 +24,7 @@ constexpr int kSlots = 256;
 Slot slots[kSlots];
 std::mutex slots_mutex;
 bool installed = false;  // under slots_mutex
+std::atomic<bool> enabled{false};
 struct sigaction previous;
 
 std::atomic<const char*> unwritten_data{nullptr};
@@ -73,7 +74,10 @@ void OnSigbus(int sig, siginfo_t* info, void* context) {
 
 }  // namespace
 
+void EnableMappingGuards() { enabled = true; }
+
 void GuardMapping(const void* data, size_t size, const std::string& path) {
+  if (!enabled) return;
   const std::string line =
       fmt::format("{}: error: {}: the file was truncated or changed while in use\n",
                   program_invocation_short_name, EscapeControlBytes(path));

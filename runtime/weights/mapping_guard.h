@@ -5,6 +5,7 @@
 //   PROGRAM: error: PATH: the file was truncated or changed while in use
 // and exits with status 1 (all with write(2) and _exit: nothing that is not
 // async-signal-safe). A SIGBUS elsewhere goes to the handler installed before, or kills.
+// Programs opt in (lmc and model binaries do): a library must not exit its host process.
 #pragma once
 
 #include <cstddef>
@@ -12,8 +13,11 @@
 
 namespace lmc::rt {
 
-// Guards [data, data + size), mapped from `path`; UnguardMapping(data) ends it. A process
-// mapping more files at once than the guard holds (256) leaves the others unguarded.
+// From now on, MappedFile guards its mappings (the SIGBUS handler is installed at the first).
+void EnableMappingGuards();
+
+// Once enabled, guards [data, data + size), mapped from `path`; UnguardMapping(data) ends it. A
+// process mapping more files at once than the guard holds (256) leaves the others unguarded.
 void GuardMapping(const void* data, size_t size, const std::string& path);
 void UnguardMapping(const void* data);
 
