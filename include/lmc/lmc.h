@@ -55,6 +55,7 @@ typedef struct lmc_info {
   int32_t has_pooler;
 } lmc_info;
 
+/* Declares a compiled model's entry point; in C++ write extern "C" before it. */
 #define LMC_DECLARE_MODEL(name)                                                       \
   lmc_model* lmc_open_##name(const char* weights_path, const lmc_open_options* options, \
                              lmc_error** error)
@@ -124,12 +125,12 @@ int lmc_embed(lmc_session* session, const int32_t* tokens, size_t n_tokens, floa
  * restarts the decoder. */
 int lmc_encode(lmc_session* session, const int32_t* tokens, size_t n_tokens, lmc_error** error);
 
-/* Sampling from the last row of lmc_logits. temperature 0 is greedy. The
- * session's generator is seeded with `seed` at its first sample and whenever
- * `seed` changes. Returns the token, or -1. */
+/* Sampling from the last row of lmc_logits. temperature 0 is greedy; a zeroed
+ * lmc_sampling is greedy. The session's generator is seeded with `seed` at its
+ * first sample and whenever a field changes. Returns the token, or -1. */
 typedef struct lmc_sampling {
   float temperature;
-  float top_p; /* (0, 1]; 1 disables */
+  float top_p; /* (0, 1]; 0 or 1 disables */
   int32_t top_k; /* 0 disables */
   uint64_t seed;
 } lmc_sampling;

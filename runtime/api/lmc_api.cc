@@ -173,7 +173,7 @@ int lmc_detokenize(lmc_model* model, const int32_t* ids, size_t n_ids, char* tex
                    }
                  }
                  std::string out = TokenizerOf(model).Decode(std::span<const int>(ids, n_ids));
-                 std::memcpy(text, out.data(), std::min(out.size(), max_len));
+                 if (max_len > 0) std::memcpy(text, out.data(), std::min(out.size(), max_len));
                  *text_len = out.size();
                })
              ? 0
@@ -295,8 +295,9 @@ int32_t lmc_sample(lmc_session* session, const lmc_sampling* sampling, lmc_error
     const lmc::rt::ModelInfo& info = session->model->model->info();
     if (info.encoder) Fail("{} is an encoder: it has no logits to sample", info.name);
     if (s.output_rows() == 0) Fail("no logits yet: run lmc_prefill or lmc_decode_step first");
+    // 0 turns top_p off, as it does top_k: a zero-initialized lmc_sampling is greedy.
     const lmc::rt::SamplerOptions options{.temperature = sampling->temperature,
-                                          .top_p = sampling->top_p,
+                                          .top_p = sampling->top_p == 0.0f ? 1.0f : sampling->top_p,
                                           .top_k = sampling->top_k,
                                           .seed = sampling->seed};
     const lmc::rt::SamplerOptions* current =

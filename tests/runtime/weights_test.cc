@@ -587,6 +587,7 @@ TEST_CASE("a mapped file truncated while in use: one line, exit 1, held-back out
   const std::string path = dir.Write("w.bin", std::string(1 << 16, 'w'));
   const std::string out = dir.File("out"), err = dir.File("err");
   int status = RunChild(out, err, [&] {
+    EnableMappingGuards();  // As lmc and model binaries do; a library leaves SIGBUS alone.
     MappedFile file = MappedFile::Open(path);
     std::printf("written ");  // stdio's buffer: a fault loses it (it is not async-signal-safe)
     SetUnwrittenOutput("held back", 9);
