@@ -1,6 +1,6 @@
 // The emitter reads the IR only: every size is named from the graph's
-// dimensions, every attribute an op carries is honored, and each op kind has
-// exactly one emission below.
+// dimensions. Each op kind's emission is its entry in op_emitters.cpp; this
+// file writes the module around the forward pass.
 #include "compiler/emit/emit_cpp.h"
 
 #include <fmt/format.h>
@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "compiler/emit/code_writer.h"
+#include "compiler/emit/forward_emitter.h"
+#include "compiler/emit/op_emitters.h"
 #include "compiler/support/cpp_literal.h"
 
 #ifndef LMC_VERSION
@@ -32,32 +34,12 @@ std::string Identifier(const std::string& name) {
   return out;
 }
 
-// "d_model" -> "kDModel"; "kv_dim" -> "kKvDim".
-std::string ConstantName(const std::string& dim) {
-  std::string out = "k";
-  bool upper = true;
-  for (char c : dim) {
-    if (c == '_') {
-      upper = true;
-      continue;
-    }
-    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
-    upper = false;
-  }
-  return out;
-}
-
-// A float literal that reads back to the same float.
-std::string FloatLiteral(double value) {
-  std::string s = fmt::format("{}", static_cast<float>(value));
-  if (s.find_first_of(".en") == std::string::npos) s += ".0";
-  return s + "f";
-}
-
-class Emitter {
+// The module: the forward pass's bodies (ForwardEmitter) in the structs, weight
+// binding and runtime glue around them.
+class Emitter : public ForwardEmitter {
  public:
   Emitter(const ir::Graph& graph, const std::string& spec_path)
-      : g_(graph), spec_path_(spec_path), ns_(Identifier(graph.name)) {}
+      : ForwardEmitter(graph), spec_path_(spec_path), ns_(Identifier(graph.name)) {}
 
   GeneratedFiles Run() {
     GeneratedFiles files;
@@ -76,50 +58,6 @@ class Emitter {
     return fmt::format("Generated from {} by lmc {}. Do not edit: change the spec and run lmc.",
                        path, LMC_VERSION);
   }
-
-  // A dimension as C++: the constant for a static one; the run-time variable
-  // for the token count T (n), the output rows R (rows) and the capacity.
-  std::string Size(ir::DimId d) const {
-    const ir::Dim& dim = g_.dims[d];
-    if (!dim.dynamic) return ConstantName(dim.name);
-    if (dim.name == "T") return segment_ ? "seg.n" : "n";
-    if (dim.name == "R") return "rows";
-    if (dim.name == "ctx") return "s.capacity";
-    if (dim.name == "S") return "s.source_len";
-    throw std::logic_error("internal error: no run-time variable for dim " + dim.name);
-  }
-
-  std::string DimsExpr(const std::vector<ir::DimId>& dims) const {
-    std::vector<std::string> parts;
-    for (ir::DimId d : dims) parts.push_back(Size(d));
-    return fmt::format("{{{}}}", fmt::join(parts, ", "));
-  }
-
-  int64_t DimSize(const std::string& name) const {
-    ir::DimId d = g_.FindDim(name);
-    if (d < 0) throw std::logic_error("internal error: the graph has no dim " + name);
-    return g_.dims[d].size;
-  }
-
-  std::string BufferName(int value) const {
-    int b = g_.values[value].buffer;
-    if (b < 0) throw std::logic_error("internal error: emitting an unplanned graph");
-    return g_.buffers[b].name;
-  }
-  // A value's buffer; inside a segment loop, the segment's first row of it.
-  std::string Buf(int value) const {
-    if (!segment_) return "a." + BufferName(value);
-    return fmt::format("a.{} + seg.first * {}", BufferName(value),
-                       Size(g_.values[value].dims.back()));
-  }
-  std::string Positions() const { return segment_ ? "positions + seg.first" : "positions"; }
-
-  std::string WeightExpr(int weight) const {
-    const ir::Weight& w = g_.weights[weight];
-    return (w.per_layer ? "lw." : "w.") + w.role;
-  }
-
-  std::string StateExpr(int state) const { return g_.states[state].name; }
 
   std::string Header() {
     CodeWriter c;
@@ -207,11 +145,9 @@ class Emitter {
     for (const auto& b : g_.buffers) {
       c.Line("float {}[kChunk * {}];", b.name, Size(b.row));
     }
-    std::vector<const ir::Op*> sinusoids = OpsOfKind(g_.body, ir::OpKind::kAddSinusoidal);
-    CollectOps(g_.encode.body, ir::OpKind::kAddSinusoidal, sinusoids);
-    if (!sinusoids.empty()) {
-      c.Line("float sinusoid[{}];  // one position's encoding", Width(sinusoids[0]->result));
-    }
+    std::vector<std::string> scratch;
+    ScratchFields(c, g_.body, scratch);
+    ScratchFields(c, g_.encode.body, scratch);
     c.Outdent();
     c.Line("}};");
     c.Blank();
@@ -231,20 +167,24 @@ class Emitter {
     return c.str();
   }
 
+  // The scratch fields the ops ask for (OpEmission::scratch), each once.
+  void ScratchFields(CodeWriter& c, const ir::Block& block, std::vector<std::string>& seen) {
+    for (const ir::Op& op : block.ops) {
+      if (auto scratch = EmissionOf(op.kind).scratch) {
+        std::string field = scratch(*this, op);
+        if (std::find(seen.begin(), seen.end(), field) == seen.end()) {
+          c.Line("{}", field);
+          seen.push_back(field);
+        }
+      }
+      if (op.body) ScratchFields(c, *op.body, seen);
+    }
+  }
+
   std::string StateDimsComment(const ir::State& s) const {
     std::vector<std::string> parts;
     for (ir::DimId d : s.dims) parts.push_back(StateRows(d, ""));
     return fmt::format("[{}]", fmt::join(parts, "]["));
-  }
-
-  // A state's rows: the KV capacity chosen at run time, or for the encoder's
-  // K/V (rows S, the source length) room for the longest source, one chunk.
-  std::string StateRows(ir::DimId d, const char* state) const {
-    const ir::Dim& dim = g_.dims[d];
-    if (!dim.dynamic) return ConstantName(dim.name);
-    if (dim.name == "ctx") return fmt::format("{}capacity", state);
-    if (dim.name == "S") return "kChunk";
-    throw std::logic_error("internal error: no rows for state dim " + dim.name);
   }
 
   // The layer stacks: the main one (the decoder's), and the encoder's when the
@@ -252,12 +192,6 @@ class Emitter {
   std::vector<bool> Stacks() const {
     return g_.HasEncode() ? std::vector<bool>{true, false} : std::vector<bool>{false};
   }
-  static const char* LayerStruct(bool encoder) {
-    return encoder ? "EncoderLayerWeights" : "LayerWeights";
-  }
-  static const char* LayerArray(bool encoder) { return encoder ? "encoder_layers" : "layers"; }
-  static std::string LayerCount(bool encoder) { return encoder ? "kEncoderLayers" : "kLayers"; }
-
   void WeightField(CodeWriter& c, const ir::Weight& w) {
     std::vector<std::string> dims;
     for (ir::DimId d : w.dims) dims.push_back(Size(d));
@@ -312,332 +246,6 @@ class Emitter {
     c.Line("{}.{} = source.F32({}, {}{});", field, w.role, name, DimsExpr(w.dims), stored);
   }
 
-  static bool HasCope(const ir::Op& op) {
-    return op.kind == ir::OpKind::kAttention && op.Has("position_bias") &&
-           op.Get<ir::PositionBias>("position_bias") == ir::PositionBias::kCope;
-  }
-  static bool UsesState(const ir::Block& block, int state) {
-    for (const ir::Op& op : block.ops) {
-      if (std::find(op.states.begin(), op.states.end(), state) != op.states.end()) return true;
-      if (op.body && UsesState(*op.body, state)) return true;
-    }
-    return false;
-  }
-
-  static void CollectOps(const ir::Block& block, ir::OpKind kind, std::vector<const ir::Op*>& out) {
-    for (const ir::Op& op : block.ops) {
-      if (op.kind == kind) out.push_back(&op);
-      if (op.body) CollectOps(*op.body, kind, out);
-    }
-  }
-  static std::vector<const ir::Op*> OpsOfKind(const ir::Block& block, ir::OpKind kind) {
-    std::vector<const ir::Op*> out;
-    CollectOps(block, kind, out);
-    return out;
-  }
-
-  // A constant table the forward pass reads, emitted once per distinct content.
-  template <typename T>
-  static std::string Intern(std::vector<std::pair<std::string, std::vector<T>>>& tables,
-                            const std::string& stem, const std::vector<T>& values) {
-    for (const auto& [name, existing] : tables) {
-      if (existing == values) return name;
-    }
-    std::string name = fmt::format("{}{}", stem, tables.size());
-    tables.emplace_back(name, values);
-    return name;
-  }
-  std::string Table(const std::string& stem, const std::vector<float>& values) {
-    return Intern(tables_, stem, values);
-  }
-  std::string IntTable(const std::string& stem, const std::vector<int>& values) {
-    return Intern(int_tables_, stem, values);
-  }
-
-  void EmitTables(CodeWriter& c) const {
-    for (const auto& [name, values] : tables_) {
-      std::vector<std::string> literals;
-      for (float v : values) literals.push_back(FloatLiteral(v));
-      c.Line("constexpr float {}[] = {{{}}};", name, fmt::join(literals, ", "));
-    }
-    for (const auto& [name, values] : int_tables_) {
-      c.Line("constexpr int {}[] = {{{}}};", name, fmt::join(values, ", "));
-    }
-    if (!tables_.empty() || !int_tables_.empty()) c.Blank();
-  }
-
-  void EmitBlock(CodeWriter& c, const ir::Block& block) {
-    for (size_t i = 0; i < block.ops.size(); ++i) {
-      if (!batched_ || !PerSegment(block.ops[i])) {
-        EmitOp(c, block.ops[i]);
-        continue;
-      }
-      // A run of ops that each run per segment: one loop over the segments.
-      size_t end = i;
-      while (end < block.ops.size() && PerSegment(block.ops[end])) ++end;
-      EmitSegmentLoop(c, std::span<const ir::Op>(block.ops).subspan(i, end - i));
-      i = end - 1;
-    }
-  }
-
-  // The run-time row count of a value: n, or rows after last_rows.
-  std::string RowsOf(int value) const { return Size(g_.values[value].dims[0]); }
-  std::string Width(int value) const { return Size(g_.values[value].dims.back()); }
-
-  // Ops that read or write a sequence's state, or depend on where its tokens
-  // end, run once per segment (session) of a batched forward pass.
-  bool PerSegment(const ir::Op& op) const {
-    return !op.states.empty() || (op.kind == ir::OpKind::kRope && DynamicRope(op));
-  }
-  static bool DynamicRope(const ir::Op& op) {
-    return op.Has("scaling") && op.Get<ir::RopeScaling>("scaling") == ir::RopeScaling::kDynamicNtk;
-  }
-
-  // Ops run once per segment, with the segment's state and rows.
-  void EmitSegmentLoop(CodeWriter& c, std::span<const ir::Op> ops) {
-    std::vector<int> states;
-    for (const ir::Op& op : ops) {
-      for (int id : op.states) {
-        if (std::find(states.begin(), states.end(), id) == states.end()) states.push_back(id);
-      }
-    }
-    c.Line("for (const Segment& seg : segments) {{");
-    c.Indent();
-    if (!states.empty()) c.Line("State& s = *seg.state;");
-    for (int id : states) {
-      const ir::State& st = g_.states[id];
-      if (st.per_layer) {
-        c.Line("float* {} = s.{}.get() + static_cast<size_t>(l) * {} * {};", st.name, st.name,
-               StateRows(st.dims[0], "s."), Size(st.dims.back()));
-      } else {
-        c.Line("float* {} = s.{}.get();", st.name, st.name);
-      }
-    }
-    segment_ = true;
-    for (const ir::Op& op : ops) EmitOp(c, op);
-    segment_ = false;
-    c.Outdent();
-    c.Line("}}");
-  }
-
-  void EmitOp(CodeWriter& c, const ir::Op& op) {
-    const std::string tokens = segment_ ? "seg.n" : "n";
-    auto in = [&](size_t i) { return Buf(op.operands.at(i)); };
-    auto out = [&] { return Buf(op.result); };
-    auto f = [&](const char* attr) { return FloatLiteral(op.Float(attr)); };
-    auto dim = [&](const char* attr) { return Size(op.DimAttr(attr)); };
-    switch (op.kind) {
-      case ir::OpKind::kEmbedding:
-        c.Line("k::Embedding({}, {}, tokens, n, {});", out(), WeightExpr(op.weights[0]),
-               Width(op.result));
-        break;
-      case ir::OpKind::kRmsNorm:
-        c.Line("k::RmsNormRows({}, {}, {}, {}, {}, {});", out(), in(0), WeightExpr(op.weights[0]),
-               RowsOf(op.result), Width(op.result), f("eps"));
-        break;
-      case ir::OpKind::kLinear: {
-        const auto& w = g_.weights[op.weights[0]];
-        c.Line("k::Linear({}, {}, {}, {}, {}, {});", out(), WeightExpr(op.weights[0]), in(0),
-               RowsOf(op.result), Size(w.dims[0]), Size(w.dims[1]));
-        if (op.weights.size() > 1) {
-          c.Line("k::AddBiasRows({}, {}, {}, {});", out(), WeightExpr(op.weights[1]),
-                 RowsOf(op.result), Size(w.dims[0]));
-        }
-        break;
-      }
-      case ir::OpKind::kLayerNorm:
-        c.Line("k::LayerNormRows({}, {}, {}, {}, {}, {}, {});", out(), in(0),
-               WeightExpr(op.weights[0]),
-               op.weights.size() > 1 ? WeightExpr(op.weights[1]) : "nullptr", RowsOf(op.result),
-               Width(op.result), f("eps"));
-        break;
-      case ir::OpKind::kActivation: {
-        const char* kernel = "";
-        switch (op.Get<ir::Activation>("function")) {
-          case ir::Activation::kRelu:
-            kernel = "ReluRows";
-            break;
-          case ir::Activation::kGelu:
-            kernel = "GeluRows";
-            break;
-          case ir::Activation::kGeluTanh:
-            kernel = "GeluTanhRows";
-            break;
-          case ir::Activation::kSilu:
-            kernel = "SiluRows";
-            break;
-          case ir::Activation::kTanh:
-            kernel = "TanhRows";
-            break;
-        }
-        c.Line("k::{}({}, {}, {}, {});", kernel, out(), in(0), RowsOf(op.result), Width(op.result));
-        break;
-      }
-      case ir::OpKind::kMul:
-        c.Line("k::MulRows({}, {}, {}, {}, {});", out(), in(0), in(1), RowsOf(op.result),
-               Width(op.result));
-        break;
-      case ir::OpKind::kScale:
-        c.Line("k::ScaleRows({}, {}, {}, {}, {});", out(), in(0), RowsOf(op.result),
-               Width(op.result), f("factor"));
-        break;
-      case ir::OpKind::kAddPositionEmbedding:
-        CopyIfMoved(c, op);
-        c.Line("k::AddPositionEmbeddingRows({}, {}, positions, n, {});", out(),
-               WeightExpr(op.weights[0]), Width(op.result));
-        break;
-      case ir::OpKind::kAddBias:
-        CopyIfMoved(c, op);
-        c.Line("k::AddBiasRows({}, {}, n, {});", out(), WeightExpr(op.weights[0]),
-               Width(op.result));
-        break;
-      case ir::OpKind::kAddSinusoidal:
-        CopyIfMoved(c, op);
-        c.Line("k::AddSinusoidalRows({}, positions, n, {}, a.sinusoid);", out(), Width(op.result));
-        break;
-      case ir::OpKind::kGatedLinear: {
-        const auto& w = g_.weights[op.weights[0]];
-        // One activation exists today; the switch makes a new one a compile error here.
-        switch (op.Get<ir::GateActivation>("activation")) {
-          case ir::GateActivation::kSwiGlu:
-            c.Line("k::GatedLinear({}, {}, {}, {}, {}, {}, {}, {});", out(),
-                   WeightExpr(op.weights[0]), WeightExpr(op.weights[1]), in(0), RowsOf(op.result),
-                   Size(w.dims[0]), Size(w.dims[1]), f("beta"));
-            break;
-        }
-        break;
-      }
-      case ir::OpKind::kRope: {
-        CopyIfMoved(c, op);
-        const char* kernel = op.Get<ir::RopeStyle>("style") == ir::RopeStyle::kInterleaved
-                                 ? "RopeInterleavedRows"
-                                 : "RopeHalfRows";
-        std::vector<float> inv_freq = ir::RopeInvFreq(g_, op);
-        std::string freq = inv_freq.empty() ? "nullptr" : Table("kRopeInvFreq", inv_freq);
-        const bool dynamic = DynamicRope(op);
-        if (dynamic) {  // Frequencies for the length reached: the sequence's last position + 1.
-          c.Line("{{");
-          c.Indent();
-          c.Line("float inv_freq[{}];", ir::RotaryDims(g_, op) / 2);
-          c.Line("lmc::kernels::RopeDynamicNtkInvFreq(inv_freq, {}, {}, {}, {}, {}[{} - 1] + 1);",
-                 f("theta"), ir::RotaryDims(g_, op), f("factor"),
-                 static_cast<int64_t>(op.Float("original_max_seq_len")), Positions(), tokens);
-          freq = "inv_freq";
-        }
-        c.Line("k::{}({}, {}, {}, {}, {}, {}, {}{});", kernel, out(), Positions(), tokens,
-               dim("heads"), dim("head_dim"), f("theta"), freq,
-               op.Has("rotary_dims") ? ", " + dim("rotary_dims") : "");
-        if (dynamic) {
-          c.Outdent();
-          c.Line("}}");
-        }
-        break;
-      }
-      case ir::OpKind::kKvStore:
-        c.Line("k::KvStore({}, {}, {}, {}, {}, {}, {});", StateExpr(op.states[0]),
-               StateExpr(op.states[1]), in(0), in(1), Positions(), tokens, Width(op.operands[0]));
-        break;
-      case ir::OpKind::kAttention: {
-        std::vector<float> alibi = ir::AlibiSlopes(g_, op);
-        std::string slopes = alibi.empty() ? "nullptr" : Table("kAlibiSlopes", alibi);
-        std::vector<int> buckets = ir::T5Buckets(op);
-        std::string relative = "nullptr", cope = "nullptr";
-        if (HasCope(op)) {
-          std::string name = BufferName(op.result) + "_cope";
-          const ir::Weight& embedding = g_.weights[op.weights[0]];
-          c.Line("const lmc::kernels::CopeBias {}{{{}, {}}};", name, WeightExpr(op.weights[0]),
-                 Size(embedding.dims[1]));
-          cope = fmt::format("&{}", name);
-        }
-        if (!buckets.empty()) {
-          std::string name = BufferName(op.result) + "_bias";
-          c.Line("const lmc::kernels::RelativeBias {}{{{}, {}, {}, {}}};", name,
-                 WeightExpr(op.weights[0]), IntTable("kT5Buckets", buckets),
-                 static_cast<int>(op.Float("max_distance")), dim("heads"));
-          relative = fmt::format("&{}", name);
-        }
-        c.Line("k::AttentionRows({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});", out(),
-               in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), Positions(), tokens,
-               dim("heads"), dim("kv_heads"), dim("head_dim"), f("scale"),
-               op.Get<ir::AttentionMask>("mask") == ir::AttentionMask::kCausal ? "/*causal=*/true"
-                                                                               : "/*causal=*/false",
-               slopes, relative, cope);
-        break;
-      }
-      case ir::OpKind::kCrossAttention:
-        c.Line("k::CrossAttentionRows({}, {}, {}, {}, {}, s.source_len, {}, {}, {}, {});", out(),
-               in(0), StateExpr(op.states[0]), StateExpr(op.states[1]), tokens, dim("heads"),
-               dim("kv_heads"), dim("head_dim"), f("scale"));
-        break;
-      case ir::OpKind::kSwiGlu:
-        c.Line("k::SwiGluRows({}, {}, {}, {}, {}, {});", out(), in(0), in(1), RowsOf(op.result),
-               Width(op.result), f("beta"));
-        break;
-      case ir::OpKind::kAdd: {
-        std::string o = out(), a = in(0), b = in(1);
-        if (o == b) std::swap(a, b);
-        if (o != a)
-          c.Line("std::copy_n({}, {} * {}, {});", a, RowsOf(op.result), Width(op.result), o);
-        c.Line("k::AddRows({}, {}, {}, {});", o, b, RowsOf(op.result), Width(op.result));
-        break;
-      }
-      case ir::OpKind::kLastRows:
-        if (batched_) {  // The runtime asks for each sequence's last row, or every row.
-          c.Line("// The rows whose outputs were asked for, in order (out_rows[i] >= i).");
-          c.Line("for (int i = 0; i < rows; ++i) {{");
-          c.Line(
-              "  std::memmove({} + static_cast<size_t>(i) * {}, {} + "
-              "static_cast<size_t>(out_rows[i]) * {},",
-              out(), Width(op.result), in(0), Width(op.result));
-          c.Line("               sizeof(float) * {});", Width(op.result));
-          c.Line("}}");
-          break;
-        }
-        c.Line("// The rows whose logits were asked for: the last `rows` of the chunk.");
-        c.Line("std::copy_n({} + static_cast<size_t>(n - rows) * {}, rows * {}, {});", in(0),
-               Width(op.result), Width(op.result), out());
-        break;
-      case ir::OpKind::kFirstRow:
-        c.Line("std::copy_n({}, {}, {});", in(0), Width(op.result), out());
-        break;
-      case ir::OpKind::kLayers: {
-        int arg = op.body->args[0];
-        if (Buf(arg) != in(0)) {
-          c.Line("std::copy_n({}, n * {}, {});", in(0), Width(arg), Buf(arg));
-        }
-        const bool encoder =
-            op.Has("stack") && op.Get<ir::LayerStack>("stack") == ir::LayerStack::kEncoder;
-        c.Line("for (int l = 0; l < {}; ++l) {{", LayerCount(encoder));
-        c.Indent();
-        c.Line("const {}& lw = w.{}[l];", LayerStruct(encoder), LayerArray(encoder));
-        for (int id = 0; id < static_cast<int>(g_.states.size()) && !batched_; ++id) {
-          const ir::State& s = g_.states[id];
-          if (!s.per_layer || s.encoder != encoder || !UsesState(*op.body, id)) continue;
-          c.Line("float* {} = s.{}.get() + static_cast<size_t>(l) * {} * {};", s.name, s.name,
-                 StateRows(s.dims[0], "s."), Size(s.dims.back()));
-        }
-        EmitBlock(c, *op.body);
-        if (Buf(op.body->yield) != Buf(arg)) {
-          c.Line("std::copy_n({}, n * {}, {});", Buf(op.body->yield), Width(arg), Buf(arg));
-        }
-        c.Outdent();
-        c.Line("}}");
-        break;
-      }
-      case ir::OpKind::kCount:
-        throw std::logic_error("internal error: op of kind kCount");
-    }
-  }
-
-  // Ops that update in place copy their input first when the planner gave the
-  // result another buffer.
-  void CopyIfMoved(CodeWriter& c, const ir::Op& op) {
-    if (Buf(op.result) != Buf(op.operands[0])) {
-      c.Line("std::copy_n({}, {} * {}, {});", Buf(op.operands[0]), RowsOf(op.result),
-             Width(op.result), Buf(op.result));
-    }
-  }
-
   // Dimensions the llama2.c format's header is checked against.
   void CheckpointDims(CodeWriter& c) {
     bool tied = true;
@@ -688,10 +296,8 @@ class Emitter {
     CodeWriter body, encode;
     body.Indent();
     encode.Indent();
-    batched_ = true;
-    EmitBlock(body, g_.body);
-    batched_ = false;
-    if (g_.HasEncode()) EmitBlock(encode, g_.encode.body);
+    EmitEntry(body, g_.body, /*batched=*/true);
+    if (g_.HasEncode()) EmitEntry(encode, g_.encode.body, /*batched=*/false);
     EmitTables(c);
     if (g_.HasEncode()) {
       c.Line("// Runs the encoder over source tokens[0, n) at positions[0, n), keeps the");
@@ -900,13 +506,8 @@ class Emitter {
     return c.str();
   }
 
-  const ir::Graph& g_;
   std::string spec_path_;
   std::string ns_;
-  std::vector<std::pair<std::string, std::vector<float>>> tables_;
-  std::vector<std::pair<std::string, std::vector<int>>> int_tables_;
-  bool batched_ = false;  // Emitting the forward pass over a batch's segments.
-  bool segment_ = false;  // Inside its loop over segments.
 };
 
 }  // namespace

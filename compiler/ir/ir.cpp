@@ -180,7 +180,7 @@ class Printer {
     for (const Op& op : block.ops) {
       std::string line = fmt::format("{}{} = {}", pad, ValueName(op.result), OpName(op.kind));
       if (op.kind == OpKind::kLayers) {
-        const bool encoder = op.Has("stack") && op.Get<LayerStack>("stack") == LayerStack::kEncoder;
+        const bool encoder = op.GetOr(attr::kStack, LayerStack::kMain) == LayerStack::kEncoder;
         out_ += fmt::format("{}{} {} ({} = {}) {{\n", line, encoder ? " encoder" : "",
                             g_.LayerCount(encoder), ValueName(op.body->args[0]),
                             ValueName(op.operands[0]));

@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -141,11 +142,58 @@ enum class AttrType {
   kLayerStack
 };
 
+// An attribute's name with its C++ type, declared once (namespace attr
+// below): the op table lists the keys, and readers get typed values
+// (op.Get(attr::kEps) is a double), so a misspelt or mistyped read does not
+// compile.
+template <typename T>
+struct AttrKey {
+  const char* name;
+};
+
+// T's AttrType: its index among Attr's alternatives.
+template <typename T, size_t I = 0>
+constexpr AttrType AttrTypeOf() {
+  if constexpr (std::is_same_v<std::variant_alternative_t<I, Attr>, T>) {
+    return static_cast<AttrType>(I);
+  } else {
+    return AttrTypeOf<T, I + 1>();
+  }
+}
+
 struct AttrDef {
+  template <typename T>
+  constexpr AttrDef(AttrKey<T> key, bool optional = false)
+      : name(key.name), type(AttrTypeOf<T>()), optional(optional) {}
+
   const char* name;
   AttrType type;
-  bool optional = false;  // May be absent; attributes keep the declared order.
+  bool optional;  // May be absent; attributes keep the declared order.
 };
+
+namespace attr {
+inline constexpr AttrKey<double> kEps{"eps"};
+inline constexpr AttrKey<double> kBeta{"beta"};
+inline constexpr AttrKey<GateActivation> kGateActivation{"activation"};
+inline constexpr AttrKey<DimRef> kHeads{"heads"};
+inline constexpr AttrKey<DimRef> kKvHeads{"kv_heads"};
+inline constexpr AttrKey<DimRef> kHeadDim{"head_dim"};
+inline constexpr AttrKey<double> kTheta{"theta"};
+inline constexpr AttrKey<RopeStyle> kStyle{"style"};
+inline constexpr AttrKey<RopeScaling> kScaling{"scaling"};
+inline constexpr AttrKey<double> kFactor{"factor"};  // RoPE scaling's, and the scale op's.
+inline constexpr AttrKey<double> kLowFreqFactor{"low_freq_factor"};
+inline constexpr AttrKey<double> kHighFreqFactor{"high_freq_factor"};
+inline constexpr AttrKey<double> kOriginalMaxSeqLen{"original_max_seq_len"};
+inline constexpr AttrKey<DimRef> kRotaryDims{"rotary_dims"};
+inline constexpr AttrKey<double> kScale{"scale"};
+inline constexpr AttrKey<AttentionMask> kMask{"mask"};
+inline constexpr AttrKey<PositionBias> kPositionBias{"position_bias"};
+inline constexpr AttrKey<double> kNumBuckets{"num_buckets"};
+inline constexpr AttrKey<double> kMaxDistance{"max_distance"};
+inline constexpr AttrKey<LayerStack> kStack{"stack"};
+inline constexpr AttrKey<Activation> kFunction{"function"};
+}  // namespace attr
 
 // ---- Values, weights, state ------------------------------------------------
 enum class DType { kF32, kF16, kBF16, kQ8_0, kQ4_0, kI32 };
@@ -201,11 +249,22 @@ struct Op {
   std::unique_ptr<Block> body;  // For kLayers.
 
   const Attr* FindAttr(const std::string& name) const;
+  // The attribute's value; null when absent (optional attributes).
   template <typename T>
-  const T& Get(const std::string& name) const;
-  double Float(const std::string& name) const { return Get<double>(name); }
-  bool Has(const std::string& name) const { return FindAttr(name) != nullptr; }
-  DimId DimAttr(const std::string& name) const { return Get<DimRef>(name).id; }
+  const T* Find(AttrKey<T> key) const;
+  // The attribute's value; a missing or mistyped one is a compiler bug (throws).
+  template <typename T>
+  const T& Get(AttrKey<T> key) const;
+  template <typename T>
+  T GetOr(AttrKey<T> key, T absent) const {
+    const T* value = Find(key);
+    return value ? *value : absent;
+  }
+  template <typename T>
+  bool Has(AttrKey<T> key) const {
+    return Find(key) != nullptr;
+  }
+  DimId GetDim(AttrKey<DimRef> key) const { return Get(key).id; }
 };
 
 struct Block {
@@ -291,7 +350,8 @@ struct OpDef {
   // message when they do not fit.
   using ShapeRule = std::variant<std::vector<DimId>, std::string> (*)(const Graph&, const Op&);
   ShapeRule shape;
-  int optional_weights = 0;  // Trailing weights that may be absent (biases).
+  int optional_weights = 0;   // Trailing weights that may be absent (biases).
+  bool state_result = false;  // The result is a state token ("these states were updated").
 };
 
 const OpDef& Def(OpKind kind);
@@ -328,10 +388,18 @@ std::vector<std::string> Verify(const Graph& graph);
 std::string MissingAttr(const Op& op, const std::string& name);
 
 template <typename T>
-const T& Op::Get(const std::string& name) const {
-  const Attr* attr = FindAttr(name);
-  if (!attr || !std::holds_alternative<T>(*attr)) throw std::logic_error(MissingAttr(*this, name));
-  return std::get<T>(*attr);
+const T* Op::Find(AttrKey<T> key) const {
+  const Attr* attr = FindAttr(key.name);
+  if (attr && !std::holds_alternative<T>(*attr))
+    throw std::logic_error(MissingAttr(*this, key.name));
+  return attr ? &std::get<T>(*attr) : nullptr;
+}
+
+template <typename T>
+const T& Op::Get(AttrKey<T> key) const {
+  const T* value = Find(key);
+  if (!value) throw std::logic_error(MissingAttr(*this, key.name));
+  return *value;
 }
 
 }  // namespace lmc::ir

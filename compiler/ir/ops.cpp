@@ -118,17 +118,18 @@ ShapeResult RopeShape(const Graph& g, const Op& op) {
   if (auto bad = PositionsOk(g, op.operands[1], t); std::holds_alternative<std::string>(bad)) {
     return bad;
   }
-  int64_t heads = g.dims[op.DimAttr("heads")].size, head_dim = g.dims[op.DimAttr("head_dim")].size;
+  int64_t heads = g.dims[op.GetDim(attr::kHeads)].size;
+  int64_t head_dim = g.dims[op.GetDim(attr::kHeadDim)].size;
   if (heads * head_dim != g.dims[n].size || head_dim % 2 != 0) {
     return fmt::format("heads * head_dim ({} * {}) must equal {} with head_dim even", heads,
                        head_dim, DimName(g, n));
   }
-  const int64_t rotary = op.Has("rotary_dims") ? g.dims[op.DimAttr("rotary_dims")].size : head_dim;
+  const int64_t rotary = RotaryDims(g, op);
   if (rotary < 2 || rotary % 2 != 0 || rotary > head_dim) {
     return fmt::format("rotary_dims ({}) must be even, in [2, head_dim = {}]", rotary, head_dim);
   }
-  if (op.Has("scaling") && op.Get<RopeScaling>("scaling") == RopeScaling::kDynamicNtk &&
-      (!op.Has("factor") || !op.Has("original_max_seq_len") || rotary < 4)) {
+  if (op.GetOr(attr::kScaling, RopeScaling::kNone) == RopeScaling::kDynamicNtk &&
+      (!op.Has(attr::kFactor) || !op.Has(attr::kOriginalMaxSeqLen) || rotary < 4)) {
     return std::string(
         "dynamic_ntk scaling needs factor, original_max_seq_len and at least 4 rotated dims");
   }
@@ -162,9 +163,9 @@ ShapeResult KvStoreShape(const Graph& g, const Op& op) {
 // The head attributes against q's width, and each K/V state's rows against
 // kv_heads * head_dim (and its first dim against `rows`, when given).
 std::string HeadsOk(const Graph& g, const Op& op, DimId q_dim, const char* rows) {
-  int64_t heads = g.dims[op.DimAttr("heads")].size;
-  int64_t kv_heads = g.dims[op.DimAttr("kv_heads")].size;
-  int64_t head_dim = g.dims[op.DimAttr("head_dim")].size;
+  int64_t heads = g.dims[op.GetDim(attr::kHeads)].size;
+  int64_t kv_heads = g.dims[op.GetDim(attr::kKvHeads)].size;
+  int64_t head_dim = g.dims[op.GetDim(attr::kHeadDim)].size;
   if (heads * head_dim != g.dims[q_dim].size) return "heads * head_dim != q width";
   if (kv_heads < 1 || heads % kv_heads != 0) return "heads % kv_heads != 0";
   for (int s : op.states) {
@@ -187,11 +188,10 @@ ShapeResult AttentionShape(const Graph& g, const Op& op) {
   const Value& kv = g.values[op.operands[2]];
   if (kv.kind != Value::Kind::kState) return std::string("operand 2 must be a state token");
   if (auto bad = HeadsOk(g, op, q_dim, nullptr); !bad.empty()) return bad;
-  const int64_t heads = g.dims[op.DimAttr("heads")].size;
-  const int64_t head_dim = g.dims[op.DimAttr("head_dim")].size;
+  const int64_t heads = g.dims[op.GetDim(attr::kHeads)].size;
+  const int64_t head_dim = g.dims[op.GetDim(attr::kHeadDim)].size;
   // T5's table is [num_buckets, heads]; CoPE's position embedding [head_dim, positions].
-  const PositionBias bias =
-      op.Has("position_bias") ? op.Get<PositionBias>("position_bias") : PositionBias::kNone;
+  const PositionBias bias = op.GetOr(attr::kPositionBias, PositionBias::kNone);
   const bool tabled = bias == PositionBias::kT5Relative || bias == PositionBias::kCope;
   if (op.weights.empty() == tabled) {
     return std::string("a weight goes with position_bias t5_relative or cope, and only with them");
@@ -199,7 +199,7 @@ ShapeResult AttentionShape(const Graph& g, const Op& op) {
   if (bias == PositionBias::kT5Relative) {
     const Dims& table = WeightDims(g, op, 0);
     if (table.size() != 2 || g.dims[table[1]].size != heads ||
-        g.dims[table[0]].size != static_cast<int64_t>(op.Float("num_buckets"))) {
+        g.dims[table[0]].size != static_cast<int64_t>(op.Get(attr::kNumBuckets))) {
       return std::string("the bias table must be [num_buckets, heads]");
     }
   }
@@ -208,7 +208,7 @@ ShapeResult AttentionShape(const Graph& g, const Op& op) {
     if (embedding.size() != 2 || g.dims[embedding[0]].size != head_dim) {
       return std::string("CoPE's position embedding must be [head_dim, positions]");
     }
-    if (op.Get<AttentionMask>("mask") != AttentionMask::kCausal) {
+    if (op.Get(attr::kMask) != AttentionMask::kCausal) {
       return std::string("CoPE counts positions back from the query: it needs mask = causal");
     }
   }
@@ -243,9 +243,6 @@ ShapeResult FirstRowShape(const Graph& g, const Op& op) {
 
 ShapeResult LayersShape(const Graph& g, const Op& op) { return DimsOf(g, op.operands[0]); }
 
-const AttrDef kEps{"eps", AttrType::kFloat};
-const AttrDef kBeta{"beta", AttrType::kFloat};
-
 const OpDef kOps[] = {
     {OpKind::kEmbedding,
      "embedding",
@@ -263,7 +260,7 @@ const OpDef kOps[] = {
      0,
      0,
      "x / sqrt(mean(x^2) + eps) * weight",
-     {kEps},
+     {attr::kEps},
      RowwiseShape},
     {OpKind::kLinear, "linear", 1, 1, -1, 0, "x · weight^T (+ bias)", {}, LinearShape, 1},
     {OpKind::kGatedLinear,
@@ -273,7 +270,7 @@ const OpDef kOps[] = {
      -1,
      0,
      "act(x · gate^T) * (x · up^T)",
-     {{"activation", AttrType::kGateActivation}, kBeta},
+     {attr::kGateActivation, attr::kBeta},
      GatedLinearShape},
     {OpKind::kRope,
      "rope",
@@ -282,18 +279,18 @@ const OpDef kOps[] = {
      0,
      0,
      "rotates each head's pairs by its row's position",
-     {{"heads", AttrType::kDim},
-      {"head_dim", AttrType::kDim},
-      {"theta", AttrType::kFloat},
-      {"style", AttrType::kRopeStyle},
+     {attr::kHeads,
+      attr::kHeadDim,
+      attr::kTheta,
+      attr::kStyle,
       // Context extension: absent means none.
-      {"scaling", AttrType::kRopeScaling, true},
-      {"factor", AttrType::kFloat, true},
-      {"low_freq_factor", AttrType::kFloat, true},
-      {"high_freq_factor", AttrType::kFloat, true},
-      {"original_max_seq_len", AttrType::kFloat, true},
+      {attr::kScaling, true},
+      {attr::kFactor, true},
+      {attr::kLowFreqFactor, true},
+      {attr::kHighFreqFactor, true},
+      {attr::kOriginalMaxSeqLen, true},
       // Partial rotary: the first rotary_dims of each head turn, the rest pass.
-      {"rotary_dims", AttrType::kDim, true}},
+      {attr::kRotaryDims, true}},
      RopeShape},
     {OpKind::kKvStore,
      "kv_store",
@@ -303,7 +300,9 @@ const OpDef kOps[] = {
      2,
      "k, v rows into the caches at their positions",
      {},
-     KvStoreShape},
+     KvStoreShape,
+     0,
+     /*state_result=*/true},
     {OpKind::kAttention,
      "attention",
      3,
@@ -311,20 +310,28 @@ const OpDef kOps[] = {
      -1,
      2,
      "softmax(scale * q · K^T + position bias + mask) · V over the cached positions",
-     {{"heads", AttrType::kDim},
-      {"kv_heads", AttrType::kDim},
-      {"head_dim", AttrType::kDim},
-      {"scale", AttrType::kFloat},
-      {"mask", AttrType::kAttentionMask},
+     {attr::kHeads,
+      attr::kKvHeads,
+      attr::kHeadDim,
+      attr::kScale,
+      attr::kMask,
       // A bias on each score from the key's and the query's positions: ALiBi's
       // slopes, T5's bucketed table or CoPE's position embedding (the op's
       // optional weight).
-      {"position_bias", AttrType::kPositionBias, true},
-      {"num_buckets", AttrType::kFloat, true},
-      {"max_distance", AttrType::kFloat, true}},
+      {attr::kPositionBias, true},
+      {attr::kNumBuckets, true},
+      {attr::kMaxDistance, true}},
      AttentionShape,
      1},
-    {OpKind::kSwiGlu, "swiglu", 2, 0, 0, 0, "a * sigmoid(beta * a) * b", {kBeta}, RowwiseShape},
+    {OpKind::kSwiGlu,
+     "swiglu",
+     2,
+     0,
+     0,
+     0,
+     "a * sigmoid(beta * a) * b",
+     {attr::kBeta},
+     RowwiseShape},
     {OpKind::kAdd, "add", 2, 0, 0, 0, "a + b", {}, RowwiseShape},
     {OpKind::kLastRows,
      "last_rows",
@@ -342,7 +349,7 @@ const OpDef kOps[] = {
      -1,
      0,
      "the body, once per layer of the stack (main unless stack = encoder)",
-     {{"stack", AttrType::kLayerStack, true}},
+     {{attr::kStack, true}},
      LayersShape},
     {OpKind::kLayerNorm,
      "layernorm",
@@ -351,7 +358,7 @@ const OpDef kOps[] = {
      0,
      0,
      "(x - mean(x)) / sqrt(var(x) + eps) * weight (+ bias)",
-     {kEps},
+     {attr::kEps},
      RowwiseShape,
      1},
     {OpKind::kActivation,
@@ -361,18 +368,10 @@ const OpDef kOps[] = {
      0,
      0,
      "f(x) elementwise",
-     {{"function", AttrType::kActivation}},
+     {attr::kFunction},
      RowwiseShape},
     {OpKind::kMul, "mul", 2, 0, 0, 0, "a * b", {}, RowwiseShape},
-    {OpKind::kScale,
-     "scale",
-     1,
-     0,
-     0,
-     0,
-     "x * factor",
-     {{"factor", AttrType::kFloat}},
-     RowwiseShape},
+    {OpKind::kScale, "scale", 1, 0, 0, 0, "x * factor", {attr::kFactor}, RowwiseShape},
     {OpKind::kAddPositionEmbedding,
      "add_position_embedding",
      2,
@@ -399,10 +398,7 @@ const OpDef kOps[] = {
      -1,
      2,
      "softmax(scale * q · K^T) · V over every source position of the encoder's K/V",
-     {{"heads", AttrType::kDim},
-      {"kv_heads", AttrType::kDim},
-      {"head_dim", AttrType::kDim},
-      {"scale", AttrType::kFloat}},
+     {attr::kHeads, attr::kKvHeads, attr::kHeadDim, attr::kScale},
      CrossAttentionShape},
     {OpKind::kFirstRow, "first_row", 1, 0, -1, 0, "row 0 of the chunk", {}, FirstRowShape},
 };
@@ -411,45 +407,39 @@ static_assert(std::size(kOps) == static_cast<size_t>(OpKind::kCount));
 }  // namespace
 
 int RotaryDims(const Graph& graph, const Op& rope) {
-  return static_cast<int>(
-      graph.dims[rope.DimAttr(rope.Has("rotary_dims") ? "rotary_dims" : "head_dim")].size);
+  const DimRef* rotary = rope.Find(attr::kRotaryDims);
+  return static_cast<int>(graph.dims[rotary ? rotary->id : rope.GetDim(attr::kHeadDim)].size);
 }
 
 std::vector<float> RopeInvFreq(const Graph& graph, const Op& rope) {
   // Dynamic NTK's frequencies depend on the run-time length: no constant table.
-  if (!rope.Has("scaling") || rope.Get<RopeScaling>("scaling") == RopeScaling::kDynamicNtk) {
-    return {};
-  }
+  const RopeScaling scaling = rope.GetOr(attr::kScaling, RopeScaling::kNone);
+  if (scaling == RopeScaling::kNone || scaling == RopeScaling::kDynamicNtk) return {};
   kernels::RopeScalingParams params;
-  params.kind = rope.Get<RopeScaling>("scaling") == RopeScaling::kLinear
-                    ? kernels::RopeScalingKind::kLinear
-                    : kernels::RopeScalingKind::kLlama3;
-  params.factor = static_cast<float>(rope.Float("factor"));
-  if (rope.Has("low_freq_factor")) {
-    params.low_freq_factor = static_cast<float>(rope.Float("low_freq_factor"));
-    params.high_freq_factor = static_cast<float>(rope.Float("high_freq_factor"));
-    params.original_max_seq_len = static_cast<float>(rope.Float("original_max_seq_len"));
+  params.kind = scaling == RopeScaling::kLinear ? kernels::RopeScalingKind::kLinear
+                                                : kernels::RopeScalingKind::kLlama3;
+  params.factor = static_cast<float>(rope.Get(attr::kFactor));
+  if (rope.Has(attr::kLowFreqFactor)) {
+    params.low_freq_factor = static_cast<float>(rope.Get(attr::kLowFreqFactor));
+    params.high_freq_factor = static_cast<float>(rope.Get(attr::kHighFreqFactor));
+    params.original_max_seq_len = static_cast<float>(rope.Get(attr::kOriginalMaxSeqLen));
   }
-  return kernels::RopeInvFreq(static_cast<float>(rope.Float("theta")), RotaryDims(graph, rope),
+  return kernels::RopeInvFreq(static_cast<float>(rope.Get(attr::kTheta)), RotaryDims(graph, rope),
                               params);
 }
 
 std::vector<float> AlibiSlopes(const Graph& graph, const Op& attention) {
-  if (!attention.Has("position_bias") ||
-      attention.Get<PositionBias>("position_bias") != PositionBias::kAlibi) {
-    return {};
-  }
-  return kernels::AlibiSlopes(static_cast<int>(graph.dims[attention.DimAttr("heads")].size));
+  if (attention.GetOr(attr::kPositionBias, PositionBias::kNone) != PositionBias::kAlibi) return {};
+  return kernels::AlibiSlopes(static_cast<int>(graph.dims[attention.GetDim(attr::kHeads)].size));
 }
 
 std::vector<int> T5Buckets(const Op& attention) {
-  if (!attention.Has("position_bias") ||
-      attention.Get<PositionBias>("position_bias") != PositionBias::kT5Relative) {
+  if (attention.GetOr(attr::kPositionBias, PositionBias::kNone) != PositionBias::kT5Relative) {
     return {};
   }
-  const int buckets = static_cast<int>(attention.Float("num_buckets"));
-  const int max_distance = static_cast<int>(attention.Float("max_distance"));
-  const bool bidirectional = attention.Get<AttentionMask>("mask") == AttentionMask::kNone;
+  const int buckets = static_cast<int>(attention.Get(attr::kNumBuckets));
+  const int max_distance = static_cast<int>(attention.Get(attr::kMaxDistance));
+  const bool bidirectional = attention.Get(attr::kMask) == AttentionMask::kNone;
   std::vector<int> table;
   for (int r = -max_distance; r <= max_distance; ++r) {
     table.push_back(kernels::T5Bucket(r, bidirectional, buckets, max_distance));

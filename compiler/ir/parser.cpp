@@ -324,7 +324,7 @@ class Parser {
     Op op{*kind};
     if (*kind == OpKind::kLayers) {
       if (Accept("encoder")) {
-        op.attrs.emplace_back("stack", LayerStack::kEncoder);
+        op.attrs.emplace_back(attr::kStack.name, LayerStack::kEncoder);
         g_.n_encoder_layers = static_cast<int>(Int());
       } else {
         g_.n_layers = static_cast<int>(Int());

@@ -187,7 +187,7 @@ class Verifier {
       return;
     }
     const Value& result = g_.values[op.result];
-    bool state_result = op.kind == OpKind::kKvStore;
+    const bool state_result = def.state_result;
     Expect((result.kind == Value::Kind::kState) == state_result,
            where + (state_result ? ": result must be a state token" : ": result must be a tensor"));
     Expect(result.dims == std::get<std::vector<DimId>>(shape),
@@ -199,7 +199,7 @@ class Verifier {
       Problem(where + ": layers needs one carried value and a body");
       return;
     }
-    const bool encoder = op.Has("stack") && op.Get<LayerStack>("stack") == LayerStack::kEncoder;
+    const bool encoder = op.GetOr(attr::kStack, LayerStack::kMain) == LayerStack::kEncoder;
     Expect(g_.LayerCount(encoder) > 0, where + ": the stack's layer count must be positive");
     Expect(g_.values[op.operands[0]].dims == g_.values[op.body->args[0]].dims,
            where + ": carried value's shape differs from the block argument's");
