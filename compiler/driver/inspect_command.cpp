@@ -222,7 +222,7 @@ void PrintInspection(const Spec& s, const std::string& path, bool json, llvm::ra
   const KvCache kv = CountKvCache(s);
   const double p = static_cast<double>(params.total);
   const std::string family(NameOf<Family>(s.family, kFamilyNames));
-  const std::string dtype(NameOf<DType>(s.dtype, kDTypeNames));
+  const std::string dtype(NameOf<rt::DType>(s.dtype, kDTypeNames));
   if (json) {
     nlohmann::ordered_json j;
     j["name"] = s.name;
@@ -267,7 +267,7 @@ void PrintInspection(const Spec& s, const std::string& path, bool json, llvm::ra
   out << fmt::format(
       "weights           f32 {}, f16 {}, bf16 {}, q8_0 ~{}, q4_0 ~{} (the spec's dtype: {})\n",
       Gib(4 * p), Gib(2 * p), Gib(2 * p), Gib(p / 32 * 34), Gib(p / 32 * 18), dtype);
-  if (s.dtype == DType::kQ8_0 || s.dtype == DType::kQ4_0) {
+  if (rt::IsBlockQuantized(s.dtype)) {
     out << "                  (q8_0 / q4_0 quantize the weight matrices at load, rows padded to\n"
            "                  blocks of 32; norms, biases and the token embedding stay f32)\n";
   }

@@ -19,11 +19,7 @@ namespace lmc {
 namespace {
 
 rt::DType ParseDType(const std::string& name) {
-  if (name == "f32") return rt::DType::kF32;
-  if (name == "f16") return rt::DType::kF16;
-  if (name == "bf16") return rt::DType::kBF16;
-  if (name == "q8_0") return rt::DType::kQ8_0;
-  if (name == "q4_0") return rt::DType::kQ4_0;
+  if (auto dtype = rt::DTypeByName(name)) return *dtype;
   rt::Fail("--dtype {}: expected f32, f16, bf16, q8_0 or q4_0", name);
 }
 
@@ -31,7 +27,7 @@ rt::DType ParseDType(const std::string& name) {
 std::set<std::string> QuantizedNames(const ir::Graph& graph, const rt::TensorSource& source) {
   std::set<std::string> names;
   for (const ir::Weight& w : graph.weights) {
-    if (w.dtype != ir::DType::kQ8_0 && w.dtype != ir::DType::kQ4_0) continue;
+    if (!rt::IsBlockQuantized(w.dtype)) continue;
     const int64_t layers = w.per_layer ? graph.LayerCount(w.encoder) : 1;
     for (int64_t l = 0; l < layers; ++l) {
       std::string name = rt::TensorName(w.tensor, static_cast<int>(l));

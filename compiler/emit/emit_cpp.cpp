@@ -204,17 +204,17 @@ class Emitter : public ForwardEmitter {
   // The C++ element type a weight is kept in; the kernels are overloaded on it.
   static const char* WeightType(const ir::Weight& w) {
     switch (w.dtype) {
-      case ir::DType::kF32:
+      case rt::DType::kF32:
         return "float";
-      case ir::DType::kBF16:
+      case rt::DType::kBF16:
         return "hwy::bfloat16_t";
-      case ir::DType::kQ8_0:
+      case rt::DType::kQ8_0:
         return "lmc::rt::BlockQ8_0";
-      case ir::DType::kQ4_0:
+      case rt::DType::kQ4_0:
         return "lmc::rt::BlockQ4_0";
       default:
         throw std::logic_error("internal error: no kernels for weight dtype " +
-                               std::string(ir::Name(w.dtype)));
+                               std::string(rt::DTypeName(w.dtype)));
     }
   }
 
@@ -228,14 +228,14 @@ class Emitter : public ForwardEmitter {
       }
     }
     const char* field = w.per_layer ? "lw" : "w";
-    if (w.dtype == ir::DType::kBF16) {  // Lowering keeps only weights read as stored in bf16.
+    if (w.dtype == rt::DType::kBF16) {  // Lowering keeps only weights read as stored in bf16.
       c.Line("{}.{} = reinterpret_cast<const hwy::bfloat16_t*>(source.BF16({}, {}));", field,
              w.role, name, DimsExpr(w.dims));
       return;
     }
-    if (w.dtype == ir::DType::kQ8_0 || w.dtype == ir::DType::kQ4_0) {  // Quantized at load.
+    if (rt::IsBlockQuantized(w.dtype)) {  // Quantized at load.
       c.Line("{}.{} = source.{}({}, {});", field, w.role,
-             w.dtype == ir::DType::kQ8_0 ? "Q8_0" : "Q4_0", name, DimsExpr(w.dims));
+             w.dtype == rt::DType::kQ8_0 ? "Q8_0" : "Q4_0", name, DimsExpr(w.dims));
       return;
     }
     std::string stored;

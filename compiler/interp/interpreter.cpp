@@ -61,7 +61,7 @@ const float* Interpreter::WeightData(int id, int layer) {
   const ir::Weight& w = g_.weights[id];
   std::string name = w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor;
   const rt::Shape shape = WeightShape(w);
-  if (w.dtype == ir::DType::kQ8_0 || w.dtype == ir::DType::kQ4_0) {
+  if (rt::IsBlockQuantized(w.dtype)) {
     // The values the quantized blocks stand for, for ops other than Linear / GatedLinear
     // (those multiply the blocks themselves: Q8Weight).
     auto& values = dequantized_[name];
@@ -70,7 +70,7 @@ const float* Interpreter::WeightData(int id, int layer) {
       const size_t blocks = rt::QuantBlocks(cols);
       values.resize(rows * cols);
       for (size_t r = 0; r < rows; ++r) {
-        if (w.dtype == ir::DType::kQ8_0) {
+        if (w.dtype == rt::DType::kQ8_0) {
           rt::DequantizeRowQ8_0(source_.Q8_0(name, shape) + r * blocks, cols, &values[r * cols]);
         } else {
           rt::DequantizeRowQ4_0(source_.Q4_0(name, shape) + r * blocks, cols, &values[r * cols]);
@@ -84,13 +84,13 @@ const float* Interpreter::WeightData(int id, int layer) {
 
 const rt::BlockQ8_0* Interpreter::Q8Weight(int id, int layer) {
   const ir::Weight& w = g_.weights[id];
-  if (w.dtype != ir::DType::kQ8_0) return nullptr;
+  if (w.dtype != rt::DType::kQ8_0) return nullptr;
   return source_.Q8_0(w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor, WeightShape(w));
 }
 
 const rt::BlockQ4_0* Interpreter::Q4Weight(int id, int layer) {
   const ir::Weight& w = g_.weights[id];
-  if (w.dtype != ir::DType::kQ4_0) return nullptr;
+  if (w.dtype != rt::DType::kQ4_0) return nullptr;
   return source_.Q4_0(w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor, WeightShape(w));
 }
 
@@ -163,7 +163,7 @@ void WriteRandomWeights(const ir::Graph& graph, const std::string& path, uint64_
       if (!written.insert(name).second) continue;
       std::vector<float> data(elements);
       for (float& x : data) x = (vector && !bias ? 1.0f : 0.0f) + scale * Uniform(state);
-      if (w.dtype == ir::DType::kBF16) {  // Stored as the model keeps it: read in place.
+      if (w.dtype == rt::DType::kBF16) {  // Stored as the model keeps it: read in place.
         std::vector<uint16_t> bits(data.size());
         for (size_t i = 0; i < data.size(); ++i) bits[i] = rt::F32ToBF16(data[i]);
         bf16_storage.push_back(std::move(bits));

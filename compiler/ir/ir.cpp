@@ -4,24 +4,6 @@
 
 namespace lmc::ir {
 
-const char* Name(DType v) {
-  switch (v) {
-    case DType::kF32:
-      return "f32";
-    case DType::kF16:
-      return "f16";
-    case DType::kBF16:
-      return "bf16";
-    case DType::kQ8_0:
-      return "q8_0";
-    case DType::kQ4_0:
-      return "q4_0";
-    case DType::kI32:
-      return "i32";
-  }
-  return "?";
-}
-
 const Attr* Op::FindAttr(const std::string& name) const {
   for (const auto& [key, value] : attrs) {
     if (key == name) return &value;
@@ -49,7 +31,7 @@ DimId Graph::FindDim(const std::string& name) const {
   return -1;
 }
 
-int Graph::AddValue(std::string name, std::vector<DimId> value_dims, DType dtype) {
+int Graph::AddValue(std::string name, std::vector<DimId> value_dims, ValueType type) {
   // Keep printed names unique: q, q.1, q.2, ...
   std::string unique = name;
   for (int n = 1;; ++n) {
@@ -60,7 +42,7 @@ int Graph::AddValue(std::string name, std::vector<DimId> value_dims, DType dtype
   }
   Value v;
   v.name = unique;
-  v.dtype = dtype;
+  v.type = type;
   v.dims = std::move(value_dims);
   values.push_back(std::move(v));
   return static_cast<int>(values.size()) - 1;
@@ -68,13 +50,13 @@ int Graph::AddValue(std::string name, std::vector<DimId> value_dims, DType dtype
 
 int Graph::AddWeight(std::string role, std::string tensor, std::vector<DimId> weight_dims,
                      bool per_layer) {
-  weights.push_back(
-      Weight{std::move(role), std::move(tensor), DType::kF32, std::move(weight_dims), per_layer});
+  weights.push_back(Weight{std::move(role), std::move(tensor), rt::DType::kF32,
+                           std::move(weight_dims), per_layer});
   return static_cast<int>(weights.size()) - 1;
 }
 
 int Graph::AddState(std::string name, std::vector<DimId> state_dims, bool per_layer) {
-  states.push_back(State{std::move(name), DType::kF32, std::move(state_dims), per_layer});
+  states.push_back(State{std::move(name), rt::DType::kF32, std::move(state_dims), per_layer});
   return static_cast<int>(states.size()) - 1;
 }
 
@@ -106,15 +88,15 @@ class Printer {
       }
     }
     for (const Weight& w : g_.weights) {
-      out_ += fmt::format("  weight @{} \"{}\" : {}{}{}{}", w.role, w.tensor, Name(w.dtype),
-                          DimsText(w.dims), PerLayerText(w.per_layer, w.encoder),
-                          w.transposed ? " transposed" : "");
+      out_ += fmt::format("  weight @{} \"{}\" : {}{}{}{}", w.role, w.tensor,
+                          rt::DTypeName(w.dtype), DimsText(w.dims),
+                          PerLayerText(w.per_layer, w.encoder), w.transposed ? " transposed" : "");
       if (w.parts > 1) out_ += fmt::format(" part {} of {}", w.part, w.parts);
       if (w.groups > 1) out_ += fmt::format(" groups {}", w.groups);
       out_ += "\n";
     }
     for (const State& s : g_.states) {
-      out_ += fmt::format("  state {} : {}{}{}\n", s.name, Name(s.dtype), DimsText(s.dims),
+      out_ += fmt::format("  state {} : {}{}{}\n", s.name, rt::DTypeName(s.dtype), DimsText(s.dims),
                           PerLayerText(s.per_layer, s.encoder));
     }
     for (const Buffer& b : g_.buffers) {
@@ -155,7 +137,7 @@ class Printer {
   std::string TypeText(int value) const {
     const Value& v = g_.values[value];
     if (v.kind == Value::Kind::kState) return "!state";
-    std::string type = v.dtype == DType::kF32 ? "" : std::string(Name(v.dtype));
+    std::string type = v.type == ValueType::kF32 ? "" : std::string(Name(v.type));
     return type + DimsText(v.dims);
   }
 

@@ -25,6 +25,8 @@
 #include <variant>
 #include <vector>
 
+#include "runtime/weights/tensor_source.h"
+
 namespace lmc::ir {
 
 // Op kinds; each is declared in full (operands, attributes, shape rule,
@@ -196,15 +198,21 @@ inline constexpr AttrKey<Activation> kFunction{"function"};
 }  // namespace attr
 
 // ---- Values, weights, state ------------------------------------------------
-enum class DType { kF32, kF16, kBF16, kQ8_0, kQ4_0, kI32 };
-const char* Name(DType v);
+// A value's elements: activations are f32, the entry points' token ids and
+// positions i32. What a weight or state is stored as is a checkpoint dtype
+// (rt::DType).
+enum class ValueType { kF32, kI32 };
+template <>
+struct EnumNames<ValueType> {
+  static constexpr const char* names[] = {"f32", "i32"};
+};
 
-// A tensor value: dtype and dimensions. A value of kind kState is the token
-// "this state was updated", which orders a reader after its writer.
+// A tensor value: element type and dimensions. A value of kind kState is the
+// token "this state was updated", which orders a reader after its writer.
 struct Value {
   enum class Kind { kTensor, kState };
   std::string name;
-  DType dtype = DType::kF32;
+  ValueType type = ValueType::kF32;
   std::vector<DimId> dims;
   Kind kind = Kind::kTensor;
   int state = -1;   // For kState: which State.
@@ -218,7 +226,7 @@ struct Value {
 struct Weight {
   std::string role;    // "wq"; see spec weights.names.
   std::string tensor;  // Checkpoint name, with {layer} when per layer.
-  DType dtype = DType::kF32;
+  rt::DType dtype = rt::DType::kF32;
   std::vector<DimId> dims;  // Row-major: [out, in] for linear weights.
   bool per_layer = false;
   bool encoder = false;  // Per layer of the encoder stack (encoder-decoders).
@@ -229,7 +237,7 @@ struct Weight {
 // Persistent state of one sequence, kept across entry-point calls.
 struct State {
   std::string name;  // "k_cache"
-  DType dtype = DType::kF32;
+  rt::DType dtype = rt::DType::kF32;
   std::vector<DimId> dims;  // Per layer when per_layer; the first dim is the capacity.
   bool per_layer = false;
   bool encoder = false;  // Per layer of the encoder stack.
@@ -327,7 +335,7 @@ struct Graph {
 
   DimId AddDim(std::string name, int64_t size, bool dynamic = false);
   DimId FindDim(const std::string& name) const;  // -1 if absent.
-  int AddValue(std::string name, std::vector<DimId> dims, DType dtype = DType::kF32);
+  int AddValue(std::string name, std::vector<DimId> dims, ValueType type = ValueType::kF32);
   int AddWeight(std::string role, std::string tensor, std::vector<DimId> dims, bool per_layer);
   int AddState(std::string name, std::vector<DimId> dims, bool per_layer);
 

@@ -35,7 +35,7 @@ std::string Mismatch(const Graph& g, const char* what, DimId a, DimId b) {
 ShapeResult EmbeddingShape(const Graph& g, const Op& op) {
   const Dims& ids = DimsOf(g, op.operands[0]);
   const Dims& table = WeightDims(g, op, 0);
-  if (ids.size() != 1 || g.values[op.operands[0]].dtype != DType::kI32) {
+  if (ids.size() != 1 || g.values[op.operands[0]].type != ValueType::kI32) {
     return std::string("token ids must be [T] i32");
   }
   if (table.size() != 2) return std::string("the table must be [vocab, d]");
@@ -106,7 +106,7 @@ ShapeResult AddSinusoidalShape(const Graph& g, const Op& op) {
 
 ShapeResult PositionsOk(const Graph& g, int positions, DimId t) {
   const Dims& p = DimsOf(g, positions);
-  if (p.size() != 1 || p[0] != t || g.values[positions].dtype != DType::kI32) {
+  if (p.size() != 1 || p[0] != t || g.values[positions].type != ValueType::kI32) {
     return std::string("positions must be [T] i32");
   }
   return Dims{};

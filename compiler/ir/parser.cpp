@@ -153,11 +153,8 @@ class Parser {
     return dims;
   }
 
-  DType ParseDType(const std::string& word) {
-    for (DType t :
-         {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kI32}) {
-      if (word == Name(t)) return t;
-    }
+  rt::DType ParseDType(const std::string& word) {
+    if (auto dtype = rt::DTypeByName(word)) return *dtype;
     Fail(fmt::format("unknown dtype '{}'", word));
   }
 
@@ -180,7 +177,7 @@ class Parser {
     std::string role = Ident();
     std::string tensor = String();
     Expect(":");
-    DType dtype = ParseDType(Ident());
+    rt::DType dtype = ParseDType(Ident());
     std::vector<DimId> dims = DimList();
     const bool encoder = Accept("per_encoder_layer");
     int id = g_.AddWeight(role, tensor, dims, encoder || Accept("per_layer"));
@@ -203,7 +200,7 @@ class Parser {
   void ParseState() {
     std::string name = Ident();
     Expect(":");
-    DType dtype = ParseDType(Ident());
+    rt::DType dtype = ParseDType(Ident());
     std::vector<DimId> dims = DimList();
     const bool encoder = Accept("per_encoder_layer");
     int id = g_.AddState(name, dims, encoder || Accept("per_layer"));
@@ -221,18 +218,23 @@ class Parser {
   }
 
   // `[dims]`, `i32[dims]` or `!state`; returns whether it is a state token.
-  bool Type(std::vector<DimId>& dims, DType& dtype) {
-    dtype = DType::kF32;
+  bool Type(std::vector<DimId>& dims, ValueType& type) {
+    type = ValueType::kF32;
     if (Accept("!state")) return true;
     SkipSpace();
-    if (pos_ < text_.size() && text_[pos_] != '[') dtype = ParseDType(Ident());
+    if (pos_ < text_.size() && text_[pos_] != '[') {
+      std::string word = Ident();
+      auto parsed = EnumByName<ValueType>(word);
+      if (!parsed) Fail(fmt::format("unknown value type '{}' (f32 or i32)", word));
+      type = *parsed;
+    }
     dims = DimList();
     return false;
   }
 
-  int DefineValue(const std::string& name, std::vector<DimId> dims, DType dtype, bool state) {
+  int DefineValue(const std::string& name, std::vector<DimId> dims, ValueType type, bool state) {
     if (values_.count(name)) Fail(fmt::format("%{} defined twice", name));
-    int id = g_.AddValue(name, std::move(dims), dtype);
+    int id = g_.AddValue(name, std::move(dims), type);
     if (g_.values[id].name != name) Fail(fmt::format("%{} defined twice", name));
     if (state) g_.values[id].kind = Value::Kind::kState;
     values_[name] = id;
@@ -252,9 +254,9 @@ class Parser {
     std::string name = Ident();
     Expect(":");
     std::vector<DimId> dims;
-    DType dtype;
-    Type(dims, dtype);
-    return DefineValue(name, dims, dtype, false);
+    ValueType type;
+    Type(dims, type);
+    return DefineValue(name, dims, type, false);
   }
 
   void ParseEntry() {
@@ -296,9 +298,9 @@ class Parser {
   void ResultType(Op& op, const std::string& name) {
     Expect(":");
     std::vector<DimId> dims;
-    DType dtype;
-    bool state = Type(dims, dtype);
-    op.result = DefineValue(name, dims, dtype, state);
+    ValueType type;
+    bool state = Type(dims, type);
+    op.result = DefineValue(name, dims, type, state);
     if (Accept("in")) {
       Expect("$");
       std::string buffer = Ident();
@@ -338,7 +340,7 @@ class Parser {
       Expect("{");
       op.body = std::make_unique<Block>();
       op.body->args.push_back(
-          DefineValue(arg, g_.values[op.operands[0]].dims, g_.values[op.operands[0]].dtype, false));
+          DefineValue(arg, g_.values[op.operands[0]].dims, g_.values[op.operands[0]].type, false));
       ParseOps(*op.body, "yield");
       op.body->yield = UseValue();
       Expect("}");

@@ -29,8 +29,8 @@ bool CheckSupported(const Spec& spec, Diagnostics& diags) {
          "feed_forward.beta", "silu with a beta other than 1");
   refuse(spec.embeddings.dim != spec.sizes.d_model, "embeddings.dim",
          "embeddings.dim different from d_model");
-  refuse(spec.dtype == DType::kF16, "dtype",
-         fmt::format("dtype {}", NameOf<DType>(spec.dtype, kDTypeNames)));
+  refuse(spec.dtype == rt::DType::kF16, "dtype",
+         fmt::format("dtype {}", NameOf<rt::DType>(spec.dtype, kDTypeNames)));
   return diags.error_count() == errors_before;
 }
 
@@ -113,8 +113,8 @@ class Lowering {
       LowerEncode();
     }
 
-    g_.tokens = g_.AddValue("tokens", {t_}, ir::DType::kI32);
-    g_.positions = g_.AddValue("positions", {t_}, ir::DType::kI32);
+    g_.tokens = g_.AddValue("tokens", {t_}, ir::ValueType::kI32);
+    g_.positions = g_.AddValue("positions", {t_}, ir::ValueType::kI32);
     positions_ = g_.positions;
     int out = Stack(g_.body, Embed(g_.body, g_.tokens), encoder_decoder);
 
@@ -146,8 +146,8 @@ class Lowering {
     g_.states[enc_k_cache_].encoder = g_.states[enc_v_cache_].encoder = true;
     cross_k_ = g_.AddState("cross_k", {source_, kv_dim_}, true);
     cross_v_ = g_.AddState("cross_v", {source_, kv_dim_}, true);
-    e.tokens = g_.AddValue("src", {t_}, ir::DType::kI32);
-    e.positions = g_.AddValue("src_positions", {t_}, ir::DType::kI32);
+    e.tokens = g_.AddValue("src", {t_}, ir::ValueType::kI32);
+    e.positions = g_.AddValue("src_positions", {t_}, ir::ValueType::kI32);
     positions_ = e.positions;
     encoder_ = true;
     int memory = Stack(e.body, Embed(e.body, e.tokens), false);
@@ -395,22 +395,11 @@ class Lowering {
         w.groups = it->second.per_head ? static_cast<int>(spec_.attention.n_heads) : 1;
       }
     }
-    if (matrix && !w.transposed && w.parts == 1) {
-      switch (spec_.dtype) {
-        case DType::kBF16:
-          w.dtype = ir::DType::kBF16;
-          break;
-        case DType::kQ8_0:
-        case DType::kQ4_0:
-          if (role != "token_embedding") {
-            w.dtype = spec_.dtype == DType::kQ8_0 ? ir::DType::kQ8_0 : ir::DType::kQ4_0;
-          }
-          break;
-        case DType::kF32:
-        case DType::kF16:
-          break;
-      }
-    }
+    // Matrices read as stored keep the spec's dtype: bf16 ones, and quantized
+    // ones but the token embedding (rows gathered, not multiplied).
+    const bool stored = spec_.dtype == rt::DType::kBF16 ||
+                        (rt::IsBlockQuantized(spec_.dtype) && role != "token_embedding");
+    if (matrix && !w.transposed && w.parts == 1 && stored) w.dtype = spec_.dtype;
     return id;
   }
 

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "compiler/support/diagnostics.h"
+#include "runtime/weights/tensor_source.h"
 
 namespace lmc {
 
@@ -177,12 +178,12 @@ inline constexpr EnumName<WeightsLayout> kWeightsLayoutNames[] = {
     {"t5", WeightsLayout::kT5},
     {"torch_transformer", WeightsLayout::kTorchTransformer}};
 
-enum class DType { kF32, kF16, kBF16, kQ8_0, kQ4_0 };
-inline constexpr EnumName<DType> kDTypeNames[] = {{"f32", DType::kF32},
-                                                  {"f16", DType::kF16},
-                                                  {"bf16", DType::kBF16},
-                                                  {"q8_0", DType::kQ8_0},
-                                                  {"q4_0", DType::kQ4_0}};
+// The checkpoint's dtype enum (the runtime's), spelled as rt::DTypeName does.
+inline constexpr EnumName<rt::DType> kDTypeNames[] = {{"f32", rt::DType::kF32},
+                                                      {"f16", rt::DType::kF16},
+                                                      {"bf16", rt::DType::kBF16},
+                                                      {"q8_0", rt::DType::kQ8_0},
+                                                      {"q4_0", rt::DType::kQ4_0}};
 
 struct Spec {
   int format_version = 1;
@@ -270,7 +271,7 @@ struct Spec {
     std::map<std::string, std::string> names;        // Weight role -> checkpoint tensor name.
   } weights;
 
-  DType dtype = DType::kF32;
+  rt::DType dtype = rt::DType::kF32;
 
   // Where each value came from, by dotted key path ("attention.n_heads"), for
   // errors found after parsing. Keys given nowhere map to an invalid Location.

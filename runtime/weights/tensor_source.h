@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -21,11 +23,19 @@ namespace lmc::rt {
 
 using Shape = std::vector<int64_t>;
 
-// Element types a checkpoint may store. Names as specs spell them. q8_0 and
-// q4_0 are GGUF's blocks (quant.h): a tensor of them has a last dimension that
-// is a multiple of kQuantBlock, each row stored as its blocks.
+// Element types a checkpoint may store: lmc's one dtype enum, also the spec's
+// `dtype` and the IR's weights'. Names as specs spell them. q8_0 and q4_0 are
+// GGUF's blocks (quant.h): a tensor of them has a last dimension that is a
+// multiple of kQuantBlock, each row stored as its blocks.
 enum class DType : uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0 };
 const char* DTypeName(DType dtype);  // "f32", "f16", "bf16", "q8_0", "q4_0"
+// The dtype DTypeName spells `name`, if any.
+inline std::optional<DType> DTypeByName(std::string_view name) {
+  for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    if (name == DTypeName(dtype)) return dtype;
+  }
+  return std::nullopt;
+}
 size_t DTypeSize(DType dtype);       // bytes per element, or per block of kQuantBlock (q8_0, q4_0)
 bool IsBlockQuantized(DType dtype);  // q8_0, q4_0
 
