@@ -8,6 +8,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/api/open_model.h"
@@ -59,6 +60,12 @@ bool Guard(const char* function, lmc_error** error, F&& body) noexcept {
     SetError(error, fmt::format("{}: unknown error", function));
   }
   return false;
+}
+
+// Guard as the C API's int status: 0, or -1 with *error set.
+template <typename F>
+int Status(const char* function, lmc_error** error, F&& body) noexcept {
+  return Guard(function, error, std::forward<F>(body)) ? 0 : -1;
 }
 
 void Need(const void* p, const char* what) {
@@ -130,54 +137,45 @@ const lmc_info* lmc_model_info(const lmc_model* model) { return model ? &model->
 void lmc_model_close(lmc_model* model) { delete model; }
 
 int lmc_set_threads(int threads, lmc_error** error) {
-  return Guard("lmc_set_threads", error,
-               [&] {
-                 if (threads < 1) Fail("threads is {}, not at least 1", threads);
-                 lmc::rt::SetThreads(threads);
-               })
-             ? 0
-             : -1;
+  return Status("lmc_set_threads", error, [&] {
+    if (threads < 1) Fail("threads is {}, not at least 1", threads);
+    lmc::rt::SetThreads(threads);
+  });
 }
 
 int lmc_tokenize(lmc_model* model, const char* text, size_t text_len, unsigned flags, int32_t* ids,
                  size_t max_ids, size_t* n_ids, lmc_error** error) {
-  return Guard("lmc_tokenize", error,
-               [&] {
-                 Need(model, "model");
-                 if (text_len > 0) Need(text, "text");
-                 if (max_ids > 0) Need(ids, "ids");
-                 Need(n_ids, "n_ids");
-                 std::vector<int> out = TokenizerOf(model).Encode(
-                     std::string_view(text ? text : "", text_len),
-                     lmc::rt::EncodeOptions{.add_bos = (flags & LMC_ADD_BOS) != 0,
-                                            .parse_special = (flags & LMC_PARSE_SPECIAL) != 0});
-                 std::copy_n(out.begin(), std::min(out.size(), max_ids), ids);
-                 *n_ids = out.size();
-               })
-             ? 0
-             : -1;
+  return Status("lmc_tokenize", error, [&] {
+    Need(model, "model");
+    if (text_len > 0) Need(text, "text");
+    if (max_ids > 0) Need(ids, "ids");
+    Need(n_ids, "n_ids");
+    std::vector<int> out = TokenizerOf(model).Encode(
+        std::string_view(text ? text : "", text_len),
+        lmc::rt::EncodeOptions{.add_bos = (flags & LMC_ADD_BOS) != 0,
+                               .parse_special = (flags & LMC_PARSE_SPECIAL) != 0});
+    std::copy_n(out.begin(), std::min(out.size(), max_ids), ids);
+    *n_ids = out.size();
+  });
 }
 
 int lmc_detokenize(lmc_model* model, const int32_t* ids, size_t n_ids, char* text, size_t max_len,
                    size_t* text_len, lmc_error** error) {
-  return Guard("lmc_detokenize", error,
-               [&] {
-                 Need(model, "model");
-                 if (n_ids > 0) Need(ids, "ids");
-                 if (max_len > 0) Need(text, "text");
-                 Need(text_len, "text_len");
-                 const int vocab = model->info.vocab_size;
-                 for (size_t i = 0; i < n_ids; ++i) {
-                   if (ids[i] < 0 || ids[i] >= vocab) {
-                     Fail("token id {} is outside the vocabulary [0, {})", ids[i], vocab);
-                   }
-                 }
-                 std::string out = TokenizerOf(model).Decode(std::span<const int>(ids, n_ids));
-                 if (max_len > 0) std::memcpy(text, out.data(), std::min(out.size(), max_len));
-                 *text_len = out.size();
-               })
-             ? 0
-             : -1;
+  return Status("lmc_detokenize", error, [&] {
+    Need(model, "model");
+    if (n_ids > 0) Need(ids, "ids");
+    if (max_len > 0) Need(text, "text");
+    Need(text_len, "text_len");
+    const int vocab = model->info.vocab_size;
+    for (size_t i = 0; i < n_ids; ++i) {
+      if (ids[i] < 0 || ids[i] >= vocab) {
+        Fail("token id {} is outside the vocabulary [0, {})", ids[i], vocab);
+      }
+    }
+    std::string out = TokenizerOf(model).Decode(std::span<const int>(ids, n_ids));
+    if (max_len > 0) std::memcpy(text, out.data(), std::min(out.size(), max_len));
+    *text_len = out.size();
+  });
 }
 
 lmc_session* lmc_session_new(lmc_model* model, int32_t ctx_capacity, lmc_error** error) {
@@ -199,36 +197,28 @@ int32_t lmc_session_position(const lmc_session* session) {
 }
 
 int lmc_session_rewind(lmc_session* session, int32_t position, lmc_error** error) {
-  return Guard("lmc_session_rewind", error,
-               [&] {
-                 Need(session, "session");
-                 session->session->Rewind(position);
-               })
-             ? 0
-             : -1;
+  return Status("lmc_session_rewind", error, [&] {
+    Need(session, "session");
+    session->session->Rewind(position);
+  });
 }
 
 int lmc_batch_step(lmc_model* model, const lmc_batch_item* items, size_t n_items,
                    lmc_error** error) {
-  return Guard("lmc_batch_step", error,
-               [&] {
-                 Need(model, "model");
-                 if (n_items > 0) Need(items, "items");
-                 std::vector<lmc::rt::StepInput> inputs(n_items);
-                 for (size_t i = 0; i < n_items; ++i) {
-                   const lmc_batch_item& item = items[i];
-                   if (item.session == nullptr) Fail("item {}: session is NULL", i);
-                   if (item.session->model != model)
-                     Fail("item {}: the session is another model's", i);
-                   if (item.n_tokens > 0) Need(item.tokens, "tokens");
-                   inputs[i] = {item.session->session.get(),
-                                std::span<const int>(item.tokens, item.n_tokens),
-                                (item.flags & LMC_ALL_ROWS) != 0};
-                 }
-                 model->model->Step(inputs);
-               })
-             ? 0
-             : -1;
+  return Status("lmc_batch_step", error, [&] {
+    Need(model, "model");
+    if (n_items > 0) Need(items, "items");
+    std::vector<lmc::rt::StepInput> inputs(n_items);
+    for (size_t i = 0; i < n_items; ++i) {
+      const lmc_batch_item& item = items[i];
+      if (item.session == nullptr) Fail("item {}: session is NULL", i);
+      if (item.session->model != model) Fail("item {}: the session is another model's", i);
+      if (item.n_tokens > 0) Need(item.tokens, "tokens");
+      inputs[i] = {item.session->session.get(), std::span<const int>(item.tokens, item.n_tokens),
+                   (item.flags & LMC_ALL_ROWS) != 0};
+    }
+    model->model->Step(inputs);
+  });
 }
 
 int lmc_prefill(lmc_session* session, const int32_t* tokens, size_t n_tokens, unsigned flags,
@@ -256,34 +246,26 @@ const float* lmc_logits(const lmc_session* session, size_t* rows) {
 
 int lmc_embed(lmc_session* session, const int32_t* tokens, size_t n_tokens, float* pooled,
               lmc_error** error) {
-  return Guard("lmc_embed", error,
-               [&] {
-                 Need(session, "session");
-                 const lmc::rt::ModelInfo& info = session->model->model->info();
-                 if (!info.encoder) Fail("{} is not an encoder (use lmc_prefill)", info.name);
-                 if (n_tokens > 0) Need(tokens, "tokens");
-                 session->session->Rewind(0);
-                 lmc::rt::Prefill(*session->model->model, *session->session,
-                                  std::span<const int>(tokens, n_tokens), /*all_rows=*/true);
-                 if (pooled && info.pooler) {
-                   std::copy(session->session->pooled().begin(), session->session->pooled().end(),
-                             pooled);
-                 }
-               })
-             ? 0
-             : -1;
+  return Status("lmc_embed", error, [&] {
+    Need(session, "session");
+    const lmc::rt::ModelInfo& info = session->model->model->info();
+    if (!info.encoder) Fail("{} is not an encoder (use lmc_prefill)", info.name);
+    if (n_tokens > 0) Need(tokens, "tokens");
+    session->session->Rewind(0);
+    lmc::rt::Prefill(*session->model->model, *session->session,
+                     std::span<const int>(tokens, n_tokens), /*all_rows=*/true);
+    if (pooled && info.pooler) {
+      std::copy(session->session->pooled().begin(), session->session->pooled().end(), pooled);
+    }
+  });
 }
 
 int lmc_encode(lmc_session* session, const int32_t* tokens, size_t n_tokens, lmc_error** error) {
-  return Guard("lmc_encode", error,
-               [&] {
-                 Need(session, "session");
-                 if (n_tokens > 0) Need(tokens, "tokens");
-                 session->model->model->Encode(*session->session,
-                                               std::span<const int>(tokens, n_tokens));
-               })
-             ? 0
-             : -1;
+  return Status("lmc_encode", error, [&] {
+    Need(session, "session");
+    if (n_tokens > 0) Need(tokens, "tokens");
+    session->model->model->Encode(*session->session, std::span<const int>(tokens, n_tokens));
+  });
 }
 
 int32_t lmc_sample(lmc_session* session, const lmc_sampling* sampling, lmc_error** error) {
