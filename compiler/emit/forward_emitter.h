@@ -45,6 +45,10 @@ class ForwardEmitter {
   // The token count and positions of the rows being run: the chunk's, or the segment's.
   std::string Tokens() const { return segment_ ? "seg.n" : "n"; }
   std::string Positions() const { return segment_ ? "positions + seg.first" : "positions"; }
+  // The position of the last row being run: where its sequence has reached.
+  std::string LastPosition() const {
+    return segment_ ? "positions[seg.first + seg.n - 1]" : "positions[n - 1]";
+  }
   std::string WeightExpr(int weight) const;
   std::string StateExpr(int state) const { return g_.states[state].name; }
   // The run-time row count of a value: n, or rows after last_rows.

@@ -71,9 +71,9 @@ void EmitRope(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
     c.Line("{{");
     c.Indent();
     c.Line("float inv_freq[{}];", ir::RotaryDims(e.graph(), op) / 2);
-    c.Line("lmc::kernels::RopeDynamicNtkInvFreq(inv_freq, {}, {}, {}, {}, {}[{} - 1] + 1);",
+    c.Line("lmc::kernels::RopeDynamicNtkInvFreq(inv_freq, {}, {}, {}, {}, {} + 1);",
            F(op, ir::attr::kTheta), ir::RotaryDims(e.graph(), op), F(op, ir::attr::kFactor),
-           static_cast<int64_t>(op.Get(ir::attr::kOriginalMaxSeqLen)), e.Positions(), e.Tokens());
+           static_cast<int64_t>(op.Get(ir::attr::kOriginalMaxSeqLen)), e.LastPosition());
     freq = "inv_freq";
   }
   c.Line("k::{}({}, {}, {}, {}, {}, {}, {}{});", kernel, Out(e, op), e.Positions(), e.Tokens(),
