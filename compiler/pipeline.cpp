@@ -1,5 +1,6 @@
 #include "compiler/pipeline.h"
 
+#include <fmt/format.h>
 #include <llvm/ADT/SmallString.h>
 #include <llvm/Support/FileSystem.h>
 #include <llvm/Support/Path.h>
@@ -9,10 +10,14 @@
 #include "compiler/spec/parse_spec.h"
 #include "compiler/spec/spec_tree.h"
 #include "compiler/spec/validate_spec.h"
+#include "compiler/support/file_io.h"
 
 namespace lmc {
 
 namespace {
+
+// A module's text: a few KiB, plus its spec; far below this.
+constexpr size_t kMaxIrBytes = 16 << 20;
 
 bool VerifyAfter(const ir::Graph& graph, const char* stage, const PipelineOptions& options,
                  Diagnostics& diags) {
@@ -27,22 +32,27 @@ bool VerifyAfter(const ir::Graph& graph, const char* stage, const PipelineOption
   return problems.empty();
 }
 
-// tokenizer.file is relative to the spec file that names it (a --set value, to
-// the working directory); the binary gets it absolute, so it runs from anywhere.
-std::string AbsoluteTokenizerFile(const Spec& spec, const Diagnostics& diags) {
-  if (spec.tokenizer.file.empty()) return "";
-  llvm::SmallString<256> path(spec.tokenizer.file);
+// `file` made absolute, from `base` (a directory; empty: the working one) when
+// relative. The binary gets its tokenizer file so, to run from anywhere.
+std::string AbsolutePath(const std::string& file, const std::string& base) {
+  if (file.empty()) return "";
+  llvm::SmallString<256> path(file);
   if (!llvm::sys::path::is_absolute(path)) {
-    Location where = spec.Where("tokenizer.file");
-    std::string named_in = where.valid() ? diags.BufferName(where.buffer) : "<--set>";
-    llvm::SmallString<256> base;
-    if (named_in != "<--set>") base = llvm::sys::path::parent_path(named_in);
-    llvm::sys::path::append(base, spec.tokenizer.file);
     path = base;
+    llvm::sys::path::append(path, file);
     llvm::sys::fs::make_absolute(path);
   }
   llvm::sys::path::remove_dots(path, /*remove_dot_dot=*/true);
   return path.str().str();
+}
+
+// tokenizer.file is relative to the spec file that names it (a --set value, to
+// the working directory).
+std::string AbsoluteTokenizerFile(const Spec& spec, const Diagnostics& diags) {
+  Location where = spec.Where("tokenizer.file");
+  std::string named_in = where.valid() ? diags.BufferName(where.buffer) : "<--set>";
+  return AbsolutePath(spec.tokenizer.file,
+                      named_in == "<--set>" ? "" : llvm::sys::path::parent_path(named_in).str());
 }
 
 }  // namespace
@@ -66,14 +76,62 @@ std::optional<ir::Graph> CompileToIr(const Spec& spec, const PipelineOptions& op
   return graph;
 }
 
+bool IsIrFile(const std::string& path) { return llvm::sys::path::extension(path) == ".ir"; }
+
+std::optional<ir::Graph> LoadModule(const PipelineOptions& options, Diagnostics& diags) {
+  if (!IsIrFile(options.spec_path)) {
+    auto spec = LoadSpec(options, diags);
+    if (!spec) return std::nullopt;
+    return CompileToIr(*spec, options, diags);
+  }
+  const std::string& path = options.spec_path;
+  if (!options.overrides.empty()) {
+    diags.Error(Location{}, path + ": --set changes a spec; a .ir file is a compiled module");
+    return std::nullopt;
+  }
+  std::string text, error;
+  if (!ReadRegularFile(path, kMaxIrBytes, text, error)) {
+    diags.Error(Location{}, fmt::format("cannot read {}: {}", path, error));
+    return std::nullopt;
+  }
+  auto graph = ir::Parse(text, &error);
+  if (!graph) {
+    diags.Error(Location{}, fmt::format("{}:{}", path, error));
+    return std::nullopt;
+  }
+  // Hand-written IR is a user's input: its problems are errors, not compiler bugs.
+  auto problems = ir::Verify(*graph);
+  for (const auto& problem : problems) diags.Error(Location{}, path + ": invalid IR: " + problem);
+  if (!problems.empty()) return std::nullopt;
+  if (graph->buffers.empty()) {
+    for (const auto& pass : passes::kPipeline) {
+      pass.run(*graph);
+      if (!VerifyAfter(*graph, pass.name, options, diags)) return std::nullopt;
+    }
+  }
+  return graph;
+}
+
 std::optional<GeneratedFiles> CompileToCpp(const PipelineOptions& options, Diagnostics& diags) {
-  auto spec = LoadSpec(options, diags);
-  if (!spec) return std::nullopt;
-  auto graph = CompileToIr(*spec, options, diags);
+  std::optional<ir::Graph> graph;
+  std::string tokenizer_file;
+  if (IsIrFile(options.spec_path)) {
+    graph = LoadModule(options, diags);
+    // Relative to the .ir file, as a spec's is to the spec.
+    if (graph) {
+      tokenizer_file = AbsolutePath(graph->info.tokenizer_file,
+                                    llvm::sys::path::parent_path(options.spec_path).str());
+    }
+  } else {
+    auto spec = LoadSpec(options, diags);
+    if (!spec) return std::nullopt;
+    graph = CompileToIr(*spec, options, diags);
+    tokenizer_file = AbsoluteTokenizerFile(*spec, diags);
+  }
   if (!graph) return std::nullopt;
   GeneratedFiles files =
       EmitCpp(*graph, options.display_path.empty() ? options.spec_path : options.display_path);
-  files.tokenizer_file = AbsoluteTokenizerFile(*spec, diags);
+  files.tokenizer_file = tokenizer_file;
   return files;
 }
 

@@ -30,7 +30,15 @@ std::optional<Spec> LoadSpec(const PipelineOptions& options, Diagnostics& diags)
 std::optional<ir::Graph> CompileToIr(const Spec& spec, const PipelineOptions& options,
                                      Diagnostics& diags);
 
-// The whole pipeline to C++ source text.
+// Whether `path` names a module's IR text (FILE.ir) rather than a spec.
+bool IsIrFile(const std::string& path);
+
+// The module to emit: the spec compiled (LoadSpec, CompileToIr), or the module
+// a .ir file holds (as `lmc emit --ir` prints it), parsed and verified, and run
+// through the passes when its buffers are not planned yet.
+std::optional<ir::Graph> LoadModule(const PipelineOptions& options, Diagnostics& diags);
+
+// The whole pipeline to C++ source text, from a spec or a .ir file.
 std::optional<GeneratedFiles> CompileToCpp(const PipelineOptions& options, Diagnostics& diags);
 
 }  // namespace lmc

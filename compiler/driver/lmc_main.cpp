@@ -4,6 +4,7 @@
 //   lmc emit SPEC -o DIR      write the generated C++ (and IR) to DIR
 //   lmc emit SPEC --ir        print the IR after all passes
 //   lmc build SPEC -o BINARY  compile the model binary
+//   (emit and build also take FILE.ir, a module as emit --ir prints it)
 //   lmc build SPEC --library -o LIB.a  a static library exporting lmc_open_<name> (lmc.h)
 //   lmc opt FILE.ir [--passes=a,b]  parse IR, run passes, print IR (pass tests)
 //   lmc run SPEC --weights W --tokens 1,2,3 --out F.npy   the reference interpreter
@@ -173,9 +174,7 @@ int Check() {
 int Emit() {
   lmc::Diagnostics diags;
   auto options = Options();
-  auto spec = lmc::LoadSpec(options, diags);
-  if (!spec) return 1;
-  auto graph = lmc::CompileToIr(*spec, options, diags);
+  auto graph = lmc::LoadModule(options, diags);  // A spec, or a .ir file.
   if (!graph) return 1;
   if (emit_ir) llvm::outs() << lmc::ir::Print(*graph);
   if (emit_dir.empty()) return 0;

@@ -71,6 +71,53 @@ int64_t Graph::RowElements(int value) const {
   return d.size() <= 1 ? 1 : Elements(std::vector<DimId>(d.begin() + 1, d.end()));
 }
 
+std::span<const InfoField> InfoFields() {
+  static const InfoField fields[] = {
+      {"family", &ModuleInfo::family},
+      {"weights_format", &ModuleInfo::weights_format},
+      {"tensor_prefix", &ModuleInfo::tensor_prefix},
+      {"tokenizer_kind", &ModuleInfo::tokenizer_kind},
+      {"tokenizer_file", &ModuleInfo::tokenizer_file},
+      {"bos", &ModuleInfo::bos},
+      {"eos", &ModuleInfo::eos},
+      {"decoder_start", &ModuleInfo::decoder_start},
+      {"cls", &ModuleInfo::cls},
+      {"sep", &ModuleInfo::sep},
+      {"spec_yaml", &ModuleInfo::spec_yaml},
+  };
+  return fields;
+}
+
+std::string Quote(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+          out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
 namespace {
 
 class Printer {
@@ -79,6 +126,14 @@ class Printer {
 
   std::string Run() {
     out_ += fmt::format("module @{} {{\n", g_.name);
+    for (const InfoField& field : InfoFields()) {
+      out_ += fmt::format("  info {} = ", field.name);
+      if (auto* text = std::get_if<std::string ModuleInfo::*>(&field.member)) {
+        out_ += Quote(g_.info.*(*text)) + "\n";
+      } else {
+        out_ += fmt::format("{}\n", g_.info.*std::get<int64_t ModuleInfo::*>(field.member));
+      }
+    }
     for (const Dim& d : g_.dims) {
       if (d.dynamic) {
         out_ += d.size ? fmt::format("  dim {} <= {}\n", d.name, d.size)
@@ -88,7 +143,7 @@ class Printer {
       }
     }
     for (const Weight& w : g_.weights) {
-      out_ += fmt::format("  weight @{} \"{}\" : {}{}{}{}", w.role, w.tensor,
+      out_ += fmt::format("  weight @{} {} : {}{}{}{}", w.role, Quote(w.tensor),
                           rt::DTypeName(w.dtype), DimsText(w.dims),
                           PerLayerText(w.per_layer, w.encoder), w.transposed ? " transposed" : "");
       if (w.parts > 1) out_ += fmt::format(" part {} of {}", w.part, w.parts);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -380,11 +381,25 @@ std::vector<float> AlibiSlopes(const Graph& graph, const Op& attention);
 // with position_bias t5_relative; empty otherwise. Bidirectional unless causal.
 std::vector<int> T5Buckets(const Op& attention);
 
-// Textual form, as `lmc emit --ir` prints it and generated/*/X.ir stores it.
+// ModuleInfo's fields by the names the text form gives them (`info bos = 1`,
+// `info family = "decoder"`): the printer writes each, the parser reads them.
+struct InfoField {
+  const char* name;
+  std::variant<std::string ModuleInfo::*, int64_t ModuleInfo::*> member;
+};
+std::span<const InfoField> InfoFields();
+
+// A string as the text form quotes it: in double quotes, with \\, \", \n, \t,
+// \r and \xHH (other control characters) escaped.
+std::string Quote(std::string_view text);
+
+// Textual form, as `lmc emit --ir` prints it and generated/*/X.ir stores it:
+// the whole module, its info included, so that `lmc emit`/`lmc build` can
+// start from it.
 std::string Print(const Graph& graph);
 
-// Reads Print's text form back (module info aside). On failure returns nullopt
-// and sets `error` to "line:col: what was expected".
+// Reads Print's text form back; info lines may be absent (defaults). On
+// failure returns nullopt and sets `error` to "line:col: what was expected".
 std::optional<Graph> Parse(std::string_view text, std::string* error);
 
 // Checks definitions before uses, operand, weight, attribute and state counts

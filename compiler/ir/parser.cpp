@@ -30,7 +30,9 @@ class Parser {
     Expect("{");
     while (!Accept("}")) {
       std::string word = Ident();
-      if (word == "dim") {
+      if (word == "info") {
+        ParseInfo();
+      } else if (word == "dim") {
         ParseDim();
       } else if (word == "weight") {
         ParseWeight();
@@ -41,7 +43,7 @@ class Parser {
       } else if (word == "entry") {
         ParseEntry();
       } else {
-        Fail(fmt::format("expected dim, weight, state, buffer or entry, found '{}'", word));
+        Fail(fmt::format("expected info, dim, weight, state, buffer or entry, found '{}'", word));
       }
     }
     SkipSpace();
@@ -125,14 +127,76 @@ class Parser {
     return v;
   }
 
+  // A string as Quote writes it.
   std::string String() {
     SkipSpace();
     if (pos_ >= text_.size() || text_[pos_] != '"') Fail("expected a quoted string");
-    size_t end = text_.find('"', pos_ + 1);
-    if (end == std::string_view::npos) Fail("unterminated string");
-    std::string s(text_.substr(pos_ + 1, end - pos_ - 1));
-    pos_ = end + 1;
+    std::string s;
+    for (++pos_; pos_ < text_.size() && text_[pos_] != '"'; ++pos_) {
+      if (text_[pos_] != '\\') {
+        s += text_[pos_];
+        continue;
+      }
+      if (++pos_ >= text_.size()) break;
+      switch (text_[pos_]) {
+        case '\\':
+        case '"':
+          s += text_[pos_];
+          break;
+        case 'n':
+          s += '\n';
+          break;
+        case 't':
+          s += '\t';
+          break;
+        case 'r':
+          s += '\r';
+          break;
+        case 'x': {
+          const std::string hex(text_.substr(pos_ + 1, 2));
+          if (hex.size() != 2 || !std::isxdigit(static_cast<unsigned char>(hex[0])) ||
+              !std::isxdigit(static_cast<unsigned char>(hex[1]))) {
+            Fail("expected two hex digits after \\x");
+          }
+          s += static_cast<char>(std::stoi(hex, nullptr, 16));
+          pos_ += 2;
+          break;
+        }
+        default:
+          Fail(fmt::format("unknown escape \\{}", text_[pos_]));
+      }
+    }
+    if (pos_ >= text_.size()) Fail("unterminated string");
+    ++pos_;
     return s;
+  }
+
+  // `info NAME = VALUE`: a ModuleInfo field, a string or an id (-1: none).
+  void ParseInfo() {
+    SkipSpace();
+    const size_t at = pos_;
+    const std::string name = Ident();
+    const InfoField* field = nullptr;
+    for (const InfoField& f : InfoFields()) {
+      if (name == f.name) field = &f;
+    }
+    if (!field) {
+      pos_ = at;
+      Fail(fmt::format("unknown info field '{}'", name));
+    }
+    Expect("=");
+    if (auto* text = std::get_if<std::string ModuleInfo::*>(&field->member)) {
+      g_.info.*(*text) = String();
+      return;
+    }
+    SkipSpace();
+    const size_t value = pos_;
+    int64_t id = -1;
+    if (Ident() != "-1") {
+      pos_ = value;
+      id = Int();
+    }
+    g_.info.*std::get<int64_t ModuleInfo::*>(field->member) = id;
   }
 
   DimId DimByName(const std::string& name) {
@@ -345,6 +409,9 @@ class Parser {
       op.body->yield = UseValue();
       Expect("}");
       ResultType(op, name);
+      // The carried value lives in the result's buffer (plan-buffers gives both
+      // one), which the text names once.
+      g_.values[op.body->args[0]].buffer = g_.values[op.result].buffer;
       block.ops.push_back(std::move(op));
       return;
     }
