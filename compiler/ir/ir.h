@@ -198,6 +198,13 @@ inline constexpr AttrKey<LayerStack> kStack{"stack"};
 inline constexpr AttrKey<Activation> kFunction{"function"};
 }  // namespace attr
 
+// An entry of Op::attrs, its value's type checked against its key's at
+// compile time: AttrOf(attr::kEps, 1e-5).
+template <typename T>
+std::pair<std::string, Attr> AttrOf(AttrKey<T> key, std::type_identity_t<T> value) {
+  return {key.name, std::move(value)};
+}
+
 // ---- Values, weights, state ------------------------------------------------
 // A value's elements: activations are f32, the entry points' token ids and
 // positions i32. What a weight or state is stored as is a checkpoint dtype

@@ -390,7 +390,7 @@ class Parser {
     Op op{*kind};
     if (*kind == OpKind::kLayers) {
       if (Accept("encoder")) {
-        op.attrs.emplace_back(attr::kStack.name, LayerStack::kEncoder);
+        op.attrs.push_back(AttrOf(attr::kStack, LayerStack::kEncoder));
         g_.n_encoder_layers = static_cast<int>(Int());
       } else {
         g_.n_layers = static_cast<int>(Int());

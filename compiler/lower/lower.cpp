@@ -127,7 +127,7 @@ class Lowering {
     }
     if (spec_.embeddings.output_scale != 1.0) {
       last = Emit(g_.body, ir::OpKind::kScale, "x.scaled", {rows_, d_}, {last}, {},
-                  {{"factor", spec_.embeddings.output_scale}});
+                  {ir::AttrOf(ir::attr::kFactor, spec_.embeddings.output_scale)});
     }
     int classifier =
         Weight(spec_.embeddings.tied ? "token_embedding" : "classifier", {vocab_, d_}, false);
@@ -184,7 +184,7 @@ class Lowering {
     }
     if (spec_.embeddings.scale != 1.0) {
       x = Emit(b, ir::OpKind::kScale, "x.scaled", {t_, d_}, {x}, {},
-               {{"factor", spec_.embeddings.scale}});
+               {ir::AttrOf(ir::attr::kFactor, spec_.embeddings.scale)});
     }
     if (spec_.position.kind == PositionKind::kLearned) {
       x = Emit(b, ir::OpKind::kAddPositionEmbedding, "x.pos", {t_, d_}, {x, positions_},
@@ -200,7 +200,7 @@ class Lowering {
   // the last. `cross`: each layer also attends to the encoder's output.
   int Stack(ir::Block& b, int x, bool cross) {
     ir::Op layers{ir::OpKind::kLayers};
-    if (encoder_) layers.attrs.emplace_back("stack", ir::LayerStack::kEncoder);
+    if (encoder_) layers.attrs.push_back(ir::AttrOf(ir::attr::kStack, ir::LayerStack::kEncoder));
     layers.operands = {x};
     layers.body = std::make_unique<ir::Block>();
     int residual = g_.AddValue("h", {t_, d_});
@@ -247,23 +247,26 @@ class Lowering {
         Emit(b, ir::OpKind::kKvStore, "kv", {}, {k, v, positions_}, {}, {}, {k_cache, v_cache});
     g_.values[kv].kind = ir::Value::Kind::kState;
     std::vector<std::pair<std::string, ir::Attr>> attrs = {
-        {"heads", ir::DimRef{heads_}},
-        {"kv_heads", ir::DimRef{kv_heads_}},
-        {"head_dim", ir::DimRef{head_dim_}},
-        {"scale", a.scale},
+        ir::AttrOf(ir::attr::kHeads, ir::DimRef{heads_}),
+        ir::AttrOf(ir::attr::kKvHeads, ir::DimRef{kv_heads_}),
+        ir::AttrOf(ir::attr::kHeadDim, ir::DimRef{head_dim_}),
+        ir::AttrOf(ir::attr::kScale, a.scale),
         // An encoder-decoder's encoder attends both ways.
-        {"mask", a.causal && !encoder_ ? ir::AttentionMask::kCausal : ir::AttentionMask::kNone}};
+        ir::AttrOf(ir::attr::kMask,
+                   a.causal && !encoder_ ? ir::AttentionMask::kCausal : ir::AttentionMask::kNone)};
     std::vector<int> table;
     if (spec_.position.kind == PositionKind::kAlibi) {
-      attrs.emplace_back("position_bias", ir::PositionBias::kAlibi);
+      attrs.push_back(ir::AttrOf(ir::attr::kPositionBias, ir::PositionBias::kAlibi));
     } else if (spec_.position.kind == PositionKind::kT5Relative) {
       // One table per stack, stored with its first layer and used by all.
-      attrs.emplace_back("position_bias", ir::PositionBias::kT5Relative);
-      attrs.emplace_back("num_buckets", static_cast<double>(spec_.position.t5.num_buckets));
-      attrs.emplace_back("max_distance", static_cast<double>(spec_.position.t5.max_distance));
+      attrs.push_back(ir::AttrOf(ir::attr::kPositionBias, ir::PositionBias::kT5Relative));
+      attrs.push_back(
+          ir::AttrOf(ir::attr::kNumBuckets, static_cast<double>(spec_.position.t5.num_buckets)));
+      attrs.push_back(
+          ir::AttrOf(ir::attr::kMaxDistance, static_cast<double>(spec_.position.t5.max_distance)));
       table.push_back(Weight("relative_bias", {buckets_, heads_}, false));
     } else if (spec_.position.kind == PositionKind::kCope) {
-      attrs.emplace_back("position_bias", ir::PositionBias::kCope);
+      attrs.push_back(ir::AttrOf(ir::attr::kPositionBias, ir::PositionBias::kCope));
       table.push_back(Weight("cope", {head_dim_, cope_positions_}, true));
     }
     int att = Emit(b, ir::OpKind::kAttention, "att", {t_, q_dim_}, {q, positions_, kv},
@@ -276,10 +279,10 @@ class Lowering {
     const auto& a = spec_.attention;
     int q = Linear(b, "cross.q", xb, "cross_wq", q_dim_, d_, a.bias);
     int att = Emit(b, ir::OpKind::kCrossAttention, "cross.att", {t_, q_dim_}, {q}, {},
-                   {{"heads", ir::DimRef{heads_}},
-                    {"kv_heads", ir::DimRef{kv_heads_}},
-                    {"head_dim", ir::DimRef{head_dim_}},
-                    {"scale", a.scale}},
+                   {ir::AttrOf(ir::attr::kHeads, ir::DimRef{heads_}),
+                    ir::AttrOf(ir::attr::kKvHeads, ir::DimRef{kv_heads_}),
+                    ir::AttrOf(ir::attr::kHeadDim, ir::DimRef{head_dim_}),
+                    ir::AttrOf(ir::attr::kScale, a.scale)},
                    {cross_k_, cross_v_});
     return Linear(b, "cross.out", att, "cross_wo", d_, q_dim_, a.out_bias);
   }
@@ -290,10 +293,11 @@ class Lowering {
     if (IsGated(f.activation)) {
       int gate = Linear(b, "gate", x, "w_gate", hidden_, d_, f.bias);
       int up = Linear(b, "up", x, "w_up", hidden_, d_, f.bias);
-      act = f.activation == Activation::kSwiGlu ? Emit(b, ir::OpKind::kSwiGlu, "hb", {t_, hidden_},
-                                                       {gate, up}, {}, {{"beta", f.beta}})
-                                                : Emit(b, ir::OpKind::kMul, "hb", {t_, hidden_},
-                                                       {Activate(b, gate, f.activation), up});
+      act = f.activation == Activation::kSwiGlu
+                ? Emit(b, ir::OpKind::kSwiGlu, "hb", {t_, hidden_}, {gate, up}, {},
+                       {ir::AttrOf(ir::attr::kBeta, f.beta)})
+                : Emit(b, ir::OpKind::kMul, "hb", {t_, hidden_},
+                       {Activate(b, gate, f.activation), up});
     } else {
       act = Activate(b, Linear(b, "up", x, "w_up", hidden_, d_, f.bias), f.activation);
     }
@@ -308,12 +312,12 @@ class Lowering {
     int dense = Emit(g_.body, ir::OpKind::kLinear, "pooler", {one, d_}, {first},
                      {Weight("pooler", {d_, d_}, false), Weight("pooler_bias", {d_}, false)});
     return Emit(g_.body, ir::OpKind::kActivation, "pooled", {one, d_}, {dense}, {},
-                {{"function", ir::Activation::kTanh}});
+                {ir::AttrOf(ir::attr::kFunction, ir::Activation::kTanh)});
   }
 
   int Activate(ir::Block& b, int x, Activation a) {
     return Emit(b, ir::OpKind::kActivation, g_.values[x].name + ".act", g_.values[x].dims, {x}, {},
-                {{"function", ActivationOf(a)}});
+                {ir::AttrOf(ir::attr::kFunction, ActivationOf(a))});
   }
 
   int Linear(ir::Block& b, const std::string& name, int x, const std::string& role, ir::DimId out,
@@ -327,36 +331,40 @@ class Lowering {
     const auto& dims = g_.values[x].dims;
     std::vector<int> weights = {Weight(role, {d_}, per_layer)};
     if (spec_.norm.kind == NormKind::kRmsNorm) {
-      return Emit(b, ir::OpKind::kRmsNorm, name, dims, {x}, weights, {{"eps", spec_.norm.eps}});
+      return Emit(b, ir::OpKind::kRmsNorm, name, dims, {x}, weights,
+                  {ir::AttrOf(ir::attr::kEps, spec_.norm.eps)});
     }
     if (spec_.norm.bias) weights.push_back(Weight(role + "_bias", {d_}, per_layer));
-    return Emit(b, ir::OpKind::kLayerNorm, name, dims, {x}, weights, {{"eps", spec_.norm.eps}});
+    return Emit(b, ir::OpKind::kLayerNorm, name, dims, {x}, weights,
+                {ir::AttrOf(ir::attr::kEps, spec_.norm.eps)});
   }
 
   int Rope(ir::Block& b, int x, ir::DimId heads) {
     const auto& r = spec_.position.rope;
     std::vector<std::pair<std::string, ir::Attr>> attrs = {
-        {"heads", ir::DimRef{heads}},
-        {"head_dim", ir::DimRef{head_dim_}},
-        {"theta", r.theta},
+        ir::AttrOf(ir::attr::kHeads, ir::DimRef{heads}),
+        ir::AttrOf(ir::attr::kHeadDim, ir::DimRef{head_dim_}),
+        ir::AttrOf(ir::attr::kTheta, r.theta),
         {"style",
          r.style == RopeStyle::kInterleaved ? ir::RopeStyle::kInterleaved : ir::RopeStyle::kHalf}};
     if (r.scaling != RopeScaling::kNone) {
-      attrs.emplace_back("scaling", r.scaling == RopeScaling::kLinear ? ir::RopeScaling::kLinear
-                                    : r.scaling == RopeScaling::kLlama3
-                                        ? ir::RopeScaling::kLlama3
-                                        : ir::RopeScaling::kDynamicNtk);
-      attrs.emplace_back("factor", r.factor);
+      attrs.push_back(ir::AttrOf(
+          ir::attr::kScaling, r.scaling == RopeScaling::kLinear   ? ir::RopeScaling::kLinear
+                              : r.scaling == RopeScaling::kLlama3 ? ir::RopeScaling::kLlama3
+                                                                  : ir::RopeScaling::kDynamicNtk));
+      attrs.push_back(ir::AttrOf(ir::attr::kFactor, r.factor));
       if (r.scaling == RopeScaling::kLlama3) {
-        attrs.emplace_back("low_freq_factor", r.low_freq_factor);
-        attrs.emplace_back("high_freq_factor", r.high_freq_factor);
+        attrs.push_back(ir::AttrOf(ir::attr::kLowFreqFactor, r.low_freq_factor));
+        attrs.push_back(ir::AttrOf(ir::attr::kHighFreqFactor, r.high_freq_factor));
       }
       if (r.scaling != RopeScaling::kLinear) {
-        attrs.emplace_back("original_max_seq_len", static_cast<double>(r.original_max_seq_len));
+        attrs.push_back(
+            ir::AttrOf(ir::attr::kOriginalMaxSeqLen, static_cast<double>(r.original_max_seq_len)));
       }
     }
     if (r.dims != 0 && r.dims != spec_.attention.head_dim) {
-      attrs.emplace_back("rotary_dims", ir::DimRef{g_.AddDim("rotary_dims", r.dims)});
+      attrs.push_back(
+          ir::AttrOf(ir::attr::kRotaryDims, ir::DimRef{g_.AddDim("rotary_dims", r.dims)}));
     }
     return Emit(b, ir::OpKind::kRope, g_.values[x].name + ".rope", g_.values[x].dims,
                 {x, positions_}, {}, std::move(attrs));

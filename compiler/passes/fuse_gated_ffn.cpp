@@ -36,7 +36,8 @@ void FuseBlock(ir::Block& block, std::map<int, int>& uses) {
     ir::Op fused{ir::OpKind::kGatedLinear};
     fused.operands = gate.operands;
     fused.weights = {gate.weights[0], up.weights[0]};
-    fused.attrs = {{"activation", ir::GateActivation::kSwiGlu}, {"beta", op.Get(ir::attr::kBeta)}};
+    fused.attrs = {ir::AttrOf(ir::attr::kGateActivation, ir::GateActivation::kSwiGlu),
+                   ir::AttrOf(ir::attr::kBeta, op.Get(ir::attr::kBeta))};
     fused.result = op.result;
     dead[gate_it->second] = dead[up_it->second] = true;
     op = std::move(fused);
