@@ -112,9 +112,10 @@ typedef struct lmc_batch_item {
 int lmc_batch_step(lmc_model* model, const lmc_batch_item* items, size_t n_items,
                    lmc_error** error);
 
-/* The last step's output: *rows rows of lmc_info.output_width floats (logits, or
- * an encoder's hidden states). Valid until the session's next call. */
-const float* lmc_logits(const lmc_session* session, size_t* rows);
+/* The last step's output: *rows rows of *width floats (either may be NULL): logits
+ * (lmc_info.output_width), an encoder's hidden states, or after lmc_encode the
+ * encoder's last hidden state (d_model). Valid until the session's next call. */
+const float* lmc_logits(const lmc_session* session, size_t* rows, size_t* width);
 
 /* Encoders: runs tokens from position 0 (the session restarts) and keeps every
  * row's hidden state (lmc_logits); `pooled`, when not NULL and the model has a

@@ -30,11 +30,13 @@ class Error : public std::runtime_error {
 };
 
 namespace detail {
-// Throws `error` (freed) unless the call succeeded.
-inline void Check(bool ok, lmc_error* error) {
+// Throws *error (freed) unless the call succeeded. A pointer to it, read after the call:
+// an argument's value could be taken before the call in the same expression sets it.
+inline void Check(bool ok, lmc_error** error) {
   if (ok) return;
-  std::string message = error ? lmc_error_message(error) : "lmc: call failed";
-  lmc_error_free(error);
+  std::string message = *error ? lmc_error_message(*error) : "lmc: call failed";
+  lmc_error_free(*error);
+  *error = nullptr;
   throw Error(message);
 }
 struct CloseModel {
@@ -48,7 +50,7 @@ struct FreeSession {
 // The process-wide kernel thread pool's size (lmc_set_threads).
 inline void SetThreads(int threads) {
   lmc_error* error = nullptr;
-  detail::Check(lmc_set_threads(threads, &error) == 0, error);
+  detail::Check(lmc_set_threads(threads, &error) == 0, &error);
 }
 
 class Session;
@@ -71,7 +73,7 @@ class Model {
     lmc_open_options options{tokenizer_path.empty() ? nullptr : tokenizer_path.c_str()};
     lmc_error* error = nullptr;
     model_.reset(open(weights_path.c_str(), &options, &error));
-    detail::Check(model_ != nullptr, error);
+    detail::Check(model_ != nullptr, &error);
   }
 
   lmc_model* get() const { return model_.get(); }
@@ -84,7 +86,7 @@ class Model {
       lmc_error* error = nullptr;
       detail::Check(lmc_tokenize(model_.get(), text.data(), text.size(), flags, ids.data(),
                                  ids.size(), &n, &error) == 0,
-                    error);
+                    &error);
       bool fits = n <= ids.size();
       ids.resize(n);
       if (fits) return ids;
@@ -98,7 +100,7 @@ class Model {
       lmc_error* error = nullptr;
       detail::Check(lmc_detokenize(model_.get(), ids.data(), ids.size(), text.data(), text.size(),
                                    &n, &error) == 0,
-                    error);
+                    &error);
       bool fits = n <= text.size();
       text.resize(n);
       if (fits) return text;
@@ -121,27 +123,28 @@ class Session {
 
   void Rewind(int32_t position) {
     lmc_error* error = nullptr;
-    detail::Check(lmc_session_rewind(session_.get(), position, &error) == 0, error);
+    detail::Check(lmc_session_rewind(session_.get(), position, &error) == 0, &error);
   }
   void Prefill(std::span<const int32_t> tokens, unsigned flags = 0) {
     lmc_error* error = nullptr;
     detail::Check(lmc_prefill(session_.get(), tokens.data(), tokens.size(), flags, &error) == 0,
-                  error);
+                  &error);
   }
   void DecodeStep(int32_t token) {
     lmc_error* error = nullptr;
-    detail::Check(lmc_decode_step(session_.get(), token, &error) == 0, error);
+    detail::Check(lmc_decode_step(session_.get(), token, &error) == 0, &error);
   }
-  // Every row the last step kept, each lmc_info::output_width floats.
+  // Every row the last step kept (lmc_logits: output_width floats each, or d_model
+  // after Encode).
   std::span<const float> logits() const {
-    size_t rows = 0;
-    const float* data = lmc_logits(session_.get(), &rows);
-    return {data, rows * static_cast<size_t>(width_)};
+    size_t rows = 0, width = 0;
+    const float* data = lmc_logits(session_.get(), &rows, &width);
+    return {data, rows * width};
   }
   int32_t Sample(const lmc_sampling& sampling) {
     lmc_error* error = nullptr;
     int32_t token = lmc_sample(session_.get(), &sampling, &error);
-    detail::Check(token >= 0, error);
+    detail::Check(token >= 0, &error);
     return token;
   }
   // pooled: empty, or d_model floats for a model with a pooler.
@@ -149,25 +152,24 @@ class Session {
     lmc_error* error = nullptr;
     detail::Check(lmc_embed(session_.get(), tokens.data(), tokens.size(),
                             pooled.empty() ? nullptr : pooled.data(), &error) == 0,
-                  error);
+                  &error);
   }
   void Encode(std::span<const int32_t> tokens) {
     lmc_error* error = nullptr;
-    detail::Check(lmc_encode(session_.get(), tokens.data(), tokens.size(), &error) == 0, error);
+    detail::Check(lmc_encode(session_.get(), tokens.data(), tokens.size(), &error) == 0, &error);
   }
 
  private:
   friend class Model;
-  Session(lmc_session* session, int32_t width) : session_(session), width_(width) {}
+  explicit Session(lmc_session* session) : session_(session) {}
   std::unique_ptr<lmc_session, detail::FreeSession> session_;
-  int32_t width_;
 };
 
 inline Session Model::NewSession(int32_t ctx_capacity) {
   lmc_error* error = nullptr;
   lmc_session* session = lmc_session_new(model_.get(), ctx_capacity, &error);
-  detail::Check(session != nullptr, error);
-  return Session(session, info().output_width);
+  detail::Check(session != nullptr, &error);
+  return Session(session);
 }
 
 inline void Model::Step(std::span<const BatchItem> items) {
@@ -177,7 +179,7 @@ inline void Model::Step(std::span<const BatchItem> items) {
     batch.push_back({item.session->get(), item.tokens.data(), item.tokens.size(), item.flags});
   }
   lmc_error* error = nullptr;
-  detail::Check(lmc_batch_step(model_.get(), batch.data(), batch.size(), &error) == 0, error);
+  detail::Check(lmc_batch_step(model_.get(), batch.data(), batch.size(), &error) == 0, &error);
 }
 
 }  // namespace lmc

@@ -55,7 +55,7 @@ bool Guard(const char* function, lmc_error** error, F&& body) noexcept {
   } catch (const std::bad_alloc&) {
     SetError(error, fmt::format("{}: out of memory", function));
   } catch (const std::exception& e) {
-    SetError(error, fmt::format("{}: {}", function, e.what()));
+    SetError(error, e.what());  // Names the file or argument already (one line).
   } catch (...) {
     SetError(error, fmt::format("{}: unknown error", function));
   }
@@ -235,13 +235,11 @@ int lmc_decode_step(lmc_session* session, int32_t token, lmc_error** error) {
   return lmc_prefill(session, &token, 1, 0, error);
 }
 
-const float* lmc_logits(const lmc_session* session, size_t* rows) {
-  if (session == nullptr || session->session->output_rows() == 0) {
-    if (rows) *rows = 0;
-    return nullptr;
-  }
-  if (rows) *rows = static_cast<size_t>(session->session->output_rows());
-  return session->session->output();
+const float* lmc_logits(const lmc_session* session, size_t* rows, size_t* width) {
+  const bool any = session != nullptr && session->session->output_rows() > 0;
+  if (rows) *rows = any ? static_cast<size_t>(session->session->output_rows()) : 0;
+  if (width) *width = any ? static_cast<size_t>(session->session->output_width()) : 0;
+  return any ? session->session->output() : nullptr;
 }
 
 int lmc_embed(lmc_session* session, const int32_t* tokens, size_t n_tokens, float* pooled,

@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "lmc/lmc.hpp"
 #include "runtime/cli/args.h"
 #include "runtime/kernels/probes.h"
 #include "runtime/kernels/thread_pool.h"
@@ -248,51 +249,51 @@ int Bench(int argc, char** argv) {
   // Before the model maps the file: the account's own mapping is gone by then, so peak RSS
   // counts the weights once.
   const WeightAccount weights = AccountWeights(o.weights, info);
-  auto model = CreateModel();
   auto load_start = Clock::now();
-  model->LoadWeights(o.weights);
+  lmc::Model model(OpenModel, o.weights);
   const double load_seconds = Seconds(load_start);
-  std::vector<std::unique_ptr<Session>> sessions;
-  for (int b = 0; b < o.batch; ++b)
-    sessions.push_back(model->NewSession(o.depth + o.prompt + o.decode));
+  std::vector<lmc::Session> sessions;
+  for (int b = 0; b < o.batch; ++b) {
+    sessions.push_back(model.NewSession(o.depth + o.prompt + o.decode));
+  }
 
   std::vector<int> context(o.depth), prompt(o.prompt);
   for (int i = 0; i < o.depth; ++i) context[i] = TokenAt(i, info.vocab_size);
   for (int i = 0; i < o.prompt; ++i) prompt[i] = TokenAt(o.depth + i, info.vocab_size);
-  for (auto& session : sessions) {
+  for (lmc::Session& session : sessions) {
     if (info.encoder_decoder) {  // The decoder attends to a source as long as the prompt.
-      model->Encode(*session, std::span<const int>(prompt).first(std::min(o.prompt, info.chunk)));
+      session.Encode(std::span<const int>(prompt).first(std::min(o.prompt, info.chunk)));
     }
-    if (o.depth > 0) Prefill(*model, *session, context, false);
+    if (o.depth > 0) session.Prefill(context);
   }
-  Session& one = *sessions[0];
+  lmc::Session& one = sessions[0];
   if (o.batch > 1) {  // The other sessions decode after the prompt too.
-    for (size_t b = 1; b < sessions.size(); ++b) Prefill(*model, *sessions[b], prompt, false);
+    for (size_t b = 1; b < sessions.size(); ++b) sessions[b].Prefill(prompt);
   }
 
   std::vector<double> prefill_rates, decode_rates, batch_rates;
-  std::vector<StepInput> inputs(sessions.size());
+  std::vector<lmc::BatchItem> items(sessions.size());
   std::vector<int> next(sessions.size());
   for (int rep = 0; rep <= o.reps; ++rep) {  // Rep 0 warms up (page faults, caches).
     one.Rewind(o.depth);
     auto start = Clock::now();
-    Prefill(*model, one, prompt, false);
+    one.Prefill(prompt);
     const double prefill_s = Seconds(start);
     start = Clock::now();
     for (int i = 0; i < o.decode; ++i) {
-      Decode(*model, one, TokenAt(o.depth + o.prompt + i, info.vocab_size));
+      one.DecodeStep(TokenAt(o.depth + o.prompt + i, info.vocab_size));
     }
     const double decode_s = Seconds(start);
     double batch_s = 0;
     if (o.batch > 1) {
-      for (auto& session : sessions) session->Rewind(o.depth + o.prompt);
+      for (lmc::Session& session : sessions) session.Rewind(o.depth + o.prompt);
       start = Clock::now();
       for (int i = 0; i < o.decode; ++i) {
         for (size_t b = 0; b < sessions.size(); ++b) {
           next[b] = TokenAt(o.depth + o.prompt + i + static_cast<int>(b), info.vocab_size);
-          inputs[b] = {sessions[b].get(), std::span<const int>(&next[b], 1)};
+          items[b] = {&sessions[b], std::span<const int>(&next[b], 1)};
         }
-        model->Step(inputs);
+        model.Step(items);
       }
       batch_s = Seconds(start);
     }

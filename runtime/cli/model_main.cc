@@ -16,6 +16,9 @@
 // The tokenizer is the spec's: tokenizer.kind, read from tokenizer.file (which
 // lmc build resolved to an absolute path) unless --tokenizer names another.
 //
+// The model runs through the C API (lmc/lmc.hpp over lmc/lmc.h), as any program's would:
+// OpenModel, defined by the binary's build_info.cc, is the model's lmc_open_<name>.
+//
 // stdout carries only results (generated text, ids, info); timings and
 // errors go to stderr. Exit codes: 0 success, 1 bad input file, 2 usage
 // (flags, and prompts or token lists that do not fit the model).
@@ -33,6 +36,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lmc/lmc.hpp"
 #include "runtime/cli/args.h"
 #include "runtime/cli/bench.h"
 #include "runtime/cli/tokenize_command.h"
@@ -92,15 +96,14 @@ int ContextFlag(const Args& args) {
 
 // The model with its weights, and the one session a command runs.
 struct Loaded {
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Session> session;
+  lmc::Model model;
+  lmc::Session session;
 };
 
 Loaded LoadModel(const std::string& weights, int capacity) {
-  Loaded loaded{CreateModel(), nullptr};
-  loaded.model->LoadWeights(weights);
-  loaded.session = loaded.model->NewSession(capacity);
-  return loaded;
+  lmc::Model model(OpenModel, weights);
+  lmc::Session session = model.NewSession(capacity);
+  return Loaded{std::move(model), std::move(session)};
 }
 
 // Token ids given on the command line, checked against the vocabulary.
@@ -173,7 +176,7 @@ void EncodeSource(Loaded& loaded, EncoderInput input, Tokenizer* tokenizer) {
                                    info.vocab_size));
     }
   }
-  loaded.model->Encode(*loaded.session, input.tokens);
+  loaded.session.Encode(input.tokens);
 }
 
 void CheckFinite(std::span<const float> logits, const std::string& weights) {
@@ -345,18 +348,18 @@ int Generate(int argc, char** argv) {
     print(tokenizer->Decode(std::span<const int>(tokens).subspan(first)));
   }
 
-  Sampler sampler(info.vocab_size, o.sampler);
+  const lmc_sampling sampling{o.sampler.temperature, o.sampler.top_p, o.sampler.top_k,
+                              o.sampler.seed};
   auto prefill_start = Clock::now();
   // The sampler overwrites what it is given: it samples from this copy.
-  const float* last = Prefill(*m.model, *m.session, tokens, /*all_rows=*/false);
-  std::vector<float> logits(last, last + info.vocab_size);
+  m.session.Prefill(tokens);
   double prefill_seconds = Seconds(prefill_start);
 
   auto decode_start = Clock::now();
   int prev = tokens.back(), generated = 0, decoded = 0;
   while (generated < n) {
-    CheckFinite(logits, o.weights);
-    int next = sampler.Sample(logits.data());
+    CheckFinite(m.session.logits(), o.weights);
+    int next = m.session.Sample(sampling);
     if (!o.ignore_eos) {
       if ((next == info.bos && !info.encoder_decoder) || next == info.eos) break;
       if (tokenizer && info.eos < 0 && next == tokenizer->eos()) break;
@@ -370,8 +373,7 @@ int Generate(int argc, char** argv) {
     ++generated;
     prev = next;
     if (generated == n) break;
-    const float* out = Decode(*m.model, *m.session, next);
-    logits.assign(out, out + info.vocab_size);
+    m.session.DecodeStep(next);
     ++decoded;
   }
   double decode_seconds = Seconds(decode_start);
@@ -425,12 +427,12 @@ int Logits(int argc, char** argv) {
   std::vector<float> all;
   if (o.decode) {
     for (int token : o.tokens) {
-      const float* logits = Decode(*m.model, *m.session, token);
-      all.insert(all.end(), logits, logits + info.vocab_size);
+      m.session.DecodeStep(token);
+      all.insert(all.end(), m.session.logits().begin(), m.session.logits().end());
     }
   } else if (!o.tokens.empty()) {
-    const float* logits = Prefill(*m.model, *m.session, o.tokens, /*all_rows=*/true);
-    all.assign(logits, logits + o.tokens.size() * info.vocab_size);
+    m.session.Prefill(o.tokens, LMC_ALL_ROWS);
+    all.assign(m.session.logits().begin(), m.session.logits().end());
   }
   CheckFinite(all, o.weights);
   WriteNpy(o.out, all.data(), {static_cast<int64_t>(o.tokens.size()), info.vocab_size});
@@ -520,27 +522,25 @@ int Embed(int argc, char** argv) {
   Loaded m = LoadModel(o.weights, std::max<int>(1, static_cast<int>(o.tokens.size())));
   CheckOutputPath(o.out);  // Now that the inputs are read: before the work, not after.
   const int64_t n = static_cast<int64_t>(o.tokens.size()), d = info.d_model;
-  std::vector<float> states;
+  std::vector<float> states, pooled(info.pooler ? d : 0);
   if (info.encoder_decoder) {
     if (o.tokens.empty()) throw UsageError("the encoder input is empty");
-    m.model->Encode(*m.session, o.tokens);
-    states.assign(m.session->output(), m.session->output() + n * d);
+    m.session.Encode(o.tokens);
   } else {
-    const float* out = Prefill(*m.model, *m.session, o.tokens, /*all_rows=*/true);
-    states.assign(out, out + n * d);
+    m.session.Embed(o.tokens, pooled);
   }
+  states.assign(m.session.logits().begin(), m.session.logits().end());
   CheckFinite(states, o.weights);
   if (o.pool.empty()) {
     WriteNpy(o.out, states.data(), {n, d});
     return 0;
   }
   if (o.pool == "pooler") {  // Computed with the states, by the last (only) chunk.
-    std::vector<float> pooled(m.session->pooled().begin(), m.session->pooled().end());
     CheckFinite(pooled, o.weights);
     WriteNpy(o.out, pooled.data(), {d});
     return 0;
   }
-  std::vector<float> pooled(states.begin(), states.begin() + d);
+  pooled.assign(states.begin(), states.begin() + d);
   if (o.pool == "mean") {
     for (int64_t t = 1; t < n; ++t) {
       for (int64_t i = 0; i < d; ++i) pooled[i] += states[t * d + i];
@@ -623,7 +623,7 @@ int PrintHelp(const std::string& text) {
 
 int main(int argc, char** argv) {
   using namespace lmc::rt;
-  ProtectInputs();  // No command writes over a file it reads (--out naming the weights).
+  ProtectInputs();        // No command writes over a file it reads (--out naming the weights).
   EnableMappingGuards();  // A weights file truncated under us: one line, not SIGBUS.
   if (int status = TakeThreadsFlag(argc, argv)) return status;  // --threads N, any command.
   if (argc < 2) {

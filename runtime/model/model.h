@@ -3,7 +3,7 @@
 // lmc emits, for each spec, a source whose namespace lmc::models::<name> defines
 // Info() and CreateModel(), and the C API's lmc_open_<name>; `lmc build` adds a
 // build_info.cc that defines the namespace's kBuildInfo and kTokenizerFile (and,
-// for a binary, the GetModelInfo() and CreateModel() its command line calls).
+// for a binary, the GetModelInfo() and OpenModel() its command line calls).
 // Nothing else of a model is a global symbol, so models link side by side.
 #pragma once
 
@@ -12,6 +12,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include "lmc/lmc.h"
 
 namespace lmc::rt {
 
@@ -53,10 +55,11 @@ class Session {
   int position() const { return position_; }
   // Forgets positions [position, position()); fails outside [0, position()].
   void Rewind(int position);
-  // The last step's output, output_rows() rows of the model's output_width (or,
-  // after Encode, of d_model) floats.
+  // The last step's output, output_rows() rows of output_width() floats: the model's
+  // output_width, or after Encode d_model.
   const float* output() const { return output_.data(); }
   int output_rows() const { return output_rows_; }
+  int output_width() const { return output_width_; }
   // An encoder with a pooler: the pooler's output for the last step's first token.
   std::span<const float> pooled() const { return pooled_; }
   // Encoder-decoders: whether a source has been encoded.
@@ -72,6 +75,7 @@ class Session {
   int position_ = 0;
   bool encoded_ = false;
   int output_rows_ = 0;
+  int output_width_ = 0;
   std::vector<float> output_;
   std::vector<float> pooled_;
 };
@@ -179,8 +183,9 @@ inline const float* Decode(Model& model, Session& session, int token) {
   return Prefill(model, session, std::span<const int>(&token, 1), false);
 }
 
-// A model binary's own model, defined by the build_info.cc `lmc build` writes.
+// A model binary's own model, defined by the build_info.cc `lmc build` writes: what it
+// is, and its lmc_open_<name> (the command line runs it through the C API).
 const ModelInfo& GetModelInfo();
-std::unique_ptr<Model> CreateModel();
+lmc_model* OpenModel(const char* weights_path, const lmc_open_options* options, lmc_error** error);
 
 }  // namespace lmc::rt

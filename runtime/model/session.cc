@@ -89,6 +89,7 @@ void Model::Step(std::span<const StepInput> inputs) {
     Session& s = *in.session;
     const int n = static_cast<int>(in.tokens.size());
     s.output_rows_ = in.all_rows ? n : 1;
+    s.output_width_ = mi.output_width;
     s.output_.resize(static_cast<size_t>(s.output_rows_) * width);
     if (mi.encoder) {  // Bidirectional: a sequence is one pass of its own.
       run();
@@ -129,6 +130,7 @@ void Model::Encode(Session& session, std::span<const int> tokens) {
   const int n = static_cast<int>(tokens.size());
   session.output_.resize(static_cast<size_t>(n) * mi.d_model);
   session.output_rows_ = n;
+  session.output_width_ = mi.d_model;
   EncodeChunk(session, tokens.data(), n, session.output_.data());
   session.encoded_ = true;
   session.position_ = 0;

@@ -61,10 +61,10 @@ struct Model {
 
 size_t Width(const Model& m) { return static_cast<size_t>(m.info->output_width); }
 
-Rows Logits(const Model& m, const lmc_session* s) {
-  size_t rows = 0;
-  const float* p = lmc_logits(s, &rows);
-  return Rows(p, p + rows * Width(m));
+Rows Logits(const lmc_session* s) {
+  size_t rows = 0, width = 0;
+  const float* p = lmc_logits(s, &rows, &width);
+  return Rows(p, p + rows * width);
 }
 
 lmc_session* NewSession(const Model& m, const Script& script) {
@@ -84,10 +84,10 @@ std::vector<Rows> RunAlone(const Model& m, const Script& script) {
   std::vector<Rows> out;
   Must(lmc_prefill(s, script.prompt.data(), script.prompt.size(), LMC_ALL_ROWS, &error), &error,
        "lmc_prefill");
-  out.push_back(Logits(m, s));
+  out.push_back(Logits(s));
   for (int32_t token : script.decode) {
     Must(lmc_decode_step(s, token, &error), &error, "lmc_decode_step");
-    out.push_back(Logits(m, s));
+    out.push_back(Logits(s));
   }
   lmc_session_free(s);
   return out;
@@ -119,7 +119,7 @@ std::vector<std::vector<Rows>> RunBatched(const Model& m, const std::vector<Scri
     if (items.empty()) continue;
     Must(lmc_batch_step(m.model, items.data(), items.size(), &error), &error, "lmc_batch_step");
     for (size_t k : which) {
-      out[k].push_back(Logits(m, sessions[k]));
+      out[k].push_back(Logits(sessions[k]));
       ++done[k];
     }
   }
@@ -171,7 +171,7 @@ void CheckEncoder(const Model& m) {
     lmc_session* s = lmc_session_new(m.model, 64, &error);
     Rows pooled(static_cast<size_t>(m.info->d_model));
     Must(lmc_embed(s, ids.data(), ids.size(), pooled.data(), &error), &error, "lmc_embed");
-    alone.push_back(Logits(m, s));
+    alone.push_back(Logits(s));
     lmc_session_free(s);
   }
   std::vector<lmc_session*> sessions;
@@ -182,7 +182,7 @@ void CheckEncoder(const Model& m) {
   }
   Must(lmc_batch_step(m.model, items.data(), items.size(), &error), &error, "lmc_batch_step");
   bool same = true;
-  for (size_t k = 0; k < sessions.size(); ++k) same = same && Logits(m, sessions[k]) == alone[k];
+  for (size_t k = 0; k < sessions.size(); ++k) same = same && Logits(sessions[k]) == alone[k];
   Check(same, std::string(m.name) + ": encoder batch bit-identical to alone");
   // A second step on an encoder session is refused: it runs from position 0 only.
   int rc = lmc_batch_step(m.model, items.data(), 1, &error);
