@@ -1,8 +1,11 @@
-// Kernels over a chunk of token rows ([n, width] row-major activations), as the
-// generated forward calls them: per Highway target, inline, so that the
-// compile-time sizes the generated code passes reach the loops. Built on the
-// single-row kernels of ops-inl.h; semantics are those of scalar_ops.h applied
-// to each row.
+// The kernel API: kernels over a chunk of token rows ([n, width] row-major
+// activations), as the generated forward (and the sampler) calls them: per
+// Highway target, inline, so that the compile-time sizes the generated code
+// passes reach the loops. A caller compiles itself per target (foreach_target.h)
+// and dispatches once per call. scalar_ops.h mirrors every kernel here (same
+// name and signature) as its reference; kernels_test compares the two on every
+// target. Built on the SIMD building blocks of ops-inl.h, private to the kernels,
+// and the quantized products of quant_ops.h.
 
 // Per-target include guard: toggled by foreach_target.h for each target.
 #if defined(LMC_KERNELS_ROWS_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -291,6 +294,17 @@ inline void CrossAttentionRows(float* HWY_RESTRICT out, const float* HWY_RESTRIC
   auto visible = [&](int) { return source_len; };
   AttendRows(out, q, k_cache, v_cache, nullptr, n, visible, heads, kv_heads, head_dim, scale,
              nullptr, nullptr, nullptr);
+}
+
+// Each of n rows in place: the sampler's probabilities over the vocabulary.
+inline void SoftmaxRows(float* HWY_RESTRICT x, int n, int width) {
+  for (int t = 0; t < n; ++t) Softmax(x + static_cast<size_t>(t) * width, width);
+}
+
+// out[t] = the index of row t's largest element, the first on ties (greedy sampling). Unspecified
+// if the row holds NaN.
+inline void ArgmaxRows(int* HWY_RESTRICT out, const float* HWY_RESTRICT x, int n, int width) {
+  for (int t = 0; t < n; ++t) out[t] = Argmax(x + static_cast<size_t>(t) * width, width);
 }
 
 }  // namespace HWY_NAMESPACE

@@ -1,9 +1,14 @@
-// Plain scalar reference implementations of the kernels in ops.h, with identical signatures.
-// They define the semantics the SIMD versions are tested against, so they favour the obvious
-// formulation (llama2.c's where one exists) over speed.
+// The scalar reference of the kernels in rows-inl.h: the row kernels below (the section "Row
+// kernels") have rows-inl.h's names and signatures, one for one, and define the semantics the
+// SIMD versions are tested against (kernels_test), so they favour the obvious formulation
+// (llama2.c's where one exists) over speed. Above them, the one-row kernels they apply to
+// each row, which the reference interpreter (compiler/interp) calls directly.
 #ifndef LMC_RUNTIME_KERNELS_SCALAR_OPS_H_
 #define LMC_RUNTIME_KERNELS_SCALAR_OPS_H_
 
+#include <hwy/base.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -14,11 +19,17 @@
 
 namespace lmc::kernels::scalar {
 
-inline void MatVec(float* out, const float* w, const float* x, int rows, int cols) {
+// A weight as f32: bfloat16 widens exactly (its bits are the top half of the f32's).
+inline float Widen(float w) { return w; }
+inline float Widen(hwy::bfloat16_t w) { return hwy::F32FromBF16(w); }
+
+// out[r] = sum_c w[r*cols + c] * x[c], for r in [0, rows). TW: float or hwy::bfloat16_t.
+template <typename TW>
+void MatVec(float* out, const TW* w, const float* x, int rows, int cols) {
   for (int r = 0; r < rows; ++r) {
-    const float* row = w + static_cast<size_t>(r) * cols;
+    const TW* row = w + static_cast<size_t>(r) * cols;
     float sum = 0.0f;
-    for (int c = 0; c < cols; ++c) sum += row[c] * x[c];
+    for (int c = 0; c < cols; ++c) sum += Widen(row[c]) * x[c];
     out[r] = sum;
   }
 }
@@ -26,33 +37,19 @@ inline void MatVec(float* out, const float* w, const float* x, int rows, int col
 // g * sigmoid(beta * g), written as llama2.c does.
 inline float Swish(float g, float beta) { return g * (1.0f / (1.0f + std::exp(-beta * g))); }
 
-inline void MatVecSwiGlu(float* out, const float* w_gate, const float* w_up, const float* x,
-                         int rows, int cols, float beta) {
+// out[r] = Swish(g, beta) * u, g and u the MatVec rows r of w_gate and w_up.
+template <typename TW>
+void MatVecSwiGlu(float* out, const TW* w_gate, const TW* w_up, const float* x, int rows, int cols,
+                  float beta) {
   for (int r = 0; r < rows; ++r) {
     const size_t offset = static_cast<size_t>(r) * cols;
     float g = 0.0f;
     float u = 0.0f;
     for (int c = 0; c < cols; ++c) {
-      g += w_gate[offset + c] * x[c];
-      u += w_up[offset + c] * x[c];
+      g += Widen(w_gate[offset + c]) * x[c];
+      u += Widen(w_up[offset + c]) * x[c];
     }
     out[r] = Swish(g, beta) * u;
-  }
-}
-
-// One MatVec per token.
-inline void MatMul(float* out, const float* w, const float* x, size_t tokens, size_t rows,
-                   size_t cols) {
-  for (size_t t = 0; t < tokens; ++t) {
-    MatVec(out + t * rows, w, x + t * cols, static_cast<int>(rows), static_cast<int>(cols));
-  }
-}
-
-inline void MatMulSwiGlu(float* out, const float* w_gate, const float* w_up, const float* x,
-                         size_t tokens, size_t rows, size_t cols, float beta) {
-  for (size_t t = 0; t < tokens; ++t) {
-    MatVecSwiGlu(out + t * rows, w_gate, w_up, x + t * cols, static_cast<int>(rows),
-                 static_cast<int>(cols), beta);
   }
 }
 
@@ -250,6 +247,186 @@ inline int Argmax(const float* x, int n) {
     if (x[i] > x[best]) best = i;
   }
   return best;
+}
+
+// Row kernels: rows-inl.h's, over n rows of activations ([n, width] row-major), each the
+// one-row kernel above applied to every row.
+
+// out[t] = table[tokens[t]] for t < n. TW: float or hwy::bfloat16_t (widened).
+template <typename TW>
+void Embedding(float* out, const TW* table, const int* tokens, int n, int width) {
+  for (int t = 0; t < n; ++t) {
+    const TW* row = table + static_cast<size_t>(tokens[t]) * width;
+    for (int i = 0; i < width; ++i) out[static_cast<size_t>(t) * width + i] = Widen(row[i]);
+  }
+}
+
+inline void RmsNormRows(float* out, const float* x, const float* weight, int n, int width,
+                        float eps) {
+  for (int t = 0; t < n; ++t) {
+    const size_t at = static_cast<size_t>(t) * width;
+    RmsNorm(out + at, x + at, weight, width, eps);
+  }
+}
+
+// out[t] = w · x[t] for each of n rows: w [rows, cols], x [n, cols], out [n, rows].
+template <typename TW>
+void Linear(float* out, const TW* w, const float* x, int n, int rows, int cols) {
+  for (int t = 0; t < n; ++t) {
+    MatVec(out + static_cast<size_t>(t) * rows, w, x + static_cast<size_t>(t) * cols, rows, cols);
+  }
+}
+inline void Linear(float* out, const rt::BlockQ8_0* w, const float* x, int n, int rows, int cols) {
+  QuantizedMatMul(out, w, x, static_cast<size_t>(n), static_cast<size_t>(rows),
+                  static_cast<size_t>(cols));
+}
+inline void Linear(float* out, const rt::BlockQ4_0* w, const float* x, int n, int rows, int cols) {
+  QuantizedMatMul(out, w, x, static_cast<size_t>(n), static_cast<size_t>(rows),
+                  static_cast<size_t>(cols));
+}
+
+template <typename TW>
+void GatedLinear(float* out, const TW* w_gate, const TW* w_up, const float* x, int n, int rows,
+                 int cols, float beta) {
+  for (int t = 0; t < n; ++t) {
+    MatVecSwiGlu(out + static_cast<size_t>(t) * rows, w_gate, w_up,
+                 x + static_cast<size_t>(t) * cols, rows, cols, beta);
+  }
+}
+inline void GatedLinear(float* out, const rt::BlockQ8_0* w_gate, const rt::BlockQ8_0* w_up,
+                        const float* x, int n, int rows, int cols, float beta) {
+  QuantizedMatMulSwiGlu(out, w_gate, w_up, x, static_cast<size_t>(n), static_cast<size_t>(rows),
+                        static_cast<size_t>(cols), beta);
+}
+inline void GatedLinear(float* out, const rt::BlockQ4_0* w_gate, const rt::BlockQ4_0* w_up,
+                        const float* x, int n, int rows, int cols, float beta) {
+  QuantizedMatMulSwiGlu(out, w_gate, w_up, x, static_cast<size_t>(n), static_cast<size_t>(rows),
+                        static_cast<size_t>(cols), beta);
+}
+
+// out[t] += bias for each of n rows.
+inline void AddBiasRows(float* out, const float* bias, int n, int width) {
+  for (int t = 0; t < n; ++t) AddInPlace(out + static_cast<size_t>(t) * width, bias, width);
+}
+
+inline void LayerNormRows(float* out, const float* x, const float* weight, const float* bias, int n,
+                          int width, float eps) {
+  for (int t = 0; t < n; ++t) {
+    const size_t at = static_cast<size_t>(t) * width;
+    LayerNorm(out + at, x + at, weight, bias, width, eps);
+  }
+}
+
+inline void ReluRows(float* out, const float* x, int n, int width) {
+  for (size_t i = 0; i < static_cast<size_t>(n) * width; ++i) out[i] = Relu(x[i]);
+}
+inline void GeluRows(float* out, const float* x, int n, int width) {
+  for (size_t i = 0; i < static_cast<size_t>(n) * width; ++i) out[i] = Gelu(x[i]);
+}
+inline void GeluTanhRows(float* out, const float* x, int n, int width) {
+  for (size_t i = 0; i < static_cast<size_t>(n) * width; ++i) out[i] = GeluTanh(x[i]);
+}
+inline void SiluRows(float* out, const float* x, int n, int width) {
+  for (size_t i = 0; i < static_cast<size_t>(n) * width; ++i) out[i] = Swish(x[i], 1.0f);
+}
+inline void TanhRows(float* out, const float* x, int n, int width) {
+  for (size_t i = 0; i < static_cast<size_t>(n) * width; ++i) out[i] = std::tanh(x[i]);
+}
+
+inline void MulRows(float* out, const float* a, const float* b, int n, int width) {
+  for (size_t i = 0; i < static_cast<size_t>(n) * width; ++i) out[i] = a[i] * b[i];
+}
+
+inline void ScaleRows(float* out, const float* x, int n, int width, float factor) {
+  for (size_t i = 0; i < static_cast<size_t>(n) * width; ++i) out[i] = x[i] * factor;
+}
+
+// x[t] += table[positions[t]].
+inline void AddPositionEmbeddingRows(float* x, const float* table, const int* positions, int n,
+                                     int width) {
+  for (int t = 0; t < n; ++t) {
+    AddInPlace(x + static_cast<size_t>(t) * width,
+               table + static_cast<size_t>(positions[t]) * width, width);
+  }
+}
+
+// x[t] += the sinusoidal encoding of positions[t]; scratch: width floats.
+inline void AddSinusoidalRows(float* x, const int* positions, int n, int width, float* scratch) {
+  for (int t = 0; t < n; ++t) {
+    Sinusoid(scratch, positions[t], width);
+    AddInPlace(x + static_cast<size_t>(t) * width, scratch, width);
+  }
+}
+
+// Row t (heads * head_dim floats) rotated for position positions[t].
+inline void RopeInterleavedRows(float* x, const int* positions, int n, int heads, int head_dim,
+                                float theta, const float* inv_freq, int rotary_dims = 0) {
+  for (int t = 0; t < n; ++t) {
+    RopeInterleaved(x + static_cast<size_t>(t) * heads * head_dim, heads, head_dim, positions[t],
+                    theta, inv_freq, rotary_dims);
+  }
+}
+inline void RopeHalfRows(float* x, const int* positions, int n, int heads, int head_dim,
+                         float theta, const float* inv_freq, int rotary_dims = 0) {
+  for (int t = 0; t < n; ++t) {
+    RopeHalf(x + static_cast<size_t>(t) * heads * head_dim, heads, head_dim, positions[t], theta,
+             inv_freq, rotary_dims);
+  }
+}
+
+inline void SwiGluRows(float* out, const float* gate, const float* up, int n, int width,
+                       float beta) {
+  SwiGlu(out, gate, up, n * width, beta);
+}
+
+inline void AddRows(float* x, const float* y, int n, int width) { AddInPlace(x, y, n * width); }
+
+// Cache row positions[t] = k[t], v[t].
+inline void KvStore(float* k_cache, float* v_cache, const float* k, const float* v,
+                    const int* positions, int n, int width) {
+  for (int t = 0; t < n; ++t) {
+    const size_t row = static_cast<size_t>(positions[t]) * width;
+    std::copy_n(k + static_cast<size_t>(t) * width, width, k_cache + row);
+    std::copy_n(v + static_cast<size_t>(t) * width, width, v_cache + row);
+  }
+}
+
+// Query row t attends to cache rows [0, positions[t]] when causal, else to rows
+// [0, 1 + the largest position of the chunk]; the caches hold kv_heads * head_dim floats a row.
+inline void AttentionRows(float* out, const float* q, const float* k_cache, const float* v_cache,
+                          const int* positions, int n, int heads, int kv_heads, int head_dim,
+                          float scale, bool causal, const float* slopes,
+                          const RelativeBias* relative, const CopeBias* cope) {
+  const int visible_all = 1 + *std::max_element(positions, positions + n);
+  const size_t width = static_cast<size_t>(heads) * head_dim;
+  std::vector<float> scores(visible_all);
+  for (int t = 0; t < n; ++t) {
+    Attention(out + t * width, q + t * width, k_cache, v_cache,
+              causal ? positions[t] + 1 : visible_all, heads, kv_heads, head_dim,
+              kv_heads * head_dim, scale, scores.data(), slopes, positions[t], relative, cope);
+  }
+}
+
+// Each query row attends to all `source_len` rows of the encoder's K/V.
+inline void CrossAttentionRows(float* out, const float* q, const float* k_cache,
+                               const float* v_cache, int n, int source_len, int heads, int kv_heads,
+                               int head_dim, float scale) {
+  const size_t width = static_cast<size_t>(heads) * head_dim;
+  std::vector<float> scores(source_len);
+  for (int t = 0; t < n; ++t) {
+    Attention(out + t * width, q + t * width, k_cache, v_cache, source_len, heads, kv_heads,
+              head_dim, kv_heads * head_dim, scale, scores.data());
+  }
+}
+
+// Each of n rows in place: the sampler's probabilities over the vocabulary.
+inline void SoftmaxRows(float* x, int n, int width) {
+  for (int t = 0; t < n; ++t) Softmax(x + static_cast<size_t>(t) * width, width);
+}
+
+// out[t] = Argmax of row t: greedy sampling.
+inline void ArgmaxRows(int* out, const float* x, int n, int width) {
+  for (int t = 0; t < n; ++t) out[t] = Argmax(x + static_cast<size_t>(t) * width, width);
 }
 
 }  // namespace lmc::kernels::scalar

@@ -1,6 +1,156 @@
-// Tests the Highway kernels against the scalar references in scalar_ops.h, on every Highway
-// target that is both compiled in and supported by this CPU.
+// Tests the kernels of rows-inl.h against their mirrors in scalar_ops.h (and a few SIMD building
+// blocks of ops-inl.h the row kernels rely on: row splits, Attention's strides and scratch), on
+// every Highway target that is both compiled in and supported by this CPU. This file is compiled
+// once per target (foreach_target.h); the tests call the kernels through the dispatch table in
+// namespace simd, which takes the target ForEachTarget selects.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "tests/runtime/kernels_test.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+// Must come after foreach_target.h.
 #include <hwy/highway.h>
+
+#include "runtime/kernels/rows-inl.h"
+
+// One entry point per kernel and weight type (HWY_EXPORT needs one function per name).
+HWY_BEFORE_NAMESPACE();
+namespace lmc::kernels_test {
+namespace HWY_NAMESPACE {
+
+namespace k = lmc::kernels::HWY_NAMESPACE;
+using lmc::kernels::CopeBias;
+using lmc::kernels::RelativeBias;
+using lmc::rt::BlockQ4_0;
+using lmc::rt::BlockQ8_0;
+using BF16 = hwy::bfloat16_t;
+
+int64_t Target() { return HWY_TARGET; }
+
+void EmbeddingF32(float* out, const float* table, const int* tokens, int n, int width) {
+  k::Embedding(out, table, tokens, n, width);
+}
+void EmbeddingBF16(float* out, const BF16* table, const int* tokens, int n, int width) {
+  k::Embedding(out, table, tokens, n, width);
+}
+void RmsNormRows(float* out, const float* x, const float* weight, int n, int width, float eps) {
+  k::RmsNormRows(out, x, weight, n, width, eps);
+}
+void LinearF32(float* out, const float* w, const float* x, int n, int rows, int cols) {
+  k::Linear(out, w, x, n, rows, cols);
+}
+void LinearBF16(float* out, const BF16* w, const float* x, int n, int rows, int cols) {
+  k::Linear(out, w, x, n, rows, cols);
+}
+void LinearQ8_0(float* out, const BlockQ8_0* w, const float* x, int n, int rows, int cols) {
+  k::Linear(out, w, x, n, rows, cols);
+}
+void LinearQ4_0(float* out, const BlockQ4_0* w, const float* x, int n, int rows, int cols) {
+  k::Linear(out, w, x, n, rows, cols);
+}
+void GatedLinearF32(float* out, const float* w_gate, const float* w_up, const float* x, int n,
+                    int rows, int cols, float beta) {
+  k::GatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
+}
+void GatedLinearBF16(float* out, const BF16* w_gate, const BF16* w_up, const float* x, int n,
+                     int rows, int cols, float beta) {
+  k::GatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
+}
+void GatedLinearQ8_0(float* out, const BlockQ8_0* w_gate, const BlockQ8_0* w_up, const float* x,
+                     int n, int rows, int cols, float beta) {
+  k::GatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
+}
+void GatedLinearQ4_0(float* out, const BlockQ4_0* w_gate, const BlockQ4_0* w_up, const float* x,
+                     int n, int rows, int cols, float beta) {
+  k::GatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
+}
+void AddBiasRows(float* out, const float* bias, int n, int width) {
+  k::AddBiasRows(out, bias, n, width);
+}
+void LayerNormRows(float* out, const float* x, const float* weight, const float* bias, int n,
+                   int width, float eps) {
+  k::LayerNormRows(out, x, weight, bias, n, width, eps);
+}
+void ReluRows(float* out, const float* x, int n, int width) { k::ReluRows(out, x, n, width); }
+void GeluRows(float* out, const float* x, int n, int width) { k::GeluRows(out, x, n, width); }
+void GeluTanhRows(float* out, const float* x, int n, int width) {
+  k::GeluTanhRows(out, x, n, width);
+}
+void SiluRows(float* out, const float* x, int n, int width) { k::SiluRows(out, x, n, width); }
+void TanhRows(float* out, const float* x, int n, int width) { k::TanhRows(out, x, n, width); }
+void MulRows(float* out, const float* a, const float* b, int n, int width) {
+  k::MulRows(out, a, b, n, width);
+}
+void ScaleRows(float* out, const float* x, int n, int width, float factor) {
+  k::ScaleRows(out, x, n, width, factor);
+}
+void AddPositionEmbeddingRows(float* x, const float* table, const int* positions, int n,
+                              int width) {
+  k::AddPositionEmbeddingRows(x, table, positions, n, width);
+}
+void AddSinusoidalRows(float* x, const int* positions, int n, int width, float* scratch) {
+  k::AddSinusoidalRows(x, positions, n, width, scratch);
+}
+void RopeInterleavedRows(float* x, const int* positions, int n, int heads, int head_dim,
+                         float theta, const float* inv_freq, int rotary_dims) {
+  k::RopeInterleavedRows(x, positions, n, heads, head_dim, theta, inv_freq, rotary_dims);
+}
+void RopeHalfRows(float* x, const int* positions, int n, int heads, int head_dim, float theta,
+                  const float* inv_freq, int rotary_dims) {
+  k::RopeHalfRows(x, positions, n, heads, head_dim, theta, inv_freq, rotary_dims);
+}
+void SwiGluRows(float* out, const float* gate, const float* up, int n, int width, float beta) {
+  k::SwiGluRows(out, gate, up, n, width, beta);
+}
+void AddRows(float* x, const float* y, int n, int width) { k::AddRows(x, y, n, width); }
+void KvStore(float* k_cache, float* v_cache, const float* key, const float* value,
+             const int* positions, int n, int width) {
+  k::KvStore(k_cache, v_cache, key, value, positions, n, width);
+}
+void AttentionRows(float* out, const float* q, const float* k_cache, const float* v_cache,
+                   const int* positions, int n, int heads, int kv_heads, int head_dim, float scale,
+                   bool causal, const float* slopes, const RelativeBias* relative,
+                   const CopeBias* cope) {
+  k::AttentionRows(out, q, k_cache, v_cache, positions, n, heads, kv_heads, head_dim, scale, causal,
+                   slopes, relative, cope);
+}
+void CrossAttentionRows(float* out, const float* q, const float* k_cache, const float* v_cache,
+                        int n, int source_len, int heads, int kv_heads, int head_dim, float scale) {
+  k::CrossAttentionRows(out, q, k_cache, v_cache, n, source_len, heads, kv_heads, head_dim, scale);
+}
+void SoftmaxRows(float* x, int n, int width) { k::SoftmaxRows(x, n, width); }
+void ArgmaxRows(int* out, const float* x, int n, int width) { k::ArgmaxRows(out, x, n, width); }
+
+// Building blocks of ops-inl.h.
+void MatMulRowsF32(float* out, const float* w, const float* x, size_t tokens, size_t rows,
+                   size_t cols, size_t row_begin, size_t row_end) {
+  k::MatMulRows(out, w, x, tokens, rows, cols, row_begin, row_end);
+}
+void MatMulRowsBF16(float* out, const BF16* w, const float* x, size_t tokens, size_t rows,
+                    size_t cols, size_t row_begin, size_t row_end) {
+  k::MatMulRows(out, w, x, tokens, rows, cols, row_begin, row_end);
+}
+void MatMulSwiGluRowsF32(float* out, const float* w_gate, const float* w_up, const float* x,
+                         size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
+                         size_t row_end) {
+  k::MatMulSwiGluRows(out, w_gate, w_up, x, tokens, rows, cols, beta, row_begin, row_end);
+}
+void MatMulSwiGluRowsBF16(float* out, const BF16* w_gate, const BF16* w_up, const float* x,
+                          size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
+                          size_t row_end) {
+  k::MatMulSwiGluRows(out, w_gate, w_up, x, tokens, rows, cols, beta, row_begin, row_end);
+}
+void Attention(float* out, const float* q, const float* key_cache, const float* value_cache,
+               int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride, float scale,
+               float* scores, const float* slopes, int query_pos, const RelativeBias* relative,
+               const CopeBias* cope) {
+  k::Attention(out, q, key_cache, value_cache, n_tokens, n_heads, n_kv_heads, head_dim, kv_stride,
+               scale, scores, slopes, query_pos, relative, cope);
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lmc::kernels_test
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
 #include <hwy/targets.h>
 
 #include <algorithm>
@@ -11,21 +161,216 @@
 #include <functional>
 #include <iterator>
 #include <limits>
+#include <numeric>
 #include <random>
 #include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
 
-#include "runtime/kernels/ops.h"
 #include "runtime/kernels/position_tables.h"
 #include "runtime/kernels/quant_ops.h"
 #include "runtime/kernels/scalar_ops.h"
+
+namespace lmc::kernels_test {
+
+HWY_EXPORT(Target);
+HWY_EXPORT(EmbeddingF32);
+HWY_EXPORT(EmbeddingBF16);
+HWY_EXPORT(RmsNormRows);
+HWY_EXPORT(LinearF32);
+HWY_EXPORT(LinearBF16);
+HWY_EXPORT(LinearQ8_0);
+HWY_EXPORT(LinearQ4_0);
+HWY_EXPORT(GatedLinearF32);
+HWY_EXPORT(GatedLinearBF16);
+HWY_EXPORT(GatedLinearQ8_0);
+HWY_EXPORT(GatedLinearQ4_0);
+HWY_EXPORT(AddBiasRows);
+HWY_EXPORT(LayerNormRows);
+HWY_EXPORT(ReluRows);
+HWY_EXPORT(GeluRows);
+HWY_EXPORT(GeluTanhRows);
+HWY_EXPORT(SiluRows);
+HWY_EXPORT(TanhRows);
+HWY_EXPORT(MulRows);
+HWY_EXPORT(ScaleRows);
+HWY_EXPORT(AddPositionEmbeddingRows);
+HWY_EXPORT(AddSinusoidalRows);
+HWY_EXPORT(RopeInterleavedRows);
+HWY_EXPORT(RopeHalfRows);
+HWY_EXPORT(SwiGluRows);
+HWY_EXPORT(AddRows);
+HWY_EXPORT(KvStore);
+HWY_EXPORT(AttentionRows);
+HWY_EXPORT(CrossAttentionRows);
+HWY_EXPORT(SoftmaxRows);
+HWY_EXPORT(ArgmaxRows);
+HWY_EXPORT(MatMulRowsF32);
+HWY_EXPORT(MatMulRowsBF16);
+HWY_EXPORT(MatMulSwiGluRowsF32);
+HWY_EXPORT(MatMulSwiGluRowsBF16);
+HWY_EXPORT(Attention);
+
+// The SIMD kernels, dispatched to the current target: rows-inl.h's names and signatures, as
+// scalar_ops.h mirrors them.
+namespace simd {
+
+using BF16 = hwy::bfloat16_t;
+using kernels::CopeBias;
+using kernels::RelativeBias;
+using rt::BlockQ4_0;
+using rt::BlockQ8_0;
+
+int64_t Target() { return HWY_DYNAMIC_DISPATCH(Target)(); }
+void Embedding(float* out, const float* table, const int* tokens, int n, int width) {
+  HWY_DYNAMIC_DISPATCH(EmbeddingF32)(out, table, tokens, n, width);
+}
+void Embedding(float* out, const BF16* table, const int* tokens, int n, int width) {
+  HWY_DYNAMIC_DISPATCH(EmbeddingBF16)(out, table, tokens, n, width);
+}
+void RmsNormRows(float* out, const float* x, const float* weight, int n, int width, float eps) {
+  HWY_DYNAMIC_DISPATCH(RmsNormRows)(out, x, weight, n, width, eps);
+}
+void Linear(float* out, const float* w, const float* x, int n, int rows, int cols) {
+  HWY_DYNAMIC_DISPATCH(LinearF32)(out, w, x, n, rows, cols);
+}
+void Linear(float* out, const BF16* w, const float* x, int n, int rows, int cols) {
+  HWY_DYNAMIC_DISPATCH(LinearBF16)(out, w, x, n, rows, cols);
+}
+void Linear(float* out, const BlockQ8_0* w, const float* x, int n, int rows, int cols) {
+  HWY_DYNAMIC_DISPATCH(LinearQ8_0)(out, w, x, n, rows, cols);
+}
+void Linear(float* out, const BlockQ4_0* w, const float* x, int n, int rows, int cols) {
+  HWY_DYNAMIC_DISPATCH(LinearQ4_0)(out, w, x, n, rows, cols);
+}
+void GatedLinear(float* out, const float* w_gate, const float* w_up, const float* x, int n,
+                 int rows, int cols, float beta) {
+  HWY_DYNAMIC_DISPATCH(GatedLinearF32)(out, w_gate, w_up, x, n, rows, cols, beta);
+}
+void GatedLinear(float* out, const BF16* w_gate, const BF16* w_up, const float* x, int n, int rows,
+                 int cols, float beta) {
+  HWY_DYNAMIC_DISPATCH(GatedLinearBF16)(out, w_gate, w_up, x, n, rows, cols, beta);
+}
+void GatedLinear(float* out, const BlockQ8_0* w_gate, const BlockQ8_0* w_up, const float* x, int n,
+                 int rows, int cols, float beta) {
+  HWY_DYNAMIC_DISPATCH(GatedLinearQ8_0)(out, w_gate, w_up, x, n, rows, cols, beta);
+}
+void GatedLinear(float* out, const BlockQ4_0* w_gate, const BlockQ4_0* w_up, const float* x, int n,
+                 int rows, int cols, float beta) {
+  HWY_DYNAMIC_DISPATCH(GatedLinearQ4_0)(out, w_gate, w_up, x, n, rows, cols, beta);
+}
+void AddBiasRows(float* out, const float* bias, int n, int width) {
+  HWY_DYNAMIC_DISPATCH(AddBiasRows)(out, bias, n, width);
+}
+void LayerNormRows(float* out, const float* x, const float* weight, const float* bias, int n,
+                   int width, float eps) {
+  HWY_DYNAMIC_DISPATCH(LayerNormRows)(out, x, weight, bias, n, width, eps);
+}
+void ReluRows(float* out, const float* x, int n, int width) {
+  HWY_DYNAMIC_DISPATCH(ReluRows)(out, x, n, width);
+}
+void GeluRows(float* out, const float* x, int n, int width) {
+  HWY_DYNAMIC_DISPATCH(GeluRows)(out, x, n, width);
+}
+void GeluTanhRows(float* out, const float* x, int n, int width) {
+  HWY_DYNAMIC_DISPATCH(GeluTanhRows)(out, x, n, width);
+}
+void SiluRows(float* out, const float* x, int n, int width) {
+  HWY_DYNAMIC_DISPATCH(SiluRows)(out, x, n, width);
+}
+void TanhRows(float* out, const float* x, int n, int width) {
+  HWY_DYNAMIC_DISPATCH(TanhRows)(out, x, n, width);
+}
+void MulRows(float* out, const float* a, const float* b, int n, int width) {
+  HWY_DYNAMIC_DISPATCH(MulRows)(out, a, b, n, width);
+}
+void ScaleRows(float* out, const float* x, int n, int width, float factor) {
+  HWY_DYNAMIC_DISPATCH(ScaleRows)(out, x, n, width, factor);
+}
+void AddPositionEmbeddingRows(float* x, const float* table, const int* positions, int n,
+                              int width) {
+  HWY_DYNAMIC_DISPATCH(AddPositionEmbeddingRows)(x, table, positions, n, width);
+}
+void AddSinusoidalRows(float* x, const int* positions, int n, int width, float* scratch) {
+  HWY_DYNAMIC_DISPATCH(AddSinusoidalRows)(x, positions, n, width, scratch);
+}
+void RopeInterleavedRows(float* x, const int* positions, int n, int heads, int head_dim,
+                         float theta, const float* inv_freq, int rotary_dims = 0) {
+  HWY_DYNAMIC_DISPATCH(RopeInterleavedRows)
+  (x, positions, n, heads, head_dim, theta, inv_freq, rotary_dims);
+}
+void RopeHalfRows(float* x, const int* positions, int n, int heads, int head_dim, float theta,
+                  const float* inv_freq, int rotary_dims = 0) {
+  HWY_DYNAMIC_DISPATCH(RopeHalfRows)
+  (x, positions, n, heads, head_dim, theta, inv_freq, rotary_dims);
+}
+void SwiGluRows(float* out, const float* gate, const float* up, int n, int width, float beta) {
+  HWY_DYNAMIC_DISPATCH(SwiGluRows)(out, gate, up, n, width, beta);
+}
+void AddRows(float* x, const float* y, int n, int width) {
+  HWY_DYNAMIC_DISPATCH(AddRows)(x, y, n, width);
+}
+void KvStore(float* k_cache, float* v_cache, const float* key, const float* value,
+             const int* positions, int n, int width) {
+  HWY_DYNAMIC_DISPATCH(KvStore)(k_cache, v_cache, key, value, positions, n, width);
+}
+void AttentionRows(float* out, const float* q, const float* k_cache, const float* v_cache,
+                   const int* positions, int n, int heads, int kv_heads, int head_dim, float scale,
+                   bool causal, const float* slopes, const RelativeBias* relative,
+                   const CopeBias* cope) {
+  HWY_DYNAMIC_DISPATCH(AttentionRows)
+  (out, q, k_cache, v_cache, positions, n, heads, kv_heads, head_dim, scale, causal, slopes,
+   relative, cope);
+}
+void CrossAttentionRows(float* out, const float* q, const float* k_cache, const float* v_cache,
+                        int n, int source_len, int heads, int kv_heads, int head_dim, float scale) {
+  HWY_DYNAMIC_DISPATCH(CrossAttentionRows)
+  (out, q, k_cache, v_cache, n, source_len, heads, kv_heads, head_dim, scale);
+}
+void SoftmaxRows(float* x, int n, int width) { HWY_DYNAMIC_DISPATCH(SoftmaxRows)(x, n, width); }
+void ArgmaxRows(int* out, const float* x, int n, int width) {
+  HWY_DYNAMIC_DISPATCH(ArgmaxRows)(out, x, n, width);
+}
+
+// Building blocks of ops-inl.h.
+void MatMulRows(float* out, const float* w, const float* x, size_t tokens, size_t rows, size_t cols,
+                size_t row_begin, size_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatMulRowsF32)(out, w, x, tokens, rows, cols, row_begin, row_end);
+}
+void MatMulRows(float* out, const BF16* w, const float* x, size_t tokens, size_t rows, size_t cols,
+                size_t row_begin, size_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatMulRowsBF16)(out, w, x, tokens, rows, cols, row_begin, row_end);
+}
+void MatMulSwiGluRows(float* out, const float* w_gate, const float* w_up, const float* x,
+                      size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
+                      size_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatMulSwiGluRowsF32)
+  (out, w_gate, w_up, x, tokens, rows, cols, beta, row_begin, row_end);
+}
+void MatMulSwiGluRows(float* out, const BF16* w_gate, const BF16* w_up, const float* x,
+                      size_t tokens, size_t rows, size_t cols, float beta, size_t row_begin,
+                      size_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatMulSwiGluRowsBF16)
+  (out, w_gate, w_up, x, tokens, rows, cols, beta, row_begin, row_end);
+}
+void Attention(float* out, const float* q, const float* key_cache, const float* value_cache,
+               int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride, float scale,
+               float* scores, const float* slopes = nullptr, int query_pos = 0,
+               const RelativeBias* relative = nullptr, const CopeBias* cope = nullptr) {
+  HWY_DYNAMIC_DISPATCH(Attention)
+  (out, q, key_cache, value_cache, n_tokens, n_heads, n_kv_heads, head_dim, kv_stride, scale,
+   scores, slopes, query_pos, relative, cope);
+}
+
+}  // namespace simd
+}  // namespace lmc::kernels_test
 
 namespace {
 
 namespace k = lmc::kernels;
 namespace ref = lmc::kernels::scalar;
+namespace simd = lmc::kernels_test::simd;
 
 // Covers sizes below one vector (SSE: 4, AVX2: 8, AVX-512: 16 floats), exact multiples, and
 // odd remainders after several vectors.
@@ -45,11 +390,10 @@ void ForEachTarget(const std::function<void()>& body) {
   for (int64_t target : targets) {
     hwy::SetSupportedTargetsForTest(target);
     INFO("target " << hwy::TargetName(target));
-    REQUIRE(k::DispatchedTarget() == target);
+    REQUIRE(simd::Target() == target);
     body();
   }
 }
-
 std::vector<float> Random(size_t n, std::mt19937& rng, float lo = -1.0f, float hi = 1.0f) {
   std::uniform_real_distribution<float> dist(lo, hi);
   std::vector<float> v(n);
@@ -62,8 +406,8 @@ constexpr int kGuard = 17;
 constexpr float kGuardValue = 12345.0f;
 
 std::vector<float> Guarded(size_t n) {
-  std::vector<float> v(n + kGuard, kGuardValue);
-  std::fill_n(v.begin(), n, 0.0f);
+  std::vector<float> v(n, 0.0f);
+  v.resize(n + kGuard, kGuardValue);
   return v;
 }
 
@@ -98,6 +442,19 @@ void ExpectClose(const float* got, const float* want, size_t n, float rel = 1e-5
 
 // Absolute tolerances for dot products: rounding error scales with sum |w_c * x_c|, not with
 // the (possibly cancelled) result.
+// size_t sizes as the row kernels' int arguments.
+int Int(size_t n) { return static_cast<int>(n); }
+
+// One row's positions argument (valid until the end of the full expression).
+const int* Position(const int& pos) { return &pos; }
+
+// Index of the largest element through the SIMD ArgmaxRows, one row.
+int Argmax(const float* x, int n) {
+  int best = -1;
+  simd::ArgmaxRows(&best, x, 1, n);
+  return best;
+}
+
 std::vector<float> DotTolerance(const std::vector<float>& w, const std::vector<float>& x, int rows,
                                 int cols) {
   std::vector<float> abs_w(w.size()), abs_x(x.size()), mag(rows);
@@ -114,16 +471,16 @@ TEST_CASE("Dispatch visits every supported target", "[kernels]") {
   std::ostringstream names;
   int count = 0;
   ForEachTarget([&] {
-    names << hwy::TargetName(k::DispatchedTarget()) << ' ';
+    names << hwy::TargetName(simd::Target()) << ' ';
     ++count;
   });
   WARN("kernel targets tested: " << names.str());
   CHECK(count == static_cast<int>(hwy::SupportedAndGeneratedTargets().size()));
   // After the reset the best target is chosen again.
-  CHECK(k::DispatchedTarget() == hwy::SupportedAndGeneratedTargets().front());
+  CHECK(simd::Target() == hwy::SupportedAndGeneratedTargets().front());
 }
 
-TEST_CASE("MatVec matches scalar reference", "[kernels]") {
+TEST_CASE("Linear of one token (MatVec) matches scalar reference", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(1);
     const std::vector<int> row_counts = {1, 2, 3, 4, 5, 7, 8, 9, 17};
@@ -137,8 +494,8 @@ TEST_CASE("MatVec matches scalar reference", "[kernels]") {
         const std::vector<float> x = Random(cols, rng);
         std::vector<float> want(rows);
         std::vector<float> got = Guarded(rows);
-        ref::MatVec(want.data(), w.data(), x.data(), rows, cols);
-        k::MatVec(got.data(), w.data(), x.data(), rows, cols);
+        ref::Linear(want.data(), w.data(), x.data(), 1, rows, cols);
+        simd::Linear(got.data(), w.data(), x.data(), 1, rows, cols);
         ExpectClose(got.data(), want.data(), rows, 1e-5f, DotTolerance(w, x, rows, cols));
         CHECK(GuardIntact(got, rows));
       }
@@ -146,7 +503,7 @@ TEST_CASE("MatVec matches scalar reference", "[kernels]") {
   });
 }
 
-TEST_CASE("MatVec on a model-sized matrix", "[kernels]") {
+TEST_CASE("Linear of one token on a model-sized matrix", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(2);
     const int rows = 259;
@@ -155,14 +512,14 @@ TEST_CASE("MatVec on a model-sized matrix", "[kernels]") {
     const std::vector<float> x = Random(cols, rng);
     std::vector<float> want(rows);
     std::vector<float> got = Guarded(rows);
-    ref::MatVec(want.data(), w.data(), x.data(), rows, cols);
-    k::MatVec(got.data(), w.data(), x.data(), rows, cols);
+    ref::Linear(want.data(), w.data(), x.data(), 1, rows, cols);
+    simd::Linear(got.data(), w.data(), x.data(), 1, rows, cols);
     ExpectClose(got.data(), want.data(), rows, 1e-5f, DotTolerance(w, x, rows, cols));
     CHECK(GuardIntact(got, rows));
   });
 }
 
-TEST_CASE("MatVec with a one-hot input selects a column", "[kernels]") {
+TEST_CASE("Linear of a one-hot token selects a column", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(3);
     const int rows = 6;
@@ -172,13 +529,13 @@ TEST_CASE("MatVec with a one-hot input selects a column", "[kernels]") {
       std::vector<float> x(cols, 0.0f);
       x[c] = 1.0f;
       std::vector<float> out(rows);
-      k::MatVec(out.data(), w.data(), x.data(), rows, cols);
+      simd::Linear(out.data(), w.data(), x.data(), 1, rows, cols);
       for (int r = 0; r < rows; ++r) CHECK(out[r] == w[r * cols + c]);
     }
   });
 }
 
-TEST_CASE("MatVecSwiGlu matches scalar reference", "[kernels]") {
+TEST_CASE("GatedLinear of one token matches scalar reference", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(4);
     for (float beta : {1.0f, 1.702f}) {
@@ -192,8 +549,8 @@ TEST_CASE("MatVecSwiGlu matches scalar reference", "[kernels]") {
           const std::vector<float> x = Random(cols, rng);
           std::vector<float> want(rows);
           std::vector<float> got = Guarded(rows);
-          ref::MatVecSwiGlu(want.data(), w_gate.data(), w_up.data(), x.data(), rows, cols, beta);
-          k::MatVecSwiGlu(got.data(), w_gate.data(), w_up.data(), x.data(), rows, cols, beta);
+          ref::GatedLinear(want.data(), w_gate.data(), w_up.data(), x.data(), 1, rows, cols, beta);
+          simd::GatedLinear(got.data(), w_gate.data(), w_up.data(), x.data(), 1, rows, cols, beta);
           // Error in g and u propagates roughly as |g| * err(u) + |u| * err(g).
           std::vector<float> tol_g = DotTolerance(w_gate, x, rows, cols);
           std::vector<float> tol_u = DotTolerance(w_up, x, rows, cols);
@@ -243,7 +600,7 @@ size_t FirstBitDifference(const float* a, const float* b, size_t n) {
 
 }  // namespace
 
-TEST_CASE("MatMul matches scalar reference", "[kernels]") {
+TEST_CASE("Linear matches scalar reference", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(21);
     for (size_t tokens : kTokenCounts) {
@@ -254,8 +611,8 @@ TEST_CASE("MatMul matches scalar reference", "[kernels]") {
           const std::vector<float> x = Random(tokens * cols, rng);
           std::vector<float> want(tokens * rows);
           std::vector<float> got = Guarded(tokens * rows);
-          ref::MatMul(want.data(), w.data(), x.data(), tokens, rows, cols);
-          k::MatMul(got.data(), w.data(), x.data(), tokens, rows, cols);
+          ref::Linear(want.data(), w.data(), x.data(), Int(tokens), Int(rows), Int(cols));
+          simd::Linear(got.data(), w.data(), x.data(), Int(tokens), Int(rows), Int(cols));
           ExpectClose(got.data(), want.data(), tokens * rows, 1e-5f,
                       DotToleranceRows(w, x, tokens, rows, cols));
           CHECK(GuardIntact(got, tokens * rows));
@@ -265,9 +622,10 @@ TEST_CASE("MatMul matches scalar reference", "[kernels]") {
   });
 }
 
-// Prefill and decode must agree exactly: each token's row of MatMul is MatVec's result, also
-// across the cache blocks a long chunk is split into (2048 columns: blocks of < 64 tokens).
-TEST_CASE("MatMul equals MatVec of each token bit for bit", "[kernels]") {
+// Prefill and decode must agree exactly: each token's row of Linear is that of Linear of the
+// token alone, also across the cache blocks a long chunk is split into (2048 columns: blocks of
+// < 64 tokens).
+TEST_CASE("Linear of a chunk equals Linear of each token bit for bit", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(22);
     struct Case {
@@ -289,15 +647,15 @@ TEST_CASE("MatMul equals MatVec of each token bit for bit", "[kernels]") {
       const std::vector<float> x = Random(c.tokens * c.cols, rng);
       std::vector<float> got = Guarded(c.tokens * c.rows);
       std::vector<float> want(c.tokens * c.rows);
-      k::MatMul(got.data(), w.data(), x.data(), c.tokens, c.rows, c.cols);
+      simd::Linear(got.data(), w.data(), x.data(), Int(c.tokens), Int(c.rows), Int(c.cols));
       for (size_t t = 0; t < c.tokens; ++t) {
-        k::MatVec(want.data() + t * c.rows, w.data(), x.data() + t * c.cols,
-                  static_cast<int>(c.rows), static_cast<int>(c.cols));
+        simd::Linear(want.data() + t * c.rows, w.data(), x.data() + t * c.cols, 1, Int(c.rows),
+                     Int(c.cols));
       }
       const size_t n = c.tokens * c.rows;
       const size_t bad = FirstBitDifference(got.data(), want.data(), n);
       INFO("first difference at " << bad
-                                  << (bad < n ? ": got " + std::to_string(got[bad]) + ", MatVec " +
+                                  << (bad < n ? ": got " + std::to_string(got[bad]) + ", alone " +
                                                     std::to_string(want[bad])
                                               : std::string()));
       CHECK(bad == n);
@@ -306,7 +664,7 @@ TEST_CASE("MatMul equals MatVec of each token bit for bit", "[kernels]") {
   });
 }
 
-TEST_CASE("MatMul with one-hot tokens selects columns", "[kernels]") {
+TEST_CASE("Linear of one-hot tokens selects columns", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(23);
     const size_t rows = 7;
@@ -317,14 +675,14 @@ TEST_CASE("MatMul with one-hot tokens selects columns", "[kernels]") {
     std::vector<float> x(tokens * cols, 0.0f);
     for (size_t t = 0; t < tokens; ++t) x[t * cols + hot[t]] = 1.0f;
     std::vector<float> out(tokens * rows);
-    k::MatMul(out.data(), w.data(), x.data(), tokens, rows, cols);
+    simd::Linear(out.data(), w.data(), x.data(), Int(tokens), Int(rows), Int(cols));
     for (size_t t = 0; t < tokens; ++t) {
       for (size_t r = 0; r < rows; ++r) CHECK(out[t * rows + r] == w[r * cols + hot[t]]);
     }
   });
 }
 
-TEST_CASE("MatMulSwiGlu matches scalar reference and MatVecSwiGlu bit for bit", "[kernels]") {
+TEST_CASE("GatedLinear matches scalar reference and each token alone bit for bit", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(24);
     for (float beta : {1.0f, 1.702f}) {
@@ -339,15 +697,15 @@ TEST_CASE("MatMulSwiGlu matches scalar reference and MatVecSwiGlu bit for bit", 
             const size_t n = tokens * rows;
             std::vector<float> want(n);
             std::vector<float> got = Guarded(n);
-            ref::MatMulSwiGlu(want.data(), w_gate.data(), w_up.data(), x.data(), tokens, rows, cols,
-                              beta);
-            k::MatMulSwiGlu(got.data(), w_gate.data(), w_up.data(), x.data(), tokens, rows, cols,
-                            beta);
+            ref::GatedLinear(want.data(), w_gate.data(), w_up.data(), x.data(), Int(tokens),
+                             Int(rows), Int(cols), beta);
+            simd::GatedLinear(got.data(), w_gate.data(), w_up.data(), x.data(), Int(tokens),
+                              Int(rows), Int(cols), beta);
             const std::vector<float> tol_g = DotToleranceRows(w_gate, x, tokens, rows, cols);
             const std::vector<float> tol_u = DotToleranceRows(w_up, x, tokens, rows, cols);
             std::vector<float> g(n), u(n), tol(n);
-            ref::MatMul(g.data(), w_gate.data(), x.data(), tokens, rows, cols);
-            ref::MatMul(u.data(), w_up.data(), x.data(), tokens, rows, cols);
+            ref::Linear(g.data(), w_gate.data(), x.data(), Int(tokens), Int(rows), Int(cols));
+            ref::Linear(u.data(), w_up.data(), x.data(), Int(tokens), Int(rows), Int(cols));
             for (size_t i = 0; i < n; ++i) {
               tol[i] = 2.0f * (std::fabs(g[i]) * tol_u[i] + (std::fabs(u[i]) + 1.0f) * tol_g[i]);
             }
@@ -356,9 +714,8 @@ TEST_CASE("MatMulSwiGlu matches scalar reference and MatVecSwiGlu bit for bit", 
 
             std::vector<float> per_token(n);
             for (size_t t = 0; t < tokens; ++t) {
-              k::MatVecSwiGlu(per_token.data() + t * rows, w_gate.data(), w_up.data(),
-                              x.data() + t * cols, static_cast<int>(rows), static_cast<int>(cols),
-                              beta);
+              simd::GatedLinear(per_token.data() + t * rows, w_gate.data(), w_up.data(),
+                                x.data() + t * cols, 1, Int(rows), Int(cols), beta);
             }
             CHECK(FirstBitDifference(got.data(), per_token.data(), n) == n);
           }
@@ -368,8 +725,9 @@ TEST_CASE("MatMulSwiGlu matches scalar reference and MatVecSwiGlu bit for bit", 
   });
 }
 
-// What threads will rely on: any split into row ranges gives the whole product's bits and
-// writes only its own rows.
+// What threads rely on (Linear and GatedLinear hand each thread a range of rows of these
+// building blocks): any split into row ranges gives the whole product's bits and writes only
+// its own rows.
 TEST_CASE("MatMulRows and MatMulSwiGluRows split a product without changing it", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(25);
@@ -382,17 +740,17 @@ TEST_CASE("MatMulRows and MatMulSwiGluRows split a product without changing it",
         const std::vector<float> x = Random(tokens * cols, rng);
         const size_t n = tokens * rows;
         std::vector<float> whole(n), whole_swiglu(n);
-        k::MatMul(whole.data(), w.data(), x.data(), tokens, rows, cols);
-        k::MatMulSwiGlu(whole_swiglu.data(), w.data(), w_up.data(), x.data(), tokens, rows, cols,
-                        1.0f);
+        simd::MatMulRows(whole.data(), w.data(), x.data(), tokens, rows, cols, 0, rows);
+        simd::MatMulSwiGluRows(whole_swiglu.data(), w.data(), w_up.data(), x.data(), tokens, rows,
+                               cols, 1.0f, 0, rows);
         // Uneven ranges that cut through register tiles: 23 = 1 + 4 + 7 + 11.
         const size_t bounds[] = {0, 1, 5, 12, 23};
         std::vector<float> split = Guarded(n), split_swiglu = Guarded(n);
         for (size_t i = 0; i + 1 < std::size(bounds); ++i) {
-          k::MatMulRows(split.data(), w.data(), x.data(), tokens, rows, cols, bounds[i],
-                        bounds[i + 1]);
-          k::MatMulSwiGluRows(split_swiglu.data(), w.data(), w_up.data(), x.data(), tokens, rows,
-                              cols, 1.0f, bounds[i], bounds[i + 1]);
+          simd::MatMulRows(split.data(), w.data(), x.data(), tokens, rows, cols, bounds[i],
+                           bounds[i + 1]);
+          simd::MatMulSwiGluRows(split_swiglu.data(), w.data(), w_up.data(), x.data(), tokens, rows,
+                                 cols, 1.0f, bounds[i], bounds[i + 1]);
           // Rows not yet computed are untouched (still zero).
           for (size_t t = 0; t < tokens; ++t) {
             for (size_t r = bounds[i + 1]; r < rows; ++r) {
@@ -412,16 +770,17 @@ TEST_CASE("MatMulRows and MatMulSwiGluRows split a product without changing it",
 
 // bfloat16 weights by truncation of random floats (any bf16 values do), and their exact
 // widening: the top 16 bits of a float. Independent of the runtime's conversions.
-static void RandomBF16(size_t n, std::mt19937& rng, std::vector<uint16_t>& bits,
+static void RandomBF16(size_t n, std::mt19937& rng, std::vector<hwy::bfloat16_t>& bf16,
                        std::vector<float>& widened) {
   const std::vector<float> f = Random(n, rng);
-  bits.resize(n);
+  bf16.resize(n);
   widened.resize(n);
   for (size_t i = 0; i < n; ++i) {
     uint32_t u;
     std::memcpy(&u, &f[i], 4);
-    bits[i] = static_cast<uint16_t>(u >> 16);
-    u = static_cast<uint32_t>(bits[i]) << 16;
+    const uint16_t bits = static_cast<uint16_t>(u >> 16);
+    std::memcpy(&bf16[i], &bits, 2);
+    u = static_cast<uint32_t>(bits) << 16;
     std::memcpy(&widened[i], &u, 4);
   }
 }
@@ -429,7 +788,7 @@ static void RandomBF16(size_t n, std::mt19937& rng, std::vector<uint16_t>& bits,
 // bf16 weights are widened exactly, so the bf16 kernels must equal the f32 kernels on the
 // widened weights bit for bit (and so the scalar reference within the f32 tolerance), for
 // whole products and for row ranges that cut through register tiles.
-TEST_CASE("MatMulRowsBF16 and MatMulSwiGluRowsBF16 are the f32 kernels on widened weights",
+TEST_CASE("Linear and GatedLinear with bf16 weights are the f32 kernels on widened weights",
           "[kernels][bf16]") {
   ForEachTarget([] {
     std::mt19937 rng(26);
@@ -437,38 +796,48 @@ TEST_CASE("MatMulRowsBF16 and MatMulSwiGluRowsBF16 are the f32 kernels on widene
       for (size_t rows : kMatMulRows) {
         for (size_t cols : kMatMulCols) {
           INFO("tokens " << tokens << " rows " << rows << " cols " << cols);
-          std::vector<uint16_t> w_bits, up_bits;
+          std::vector<hwy::bfloat16_t> w_bits, up_bits;
           std::vector<float> w, w_up;
           RandomBF16(rows * cols, rng, w_bits, w);
           RandomBF16(rows * cols, rng, up_bits, w_up);
           const std::vector<float> x = Random(tokens * cols, rng);
           const size_t n = tokens * rows;
-          std::vector<float> want(n), want_swiglu(n), ref_out(n), ref_swiglu(n);
-          k::MatMul(want.data(), w.data(), x.data(), tokens, rows, cols);
-          k::MatMulSwiGlu(want_swiglu.data(), w.data(), w_up.data(), x.data(), tokens, rows, cols,
-                          1.0f);
-          ref::MatMul(ref_out.data(), w.data(), x.data(), tokens, rows, cols);
-          std::vector<float> got = Guarded(n), got_swiglu = Guarded(n);
+          std::vector<float> want(n), want_swiglu(n), ref_out(n), ref_bf16(n);
+          simd::Linear(want.data(), w.data(), x.data(), Int(tokens), Int(rows), Int(cols));
+          simd::GatedLinear(want_swiglu.data(), w.data(), w_up.data(), x.data(), Int(tokens),
+                            Int(rows), Int(cols), 1.0f);
+          ref::Linear(ref_out.data(), w.data(), x.data(), Int(tokens), Int(rows), Int(cols));
+          ref::Linear(ref_bf16.data(), w_bits.data(), x.data(), Int(tokens), Int(rows), Int(cols));
+          CHECK(FirstBitDifference(ref_bf16.data(), ref_out.data(), n) == n);
+          std::vector<float> got = Guarded(n), got_swiglu = Guarded(n), whole = Guarded(n),
+                             whole_swiglu = Guarded(n);
+          simd::Linear(whole.data(), w_bits.data(), x.data(), Int(tokens), Int(rows), Int(cols));
+          simd::GatedLinear(whole_swiglu.data(), w_bits.data(), up_bits.data(), x.data(),
+                            Int(tokens), Int(rows), Int(cols), 1.0f);
           const size_t mid = rows / 2;
           for (auto [begin, end] : {std::pair{size_t{0}, mid}, std::pair{mid, rows}}) {
             if (begin == end) continue;
-            k::MatMulRowsBF16(got.data(), w_bits.data(), x.data(), tokens, rows, cols, begin, end);
-            k::MatMulSwiGluRowsBF16(got_swiglu.data(), w_bits.data(), up_bits.data(), x.data(),
-                                    tokens, rows, cols, 1.0f, begin, end);
+            simd::MatMulRows(got.data(), w_bits.data(), x.data(), tokens, rows, cols, begin, end);
+            simd::MatMulSwiGluRows(got_swiglu.data(), w_bits.data(), up_bits.data(), x.data(),
+                                   tokens, rows, cols, 1.0f, begin, end);
           }
+          CHECK(FirstBitDifference(whole.data(), want.data(), n) == n);
+          CHECK(FirstBitDifference(whole_swiglu.data(), want_swiglu.data(), n) == n);
           CHECK(FirstBitDifference(got.data(), want.data(), n) == n);
           CHECK(FirstBitDifference(got_swiglu.data(), want_swiglu.data(), n) == n);
           ExpectClose(got.data(), ref_out.data(), n, 1e-5f,
                       DotToleranceRows(w, x, tokens, rows, cols));
           CHECK(GuardIntact(got, n));
           CHECK(GuardIntact(got_swiglu, n));
+          CHECK(GuardIntact(whole, n));
+          CHECK(GuardIntact(whole_swiglu, n));
         }
       }
     }
   });
 }
 
-TEST_CASE("RmsNorm matches scalar reference, also in place", "[kernels]") {
+TEST_CASE("RmsNormRows matches scalar reference, also in place", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(5);
     for (int n : kSizes) {
@@ -477,29 +846,29 @@ TEST_CASE("RmsNorm matches scalar reference, also in place", "[kernels]") {
       const std::vector<float> weight = Random(n, rng, 0.5f, 1.5f);
       std::vector<float> want(n);
       std::vector<float> got = Guarded(n);
-      ref::RmsNorm(want.data(), x.data(), weight.data(), n, 1e-5f);
-      k::RmsNorm(got.data(), x.data(), weight.data(), n, 1e-5f);
+      ref::RmsNormRows(want.data(), x.data(), weight.data(), 1, n, 1e-5f);
+      simd::RmsNormRows(got.data(), x.data(), weight.data(), 1, n, 1e-5f);
       ExpectClose(got.data(), want.data(), n);
       CHECK(GuardIntact(got, n));
 
       std::vector<float> in_place = x;
-      k::RmsNorm(in_place.data(), in_place.data(), weight.data(), n, 1e-5f);
+      simd::RmsNormRows(in_place.data(), in_place.data(), weight.data(), 1, n, 1e-5f);
       ExpectClose(in_place.data(), want.data(), n);
     }
   });
 }
 
-TEST_CASE("RmsNorm of a constant vector with unit weights is all ones", "[kernels]") {
+TEST_CASE("RmsNormRows of a constant vector with unit weights is all ones", "[kernels]") {
   ForEachTarget([] {
     const int n = 37;
     const std::vector<float> x(n, -3.0f), weight(n, 1.0f);
     std::vector<float> out(n);
-    k::RmsNorm(out.data(), x.data(), weight.data(), n, 0.0f);
+    simd::RmsNormRows(out.data(), x.data(), weight.data(), 1, n, 0.0f);
     for (float v : out) CHECK(v == Approx(-1.0f).epsilon(1e-6));
   });
 }
 
-TEST_CASE("Softmax matches scalar reference and sums to one", "[kernels]") {
+TEST_CASE("SoftmaxRows matches scalar reference and sums to one", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(6);
     for (float spread : {1.0f, 30.0f}) {
@@ -507,10 +876,10 @@ TEST_CASE("Softmax matches scalar reference and sums to one", "[kernels]") {
         INFO("n " << n << " spread " << spread);
         const std::vector<float> x = Random(n, rng, -spread, spread);
         std::vector<float> want = x;
-        ref::Softmax(want.data(), n);
+        ref::SoftmaxRows(want.data(), 1, n);
         std::vector<float> got = Guarded(n);
         std::copy(x.begin(), x.end(), got.begin());
-        k::Softmax(got.data(), n);
+        simd::SoftmaxRows(got.data(), 1, n);
         ExpectClose(got.data(), want.data(), n, 1e-5f, 1e-7f);
         CHECK(GuardIntact(got, n));
         double sum = 0.0;
@@ -524,7 +893,7 @@ TEST_CASE("Softmax matches scalar reference and sums to one", "[kernels]") {
   });
 }
 
-TEST_CASE("Softmax is stable for large inputs and zeroes -inf", "[kernels]") {
+TEST_CASE("SoftmaxRows is stable for large inputs and zeroes -inf", "[kernels]") {
   ForEachTarget([] {
     for (int n : {3, 19}) {
       INFO("n " << n);
@@ -532,14 +901,14 @@ TEST_CASE("Softmax is stable for large inputs and zeroes -inf", "[kernels]") {
       for (int i = 0; i < n; ++i) x[i] = 1000.0f + static_cast<float>(i);
       x[1] = -std::numeric_limits<float>::infinity();
       std::vector<float> want = x;
-      ref::Softmax(want.data(), n);
-      k::Softmax(x.data(), n);
+      ref::SoftmaxRows(want.data(), 1, n);
+      simd::SoftmaxRows(x.data(), 1, n);
       CHECK(x[1] == 0.0f);
       for (int i = 0; i < n; ++i) CHECK(std::isfinite(x[i]));
       ExpectClose(x.data(), want.data(), n, 1e-5f, 1e-7f);
       // Equal inputs give equal probabilities.
       std::vector<float> flat(n, 88.0f);
-      k::Softmax(flat.data(), n);
+      simd::SoftmaxRows(flat.data(), 1, n);
       for (float p : flat) CHECK(p == Approx(1.0 / n).epsilon(1e-6));
     }
   });
@@ -563,11 +932,13 @@ TEST_CASE("RoPE matches scalar reference", "[kernels]") {
               std::vector<float> got = Guarded(n);
               std::copy(x.begin(), x.end(), got.begin());
               if (interleaved) {
-                ref::RopeInterleaved(want.data(), n_heads, head_dim, pos, theta);
-                k::RopeInterleaved(got.data(), n_heads, head_dim, pos, theta);
+                ref::RopeInterleavedRows(want.data(), Position(pos), 1, n_heads, head_dim, theta,
+                                         nullptr);
+                simd::RopeInterleavedRows(got.data(), Position(pos), 1, n_heads, head_dim, theta,
+                                          nullptr);
               } else {
-                ref::RopeHalf(want.data(), n_heads, head_dim, pos, theta);
-                k::RopeHalf(got.data(), n_heads, head_dim, pos, theta);
+                ref::RopeHalfRows(want.data(), Position(pos), 1, n_heads, head_dim, theta, nullptr);
+                simd::RopeHalfRows(got.data(), Position(pos), 1, n_heads, head_dim, theta, nullptr);
               }
               ExpectClose(got.data(), want.data(), n, 1e-6f, 1e-7f);
               CHECK(GuardIntact(got, n));
@@ -597,11 +968,15 @@ TEST_CASE("Partial RoPE turns a head's first rotary_dims as a narrower head, pas
           std::copy(x.begin(), x.end(), got.begin());
           std::vector<float> scalar = x;
           if (interleaved) {
-            k::RopeInterleaved(got.data(), n_heads, head_dim, pos, 10000.0f, nullptr, rotary);
-            ref::RopeInterleaved(scalar.data(), n_heads, head_dim, pos, 10000.0f, nullptr, rotary);
+            simd::RopeInterleavedRows(got.data(), Position(pos), 1, n_heads, head_dim, 10000.0f,
+                                      nullptr, rotary);
+            ref::RopeInterleavedRows(scalar.data(), Position(pos), 1, n_heads, head_dim, 10000.0f,
+                                     nullptr, rotary);
           } else {
-            k::RopeHalf(got.data(), n_heads, head_dim, pos, 10000.0f, nullptr, rotary);
-            ref::RopeHalf(scalar.data(), n_heads, head_dim, pos, 10000.0f, nullptr, rotary);
+            simd::RopeHalfRows(got.data(), Position(pos), 1, n_heads, head_dim, 10000.0f, nullptr,
+                               rotary);
+            ref::RopeHalfRows(scalar.data(), Position(pos), 1, n_heads, head_dim, 10000.0f, nullptr,
+                              rotary);
           }
           CHECK(GuardIntact(got, n));
           ExpectClose(got.data(), scalar.data(), n, 1e-6f, 1e-7f);
@@ -610,9 +985,9 @@ TEST_CASE("Partial RoPE turns a head's first rotary_dims as a narrower head, pas
             // The rotated part: a whole head of width `rotary`, full rotation.
             std::vector<float> want(head, head + rotary);
             if (interleaved) {
-              ref::RopeInterleaved(want.data(), 1, rotary, pos, 10000.0f);
+              ref::RopeInterleavedRows(want.data(), Position(pos), 1, 1, rotary, 10000.0f, nullptr);
             } else {
-              ref::RopeHalf(want.data(), 1, rotary, pos, 10000.0f);
+              ref::RopeHalfRows(want.data(), Position(pos), 1, 1, rotary, 10000.0f, nullptr);
             }
             const float* out = got.data() + static_cast<size_t>(h) * head_dim;
             ExpectClose(out, want.data(), rotary, 1e-6f, 1e-7f);
@@ -631,9 +1006,9 @@ TEST_CASE("RoPE rotates known pairs by hand-computed angles", "[kernels]") {
     for (bool interleaved : {true, false}) {
       std::vector<float> v = {1.0f, 0.0f, 0.0f, 1.0f};  // two heads
       if (interleaved) {
-        k::RopeInterleaved(v.data(), 2, 2, 1, 10000.0f);
+        simd::RopeInterleavedRows(v.data(), Position(1), 1, 2, 2, 10000.0f, nullptr);
       } else {
-        k::RopeHalf(v.data(), 2, 2, 1, 10000.0f);
+        simd::RopeHalfRows(v.data(), Position(1), 1, 2, 2, 10000.0f, nullptr);
       }
       CHECK(v[0] == Approx(c1).margin(1e-7));
       CHECK(v[1] == Approx(s1).margin(1e-7));
@@ -644,13 +1019,13 @@ TEST_CASE("RoPE rotates known pairs by hand-computed angles", "[kernels]") {
     // The two styles pair different elements.
     const float c2 = std::cos(0.01f), s2 = std::sin(0.01f);
     std::vector<float> a = {1.0f, 2.0f, 3.0f, 4.0f};
-    k::RopeInterleaved(a.data(), 1, 4, 1, 10000.0f);
+    simd::RopeInterleavedRows(a.data(), Position(1), 1, 1, 4, 10000.0f, nullptr);
     CHECK(a[0] == Approx(1 * c1 - 2 * s1).margin(1e-6));
     CHECK(a[1] == Approx(1 * s1 + 2 * c1).margin(1e-6));
     CHECK(a[2] == Approx(3 * c2 - 4 * s2).margin(1e-6));
     CHECK(a[3] == Approx(3 * s2 + 4 * c2).margin(1e-6));
     std::vector<float> b = {1.0f, 2.0f, 3.0f, 4.0f};
-    k::RopeHalf(b.data(), 1, 4, 1, 10000.0f);
+    simd::RopeHalfRows(b.data(), Position(1), 1, 1, 4, 10000.0f, nullptr);
     CHECK(b[0] == Approx(1 * c1 - 3 * s1).margin(1e-6));
     CHECK(b[2] == Approx(1 * s1 + 3 * c1).margin(1e-6));
     CHECK(b[1] == Approx(2 * c2 - 4 * s2).margin(1e-6));
@@ -658,7 +1033,7 @@ TEST_CASE("RoPE rotates known pairs by hand-computed angles", "[kernels]") {
   });
 }
 
-TEST_CASE("SwiGlu matches scalar reference, also in place and at extremes", "[kernels]") {
+TEST_CASE("SwiGluRows matches scalar reference, also in place and at extremes", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(8);
     for (float beta : {1.0f, 1.702f}) {
@@ -667,17 +1042,17 @@ TEST_CASE("SwiGlu matches scalar reference, also in place and at extremes", "[ke
         const std::vector<float> gate = Random(n, rng, -10.0f, 10.0f);
         const std::vector<float> up = Random(n, rng, -2.0f, 2.0f);
         std::vector<float> want(n);
-        ref::SwiGlu(want.data(), gate.data(), up.data(), n, beta);
+        ref::SwiGluRows(want.data(), gate.data(), up.data(), 1, n, beta);
         std::vector<float> got = Guarded(n);
-        k::SwiGlu(got.data(), gate.data(), up.data(), n, beta);
+        simd::SwiGluRows(got.data(), gate.data(), up.data(), 1, n, beta);
         ExpectClose(got.data(), want.data(), n, 2e-6f, 1e-7f);
         CHECK(GuardIntact(got, n));
 
         std::vector<float> into_gate = gate;
-        k::SwiGlu(into_gate.data(), into_gate.data(), up.data(), n, beta);
+        simd::SwiGluRows(into_gate.data(), into_gate.data(), up.data(), 1, n, beta);
         ExpectClose(into_gate.data(), want.data(), n, 2e-6f, 1e-7f);
         std::vector<float> into_up = up;
-        k::SwiGlu(into_up.data(), gate.data(), into_up.data(), n, beta);
+        simd::SwiGluRows(into_up.data(), gate.data(), into_up.data(), 1, n, beta);
         ExpectClose(into_up.data(), want.data(), n, 2e-6f, 1e-7f);
       }
     }
@@ -685,7 +1060,7 @@ TEST_CASE("SwiGlu matches scalar reference, also in place and at extremes", "[ke
     const std::vector<float> gate = {-1000.0f, -100.0f, -20.0f, 0.0f, 20.0f, 100.0f, 1000.0f};
     const std::vector<float> up(gate.size(), 1.0f);
     std::vector<float> out(gate.size());
-    k::SwiGlu(out.data(), gate.data(), up.data(), static_cast<int>(gate.size()), 1.0f);
+    simd::SwiGluRows(out.data(), gate.data(), up.data(), 1, static_cast<int>(gate.size()), 1.0f);
     for (size_t i = 0; i < gate.size(); ++i) {
       INFO("gate " << gate[i]);
       CHECK(std::isfinite(out[i]));
@@ -694,7 +1069,7 @@ TEST_CASE("SwiGlu matches scalar reference, also in place and at extremes", "[ke
   });
 }
 
-TEST_CASE("AddInPlace matches scalar reference", "[kernels]") {
+TEST_CASE("AddRows matches scalar reference", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(9);
     for (int n : kSizes) {
@@ -702,10 +1077,10 @@ TEST_CASE("AddInPlace matches scalar reference", "[kernels]") {
       const std::vector<float> x = Random(n, rng);
       const std::vector<float> y = Random(n, rng);
       std::vector<float> want = x;
-      ref::AddInPlace(want.data(), y.data(), n);
+      ref::AddRows(want.data(), y.data(), 1, n);
       std::vector<float> got = Guarded(n);
       std::copy(x.begin(), x.end(), got.begin());
-      k::AddInPlace(got.data(), y.data(), n);
+      simd::AddRows(got.data(), y.data(), 1, n);
       for (int i = 0; i < n; ++i) CHECK(got[i] == want[i]);
       CHECK(GuardIntact(got, n));
     }
@@ -745,8 +1120,8 @@ TEST_CASE("Attention matches scalar reference with GQA", "[kernels]") {
                          c.n_kv_heads, c.head_dim, kv_stride, scale, ref_scores.data());
           std::vector<float> got = Guarded(q_size);
           std::vector<float> scores(k::kAttentionHeadChunk * n_tokens);
-          k::Attention(got.data(), q.data(), keys.data(), values.data(), n_tokens, c.n_heads,
-                       c.n_kv_heads, c.head_dim, kv_stride, scale, scores.data());
+          simd::Attention(got.data(), q.data(), keys.data(), values.data(), n_tokens, c.n_heads,
+                          c.n_kv_heads, c.head_dim, kv_stride, scale, scores.data());
           ExpectClose(got.data(), want.data(), q_size, 1e-5f, 2e-6f);
           CHECK(GuardIntact(got, q_size));
         }
@@ -772,12 +1147,13 @@ TEST_CASE("Attention with ALiBi slopes matches scalar reference", "[kernels]") {
         ref::Attention(want.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
                        n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), slopes.data(),
                        query_pos);
-        k::Attention(got.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
-                     n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), slopes.data(), query_pos);
+        simd::Attention(got.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
+                        n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), slopes.data(),
+                        query_pos);
         ExpectClose(got.data(), want.data(), q_size, 1e-5f, 2e-6f);
         // The bias changes the result whenever there is more than one key.
-        k::Attention(plain.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
-                     n_kv_heads, head_dim, kv_dim, 0.35f, scores.data());
+        simd::Attention(plain.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
+                        n_kv_heads, head_dim, kv_dim, 0.35f, scores.data());
         if (n_tokens > 1) CHECK_FALSE(std::equal(plain.begin(), plain.end(), got.begin()));
       }
     }
@@ -812,12 +1188,12 @@ TEST_CASE("Attention with T5's relative bias or CoPE matches scalar reference", 
         ref::Attention(want.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
                        n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), nullptr, query_pos,
                        with_cope ? nullptr : &relative, with_cope ? &cope : nullptr);
-        k::Attention(got.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
-                     n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), nullptr, query_pos,
-                     with_cope ? nullptr : &relative, with_cope ? &cope : nullptr);
+        simd::Attention(got.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
+                        n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), nullptr, query_pos,
+                        with_cope ? nullptr : &relative, with_cope ? &cope : nullptr);
         ExpectClose(got.data(), want.data(), q_size, 1e-5f, 2e-6f);
-        k::Attention(plain.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
-                     n_kv_heads, head_dim, kv_dim, 0.35f, scores.data());
+        simd::Attention(plain.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
+                        n_kv_heads, head_dim, kv_dim, 0.35f, scores.data());
         if (n_tokens > 1) CHECK_FALSE(std::equal(plain.begin(), plain.end(), got.begin()));
       }
     }
@@ -905,15 +1281,15 @@ TEST_CASE("Scaled RoPE frequencies: linear divides all, llama3 only the low band
       const std::vector<float> x = Random(24, rng);
       std::vector<float> want = x, got = x;
       if (interleaved) {
-        ref::RopeInterleaved(want.data(), 3, 8, 77, 500000.0f, llama3.data());
-        k::RopeInterleaved(got.data(), 3, 8, 77, 500000.0f, llama3.data());
+        ref::RopeInterleavedRows(want.data(), Position(77), 1, 3, 8, 500000.0f, llama3.data());
+        simd::RopeInterleavedRows(got.data(), Position(77), 1, 3, 8, 500000.0f, llama3.data());
       } else {
-        ref::RopeHalf(want.data(), 3, 8, 77, 500000.0f, llama3.data());
-        k::RopeHalf(got.data(), 3, 8, 77, 500000.0f, llama3.data());
+        ref::RopeHalfRows(want.data(), Position(77), 1, 3, 8, 500000.0f, llama3.data());
+        simd::RopeHalfRows(got.data(), Position(77), 1, 3, 8, 500000.0f, llama3.data());
       }
       ExpectClose(got.data(), want.data(), 24, 1e-6f, 1e-7f);
       std::vector<float> unscaled = x;
-      k::RopeHalf(unscaled.data(), 3, 8, 77, 500000.0f);
+      simd::RopeHalfRows(unscaled.data(), Position(77), 1, 3, 8, 500000.0f, nullptr);
       CHECK_FALSE(std::equal(unscaled.begin(), unscaled.end(), got.begin()));
     }
   });
@@ -957,8 +1333,8 @@ TEST_CASE("Attention reads the right kv head and single tokens pass through", "[
           }
         }
         std::vector<float> out(n_heads * head_dim), scores(k::kAttentionHeadChunk * n_tokens);
-        k::Attention(out.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
-                     n_kv_heads, head_dim, kv_stride, 0.5f, scores.data());
+        simd::Attention(out.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
+                        n_kv_heads, head_dim, kv_stride, 0.5f, scores.data());
         const int group = n_heads / n_kv_heads;
         for (int h = 0; h < n_heads; ++h) {
           for (int i = 0; i < head_dim; ++i) {
@@ -967,8 +1343,8 @@ TEST_CASE("Attention reads the right kv head and single tokens pass through", "[
         }
         if (n_tokens == 1) {
           // A single token gets weight 1: the output is its value row.
-          k::Attention(out.data(), q.data(), keys.data(), one_token_values.data(), 1, n_heads,
-                       n_kv_heads, head_dim, kv_stride, 0.5f, scores.data());
+          simd::Attention(out.data(), q.data(), keys.data(), one_token_values.data(), 1, n_heads,
+                          n_kv_heads, head_dim, kv_stride, 0.5f, scores.data());
           CHECK(scores[0] == 1.0f);
           for (int h = 0; h < n_heads; ++h) {
             for (int i = 0; i < head_dim; ++i) {
@@ -981,37 +1357,37 @@ TEST_CASE("Attention reads the right kv head and single tokens pass through", "[
   });
 }
 
-TEST_CASE("Argmax matches scalar reference and takes the first of ties", "[kernels]") {
+TEST_CASE("ArgmaxRows matches scalar reference and takes the first of ties", "[kernels]") {
   ForEachTarget([] {
     std::mt19937 rng(12);
     for (int n : kSizes) {
       INFO("n " << n);
       // All negative, so zero padding in a vector implementation would win if it leaked in.
       const std::vector<float> x = Random(n, rng, -5.0f, -1.0f);
-      CHECK(k::Argmax(x.data(), n) == ref::Argmax(x.data(), n));
+      CHECK(Argmax(x.data(), n) == ref::Argmax(x.data(), n));
 
       const std::vector<float> same(n, 3.0f);
-      CHECK(k::Argmax(same.data(), n) == 0);
+      CHECK(Argmax(same.data(), n) == 0);
 
       for (int pos : {0, n / 2, n - 1}) {
         std::vector<float> peak = x;
         peak[pos] = 7.0f;
-        CHECK(k::Argmax(peak.data(), n) == pos);
+        CHECK(Argmax(peak.data(), n) == pos);
         // A later copy of the maximum, e.g. in the tail, must not win.
         peak[n - 1] = 7.0f;
-        CHECK(k::Argmax(peak.data(), n) == pos);
+        CHECK(Argmax(peak.data(), n) == pos);
       }
     }
     // A tie between the last full vector and the overlapping tail.
     std::vector<float> v(21, 0.0f);
     v[18] = 1.0f;
     v[20] = 1.0f;
-    CHECK(k::Argmax(v.data(), 21) == 18);
+    CHECK(Argmax(v.data(), 21) == 18);
     std::vector<float> big = Random(32000, rng);
     big[31999] = 2.0f;
-    CHECK(k::Argmax(big.data(), 32000) == 31999);
+    CHECK(Argmax(big.data(), 32000) == 31999);
     big[12345] = 2.0f;
-    CHECK(k::Argmax(big.data(), 32000) == 12345);
+    CHECK(Argmax(big.data(), 32000) == 12345);
   });
 }
 
@@ -1152,7 +1528,7 @@ static void CheckQuantizedMatMul(uint32_t seed) {
     std::mt19937 rng(seed);
     // The x86 integer kernels (VNNI, and AVX2's for AVX2 and AVX-512 without VNNI) are the
     // reference, bit for bit.
-    const bool exact = k::DispatchedTarget() <= HWY_AVX2;
+    const bool exact = simd::Target() <= HWY_AVX2;
     // Tokens: one at a time, and the repacked tiles of 8, 4, 2 and 1; rows: part of a tile of
     // 16, and tiles with a partial one after them.
     for (size_t tokens : {size_t{1}, size_t{3}, size_t{7}, size_t{17}}) {
@@ -1170,8 +1546,8 @@ static void CheckQuantizedMatMul(uint32_t seed) {
           xq.Quantize(x.data(), tokens, cols);
           const size_t n = tokens * rows;
           std::vector<float> want(n), deq(n);
-          ref::QuantizedMatMul(want.data(), w_blocks.data(), x.data(), tokens, rows, cols);
-          ref::MatMul(deq.data(), w.data(), x.data(), tokens, rows, cols);
+          ref::Linear(want.data(), w_blocks.data(), x.data(), Int(tokens), Int(rows), Int(cols));
+          ref::Linear(deq.data(), w.data(), x.data(), Int(tokens), Int(rows), Int(cols));
           std::vector<float> tol(n), quant_tol(n);
           for (size_t t = 0; t < tokens; ++t) {
             const int8_t* q = xq.q.data() + t * xq.stride * 32;
@@ -1203,7 +1579,7 @@ static void CheckQuantizedMatMul(uint32_t seed) {
           k::MatMulRows(gate.data(), w_blocks.data(), xq, rows, 0, rows);
           k::MatMulRows(up.data(), up_blocks.data(), xq, rows, 0, rows);
           std::vector<float> swiglu(n);
-          k::SwiGlu(swiglu.data(), gate.data(), up.data(), static_cast<int>(n), 1.0f);
+          simd::SwiGluRows(swiglu.data(), gate.data(), up.data(), 1, static_cast<int>(n), 1.0f);
           const size_t mid = rows / 2;
           for (auto [begin, end] : {std::pair{size_t{0}, mid}, std::pair{mid, rows}}) {
             if (begin == end) continue;
@@ -1223,6 +1599,20 @@ static void CheckQuantizedMatMul(uint32_t seed) {
             k::MatMulRows(single.data(), w_blocks.data(), one, rows, 0, rows);
             CHECK(FirstBitDifference(single.data(), whole.data() + t * rows, rows) == rows);
           }
+          // The row kernels over them: Linear is the product, GatedLinear its SwiGLU, bit for
+          // bit; where the products are the reference's, GatedLinear is its mirror's within
+          // SwiGlu's tolerance.
+          std::vector<float> linear = Guarded(n), gated = Guarded(n), ref_gated(n);
+          simd::Linear(linear.data(), w_blocks.data(), x.data(), Int(tokens), Int(rows), Int(cols));
+          simd::GatedLinear(gated.data(), w_blocks.data(), up_blocks.data(), x.data(), Int(tokens),
+                            Int(rows), Int(cols), 1.0f);
+          CHECK(FirstBitDifference(linear.data(), whole.data(), n) == n);
+          CHECK(FirstBitDifference(gated.data(), swiglu.data(), n) == n);
+          CHECK(GuardIntact(linear, n));
+          CHECK(GuardIntact(gated, n));
+          ref::GatedLinear(ref_gated.data(), w_blocks.data(), up_blocks.data(), x.data(),
+                           Int(tokens), Int(rows), Int(cols), 1.0f);
+          if (exact) ExpectClose(gated.data(), ref_gated.data(), n, 2e-6f, 1e-7f);
         }
       }
     }
@@ -1236,3 +1626,188 @@ TEST_CASE("Q8_0 products with int8 activations match the scalar reference", "[ke
 TEST_CASE("Q4_0 products with int8 activations match the scalar reference", "[kernels][quant]") {
   CheckQuantizedMatMul<lmc::rt::BlockQ4_0>(40);
 }
+
+// The row kernels that move or add values: bit for bit their mirrors'.
+TEST_CASE("Embedding, KvStore and the row additions equal their mirrors bit for bit", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(14);
+    const int positions[] = {3, 0, 5, 1, 4};
+    for (int width : kSizes) {
+      INFO("width " << width);
+      const int n = 5, rows = 6;
+      const size_t size = static_cast<size_t>(n) * width;
+      const std::vector<float> table = Random(static_cast<size_t>(rows) * width, rng);
+      std::vector<hwy::bfloat16_t> table_bf16;
+      std::vector<float> widened;
+      RandomBF16(static_cast<size_t>(rows) * width, rng, table_bf16, widened);
+      std::vector<float> want(size), got = Guarded(size);
+      ref::Embedding(want.data(), table.data(), positions, n, width);
+      simd::Embedding(got.data(), table.data(), positions, n, width);
+      CHECK(FirstBitDifference(got.data(), want.data(), size) == size);
+      CHECK(GuardIntact(got, size));
+      ref::Embedding(want.data(), table_bf16.data(), positions, n, width);
+      simd::Embedding(got.data(), table_bf16.data(), positions, n, width);
+      CHECK(FirstBitDifference(got.data(), want.data(), size) == size);
+      for (int t = 0; t < n; ++t) {
+        CHECK(std::equal(want.begin() + t * width, want.begin() + (t + 1) * width,
+                         widened.begin() + positions[t] * width));
+      }
+
+      const std::vector<float> key = Random(size, rng), value = Random(size, rng);
+      const size_t cache = static_cast<size_t>(rows) * width;
+      std::vector<float> want_k(cache, -1.0f), want_v(cache, -1.0f), got_k = Guarded(cache),
+                                                                     got_v = Guarded(cache);
+      std::fill_n(got_k.begin(), cache, -1.0f);
+      std::fill_n(got_v.begin(), cache, -1.0f);
+      ref::KvStore(want_k.data(), want_v.data(), key.data(), value.data(), positions, n, width);
+      simd::KvStore(got_k.data(), got_v.data(), key.data(), value.data(), positions, n, width);
+      CHECK(std::equal(want_k.begin(), want_k.end(), got_k.begin()));
+      CHECK(std::equal(want_v.begin(), want_v.end(), got_v.begin()));
+      CHECK(GuardIntact(got_k, cache));
+      CHECK(GuardIntact(got_v, cache));
+
+      const std::vector<float> x = Random(size, rng), bias = Random(width, rng);
+      std::vector<float> want_x = x, got_x = Guarded(size);
+      std::copy(x.begin(), x.end(), got_x.begin());
+      ref::AddBiasRows(want_x.data(), bias.data(), n, width);
+      simd::AddBiasRows(got_x.data(), bias.data(), n, width);
+      ref::AddPositionEmbeddingRows(want_x.data(), table.data(), positions, n, width);
+      simd::AddPositionEmbeddingRows(got_x.data(), table.data(), positions, n, width);
+      CHECK(FirstBitDifference(got_x.data(), want_x.data(), size) == size);
+      CHECK(GuardIntact(got_x, size));
+      std::vector<float> want_scratch(width), got_scratch = Guarded(width);
+      ref::AddSinusoidalRows(want_x.data(), positions, n, width, want_scratch.data());
+      simd::AddSinusoidalRows(got_x.data(), positions, n, width, got_scratch.data());
+      CHECK(FirstBitDifference(got_x.data(), want_x.data(), size) == size);
+      CHECK(GuardIntact(got_x, size));
+      CHECK(GuardIntact(got_scratch, width));
+    }
+  });
+}
+
+TEST_CASE("LayerNormRows and the element-wise row kernels match their mirrors", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(15);
+    for (int width : kSizes) {
+      INFO("width " << width);
+      const int n = 3;
+      const size_t size = static_cast<size_t>(n) * width;
+      const std::vector<float> x = Random(size, rng, -4.0f, 4.0f), y = Random(size, rng);
+      const std::vector<float> weight = Random(width, rng, 0.5f, 1.5f), bias = Random(width, rng);
+      std::vector<float> want(size), got = Guarded(size);
+      for (const float* b : {bias.data(), static_cast<const float*>(nullptr)}) {
+        ref::LayerNormRows(want.data(), x.data(), weight.data(), b, n, width, 1e-5f);
+        simd::LayerNormRows(got.data(), x.data(), weight.data(), b, n, width, 1e-5f);
+        ExpectClose(got.data(), want.data(), size);
+        CHECK(GuardIntact(got, size));
+      }
+      using RowKernel = void (*)(float*, const float*, int, int);
+      const std::pair<RowKernel, RowKernel> maps[] = {
+          {ref::ReluRows, simd::ReluRows},         {ref::GeluRows, simd::GeluRows},
+          {ref::GeluTanhRows, simd::GeluTanhRows}, {ref::SiluRows, simd::SiluRows},
+          {ref::TanhRows, simd::TanhRows},
+      };
+      for (size_t i = 0; i < std::size(maps); ++i) {
+        INFO("activation " << i);
+        maps[i].first(want.data(), x.data(), n, width);
+        maps[i].second(got.data(), x.data(), n, width);
+        ExpectClose(got.data(), want.data(), size, 2e-6f, 1e-7f);
+        CHECK(GuardIntact(got, size));
+      }
+      ref::MulRows(want.data(), x.data(), y.data(), n, width);
+      simd::MulRows(got.data(), x.data(), y.data(), n, width);
+      CHECK(FirstBitDifference(got.data(), want.data(), size) == size);
+      ref::ScaleRows(want.data(), x.data(), n, width, 0.37f);
+      simd::ScaleRows(got.data(), x.data(), n, width, 0.37f);
+      CHECK(FirstBitDifference(got.data(), want.data(), size) == size);
+      CHECK(GuardIntact(got, size));
+    }
+  });
+}
+
+// AttentionRows against its mirror, causal or not, with every position bias, over GQA shapes
+// whose groups are and are not multiples of kAttentionHeadChunk; CrossAttentionRows too.
+TEST_CASE("AttentionRows and CrossAttentionRows match their mirrors", "[kernels]") {
+  struct Config {
+    int heads, kv_heads, head_dim;
+  };
+  const Config configs[] = {{8, 2, 8}, {6, 3, 17}, {10, 2, 16}, {4, 4, 64}, {3, 1, 6}};
+  const int buckets = 8, max_distance = 16, cope_positions = 5;
+  std::vector<int> bucket_of;
+  for (int r = -max_distance; r <= max_distance; ++r) {
+    bucket_of.push_back(lmc::kernels::T5Bucket(r, /*bidirectional=*/true, buckets, max_distance));
+  }
+  // A chunk of 5 rows after 3 cached ones, not in order; 13 encoder rows for cross-attention.
+  const int positions[] = {3, 5, 4, 7, 6}, n = 5, source_len = 13;
+  ForEachTarget([&] {
+    std::mt19937 rng(16);
+    for (const Config& c : configs) {
+      const size_t width = static_cast<size_t>(c.heads) * c.head_dim;
+      const size_t kv_width = static_cast<size_t>(c.kv_heads) * c.head_dim;
+      const std::vector<float> q = Random(n * width, rng, -2.0f, 2.0f);
+      const std::vector<float> keys = Random(source_len * kv_width, rng, -2.0f, 2.0f);
+      const std::vector<float> values = Random(source_len * kv_width, rng);
+      const std::vector<float> slopes = lmc::kernels::AlibiSlopes(c.heads);
+      const std::vector<float> table = Random(static_cast<size_t>(buckets) * c.heads, rng);
+      const std::vector<float> embedding =
+          Random(static_cast<size_t>(c.head_dim) * cope_positions, rng, -2.0f, 2.0f);
+      const lmc::kernels::RelativeBias relative{table.data(), bucket_of.data(), max_distance,
+                                                c.heads};
+      const lmc::kernels::CopeBias cope{embedding.data(), cope_positions};
+      std::vector<float> want(n * width), got = Guarded(n * width);
+      for (bool causal : {true, false}) {
+        for (int bias = 0; bias < 4; ++bias) {
+          INFO("heads " << c.heads << " kv_heads " << c.kv_heads << " head_dim " << c.head_dim
+                        << (causal ? " causal" : " bidirectional") << " bias " << bias);
+          const float* s = bias == 1 ? slopes.data() : nullptr;
+          const lmc::kernels::RelativeBias* r = bias == 2 ? &relative : nullptr;
+          const lmc::kernels::CopeBias* p = bias == 3 ? &cope : nullptr;
+          ref::AttentionRows(want.data(), q.data(), keys.data(), values.data(), positions, n,
+                             c.heads, c.kv_heads, c.head_dim, 0.35f, causal, s, r, p);
+          simd::AttentionRows(got.data(), q.data(), keys.data(), values.data(), positions, n,
+                              c.heads, c.kv_heads, c.head_dim, 0.35f, causal, s, r, p);
+          ExpectClose(got.data(), want.data(), n * width, 1e-5f, 2e-6f);
+          CHECK(GuardIntact(got, n * width));
+        }
+      }
+      INFO("cross-attention, heads " << c.heads << " kv_heads " << c.kv_heads);
+      ref::CrossAttentionRows(want.data(), q.data(), keys.data(), values.data(), n, source_len,
+                              c.heads, c.kv_heads, c.head_dim, 0.35f);
+      simd::CrossAttentionRows(got.data(), q.data(), keys.data(), values.data(), n, source_len,
+                               c.heads, c.kv_heads, c.head_dim, 0.35f);
+      ExpectClose(got.data(), want.data(), n * width, 1e-5f, 2e-6f);
+      CHECK(GuardIntact(got, n * width));
+    }
+  });
+}
+
+TEST_CASE("SoftmaxRows and ArgmaxRows over several rows", "[kernels]") {
+  ForEachTarget([] {
+    std::mt19937 rng(17);
+    for (int width : kSizes) {
+      INFO("width " << width);
+      const int n = 3;
+      const size_t size = static_cast<size_t>(n) * width;
+      std::vector<float> x = Random(size, rng, -5.0f, 5.0f);
+      x[static_cast<size_t>(2) * width] = 9.0f;  // Row 2's maximum is its first element.
+      int want[n], got[n];
+      ref::ArgmaxRows(want, x.data(), n, width);
+      simd::ArgmaxRows(got, x.data(), n, width);
+      CHECK(std::equal(want, want + n, got));
+      CHECK(got[2] == 0);
+      std::vector<float> want_p = x, got_p = Guarded(size);
+      std::copy(x.begin(), x.end(), got_p.begin());
+      ref::SoftmaxRows(want_p.data(), n, width);
+      simd::SoftmaxRows(got_p.data(), n, width);
+      ExpectClose(got_p.data(), want_p.data(), size, 1e-5f, 1e-7f);
+      CHECK(GuardIntact(got_p, size));
+      for (int t = 0; t < n; ++t) {
+        const double sum =
+            std::accumulate(got_p.begin() + t * width, got_p.begin() + (t + 1) * width, 0.0);
+        CHECK(sum == Approx(1.0).epsilon(1e-5));
+      }
+    }
+  });
+}
+
+#endif  // HWY_ONCE
