@@ -1,7 +1,8 @@
-// Throughput of the matrix kernels at the 110M-Llama shapes (d_model 768, hidden 2048, vocab
-// 32000), one thread, beside this machine's own limits: an f32 FMA peak measured with
-// independent FMA chains just before every repetition (the machine is shared, and the peak
-// moves with its load), and a read bandwidth measured by summing 1 GiB.
+// Throughput of the matrix kernels (rows-inl.h's Linear and GatedLinear, f32 weights) at the
+// 110M-Llama shapes (d_model 768, hidden 2048, vocab 32000), one thread, beside this machine's own
+// limits: an f32 FMA peak measured with independent FMA chains just before every repetition (the
+// machine is shared, and the peak moves with its load), and a read bandwidth measured by summing 1
+// GiB.
 //
 //   kernels_bench [--reps N]
 //
@@ -15,10 +16,23 @@
 // Must come after foreach_target.h.
 #include <hwy/highway.h>
 
+#include "runtime/kernels/rows-inl.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace lmc::bench {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
+
+int64_t Target() { return HWY_TARGET; }
+
+void Linear(float* out, const float* w, const float* x, int n, int rows, int cols) {
+  kernels::HWY_NAMESPACE::Linear(out, w, x, n, rows, cols);
+}
+
+void GatedLinear(float* out, const float* w_gate, const float* w_up, const float* x, int n,
+                 int rows, int cols, float beta) {
+  kernels::HWY_NAMESPACE::GatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
+}
 
 // Runs `iters` rounds of kChains independent FMA chains (more chains than latency x issue
 // width, so the FMA units never wait) and returns the lanes per vector.
@@ -72,10 +86,13 @@ HWY_AFTER_NAMESPACE();
 #include <string>
 #include <vector>
 
-#include "runtime/kernels/ops.h"
+#include "runtime/kernels/thread_pool.h"
 
 namespace lmc::bench {
 
+HWY_EXPORT(Target);
+HWY_EXPORT(Linear);
+HWY_EXPORT(GatedLinear);
 HWY_EXPORT(FmaChains);
 HWY_EXPORT(SumArray);
 
@@ -195,8 +212,9 @@ int Main(int argc, char** argv) {
     return 2;
   }
 
+  rt::SetThreads(1);
   std::printf("kernels dispatch to %s; compiled targets:",
-              hwy::TargetName(kernels::DispatchedTarget()));
+              hwy::TargetName(HWY_DYNAMIC_DISPATCH(Target)()));
   for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
     std::printf(" %s", hwy::TargetName(target));
   }
@@ -228,8 +246,11 @@ int Main(int argc, char** argv) {
     for (size_t tokens : token_counts) {
       const std::vector<float> x = Random(tokens * s.cols, rng);
       std::vector<float> out(tokens * s.rows);
-      run(tokens == 1 ? "MatMul (MatVec)" : "MatMul", s, tokens, 1,
-          [&] { kernels::MatMul(out.data(), w.Next(), x.data(), tokens, s.rows, s.cols); });
+      run(tokens == 1 ? "Linear (1 token)" : "Linear", s, tokens, 1, [&] {
+        HWY_DYNAMIC_DISPATCH(Linear)
+        (out.data(), w.Next(), x.data(), static_cast<int>(tokens), static_cast<int>(s.rows),
+         static_cast<int>(s.cols));
+      });
     }
   }
   {
@@ -239,9 +260,10 @@ int Main(int argc, char** argv) {
     for (size_t tokens : token_counts) {
       const std::vector<float> x = Random(tokens * s.cols, rng);
       std::vector<float> out(tokens * s.rows);
-      run(tokens == 1 ? "MatMulSwiGlu (MatVec)" : "MatMulSwiGlu", s, tokens, 2, [&] {
-        kernels::MatMulSwiGlu(out.data(), gate.Next(), up.Next(), x.data(), tokens, s.rows, s.cols,
-                              1.0f);
+      run(tokens == 1 ? "GatedLinear (1 token)" : "GatedLinear", s, tokens, 2, [&] {
+        HWY_DYNAMIC_DISPATCH(GatedLinear)
+        (out.data(), gate.Next(), up.Next(), x.data(), static_cast<int>(tokens),
+         static_cast<int>(s.rows), static_cast<int>(s.cols), 1.0f);
       });
     }
   }

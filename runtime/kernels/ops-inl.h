@@ -1,5 +1,7 @@
-// Highway implementations of the kernels declared in ops.h, compiled once per target by ops.cc
-// (via foreach_target.h). Semantics are specified by scalar_ops.h.
+// The SIMD building blocks of the row kernels in rows-inl.h (one row, or one matrix product):
+// private to runtime/kernels. Code outside the kernels calls rows-inl.h; only the kernels' own
+// test and benchmark call these directly. Compiled per target by whoever includes rows-inl.h
+// (via foreach_target.h), and by quant_ops.cc. Semantics are specified by scalar_ops.h.
 //
 // Tails: x86 targets below AVX2 implement MaskedLoad as a full-vector load, which reads past
 // the end of the array, so LoadTail/StoreTail fall back to a stack buffer there.
@@ -128,9 +130,9 @@ HWY_INLINE void ReduceSums(DF d, const VF* HWY_RESTRICT v, float* HWY_RESTRICT s
   for (size_t i = 0; i < kCount; ++i) sums[i] = ReduceSum(d, v[i]);
 }
 
-// Every dot product in this file (MatVec, MatMul, their SwiGLU forms, attention scores) is
+// Every dot product in this file (MatVec, MatMulRows, its SwiGLU form, attention scores) is
 // computed in one order, so that a result does not depend on how many rows or tokens are
-// computed beside it; in particular prefill (MatMul) and decode (MatVec) agree bit for bit on
+// computed beside it; in particular prefill (MatMulRows) and decode (MatVec) agree bit for bit on
 // the same target. Per output: one vector accumulator of N = Lanes(d) lanes; lane j adds, by
 // MulAdd in increasing c, w[c] * x[c] for every c = j (mod N), the zero-padded tail included;
 // then its lanes are added by ReduceSum's tree (Highway's SumOfLanes; ReduceSums).
@@ -239,8 +241,8 @@ HWY_INLINE void MatMulRowTile(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
 }
 
 template <typename TW>
-HWY_INLINE void MatVecT(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
-                        const float* HWY_RESTRICT x, size_t num_rows, size_t num_cols) {
+HWY_INLINE void MatVec(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
+                       const float* HWY_RESTRICT x, size_t num_rows, size_t num_cols) {
   const TW* row_ptrs[kMatVecRows];
   const size_t stride = num_cols;
   size_t r = 0;
@@ -256,11 +258,6 @@ HWY_INLINE void MatVecT(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
     row_ptrs[0] = w + r * stride;
     DotTile<1, 1>(row_ptrs, x, num_cols, num_cols, out + r);
   }
-}
-
-inline void MatVec(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
-                   const float* HWY_RESTRICT x, int rows, int cols) {
-  MatVecT(out, w, x, static_cast<size_t>(rows), static_cast<size_t>(cols));
 }
 
 // MatMulRows with a given register tile, for tokens > 1.
@@ -279,15 +276,18 @@ HWY_INLINE void MatMulTiled(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
   }
 }
 
-// MatMul's outputs for rows [row_begin, row_end) only, bit-identical to MatMul's: the unit of
-// work for threads, which split a product into disjoint row ranges without changing its
-// result (no output depends on the rows computed beside it).
+// out[t * rows + r] = dot(w[r * cols + [0, cols)), x[t * cols + [0, cols))) for t < tokens and
+// r in [row_begin, row_end) only. Weight row tiles are applied to a block of tokens whose
+// activations stay in cache; one token is MatVec. Bit-identical to MatVec of each token (see
+// DotTile), and to the whole product's rows: the unit of work for threads, which split a product
+// into disjoint row ranges without changing its result (no output depends on the rows computed
+// beside it).
 template <typename TW>
 HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
                            const float* HWY_RESTRICT x, size_t tokens, size_t rows, size_t cols,
                            size_t row_begin, size_t row_end) {
   if (tokens == 1) {
-    MatVecT(out + row_begin, w + row_begin * cols, x, row_end - row_begin, cols);
+    MatVec(out + row_begin, w + row_begin * cols, x, row_end - row_begin, cols);
     return;
   }
   if (cols <= kShortRowCols) {
@@ -296,14 +296,6 @@ HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
   } else {
     MatMulTiled<kLongTileRows, kLongTileTokens>(out, w, x, tokens, rows, cols, row_begin, row_end);
   }
-}
-
-// out[t * rows + r] = dot(w[r * cols + [0, cols)), x[t * cols + [0, cols))) for t < tokens,
-// r < rows. Weight row tiles are applied to a block of tokens whose activations stay in
-// cache; one token is MatVec. Bit-identical to MatVec of each token (see DotTile).
-HWY_INLINE void MatMul(float* HWY_RESTRICT out, const float* HWY_RESTRICT w,
-                       const float* HWY_RESTRICT x, size_t tokens, size_t rows, size_t cols) {
-  MatMulRows(out, w, x, tokens, rows, cols, 0, rows);
 }
 
 // g * sigmoid(beta * g) in a form that cannot overflow: with e = exp(-|z|) <= 1,
@@ -384,8 +376,9 @@ HWY_INLINE void MatMulSwiGluTiled(float* HWY_RESTRICT out, const TW* HWY_RESTRIC
   }
 }
 
-// MatMulSwiGlu's outputs for rows [row_begin, row_end) only, bit-identical to MatMulSwiGlu's
-// (see MatMulRows).
+// out[t * rows + r] = SwiGLU of the gate and up products of token t, row r, for rows
+// [row_begin, row_end) only; bit-identical to the one-token product of each token and to the
+// whole product's rows (see MatMulRows).
 template <typename TW>
 HWY_INLINE void MatMulSwiGluRows(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w_gate,
                                  const TW* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
@@ -402,20 +395,6 @@ HWY_INLINE void MatMulSwiGluRows(float* HWY_RESTRICT out, const TW* HWY_RESTRICT
     MatMulSwiGluTiled<kLongTileRows / 2, kLongTileTokens>(out, w_gate, w_up, x, tokens, rows, cols,
                                                           beta, row_begin, row_end);
   }
-}
-
-// out[t * rows + r] = SwiGLU of the gate and up products of token t, row r. Bit-identical to
-// MatVecSwiGlu of each token.
-HWY_INLINE void MatMulSwiGlu(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
-                             const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
-                             size_t tokens, size_t rows, size_t cols, float beta) {
-  MatMulSwiGluRows(out, w_gate, w_up, x, tokens, rows, cols, beta, 0, rows);
-}
-
-inline void MatVecSwiGlu(float* HWY_RESTRICT out, const float* HWY_RESTRICT w_gate,
-                         const float* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int rows,
-                         int cols, float beta) {
-  MatMulSwiGlu(out, w_gate, w_up, x, 1, static_cast<size_t>(rows), static_cast<size_t>(cols), beta);
 }
 
 inline void RmsNorm(float* out, const float* x, const float* HWY_RESTRICT weight, int n,
@@ -761,8 +740,6 @@ inline int Argmax(const float* HWY_RESTRICT x, int n) {
   // Only NaN inputs can leave no lane equal to the maximum.
   return lane >= 0 ? static_cast<int>(size - N + static_cast<size_t>(lane)) : 0;
 }
-
-inline int64_t DispatchedTarget() { return HWY_TARGET; }
 
 }  // namespace HWY_NAMESPACE
 }  // namespace lmc::kernels

@@ -1,5 +1,5 @@
 // Q8_0 / Q4_0 weights times int8-quantized activations (quant_ops.h), in a translation unit of
-// their own so that it compiles beside ops.cc. Two implementations of the same products:
+// their own, compiled with -ffp-contract=off. Two implementations of the same products:
 //   - AVX-512 VNNI (vpdpbusd), compiled once with a target attribute and taken by the AVX3
 //     targets when the CPU has VNNI. Each output is, bit for bit, scalar::QuantizedDot.
 //     One token at a time reads the weights as stored (RowTile); more tokens repack 16 rows
@@ -23,8 +23,6 @@
 #include <limits>
 #include <type_traits>
 #include <vector>
-
-#include "runtime/kernels/ops.h"
 
 #ifndef LMC_KERNELS_QUANT_OPS_VNNI_
 #define LMC_KERNELS_QUANT_OPS_VNNI_
@@ -405,6 +403,8 @@ LMC_VNNI_TARGET void MatMulRows(float* out, size_t out_stride, const Block* w,
 // Must come after foreach_target.h.
 #include <hwy/highway.h>
 
+#include "runtime/kernels/ops-inl.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace lmc::kernels {
 namespace HWY_NAMESPACE {
@@ -643,8 +643,8 @@ HWY_INLINE void SwiGluRows(float* HWY_RESTRICT out, const Block* HWY_RESTRICT w_
   Rows(gate.data(), n, w_gate, x, row_begin, row_end);
   Rows(up.data(), n, w_up, x, row_begin, row_end);
   for (size_t t = 0; t < x.tokens; ++t) {
-    lmc::kernels::SwiGlu(out + t * rows + row_begin, gate.data() + t * n, up.data() + t * n,
-                         static_cast<int>(n), beta);
+    SwiGlu(out + t * rows + row_begin, gate.data() + t * n, up.data() + t * n, static_cast<int>(n),
+           beta);
   }
 }
 

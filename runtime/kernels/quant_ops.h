@@ -42,7 +42,7 @@ void MatMulRows(float* out, const rt::BlockQ4_0* w, const QuantizedActivations& 
                 size_t row_begin, size_t row_end);
 
 // SwiGLU of two such products: out[t * rows + r] = g * sigmoid(beta * g) * u, g and u the
-// MatMulRows outputs of w_gate and w_up (ops.h's SwiGlu).
+// MatMulRows outputs of w_gate and w_up (ops-inl.h's SwiGlu).
 void MatMulSwiGluRows(float* out, const rt::BlockQ8_0* w_gate, const rt::BlockQ8_0* w_up,
                       const QuantizedActivations& x, size_t rows, float beta, size_t row_begin,
                       size_t row_end);

@@ -1,16 +1,45 @@
-#include "runtime/sampling/sampler.h"
+// The sampler's passes over the vocabulary (argmax, softmax) are the row kernels of
+// rows-inl.h: foreach_target.h compiles this file once per Highway target, and each call
+// dispatches to the best one the CPU supports.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "runtime/sampling/sampler.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+// Must come after foreach_target.h.
+#include <hwy/highway.h>
 
+#include "runtime/kernels/rows-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace lmc::rt {
+namespace HWY_NAMESPACE {
+
+int ArgmaxRow(const float* x, int n) {
+  int best;
+  kernels::HWY_NAMESPACE::ArgmaxRows(&best, x, 1, n);
+  return best;
+}
+
+void SoftmaxRow(float* x, int n) { kernels::HWY_NAMESPACE::SoftmaxRows(x, 1, n); }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lmc::rt
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
 #include <algorithm>
 #include <cmath>
 
-#include "runtime/kernels/ops.h"
+#include "runtime/sampling/sampler.h"
 #include "runtime/util/error.h"
 
 namespace lmc::rt {
 namespace {
 
-using kernels::Argmax;
-using kernels::Softmax;
+HWY_EXPORT(ArgmaxRow);
+HWY_EXPORT(SoftmaxRow);
+
+int Argmax(const float* x, int n) { return HWY_DYNAMIC_DISPATCH(ArgmaxRow)(x, n); }
+void Softmax(float* x, int n) { HWY_DYNAMIC_DISPATCH(SoftmaxRow)(x, n); }
 
 }  // namespace
 
@@ -133,3 +162,4 @@ int Sampler::Sample(float* logits) {
 }
 
 }  // namespace lmc::rt
+#endif  // HWY_ONCE
