@@ -131,11 +131,12 @@ class Model {
   void Encode(Session& session, std::span<const int> tokens);
 
  protected:
+  // What the generated code defines; the checks above have been made.
+  virtual bool loaded() const = 0;  // LoadWeights succeeded.
   virtual std::unique_ptr<Session> MakeSession(int capacity) = 0;
   virtual void ForwardChunk(const Chunk& chunk) = 0;
+  // Encoder-decoders only: the encoder over tokens[0, n), its last hidden state into out.
   virtual void EncodeChunk(Session& session, const int* tokens, int n, float* out);
-  // Fails unless weights are loaded.
-  virtual bool loaded() const = 0;
 };
 
 // Scratch one forward pass needs (activations), reused across passes and
@@ -176,12 +177,9 @@ class ScratchPool {
   std::vector<std::unique_ptr<T>> free_;
 };
 
-// Conveniences over Step for one session: runs tokens, keeping every row's
-// output or the last's; returns session.output().
+// Step for one session: runs tokens, keeping every row's output or the last's;
+// returns session.output().
 const float* Prefill(Model& model, Session& session, std::span<const int> tokens, bool all_rows);
-inline const float* Decode(Model& model, Session& session, int token) {
-  return Prefill(model, session, std::span<const int>(&token, 1), false);
-}
 
 // A model binary's own model, defined by the build_info.cc `lmc build` writes: what it
 // is, and its lmc_open_<name> (the command line runs it through the C API).
