@@ -142,6 +142,8 @@ void EmitAdd(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
 void EmitLastRows(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
   const std::string width = e.Width(op.result);
   if (e.batched()) {  // The runtime asks for each sequence's last row, or every row.
+    c.Line("// A pass within a prompt that ends in a later one has no rows to output.");
+    c.Line("if (rows == 0) return nullptr;");
     c.Line("// The rows whose outputs were asked for, in order (out_rows[i] >= i).");
     c.Line("for (int i = 0; i < rows; ++i) {{");
     c.Line(

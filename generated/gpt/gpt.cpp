@@ -57,6 +57,8 @@ const float* Forward(const Weights& w, Activations& a, std::span<const Segment> 
     k::AddRows(a.x, a.att_out, n, kDModel);
     k::LayerNormRows(a.x, a.x, lw.ffn_norm, lw.ffn_norm_bias, n, kDModel, 1e-05f);
   }
+  // A pass within a prompt that ends in a later one has no rows to output.
+  if (rows == 0) return nullptr;
   // The rows whose outputs were asked for, in order (out_rows[i] >= i).
   for (int i = 0; i < rows; ++i) {
     std::memmove(a.att_out + static_cast<size_t>(i) * kDModel, a.x + static_cast<size_t>(out_rows[i]) * kDModel,

@@ -51,6 +51,8 @@ const float* Forward(const Weights& w, Activations& a, std::span<const Segment> 
     k::Linear(a.xb, lw.w_down, a.hb, n, kDModel, kHidden);
     k::AddRows(a.x, a.xb, n, kDModel);
   }
+  // A pass within a prompt that ends in a later one has no rows to output.
+  if (rows == 0) return nullptr;
   // The rows whose outputs were asked for, in order (out_rows[i] >= i).
   for (int i = 0; i < rows; ++i) {
     std::memmove(a.xb + static_cast<size_t>(i) * kDModel, a.x + static_cast<size_t>(out_rows[i]) * kDModel,

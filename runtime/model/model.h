@@ -101,7 +101,8 @@ struct Chunk {
   const int* tokens;
   const int* positions;
   int n;
-  // Rows to keep, ascending, and where each goes (output_width floats).
+  // Rows to keep, ascending (none when every sequence in the pass continues in a
+  // later one), and where each goes (output_width floats).
   const int* out_rows;
   float* const* out_dest;
   int rows;
@@ -165,7 +166,9 @@ class ScratchPool {
         free_.pop_back();
       }
     }
-    return Lease(*this, item ? std::move(item) : std::make_unique<T>());
+    // Default-initialized (new T, not make_unique): activations are written before read, and
+    // pages never touched stay out of the resident set.
+    return Lease(*this, item ? std::move(item) : std::unique_ptr<T>(new T));
   }
 
  private:
