@@ -64,10 +64,11 @@ for target in $(links "$tmp/stories.bin"); do
   refused "MODEL logits --out $target" "$tmp/stories.bin" "$target" -- \
     "$model" logits --weights "$tmp/stories.bin" --tokens 1,2,3 --out "$target"
 done
-# emit writes NAME.h, NAME.cpp and NAME.ir: a spec of that name is refused.
+# emit writes NAME.h, NAME.cpp and NAME.ir: an input of that name (here the module's IR,
+# which emit also takes) is refused.
 mkdir "$tmp/emit"
-cp "$spec" "$tmp/emit/child.ir"
-cp "$tmp/base.yaml" "$tmp/emit/"
+"$lmc" emit "$spec" -o "$tmp/emit" >/dev/null || fail "emit child"
+rm "$tmp/emit/child.h" "$tmp/emit/child.cpp"
 refused "emit -o over the spec" "$tmp/emit/child.ir" "$tmp/emit/child.ir" -- \
   "$lmc" emit "$tmp/emit/child.ir" -o "$tmp/emit"
 ln "$tmp/hf/config.json" "$tmp/config-link.yaml"
