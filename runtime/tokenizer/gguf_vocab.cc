@@ -72,8 +72,10 @@ GgufVocab ReadGgufVocab(const std::string& path) {
                Printable(key), TypeName(type));
       }
     };
+    // llama.cpp writes -1 for "no such token", which as a u32 reads 4294967295.
     auto token_id = [&](int* out) {
-      const int64_t id = integer();
+      int64_t id = integer();
+      if (type == kU32 && id == UINT32_MAX) id = -1;
       if (id < -1 || id > INT32_MAX) {
         Fail("{}: byte offset {}: metadata \"{}\" is {}, not a token id", path, type_at,
              Printable(key), id);

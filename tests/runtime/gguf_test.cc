@@ -296,6 +296,37 @@ TEST_CASE("GGUF metadata: a repeated key or a bool other than 0 or 1 is refused"
             .size() == 2);
 }
 
+// llama.cpp writes -1 ("no such token") into its u32 token-id keys, which reads 4294967295:
+// the token is absent. Any other id outside the vocab is still refused.
+TEST_CASE("GGUF vocab: a u32 token id of -1 means no such token", "[gguf]") {
+  TempDir dir;
+  int n = 0;
+  auto u32 = [](uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+  auto i32 = [](int32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+  auto file = [&](std::vector<std::string> ids) {
+    FileSpec f = Good();
+    Builder tokens;
+    tokens.Put<uint32_t>(8).Put<uint64_t>(2).Str("a").Str("b");
+    f.metadata = {Meta("tokenizer.ggml.model", 8, std::string("\5\0\0\0\0\0\0\0llama", 13)),
+                  Meta("tokenizer.ggml.tokens", 9, tokens.bytes)};
+    for (std::string& id : ids) f.metadata.push_back(std::move(id));
+    return dir.Write("v" + std::to_string(n++) + ".gguf", Build(f));
+  };
+  const GgufVocab v = ReadGgufVocab(file({Meta("tokenizer.ggml.seperator_token_id", 4, u32(~0u)),
+                                          Meta("tokenizer.ggml.padding_token_id", 4, u32(1)),
+                                          Meta("tokenizer.ggml.cls_token_id", 5, i32(-1))}));
+  CHECK(v.sep_id == -1);
+  CHECK(v.pad_id == 1);
+  CHECK(v.cls_id == -1);
+  const std::string big = file({Meta("tokenizer.ggml.bos_token_id", 4, u32(~0u - 1))});
+  CHECK_THROWS_WITH(ReadGgufVocab(big),
+                    Contains("metadata \"tokenizer.ggml.bos_token_id\" is 4294967294, not a "
+                             "token id"));
+  const std::string outside = file({Meta("tokenizer.ggml.eos_token_id", 4, u32(2))});
+  CHECK_THROWS_WITH(ReadGgufVocab(outside),
+                    Contains("special token id 2 is outside the vocab of 2 tokens"));
+}
+
 TEST_CASE("WriteGguf round-trips every dtype, innermost dims first, aligned", "[gguf]") {
   TempDir dir;
   const std::string path = dir.File("out.gguf");
