@@ -1,6 +1,7 @@
 // lmc: compiles a YAML transformer spec into a specialized inference binary.
 //
 //   lmc check SPEC            validate; every problem as file:line:col
+//   lmc check SPEC --weights FILE... [--scan]  also verify checkpoints against it
 //   lmc emit SPEC -o DIR      write the generated C++ (and IR) to DIR
 //   lmc emit SPEC --ir        print the IR after all passes
 //   lmc build SPEC -o BINARY  compile the model binary
@@ -26,6 +27,7 @@
 #include <string_view>
 
 #include "compiler/driver/build_binary.h"
+#include "compiler/driver/check_command.h"
 #include "compiler/driver/import_command.h"
 #include "compiler/driver/inspect_command.h"
 #include "compiler/driver/quantize_command.h"
@@ -76,6 +78,16 @@ cl::list<std::string> opt_passes("passes", cl::desc("Passes to run, in order"), 
 cl::opt<std::string> spec_path(cl::Positional, cl::desc("<spec.yaml>"), cl::Required,
                                cl::sub(check_cmd), cl::sub(emit_cmd), cl::sub(build_cmd),
                                cl::sub(run_cmd), cl::sub(random_cmd), cl::sub(inspect_cmd));
+// After the spec: `lmc check SPEC --weights A B C` checks A, B and C.
+cl::list<std::string> check_more(cl::Positional, cl::desc("[more checkpoints]"), cl::ZeroOrMore,
+                                 cl::sub(check_cmd));
+cl::list<std::string> check_weights(
+    "weights",
+    cl::desc("Checkpoints to verify against the spec, each in its weights.format (a sharded "
+             "safetensors checkpoint: its index or folder)"),
+    cl::ZeroOrMore, cl::sub(check_cmd));
+cl::opt<bool> check_scan("scan", cl::desc("With --weights: also find NaN and Inf values"),
+                         cl::sub(check_cmd));
 cl::list<std::string> overrides("set", cl::desc("Override a spec key: --set path.to.key=value"),
                                 cl::value_desc("key=value"), cl::sub(check_cmd), cl::sub(emit_cmd),
                                 cl::sub(build_cmd), cl::sub(run_cmd), cl::sub(random_cmd),
@@ -162,10 +174,17 @@ int Check() {
   auto options = Options();
   auto spec = lmc::LoadSpec(options, diags);
   // Lowering refuses what cannot be built yet: check-ok means build-ok.
-  if (!spec || !lmc::CompileToIr(*spec, options, diags)) {
+  std::optional<lmc::ir::Graph> graph;
+  if (spec) graph = lmc::CompileToIr(*spec, options, diags);
+  if (!graph) {
     llvm::errs() << spec_path << ": " << diags.error_count() << " error"
                  << (diags.error_count() == 1 ? "" : "s") << "\n";
     return 1;
+  }
+  if (!check_weights.empty()) {
+    std::vector<std::string> files(check_weights.begin(), check_weights.end());
+    files.insert(files.end(), check_more.begin(), check_more.end());
+    return lmc::CheckWeights(*spec, *graph, files, check_scan, llvm::outs(), llvm::errs());
   }
   llvm::outs() << spec_path << ": ok (" << spec->name << ")\n";
   return 0;
@@ -369,7 +388,12 @@ int main(int argc, char** argv) {
     return UsageError("--spec-name must not contain control characters");
   }
   try {
-    if (check_cmd) return Finish(Check());
+    if (check_cmd) {
+      if (check_weights.empty() && !check_more.empty())
+        return UsageError("check takes one spec; checkpoints to verify go after --weights");
+      if (check_weights.empty() && check_scan) return UsageError("--scan needs --weights FILE");
+      return Finish(Check());
+    }
     if (emit_cmd) {
       if (emit_dir.empty() && !emit_ir) {
         return UsageError("emit needs -o DIR (write the generated files) or --ir (print the IR)");

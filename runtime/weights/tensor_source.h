@@ -88,6 +88,10 @@ class TensorSource {
   // "transformer.h.0..." or "h.0..." depending on the class that saved them).
   void set_optional_prefix(std::string prefix) { optional_prefix_ = std::move(prefix); }
 
+  // The file's name for tensor `name`: as given, or with the optional prefix. A name
+  // the file does not have comes back as given.
+  std::string Resolve(const std::string& name) const;
+
   // The tensor as bfloat16 bits, valid while the source lives: in place for stored bf16
   // (copied if the file leaves it unaligned), else converted exactly once, rounding to
   // nearest even, into storage the source owns (q8_0 / q4_0 are dequantized first).
@@ -106,8 +110,6 @@ class TensorSource {
   const Block* Quantized(const std::string& name, const Shape& shape,
                          std::map<std::string, std::unique_ptr<Block[]>>& copies, DType block_dtype,
                          void (*quantize)(const float*, size_t, Block*));
-
-  std::string Resolve(const std::string& name) const;
 
   std::map<std::string, std::unique_ptr<float[]>> f32_copies_;
   std::string optional_prefix_;
