@@ -19,8 +19,11 @@
 #include <stdint.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <new>
 #include <type_traits>
 #include <vector>
 
@@ -504,6 +507,21 @@ void Corrections(const QuantizedActivations& x, std::vector<int32_t>& out) {
   }
 }
 
+// Each token's first `valid` of the tile's eight outputs, a token's outputs out_stride apart.
+HWY_INLINE void StoreTile(const __m256* acc, size_t tokens, float* HWY_RESTRICT out,
+                          size_t out_stride, size_t valid) {
+  for (size_t t = 0; t < tokens; ++t) {
+    float* to = out + t * out_stride;
+    if (valid == kTileRows) {
+      _mm256_storeu_ps(to, acc[t]);
+    } else {
+      alignas(32) float sums[kTileRows];
+      _mm256_store_ps(sums, acc[t]);
+      std::copy_n(sums, valid, to);
+    }
+  }
+}
+
 // Eight rows (a partial tile repeats a row) times kTokens tokens from t0 (Q4_0: with their
 // `corrections`); each token's first `valid` outputs are stored. A block's eight rows go to one
 // vector's lanes (pairs of rows, then quads, then halves: integers, exact in any order). Rows lie a
@@ -558,19 +576,117 @@ HWY_INLINE void RowTile(const Block* const* rows, const QuantizedActivations& x,
       acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_cvtepi32_ps(ints), scales));
     }
   }
-  for (size_t t = 0; t < kTokens; ++t) {
-    float* to = out + (t0 + t) * out_stride;
-    if (valid == kTileRows) {
-      _mm256_storeu_ps(to, acc[t]);
-    } else {
-      alignas(32) float sums[kTileRows];
-      _mm256_store_ps(sums, acc[t]);
-      std::copy_n(sums, valid, to);
-    }
+  StoreTile(acc, kTokens, out + t0 * out_stride, out_stride, valid);
+}
+
+// From kPackTokens tokens on, a tile's eight rows are first repacked (Pack) so that the int32
+// lane r of a vector holds four consecutive weights of row r (Q4_0: the nibbles, unpacked once):
+// one vpmaddubsw with a token's four activations broadcast then adds two products into each of
+// 8 rows' words, and no horizontal sums are left. Q4_0's words gather eight such steps (a block)
+// before vpmaddwd: 8 * 2 * 15 * 128 < 2^15, exact. The ints, and so the outputs, are RowTile's.
+// Below kPackTokens, packing costs more than it saves (measured on Zen 3).
+constexpr size_t kPackTokens = 6;
+
+struct PanelBlock {
+  int32_t words[rt::kQuantBlock / 4][kTileRows];  // words[k][r]: row r's weights 4k .. 4k + 3
+  float scales[kTileRows];                        // d_w of each row
+};
+static_assert(sizeof(PanelBlock) % 32 == 0, "panel blocks stay 32-byte aligned");
+
+// A block's 32 weights as bytes: Q8_0's as stored, Q4_0's nibbles (0..15) in order.
+HWY_INLINE __m256i BlockBytes(const rt::BlockQ8_0& block) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.q));
+}
+HWY_INLINE __m256i BlockBytes(const rt::BlockQ4_0& block) {
+  const __m256i bytes =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs)));
+  return _mm256_and_si256(_mm256_blend_epi32(bytes, _mm256_srli_epi16(bytes, 4), 0xF0),
+                          _mm256_set1_epi8(0x0F));
+}
+
+// Block b of eight rows, transposed as 8 x 8 words.
+template <typename Block>
+HWY_INLINE void Pack(const Block* const* rows, size_t b, PanelBlock& out) {
+  __m256i v[kTileRows], t[kTileRows], u[kTileRows];
+  for (size_t r = 0; r < kTileRows; ++r) {
+    v[r] = BlockBytes(rows[r][b]);
+    out.scales[r] = rt::QuantScale(rows[r][b].d);
+  }
+  for (size_t r = 0; r < kTileRows;
+       r += 2) {  // t[r]: words 0,1|4,5 of rows r, r+1; t[r+1]: 2,3|6,7
+    t[r] = _mm256_unpacklo_epi32(v[r], v[r + 1]);
+    t[r + 1] = _mm256_unpackhi_epi32(v[r], v[r + 1]);
+  }
+  for (size_t h = 0; h < kTileRows; h += 4) {  // u[h + k]: word k | k + 4 of rows h .. h + 3
+    u[h + 0] = _mm256_unpacklo_epi64(t[h], t[h + 2]);
+    u[h + 1] = _mm256_unpackhi_epi64(t[h], t[h + 2]);
+    u[h + 2] = _mm256_unpacklo_epi64(t[h + 1], t[h + 3]);
+    u[h + 3] = _mm256_unpackhi_epi64(t[h + 1], t[h + 3]);
+  }
+  for (size_t k = 0; k < 4; ++k) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out.words[k]),
+                       _mm256_permute2x128_si256(u[k], u[4 + k], 0x20));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out.words[k + 4]),
+                       _mm256_permute2x128_si256(u[k], u[4 + k], 0x31));
   }
 }
 
-// Tokens [t, t + k * kTokens) of a tile, kTokens at a time, as far as they go; t moves on.
+// kTokens tokens from t0 times a packed tile: RowTile's sums, scaled and added as there.
+template <typename Block, size_t kTokens>
+HWY_INLINE void PanelTile(const PanelBlock* panel, const QuantizedActivations& x, size_t t0,
+                          const int32_t* HWY_RESTRICT corrections, float* HWY_RESTRICT out,
+                          size_t out_stride, size_t valid) {
+  const size_t blocks = rt::QuantBlocks(x.cols);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[kTokens];
+  for (size_t t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
+  for (size_t b = 0; b < blocks; ++b) {
+    const int8_t* xq[kTokens];
+    for (size_t t = 0; t < kTokens; ++t) {
+      xq[t] = x.q.data() + ((t0 + t) * x.stride + b) * rt::kQuantBlock;
+    }
+    auto broadcast = [&](size_t t, size_t k) {
+      int32_t word;
+      std::memcpy(&word, xq[t] + 4 * k, sizeof(word));
+      return _mm256_set1_epi32(word);
+    };
+    __m256i sums[kTokens];
+    if constexpr (std::is_same_v<Block, rt::BlockQ4_0>) {
+      __m256i words[kTokens];
+      for (size_t t = 0; t < kTokens; ++t) words[t] = _mm256_setzero_si256();
+      for (size_t k = 0; k < rt::kQuantBlock / 4; ++k) {
+        const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel[b].words[k]));
+        for (size_t t = 0; t < kTokens; ++t) {
+          words[t] = _mm256_add_epi16(words[t], _mm256_maddubs_epi16(w, broadcast(t, k)));
+        }
+      }
+      for (size_t t = 0; t < kTokens; ++t) {
+        sums[t] = _mm256_sub_epi32(_mm256_madd_epi16(words[t], ones),
+                                   _mm256_set1_epi32(corrections[(t0 + t) * blocks + b]));
+      }
+    } else {
+      for (size_t t = 0; t < kTokens; ++t) sums[t] = _mm256_setzero_si256();
+      for (size_t k = 0; k < rt::kQuantBlock / 4; ++k) {
+        const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(panel[b].words[k]));
+        const __m256i magnitudes = _mm256_abs_epi8(w);
+        for (size_t t = 0; t < kTokens; ++t) {
+          const __m256i pairs =
+              _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(broadcast(t, k), w));
+          sums[t] = _mm256_add_epi32(sums[t], _mm256_madd_epi16(pairs, ones));
+        }
+      }
+    }
+    for (size_t t = 0; t < kTokens; ++t) {
+      const __m256 scales = _mm256_mul_ps(_mm256_load_ps(panel[b].scales),
+                                          _mm256_set1_ps(x.d[(t0 + t) * x.stride + b]));
+      acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_cvtepi32_ps(sums[t]), scales));
+    }
+  }
+  StoreTile(acc, kTokens, out + t0 * out_stride, out_stride, valid);
+}
+
+// Tokens [t, t + k * kTokens) of a tile read as stored, kTokens at a time, as far as they go; t
+// moves on. The first tile prefetches the next tile's rows.
 template <typename Block, size_t kTokens>
 HWY_INLINE void TokenTiles(const Block* const* rows, const QuantizedActivations& x,
                            const int32_t* corrections, float* out, size_t out_stride, size_t valid,
@@ -584,24 +700,55 @@ HWY_INLINE void TokenTiles(const Block* const* rows, const QuantizedActivations&
   }
 }
 
-// out[t * out_stride + (r - row_begin)] for rows [row_begin, row_end), every token: a tile of
-// eight rows meets every token, kPrefillTokens at a time, while its blocks are in L1.
-constexpr size_t kPrefillTokens = 4;
+// The same from a packed panel.
+template <typename Block, size_t kTokens>
+HWY_INLINE void PanelTiles(const PanelBlock* panel, const QuantizedActivations& x,
+                           const int32_t* corrections, float* out, size_t out_stride, size_t valid,
+                           size_t& t) {
+  for (; t + kTokens <= x.tokens; t += kTokens) {
+    PanelTile<Block, kTokens>(panel, x, t, corrections, out, out_stride, valid);
+  }
+}
+
+// out[t * out_stride + (r - row_begin)] for rows [row_begin, row_end), every token, a tile of
+// eight rows at a time. Below kPackTokens tokens the tile reads its rows as stored (RowTile,
+// which also prefetches the next tile's rows), up to four tokens at a time; from there on it packs
+// them once and meets the tokens kPanelTokens at a time.
+constexpr size_t kPanelTokens = 8;
 template <typename Block>
 HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, size_t out_stride, const Block* w,
                            const QuantizedActivations& x, size_t row_begin, size_t row_end) {
   const size_t blocks = rt::QuantBlocks(x.cols);
-  thread_local std::vector<int32_t> corrections;  // per thread: the pool's threads call this
+  // Per thread: the pool's threads call this.
+  thread_local std::vector<int32_t> corrections;
+  thread_local std::unique_ptr<PanelBlock[], decltype(&std::free)> panel(nullptr, &std::free);
+  thread_local size_t panel_blocks = 0;
   if constexpr (std::is_same_v<Block, rt::BlockQ4_0>) Corrections(x, corrections);
+  const int32_t* corr = corrections.data();
+  const bool packed = x.tokens >= kPackTokens;
+  if (packed && panel_blocks < blocks) {
+    panel.reset(static_cast<PanelBlock*>(std::aligned_alloc(32, blocks * sizeof(PanelBlock))));
+    if (!panel) throw std::bad_alloc();
+    panel_blocks = blocks;
+  }
   const Block* rows[kTileRows];
   for (size_t r = row_begin; r < row_end; r += kTileRows) {
     const size_t valid = std::min(kTileRows, row_end - r);
     for (size_t i = 0; i < kTileRows; ++i) rows[i] = w + (r + (i < valid ? i : 0)) * blocks;
     float* tile_out = out + (r - row_begin);
     size_t t = 0;
-    TokenTiles<Block, kPrefillTokens>(rows, x, corrections.data(), tile_out, out_stride, valid, t);
-    TokenTiles<Block, 2>(rows, x, corrections.data(), tile_out, out_stride, valid, t);
-    TokenTiles<Block, 1>(rows, x, corrections.data(), tile_out, out_stride, valid, t);
+    if (packed) {
+      for (size_t b = 0; b < blocks; ++b) Pack(rows, b, panel[b]);
+      const PanelBlock* p = panel.get();
+      PanelTiles<Block, kPanelTokens>(p, x, corr, tile_out, out_stride, valid, t);
+      PanelTiles<Block, 4>(p, x, corr, tile_out, out_stride, valid, t);
+      PanelTiles<Block, 2>(p, x, corr, tile_out, out_stride, valid, t);
+      PanelTiles<Block, 1>(p, x, corr, tile_out, out_stride, valid, t);
+    } else {
+      TokenTiles<Block, 4>(rows, x, corr, tile_out, out_stride, valid, t);
+      TokenTiles<Block, 2>(rows, x, corr, tile_out, out_stride, valid, t);
+      TokenTiles<Block, 1>(rows, x, corr, tile_out, out_stride, valid, t);
+    }
   }
 }
 

@@ -1529,9 +1529,10 @@ static void CheckQuantizedMatMul(uint32_t seed) {
     // The x86 integer kernels (VNNI, and AVX2's for AVX2 and AVX-512 without VNNI) are the
     // reference, bit for bit.
     const bool exact = simd::Target() <= HWY_AVX2;
-    // Tokens: one at a time, and the repacked tiles of 8, 4, 2 and 1; rows: part of a tile of
-    // 16, and tiles with a partial one after them.
-    for (size_t tokens : {size_t{1}, size_t{3}, size_t{7}, size_t{17}}) {
+    // Tokens: one at a time, tiles of rows as stored (AVX2: 4, 2, 1) and the repacked tiles
+    // (VNNI: 8, 4, 2, 1; AVX2 from 6 tokens: 8, 4, 2, 1); rows: part of a tile of 16, and tiles
+    // with a partial one after them.
+    for (size_t tokens : {size_t{1}, size_t{3}, size_t{5}, size_t{7}, size_t{17}}) {
       for (size_t rows : {size_t{1}, size_t{5}, size_t{13}, size_t{40}}) {
         for (size_t cols :
              {size_t{1}, size_t{32}, size_t{33}, size_t{64 + 32}, size_t{100}, size_t{4096}}) {
