@@ -37,13 +37,16 @@ class Checker {
     try {
       source_ = rt::OpenCheckpoint(file_, g_.info.weights_format, CheckpointDims(g_));
       source_->set_optional_prefix(g_.info.tensor_prefix);
+      if (!g_.info.module_prefix.empty()) source_->set_module_prefix(g_.info.module_prefix);
     } catch (const rt::Error& e) {  // Unreadable, truncated, or a header that disagrees.
       Problem(e.what());
       return problems_;
     }
     for (const ir::Weight& w : g_.weights) {
       const int layers = w.per_layer ? g_.LayerCount(w.encoder) : 1;
-      for (int layer = 0; layer < layers; ++layer) CheckWeight(w, w.per_layer ? layer : -1);
+      for (int layer = 0; layer < layers; ++layer) {
+        if (!CheckWeight(w, w.per_layer ? layer : -1)) return problems_;
+      }
     }
     CheckTied();
     for (const std::string& name : source_->Names()) {
@@ -73,7 +76,9 @@ class Checker {
     ++problems_;
   }
 
-  void CheckWeight(const ir::Weight& w, int layer) {
+  // False when the file's names cannot be resolved at all (under several module prefixes):
+  // that one line says it all.
+  bool CheckWeight(const ir::Weight& w, int layer) {
     const std::string name = layer < 0 ? w.tensor : rt::TensorName(w.tensor, layer);
     // The stored shape, as TensorSource::F32 reads it: the fused whole, transposed.
     rt::Shape shape;
@@ -86,9 +91,9 @@ class Checker {
       file_name = source_->Resolve(name);
     } catch (const rt::Error& e) {  // An ambiguous name.
       Problem(e.what());
-      return;
+      return false;
     }
-    if (!read_.emplace(file_name, Read{w.role, layer}).second) return;  // Another part of it.
+    if (!read_.emplace(file_name, Read{w.role, layer}).second) return true;  // Another part.
     const rt::TensorView* view = source_->Find(file_name);
     // A vector that is one row of a [parts, n] table (BERT's token types).
     if (view != nullptr && shape.size() == 1 && w.parts > 1 && w.groups == 1 &&
@@ -100,19 +105,20 @@ class Checker {
     } catch (const rt::Error& e) {
       Problem(fmt::format("{} ({})", e.what(), Where(read_[file_name])));
       if (view != nullptr) used_.insert(file_name);  // Reported once, not again as unexpected.
-      return;
+      return true;
     }
     used_.insert(file_name);
-    if (view->dtype == w.dtype) return;
+    if (view->dtype == w.dtype) return true;
     if (rt::IsBlockQuantized(view->dtype) && rt::IsBlockQuantized(w.dtype)) {
       Problem(fmt::format(
           "{}: tensor '{}' is stored as {}, the model reads it as {} (dtype {}); requantizing "
           "would round twice ({})",
           source_->path(), file_name, rt::DTypeName(view->dtype), rt::DTypeName(w.dtype),
           rt::DTypeName(spec_.dtype), Where(read_[file_name])));
-      return;
+      return true;
     }
     ++converted_;  // Widened, narrowed or (de)quantized once at load.
+    return true;
   }
 
   // A tied model reads its classifier from the token embedding; a file that

@@ -73,6 +73,7 @@ int RunReference(const ir::Graph& graph, const std::string& weights, const std::
     if (!encoder_tokens.empty()) source_ids = ParseIds(encoder_tokens);
     auto source = rt::OpenCheckpoint(weights, graph.info.weights_format, CheckpointDims(graph));
     source->set_optional_prefix(graph.info.tensor_prefix);
+    if (!graph.info.module_prefix.empty()) source->set_module_prefix(graph.info.module_prefix);
     // The inputs are read: refuse a bad output path before the (slow) interpreter runs.
     rt::CheckOutputPath(out);
     if (!encoder_out.empty()) rt::CheckOutputPath(encoder_out);

@@ -398,6 +398,9 @@ class Emitter : public ForwardEmitter {
     if (!info.tensor_prefix.empty()) {
       c.Line("  source_->set_optional_prefix({});", CppStringLiteral(info.tensor_prefix));
     }
+    if (!info.module_prefix.empty()) {
+      c.Line("  source_->set_module_prefix({});", CppStringLiteral(info.module_prefix));
+    }
     c.Line("  BindWeights(*source_, weights_);");
     c.Line("}}");
     c.Outdent();

@@ -76,6 +76,7 @@ std::span<const InfoField> InfoFields() {
       {"family", &ModuleInfo::family},
       {"weights_format", &ModuleInfo::weights_format},
       {"tensor_prefix", &ModuleInfo::tensor_prefix},
+      {"module_prefix", &ModuleInfo::module_prefix},
       {"tokenizer_kind", &ModuleInfo::tokenizer_kind},
       {"tokenizer_file", &ModuleInfo::tokenizer_file},
       {"bos", &ModuleInfo::bos},

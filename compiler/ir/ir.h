@@ -303,6 +303,7 @@ struct ModuleInfo {
   std::string family;          // "decoder" (returns logits), "encoder" (hidden states)
   std::string weights_format;  // "llama2c", "safetensors"
   std::string tensor_prefix;   // A prefix tensor names may carry in the file.
+  std::string module_prefix;   // weights.prefix: before the names (and tensor_prefix), or not.
   std::string tokenizer_kind;  // "llama2c", ..., "none"
   std::string tokenizer_file;  // Default tokenizer path; may be empty.
   int64_t bos = -1, eos = -1;

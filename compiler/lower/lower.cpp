@@ -97,6 +97,7 @@ class Lowering {
     g_.info.family = NameOf<Family>(spec_.family, kFamilyNames);
     g_.info.weights_format = NameOf<WeightsFormat>(spec_.weights.format, kWeightsFormatNames);
     g_.info.tensor_prefix = rt::LayoutOptionalPrefix(layout_);
+    g_.info.module_prefix = spec_.weights.prefix;  // Else detected at load, when unambiguous.
     g_.info.tokenizer_kind = NameOf<TokenizerKind>(spec_.tokenizer.kind, kTokenizerKindNames);
     g_.info.tokenizer_file = spec_.tokenizer.file;
     g_.info.bos = spec_.tokenizer.bos;
@@ -394,7 +395,7 @@ class Lowering {
     int id = g_.AddWeight(role, std::move(tensor), std::move(dims), per_layer);
     ir::Weight& w = g_.weights[id];
     w.encoder = per_layer && encoder_;
-    if (!spec_.weights.names.count(role)) {
+    if (StoredAsLayoutSays(role)) {
       const auto& table = rt::LayoutTensors(layout_);
       if (auto it = table.find(role); it != table.end()) {
         w.transposed = it->second.transposed;
@@ -409,6 +410,23 @@ class Lowering {
                         (rt::IsBlockQuantized(spec_.dtype) && role != "token_embedding");
     if (matrix && !w.transposed && w.parts == 1 && stored) w.dtype = spec_.dtype;
     return id;
+  }
+
+  // Whether `role`'s tensor is transposed or split as the layout stores it: a role
+  // weights.names does not rename, or one the layout fuses with others (q, k and v in
+  // one in_proj) that is renamed together with all of them, to one tensor.
+  bool StoredAsLayoutSays(const std::string& role) const {
+    auto given = spec_.weights.names.find(role);
+    if (given == spec_.weights.names.end()) return true;
+    const auto& table = rt::LayoutTensors(layout_);
+    auto stored = table.find(role);
+    if (stored == table.end() || stored->second.parts == 1) return false;
+    for (const auto& [other, tensor] : table) {
+      if (tensor.name != stored->second.name) continue;
+      auto named = spec_.weights.names.find(other);
+      if (named == spec_.weights.names.end() || named->second != given->second) return false;
+    }
+    return true;
   }
 
   int Emit(ir::Block& b, ir::OpKind kind, const std::string& name, std::vector<ir::DimId> dims,

@@ -411,6 +411,7 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
                                                                        : WeightsLayout::kLlama;
   weights.Enum("layout", spec.weights.layout, kWeightsLayoutNames, false);
   weights.WeightNames("names", spec.weights.names);
+  weights.String("prefix", spec.weights.prefix, false);
   weights.Finish();
 
   top.Finish();

@@ -269,6 +269,10 @@ struct Spec {
     WeightsFormat format = WeightsFormat::kLlama2c;
     WeightsLayout layout = WeightsLayout::kLlama2c;  // Defaults by format.
     std::map<std::string, std::string> names;        // Weight role -> checkpoint tensor name.
+    // A module prefix names may carry in the file ("model."), before the layout's own
+    // optional prefix (GPT-2's "transformer."); when not given, one is detected at load
+    // when unambiguous.
+    std::string prefix;
   } weights;
 
   rt::DType dtype = rt::DType::kF32;

@@ -344,6 +344,8 @@ class Validator {
          {"attention.head_dim", "attention.n_heads"}, "head_dim * n_heads must equal d_model");
     need(s.weights.names.empty(), {"weights.names"},
          "its tensor names are fixed by the format, so weights.names must be absent");
+    need(s.weights.prefix.empty(), {"weights.prefix"},
+         "its tensor names are fixed by the format, so weights.prefix must be absent");
   }
 
   const Spec& spec_;

@@ -145,59 +145,59 @@ HWY_EXPORT(Encode);
 
 void BindWeights(lmc::rt::TensorSource& source, Weights& w) {
   w.token_embedding = source.F32("shared.weight", {kVocab, kDModel});
-  w.enc_final_norm = source.F32("transformer.encoder.norm.weight", {kDModel});
-  w.enc_final_norm_bias = source.F32("transformer.encoder.norm.bias", {kDModel});
-  w.final_norm = source.F32("transformer.decoder.norm.weight", {kDModel});
-  w.final_norm_bias = source.F32("transformer.decoder.norm.bias", {kDModel});
+  w.enc_final_norm = source.F32("encoder.norm.weight", {kDModel});
+  w.enc_final_norm_bias = source.F32("encoder.norm.bias", {kDModel});
+  w.final_norm = source.F32("decoder.norm.weight", {kDModel});
+  w.final_norm_bias = source.F32("decoder.norm.bias", {kDModel});
   for (int l = 0; l < kEncoderLayers; ++l) {
     EncoderLayerWeights& lw = w.encoder_layers[l];
     const std::string n = std::to_string(l);
-    lw.enc_wq = source.F32("transformer.encoder.layers." + n + ".self_attn.in_proj_weight", {kQDim, kDModel}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
-    lw.enc_wq_bias = source.F32("transformer.encoder.layers." + n + ".self_attn.in_proj_bias", {kQDim}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
-    lw.enc_wk = source.F32("transformer.encoder.layers." + n + ".self_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
-    lw.enc_wk_bias = source.F32("transformer.encoder.layers." + n + ".self_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
-    lw.enc_wv = source.F32("transformer.encoder.layers." + n + ".self_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
-    lw.enc_wv_bias = source.F32("transformer.encoder.layers." + n + ".self_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
-    lw.enc_wo = source.F32("transformer.encoder.layers." + n + ".self_attn.out_proj.weight", {kDModel, kQDim});
-    lw.enc_wo_bias = source.F32("transformer.encoder.layers." + n + ".self_attn.out_proj.bias", {kDModel});
-    lw.enc_attn_norm = source.F32("transformer.encoder.layers." + n + ".norm1.weight", {kDModel});
-    lw.enc_attn_norm_bias = source.F32("transformer.encoder.layers." + n + ".norm1.bias", {kDModel});
-    lw.enc_w_up = source.F32("transformer.encoder.layers." + n + ".linear1.weight", {kHidden, kDModel});
-    lw.enc_w_up_bias = source.F32("transformer.encoder.layers." + n + ".linear1.bias", {kHidden});
-    lw.enc_w_down = source.F32("transformer.encoder.layers." + n + ".linear2.weight", {kDModel, kHidden});
-    lw.enc_w_down_bias = source.F32("transformer.encoder.layers." + n + ".linear2.bias", {kDModel});
-    lw.enc_ffn_norm = source.F32("transformer.encoder.layers." + n + ".norm2.weight", {kDModel});
-    lw.enc_ffn_norm_bias = source.F32("transformer.encoder.layers." + n + ".norm2.bias", {kDModel});
+    lw.enc_wq = source.F32("encoder.layers." + n + ".self_attn.in_proj_weight", {kQDim, kDModel}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
+    lw.enc_wq_bias = source.F32("encoder.layers." + n + ".self_attn.in_proj_bias", {kQDim}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
+    lw.enc_wk = source.F32("encoder.layers." + n + ".self_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
+    lw.enc_wk_bias = source.F32("encoder.layers." + n + ".self_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
+    lw.enc_wv = source.F32("encoder.layers." + n + ".self_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
+    lw.enc_wv_bias = source.F32("encoder.layers." + n + ".self_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
+    lw.enc_wo = source.F32("encoder.layers." + n + ".self_attn.out_proj.weight", {kDModel, kQDim});
+    lw.enc_wo_bias = source.F32("encoder.layers." + n + ".self_attn.out_proj.bias", {kDModel});
+    lw.enc_attn_norm = source.F32("encoder.layers." + n + ".norm1.weight", {kDModel});
+    lw.enc_attn_norm_bias = source.F32("encoder.layers." + n + ".norm1.bias", {kDModel});
+    lw.enc_w_up = source.F32("encoder.layers." + n + ".linear1.weight", {kHidden, kDModel});
+    lw.enc_w_up_bias = source.F32("encoder.layers." + n + ".linear1.bias", {kHidden});
+    lw.enc_w_down = source.F32("encoder.layers." + n + ".linear2.weight", {kDModel, kHidden});
+    lw.enc_w_down_bias = source.F32("encoder.layers." + n + ".linear2.bias", {kDModel});
+    lw.enc_ffn_norm = source.F32("encoder.layers." + n + ".norm2.weight", {kDModel});
+    lw.enc_ffn_norm_bias = source.F32("encoder.layers." + n + ".norm2.bias", {kDModel});
   }
   for (int l = 0; l < kLayers; ++l) {
     LayerWeights& lw = w.layers[l];
     const std::string n = std::to_string(l);
-    lw.cross_wk = source.F32("transformer.decoder.layers." + n + ".multihead_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
-    lw.cross_wk_bias = source.F32("transformer.decoder.layers." + n + ".multihead_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
-    lw.cross_wv = source.F32("transformer.decoder.layers." + n + ".multihead_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
-    lw.cross_wv_bias = source.F32("transformer.decoder.layers." + n + ".multihead_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
-    lw.wq = source.F32("transformer.decoder.layers." + n + ".self_attn.in_proj_weight", {kQDim, kDModel}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
-    lw.wq_bias = source.F32("transformer.decoder.layers." + n + ".self_attn.in_proj_bias", {kQDim}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
-    lw.wk = source.F32("transformer.decoder.layers." + n + ".self_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
-    lw.wk_bias = source.F32("transformer.decoder.layers." + n + ".self_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
-    lw.wv = source.F32("transformer.decoder.layers." + n + ".self_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
-    lw.wv_bias = source.F32("transformer.decoder.layers." + n + ".self_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
-    lw.wo = source.F32("transformer.decoder.layers." + n + ".self_attn.out_proj.weight", {kDModel, kQDim});
-    lw.wo_bias = source.F32("transformer.decoder.layers." + n + ".self_attn.out_proj.bias", {kDModel});
-    lw.attn_norm = source.F32("transformer.decoder.layers." + n + ".norm1.weight", {kDModel});
-    lw.attn_norm_bias = source.F32("transformer.decoder.layers." + n + ".norm1.bias", {kDModel});
-    lw.cross_wq = source.F32("transformer.decoder.layers." + n + ".multihead_attn.in_proj_weight", {kQDim, kDModel}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
-    lw.cross_wq_bias = source.F32("transformer.decoder.layers." + n + ".multihead_attn.in_proj_bias", {kQDim}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
-    lw.cross_wo = source.F32("transformer.decoder.layers." + n + ".multihead_attn.out_proj.weight", {kDModel, kQDim});
-    lw.cross_wo_bias = source.F32("transformer.decoder.layers." + n + ".multihead_attn.out_proj.bias", {kDModel});
-    lw.cross_norm = source.F32("transformer.decoder.layers." + n + ".norm2.weight", {kDModel});
-    lw.cross_norm_bias = source.F32("transformer.decoder.layers." + n + ".norm2.bias", {kDModel});
-    lw.w_up = source.F32("transformer.decoder.layers." + n + ".linear1.weight", {kHidden, kDModel});
-    lw.w_up_bias = source.F32("transformer.decoder.layers." + n + ".linear1.bias", {kHidden});
-    lw.w_down = source.F32("transformer.decoder.layers." + n + ".linear2.weight", {kDModel, kHidden});
-    lw.w_down_bias = source.F32("transformer.decoder.layers." + n + ".linear2.bias", {kDModel});
-    lw.ffn_norm = source.F32("transformer.decoder.layers." + n + ".norm3.weight", {kDModel});
-    lw.ffn_norm_bias = source.F32("transformer.decoder.layers." + n + ".norm3.bias", {kDModel});
+    lw.cross_wk = source.F32("decoder.layers." + n + ".multihead_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
+    lw.cross_wk_bias = source.F32("decoder.layers." + n + ".multihead_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
+    lw.cross_wv = source.F32("decoder.layers." + n + ".multihead_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
+    lw.cross_wv_bias = source.F32("decoder.layers." + n + ".multihead_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
+    lw.wq = source.F32("decoder.layers." + n + ".self_attn.in_proj_weight", {kQDim, kDModel}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
+    lw.wq_bias = source.F32("decoder.layers." + n + ".self_attn.in_proj_bias", {kQDim}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
+    lw.wk = source.F32("decoder.layers." + n + ".self_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
+    lw.wk_bias = source.F32("decoder.layers." + n + ".self_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 1, .groups = 1});
+    lw.wv = source.F32("decoder.layers." + n + ".self_attn.in_proj_weight", {kKvDim, kDModel}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
+    lw.wv_bias = source.F32("decoder.layers." + n + ".self_attn.in_proj_bias", {kKvDim}, {.transposed = false, .parts = 3, .part = 2, .groups = 1});
+    lw.wo = source.F32("decoder.layers." + n + ".self_attn.out_proj.weight", {kDModel, kQDim});
+    lw.wo_bias = source.F32("decoder.layers." + n + ".self_attn.out_proj.bias", {kDModel});
+    lw.attn_norm = source.F32("decoder.layers." + n + ".norm1.weight", {kDModel});
+    lw.attn_norm_bias = source.F32("decoder.layers." + n + ".norm1.bias", {kDModel});
+    lw.cross_wq = source.F32("decoder.layers." + n + ".multihead_attn.in_proj_weight", {kQDim, kDModel}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
+    lw.cross_wq_bias = source.F32("decoder.layers." + n + ".multihead_attn.in_proj_bias", {kQDim}, {.transposed = false, .parts = 3, .part = 0, .groups = 1});
+    lw.cross_wo = source.F32("decoder.layers." + n + ".multihead_attn.out_proj.weight", {kDModel, kQDim});
+    lw.cross_wo_bias = source.F32("decoder.layers." + n + ".multihead_attn.out_proj.bias", {kDModel});
+    lw.cross_norm = source.F32("decoder.layers." + n + ".norm2.weight", {kDModel});
+    lw.cross_norm_bias = source.F32("decoder.layers." + n + ".norm2.bias", {kDModel});
+    lw.w_up = source.F32("decoder.layers." + n + ".linear1.weight", {kHidden, kDModel});
+    lw.w_up_bias = source.F32("decoder.layers." + n + ".linear1.bias", {kHidden});
+    lw.w_down = source.F32("decoder.layers." + n + ".linear2.weight", {kDModel, kHidden});
+    lw.w_down_bias = source.F32("decoder.layers." + n + ".linear2.bias", {kDModel});
+    lw.ffn_norm = source.F32("decoder.layers." + n + ".norm3.weight", {kDModel});
+    lw.ffn_norm_bias = source.F32("decoder.layers." + n + ".norm3.bias", {kDModel});
   }
 }
 
@@ -245,6 +245,7 @@ class CompiledModel final : public lmc::rt::Model {
 
   void LoadWeights(const std::string& path) override {
     source_ = lmc::rt::OpenCheckpoint(path, "safetensors", kCheckpointDims);
+    source_->set_optional_prefix("transformer.");
     BindWeights(*source_, weights_);
   }
 

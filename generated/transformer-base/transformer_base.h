@@ -29,59 +29,59 @@ inline constexpr int kMaxSeqLen = 1024;
 
 // Pointers into the mapped checkpoint, with the tensors' shapes and names.
 struct EncoderLayerWeights {
-  const float* enc_wq;  // [kQDim, kDModel] transformer.encoder.layers.{layer}.self_attn.in_proj_weight
-  const float* enc_wq_bias;  // [kQDim] transformer.encoder.layers.{layer}.self_attn.in_proj_bias
-  const float* enc_wk;  // [kKvDim, kDModel] transformer.encoder.layers.{layer}.self_attn.in_proj_weight
-  const float* enc_wk_bias;  // [kKvDim] transformer.encoder.layers.{layer}.self_attn.in_proj_bias
-  const float* enc_wv;  // [kKvDim, kDModel] transformer.encoder.layers.{layer}.self_attn.in_proj_weight
-  const float* enc_wv_bias;  // [kKvDim] transformer.encoder.layers.{layer}.self_attn.in_proj_bias
-  const float* enc_wo;  // [kDModel, kQDim] transformer.encoder.layers.{layer}.self_attn.out_proj.weight
-  const float* enc_wo_bias;  // [kDModel] transformer.encoder.layers.{layer}.self_attn.out_proj.bias
-  const float* enc_attn_norm;  // [kDModel] transformer.encoder.layers.{layer}.norm1.weight
-  const float* enc_attn_norm_bias;  // [kDModel] transformer.encoder.layers.{layer}.norm1.bias
-  const float* enc_w_up;  // [kHidden, kDModel] transformer.encoder.layers.{layer}.linear1.weight
-  const float* enc_w_up_bias;  // [kHidden] transformer.encoder.layers.{layer}.linear1.bias
-  const float* enc_w_down;  // [kDModel, kHidden] transformer.encoder.layers.{layer}.linear2.weight
-  const float* enc_w_down_bias;  // [kDModel] transformer.encoder.layers.{layer}.linear2.bias
-  const float* enc_ffn_norm;  // [kDModel] transformer.encoder.layers.{layer}.norm2.weight
-  const float* enc_ffn_norm_bias;  // [kDModel] transformer.encoder.layers.{layer}.norm2.bias
+  const float* enc_wq;  // [kQDim, kDModel] encoder.layers.{layer}.self_attn.in_proj_weight
+  const float* enc_wq_bias;  // [kQDim] encoder.layers.{layer}.self_attn.in_proj_bias
+  const float* enc_wk;  // [kKvDim, kDModel] encoder.layers.{layer}.self_attn.in_proj_weight
+  const float* enc_wk_bias;  // [kKvDim] encoder.layers.{layer}.self_attn.in_proj_bias
+  const float* enc_wv;  // [kKvDim, kDModel] encoder.layers.{layer}.self_attn.in_proj_weight
+  const float* enc_wv_bias;  // [kKvDim] encoder.layers.{layer}.self_attn.in_proj_bias
+  const float* enc_wo;  // [kDModel, kQDim] encoder.layers.{layer}.self_attn.out_proj.weight
+  const float* enc_wo_bias;  // [kDModel] encoder.layers.{layer}.self_attn.out_proj.bias
+  const float* enc_attn_norm;  // [kDModel] encoder.layers.{layer}.norm1.weight
+  const float* enc_attn_norm_bias;  // [kDModel] encoder.layers.{layer}.norm1.bias
+  const float* enc_w_up;  // [kHidden, kDModel] encoder.layers.{layer}.linear1.weight
+  const float* enc_w_up_bias;  // [kHidden] encoder.layers.{layer}.linear1.bias
+  const float* enc_w_down;  // [kDModel, kHidden] encoder.layers.{layer}.linear2.weight
+  const float* enc_w_down_bias;  // [kDModel] encoder.layers.{layer}.linear2.bias
+  const float* enc_ffn_norm;  // [kDModel] encoder.layers.{layer}.norm2.weight
+  const float* enc_ffn_norm_bias;  // [kDModel] encoder.layers.{layer}.norm2.bias
 };
 
 struct LayerWeights {
-  const float* cross_wk;  // [kKvDim, kDModel] transformer.decoder.layers.{layer}.multihead_attn.in_proj_weight
-  const float* cross_wk_bias;  // [kKvDim] transformer.decoder.layers.{layer}.multihead_attn.in_proj_bias
-  const float* cross_wv;  // [kKvDim, kDModel] transformer.decoder.layers.{layer}.multihead_attn.in_proj_weight
-  const float* cross_wv_bias;  // [kKvDim] transformer.decoder.layers.{layer}.multihead_attn.in_proj_bias
-  const float* wq;  // [kQDim, kDModel] transformer.decoder.layers.{layer}.self_attn.in_proj_weight
-  const float* wq_bias;  // [kQDim] transformer.decoder.layers.{layer}.self_attn.in_proj_bias
-  const float* wk;  // [kKvDim, kDModel] transformer.decoder.layers.{layer}.self_attn.in_proj_weight
-  const float* wk_bias;  // [kKvDim] transformer.decoder.layers.{layer}.self_attn.in_proj_bias
-  const float* wv;  // [kKvDim, kDModel] transformer.decoder.layers.{layer}.self_attn.in_proj_weight
-  const float* wv_bias;  // [kKvDim] transformer.decoder.layers.{layer}.self_attn.in_proj_bias
-  const float* wo;  // [kDModel, kQDim] transformer.decoder.layers.{layer}.self_attn.out_proj.weight
-  const float* wo_bias;  // [kDModel] transformer.decoder.layers.{layer}.self_attn.out_proj.bias
-  const float* attn_norm;  // [kDModel] transformer.decoder.layers.{layer}.norm1.weight
-  const float* attn_norm_bias;  // [kDModel] transformer.decoder.layers.{layer}.norm1.bias
-  const float* cross_wq;  // [kQDim, kDModel] transformer.decoder.layers.{layer}.multihead_attn.in_proj_weight
-  const float* cross_wq_bias;  // [kQDim] transformer.decoder.layers.{layer}.multihead_attn.in_proj_bias
-  const float* cross_wo;  // [kDModel, kQDim] transformer.decoder.layers.{layer}.multihead_attn.out_proj.weight
-  const float* cross_wo_bias;  // [kDModel] transformer.decoder.layers.{layer}.multihead_attn.out_proj.bias
-  const float* cross_norm;  // [kDModel] transformer.decoder.layers.{layer}.norm2.weight
-  const float* cross_norm_bias;  // [kDModel] transformer.decoder.layers.{layer}.norm2.bias
-  const float* w_up;  // [kHidden, kDModel] transformer.decoder.layers.{layer}.linear1.weight
-  const float* w_up_bias;  // [kHidden] transformer.decoder.layers.{layer}.linear1.bias
-  const float* w_down;  // [kDModel, kHidden] transformer.decoder.layers.{layer}.linear2.weight
-  const float* w_down_bias;  // [kDModel] transformer.decoder.layers.{layer}.linear2.bias
-  const float* ffn_norm;  // [kDModel] transformer.decoder.layers.{layer}.norm3.weight
-  const float* ffn_norm_bias;  // [kDModel] transformer.decoder.layers.{layer}.norm3.bias
+  const float* cross_wk;  // [kKvDim, kDModel] decoder.layers.{layer}.multihead_attn.in_proj_weight
+  const float* cross_wk_bias;  // [kKvDim] decoder.layers.{layer}.multihead_attn.in_proj_bias
+  const float* cross_wv;  // [kKvDim, kDModel] decoder.layers.{layer}.multihead_attn.in_proj_weight
+  const float* cross_wv_bias;  // [kKvDim] decoder.layers.{layer}.multihead_attn.in_proj_bias
+  const float* wq;  // [kQDim, kDModel] decoder.layers.{layer}.self_attn.in_proj_weight
+  const float* wq_bias;  // [kQDim] decoder.layers.{layer}.self_attn.in_proj_bias
+  const float* wk;  // [kKvDim, kDModel] decoder.layers.{layer}.self_attn.in_proj_weight
+  const float* wk_bias;  // [kKvDim] decoder.layers.{layer}.self_attn.in_proj_bias
+  const float* wv;  // [kKvDim, kDModel] decoder.layers.{layer}.self_attn.in_proj_weight
+  const float* wv_bias;  // [kKvDim] decoder.layers.{layer}.self_attn.in_proj_bias
+  const float* wo;  // [kDModel, kQDim] decoder.layers.{layer}.self_attn.out_proj.weight
+  const float* wo_bias;  // [kDModel] decoder.layers.{layer}.self_attn.out_proj.bias
+  const float* attn_norm;  // [kDModel] decoder.layers.{layer}.norm1.weight
+  const float* attn_norm_bias;  // [kDModel] decoder.layers.{layer}.norm1.bias
+  const float* cross_wq;  // [kQDim, kDModel] decoder.layers.{layer}.multihead_attn.in_proj_weight
+  const float* cross_wq_bias;  // [kQDim] decoder.layers.{layer}.multihead_attn.in_proj_bias
+  const float* cross_wo;  // [kDModel, kQDim] decoder.layers.{layer}.multihead_attn.out_proj.weight
+  const float* cross_wo_bias;  // [kDModel] decoder.layers.{layer}.multihead_attn.out_proj.bias
+  const float* cross_norm;  // [kDModel] decoder.layers.{layer}.norm2.weight
+  const float* cross_norm_bias;  // [kDModel] decoder.layers.{layer}.norm2.bias
+  const float* w_up;  // [kHidden, kDModel] decoder.layers.{layer}.linear1.weight
+  const float* w_up_bias;  // [kHidden] decoder.layers.{layer}.linear1.bias
+  const float* w_down;  // [kDModel, kHidden] decoder.layers.{layer}.linear2.weight
+  const float* w_down_bias;  // [kDModel] decoder.layers.{layer}.linear2.bias
+  const float* ffn_norm;  // [kDModel] decoder.layers.{layer}.norm3.weight
+  const float* ffn_norm_bias;  // [kDModel] decoder.layers.{layer}.norm3.bias
 };
 
 struct Weights {
   const float* token_embedding;  // [kVocab, kDModel] shared.weight
-  const float* enc_final_norm;  // [kDModel] transformer.encoder.norm.weight
-  const float* enc_final_norm_bias;  // [kDModel] transformer.encoder.norm.bias
-  const float* final_norm;  // [kDModel] transformer.decoder.norm.weight
-  const float* final_norm_bias;  // [kDModel] transformer.decoder.norm.bias
+  const float* enc_final_norm;  // [kDModel] encoder.norm.weight
+  const float* enc_final_norm_bias;  // [kDModel] encoder.norm.bias
+  const float* final_norm;  // [kDModel] decoder.norm.weight
+  const float* final_norm_bias;  // [kDModel] decoder.norm.bias
   EncoderLayerWeights encoder_layers[kEncoderLayers];
   LayerWeights layers[kLayers];
 };

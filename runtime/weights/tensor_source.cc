@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "runtime/util/error.h"
+#include "runtime/weights/weight_names.h"
 
 namespace lmc::rt {
 namespace {
@@ -176,9 +177,25 @@ uint16_t F32ToBF16(float value) {
 }
 
 std::string TensorSource::Resolve(const std::string& name) const {
-  if (optional_prefix_.empty() || Find(name) != nullptr) return name;
-  std::string prefixed = optional_prefix_ + name;
-  return Find(prefixed) != nullptr ? prefixed : name;
+  auto under = [&](const std::string& prefix) -> std::optional<std::string> {
+    for (std::string candidate : {prefix + name, prefix + optional_prefix_ + name}) {
+      if (Find(candidate) != nullptr) return candidate;
+    }
+    return std::nullopt;
+  };
+  if (auto found = under("")) return *found;
+  if (module_prefix_) return under(*module_prefix_).value_or(name);
+  const std::vector<std::string> prefixes = ModulePrefixes(name, optional_prefix_, Names());
+  if (prefixes.size() > 1) {
+    Fail(
+        "{}: no tensor named '{}', but {} prefixes make one: '{}' and '{}'{}; say which with "
+        "weights.prefix",
+        path(), name, prefixes.size(), prefixes[0], prefixes[1],
+        prefixes.size() > 2 ? ", ..." : "");
+  }
+  if (prefixes.empty()) return name;
+  module_prefix_ = prefixes[0];
+  return under(*module_prefix_).value_or(name);
 }
 
 TensorView TensorSource::Tensor(const std::string& wanted, const Shape& shape) const {

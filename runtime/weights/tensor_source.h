@@ -88,8 +88,16 @@ class TensorSource {
   // "transformer.h.0..." or "h.0..." depending on the class that saved them).
   void set_optional_prefix(std::string prefix) { optional_prefix_ = std::move(prefix); }
 
-  // The file's name for tensor `name`: as given, or with the optional prefix. A name
-  // the file does not have comes back as given.
+  // The module prefix a wrapping module put before every name ("model."), before the
+  // optional prefix: names are looked up without it, then with it. Without this call it
+  // is detected (see Resolve).
+  void set_module_prefix(std::string prefix) { module_prefix_ = std::move(prefix); }
+
+  // The file's name for tensor `name`: as given, or with the optional prefix, or either
+  // under the module prefix. That one, unless set, is detected at the first name found
+  // only under it, when exactly one prefix makes the name resolve (rt::ModulePrefixes),
+  // and kept for every later name. A name the file does not have comes back as given; one
+  // under several prefixes throws Error naming them.
   std::string Resolve(const std::string& name) const;
 
   // The tensor as bfloat16 bits, valid while the source lives: in place for stored bf16
@@ -113,6 +121,7 @@ class TensorSource {
 
   std::map<std::string, std::unique_ptr<float[]>> f32_copies_;
   std::string optional_prefix_;
+  mutable std::optional<std::string> module_prefix_;  // Set, or detected by Resolve.
   std::map<std::string, std::unique_ptr<uint16_t[]>> bf16_copies_;
   std::map<std::string, std::unique_ptr<BlockQ8_0[]>> q8_0_copies_;
   std::map<std::string, std::unique_ptr<BlockQ4_0[]>> q4_0_copies_;

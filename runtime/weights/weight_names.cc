@@ -1,5 +1,7 @@
 #include "runtime/weights/weight_names.h"
 
+#include <algorithm>
+
 #include "runtime/util/error.h"
 
 namespace lmc::rt {
@@ -191,9 +193,10 @@ const Table& T5() {
   return table;
 }
 
-// torch.nn.Transformer's state_dict under "transformer.", with one shared
-// embedding: attention projections fused as in_proj (q | k | v rows), post-LN
-// norms numbered in order (norm1 after self-attention, then norm2, norm3).
+// torch.nn.Transformer's state_dict (alone, or as a model's `transformer`:
+// LayoutOptionalPrefix), with one shared embedding beside it: attention
+// projections fused as in_proj (q | k | v rows), post-LN norms numbered in
+// order (norm1 after self-attention, then norm2, norm3).
 const Table& TorchTransformer() {
   static const Table table = [] {
     Table t = {{"token_embedding", {"shared.weight"}}, {"classifier", {"lm_head.weight"}}};
@@ -211,16 +214,16 @@ const Table& TorchTransformer() {
     };
     for (const auto& [prefix, stack] :
          {std::pair<std::string, std::string>{"enc_", "encoder"}, {"", "decoder"}}) {
-      const std::string layer = "transformer." + stack + ".layers.{layer}.";
+      const std::string layer = stack + ".layers.{layer}.";
       attention(prefix, layer + "self_attn.");
       with_bias(prefix + "attn_norm", layer + "norm1");
       with_bias(prefix + "ffn_norm", layer + (prefix.empty() ? "norm3" : "norm2"));
       with_bias(prefix + "w_up", layer + "linear1");
       with_bias(prefix + "w_down", layer + "linear2");
-      with_bias(prefix + "final_norm", "transformer." + stack + ".norm");
+      with_bias(prefix + "final_norm", stack + ".norm");
     }
-    attention("cross_", "transformer.decoder.layers.{layer}.multihead_attn.");
-    with_bias("cross_norm", "transformer.decoder.layers.{layer}.norm2");
+    attention("cross_", "decoder.layers.{layer}.multihead_attn.");
+    with_bias("cross_norm", "decoder.layers.{layer}.norm2");
     return t;
   }();
   return table;
@@ -250,8 +253,30 @@ const std::map<std::string, StoredTensor>& LayoutTensors(std::string_view layout
 }
 
 std::string_view LayoutOptionalPrefix(std::string_view layout) {
-  if (layout == "gpt2" || layout == "openai_gpt" || layout == "bloom") return "transformer.";
+  if (layout == "gpt2" || layout == "openai_gpt" || layout == "bloom" ||
+      layout == "torch_transformer") {
+    return "transformer.";
+  }
   return "";
+}
+
+std::vector<std::string> ModulePrefixes(std::string_view name, std::string_view layout_prefix,
+                                        const std::vector<std::string>& names) {
+  std::vector<std::string> prefixes;
+  for (std::string_view file : names) {
+    if (file.size() <= name.size() || !file.ends_with(name)) continue;
+    std::string_view prefix = file.substr(0, file.size() - name.size());
+    if (!prefix.ends_with('.')) continue;
+    // The same tensor under the layout's prefix: the module prefix is what precedes it.
+    if (!layout_prefix.empty() && prefix.ends_with(layout_prefix)) {
+      prefix.remove_suffix(layout_prefix.size());
+      if (prefix.empty()) continue;  // Layout prefix alone: not a module prefix.
+    }
+    prefixes.emplace_back(prefix);
+  }
+  std::sort(prefixes.begin(), prefixes.end());
+  prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
+  return prefixes;
 }
 
 const std::map<std::string, std::string>& DefaultTensorNames(std::string_view format) {

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace lmc::rt {
 
@@ -31,12 +32,24 @@ struct StoredTensor {
 // (GPT2LMHeadModel), "openai_gpt" (OpenAIGPTLMHeadModel), "bloom"
 // (BloomForCausalLM), "t5" (T5ForConditionalGeneration), "torch_transformer"
 // (torch.nn.Transformer's state_dict). Throws Error for any other layout.
+// A checkpoint may put a module prefix before any of these names (ModulePrefixes).
 const std::map<std::string, StoredTensor>& LayoutTensors(std::string_view layout);
 
 // A prefix the layout's checkpoints may carry on every name, or not, depending
 // on whether the base model or the LM-head model was saved ("transformer." for
-// GPT-2: `h.0.ln_1.weight` and `transformer.h.0.ln_1.weight` are both common).
+// GPT-2: `h.0.ln_1.weight` and `transformer.h.0.ln_1.weight` are both common;
+// for torch.nn.Transformer, whether it was saved alone or as a model's
+// `transformer`).
 std::string_view LayoutOptionalPrefix(std::string_view layout);
+
+// Module prefixes a checkpoint saved from a wrapping module puts before every
+// name ("model." when the model is the attribute `model` of another module):
+// each distinct P ending in '.' such that `names` holds P + name or P +
+// layout_prefix + name (P then being the part before the layout's prefix),
+// sorted. A name is resolved under a detected prefix only when this finds
+// exactly one.
+std::vector<std::string> ModulePrefixes(std::string_view name, std::string_view layout_prefix,
+                                        const std::vector<std::string>& names);
 
 // Role -> plain name template of the layout a format uses by default
 // ("llama2c" -> llama2c, "safetensors" -> llama).

@@ -818,12 +818,12 @@ TEST_CASE("one name table per format", "[names]") {
   CHECK(t5.at("enc_relative_bias").name ==
         "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
   const StoredTensor& cross_v = LayoutTensors("torch_transformer").at("cross_wv");
-  CHECK(cross_v.name == "transformer.decoder.layers.{layer}.multihead_attn.in_proj_weight");
+  CHECK(cross_v.name == "decoder.layers.{layer}.multihead_attn.in_proj_weight");
   CHECK((cross_v.parts == 3 && cross_v.part == 2 && !cross_v.transposed));
   CHECK(LayoutTensors("torch_transformer").at("enc_ffn_norm").name ==
-        "transformer.encoder.layers.{layer}.norm2.weight");
+        "encoder.layers.{layer}.norm2.weight");
   CHECK(LayoutTensors("torch_transformer").at("ffn_norm").name ==
-        "transformer.decoder.layers.{layer}.norm3.weight");
+        "decoder.layers.{layer}.norm3.weight");
   CHECK(TensorName(hf.at("wq"), 3) == "model.layers.3.self_attn.q_proj.weight");
   CHECK(TensorName(hf.at("w_down"), 0) == "model.layers.0.mlp.down_proj.weight");
   CHECK(TensorName(hf.at("ffn_norm"), 11) == "model.layers.11.post_attention_layernorm.weight");
@@ -833,6 +833,50 @@ TEST_CASE("one name table per format", "[names]") {
   CHECK(TensorName("plain", 7) == "plain");
   CHECK_THROWS_WITH(DefaultTensorNames("gguf"),
                     "unknown weights format 'gguf': expected llama2c or safetensors");
+}
+
+// A checkpoint saved from a module that holds the model ("model.") names every tensor under
+// that prefix, before the layout's optional one (torch.nn.Transformer as `transformer`).
+TEST_CASE("module prefixes: detected when exactly one resolves a name", "[names]") {
+  CHECK(LayoutOptionalPrefix("torch_transformer") == "transformer.");
+  const std::vector<std::string> names = {"model.embed.weight",
+                                          "model.transformer.encoder.norm.weight", "norm.weight",
+                                          "model.xnorm.weight", "a.b.decoder.norm.weight"};
+  using V = std::vector<std::string>;
+  CHECK(ModulePrefixes("embed.weight", "", names) == V{"model."});
+  // Under the layout's prefix: the module prefix is what precedes it.
+  CHECK(ModulePrefixes("encoder.norm.weight", "transformer.", names) == V{"model."});
+  CHECK(ModulePrefixes("encoder.norm.weight", "", names) == V{"model.transformer."});
+  CHECK(ModulePrefixes("decoder.norm.weight", "", names) == V{"a.b."});
+  // Whole name parts only ("xnorm" does not end in ".norm"); several prefixes are all listed.
+  CHECK(ModulePrefixes("norm.weight", "", names) ==
+        V{"a.b.decoder.", "model.transformer.encoder."});
+  CHECK(ModulePrefixes("lm_head.weight", "", names).empty());
+
+  TempDir dir;
+  const std::vector<float> one = {1.0f};
+  const std::string path = dir.File("wrapped.safetensors");
+  WriteSafetensors(path, {{"model.embed.weight", DType::kF32, {1}, Bytes(one)},
+                          {"model.transformer.encoder.norm.weight", DType::kF32, {1}, Bytes(one)},
+                          {"head.weight", DType::kF32, {1}, Bytes(one)}});
+  auto st = SafetensorsCheckpoint::Open(path);
+  st->set_optional_prefix("transformer.");
+  CHECK(st->Resolve("head.weight") == "head.weight");  // As given: nothing detected yet.
+  CHECK(st->Resolve("encoder.norm.weight") == "model.transformer.encoder.norm.weight");
+  CHECK(st->Resolve("embed.weight") == "model.embed.weight");  // Under the detected "model."
+  CHECK(st->Resolve("missing.weight") == "missing.weight");
+  CHECK(*st->F32("embed.weight", {1}) == 1.0f);
+
+  const std::string two = dir.File("two.safetensors");
+  WriteSafetensors(two, {{"a.embed.weight", DType::kF32, {1}, Bytes(one)},
+                         {"b.embed.weight", DType::kF32, {1}, Bytes(one)}});
+  auto ambiguous = SafetensorsCheckpoint::Open(two);
+  CHECK_THROWS_WITH(ambiguous->F32("embed.weight", {1}),
+                    two +
+                        ": no tensor named 'embed.weight', but 2 prefixes make one: 'a.' and "
+                        "'b.'; say which with weights.prefix");
+  ambiguous->set_module_prefix("b.");
+  CHECK(ambiguous->Resolve("embed.weight") == "b.embed.weight");
 }
 
 // ----------------------------------------- HF Llama made by PyTorch (ctest)
