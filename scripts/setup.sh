@@ -53,3 +53,10 @@ if [ "$tests" = 1 ] && [ ! -d "$spm_ref/node_modules/tokenizers" ]; then
   echo "setup: npm ci in tests/tokenizer/spm-reference"
   (cd "$spm_ref" && npm ci --no-audit --no-fund --silent)
 fi
+
+# @huggingface/jinja (npm, pinned): the reference the compiled chat templates are compared with.
+chat_ref="$(dirname "$0")/../tests/chat/reference"
+if [ "$tests" = 1 ] && [ ! -d "$chat_ref/node_modules/@huggingface/jinja" ]; then
+  echo "setup: npm ci in tests/chat/reference"
+  (cd "$chat_ref" && npm ci --no-audit --no-fund --silent)
+fi

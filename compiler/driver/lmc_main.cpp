@@ -32,6 +32,7 @@
 #include "compiler/driver/inspect_command.h"
 #include "compiler/driver/quantize_command.h"
 #include "compiler/driver/reference_commands.h"
+#include "compiler/chat_template/command.h"
 #include "compiler/driver/tokenize_command.h"
 #include "compiler/driver/toolchain.h"
 #include "compiler/passes/passes.h"
@@ -366,6 +367,7 @@ int main(int argc, char** argv) {
   std::string_view command = argc > 1 ? argv[1] : "";
   if (command == "tokenize") return lmc::RunTokenize(argc - 1, argv + 1);
   if (command == "detokenize") return lmc::RunDetokenize(argc - 1, argv + 1);
+  if (command == "chat-template") return lmc::RunChatTemplate(argc - 1, argv + 1);
   cl::SetVersionPrinter(
       [](llvm::raw_ostream& out) { out << "lmc " << lmc::toolchain::kVersion << "\n"; });
   std::string errors;
