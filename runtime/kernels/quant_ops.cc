@@ -469,31 +469,7 @@ namespace avx2 {
 
 constexpr size_t kTileRows = 8;
 
-// One block's products with each token's activations x[t], as eight int32 partial sums: Q8_0's
-// exactly; Q4_0's with the nibbles (0..15) as the weights, 8 * sum(x) short of the block's
-// (nibble - 8) products. The weights are loaded once for all the tokens.
-template <size_t kTokens>
-HWY_INLINE void BlockDots(const rt::BlockQ8_0& block, const __m256i* x, __m256i* dots) {
-  const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.q));
-  const __m256i magnitudes = _mm256_abs_epi8(w);  // the signs go onto x
-  for (size_t t = 0; t < kTokens; ++t) {
-    const __m256i pairs = _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(x[t], w));
-    dots[t] = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-  }
-}
-template <size_t kTokens>
-HWY_INLINE void BlockDots(const rt::BlockQ4_0& block, const __m256i* x, __m256i* dots) {
-  // Both halves hold the 16 bytes; the high half shifted: weights 16-31 are the high nibbles.
-  const __m256i bytes =
-      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block.qs)));
-  const __m256i nibbles = _mm256_and_si256(
-      _mm256_blend_epi32(bytes, _mm256_srli_epi16(bytes, 4), 0xF0), _mm256_set1_epi8(0x0F));
-  for (size_t t = 0; t < kTokens; ++t) {
-    dots[t] = _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles, x[t]), _mm256_set1_epi16(1));
-  }
-}
-
-// What BlockDots leaves out of Q4_0's block b of each token: 8 * sum(x). (Q8_0's are exact.)
+// What the tiles leave out of Q4_0's block b of each token: 8 * sum(x). (Q8_0's are exact.)
 void Corrections(const QuantizedActivations& x, std::vector<int32_t>& out) {
   const size_t blocks = rt::QuantBlocks(x.cols);
   out.resize(x.tokens * blocks);
@@ -522,11 +498,83 @@ HWY_INLINE void StoreTile(const __m256* acc, size_t tokens, float* HWY_RESTRICT 
   }
 }
 
-// Eight rows (a partial tile repeats a row) times kTokens tokens from t0 (Q4_0: with their
-// `corrections`); each token's first `valid` outputs are stored. A block's eight rows go to one
-// vector's lanes (pairs of rows, then quads, then halves: integers, exact in any order). Rows lie a
-// row apart, eight short streams the hardware prefetcher misses: with `prefetch` (the tile's first
-// tokens) each row prefetches the same place in the next tile's row.
+// Block b of eight rows as stored times kTokens tokens' activation blocks x[t]: sums[t] lane r is
+// row r's integer dot product (Q4_0: with the nibbles, 8 * sum(x) short). With `prefetch`, each
+// row prefetches the same place in the next tile's row: eight rows lie a row apart, eight short
+// streams the hardware prefetcher misses.
+template <size_t kTokens, bool prefetch>
+HWY_INLINE void TileSums(const rt::BlockQ8_0* const* rows, size_t b, size_t blocks,
+                         const __m256i* x, __m256i* sums) {
+  // Per row, eight int32 partial sums; then pairs of rows, quads and halves add up (integers,
+  // exact in any order).
+  __m256i quads[2][kTokens];
+  for (size_t half = 0; half < 2; ++half) {
+    __m256i pairs[2][kTokens];
+    for (size_t p = 0; p < 2; ++p) {
+      __m256i dots[2][kTokens];
+      for (size_t i = 0; i < 2; ++i) {
+        const rt::BlockQ8_0* row = rows[4 * half + 2 * p + i];
+        if constexpr (prefetch) {
+          _mm_prefetch(reinterpret_cast<const char*>(row + kTileRows * blocks + b), _MM_HINT_T0);
+        }
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[b].q));
+        const __m256i magnitudes = _mm256_abs_epi8(w);  // the signs go onto x
+        for (size_t t = 0; t < kTokens; ++t) {
+          const __m256i pairs16 = _mm256_maddubs_epi16(magnitudes, _mm256_sign_epi8(x[t], w));
+          dots[i][t] = _mm256_madd_epi16(pairs16, _mm256_set1_epi16(1));
+        }
+      }
+      for (size_t t = 0; t < kTokens; ++t) pairs[p][t] = _mm256_hadd_epi32(dots[0][t], dots[1][t]);
+    }
+    for (size_t t = 0; t < kTokens; ++t) {
+      quads[half][t] = _mm256_hadd_epi32(pairs[0][t], pairs[1][t]);
+    }
+  }
+  for (size_t t = 0; t < kTokens; ++t) {
+    sums[t] = _mm256_add_epi32(_mm256_permute2x128_si256(quads[0][t], quads[1][t], 0x20),
+                               _mm256_permute2x128_si256(quads[0][t], quads[1][t], 0x31));
+  }
+}
+template <size_t kTokens, bool prefetch>
+HWY_INLINE void TileSums(const rt::BlockQ4_0* const* rows, size_t b, size_t blocks,
+                         const __m256i* x, __m256i* sums) {
+  // Rows j and j + 4 share a vector: their 16 bytes side by side, so one mask gives both rows'
+  // weights 0-15 and a shift their weights 16-31, which meet each token's x0-15 and x16-31 held
+  // in both halves. The two products are added in int16 (2 * 2 * 15 * 128 < 2^15), widened to
+  // int32 (four partial sums per row), and three hadds leave rows 0-3 in the low half and 4-7 in
+  // the high half.
+  const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  __m256i x_lo[kTokens], x_hi[kTokens];
+  for (size_t t = 0; t < kTokens; ++t) {
+    x_lo[t] = _mm256_permute4x64_epi64(x[t], 0x44);
+    x_hi[t] = _mm256_permute4x64_epi64(x[t], 0xEE);
+  }
+  __m256i dots[4][kTokens];
+  for (size_t j = 0; j < 4; ++j) {
+    if constexpr (prefetch) {
+      _mm_prefetch(reinterpret_cast<const char*>(rows[j] + kTileRows * blocks + b), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(rows[j + 4] + kTileRows * blocks + b),
+                   _MM_HINT_T0);
+    }
+    const __m256i bytes = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(rows[j + 4][b].qs),
+                                              reinterpret_cast<const __m128i*>(rows[j][b].qs));
+    const __m256i low = _mm256_and_si256(bytes, mask);
+    const __m256i high = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
+    for (size_t t = 0; t < kTokens; ++t) {
+      const __m256i words =
+          _mm256_add_epi16(_mm256_maddubs_epi16(low, x_lo[t]), _mm256_maddubs_epi16(high, x_hi[t]));
+      dots[j][t] = _mm256_madd_epi16(words, ones);
+    }
+  }
+  for (size_t t = 0; t < kTokens; ++t) {
+    sums[t] = _mm256_hadd_epi32(_mm256_hadd_epi32(dots[0][t], dots[1][t]),
+                                _mm256_hadd_epi32(dots[2][t], dots[3][t]));
+  }
+}
+
+// Eight rows (a partial tile repeats a row) as stored times kTokens tokens from t0 (Q4_0: with
+// their `corrections`); each token's first `valid` outputs are stored. A block's eight sums are
+// scaled and added as the reference adds a block.
 template <typename Block, size_t kTokens, bool prefetch>
 HWY_INLINE void RowTile(const Block* const* rows, const QuantizedActivations& x, size_t t0,
                         const int32_t* HWY_RESTRICT corrections, float* HWY_RESTRICT out,
@@ -535,45 +583,22 @@ HWY_INLINE void RowTile(const Block* const* rows, const QuantizedActivations& x,
   __m256 acc[kTokens];
   for (size_t t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
   for (size_t b = 0; b < blocks; ++b) {
-    __m256i xv[kTokens];
+    __m256i xv[kTokens], ints[kTokens];
     for (size_t t = 0; t < kTokens; ++t) {
       xv[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
           x.q.data() + ((t0 + t) * x.stride + b) * rt::kQuantBlock));
     }
-    __m256i quads[2][kTokens];  // rows 0-3 and 4-7, as SumRows's s0123 and s4567
-    for (size_t half = 0; half < 2; ++half) {
-      __m256i pairs[2][kTokens];
-      for (size_t p = 0; p < 2; ++p) {
-        const size_t r = 4 * half + 2 * p;
-        if constexpr (prefetch) {
-          _mm_prefetch(reinterpret_cast<const char*>(rows[r] + kTileRows * blocks + b),
-                       _MM_HINT_T0);
-          _mm_prefetch(reinterpret_cast<const char*>(rows[r + 1] + kTileRows * blocks + b),
-                       _MM_HINT_T0);
-        }
-        __m256i first[kTokens], second[kTokens];
-        BlockDots<kTokens>(rows[r][b], xv, first);
-        BlockDots<kTokens>(rows[r + 1][b], xv, second);
-        for (size_t t = 0; t < kTokens; ++t) pairs[p][t] = _mm256_hadd_epi32(first[t], second[t]);
-      }
-      for (size_t t = 0; t < kTokens; ++t) {
-        quads[half][t] = _mm256_hadd_epi32(pairs[0][t], pairs[1][t]);
-      }
-    }
+    TileSums<kTokens, prefetch>(rows, b, blocks, xv, ints);
     alignas(16) uint16_t scale_words[kTileRows];
     for (size_t r = 0; r < kTileRows; ++r) scale_words[r] = rows[r][b].d;
     const __m256 w_scales =
         _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scale_words)));
     for (size_t t = 0; t < kTokens; ++t) {
-      const __m256i sums =
-          _mm256_add_epi32(_mm256_permute2x128_si256(quads[0][t], quads[1][t], 0x20),
-                           _mm256_permute2x128_si256(quads[0][t], quads[1][t], 0x31));
-      __m256i ints = sums;
       if constexpr (std::is_same_v<Block, rt::BlockQ4_0>) {
-        ints = _mm256_sub_epi32(sums, _mm256_set1_epi32(corrections[(t0 + t) * blocks + b]));
+        ints[t] = _mm256_sub_epi32(ints[t], _mm256_set1_epi32(corrections[(t0 + t) * blocks + b]));
       }
       const __m256 scales = _mm256_mul_ps(w_scales, _mm256_set1_ps(x.d[(t0 + t) * x.stride + b]));
-      acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_cvtepi32_ps(ints), scales));
+      acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_cvtepi32_ps(ints[t]), scales));
     }
   }
   StoreTile(acc, kTokens, out + t0 * out_stride, out_stride, valid);
