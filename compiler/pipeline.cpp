@@ -7,6 +7,7 @@
 
 #include "compiler/lower/lower.h"
 #include "compiler/passes/passes.h"
+#include "compiler/spec/chat_template_field.h"
 #include "compiler/spec/parse_spec.h"
 #include "compiler/spec/spec_tree.h"
 #include "compiler/spec/validate_spec.h"
@@ -115,6 +116,7 @@ std::optional<ir::Graph> LoadModule(const PipelineOptions& options, Diagnostics&
 std::optional<GeneratedFiles> CompileToCpp(const PipelineOptions& options, Diagnostics& diags) {
   std::optional<ir::Graph> graph;
   std::string tokenizer_file;
+  CompiledChatTemplate chat;
   if (IsIrFile(options.spec_path)) {
     graph = LoadModule(options, diags);
     // Relative to the .ir file, as a spec's is to the spec.
@@ -127,11 +129,20 @@ std::optional<GeneratedFiles> CompileToCpp(const PipelineOptions& options, Diagn
     if (!spec) return std::nullopt;
     graph = CompileToIr(*spec, options, diags);
     tokenizer_file = AbsoluteTokenizerFile(*spec, diags);
+    if (graph && !spec->tokenizer.chat_template.empty() &&
+        !CompileChatTemplateField(*spec, diags, chat))
+      return std::nullopt;
   }
   if (!graph) return std::nullopt;
   GeneratedFiles files =
       EmitCpp(*graph, options.display_path.empty() ? options.spec_path : options.display_path);
   files.tokenizer_file = tokenizer_file;
+  files.chat_template_cpp = chat.cpp;
+  files.chat_template_path = chat.path;
+  files.chat_bos = chat.bos_token;
+  files.chat_eos = chat.eos_token;
+  files.chat_has_bos = chat.has_bos;
+  files.chat_has_eos = chat.has_eos;
   return files;
 }
 

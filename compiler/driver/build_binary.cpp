@@ -242,7 +242,8 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   // the literal.
   // The model's build facts.
   std::string build_info_source = fmt::format(
-      "// Written by lmc build.\n#include \"{0}.h\"\n\nnamespace lmc::models::{0} {{\n"
+      "// Written by lmc build.\n#include \"{0}.h\"\n#include "
+      "\"runtime/chat/template_runtime.h\"\n\nnamespace lmc::models::{0} {{\n"
       "const char* const kBuildInfo = {1};\nconst char* const kTokenizerFile = {2};\n"
       "}}  // namespace lmc::models::{0}\n",
       files.stem, CppStringLiteral(build_info), CppStringLiteral(files.tokenizer_file));
@@ -258,6 +259,25 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
         "}}\n"
         "}}  // namespace lmc::rt\n",
         files.stem);
+  }
+  // The chat template `chat` renders with (runtime/chat/template_runtime.h), or none.
+  if (!options.library) {
+    if (files.chat_template_cpp.empty()) {
+      build_info_source +=
+          "\nnamespace lmc::chat {\nconst ModelTemplate* GetModelTemplate() { return nullptr; "
+          "}\n}\n";
+    } else {
+      build_info_source +=
+          "\n" + files.chat_template_cpp +
+          fmt::format(
+              "\nnamespace lmc::chat {{\nconst ModelTemplate* GetModelTemplate() {{\n"
+              "  static const ModelTemplate chat_template{{&lmc_chat_template::RenderChat, {}, {}, "
+              "{}, "
+              "{}, {}}};\n  return &chat_template;\n}}\n}}  // namespace lmc::chat\n",
+              CppStringLiteral(files.chat_template_path), CppStringLiteral(files.chat_bos),
+              files.chat_has_bos ? "true" : "false", CppStringLiteral(files.chat_eos),
+              files.chat_has_eos ? "true" : "false");
+    }
   }
   if (!files.tokenizer_file.empty() && !llvm::sys::fs::exists(files.tokenizer_file)) {
     log << "lmc: warning: tokenizer.file " << files.tokenizer_file

@@ -17,6 +17,12 @@ struct GeneratedFiles {
   // Not part of the emitted code (which must not depend on where the spec
   // lives): the spec's tokenizer.file made absolute, for lmc build to embed.
   std::string tokenizer_file;
+  // The spec's tokenizer.chat_template compiled (compiler/chat_template/): C++ defining
+  // lmc_chat_template::RenderChat, for lmc build to compile into the binary; empty if none.
+  std::string chat_template_cpp;
+  std::string chat_template_path;
+  std::string chat_bos, chat_eos;  // the template file's own bos/eos token text, if it has them
+  bool chat_has_bos = false, chat_has_eos = false;
 };
 
 // A function of the IR alone: `spec_path` only names the spec in banners

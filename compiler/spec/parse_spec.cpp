@@ -403,6 +403,7 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
   tokenizer.Int("sep", spec.tokenizer.sep, 0, kMaxSize, false);
   tokenizer.Int("mask", spec.tokenizer.mask, 0, kMaxSize, false);
   tokenizer.Int("decoder_start", spec.tokenizer.decoder_start, 0, kMaxSize, false);
+  tokenizer.String("chat_template", spec.tokenizer.chat_template, false);
   tokenizer.Finish();
 
   Section weights = top.Child("weights", true);

@@ -263,6 +263,9 @@ struct Spec {
     int64_t bos = -1, eos = -1, pad = -1, unk = -1;
     int64_t cls = -1, sep = -1, mask = -1;  // BERT-style encoders.
     int64_t decoder_start = -1;             // First decoder id of an encoder-decoder.
+    // The chat template `chat` renders conversations with: a .jinja file, a
+    // tokenizer_config.json or a GGUF, relative to the spec; lmc build compiles it in.
+    std::string chat_template;
   } tokenizer;
 
   struct Weights {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "compiler/spec/chat_template_field.h"
 #include "compiler/support/file_io.h"
 
 namespace lmc {
@@ -357,6 +358,7 @@ class Validator {
 bool ValidateSpec(const Spec& spec, Diagnostics& diags, bool resources) {
   int errors_before = diags.error_count();
   Validator(spec, diags).Run(resources);
+  ValidateChatTemplate(spec, diags);
   return diags.error_count() == errors_before;
 }
 

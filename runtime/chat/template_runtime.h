@@ -51,6 +51,20 @@ struct Inputs {
 // A compiled template: renders `inputs`, or throws TemplateError.
 using RenderFunction = std::string (*)(const Inputs& inputs);
 
+// The spec's tokenizer.chat_template as lmc build compiled it into a model binary.
+struct ModelTemplate {
+  RenderFunction render;
+  const char* path;       // the template file it was compiled from
+  const char* bos_token;  // the file's own bos/eos text (tokenizer_config.json, GGUF), if any
+  bool has_bos;
+  const char* eos_token;
+  bool has_eos;
+};
+
+// Defined by lmc build in every model binary: the model's template, or nullptr if its spec
+// names none.
+const ModelTemplate* GetModelTemplate();
+
 Value Undefined();
 Value None();
 Value Bool(bool b);

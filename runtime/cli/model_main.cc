@@ -37,6 +37,8 @@
 #include <vector>
 
 #include "lmc/lmc.hpp"
+#include "runtime/chat/messages.h"
+#include "runtime/chat/template_runtime.h"
 #include "runtime/cli/args.h"
 #include "runtime/cli/bench.h"
 #include "runtime/cli/tokenize_command.h"
@@ -388,6 +390,189 @@ int Generate(int argc, char** argv) {
   return 0;
 }
 
+const std::vector<FlagSpec> kChatFlags = {
+    {"weights", "checkpoint file (not needed with --render)"},
+    {"tokenizer", "tokenizer file or folder (default: the spec's tokenizer.file)"},
+    {"messages",
+     "JSON file of {\"role\", \"content\"} messages: the conversation to answer (without it, "
+     "user turns are read from stdin, one a line)"},
+    {"render", "print the prompt the chat template renders for --messages, then exit", false},
+    {"system", "a system message to start the conversation with"},
+    {"n", "most new tokens per reply"},
+    {"temperature", "0 for greedy"},
+    {"top-p", "nucleus sampling mass in (0, 1]"},
+    {"top-k", "sample among the k most likely; 0 for all"},
+    {"seed", "random seed"},
+    {"ctx", "KV-cache capacity in positions (default: max_seq_len, at most 4096)"},
+};
+
+// End-of-turn markers of the common chat templates: a reply stops at one when the tokenizer
+// has it as one (special) token, as it stops at the template's eos_token and the model's EOS.
+constexpr const char* kEndOfTurnMarkers[] = {"<|eot_id|>", "<|im_end|>",    "<end_of_turn>",
+                                             "<|end|>",    "<|endoftext|>", "<|end_of_text|>",
+                                             "</s>",       "<eos>"};
+
+int Chat(int argc, char** argv) {
+  const ModelInfo& info = GetModelInfo();
+  const lmc::chat::ModelTemplate* chat_template = lmc::chat::GetModelTemplate();
+  struct Options {
+    std::string weights, tokenizer, messages, system;
+    bool render = false;
+    int n, ctx;
+    SamplerOptions sampler;
+  };
+  Options o = ReadFlags([&] {
+    Args args("chat", argc, argv, 2, kChatFlags);
+    if (!args.positional().empty()) Fail("chat takes no argument '{}'", args.positional()[0]);
+    Options o;
+    o.render = args.Has("render");
+    if (args.Has("messages")) o.messages = args.Required("messages");
+    if (args.Has("system")) o.system = args.Required("system");
+    if (o.render && o.messages.empty()) Fail("--render needs --messages FILE.json");
+    if (!o.render) o.weights = args.Required("weights");
+    if (args.Has("tokenizer")) o.tokenizer = args.Required("tokenizer");
+    if (!o.render && o.tokenizer.empty() && *info.tokenizer_path == '\0')
+      Fail("'chat' needs --tokenizer (the spec names no tokenizer.file)");
+    o.ctx = ContextFlag(args);
+    o.n = args.Int("n", 256, 1, info.max_seq_len);
+    o.sampler.temperature = args.Float("temperature", 1.0f, 0.0f, 100.0f);
+    o.sampler.top_p = args.Float("top-p", 0.9f, 1e-6f, 1.0f);
+    o.sampler.top_k = args.Int("top-k", 0, 0, info.vocab_size);
+    o.sampler.seed = args.Uint64("seed", static_cast<uint64_t>(std::time(nullptr)));
+    return o;
+  });
+  if (info.encoder_decoder) Fail("chat is for decoders: {} is an encoder-decoder", info.name);
+  if (!chat_template) {
+    Fail("{} has no chat template: its spec gives no tokenizer.chat_template (use generate)",
+         info.name);
+  }
+
+  std::vector<lmc::chat::Message> messages;
+  if (!o.messages.empty()) messages = lmc::chat::ReadMessagesFile(o.messages);
+  if (!o.system.empty()) messages.insert(messages.begin(), {"system", o.system});
+  // The rendered conversation with the assistant's turn opened: what the model reads.
+  auto render = [&] {
+    lmc::chat::Inputs inputs;
+    inputs.messages = &messages;
+    inputs.bos_token = chat_template->bos_token;
+    inputs.eos_token = chat_template->eos_token;
+    inputs.add_generation_prompt = true;
+    try {
+      return chat_template->render(inputs);
+    } catch (const lmc::chat::TemplateError& e) {
+      Fail("the chat template ({}) refuses this conversation: {}", chat_template->path,
+           EscapeControlBytes(e.what()));
+    }
+  };
+  if (o.render) {
+    WriteStdout(render());
+    FinishStdout();
+    return 0;
+  }
+
+  Loaded m = LoadModel(o.weights, o.ctx);
+  std::unique_ptr<Tokenizer> tokenizer = LoadTokenizerFor(ModelTokenizer(), o.tokenizer);
+  // Where a reply stops: the model's EOS, and the template's eos_token and end-of-turn markers
+  // where the tokenizer reads them as a single token.
+  std::vector<int> stop = {info.eos, tokenizer->eos()};
+  std::vector<std::string> markers(std::begin(kEndOfTurnMarkers), std::end(kEndOfTurnMarkers));
+  if (chat_template->has_eos) markers.push_back(chat_template->eos_token);
+  for (const std::string& marker : markers) {
+    EncodeOptions special;
+    special.parse_special = true;
+    std::vector<int> ids = tokenizer->Encode(marker, special);
+    if (ids.size() == 1 && tokenizer->Encode(marker, EncodeOptions{}).size() > 1)
+      stop.push_back(ids[0]);
+  }
+  auto stops = [&](int id) { return std::find(stop.begin(), stop.end(), id) != stop.end(); };
+  const lmc_sampling sampling{o.sampler.temperature, o.sampler.top_p, o.sampler.top_k,
+                              o.sampler.seed};
+
+  // The tokens the session's KV cache holds: a turn prefills only what follows the longest
+  // prefix its prompt shares with them (the previous turns, for these templates).
+  std::vector<int> cached;
+  int turn = 0;
+  auto reply = [&] {
+    ++turn;
+    EncodeOptions special;
+    special.parse_special = true;
+    std::vector<int> ids = tokenizer->Encode(render(), special);
+    for (int id : ids) {
+      if (id < 0 || id >= info.vocab_size)
+        Fail("{}: the prompt gives token id {}, outside the model's vocabulary [0, {})",
+             tokenizer->path(), id, info.vocab_size);
+    }
+    if (ids.empty()) Fail("the chat template renders an empty prompt");
+    if (ids.size() + 1 > static_cast<size_t>(o.ctx)) {
+      throw UsageError(fmt::format(
+          "the conversation needs {} tokens; the context holds {} (--ctx, max_seq_len {})",
+          ids.size() + 1, o.ctx, info.max_seq_len));
+    }
+    size_t common = 0;
+    while (common < cached.size() && common < ids.size() && cached[common] == ids[common]) ++common;
+    if (common == ids.size()) --common;  // At least the last token runs, for its logits.
+    if (common < static_cast<size_t>(m.session.position()))
+      m.session.Rewind(static_cast<int32_t>(common));
+    auto prefill_start = Clock::now();
+    m.session.Prefill(std::span<const int>(ids).subspan(common));
+    double prefill_seconds = Seconds(prefill_start);
+    cached = ids;
+
+    utf8::StreamDecoder stream;
+    TokenOutput out;
+    std::vector<int> reply_ids;
+    int n = std::min<int>(o.n, o.ctx - static_cast<int>(ids.size()));
+    auto decode_start = Clock::now();
+    for (int generated = 0; generated < n; ++generated) {
+      CheckFinite(m.session.logits(), o.weights);
+      int next = m.session.Sample(sampling);
+      if (stops(next)) break;
+      // Each new token's text: the reply decoded so far, minus what was printed.
+      std::string before = tokenizer->Decode(reply_ids);
+      reply_ids.push_back(next);
+      std::string after = tokenizer->Decode(reply_ids);
+      out.Write(stream.Push(after.starts_with(before) ? after.substr(before.size())
+                                                      : tokenizer->Decode({&next, 1})));
+      if (generated + 1 == n) break;
+      m.session.DecodeStep(next);
+      cached.push_back(next);
+    }
+    double decode_seconds = Seconds(decode_start);
+    out.Write(stream.Finish() + "\n");
+    out.Flush();
+    std::fflush(stdout);
+    fmt::print(stderr,
+               "turn {}: prompt {} tokens, prefill {} new ({} from the cache), {:.1f} tok/s | "
+               "reply {} tokens, {:.1f} tok/s\n",
+               turn, ids.size(), ids.size() - common, common,
+               (ids.size() - common) / std::max(prefill_seconds, 1e-9), reply_ids.size(),
+               reply_ids.size() / std::max(decode_seconds, 1e-9));
+    messages.push_back({"assistant", tokenizer->Decode(reply_ids)});
+  };
+
+  if (!o.messages.empty()) {
+    reply();
+    FinishStdout();
+    return 0;
+  }
+  // Interactive: a user turn per line of stdin, until its end.
+  const bool terminal = isatty(STDIN_FILENO);
+  std::string line;
+  while (true) {
+    if (terminal) fmt::print(stderr, "> ");
+    line.clear();
+    int c;
+    while ((c = std::fgetc(stdin)) != EOF && c != '\n') line.push_back(static_cast<char>(c));
+    if (c == EOF && line.empty()) break;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    messages.push_back({"user", line});
+    reply();
+    if (c == EOF) break;
+  }
+  FinishStdout();
+  return 0;
+}
+
 const std::vector<FlagSpec> kLogitsFlags = {
     {"weights", "checkpoint file"},
     {"tokens", "comma-separated token ids"},
@@ -579,6 +764,10 @@ std::vector<CommandHelp> Commands() {
       {"generate", "",
        "Continues a prompt (--prompt text, or --tokens ids) and prints the text, or the new ids.",
        threaded(WithEncoderFlags(kGenerateFlags, /*prompt=*/true))});
+  commands.push_back({"chat", "",
+                      "Answers a conversation rendered with the model's chat template: --messages "
+                      "FILE.json, or one user turn a line from stdin (--render: print the prompt).",
+                      threaded(kChatFlags)});
   commands.push_back({"logits", "",
                       "Writes the logits at every position of --tokens to a [tokens, vocab] .npy.",
                       threaded(WithEncoderFlags(kLogitsFlags, /*prompt=*/false))});
@@ -640,11 +829,13 @@ int main(int argc, char** argv) {
         return PrintHelp(Usage(argv[0], c));
       }
     }
-    if ((command == "generate" || command == "logits") && GetModelInfo().encoder) {
+    if ((command == "generate" || command == "logits" || command == "chat") &&
+        GetModelInfo().encoder) {
       Fail("{} is for decoders: {} is an encoder (use embed)", command, GetModelInfo().name);
     }
     if (command == "bench") return Bench(argc, argv);
     if (command == "generate") return Generate(argc, argv);
+    if (command == "chat") return Chat(argc, argv);
     if (command == "logits") return Logits(argc, argv);
     if (command == "embed") return Embed(argc, argv);
     if (command == "tokenize") return RunTokenize(argc - 1, argv + 1, ModelTokenizer());

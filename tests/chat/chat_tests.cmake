@@ -46,3 +46,9 @@ add_test(NAME chat_template_compiler
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/chat/chat_template_test.sh $<TARGET_FILE:lmc>
                  ${PROJECT_SOURCE_DIR} ${LMC_ASSETS} ${CMAKE_CURRENT_BINARY_DIR}/chat_compiler)
 set_tests_properties(chat_template_compiler PROPERTIES LABELS unit)
+
+# A model binary's chat: stories260K built with Zephyr's template (seconds, --native).
+add_test(NAME chat_model
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/chat/chat_model_test.sh $<TARGET_FILE:lmc>
+                 ${PROJECT_SOURCE_DIR} ${LMC_ASSETS} ${MODEL} ${CMAKE_CURRENT_BINARY_DIR}/chat_model)
+set_tests_properties(chat_model PROPERTIES LABELS model FIXTURES_REQUIRED stories260k)
