@@ -12,6 +12,7 @@
 //   lmc random-weights SPEC -o W.safetensors [--seed N]  a seeded random checkpoint
 //   lmc quantize IN -o OUT.gguf --dtype T [--spec SPEC]  a GGUF with matrices in dtype T
 //   lmc tokenize / detokenize any tokenizer file (tokenize_command.h)
+//   lmc chat-template FILE [-o OUT.cpp]  a chat template compiled to C++ (docs/chat.md)
 //   lmc inspect SPEC [--json]  parameters, bytes, FLOPs per token, KV cache
 //   lmc import DIR -o SPEC [--name NAME]  a spec from a Hugging Face folder
 //
