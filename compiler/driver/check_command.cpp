@@ -117,6 +117,16 @@ class Checker {
           rt::DTypeName(spec_.dtype), Where(read_[file_name])));
       return true;
     }
+    // Only q8_0 and q4_0 are made at load (TensorSource::Q8_0 / Q4_0); a matrix the model
+    // reads in any other block type is mapped as stored.
+    if (rt::IsBlockQuantized(w.dtype) && w.dtype != rt::DType::kQ8_0 &&
+        w.dtype != rt::DType::kQ4_0) {
+      Problem(fmt::format(
+          "{}: tensor '{}' is stored as {}, the model reads it as {} blocks as stored ({})",
+          source_->path(), file_name, rt::DTypeName(view->dtype), rt::DTypeName(w.dtype),
+          Where(read_[file_name])));
+      return true;
+    }
     ++converted_;  // Widened, narrowed or (de)quantized once at load.
     return true;
   }
