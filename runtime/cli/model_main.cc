@@ -43,6 +43,7 @@
 #include "runtime/cli/bench.h"
 #include "runtime/cli/tokenize_command.h"
 #include "runtime/model/model.h"
+#include "runtime/sampling/prompt_lookup.h"
 #include "runtime/sampling/sampler.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/tokenizer/utf8.h"
@@ -243,6 +244,8 @@ const std::vector<FlagSpec> kGenerateFlags = {
     {"top-k", "sample among the k most likely; 0 for all"},
     {"seed", "random seed"},
     {"ctx", "KV-cache capacity in positions (default: max_seq_len, at most 4096)"},
+    {"speculate", "lookup: draft tokens from the context (prompt lookup), checked in one step"},
+    {"draft", "most tokens drafted per step with --speculate (default 6)"},
 };
 
 int Generate(int argc, char** argv) {
@@ -250,8 +253,8 @@ int Generate(int argc, char** argv) {
   struct Options {
     std::string weights, tokenizer, prompt;
     std::vector<int> tokens;
-    bool from_ids = false, print_ids = false, ignore_eos = false;
-    int n, ctx;
+    bool from_ids = false, print_ids = false, ignore_eos = false, speculate = false;
+    int n, ctx, draft = 0;
     SamplerOptions sampler;
     EncoderInput source;
   };
@@ -287,6 +290,14 @@ int Generate(int argc, char** argv) {
     o.sampler.top_p = args.Float("top-p", 0.9f, 1e-6f, 1.0f);
     o.sampler.top_k = args.Int("top-k", 0, 0, info.vocab_size);
     o.sampler.seed = args.Uint64("seed", static_cast<uint64_t>(std::time(nullptr)));
+    if (args.Has("speculate")) {
+      const std::string how = args.Required("speculate");
+      if (how != "lookup") Fail("--speculate {}: expected lookup", how);
+      if (info.encoder_decoder) Fail("--speculate: only decoders are supported");
+      o.speculate = true;
+    }
+    if (args.Has("draft") && !o.speculate) Fail("--draft needs --speculate");
+    o.draft = args.Int("draft", 6, 1, 64);
     return o;
   });
 
@@ -359,12 +370,11 @@ int Generate(int argc, char** argv) {
 
   auto decode_start = Clock::now();
   int prev = tokens.back(), generated = 0, decoded = 0;
-  while (generated < n) {
-    CheckFinite(m.session.logits(), o.weights);
-    int next = m.session.Sample(sampling);
+  // Writes `next`; false when generation ends before it (an end id) or with it (--n).
+  auto emit = [&](int next) {
     if (!o.ignore_eos) {
-      if ((next == info.bos && !info.encoder_decoder) || next == info.eos) break;
-      if (tokenizer && info.eos < 0 && next == tokenizer->eos()) break;
+      if ((next == info.bos && !info.encoder_decoder) || next == info.eos) return false;
+      if (tokenizer && info.eos < 0 && next == tokenizer->eos()) return false;
     }
     if (o.print_ids) {
       const std::string id = fmt::format(" {}", next);
@@ -374,9 +384,74 @@ int Generate(int argc, char** argv) {
     }
     ++generated;
     prev = next;
-    if (generated == n) break;
-    m.session.DecodeStep(next);
-    ++decoded;
+    return generated < n;
+  };
+  size_t drafted = 0, accepted = 0;
+  if (!o.speculate) {
+    while (generated < n) {
+      CheckFinite(m.session.logits(), o.weights);
+      const int next = m.session.Sample(sampling);
+      if (!emit(next)) break;
+      m.session.DecodeStep(next);
+      ++decoded;
+    }
+  } else {
+    // Each step runs a token and a draft after it; every draft token the model would have
+    // sampled itself is kept (Sampler::SampleDraft: the same tokens when greedy, the same
+    // distribution otherwise) and the cache forgets the rest. At the first draft token it
+    // rejects, the model's own choice goes out and starts the next step.
+    rt::Sampler sampler(info.vocab_size, o.sampler);
+    std::vector<int> context = tokens, step;
+    const std::span<const float> last = m.session.logits();
+    std::vector<float> row(last.end() - info.vocab_size, last.end());
+    int pending = -1;  // sampled and written, not yet run
+    size_t steps = 0;
+    while (generated < n) {
+      int next;
+      if (pending >= 0) {
+        next = pending;
+        pending = -1;
+      } else {
+        CheckFinite(row, o.weights);
+        next = sampler.Sample(row.data());
+        if (!emit(next)) break;
+        context.push_back(next);
+      }
+      const size_t room = std::min<size_t>(n - generated, o.ctx - m.session.position() - 1);
+      const std::vector<int> draft = rt::LookupDraft(context, std::min<size_t>(room, o.draft));
+      step.assign(1, next);
+      step.insert(step.end(), draft.begin(), draft.end());
+      const int position = m.session.position();
+      m.session.Prefill(step, LMC_ALL_ROWS);
+      ++steps;
+      const std::span<const float> rows = m.session.logits();
+      auto row_of = [&](size_t i) {
+        row.assign(rows.begin() + i * info.vocab_size, rows.begin() + (i + 1) * info.vocab_size);
+        CheckFinite(row, o.weights);
+      };
+      size_t kept = 0;
+      bool more = true;
+      for (; kept < draft.size() && more && pending < 0; ++kept) {
+        row_of(kept);
+        bool is_draft = false;
+        const int token = sampler.SampleDraft(row.data(), draft[kept], &is_draft);
+        more = emit(token);
+        context.push_back(token);
+        if (!is_draft) pending = token;
+      }
+      if (pending >= 0) --kept;  // the model's own token is not the draft's
+      drafted += draft.size();
+      accepted += kept;
+      if (!more) break;
+      if (pending >= 0) {
+        m.session.Rewind(position + 1 + static_cast<int>(kept));
+      } else {
+        row_of(draft.size());
+      }
+    }
+    decoded = generated;
+    fmt::print(stderr, "speculate: {} steps, {} tokens drafted, {} accepted ({:.0f}%)\n", steps,
+               drafted, accepted, drafted ? 100.0 * accepted / drafted : 0.0);
   }
   double decode_seconds = Seconds(decode_start);
   out.Write((o.print_ids ? "" : stream.Finish()) + "\n");

@@ -71,6 +71,31 @@ uint32_t Sampler::NextU32() {
 float Sampler::NextF32() { return static_cast<float>(NextU32() >> 8) / 16777216.0f; }
 
 int Sampler::Sample(float* logits) {
+  if (!Distribution(logits)) return Argmax(logits, vocab_size_);
+  const float coin = NextF32();
+  return Draw(logits, coin, -1);
+}
+
+int Sampler::SampleDraft(float* logits, int draft, bool* accepted) {
+  if (draft < 0 || draft >= vocab_size_) {
+    Fail("sampler: draft token {} is outside the vocabulary [0, {})", draft, vocab_size_);
+  }
+  if (!Distribution(logits)) {
+    const int token = Argmax(logits, vocab_size_);
+    *accepted = token == draft;
+    return token;
+  }
+  // p(draft), as Draw would give it: its share of the kept mass, 0 if filtered out.
+  const float* probs = logits;
+  const bool kept =
+      !filtered_ || std::find(candidates_.begin(), candidates_.end(), draft) != candidates_.end();
+  const float p = kept ? probs[draft] / mass_ : 0.0f;
+  *accepted = NextF32() < p;
+  if (*accepted) return draft;
+  return Draw(logits, NextF32(), draft);
+}
+
+bool Sampler::Distribution(float* logits) {
   const int n = vocab_size_;
   // Corrupt weights show up here; NaN would also break every comparison below.
   for (int i = 0; i < n; ++i) {
@@ -79,7 +104,7 @@ int Sampler::Sample(float* logits) {
            logits[i], i);
     }
   }
-  if (options_.temperature == 0.0f) return Argmax(logits, n);
+  if (options_.temperature == 0.0f) return false;
 
   // Scale relative to the largest logit: (l - max) / t is <= 0, so however
   // small t is, it cannot overflow to +inf (which made softmax NaN); it may
@@ -90,25 +115,18 @@ int Sampler::Sample(float* logits) {
   for (int i = 0; i < n; ++i) logits[i] = (logits[i] - max_logit) * inv_t;
   Softmax(logits, n);
   const float* probs = logits;
-  const float coin = NextF32();
 
+  candidates_.clear();
+  mass_ = 1.0f;
   const bool top_k = options_.top_k > 0 && options_.top_k < n;
   const bool top_p = options_.top_p < 1.0f;
-  if (!top_k && !top_p) {
-    // Plain draw over the whole distribution, in id order.
-    float cdf = 0.0f;
-    for (int i = 0; i < n; ++i) {
-      cdf += probs[i];
-      if (coin < cdf) return i;
-    }
-    return n - 1;  // rounding left cdf just below coin
-  }
+  filtered_ = top_k || top_p;
+  if (!filtered_) return true;
 
   // Most likely first; ties by id so the order (and thus the draw) is deterministic.
   auto more_likely = [probs](int a, int b) {
     return probs[a] > probs[b] || (probs[a] == probs[b] && a < b);
   };
-  candidates_.clear();
   // Mass the nucleus is measured against: the whole distribution, or what
   // top-k kept (renormalized).
   float mass = 1.0f;
@@ -147,18 +165,45 @@ int Sampler::Sample(float* logits) {
     }
     candidates_.resize(keep);
   }
-  mass = 0.0f;
-  for (int id : candidates_) mass += probs[id];
+  mass_ = 0.0f;
+  for (int id : candidates_) mass_ += probs[id];
+  return true;
+}
 
+int Sampler::Draw(const float* probs, float coin, int excluded) {
+  const int n = vocab_size_;
+  if (!filtered_) {
+    // Plain draw over the whole distribution, in id order.
+    const float mass = excluded < 0 ? 1.0f : 1.0f - probs[excluded];
+    const float r = excluded < 0 ? coin : coin * mass;
+    float cdf = 0.0f;
+    int last = -1;
+    for (int i = 0; i < n; ++i) {
+      if (i == excluded) continue;
+      cdf += probs[i];
+      last = i;
+      if (r < cdf) return i;
+    }
+    return excluded == n - 1 ? last : n - 1;  // rounding left cdf just below r
+  }
+  float mass = mass_;
+  if (excluded >= 0 &&
+      std::find(candidates_.begin(), candidates_.end(), excluded) != candidates_.end()) {
+    mass -= probs[excluded];
+  }
   const float r = coin * mass;
   float cdf = 0.0f;
+  int last = -1;
   for (int id : candidates_) {
+    if (id == excluded) continue;
     cdf += probs[id];
+    last = id;
     if (r < cdf) return id;
   }
   // Rounding can leave r at or just above the last cdf; candidates_ always
   // holds the most likely token, but never index an empty vector.
-  return candidates_.empty() ? Argmax(probs, n) : candidates_.back();
+  if (last >= 0) return last;
+  return Argmax(probs, n);
 }
 
 }  // namespace lmc::rt

@@ -24,9 +24,22 @@ class Sampler {
   // floats) with probabilities unless greedy.
   int Sample(float* logits);
 
+  // Speculative sampling against a draft token proposed with certainty (prompt lookup): keeps
+  // `draft` with the probability Sample gives it (greedy: if it is the argmax), else draws
+  // from that distribution without `draft`, renormalized. The token returned is distributed
+  // exactly as Sample's; *accepted says whether it is the draft.
+  int SampleDraft(float* logits, int draft, bool* accepted);
+
   const SamplerOptions& options() const { return options_; }
 
  private:
+  // Checks the logits; unless greedy (returns false), turns them into probabilities and keeps
+  // the tokens top-k / top-p allow (candidates_, most likely first, and their mass_; all
+  // tokens when nothing filters).
+  bool Distribution(float* logits);
+  // The token at `coin` in [0, 1) of the kept distribution, `excluded` (if >= 0) left out.
+  int Draw(const float* probs, float coin, int excluded);
+
   // xorshift64* (Marsaglia / Vigna), the generator llama2.c also uses.
   uint32_t NextU32();
   // Uniform in [0, 1).
@@ -36,6 +49,8 @@ class Sampler {
   SamplerOptions options_;
   uint64_t state_;
   std::vector<int> candidates_;  // scratch for top-k / top-p
+  bool filtered_ = false;        // top-k or top-p applies
+  float mass_ = 1.0f;            // of candidates_
 };
 
 }  // namespace lmc::rt

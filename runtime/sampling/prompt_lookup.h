@@ -1,0 +1,17 @@
+// Prompt lookup, speculative decoding without a draft model: the tokens that followed an
+// earlier occurrence of the context's last few tokens are a cheap guess of what comes next
+// (summaries, code edits and answers quoting their question repeat their context). The target
+// model checks the guess in one batched step.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+namespace lmc::rt {
+
+// Up to `max_tokens` tokens that followed the latest earlier occurrence of the context's last
+// n tokens, for the largest n <= max_ngram that occurs; empty when none does.
+std::vector<int> LookupDraft(std::span<const int> context, size_t max_tokens, size_t max_ngram = 3);
+
+}  // namespace lmc::rt
