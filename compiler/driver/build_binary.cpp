@@ -251,12 +251,14 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   // defines no global name but lmc_open_<name>, so that models link side by side.
   if (!options.library) {
     build_info_source += fmt::format(
-        "\nextern \"C\" LMC_DECLARE_MODEL({0});\n\nnamespace lmc::rt {{\n"
+        "\n#include <hwy/detect_targets.h>\n\nextern \"C\" LMC_DECLARE_MODEL({0});\n\nnamespace "
+        "lmc::rt {{\n"
         "const ModelInfo& GetModelInfo() {{ return models::{0}::Info(); }}\n"
         "lmc_model* OpenModel(const char* weights_path, const lmc_open_options* options,\n"
         "                     lmc_error** error) {{\n"
         "  return lmc_open_{0}(weights_path, options, error);\n"
         "}}\n"
+        "int64_t CompiledSimdTargets() {{ return HWY_TARGETS; }}\n"
         "}}  // namespace lmc::rt\n",
         files.stem);
   }

@@ -14,6 +14,7 @@
 #include "runtime/cli/bench.h"
 
 #include <fmt/format.h>
+#include <hwy/targets.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 
@@ -192,7 +193,55 @@ struct Options {
   std::string weights;
   int threads, prompt, decode, depth, batch, reps;
   bool json;
+  int64_t target;  // the Highway target (HWY_AVX2, ...) every kernel runs
 };
+
+// The best target in `targets` (Highway numbers better targets lower).
+int64_t BestTarget(int64_t targets) { return targets & -targets; }
+
+// As --target spells it (model binaries do not link libhwy's hwy::TargetName).
+const char* TargetName(int64_t target) {
+  switch (target) {
+    case HWY_AVX3_DL:
+      return "avx3_dl";
+    case HWY_AVX3:
+      return "avx3";
+    case HWY_AVX2:
+      return "avx2";
+    case HWY_SSE4:
+      return "sse4";
+    case HWY_SSSE3:
+      return "ssse3";
+    case HWY_EMU128:
+      return "emu128";
+    default:
+      return "scalar";
+  }
+}
+
+// --target: a Highway target this CPU has and the binary was compiled for (every x86 level
+// unless lmc build --native); "native" is the best of those.
+int64_t TargetFlag(const std::string& name) {
+  const int64_t usable = hwy::SupportedTargets() & CompiledSimdTargets();
+  if (name == "native") return BestTarget(usable);
+  const std::pair<const char*, int64_t> kTargets[] = {
+      {"avx2", HWY_AVX2}, {"avx3", HWY_AVX3}, {"avx3_dl", HWY_AVX3_DL}};
+  for (const auto& [spelling, bit] : kTargets) {
+    if (name != spelling) continue;
+    if (!(hwy::SupportedTargets() & bit)) {
+      Fail("--target {}: this CPU lacks {} (its best is {})", name, TargetName(bit),
+           TargetName(BestTarget(hwy::SupportedTargets())));
+    }
+    if (!(CompiledSimdTargets() & bit)) {
+      Fail(
+          "--target {}: the binary was compiled for {} only (lmc build --native); build it "
+          "without --native to choose",
+          name, TargetName(BestTarget(CompiledSimdTargets())));
+    }
+    return bit;
+  }
+  Fail("--target {}: expected avx2, avx3, avx3_dl or native", name);
+}
 
 }  // namespace
 
@@ -204,6 +253,7 @@ const std::vector<FlagSpec> kBenchFlags = {
     {"batch", "also decode this many sessions in batched steps (default 1: no)"},
     {"reps", "timed repetitions; medians are reported (default 3)"},
     {"json", "print one JSON object instead of a table", false},
+    {"target", "SIMD level every kernel runs: avx2, avx3, avx3_dl or native (default)"},
 };
 
 namespace {
@@ -222,6 +272,7 @@ Options ReadOptions(int argc, char** argv) {
   o.batch = args.Int("batch", 1, 1, 256);
   o.reps = args.Int("reps", 3, 1, 1000);
   o.json = args.Has("json");
+  o.target = TargetFlag(args.String("target", "native"));
   if (o.depth + o.prompt + o.decode > info.max_seq_len) {
     Fail("--depth {} + -p {} + -n {} positions do not fit max_seq_len {}", o.depth, o.prompt,
          o.decode, info.max_seq_len);
@@ -243,6 +294,8 @@ int Bench(int argc, char** argv) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;
   }
+  // Before any kernel runs: the dispatch tables read the chosen target on every call.
+  hwy::GetChosenTarget().Update(o.target);
   const double read_gbs = ProbeReadGbs(o.threads);
   const double fma_gflops = ProbeFmaGflops(o.threads);
 
@@ -315,13 +368,15 @@ int Bench(int argc, char** argv) {
         "\"weight_bytes_per_token\": {:.0f}, \"flops_per_token\": {:.0f}, \"read_gbs\": {:.2f}, "
         "\"fma_gflops\": {:.2f}, \"decode_bandwidth_share\": {:.4f}, \"prefill_fma_share\": "
         "{:.4f}, \"peak_rss_bytes\": {:.0f}, \"weight_bytes\": {:.0f}, \"load_s\": {:.4f}, "
-        "\"batch\": {}, \"batch_decode_tok_s\": {:.3f}}}\n",
+        "\"batch\": {}, \"batch_decode_tok_s\": {:.3f}, \"target\": \"{}\"}}\n",
         info.name, o.threads, o.prompt, o.decode, o.depth, o.reps, prefill, decode,
         weights.bytes_per_token, weights.flops_per_token, read_gbs, fma_gflops, decode_share,
-        prefill_share, rss, weights.total_bytes, load_seconds, o.batch, batch_decode);
+        prefill_share, rss, weights.total_bytes, load_seconds, o.batch, batch_decode,
+        TargetName(o.target));
   } else {
     fmt::print("{}: {} threads, medians of {} reps\n", info.name, o.threads, o.reps);
-    fmt::print("  machine  read {:.1f} GB/s, f32 FMA {:.1f} GFLOP/s\n", read_gbs, fma_gflops);
+    fmt::print("  machine  {}: read {:.1f} GB/s, f32 FMA {:.1f} GFLOP/s\n", TargetName(o.target),
+               read_gbs, fma_gflops);
     fmt::print("  weights  {:.1f} MB read per decoded token, {:.2f} GFLOP per token (matmuls)\n",
                weights.bytes_per_token / 1e6, weights.flops_per_token / 1e9);
     fmt::print("  prefill  {} tokens: {:8.2f} tok/s  {:5.1f}% of FMA peak\n", o.prompt, prefill,

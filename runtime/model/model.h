@@ -188,5 +188,8 @@ const float* Prefill(Model& model, Session& session, std::span<const int> tokens
 // is, and its lmc_open_<name> (the command line runs it through the C API).
 const ModelInfo& GetModelInfo();
 lmc_model* OpenModel(const char* weights_path, const lmc_open_options* options, lmc_error** error);
+// The Highway targets (HWY_TARGETS bits) the binary's model code was compiled for: every x86
+// level, or one with lmc build --native.
+int64_t CompiledSimdTargets();
 
 }  // namespace lmc::rt

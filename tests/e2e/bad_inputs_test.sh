@@ -93,7 +93,7 @@ expect_error "NaN weights" 1 "non-finite logit" -- \
 declare -A wants=([main]="generate logits embed bench tokenize detokenize info"
   [generate]="--weights --prompt --tokens --ids -n --temperature --top-p --ctx --threads"
   [logits]="--weights --tokens --out --decode --ctx" [embed]="--weights --prompt --out --pool"
-  [bench]="--weights -p -n --depth --reps --json" [tokenize]="--tokenizer --kind --bos --stdin --jsonl"
+  [bench]="--weights -p -n --depth --reps --json --target" [tokenize]="--tokenizer --kind --bos --stdin --jsonl"
   [detokenize]="--tokenizer --kind --stdin --jsonl" [info]="")
 for command in main generate logits embed bench tokenize detokenize info; do
   words=("usage: $model $command [flags]" "-h, --help")

@@ -112,6 +112,20 @@ else fail "bench --json: $json"; fi
 "$bin" bench --weights "$weights" -p 8 -n 4 --reps 1 >"$tmp/table" && grep -q "% of read bandwidth" "$tmp/table" &&
   pass "bench table" || fail "bench table: $(cat "$tmp/table")"
 
+# --target: native is the best level the CPU and the binary share; avx2 runs every kernel at
+# AVX2, or (a binary built for one higher level) is refused in one line.
+case "$json" in *'"target": "avx2"'*|*'"target": "avx3"'*|*'"target": "avx3_dl"'*) pass "bench reports its target" ;;
+  *) fail "bench --json has no x86 target: $json" ;; esac
+if grep -q avx2 /proc/cpuinfo; then
+  if out=$("$bin" bench --weights "$weights" -p 8 -n 4 --reps 1 --json --target avx2 2>"$tmp/err"); then
+    case "$out" in *'"target": "avx2"'*) pass "bench --target avx2" ;; *) fail "--target avx2: $out" ;; esac
+  else
+    grep -q "compiled for .* only" "$tmp/err" && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
+      pass "--target avx2 refused by a one-level binary" || fail "--target avx2: $(cat "$tmp/err")"
+  fi
+fi
+expect_error "bench --target unknown" 2 "expected avx2, avx3, avx3_dl or native" -- "$bin" bench \
+  --weights "$weights" --target neon
 expect_error "--threads 0" 2 "--threads expects an integer" -- "$bin" logits --threads 0 --weights "$weights" --tokens 1 --out "$tmp/x.npy"
 expect_error "--threads without value" 2 "--threads expects a value" -- "$bin" logits --weights "$weights" --tokens 1 --out "$tmp/x.npy" --threads
 expect_error "bench -p too long" 2 "do not fit max_seq_len" -- "$bin" bench --weights "$weights" -p 150 -n 20
