@@ -19,7 +19,12 @@ namespace lmc {
 namespace {
 
 rt::DType ParseDType(const std::string& name) {
-  if (auto dtype = rt::DTypeByName(name)) return *dtype;
+  // The block types lmc reads but does not write yet (k-quants, q4_1, ...) are refused.
+  const auto dtype = rt::DTypeByName(name);
+  if (dtype &&
+      (!rt::IsBlockQuantized(*dtype) || *dtype == rt::DType::kQ8_0 || *dtype == rt::DType::kQ4_0)) {
+    return *dtype;
+  }
   rt::Fail("--dtype {}: expected f32, f16, bf16, q8_0 or q4_0", name);
 }
 
@@ -119,6 +124,8 @@ int Quantize(const std::string& in, const std::string& out, const std::string& d
         case rt::DType::kQ4_0:
           data = AsBytes(source->Q4_0(name, shape), shape[0] * rt::QuantBlocks(shape[1]));
           break;
+        default:  // ParseDType refuses the others
+          rt::Fail("internal error: lmc quantize to {}", rt::DTypeName(as));
       }
       tensors.push_back({name, as, shape, data});
     }

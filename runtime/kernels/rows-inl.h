@@ -21,6 +21,7 @@
 #include <optional>
 #include <vector>
 
+#include "runtime/kernels/kquant_rows-inl.h"  // the other GGUF block types
 #include "runtime/kernels/ops-inl.h"
 #include "runtime/kernels/position_tables.h"
 #include "runtime/kernels/quant_ops.h"

@@ -1,6 +1,7 @@
 #include "runtime/weights/gguf_checkpoint.h"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_set>
 #include <vector>
 
@@ -17,28 +18,6 @@ struct Info {
   uint64_t offset;
   uint64_t bytes;
 };
-
-bool FromGgml(uint32_t type, DType* dtype) {
-  switch (type) {
-    case GgufCheckpoint::kF32:
-      *dtype = DType::kF32;
-      return true;
-    case GgufCheckpoint::kF16:
-      *dtype = DType::kF16;
-      return true;
-    case GgufCheckpoint::kBF16:
-      *dtype = DType::kBF16;
-      return true;
-    case GgufCheckpoint::kQ8_0:
-      *dtype = DType::kQ8_0;
-      return true;
-    case GgufCheckpoint::kQ4_0:
-      *dtype = DType::kQ4_0;
-      return true;
-    default:
-      return false;
-  }
-}
 
 // One tensor info, checked against itself (not yet against the data section).
 Info ReadInfo(gguf::Reader& r, std::unordered_set<std::string_view>& seen) {
@@ -63,33 +42,36 @@ Info ReadInfo(gguf::Reader& r, std::unordered_set<std::string_view>& seen) {
   }
   const uint32_t type = r.Read<uint32_t>("a tensor type");
   info.offset = r.Read<uint64_t>("a tensor offset");
-  if (!FromGgml(type, &info.dtype)) {
+  const std::optional<DType> dtype = DTypeOfGgml(type);
+  if (!dtype) {
     Fail(
-        "{}: tensor '{}' has ggml type {}; lmc reads F32 (0), F16 (1), Q4_0 (2), Q8_0 (8) and "
-        "BF16 (30)",
+        "{}: tensor '{}' has ggml type {}; lmc reads F32 (0), F16 (1), BF16 (30), Q8_0 (8), "
+        "Q4_0 (2), Q4_1 (3), Q5_0 (6), Q5_1 (7), IQ4_NL (20) and Q2_K..Q6_K (10-14)",
         path, shown, type);
   }
+  info.dtype = *dtype;
   for (auto it = ne.rbegin(); it != ne.rend(); ++it)
     info.shape.push_back(static_cast<int64_t>(*it));
 
-  // Bytes: elements x size, or for blocks: (row length / 32) blocks per row.
+  // Bytes: elements x size, or for blocks: (row length / block) blocks per row.
   const bool blocks = IsBlockQuantized(info.dtype);
+  const uint64_t block = DTypeBlock(info.dtype);
   uint64_t units = 1;
   bool overflow = false;
   for (size_t i = 0; i < ne.size(); ++i) {
     uint64_t n = ne[i];
     if (i == 0 && blocks) {
-      if (n % kQuantBlock != 0) {
+      if (n % block != 0) {
         Fail("{}: tensor '{}' is {} with rows of {} values, expected a multiple of {}", path, shown,
-             DTypeName(info.dtype), n, kQuantBlock);
+             DTypeName(info.dtype), n, block);
       }
-      n /= kQuantBlock;
+      n /= block;
     }
     overflow = overflow || __builtin_mul_overflow(units, n, &units);
   }
   if (blocks && ne.empty()) {
     Fail("{}: tensor '{}' is a {} scalar, expected rows of a multiple of {} values", path, shown,
-         DTypeName(info.dtype), kQuantBlock);
+         DTypeName(info.dtype), block);
   }
   overflow = overflow || __builtin_mul_overflow(units, DTypeSize(info.dtype), &info.bytes);
   if (overflow || !ShapeFitsInt64(info.shape)) {
@@ -101,21 +83,7 @@ Info ReadInfo(gguf::Reader& r, std::unordered_set<std::string_view>& seen) {
 
 }  // namespace
 
-uint32_t GgufCheckpoint::GgmlTypeOf(DType dtype) {
-  switch (dtype) {
-    case DType::kF32:
-      return kF32;
-    case DType::kF16:
-      return kF16;
-    case DType::kBF16:
-      return kBF16;
-    case DType::kQ8_0:
-      return kQ8_0;
-    case DType::kQ4_0:
-      return kQ4_0;
-  }
-  return kF32;
-}
+uint32_t GgufCheckpoint::GgmlTypeOf(DType dtype) { return InfoOf(dtype).ggml_type; }
 
 std::unique_ptr<GgufCheckpoint> GgufCheckpoint::Open(const std::string& path) {
   auto checkpoint = std::unique_ptr<GgufCheckpoint>(new GgufCheckpoint(MappedFile::Open(path)));

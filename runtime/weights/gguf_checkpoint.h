@@ -1,8 +1,9 @@
 // GGUF (llama.cpp's format, v2 and v3) as a checkpoint: the file is mapped and
-// each tensor viewed in place. Tensors stored as F32, F16, BF16, Q8_0 or Q4_0
-// (ggml types 0, 1, 30, 8, 2) are read; a Q8_0 / Q4_0 tensor is handed to a
-// model of the same dtype as it lies in the file (TensorSource::Q8_0 / Q4_0),
-// and dequantized once if the model asks for f32 or bf16.
+// each tensor viewed in place. Tensors stored as F32, F16, BF16, Q8_0, Q4_0,
+// Q4_1, Q5_0, Q5_1, IQ4_NL or Q2_K..Q6_K (ggml types 0, 1, 30, 8, 2, 3, 6, 7, 20,
+// 10-14; rt::InfoOf) are read; a block-quantized tensor is handed to a model
+// that reads that dtype as it lies in the file (TensorSource::Q8_0 / Q4_0 /
+// Blocks), and dequantized once if the model asks for f32 or bf16.
 //
 // GGUF lists a tensor's dims innermost first (ggml's ne): ne = {cols, rows}
 // is the [rows, cols] matrix, and views carry the outermost-first shape.
@@ -10,9 +11,9 @@
 // default 32), which places the data section and every tensor's offset.
 // Everything is checked before a view is handed out: counts and string
 // lengths against the bytes left, each type, a quantized row length that is a
-// multiple of 32, that offsets are aligned and spans lie in the data section
-// without overlapping, and that no name repeats; each failure is one line
-// naming the file, the tensor and what was expected.
+// multiple of the type's block (32 or 256), that offsets are aligned and spans lie in the data
+// section without overlapping, and that no name repeats; each failure is one line naming the file,
+// the tensor and what was expected.
 //
 // Names are kept as stored: llama.cpp's own names (token_embd.weight,
 // blk.N.attn_q.weight, ...) are not mapped to a layout yet.
@@ -29,7 +30,7 @@ namespace lmc::rt {
 
 class GgufCheckpoint final : public IndexedTensorSource {
  public:
-  // ggml tensor types read here.
+  // Some ggml tensor types (every one read here: rt::InfoOf(dtype).ggml_type).
   enum GgmlType : uint32_t { kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8, kBF16 = 30 };
   static constexpr uint32_t kDefaultAlignment = 32;
   static constexpr uint32_t kMaxDims = 4;  // GGML_MAX_DIMS

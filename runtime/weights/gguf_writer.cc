@@ -41,11 +41,11 @@ uint64_t StoredBytes(const std::string& name, DType dtype, const Shape& shape) {
     if (shape[i] < 0) Fail("tensor '{}' has negative shape {}", name, ShapeToString(shape));
     uint64_t n = static_cast<uint64_t>(shape[i]);
     if (IsBlockQuantized(dtype) && i + 1 == shape.size()) {
-      if (n % kQuantBlock != 0) {
+      if (n % DTypeBlock(dtype) != 0) {
         Fail("tensor '{}' of shape {} cannot be {}: its rows of {} values are not a multiple of {}",
-             name, ShapeToString(shape), DTypeName(dtype), n, kQuantBlock);
+             name, ShapeToString(shape), DTypeName(dtype), n, DTypeBlock(dtype));
       }
-      n /= kQuantBlock;
+      n /= DTypeBlock(dtype);
     }
     if (__builtin_mul_overflow(units, n, &units)) {
       Fail("tensor '{}' of shape {} overflows 64 bits", name, ShapeToString(shape));

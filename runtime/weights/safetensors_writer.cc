@@ -17,8 +17,7 @@ const char* SafetensorsDType(DType dtype) {
       return "F16";
     case DType::kBF16:
       return "BF16";
-    case DType::kQ8_0:
-    case DType::kQ4_0:
+    default:  // block-quantized: refused by WriteSafetensors
       break;
   }
   return "?";

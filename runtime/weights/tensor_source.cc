@@ -6,9 +6,12 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <iterator>
+#include <type_traits>
 #include <utility>
 
 #include "runtime/util/error.h"
+#include "runtime/weights/kquant.h"
 #include "runtime/weights/weight_names.h"
 
 namespace lmc::rt {
@@ -53,27 +56,101 @@ int64_t Elements(const Shape& shape) {
   return n;
 }
 
-// Row `r` of a q8_0 / q4_0 tensor whose rows are `cols` long, as floats.
-void DequantizeRow(const TensorView& view, size_t r, size_t cols, float* out) {
-  const size_t blocks = QuantBlocks(cols);
-  if (view.dtype == DType::kQ8_0) {
-    std::vector<BlockQ8_0> row(blocks);  // copied: the view may be unaligned
-    std::memcpy(row.data(), view.data + r * blocks * sizeof(BlockQ8_0), blocks * sizeof(BlockQ8_0));
-    DequantizeRowQ8_0(row.data(), cols, out);
-  } else {
-    std::vector<BlockQ4_0> row(blocks);
-    std::memcpy(row.data(), view.data + r * blocks * sizeof(BlockQ4_0), blocks * sizeof(BlockQ4_0));
-    DequantizeRowQ4_0(row.data(), cols, out);
+// Blocks of `Block` from possibly unaligned bytes, dequantized into out (block_values each).
+template <typename Block>
+void DequantizeBlocks(const std::byte* data, size_t blocks, float* out, size_t block_values) {
+  for (size_t i = 0; i < blocks; ++i) {
+    Block block;  // copied: the view may be unaligned
+    std::memcpy(&block, data + i * sizeof(Block), sizeof(Block));
+    if constexpr (std::is_same_v<Block, BlockQ8_0>) {
+      DequantizeRowQ8_0(&block, kQuantBlock, out + i * block_values);
+    } else if constexpr (std::is_same_v<Block, BlockQ4_0>) {
+      DequantizeRowQ4_0(&block, kQuantBlock, out + i * block_values);
+    } else {
+      DequantizeBlock(block, out + i * block_values);
+    }
   }
 }
 
-// Every value of a q8_0 / q4_0 tensor into `out`.
+// Every value of a block-quantized tensor into `out`. Q8_0 / Q4_0 rows may end in a partial,
+// zero-padded block (quant.h); the other types' rows are whole blocks (checked by the readers).
 void Dequantize(const TensorView& view, float* out) {
   const size_t cols = view.shape.empty() ? 1 : static_cast<size_t>(view.shape.back());
   if (cols == 0) return;
   const size_t rows = static_cast<size_t>(Elements(view.shape)) / cols;
-  for (size_t r = 0; r < rows; ++r) DequantizeRow(view, r, cols, out + r * cols);
+  const size_t per = DTypeBlock(view.dtype);
+  const size_t blocks = (cols + per - 1) / per;
+  const size_t row_bytes = blocks * DTypeSize(view.dtype);
+  std::vector<float> row(blocks * per);
+  for (size_t r = 0; r < rows; ++r) {
+    const std::byte* at = view.data + r * row_bytes;
+    switch (view.dtype) {
+      case DType::kF32:
+      case DType::kF16:
+      case DType::kBF16:
+        Fail("internal error: Dequantize of {}", DTypeName(view.dtype));
+      case DType::kQ8_0:
+        DequantizeBlocks<BlockQ8_0>(at, blocks, row.data(), per);
+        break;
+      case DType::kQ4_0:
+        DequantizeBlocks<BlockQ4_0>(at, blocks, row.data(), per);
+        break;
+      case DType::kQ4_1:
+        DequantizeBlocks<BlockQ4_1>(at, blocks, row.data(), per);
+        break;
+      case DType::kQ5_0:
+        DequantizeBlocks<BlockQ5_0>(at, blocks, row.data(), per);
+        break;
+      case DType::kQ5_1:
+        DequantizeBlocks<BlockQ5_1>(at, blocks, row.data(), per);
+        break;
+      case DType::kIQ4_NL:
+        DequantizeBlocks<BlockIQ4_NL>(at, blocks, row.data(), per);
+        break;
+      case DType::kQ2_K:
+        DequantizeBlocks<BlockQ2_K>(at, blocks, row.data(), per);
+        break;
+      case DType::kQ3_K:
+        DequantizeBlocks<BlockQ3_K>(at, blocks, row.data(), per);
+        break;
+      case DType::kQ4_K:
+        DequantizeBlocks<BlockQ4_K>(at, blocks, row.data(), per);
+        break;
+      case DType::kQ5_K:
+        DequantizeBlocks<BlockQ5_K>(at, blocks, row.data(), per);
+        break;
+      case DType::kQ6_K:
+        DequantizeBlocks<BlockQ6_K>(at, blocks, row.data(), per);
+        break;
+    }
+    std::copy_n(row.data(), cols, out + r * cols);
+  }
 }
+
+constexpr DTypeInfo kDTypeTable[] = {
+    {DType::kF32, "f32", 1, 4, 0},
+    {DType::kF16, "f16", 1, 2, 1},
+    {DType::kBF16, "bf16", 1, 2, 30},
+    {DType::kQ8_0, "q8_0", kQuantBlock, sizeof(BlockQ8_0), 8},
+    {DType::kQ4_0, "q4_0", kQuantBlock, sizeof(BlockQ4_0), 2},
+    {DType::kQ4_1, "q4_1", 32, sizeof(BlockQ4_1), 3},
+    {DType::kQ5_0, "q5_0", 32, sizeof(BlockQ5_0), 6},
+    {DType::kQ5_1, "q5_1", 32, sizeof(BlockQ5_1), 7},
+    {DType::kIQ4_NL, "iq4_nl", 32, sizeof(BlockIQ4_NL), 20},
+    {DType::kQ2_K, "q2_k", kSuperBlock, sizeof(BlockQ2_K), 10},
+    {DType::kQ3_K, "q3_k", kSuperBlock, sizeof(BlockQ3_K), 11},
+    {DType::kQ4_K, "q4_k", kSuperBlock, sizeof(BlockQ4_K), 12},
+    {DType::kQ5_K, "q5_k", kSuperBlock, sizeof(BlockQ5_K), 13},
+    {DType::kQ6_K, "q6_k", kSuperBlock, sizeof(BlockQ6_K), 14},
+};
+constexpr bool TableInOrder() {
+  size_t i = 0;
+  for (const DTypeInfo& info : kDTypeTable) {
+    if (info.dtype != kAllDTypes[i++]) return false;
+  }
+  return i == std::size(kAllDTypes);
+}
+static_assert(TableInOrder(), "kDTypeTable lists every DType, in enum order");
 
 }  // namespace
 
@@ -90,38 +167,18 @@ std::vector<std::string> IndexedTensorSource::Names() const {
   return names;
 }
 
+const DTypeInfo& InfoOf(DType dtype) { return kDTypeTable[static_cast<size_t>(dtype)]; }
+
 const char* DTypeName(DType dtype) {
-  switch (dtype) {
-    case DType::kF32:
-      return "f32";
-    case DType::kF16:
-      return "f16";
-    case DType::kBF16:
-      return "bf16";
-    case DType::kQ8_0:
-      return "q8_0";
-    case DType::kQ4_0:
-      return "q4_0";
-  }
-  return "unknown";
+  return static_cast<size_t>(dtype) < std::size(kDTypeTable) ? InfoOf(dtype).name : "unknown";
 }
 
-size_t DTypeSize(DType dtype) {
-  switch (dtype) {
-    case DType::kF32:
-      return 4;
-    case DType::kF16:
-    case DType::kBF16:
-      return 2;
-    case DType::kQ8_0:
-      return sizeof(BlockQ8_0);
-    case DType::kQ4_0:
-      return sizeof(BlockQ4_0);
+std::optional<DType> DTypeOfGgml(uint32_t ggml_type) {
+  for (const DTypeInfo& info : kDTypeTable) {
+    if (info.ggml_type == ggml_type) return info.dtype;
   }
-  return 0;
+  return std::nullopt;
 }
-
-bool IsBlockQuantized(DType dtype) { return dtype == DType::kQ8_0 || dtype == DType::kQ4_0; }
 
 float F16ToF32(uint16_t bits) {
   const uint32_t sign = static_cast<uint32_t>(bits & 0x8000u) << 16;
@@ -237,8 +294,7 @@ const float* TensorSource::F32(const std::string& name, const Shape& shape) {
       }
       break;
     }
-    case DType::kQ8_0:
-    case DType::kQ4_0:
+    default:
       Dequantize(view, out);
       break;
   }
@@ -317,8 +373,7 @@ const uint16_t* TensorSource::BF16(const std::string& name, const Shape& shape) 
       case DType::kBF16:
         std::memcpy(&out[i], view.data + 2 * i, 2);
         break;
-      case DType::kQ8_0:
-      case DType::kQ4_0:
+      default:
         break;  // dequantized above
     }
   }
@@ -379,6 +434,22 @@ const BlockQ8_0* TensorSource::Q8_0(const std::string& name, const Shape& shape)
 
 const BlockQ4_0* TensorSource::Q4_0(const std::string& name, const Shape& shape) {
   return Quantized(name, shape, q4_0_copies_, DType::kQ4_0, QuantizeRowQ4_0);
+}
+
+const std::byte* TensorSource::Blocks(const std::string& name, const Shape& shape, DType dtype) {
+  const TensorView view = std::as_const(*this).Tensor(name, shape);
+  if (shape.size() != 2) Fail("internal error: block tensor '{}' is not a matrix", name);
+  if (view.dtype != dtype) {
+    Fail("{}: tensor '{}' is stored as {}, the model was compiled to read it as {}", path(),
+         Resolve(name), DTypeName(view.dtype), DTypeName(dtype));
+  }
+  if (reinterpret_cast<uintptr_t>(view.data) % 4 == 0) return view.data;  // in place
+  auto& copy = block_copies_[Resolve(name)];
+  if (copy == nullptr) {
+    copy = std::make_unique<std::byte[]>(std::max<size_t>(view.bytes, 1));
+    std::memcpy(copy.get(), view.data, view.bytes);
+  }
+  return copy.get();
 }
 
 std::string ShapeToString(const Shape& shape) {

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/weights/kquant.h"
 #include "runtime/weights/quant.h"
 
 namespace lmc::rt {
@@ -24,20 +25,67 @@ namespace lmc::rt {
 using Shape = std::vector<int64_t>;
 
 // Element types a checkpoint may store: lmc's one dtype enum, also the spec's
-// `dtype` and the IR's weights'. Names as specs spell them. q8_0 and q4_0 are
-// GGUF's blocks (quant.h): a tensor of them has a last dimension that is a
-// multiple of kQuantBlock, each row stored as its blocks.
-enum class DType : uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0 };
-const char* DTypeName(DType dtype);  // "f32", "f16", "bf16", "q8_0", "q4_0"
+// `dtype` and the IR's weights'. Names as specs spell them. The block-quantized
+// ones are GGUF's blocks (quant.h: q8_0, q4_0; kquant.h: the rest): a tensor of
+// them has a last dimension that is a multiple of DTypeBlock, each row stored as
+// its blocks. Q8_K is not here: it is only ever an activation format.
+enum class DType : uint8_t {
+  kF32,
+  kF16,
+  kBF16,
+  kQ8_0,
+  kQ4_0,
+  kQ4_1,
+  kQ5_0,
+  kQ5_1,
+  kIQ4_NL,
+  kQ2_K,
+  kQ3_K,
+  kQ4_K,
+  kQ5_K,
+  kQ6_K,
+};
+inline constexpr DType kAllDTypes[] = {DType::kF32,    DType::kF16,  DType::kBF16, DType::kQ8_0,
+                                       DType::kQ4_0,   DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                                       DType::kIQ4_NL, DType::kQ2_K, DType::kQ3_K, DType::kQ4_K,
+                                       DType::kQ5_K,   DType::kQ6_K};
+// "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "q2_k" ... "q6_k"
+const char* DTypeName(DType dtype);
 // The dtype DTypeName spells `name`, if any.
 inline std::optional<DType> DTypeByName(std::string_view name) {
-  for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+  for (DType dtype : kAllDTypes) {
     if (name == DTypeName(dtype)) return dtype;
   }
   return std::nullopt;
 }
-size_t DTypeSize(DType dtype);       // bytes per element, or per block of kQuantBlock (q8_0, q4_0)
-bool IsBlockQuantized(DType dtype);  // q8_0, q4_0
+// One row of the table every dtype question is answered from (tensor_source.cc):
+// values per block (1 for f32/f16/bf16, 32, or 256 for the k-quants), bytes per
+// block, and ggml's type id in GGUF.
+struct DTypeInfo {
+  DType dtype;
+  const char* name;
+  size_t block;
+  size_t bytes;
+  uint32_t ggml_type;
+};
+const DTypeInfo& InfoOf(DType dtype);
+inline size_t DTypeSize(DType dtype) { return InfoOf(dtype).bytes; }   // per element or block
+inline size_t DTypeBlock(DType dtype) { return InfoOf(dtype).block; }  // values per block
+inline bool IsBlockQuantized(DType dtype) { return DTypeBlock(dtype) > 1; }
+// Bytes of a row of `cols` values (cols a multiple of DTypeBlock).
+inline size_t RowBytes(DType dtype, size_t cols) {
+  return cols / DTypeBlock(dtype) * DTypeSize(dtype);
+}
+// The dtype ggml's type id `ggml_type` names, if lmc reads it.
+std::optional<DType> DTypeOfGgml(uint32_t ggml_type);
+
+// A matrix of any block type whose dtype is known only at run time: a per-layer weight whose
+// layers are stored in different block types (llama.cpp's Q4_K_M keeps some layers' ffn_down
+// in Q6_K). The row kernels dispatch on `dtype` once per product (kquant_rows-inl.h).
+struct AnyBlocks {
+  const std::byte* data = nullptr;
+  DType dtype = DType::kQ8_0;
+};
 
 // One stored tensor: little-endian elements (or blocks), row-major, `bytes` long. `data`
 // points into the source's storage and lives as long as the source; it may be
@@ -113,6 +161,20 @@ class TensorSource {
   const BlockQ8_0* Q8_0(const std::string& name, const Shape& shape);
   const BlockQ4_0* Q4_0(const std::string& name, const Shape& shape);
 
+  // The matrix `shape` [rows, cols] as the blocks of `dtype` it is stored in (any block type:
+  // GGUF's k-quants, Q4_1, Q5_0, Q5_1, IQ4_NL, and Q8_0 / Q4_0 too), in place (copied once
+  // if the file leaves it unaligned), never converted: a tensor stored in another dtype is
+  // refused, naming it and both dtypes.
+  const std::byte* Blocks(const std::string& name, const Shape& shape, DType dtype);
+  template <typename Block>
+  const Block* Blocks(const std::string& name, const Shape& shape, DType dtype) {
+    return reinterpret_cast<const Block*>(Blocks(name, shape, dtype));
+  }
+  // The dtype `name` is stored in (Tensor's checks and errors).
+  DType StoredDType(const std::string& name, const Shape& shape) const {
+    return Tensor(name, shape).dtype;
+  }
+
  private:
   template <typename Block>
   const Block* Quantized(const std::string& name, const Shape& shape,
@@ -125,6 +187,7 @@ class TensorSource {
   std::map<std::string, std::unique_ptr<uint16_t[]>> bf16_copies_;
   std::map<std::string, std::unique_ptr<BlockQ8_0[]>> q8_0_copies_;
   std::map<std::string, std::unique_ptr<BlockQ4_0[]>> q4_0_copies_;
+  std::map<std::string, std::unique_ptr<std::byte[]>> block_copies_;
 };
 
 // A source that indexes its file once when opened: its tensors are views kept

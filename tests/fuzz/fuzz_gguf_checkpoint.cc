@@ -27,9 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       int64_t elements = 1;
       for (int64_t d : view->shape) elements *= d;  // the reader checked for overflow
       const size_t per = lmc::rt::DTypeSize(view->dtype);
-      const size_t units = lmc::rt::IsBlockQuantized(view->dtype)
-                               ? static_cast<size_t>(elements) / lmc::rt::kQuantBlock
-                               : static_cast<size_t>(elements);
+      const size_t units = static_cast<size_t>(elements) / lmc::rt::DTypeBlock(view->dtype);
       if (units * per != view->bytes) __builtin_trap();        // the view's size is not its shape's
       if (view->bytes == 0 || elements > (1 << 20)) continue;  // bound the work per input
       const auto* bytes = reinterpret_cast<const uint8_t*>(view->data);
@@ -40,7 +38,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         try {
           volatile auto q8 = checkpoint->Q8_0(name, view->shape)[0].d;
           (void)q8;
-        } catch (const lmc::rt::Error&) {  // q4_0 blocks, or non-finite values
+        } catch (const lmc::rt::Error&) {  // other blocks, or non-finite values
+        }
+        try {  // any block type, in place
+          volatile auto first = checkpoint->Blocks(name, view->shape, view->dtype)[0];
+          (void)first;
+        } catch (const lmc::rt::Error&) {  // not block-quantized
         }
       }
       (void)sink;

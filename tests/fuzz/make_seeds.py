@@ -4,7 +4,7 @@ run time so the seeds follow the formats as they are today.
 
 usage: make_seeds.py FUZZER OUTDIR [LMC SOURCE_DIR]
   fuzz_safetensors     small valid files: f32/f16/bf16, scalars, empty tensors, metadata
-  fuzz_gguf_checkpoint small GGUF checkpoints: f32/f16/bf16/q8_0/q4_0, alignment, v2
+  fuzz_gguf_checkpoint small GGUF checkpoints: f32/f16/bf16/q8_0/q4_0, k-quants, q4_1/q5_0/iq4_nl, alignment, v2
   fuzz_llama2c_header  model dims + a matching llama2.c checkpoint, tied and untied
   fuzz_ir              `LMC emit SPEC --ir` for the repo's specs, and tests/ir/*.ir
 """
@@ -75,6 +75,12 @@ def gguf_seeds():
         "q8_0": gguf([("q", 8, [2, 64], q8(4)), ("norm", 0, [64], f32(64))]),
         "q4_0": gguf([("q", 2, [3, 32], q4(3))]),
         "v2_align64": gguf([("a", 0, [5], f32(5)), ("q", 8, [1, 32], q8(1))], 2, 64),
+        "k_quants": gguf([("k4", 12, [2, 256], (b"\0\x3c\0\x3c" + bytes(range(140))) * 2),
+                          ("k6", 14, [1, 256], bytes(range(208)) + b"\0\x3c"),
+                          ("k2", 10, [1, 256], bytes(range(80)) + b"\0\x3c\0\x3c")]),
+        "small_blocks": gguf([("a", 3, [1, 32], b"\0\x3c\0\x3c" + bytes(range(16))),
+                              ("b", 6, [1, 32], b"\0\x3c" + bytes(range(20))),
+                              ("c", 20, [2, 32], (b"\0\x3c" + bytes(range(16))) * 2)]),
         "empty": gguf([]),
     }
 

@@ -198,9 +198,11 @@ TEST_CASE("corrupt GGUF files fail with one line", "[gguf]") {
   fails(with([](FileSpec& f) { f.infos[1].offset = ~uint64_t{0} - 31; }), "runs past the end");
   fails(with([](FileSpec& f) { f.infos[1].offset = 24; }),
         "tensor 'q' is at data offset 24, expected a multiple of general.alignment 32");
+  fails(with([](FileSpec& f) { f.infos[1].type = 16; }),
+        "tensor 'q' has ggml type 16; lmc reads F32 (0), F16 (1), BF16 (30), Q8_0 (8), Q4_0 (2), "
+        "Q4_1 (3), Q5_0 (6), Q5_1 (7), IQ4_NL (20) and Q2_K..Q6_K (10-14)");
   fails(with([](FileSpec& f) { f.infos[1].type = 12; }),
-        "tensor 'q' has ggml type 12; lmc reads F32 (0), F16 (1), Q4_0 (2), Q8_0 (8) and BF16 "
-        "(30)");
+        "tensor 'q' is q4_k with rows of 32 values, expected a multiple of 256");
   fails(with([](FileSpec& f) { f.infos[1].name = "w"; }), "tensor 'w' appears twice");
   fails(with([](FileSpec& f) {
           f.infos[1].ne = {33, 2};
@@ -327,6 +329,41 @@ TEST_CASE("GGUF vocab: a u32 token id of -1 means no such token", "[gguf]") {
                     Contains("special token id 2 is outside the vocab of 2 tokens"));
 }
 
+// The other block types: mapped in place by Blocks, dequantized once by F32 as DequantizeBlock
+// gives them; asked for as another type, refused naming the tensor and both types.
+TEST_CASE("GGUF block types map in place and dequantize by their definition", "[gguf]") {
+  TempDir dir;
+  const std::string path = dir.File("k.gguf");
+  std::vector<BlockQ4_K> q4k(2);
+  std::vector<BlockQ5_1> q51(4);
+  for (size_t i = 0; i < sizeof(BlockQ4_K) * 2; ++i) {
+    reinterpret_cast<unsigned char*>(q4k.data())[i] = static_cast<unsigned char>(i * 37 + 5);
+  }
+  for (size_t i = 0; i < sizeof(BlockQ5_1) * 4; ++i) {
+    reinterpret_cast<unsigned char*>(q51.data())[i] = static_cast<unsigned char>(i * 11 + 3);
+  }
+  for (auto& b : q4k) b.d = b.dmin = 0x3C00;  // 1.0
+  for (auto& b : q51) b.d = b.m = 0x3800;     // 0.5
+  WriteGguf(path,
+            {{"k", DType::kQ4_K, {2, 256}, Bytes(q4k)}, {"s", DType::kQ5_1, {2, 64}, Bytes(q51)}});
+  auto g = GgufCheckpoint::Open(path);
+  CHECK(g->Find("k")->dtype == DType::kQ4_K);
+  CHECK(g->Find("k")->bytes == 2 * 144);
+  CHECK(g->Find("s")->bytes == 4 * 24);
+  CHECK(g->Blocks("k", {2, 256}, DType::kQ4_K) == g->Find("k")->data);
+  CHECK(g->Blocks<BlockQ5_1>("s", {2, 64}, DType::kQ5_1) ==
+        reinterpret_cast<const BlockQ5_1*>(g->Find("s")->data));
+  std::vector<float> want(512);
+  DequantizeBlock(q4k[0], want.data());
+  DequantizeBlock(q4k[1], want.data() + 256);
+  CHECK(std::memcmp(g->F32("k", {2, 256}), want.data(), 512 * sizeof(float)) == 0);
+  CHECK_THROWS_WITH(g->Blocks("k", {2, 256}, DType::kQ5_K),
+                    path +
+                        ": tensor 'k' is stored as q4_k, the model was compiled to read it as "
+                        "q5_k");
+  CHECK_THROWS_WITH(g->Blocks("s", {2, 32}, DType::kQ5_1), Contains("[2, 32]"));
+}
+
 TEST_CASE("WriteGguf round-trips every dtype, innermost dims first, aligned", "[gguf]") {
   TempDir dir;
   const std::string path = dir.File("out.gguf");
@@ -369,6 +406,10 @@ TEST_CASE("WriteGguf round-trips every dtype, innermost dims first, aligned", "[
   CHECK(g->Q4_0("q4", {1, 64}) == reinterpret_cast<const BlockQ4_0*>(g->Find("q4")->data));
 
   // Refusals leave the file as it was.
+  CHECK_THROWS_WITH(WriteGguf(path, {{"k", DType::kQ6_K, {1, 32}, Bytes(q8)}}),
+                    path +
+                        ": tensor 'k' of shape [1, 32] cannot be q6_k: its rows of 32 "
+                        "values are not a multiple of 256");
   CHECK_THROWS_WITH(WriteGguf(path, {{"odd", DType::kQ8_0, {1, 33}, Bytes(q8)}}),
                     path +
                         ": tensor 'odd' of shape [1, 33] cannot be q8_0: its rows of 33 "
