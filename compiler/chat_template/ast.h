@@ -39,6 +39,7 @@ struct Expr {
   };
   Kind kind;
   size_t offset = 0;
+  int depth = 1;     // of the tree under it (the parser bounds it; the emitter recurses)
   std::string name;  // kName, kAttr, kCall's callee name, kFilter, kTest, kBinary's operator
   std::string text;  // kString
   int64_t number = 0;

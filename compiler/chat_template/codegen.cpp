@@ -82,9 +82,17 @@ bool ConstTruthy(const Static& s) {
 }
 
 struct Code {
+  Code(std::string cpp, Static st, std::string condition = "")
+      : cpp(std::move(cpp)), st(std::move(st)), condition(std::move(condition)) {}
   std::string cpp;
   Static st;
+  std::string condition;  // for a boolean: the same as a C++ bool expression
 };
+
+// The C++ bool for Truthy(c): a comparison's own expression rather than Truthy(Bool(...)).
+std::string Condition(const Code& c) {
+  return c.condition.empty() ? "Truthy(" + c.cpp + ")" : c.condition;
+}
 
 std::string ConstCpp(const Static& s) {
   switch (s.type) {
@@ -201,6 +209,20 @@ class Emitter {
           if (c.st.type == Type::kUndefined || c.st.type == Type::kNone) return;
           if (c.st.type == Type::kBool) Refuse(node.offset, "printing a boolean");
         }
+        // Printed only as strings and integers (the reference prints the rest its own way).
+        switch (c.st.type) {
+          case Type::kBool:
+            Refuse(node.offset, "printing a boolean");
+          case Type::kMessageList:
+          case Type::kList:
+            Refuse(node.offset, "printing a list");
+          case Type::kMessage:
+            Refuse(node.offset, "printing a message");
+          case Type::kNamespace:
+            Refuse(node.offset, "printing a namespace");
+          default:
+            break;
+        }
         Line("Print(out, " + c.cpp + ");");
         return;
       }
@@ -247,7 +269,7 @@ class Emitter {
           if (!ConstTruthy(c.st)) continue;  // never runs
           always = true;
         } else {
-          condition = "Truthy(" + c.cpp + ")";
+          condition = Condition(c);
         }
       }
       scopes_ = entry;
@@ -283,6 +305,14 @@ class Emitter {
 
   void EmitFor(const Node& node) {
     if (!node.unsupported.empty()) Refuse(node.unsupported_offset, node.unsupported);
+    // Each loop's body is emitted a few times to find what its variables may hold; nested
+    // loops multiply that. Chat templates nest two deep at most.
+    if (loop_depth_ >= kMaxLoopDepth) Refuse(node.offset, "for loops nested more than 4 deep");
+    struct Depth {
+      explicit Depth(int& d) : d(d) { ++d; }
+      ~Depth() { --d; }
+      int& d;
+    } depth(loop_depth_);
     Code iterable = EmitExpr(*node.expr);
     if (iterable.st.type != Type::kMessageList && iterable.st.type != Type::kList &&
         iterable.st.type != Type::kAny)
@@ -365,7 +395,9 @@ class Emitter {
   }
 
   // A boolean-valued C++ expression as a Code.
-  static Code BoolCode(const std::string& cpp) { return {"Bool(" + cpp + ")", Dyn(Type::kBool)}; }
+  static Code BoolCode(const std::string& cpp) {
+    return {"Bool(" + cpp + ")", Dyn(Type::kBool), cpp};
+  }
 
   Code EmitExpr(const Expr& e) {
     switch (e.kind) {
@@ -425,7 +457,7 @@ class Emitter {
       case Expr::Kind::kNot: {
         Code a = EmitExpr(*e.args[0]);
         if (a.st.constant) return Const(ConstBool(!ConstTruthy(a.st)));
-        return BoolCode("!Truthy(" + a.cpp + ")");
+        return BoolCode("!(" + Condition(a) + ")");
       }
       case Expr::Kind::kNeg: {
         Code a = EmitExpr(*e.args[0]);
@@ -440,7 +472,7 @@ class Emitter {
                                      : Const(Dyn(Type::kUndefined));
         Code a = EmitExpr(*e.args[0]);
         Code b = e.args.size() > 2 ? EmitExpr(*e.args[2]) : Const(Dyn(Type::kUndefined));
-        return {"(Truthy(" + c.cpp + ") ? " + a.cpp + " : " + b.cpp + ")", Merge(a.st, b.st)};
+        return {"(" + Condition(c) + " ? " + a.cpp + " : " + b.cpp + ")", Merge(a.st, b.st)};
       }
       case Expr::Kind::kBinary:
         return EmitBinary(e);
@@ -615,6 +647,9 @@ class Emitter {
         return EmitExpr(*e.args[1]);
       }
       Code b = EmitExpr(*e.args[1]);
+      // Between booleans, and/or give a boolean: C++'s && and || (also short-circuit).
+      if (a.st.type == Type::kBool && b.st.type == Type::kBool)
+        return BoolCode("(" + Condition(a) + (op == "and" ? " && " : " || ") + Condition(b) + ")");
       std::string pick = op == "and" ? "Truthy(l) ? Value(" + b.cpp + ") : l"
                                      : "Truthy(l) ? l : Value(" + b.cpp + ")";
       return {"[&] { Value l = " + a.cpp + "; return " + pick + "; }()", Merge(a.st, b.st)};
@@ -670,6 +705,8 @@ class Emitter {
     Refuse(e.offset, "the operator '" + op + "'");
   }
 
+  static constexpr int kMaxLoopDepth = 4;
+  int loop_depth_ = 0;
   State scopes_;
   std::string out_;
   int indent_ = 1;

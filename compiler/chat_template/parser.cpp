@@ -1,5 +1,7 @@
 #include "compiler/chat_template/parser.h"
 
+#include <algorithm>
+
 #include "compiler/chat_template/lexer.h"
 
 namespace lmc::chat_template {
@@ -8,6 +10,9 @@ namespace {
 
 using Kind = Token::Kind;
 using ExprPtr = std::unique_ptr<Expr>;
+
+// Deeper nesting than any chat template has is refused rather than recursed into.
+constexpr int kMaxDepth = 128;
 
 class Parser {
  public:
@@ -63,6 +68,7 @@ class Parser {
   // Parses nodes until a statement named in `ends` ({% elif %}, {% endfor %}, ...), whose name
   // goes to *end (the tag's "{%" consumed, the name not); at the top level, until the end.
   Body ParseBody(const std::vector<std::string>& ends, std::string* end) {
+    Nest nest(*this);
     Body body;
     while (true) {
       const Token& t = Peek();
@@ -210,16 +216,28 @@ class Parser {
     return e;
   }
 
+  // Sets e's depth from its operands', refusing trees deeper than a template needs (long
+  // chains like a + a + ... are built in loops, not recursion).
+  ExprPtr Deepen(ExprPtr e) {
+    for (const ExprPtr& arg : e->args)
+      if (arg) e->depth = std::max(e->depth, arg->depth + 1);
+    if (e->depth > 2 * kMaxDepth)
+      throw CompileError(e->offset, "an expression nested deeper than " +
+                                        std::to_string(2 * kMaxDepth) + " levels is not supported");
+    return e;
+  }
+
   ExprPtr Binary(std::string op, ExprPtr a, ExprPtr b, size_t offset) {
     ExprPtr e = Make(Expr::Kind::kBinary, offset);
     e->name = std::move(op);
     e->args.push_back(std::move(a));
     e->args.push_back(std::move(b));
-    return e;
+    return Deepen(std::move(e));
   }
 
   // expr: or_expr ['if' or_expr ['else' expr]]
   ExprPtr ParseExpr() {
+    Nest nest(*this);
     ExprPtr value = ParseOr();
     if (!IsName("if")) return value;
     size_t at = Next().offset;
@@ -230,7 +248,7 @@ class Parser {
       Next();
       e->args.push_back(ParseExpr());
     }
-    return e;
+    return Deepen(std::move(e));
   }
   // A for loop's iterable: no ternary (its 'if' is a loop filter).
   ExprPtr ParseTernaryFree() { return ParseOr(); }
@@ -252,11 +270,12 @@ class Parser {
     return left;
   }
   ExprPtr ParseNot() {
+    Nest nest(*this);
     if (IsName("not")) {
       size_t at = Next().offset;
       ExprPtr e = Make(Expr::Kind::kNot, at);
       e->args.push_back(ParseNot());
-      return e;
+      return Deepen(std::move(e));
     }
     return ParseCompare();
   }
@@ -311,7 +330,7 @@ class Parser {
       e->name = ExpectName("a test name after 'is'");
       e->args.push_back(std::move(operand));
       if (IsPunct("(")) ParseArguments(e.get());
-      operand = std::move(e);
+      operand = Deepen(std::move(e));
     }
     return operand;
   }
@@ -323,16 +342,17 @@ class Parser {
       e->name = ExpectName("a filter name after '|'");
       e->args.push_back(std::move(operand));
       if (IsPunct("(")) ParseArguments(e.get());
-      operand = std::move(e);
+      operand = Deepen(std::move(e));
     }
     return operand;
   }
   ExprPtr ParseUnary() {
+    Nest nest(*this);
     if (IsPunct("-")) {
       size_t at = Next().offset;
       ExprPtr e = Make(Expr::Kind::kNeg, at);
       e->args.push_back(ParseUnary());
-      return e;
+      return Deepen(std::move(e));
     }
     if (IsPunct("+")) Fail(Peek(), "unary '+' is not supported");
     return ParsePostfix(ParsePrimary());
@@ -363,7 +383,7 @@ class Parser {
         ExprPtr a = Make(Expr::Kind::kAttr, at);
         a->name = ExpectName("an attribute name after '.'");
         a->args.push_back(std::move(e));
-        e = std::move(a);
+        e = Deepen(std::move(a));
       } else if (IsPunct("[")) {
         size_t at = Next().offset;
         ExprPtr parts[3];
@@ -386,12 +406,12 @@ class Parser {
         if (!slice && !parts[0]) Fail(Peek(), "an empty subscript []");
         for (int k = 0; k < (slice ? 3 : 1); ++k)
           s->args.push_back(parts[k] ? std::move(parts[k]) : Make(Expr::Kind::kNone, at));
-        e = std::move(s);
+        e = Deepen(std::move(s));
       } else if (IsPunct("(")) {
         ExprPtr c = Make(Expr::Kind::kCall, Peek().offset);
         c->args.push_back(std::move(e));
         ParseArguments(c.get());
-        e = std::move(c);
+        e = Deepen(std::move(c));
       } else {
         return e;
       }
@@ -441,7 +461,7 @@ class Parser {
             Next();
           }
           ExpectPunct("]");
-          return e;
+          return Deepen(std::move(e));
         }
         if (t.text == "{") {
           Next();
@@ -464,8 +484,20 @@ class Parser {
     Fail(t, "expected an expression, found " + Describe(t));
   }
 
+  // Counts one level of nesting while alive; refuses past kMaxDepth.
+  struct Nest {
+    Nest(Parser& p) : p(p) {
+      if (++p.depth_ > kMaxDepth)
+        throw CompileError(p.Peek().offset, "nesting deeper than " + std::to_string(kMaxDepth) +
+                                                " levels is not supported");
+    }
+    ~Nest() { --p.depth_; }
+    Parser& p;
+  };
+
   std::vector<Token> t_;
   size_t i_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -52,6 +52,8 @@ refuse float '{{ 1.5 }}' "1:4: error: floating-point numbers are not supported"
 refuse unclosed '{% if true %}x' "1:15: error: expected {% endif %} before the end"
 refuse string "{{ 'abc }}" "1:4: error: a string literal is never closed"
 refuse bool '{{ true }}' "1:1: error: printing a boolean"
+refuse list '{{ messages }}' "1:1: error: printing a list"
+refuse cmp '{{ messages[0].role == "user" }}' "1:1: error: printing a boolean"
 refuse generation '{% generation %}x{% endgeneration %}' "1:4: error: the statement {% generation %}"
 # The same constructs in a branch that cannot run are not compiled, so not refused.
 printf '%s' '{% if tools is defined %}{{ tools | tojson(indent=4) }}{% for k, v in tools | items %}{% endfor %}{% endif %}ok' >"$work/dead.jinja"
@@ -59,6 +61,29 @@ if "$lmc" chat-template "$work/dead.jinja" >"$work/out" 2>"$work/err"; then
   pass "unsupported constructs in a branch that cannot run are not compiled"
 else
   fail "dead branch refused: $(cat "$work/err")"
+fi
+
+# Hostile nesting: refused in one line, never a stack overflow.
+deep() {
+  /usr/bin/python3 -c "import sys; sys.stdout.write($2)" >"$work/$1.jinja"
+  if "$lmc" chat-template "$work/$1.jinja" >"$work/out" 2>"$work/err"; then
+    fail "$1: compiled"
+  elif [ "$(wc -l <"$work/err")" -eq 1 ] && grep -q "deeper than" "$work/err"; then
+    pass "$1 refused: $(cut -c1-160 "$work/err")"
+  else
+    fail "$1: $(head -c 300 "$work/err")"
+  fi
+}
+deep parens "'{{ ' + '(' * 100000 + '1' + ')' * 100000 + ' }}'"
+deep sum "'{{ 1' + ' + 1' * 200000 + ' }}'"
+deep ifs "'{% if true %}' * 50000 + '{% endif %}' * 50000"
+deep attrs "'{{ messages' + '.a' * 100000 + ' }}'"
+deep nots "'{{ ' + 'not ' * 100000 + 'true }}'"
+printf '%s' '{% for a in messages %}{% for b in messages %}{% for c in messages %}{% for d in messages %}{% for e in messages %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}{% endfor %}' >"$work/loops.jinja"
+if ! "$lmc" chat-template "$work/loops.jinja" >/dev/null 2>"$work/err" && grep -q "nested more than 4 deep" "$work/err"; then
+  pass "five nested loops refused"
+else
+  fail "five nested loops: $(cat "$work/err")"
 fi
 
 # tokenizer_config.json: chat_template, and bos/eos as strings or AddedToken objects.
