@@ -198,7 +198,18 @@ class Emitter : public ForwardEmitter {
     // The tensor name is user text: a comment must not be ended by it.
     std::string tensor;
     for (char ch : w.tensor) tensor += (ch == '\n' || ch == '\r' || ch == '\\') ? '?' : ch;
+    if (!w.layer_dtypes.empty()) {  // Block types per layer: the kernels dispatch on it.
+      c.Line("lmc::rt::AnyBlocks {};  // [{}] {}", w.role, fmt::join(dims, ", "), tensor);
+      return;
+    }
     c.Line("const {}* {};  // [{}] {}", WeightType(w), w.role, fmt::join(dims, ", "), tensor);
+  }
+
+  // The enumerator of `dtype`: lmc::rt::DType::kQ4_K.
+  static std::string DTypeEnumerator(rt::DType dtype) {
+    std::string name = rt::DTypeName(dtype);
+    for (char& ch : name) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return "lmc::rt::DType::k" + name;
   }
 
   // The C++ element type a weight is kept in; the kernels are overloaded on it.
@@ -212,6 +223,24 @@ class Emitter : public ForwardEmitter {
         return "lmc::rt::BlockQ8_0";
       case rt::DType::kQ4_0:
         return "lmc::rt::BlockQ4_0";
+      case rt::DType::kQ4_1:
+        return "lmc::rt::BlockQ4_1";
+      case rt::DType::kQ5_0:
+        return "lmc::rt::BlockQ5_0";
+      case rt::DType::kQ5_1:
+        return "lmc::rt::BlockQ5_1";
+      case rt::DType::kIQ4_NL:
+        return "lmc::rt::BlockIQ4_NL";
+      case rt::DType::kQ2_K:
+        return "lmc::rt::BlockQ2_K";
+      case rt::DType::kQ3_K:
+        return "lmc::rt::BlockQ3_K";
+      case rt::DType::kQ4_K:
+        return "lmc::rt::BlockQ4_K";
+      case rt::DType::kQ5_K:
+        return "lmc::rt::BlockQ5_K";
+      case rt::DType::kQ6_K:
+        return "lmc::rt::BlockQ6_K";
       default:
         throw std::logic_error("internal error: no kernels for weight dtype " +
                                std::string(rt::DTypeName(w.dtype)));
@@ -233,9 +262,26 @@ class Emitter : public ForwardEmitter {
              w.role, name, DimsExpr(w.dims));
       return;
     }
-    if (rt::IsBlockQuantized(w.dtype)) {  // Quantized at load.
+    if (!w.layer_dtypes.empty()) {  // Each layer's blocks as stored, in place.
+      std::vector<std::string> dtypes;
+      for (rt::DType d : w.layer_dtypes) dtypes.push_back(DTypeEnumerator(d));
+      c.Line("{{");
+      c.Indent();
+      c.Line("static constexpr lmc::rt::DType kDTypes[] = {{{}}};", fmt::join(dtypes, ", "));
+      c.Line("{}.{} = {{source.Blocks({}, {}, kDTypes[l]), kDTypes[l]}};", field, w.role, name,
+             DimsExpr(w.dims));
+      c.Outdent();
+      c.Line("}}");
+      return;
+    }
+    if (w.dtype == rt::DType::kQ8_0 || w.dtype == rt::DType::kQ4_0) {  // Quantized at load.
       c.Line("{}.{} = source.{}({}, {});", field, w.role,
              w.dtype == rt::DType::kQ8_0 ? "Q8_0" : "Q4_0", name, DimsExpr(w.dims));
+      return;
+    }
+    if (rt::IsBlockQuantized(w.dtype)) {  // GGUF's blocks as stored, in place.
+      c.Line("{}.{} = source.Blocks<{}>({}, {}, {});", field, w.role, WeightType(w), name,
+             DimsExpr(w.dims), DTypeEnumerator(w.dtype));
       return;
     }
     std::string stored;

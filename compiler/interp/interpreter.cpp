@@ -61,7 +61,7 @@ const float* Interpreter::WeightData(int id, int layer) {
   const ir::Weight& w = g_.weights[id];
   std::string name = w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor;
   const rt::Shape shape = WeightShape(w);
-  if (rt::IsBlockQuantized(w.dtype)) {
+  if (w.dtype == rt::DType::kQ8_0 || w.dtype == rt::DType::kQ4_0) {
     // The values the quantized blocks stand for, for ops other than Linear / GatedLinear
     // (those multiply the blocks themselves: Q8Weight).
     auto& values = dequantized_[name];
@@ -82,15 +82,24 @@ const float* Interpreter::WeightData(int id, int layer) {
   return source_.F32(name, shape, rt::StoredAs{w.transposed, w.parts, w.part, w.groups});
 }
 
+rt::AnyBlocks Interpreter::BlockWeight(int id, int layer) {
+  const ir::Weight& w = g_.weights[id];
+  const rt::DType dtype = w.layer_dtypes.empty() ? w.dtype : w.layer_dtypes.at(layer);
+  const bool quant_h = w.dtype == rt::DType::kQ8_0 || w.dtype == rt::DType::kQ4_0;
+  if (!rt::IsBlockQuantized(dtype) || (quant_h && w.layer_dtypes.empty())) return {};
+  const std::string name = w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor;
+  return {source_.Blocks(name, WeightShape(w), dtype), dtype};
+}
+
 const rt::BlockQ8_0* Interpreter::Q8Weight(int id, int layer) {
   const ir::Weight& w = g_.weights[id];
-  if (w.dtype != rt::DType::kQ8_0) return nullptr;
+  if (w.dtype != rt::DType::kQ8_0 || !w.layer_dtypes.empty()) return nullptr;
   return source_.Q8_0(w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor, WeightShape(w));
 }
 
 const rt::BlockQ4_0* Interpreter::Q4Weight(int id, int layer) {
   const ir::Weight& w = g_.weights[id];
-  if (w.dtype != rt::DType::kQ4_0) return nullptr;
+  if (w.dtype != rt::DType::kQ4_0 || !w.layer_dtypes.empty()) return nullptr;
   return source_.Q4_0(w.per_layer ? rt::TensorName(w.tensor, layer) : w.tensor, WeightShape(w));
 }
 

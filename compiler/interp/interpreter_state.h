@@ -57,6 +57,10 @@ class Interpreter {
   // them by activations quantized to int8 as the compiled kernels do (scalar_ops.h).
   const rt::BlockQ8_0* Q8Weight(int id, int layer);
   const rt::BlockQ4_0* Q4Weight(int id, int layer);
+  // A weight stored in kquant.h's block types, or in block types that differ per layer, as
+  // its layer's blocks in place (data null for other weights): Linear and GatedLinear
+  // multiply them as kquant_scalar.h defines.
+  rt::AnyBlocks BlockWeight(int id, int layer);
 
   void RunBlock(const ir::Block& block, int layer);
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "runtime/kernels/kquant_scalar.h"
 #include "runtime/kernels/position_tables.h"
 #include "runtime/kernels/scalar_ops.h"
 #include "runtime/util/error.h"
@@ -51,7 +52,10 @@ void RunLinear(Interpreter& run, const ir::Op& op, int layer) {
   Tensor& x = run.In(op, 0);
   Tensor& out = run.Result(op, x.rows, width);
   const size_t tokens = static_cast<size_t>(x.rows), cols = static_cast<size_t>(x.width);
-  if (const auto* q8 = run.Q8Weight(op.weights[0], layer)) {
+  if (const rt::AnyBlocks blocks = run.BlockWeight(op.weights[0], layer); blocks.data) {
+    ref::LinearAs(blocks.dtype, out.data.data(), blocks.data, x.data.data(), x.rows, width,
+                  x.width);
+  } else if (const auto* q8 = run.Q8Weight(op.weights[0], layer)) {
     ref::QuantizedMatMul(out.data.data(), q8, x.data.data(), tokens, width, cols);
   } else if (const auto* q4 = run.Q4Weight(op.weights[0], layer)) {
     ref::QuantizedMatMul(out.data.data(), q4, x.data.data(), tokens, width, cols);
@@ -70,6 +74,12 @@ void RunGatedLinear(Interpreter& run, const ir::Op& op, int layer) {
   Tensor& out = run.Result(op, x.rows, width);
   const size_t tokens = static_cast<size_t>(x.rows), cols = static_cast<size_t>(x.width);
   const float beta = F(op, kBeta);
+  if (const rt::AnyBlocks gate = run.BlockWeight(op.weights[0], layer); gate.data) {
+    ref::GatedLinearAs(gate.dtype, out.data.data(), gate.data,
+                       run.BlockWeight(op.weights[1], layer).data, x.data.data(), x.rows, width,
+                       x.width, beta);
+    return;
+  }
   if (const auto* q8 = run.Q8Weight(op.weights[0], layer)) {
     ref::QuantizedMatMulSwiGlu(out.data.data(), q8, run.Q8Weight(op.weights[1], layer),
                                x.data.data(), tokens, width, cols, beta);

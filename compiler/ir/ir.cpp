@@ -149,6 +149,11 @@ class Printer {
                           PerLayerText(w.per_layer, w.encoder), w.transposed ? " transposed" : "");
       if (w.parts > 1) out_ += fmt::format(" part {} of {}", w.part, w.parts);
       if (w.groups > 1) out_ += fmt::format(" groups {}", w.groups);
+      if (!w.layer_dtypes.empty()) {
+        std::vector<const char*> names;
+        for (rt::DType d : w.layer_dtypes) names.push_back(rt::DTypeName(d));
+        out_ += fmt::format(" layer_dtypes ({})", fmt::join(names, ", "));
+      }
       out_ += "\n";
     }
     for (const State& s : g_.states) {

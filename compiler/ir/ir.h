@@ -240,6 +240,9 @@ struct Weight {
   bool encoder = false;  // Per layer of the encoder stack (encoder-decoders).
   bool transposed = false;
   int parts = 1, part = 0, groups = 1;
+  // A per-layer matrix stored in block types that differ between layers: one dtype per layer
+  // (all block-quantized; `dtype` is the first). Empty: every layer is `dtype`.
+  std::vector<rt::DType> layer_dtypes = {};
 };
 
 // Persistent state of one sequence, kept across entry-point calls.

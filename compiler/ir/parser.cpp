@@ -259,6 +259,13 @@ class Parser {
       w.groups = static_cast<int>(Int());
       if (w.groups < 1) Fail("expected groups >= 1");
     }
+    if (Accept("layer_dtypes")) {
+      Expect("(");
+      do {
+        w.layer_dtypes.push_back(ParseDType(Ident()));
+      } while (Accept(","));
+      Expect(")");
+    }
   }
 
   void ParseState() {

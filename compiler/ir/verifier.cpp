@@ -24,6 +24,16 @@ class Verifier {
     }
     for (const Weight& w : g_.weights) {
       for (DimId d : w.dims) Expect(ValidDim(d), "weight @" + w.role + " has an unknown dim");
+      if (!w.layer_dtypes.empty()) {
+        bool blocks = true;
+        for (rt::DType d : w.layer_dtypes) blocks = blocks && rt::IsBlockQuantized(d);
+        Expect(w.per_layer && w.dims.size() == 2 && !w.transposed && w.parts == 1 &&
+                   static_cast<int64_t>(w.layer_dtypes.size()) == g_.LayerCount(w.encoder) &&
+                   blocks && w.dtype == w.layer_dtypes[0],
+               "weight @" + w.role +
+                   " has layer_dtypes: expected a plain per-layer matrix, one block type per "
+                   "layer, the first its dtype");
+      }
     }
     for (const State& s : g_.states) {
       Expect(!s.dims.empty() && ValidDim(s.dims[0]) && g_.dims[s.dims[0]].dynamic,

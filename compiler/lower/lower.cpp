@@ -409,6 +409,19 @@ class Lowering {
     const bool stored = spec_.dtype == rt::DType::kBF16 ||
                         (rt::IsBlockQuantized(spec_.dtype) && role != "token_embedding");
     if (matrix && !w.transposed && w.parts == 1 && stored) w.dtype = spec_.dtype;
+    // weights.dtypes: the matrix as the file stores it (the token embedding's rows are
+    // gathered, not multiplied: it is read as f32, dequantized at load).
+    if (auto given = spec_.weights.dtypes.find(role); given != spec_.weights.dtypes.end() &&
+                                                      matrix && !w.transposed && w.parts == 1 &&
+                                                      role != "token_embedding") {
+      const std::vector<rt::DType>& dtypes = given->second;
+      w.dtype = dtypes[0];
+      if (per_layer &&
+          std::adjacent_find(dtypes.begin(), dtypes.end(),
+                             [](rt::DType a, rt::DType b) { return a != b; }) != dtypes.end()) {
+        w.layer_dtypes = dtypes;
+      }
+    }
     return id;
   }
 

@@ -14,12 +14,18 @@ void CountUses(const ir::Block& block, std::map<int, int>& uses) {
   if (block.yield >= 0) ++uses[block.yield];
 }
 
-void FuseBlock(ir::Block& block, std::map<int, int>& uses) {
+// Gate and up become one gated_linear only when their weights are stored alike (one kernel
+// reads both).
+bool SameStorage(const ir::Weight& a, const ir::Weight& b) {
+  return a.dtype == b.dtype && a.layer_dtypes == b.layer_dtypes;
+}
+
+void FuseBlock(ir::Block& block, std::map<int, int>& uses, const std::vector<ir::Weight>& weights) {
   std::map<int, size_t> producer;  // value -> index of the op defining it in this block.
   std::vector<bool> dead(block.ops.size(), false);
   for (size_t i = 0; i < block.ops.size(); ++i) {
     ir::Op& op = block.ops[i];
-    if (op.body) FuseBlock(*op.body, uses);
+    if (op.body) FuseBlock(*op.body, uses, weights);
     producer[op.result] = i;
     if (op.kind != ir::OpKind::kSwiGlu) continue;
     auto gate_it = producer.find(op.operands[0]);
@@ -31,7 +37,8 @@ void FuseBlock(ir::Block& block, std::map<int, int>& uses) {
     bool fusable = gate.kind == ir::OpKind::kLinear && up.kind == ir::OpKind::kLinear &&
                    gate.weights.size() == 1 && up.weights.size() == 1 &&
                    gate.operands == up.operands && uses[gate.result] == 1 && uses[up.result] == 1 &&
-                   gate.result != up.result;
+                   gate.result != up.result &&
+                   SameStorage(weights[gate.weights[0]], weights[up.weights[0]]);
     if (!fusable) continue;
     ir::Op fused{ir::OpKind::kGatedLinear};
     fused.operands = gate.operands;
@@ -58,9 +65,9 @@ void FuseGatedFfn(ir::Graph& graph) {
   if (graph.HasEncode()) {
     CountUses(graph.encode.body, uses);
     ++uses[graph.encode.output];
-    FuseBlock(graph.encode.body, uses);
+    FuseBlock(graph.encode.body, uses, graph.weights);
   }
-  FuseBlock(graph.body, uses);
+  FuseBlock(graph.body, uses, graph.weights);
 }
 
 }  // namespace lmc::passes

@@ -245,6 +245,60 @@ class Section {
     map.Finish();
   }
 
+  // weights.dtypes: for any of the known weight roles, the dtype its matrices are stored in,
+  // as one name or a list of one per layer (block types only). f16 is not a dtype a matrix
+  // is read as (it is widened at load): such a tensor needs no entry.
+  void WeightDTypes(const std::string& key, std::map<std::string, std::vector<rt::DType>>& out) {
+    Section map = Child(key, false);
+    if (!map.present()) return;
+    for (const auto& role : kWeightRoles) {
+      for (std::string name :
+           {std::string(role.name), kEncoderRolePrefix + std::string(role.name)}) {
+        if (name.starts_with(kEncoderRolePrefix) &&
+            std::string_view(role.name).starts_with("cross_"))
+          continue;
+        const SpecNode* value = map.Lookup(name, false);
+        if (!value) continue;
+        std::vector<const SpecNode*> items;
+        if (value->kind == SpecNode::Kind::kScalar) {
+          items.push_back(value);
+        } else if (value->kind == SpecNode::Kind::kSequence && !value->items.empty()) {
+          for (const SpecNode& item : value->items) items.push_back(&item);
+        } else {
+          map.Error(*value, fmt::format("expected a dtype or a list of one per layer for {}, "
+                                        "found {}",
+                                        map.Path(name), KindName(value->kind)));
+          continue;
+        }
+        std::vector<rt::DType> dtypes;
+        for (const SpecNode* item : items) {
+          const auto dtype = item->kind == SpecNode::Kind::kScalar && !item->quoted
+                                 ? rt::DTypeByName(item->scalar)
+                                 : std::nullopt;
+          if (!dtype || *dtype == rt::DType::kF16 ||
+              (items.size() > 1 && !rt::IsBlockQuantized(*dtype))) {
+            std::vector<std::string> names;
+            for (rt::DType d : rt::kAllDTypes) {
+              if (d != rt::DType::kF16 && (items.size() == 1 || rt::IsBlockQuantized(d))) {
+                names.push_back(rt::DTypeName(d));
+              }
+            }
+            map.Error(*item, fmt::format("expected one of {} for {}{}, found {}",
+                                         fmt::join(names, ", "), map.Path(name),
+                                         items.size() > 1 ? " (a list per layer: block types)" : "",
+                                         item->kind == SpecNode::Kind::kScalar
+                                             ? Found(*item)
+                                             : std::string(KindName(item->kind))));
+            continue;
+          }
+          dtypes.push_back(*dtype);
+        }
+        if (dtypes.size() == items.size()) out[name] = std::move(dtypes);
+      }
+    }
+    map.Finish();
+  }
+
   // Reports keys nobody asked for.
   void Finish() {
     if (!node_) return;
@@ -413,6 +467,7 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
   weights.Enum("layout", spec.weights.layout, kWeightsLayoutNames, false);
   weights.WeightNames("names", spec.weights.names);
   weights.String("prefix", spec.weights.prefix, false);
+  weights.WeightDTypes("dtypes", spec.weights.dtypes);
   weights.Finish();
 
   top.Finish();

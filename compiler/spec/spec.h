@@ -276,6 +276,9 @@ struct Spec {
     // optional prefix (GPT-2's "transformer."); when not given, one is detected at load
     // when unambiguous.
     std::string prefix;
+    // Weight role -> the dtype its matrices are stored in: one for every layer, or one per
+    // layer (a GGUF's own types: a Q4_K_M file mixes Q4_K and Q6_K). Overrides `dtype`.
+    std::map<std::string, std::vector<rt::DType>> dtypes;
   } weights;
 
   rt::DType dtype = rt::DType::kF32;

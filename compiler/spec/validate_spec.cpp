@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "compiler/spec/chat_template_field.h"
 #include "compiler/support/file_io.h"
@@ -118,6 +119,28 @@ class Validator {
       }
       if (s.tokenizer.eos != 2) {
         Error({"tokenizer.eos"}, "llama2c tokenizers have EOS id 2: tokenizer.eos must be 2");
+      }
+    }
+
+    // weights.dtypes: a list has one dtype per layer of the role's stack.
+    for (const auto& [role, dtypes] : s.weights.dtypes) {
+      if (dtypes.size() == 1) continue;
+      const bool encoder_stack =
+          role.starts_with(kEncoderRolePrefix) || (s.family != Family::kEncoderDecoder);
+      const int64_t layers = encoder_stack ? s.sizes.n_layers : s.sizes.n_decoder_layers;
+      const std::string base = role.starts_with(kEncoderRolePrefix)
+                                   ? role.substr(std::strlen(kEncoderRolePrefix))
+                                   : role;
+      bool per_layer = false;
+      for (const WeightRole& known : kWeightRoles)
+        per_layer |= known.name == base && known.per_layer;
+      const std::string path = "weights.dtypes." + role;
+      if (!per_layer) {
+        Error({path.c_str()},
+              fmt::format("{} is one tensor: expected one dtype, not a list", path));
+      } else if (static_cast<int64_t>(dtypes.size()) != layers) {
+        Error({path.c_str()}, fmt::format("{} lists {} dtypes, expected one per layer ({})", path,
+                                          dtypes.size(), layers));
       }
     }
 
