@@ -47,10 +47,18 @@ function(lmc_add_model target)
   else()
     set(depends lmc lmc_runtime lmc_kernels lmc_cpu_targets)
   endif()
+  # The specs `spec` extends and its chat template: listed by lmc in a depfile where the
+  # generator reads one (Ninja, Makefiles), so editing a base spec rebuilds the model.
+  set(depfile_args)
+  if(CMAKE_GENERATOR MATCHES "Ninja|Makefiles")
+    list(APPEND flags --depfile "${library}.d")
+    set(depfile_args DEPFILE "${library}.d")
+  endif()
   add_custom_command(
     OUTPUT "${library}"
     COMMAND "$<TARGET_FILE:lmc::lmc>" build "${spec}" ${flags} -o "${library}"
     DEPENDS "${spec}" ${depends}
+    ${depfile_args}
     WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}"
     COMMENT "lmc build ${arg_SPEC} --library (${target})"
     VERBATIM)

@@ -17,6 +17,7 @@
 //   lmc import DIR -o SPEC [--name NAME]  a spec from a Hugging Face folder
 //
 // Exit codes: 0 success, 1 invalid spec or failed build, 2 usage error, 3 internal error.
+#include <llvm/ADT/SmallString.h>
 #include <llvm/ADT/SmallVector.h>
 #include <llvm/ADT/StringRef.h>
 #include <llvm/Support/CommandLine.h>
@@ -24,16 +25,18 @@
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string_view>
+#include <vector>
 
+#include "compiler/chat_template/command.h"
 #include "compiler/driver/build_binary.h"
 #include "compiler/driver/check_command.h"
 #include "compiler/driver/import_command.h"
 #include "compiler/driver/inspect_command.h"
 #include "compiler/driver/quantize_command.h"
 #include "compiler/driver/reference_commands.h"
-#include "compiler/chat_template/command.h"
 #include "compiler/driver/tokenize_command.h"
 #include "compiler/driver/toolchain.h"
 #include "compiler/passes/passes.h"
@@ -114,7 +117,7 @@ cl::opt<std::string> quantize_in(cl::Positional, cl::desc("<checkpoint>"), cl::R
                                  cl::sub(quantize_cmd));
 cl::opt<std::string> quantize_out("o", cl::desc("Output .gguf"), cl::Required,
                                   cl::sub(quantize_cmd));
-cl::opt<std::string> quantize_dtype("dtype", cl::desc("f32, f16, bf16, q8_0 or q4_0"), cl::Required,
+cl::opt<std::string> quantize_dtype("dtype", cl::desc("f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k or q4_k_m"), cl::Required,
                                     cl::sub(quantize_cmd));
 cl::opt<std::string> quantize_spec(
     "spec", cl::desc("The model's spec: its weights.format, and exactly the tensors it quantizes"),
@@ -145,6 +148,10 @@ cl::opt<std::string> cache_dir("cache-dir", cl::desc("Build cache directory"), c
                                cl::ZeroOrMore);
 cl::opt<bool> no_cache("no-cache", cl::desc("Rebuild even if the cache has this binary"),
                        cl::sub(build_cmd));
+cl::opt<std::string> depfile("depfile",
+                             cl::desc("Also write a Makefile-style list of the files the build "
+                                      "read (the spec, the specs it extends, its chat template)"),
+                             cl::value_desc("path"), cl::sub(build_cmd), cl::ZeroOrMore);
 cl::opt<bool> native("native",
                      cl::desc("Compile for this machine's CPU only: about 4x faster to build, "
                               "may not run on other CPUs (default: $LMC_BUILD_NATIVE=1)"),
@@ -305,6 +312,45 @@ int Opt() {
   return 0;
 }
 
+// A path in a Makefile rule: spaces, '#' and '$' escaped as make and ninja read them.
+std::string MakePath(const std::string& path) {
+  std::string out;
+  for (char c : path) {
+    if (c == ' ' || c == '#') out += '\\';
+    if (c == '$') out += '$';
+    out += c;
+  }
+  return out;
+}
+
+// "OUTPUT: FILE...": every file the spec's buffers came from (not --set overrides) and the
+// chat template, so a build system rebuilds when a base spec changes.
+bool WriteDepfile(lmc::Diagnostics& diags, const lmc::GeneratedFiles& files) {
+  std::vector<std::string> inputs;
+  auto add = [&](const std::string& name) {
+    llvm::SmallString<256> path(name);
+    if (name.empty() || !llvm::sys::fs::is_regular_file(path)) return;
+    llvm::sys::fs::make_absolute(path);
+    if (std::find(inputs.begin(), inputs.end(), path.str()) == inputs.end()) {
+      inputs.push_back(path.str().str());
+    }
+  };
+  for (unsigned buffer = 1; buffer <= diags.sources().getNumBuffers(); ++buffer) {
+    add(diags.BufferName(buffer));
+  }
+  add(files.chat_template_path);
+  llvm::SmallString<256> output(build_output.getValue());
+  llvm::sys::fs::make_absolute(output);
+  std::string rule = MakePath(output.str().str());
+  rule += ':';
+  for (const auto& input : inputs) {
+    rule += ' ';
+    rule += MakePath(input);
+  }
+  rule += '\n';
+  return WriteText(depfile, rule);
+}
+
 int Build() {
   lmc::Diagnostics diags;
   auto options = Options();
@@ -319,7 +365,12 @@ int Build() {
   const char* native_env = std::getenv("LMC_BUILD_NATIVE");
   build.native = native || (native_env && std::string_view(native_env) == "1");
   build.library = library;
-  return lmc::BuildBinary(*files, DisplayPath(), build, llvm::errs()) ? 0 : 1;
+  if (!depfile.empty() && build_output.empty()) {
+    llvm::errs() << "lmc: error: --depfile needs -o\n";
+    return 2;
+  }
+  if (!lmc::BuildBinary(*files, DisplayPath(), build, llvm::errs())) return 1;
+  return depfile.empty() || WriteDepfile(diags, *files) ? 0 : 1;
 }
 
 // LLVM's command-line errors take several lines; a user gets one.

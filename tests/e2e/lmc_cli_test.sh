@@ -40,6 +40,16 @@ expect_status 0 "emit -o" -- "$lmc" emit "$spec" -o "$tmp/gen"
 expect_status 0 "rebuild" -- "$lmc" build "$spec" -o "$tmp/m2" --cache-dir "$tmp/cache"
 case "$err" in *"(cached)"*) pass "cache hit" ;; *) fail "no cache hit: $err" ;; esac
 cmp -s "$tmp/m1" "$tmp/m2" && pass "same binary" || fail "cached binary differs"
+# --depfile: the spec and every spec it extends (a cache hit writes it too), escaped for make.
+mkdir -p "$tmp/dep dir"
+printf 'extends: %s\n' "$spec" >"$tmp/dep dir/base.yaml"
+printf 'extends: base.yaml\n' >"$tmp/dep dir/top.yaml"
+expect_status 0 "build --depfile" -- "$lmc" build "$tmp/dep dir/top.yaml" -o "$tmp/m4" \
+  --cache-dir "$tmp/cache" --depfile "$tmp/m4.d"
+want="$tmp/m4: ${tmp// /\\ }/dep\\ dir/top.yaml ${tmp// /\\ }/dep\\ dir/base.yaml $spec $src/specs/llama2c.base.yaml"
+[ "$(cat "$tmp/m4.d")" = "$want" ] && pass "depfile lists the extends chain" ||
+  fail "depfile: $(cat "$tmp/m4.d"), expected $want"
+expect_status 2 "--depfile without -o" -- "$lmc" build "$spec" --depfile "$tmp/x.d"
 expect_status 1 "missing compiler" -- "$lmc" build "$spec" -o "$tmp/m3" --cxx no-such-c++ \
   --cache-dir "$tmp/cache"
 case "$err" in *"no C++ compiler named 'no-such-c++'"*) pass "compiler lookup error" ;; *) fail "$err" ;; esac
