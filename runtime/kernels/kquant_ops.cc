@@ -212,10 +212,11 @@ template <typename Block>
 HWY_INLINE void Rows(float* HWY_RESTRICT out, size_t out_stride, const Block* HWY_RESTRICT w,
                      const Q8KActivations& x, size_t row_begin, size_t row_end) {
   const size_t blocks = x.cols / rt::kSuperBlock;
-  for (size_t t = 0; t < x.tokens; ++t) {
-    const rt::BlockQ8_K* xt = x.blocks.data() + t * blocks;
-    for (size_t r = row_begin; r < row_end; ++r) {
-      out[t * out_stride + r - row_begin] = RowDot(w + r * blocks, xt, blocks);
+  // A row meets every token while its blocks are in L1: the weights are read once.
+  for (size_t r = row_begin; r < row_end; ++r) {
+    for (size_t t = 0; t < x.tokens; ++t) {
+      out[t * out_stride + r - row_begin] =
+          RowDot(w + r * blocks, x.blocks.data() + t * blocks, blocks);
     }
   }
 }
@@ -223,10 +224,10 @@ template <typename Block>
 HWY_INLINE void Rows(float* HWY_RESTRICT out, size_t out_stride, const Block* HWY_RESTRICT w,
                      const QuantizedActivations& x, size_t row_begin, size_t row_end) {
   const size_t blocks = x.cols / rt::kQuantBlock;
-  for (size_t t = 0; t < x.tokens; ++t) {
-    const int8_t* xq = x.q.data() + t * x.stride * rt::kQuantBlock;
-    const float* xd = x.d.data() + t * x.stride;
-    for (size_t r = row_begin; r < row_end; ++r) {
+  for (size_t r = row_begin; r < row_end; ++r) {
+    for (size_t t = 0; t < x.tokens; ++t) {
+      const int8_t* xq = x.q.data() + t * x.stride * rt::kQuantBlock;
+      const float* xd = x.d.data() + t * x.stride;
       out[t * out_stride + r - row_begin] = RowDot(w + r * blocks, xq, xd, blocks);
     }
   }

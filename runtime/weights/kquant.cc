@@ -7,17 +7,6 @@
 namespace lmc::rt {
 namespace {
 
-// Q4_K / Q5_K's packed scales: sub-block i's six-bit sc and m (ggml's get_scale_min_k4).
-void ScaleMinK4(const uint8_t* s, int i, int16_t& sc, int16_t& m) {
-  if (i < 4) {
-    sc = s[i] & 63;
-    m = s[i + 4] & 63;
-  } else {
-    sc = static_cast<int16_t>((s[i + 4] & 0xF) | ((s[i - 4] >> 6) << 4));
-    m = static_cast<int16_t>((s[i + 4] >> 4) | ((s[i] >> 6) << 4));
-  }
-}
-
 // Q2_K / Q3_K's two low bits of value v.
 int Low2(const uint8_t* qs, size_t v) {
   return (qs[32 * (v / 128) + v % 32] >> (2 * (v % 128 / 32))) & 3;
@@ -55,33 +44,6 @@ void AddFifthBits(const uint8_t* qh, int* q) {
 }
 
 }  // namespace
-
-void UnpackScales(const BlockQ2_K& b, int16_t* sc, int16_t* m) {
-  for (size_t i = 0; i < 16; ++i) {
-    sc[i] = b.scales[i] & 0xF;
-    m[i] = b.scales[i] >> 4;
-  }
-}
-void UnpackScales(const BlockQ3_K& b, int16_t* sc, int16_t* m) {
-  for (size_t i = 0; i < 16; ++i) {
-    const int low = i < 8 ? b.scales[i] & 0xF : b.scales[i - 8] >> 4;
-    const int high = (b.scales[8 + i % 4] >> (2 * (i / 4))) & 3;
-    sc[i] = static_cast<int16_t>((low | (high << 4)) - 32);
-    m[i] = 0;
-  }
-}
-void UnpackScales(const BlockQ4_K& b, int16_t* sc, int16_t* m) {
-  for (int i = 0; i < 8; ++i) ScaleMinK4(b.scales, i, sc[i], m[i]);
-}
-void UnpackScales(const BlockQ5_K& b, int16_t* sc, int16_t* m) {
-  for (int i = 0; i < 8; ++i) ScaleMinK4(b.scales, i, sc[i], m[i]);
-}
-void UnpackScales(const BlockQ6_K& b, int16_t* sc, int16_t* m) {
-  for (size_t i = 0; i < 16; ++i) {
-    sc[i] = b.scales[i];
-    m[i] = 0;
-  }
-}
 
 void Unpack(const BlockQ2_K& b, Unpacked& u) {
   for (size_t v = 0; v < kSuperBlock; ++v) u.q[v] = static_cast<int8_t>(Low2(b.qs, v));

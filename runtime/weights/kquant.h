@@ -126,12 +126,44 @@ void Unpack(const BlockQ5_K& b, Unpacked& u);
 void Unpack(const BlockQ6_K& b, Unpacked& u);
 
 // Only the sub-block scales (sc) and mins (m; zeros without mins) of Unpack: 16 entries (Q4_K,
-// Q5_K: the first 8).
-void UnpackScales(const BlockQ2_K& b, int16_t* sc, int16_t* m);
-void UnpackScales(const BlockQ3_K& b, int16_t* sc, int16_t* m);
-void UnpackScales(const BlockQ4_K& b, int16_t* sc, int16_t* m);
-void UnpackScales(const BlockQ5_K& b, int16_t* sc, int16_t* m);
-void UnpackScales(const BlockQ6_K& b, int16_t* sc, int16_t* m);
+// Q5_K: the first 8). Inline: the SIMD products call them once per super-block.
+inline void UnpackScales(const BlockQ2_K& b, int16_t* sc, int16_t* m) {
+  for (size_t i = 0; i < 16; ++i) {
+    sc[i] = b.scales[i] & 0xF;
+    m[i] = b.scales[i] >> 4;
+  }
+}
+inline void UnpackScales(const BlockQ3_K& b, int16_t* sc, int16_t* m) {
+  for (size_t i = 0; i < 16; ++i) {
+    const int low = i < 8 ? b.scales[i] & 0xF : b.scales[i - 8] >> 4;
+    const int high = (b.scales[8 + i % 4] >> (2 * (i / 4))) & 3;
+    sc[i] = static_cast<int16_t>((low | (high << 4)) - 32);
+    m[i] = 0;
+  }
+}
+// Q4_K / Q5_K's packed six-bit scales and mins (ggml's get_scale_min_k4): sub-blocks 0-3 in the
+// low six bits of bytes 0-3 (sc) and 4-7 (m); 4-7 in the nibbles of bytes 8-11, with their two
+// high bits in the top bits of bytes 0-3 (sc) and 4-7 (m).
+inline void UnpackScalesK4(const uint8_t* s, int16_t* sc, int16_t* m) {
+  for (int i = 0; i < 4; ++i) {
+    sc[i] = s[i] & 63;
+    m[i] = s[i + 4] & 63;
+    sc[i + 4] = static_cast<int16_t>((s[i + 8] & 0xF) | ((s[i] >> 6) << 4));
+    m[i + 4] = static_cast<int16_t>((s[i + 8] >> 4) | ((s[i + 4] >> 6) << 4));
+  }
+}
+inline void UnpackScales(const BlockQ4_K& b, int16_t* sc, int16_t* m) {
+  UnpackScalesK4(b.scales, sc, m);
+}
+inline void UnpackScales(const BlockQ5_K& b, int16_t* sc, int16_t* m) {
+  UnpackScalesK4(b.scales, sc, m);
+}
+inline void UnpackScales(const BlockQ6_K& b, int16_t* sc, int16_t* m) {
+  for (size_t i = 0; i < 16; ++i) {
+    sc[i] = b.scales[i];
+    m[i] = 0;
+  }
+}
 
 // A 32-value block's integers: q[32] in value order (Q5_0: -16..15; IQ4_NL: the levels;
 // Q4_1 / Q5_1: 0..15 / 0..31).
@@ -156,5 +188,12 @@ void DequantizeBlock(const BlockQ6_K& b, float* out);
 // zeros; else iscale = -127 / max, q = min(127, round-half-even(iscale * x)) (ggml's nearest_int),
 // d = 1 / iscale, and bsums the sums of 16. Non-finite inputs give some q in [-127, 127].
 void QuantizeRowQ8_K(const float* x, size_t cols, BlockQ8_K* out);
+
+// ggml's reference quantizers (quantize_row_q4_K_ref, _q5_K_ref, _q6_K_ref: what llama-quantize
+// runs without an importance matrix), step for step, for `cols` (a multiple of 256) finite
+// floats: the same bytes. In quant.cc (lmc_runtime: they round scales with F32ToF16).
+void QuantizeRowQ4_K(const float* x, size_t cols, BlockQ4_K* out);
+void QuantizeRowQ5_K(const float* x, size_t cols, BlockQ5_K* out);
+void QuantizeRowQ6_K(const float* x, size_t cols, BlockQ6_K* out);
 
 }  // namespace lmc::rt
