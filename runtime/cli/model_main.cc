@@ -97,6 +97,16 @@ int ContextFlag(const Args& args) {
   return args.Int("ctx", std::min(info.max_seq_len, 4096), 1, info.max_seq_len);
 }
 
+// --temperature, --top-p, --top-k and --seed (generate, chat).
+SamplerOptions SamplerFlags(const Args& args) {
+  SamplerOptions options;
+  options.temperature = args.Float("temperature", 1.0f, 0.0f, 100.0f);
+  options.top_p = args.Float("top-p", 0.9f, 1e-6f, 1.0f);
+  options.top_k = args.Int("top-k", 0, 0, GetModelInfo().vocab_size);
+  options.seed = args.Uint64("seed", static_cast<uint64_t>(std::time(nullptr)));
+  return options;
+}
+
 // The model with its weights, and the one session a command runs.
 struct Loaded {
   lmc::Model model;
@@ -286,10 +296,7 @@ int Generate(int argc, char** argv) {
     }
     o.ctx = ContextFlag(args);
     o.n = args.Int("n", 256, 0, info.max_seq_len);
-    o.sampler.temperature = args.Float("temperature", 1.0f, 0.0f, 100.0f);
-    o.sampler.top_p = args.Float("top-p", 0.9f, 1e-6f, 1.0f);
-    o.sampler.top_k = args.Int("top-k", 0, 0, info.vocab_size);
-    o.sampler.seed = args.Uint64("seed", static_cast<uint64_t>(std::time(nullptr)));
+    o.sampler = SamplerFlags(args);
     if (args.Has("speculate")) {
       const std::string how = args.Required("speculate");
       if (how != "lookup") Fail("--speculate {}: expected lookup", how);
@@ -510,10 +517,7 @@ int Chat(int argc, char** argv) {
       Fail("'chat' needs --tokenizer (the spec names no tokenizer.file)");
     o.ctx = ContextFlag(args);
     o.n = args.Int("n", 256, 1, info.max_seq_len);
-    o.sampler.temperature = args.Float("temperature", 1.0f, 0.0f, 100.0f);
-    o.sampler.top_p = args.Float("top-p", 0.9f, 1e-6f, 1.0f);
-    o.sampler.top_k = args.Int("top-k", 0, 0, info.vocab_size);
-    o.sampler.seed = args.Uint64("seed", static_cast<uint64_t>(std::time(nullptr)));
+    o.sampler = SamplerFlags(args);
     return o;
   });
   if (info.encoder_decoder) Fail("chat is for decoders: {} is an encoder-decoder", info.name);
