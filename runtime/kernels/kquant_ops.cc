@@ -97,31 +97,39 @@ constexpr int32_t kOffset = std::is_same_v<Block, rt::BlockQ3_K>   ? 4
                             : std::is_same_v<Block, rt::BlockQ6_K> ? 32
                                                                    : 0;
 
-// ref::SuperBlockDot's two sums.
+// ref::SuperBlockDot's two sums. The sums over sub-blocks of the activations (bsums, 16 int16)
+// meet the scales and mins in vpmaddwd too: Q3_K / Q6_K's offset correction sum_i sc_i * bsums_i,
+// and the mins' sum_s m_s * sum(x of s) (Q4_K / Q5_K: each m twice, for its two bsums).
 template <typename Block>
 HWY_INLINE ref::SuperBlockSums SuperBlockDot(const Block& w, const rt::BlockQ8_K& x) {
-  int16_t sc[16], m[16];
+  alignas(32) int16_t sc[16], m[16];
   rt::UnpackScales(w, sc, m);
   constexpr bool kSub32 =
       std::is_same_v<Block, rt::BlockQ4_K> || std::is_same_v<Block, rt::BlockQ5_K>;
   __m256i acc = _mm256_setzero_si256();
   for (size_t c = 0; c < 8; ++c) {
-    const int16_t lo = kSub32 ? sc[c] : sc[2 * c], hi = kSub32 ? sc[c] : sc[2 * c + 1];
-    acc = Accumulate(acc, Chunk(w, c), Load(x.qs + 32 * c), lo, hi);
+    const __m256i pairs = _mm256_maddubs_epi16(Chunk(w, c), Load(x.qs + 32 * c));
+    const __m256i scales =
+        kSub32 ? _mm256_set1_epi16(sc[c])
+               : _mm256_set_m128i(_mm_set1_epi16(sc[2 * c + 1]), _mm_set1_epi16(sc[2 * c]));
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, scales));
+  }
+  const __m256i bsums = Load(x.bsums);
+  if constexpr (kOffset<Block> != 0) {
+    const __m256i correction = _mm256_madd_epi16(bsums, Load(sc));
+    acc = _mm256_sub_epi32(acc, _mm256_mullo_epi32(correction, _mm256_set1_epi32(kOffset<Block>)));
   }
   ref::SuperBlockSums sums;
   sums.q = SumLanes(acc);
-  if constexpr (kOffset<Block> != 0) {
-    int32_t correction = 0;
-    for (size_t i = 0; i < 16; ++i) correction += sc[i] * x.bsums[i];
-    sums.q -= kOffset<Block> * correction;
-  }
   if constexpr (!std::is_same_v<Block, rt::BlockQ3_K> && !std::is_same_v<Block, rt::BlockQ6_K>) {
-    if constexpr (kSub32) {
-      for (size_t i = 0; i < 8; ++i) sums.m += m[i] * (x.bsums[2 * i] + x.bsums[2 * i + 1]);
+    __m256i mins;
+    if constexpr (kSub32) {  // m0 m0 m1 m1 ... m7 m7
+      const __m128i m8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(m));
+      mins = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
     } else {
-      for (size_t i = 0; i < 16; ++i) sums.m += m[i] * x.bsums[i];
+      mins = Load(m);
     }
+    sums.m = SumLanes(_mm256_madd_epi16(bsums, mins));
   }
   return sums;
 }
