@@ -20,15 +20,29 @@ namespace {
 #define MADV_POPULATE_READ 22  // Linux 5.14
 #endif
 
-// Maps every page of [p, p + n) now, so the first tokens do not pay for page faults and load
-// time is honest about I/O.
-void Populate(uint8_t* p, size_t n) {
-  if (::madvise(p, n, MADV_POPULATE_READ) == 0 || errno != EINVAL) return;
-  volatile uint8_t sink = 0;  // kernels before 5.14 (EINVAL): touch each page
-  for (size_t i = 0; i < n; i += 4096) sink = sink + p[i];
-}
+constexpr uintptr_t kPage = 4096;
 
 }  // namespace
+
+void PopulatePages(const void* p, size_t n) {
+  if (n == 0) return;
+  // madvise takes a page-aligned start.
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(p) & ~(kPage - 1);
+  const size_t length = reinterpret_cast<uintptr_t>(p) + n - begin;
+  if (::madvise(reinterpret_cast<void*>(begin), length, MADV_POPULATE_READ) == 0 ||
+      errno != EINVAL) {
+    return;
+  }
+  volatile uint8_t sink = 0;  // kernels before 5.14 (EINVAL): touch each page
+  const auto* bytes = static_cast<const uint8_t*>(p);
+  for (size_t i = 0; i < n; i += kPage) sink = sink + bytes[i];
+}
+
+void ReleasePages(const void* p, size_t n) {
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + kPage - 1) & ~(kPage - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) & ~(kPage - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
 
 MappedFile MappedFile::Open(const std::string& path) {
   // Refuse FIFOs and devices before open(), which could block on them.
@@ -69,7 +83,6 @@ MappedFile MappedFile::Open(const std::string& path) {
   // allow (streamed weights read faster so: fewer TLB misses and page walks, which cost more
   // in a virtual machine); pages already cached stay as they are. Before the first fault.
   ::madvise(data, size, MADV_HUGEPAGE);  // fails harmlessly without THP
-  Populate(static_cast<uint8_t*>(data), size);
   return MappedFile(path, static_cast<const uint8_t*>(data), size);
 }
 

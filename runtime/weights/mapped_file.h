@@ -1,5 +1,8 @@
 // A whole file mapped read-only into memory, so weights are used in place
-// without copying and pages load lazily.
+// without copying and pages load lazily: the tensors a model reads in place are
+// mapped in when it takes them (PopulatePages), and the pages of tensors it
+// converts are given back once converted (ReleasePages), so loading an f32 file as
+// q4_0 never holds the whole file and its conversion at once.
 #pragma once
 
 #include <cstddef>
@@ -8,6 +11,13 @@
 #include <utility>
 
 namespace lmc::rt {
+
+// Maps every page of [p, p + n) now, so the first tokens do not pay for page faults
+// and load time is honest about I/O.
+void PopulatePages(const void* p, size_t n);
+// Gives back the pages wholly inside [p, p + n) of a MappedFile: resident memory drops, and
+// a later read maps them in again from the file (a read-only mapping has nothing to lose).
+void ReleasePages(const void* p, size_t n);
 
 class MappedFile {
  public:

@@ -12,6 +12,7 @@
 
 #include "runtime/util/error.h"
 #include "runtime/weights/kquant.h"
+#include "runtime/weights/mapped_file.h"
 #include "runtime/weights/weight_names.h"
 
 namespace lmc::rt {
@@ -273,6 +274,7 @@ TensorView TensorSource::Tensor(const std::string& wanted, const Shape& shape) c
 const float* TensorSource::F32(const std::string& name, const Shape& shape) {
   const TensorView view = std::as_const(*this).Tensor(name, shape);  // the view, not the shim
   if (view.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(view.data) % alignof(float) == 0) {
+    PopulatePages(view.data, view.bytes);
     return reinterpret_cast<const float*>(view.data);
   }
   auto& copy = f32_copies_[Resolve(name)];
@@ -298,6 +300,7 @@ const float* TensorSource::F32(const std::string& name, const Shape& shape) {
       Dequantize(view, out);
       break;
   }
+  ReleasePages(view.data, view.bytes);
   return out;
 }
 
@@ -343,6 +346,7 @@ const uint16_t* TensorSource::BF16(const std::string& name, const Shape& shape) 
   const TensorView view = std::as_const(*this).Tensor(name, shape);
   if (view.dtype == DType::kBF16 &&
       reinterpret_cast<uintptr_t>(view.data) % alignof(uint16_t) == 0) {
+    PopulatePages(view.data, view.bytes);
     return reinterpret_cast<const uint16_t*>(view.data);
   }
   auto& copy = bf16_copies_[name];
@@ -354,6 +358,7 @@ const uint16_t* TensorSource::BF16(const std::string& name, const Shape& shape) 
     std::vector<float> values(n);
     Dequantize(view, values.data());
     for (size_t i = 0; i < n; ++i) out[i] = F32ToBF16(values[i]);
+    ReleasePages(view.data, view.bytes);
     return out;
   }
   for (size_t i = 0; i < n; ++i) {
@@ -377,6 +382,7 @@ const uint16_t* TensorSource::BF16(const std::string& name, const Shape& shape) 
         break;  // dequantized above
     }
   }
+  ReleasePages(view.data, view.bytes);
   return out;
 }
 
@@ -388,6 +394,7 @@ const Block* TensorSource::Quantized(const std::string& name, const Shape& shape
   const TensorView view = std::as_const(*this).Tensor(name, shape);
   if (shape.size() != 2) Fail("internal error: quantized tensor '{}' is not a matrix", name);
   if (view.dtype == block_dtype && reinterpret_cast<uintptr_t>(view.data) % alignof(Block) == 0) {
+    PopulatePages(view.data, view.bytes);
     return reinterpret_cast<const Block*>(view.data);  // stored as used (GGUF): in place
   }
   if (IsBlockQuantized(view.dtype) && view.dtype != block_dtype) {
@@ -404,6 +411,7 @@ const Block* TensorSource::Quantized(const std::string& name, const Shape& shape
   copy = std::make_unique<Block[]>(std::max<size_t>(rows * blocks, 1));
   if (view.dtype == block_dtype) {  // stored as used, but unaligned
     std::memcpy(static_cast<void*>(copy.get()), view.data, view.bytes);
+    ReleasePages(view.data, view.bytes);
     return copy.get();
   }
   std::vector<float> row(cols);
@@ -425,6 +433,7 @@ const Block* TensorSource::Quantized(const std::string& name, const Shape& shape
     }
     quantize(row.data(), cols, copy.get() + r * blocks);
   }
+  ReleasePages(view.data, view.bytes);  // converted: the file's pages are not read again
   return copy.get();
 }
 
@@ -443,11 +452,15 @@ const std::byte* TensorSource::Blocks(const std::string& name, const Shape& shap
     Fail("{}: tensor '{}' is stored as {}, the model was compiled to read it as {}", path(),
          Resolve(name), DTypeName(view.dtype), DTypeName(dtype));
   }
-  if (reinterpret_cast<uintptr_t>(view.data) % 4 == 0) return view.data;  // in place
+  if (reinterpret_cast<uintptr_t>(view.data) % 4 == 0) {  // in place
+    PopulatePages(view.data, view.bytes);
+    return view.data;
+  }
   auto& copy = block_copies_[Resolve(name)];
   if (copy == nullptr) {
     copy = std::make_unique<std::byte[]>(std::max<size_t>(view.bytes, 1));
     std::memcpy(copy.get(), view.data, view.bytes);
+    ReleasePages(view.data, view.bytes);
   }
   return copy.get();
 }
