@@ -75,7 +75,10 @@ KQuantPlan PlanKQuant(const ir::Graph& graph, const rt::TensorSource& source, Ta
   KQuantPlan plan;
   for (int id : matmul) {
     const ir::Weight& w = graph.weights[id];
+    // The token embedding stays as it is: its rows are gathered (and a tied classifier's
+    // quantized copy of it is made at load).
     if (w.transposed || w.parts != 1 || w.dims.size() != 2 || w.role == "token_embedding" ||
+        w.role == "tied_classifier" ||
         graph.dims[w.dims[1]].size % static_cast<int64_t>(rt::kSuperBlock) != 0) {
       continue;
     }
@@ -106,7 +109,8 @@ KQuantPlan PlanKQuant(const ir::Graph& graph, const rt::TensorSource& source, Ta
 std::set<std::string> QuantizedNames(const ir::Graph& graph, const rt::TensorSource& source) {
   std::set<std::string> names;
   for (const ir::Weight& w : graph.weights) {
-    if (!rt::IsBlockQuantized(w.dtype)) continue;
+    // A tied classifier's copy is made at load: the embedding's rows stay as stored.
+    if (!rt::IsBlockQuantized(w.dtype) || w.role == "tied_classifier") continue;
     const int64_t layers = w.per_layer ? graph.LayerCount(w.encoder) : 1;
     for (int64_t l = 0; l < layers; ++l) {
       std::string name = rt::TensorName(w.tensor, static_cast<int>(l));

@@ -130,8 +130,13 @@ class Lowering {
       last = Emit(g_.body, ir::OpKind::kScale, "x.scaled", {rows_, d_}, {last}, {},
                   {ir::AttrOf(ir::attr::kFactor, spec_.embeddings.output_scale)});
     }
-    int classifier =
-        Weight(spec_.embeddings.tied ? "token_embedding" : "classifier", {vocab_, d_}, false);
+    // A tied classifier reads the token embedding's tensor: in a quantized build as a matrix
+    // of its own (the classifier's dtype, converted at load unless the file stores it so), as
+    // llama.cpp's files store output.weight, while the embedding's rows stay f32 to gather.
+    const bool tied = spec_.embeddings.tied;
+    int classifier = tied && rt::IsBlockQuantized(spec_.dtype)
+                         ? Weight("tied_classifier", {vocab_, d_}, false, "token_embedding")
+                         : Weight(tied ? "token_embedding" : "classifier", {vocab_, d_}, false);
     g_.output = Emit(g_.body, ir::OpKind::kLinear, "logits", {rows_, vocab_}, {last}, {classifier});
     return std::move(g_);
   }
@@ -375,19 +380,22 @@ class Lowering {
   // Matrices read as stored are kept in the spec's dtype (the matmul kernels
   // widen bf16 and dequantize q8_0 / q4_0 as they load them); vectors, tables
   // read by row (positions; for q8_0 / q4_0 also the token embedding, so a tied
-  // classifier stays f32 too) and rearranged weights stay f32. The encoder stack
-  // of an encoder-decoder prefixes its own roles (enc_wq, enc_final_norm); the
-  // embeddings are shared.
-  int Weight(std::string role, std::vector<ir::DimId> dims, bool per_layer) {
+  // classifier reads it as a matrix of its own) and rearranged weights stay f32. The
+  // encoder stack of an encoder-decoder prefixes its own roles (enc_wq,
+  // enc_final_norm); the embeddings are shared. `stored_role`: the role whose tensor
+  // (name, layout, stored dtype) this one reads, when not its own.
+  int Weight(std::string role, std::vector<ir::DimId> dims, bool per_layer,
+             std::string stored_role = "") {
     if (encoder_ && (per_layer || role.starts_with("final_norm") || role == "relative_bias")) {
       role = kEncoderRolePrefix + role;
     }
     for (size_t i = 0; i < g_.weights.size(); ++i) {
       if (g_.weights[i].role == role) return static_cast<int>(i);
     }
+    if (stored_role.empty()) stored_role = role;
     const bool matrix = dims.size() == 2 && role != "position_embedding" &&
                         !role.ends_with("relative_bias") && role != "cope";
-    std::string tensor = TensorName(spec_, role);
+    std::string tensor = TensorName(spec_, stored_role);
     // A per-layer role the layout does not name gets a name per layer.
     if (per_layer && tensor.find("{layer}") == std::string::npos) {
       tensor = "layers.{layer}." + role;
@@ -395,9 +403,9 @@ class Lowering {
     int id = g_.AddWeight(role, std::move(tensor), std::move(dims), per_layer);
     ir::Weight& w = g_.weights[id];
     w.encoder = per_layer && encoder_;
-    if (StoredAsLayoutSays(role)) {
+    if (StoredAsLayoutSays(stored_role)) {
       const auto& table = rt::LayoutTensors(layout_);
-      if (auto it = table.find(role); it != table.end()) {
+      if (auto it = table.find(stored_role); it != table.end()) {
         w.transposed = it->second.transposed;
         w.parts = it->second.parts;
         w.part = it->second.part;
@@ -411,9 +419,9 @@ class Lowering {
     if (matrix && !w.transposed && w.parts == 1 && stored) w.dtype = spec_.dtype;
     // weights.dtypes: the matrix as the file stores it (the token embedding's rows are
     // gathered, not multiplied: it is read as f32, dequantized at load).
-    if (auto given = spec_.weights.dtypes.find(role); given != spec_.weights.dtypes.end() &&
-                                                      matrix && !w.transposed && w.parts == 1 &&
-                                                      role != "token_embedding") {
+    if (auto given = spec_.weights.dtypes.find(stored_role);
+        given != spec_.weights.dtypes.end() && matrix && !w.transposed && w.parts == 1 &&
+        role != "token_embedding") {
       const std::vector<rt::DType>& dtypes = given->second;
       w.dtype = dtypes[0];
       if (per_layer &&

@@ -168,12 +168,17 @@ WeightAccount AccountWeights(const std::string& path, const ModelInfo& info) {
     a.bytes_per_token += elements * (t->shape.size() == 2 || element == 2 ? element : 4);
     if (t->shape.size() == 2) a.flops_per_token += 2 * elements;
   }
-  // A quantized model keeps its token embedding in f32: when tied, so is the classifier.
-  const double table_element = element < 2 && vocab_tables.size() == 1 ? 4 : element;
+  // The classifier reads its table in the model's dtype; a quantized model keeps its token
+  // embedding in f32 and, when tied, a quantized copy of it for the classifier (counted in
+  // memory besides the f32 table; per token, one f32 row of the table is read).
   for (const TensorView* t : vocab_tables) {
     const double elements = static_cast<double>(t->shape[0]) * static_cast<double>(t->shape[1]);
-    a.bytes_per_token += elements * table_element;
+    a.bytes_per_token += elements * element;
     a.flops_per_token += 2 * elements;
+    if (element < 2 && vocab_tables.size() == 1) {
+      a.total_bytes += elements * 4;
+      a.bytes_per_token += static_cast<double>(t->shape[1]) * 4;
+    }
   }
   if (vocab_tables.size() == 2) {  // Untied: the embedding is one row per token, no FLOPs.
     const double row = static_cast<double>(vocab_tables[0]->shape[1]);
