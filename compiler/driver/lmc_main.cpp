@@ -117,8 +117,9 @@ cl::opt<std::string> quantize_in(cl::Positional, cl::desc("<checkpoint>"), cl::R
                                  cl::sub(quantize_cmd));
 cl::opt<std::string> quantize_out("o", cl::desc("Output .gguf"), cl::Required,
                                   cl::sub(quantize_cmd));
-cl::opt<std::string> quantize_dtype("dtype", cl::desc("f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k or q4_k_m"), cl::Required,
-                                    cl::sub(quantize_cmd));
+cl::opt<std::string> quantize_dtype(
+    "dtype", cl::desc("f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k or q4_k_m"), cl::Required,
+    cl::sub(quantize_cmd));
 cl::opt<std::string> quantize_spec(
     "spec", cl::desc("The model's spec: its weights.format, and exactly the tensors it quantizes"),
     cl::sub(quantize_cmd), cl::ZeroOrMore);
