@@ -1,6 +1,7 @@
 #include "runtime/sampling/prompt_lookup.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace lmc::rt {
 
@@ -12,8 +13,13 @@ std::vector<int> LookupDraft(std::span<const int> context, size_t max_tokens, si
     // Latest first: the most recent context is the likeliest to continue the same way.
     for (size_t start = size - n; start-- > 0;) {
       if (std::equal(pattern.begin(), pattern.end(), context.begin() + start)) {
-        const size_t from = start + n, to = std::min(from + max_tokens, size);
-        return {context.begin() + from, context.begin() + to};
+        // What followed, read on into the draft itself where the context ends (a loop goes
+        // round again).
+        std::vector<int> draft;
+        for (size_t i = start + n; draft.size() < max_tokens; ++i) {
+          draft.push_back(i < size ? context[i] : draft[i - size]);
+        }
+        return draft;
       }
     }
   }

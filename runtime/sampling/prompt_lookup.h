@@ -10,8 +10,9 @@
 
 namespace lmc::rt {
 
-// Up to `max_tokens` tokens that followed the latest earlier occurrence of the context's last
-// n tokens, for the largest n <= max_ngram that occurs; empty when none does.
+// The `max_tokens` tokens that followed the latest earlier occurrence of the context's last n
+// tokens, for the largest n <= max_ngram that occurs, read on past the context's end into the
+// draft itself (a repeating context drafts its period); empty when none occurs.
 std::vector<int> LookupDraft(std::span<const int> context, size_t max_tokens, size_t max_ngram = 3);
 
 }  // namespace lmc::rt

@@ -79,7 +79,9 @@ TEST_CASE("prompt lookup continues the latest match of the longest n-gram", "[sa
   // "5 6" occurs twice before the end; the latest is followed by 9 8.
   const std::vector<int> context = {5, 6, 7, 1, 5, 6, 9, 8, 2, 5, 6};
   CHECK(LookupDraft(context, 2) == std::vector<int>{9, 8});
-  CHECK(LookupDraft(context, 10) == std::vector<int>{9, 8, 2, 5, 6});
+  // Past the context's end the draft copies itself: the loop "9 8 2 5 6" goes round again.
+  CHECK(LookupDraft(context, 7) == std::vector<int>{9, 8, 2, 5, 6, 9, 8});
+  CHECK(LookupDraft(std::vector<int>{4, 7, 4, 7}, 5) == std::vector<int>{4, 7, 4, 7, 4});
   // The trigram "2 5 6" never occurred before, the bigram did: the longest match wins over a
   // later unigram one.
   const std::vector<int> prefer_longer = {3, 4, 0, 4, 9, 3, 4};
