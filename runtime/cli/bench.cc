@@ -153,37 +153,58 @@ WeightAccount AccountWeights(const std::string& path, const ModelInfo& info) {
     a.flops_per_token = a.bytes_per_token / element * 2;
     return a;
   }
+  // A matrix stored in a block type is read as stored by a quantized build (it refuses to
+  // requantize) and by one whose spec gives weights.dtypes (k-quants, mapped in place).
+  const bool blocks_in_place =
+      element < 2 || std::string(info.spec_yaml).find("dtypes:") != std::string::npos;
+  auto element_of = [&](const TensorView& t) {
+    if (t.shape.size() == 2 && blocks_in_place && IsBlockQuantized(t.dtype)) {
+      return static_cast<double>(t.bytes) / (static_cast<double>(t.shape[0]) * t.shape[1]);
+    }
+    // Quantized models keep vectors in f32 (bf16 ones keep everything in bf16).
+    return t.shape.size() == 2 || element == 2 ? element : 4.0;
+  };
   auto source = OpenCheckpoint(path, info.weights_format, ModelDims{});
   std::vector<const TensorView*> vocab_tables;
   for (const std::string& name : source->Names()) {
     const TensorView* t = source->Find(name);
     double elements = 1;
     for (int64_t d : t->shape) elements *= static_cast<double>(d);
-    // Quantized models keep vectors in f32 (bf16 ones keep everything in bf16).
-    a.total_bytes += elements * (t->shape.size() == 2 || element == 2 ? element : 4);
+    a.total_bytes += elements * element_of(*t);
     if (t->shape.size() == 2 && t->shape[0] == info.vocab_size) {
       vocab_tables.push_back(t);
       continue;
     }
-    a.bytes_per_token += elements * (t->shape.size() == 2 || element == 2 ? element : 4);
+    a.bytes_per_token += elements * element_of(*t);
     if (t->shape.size() == 2) a.flops_per_token += 2 * elements;
   }
-  // The classifier reads its table in the model's dtype; a quantized model keeps its token
-  // embedding in f32 and, when tied, a quantized copy of it for the classifier (counted in
-  // memory besides the f32 table; per token, one f32 row of the table is read).
-  for (const TensorView* t : vocab_tables) {
-    const double elements = static_cast<double>(t->shape[0]) * static_cast<double>(t->shape[1]);
-    a.bytes_per_token += elements * element;
-    a.flops_per_token += 2 * elements;
-    if (element < 2 && vocab_tables.size() == 1) {
-      a.total_bytes += elements * 4;
-      a.bytes_per_token += static_cast<double>(t->shape[1]) * 4;
+  // The classifier reads its table whole. A quantized model keeps its token embedding in f32
+  // and, when tied, a quantized copy of it for the classifier (counted in memory besides the
+  // f32 table); per token one f32 row of the embedding is read. Untied, the classifier is the
+  // table read in a block type if one is (lmc quantize keeps the embedding as it was), else
+  // the larger (llama.cpp's files store output.weight in more bits than token_embd).
+  auto in_blocks = [&](const TensorView* t) {
+    return blocks_in_place && IsBlockQuantized(t->dtype);
+  };
+  std::sort(vocab_tables.begin(), vocab_tables.end(),
+            [&](const TensorView* x, const TensorView* y) {
+              if (in_blocks(x) != in_blocks(y)) return in_blocks(x);
+              return x->bytes > y->bytes;
+            });
+  for (size_t i = 0; i < vocab_tables.size(); ++i) {
+    const TensorView& t = *vocab_tables[i];
+    const double elements = static_cast<double>(t.shape[0]) * static_cast<double>(t.shape[1]);
+    const double row = static_cast<double>(t.shape[1]);
+    if (i == 0) {  // the classifier's
+      a.bytes_per_token += elements * element_of(t);
+      a.flops_per_token += 2 * elements;
+      if (element < 2 && vocab_tables.size() == 1) {
+        a.total_bytes += elements * 4;
+        a.bytes_per_token += row * 4;
+      }
+    } else {  // the embedding's: one row
+      a.bytes_per_token += row * (element < 2 ? 4 : element_of(t));
     }
-  }
-  if (vocab_tables.size() == 2) {  // Untied: the embedding is one row per token, no FLOPs.
-    const double row = static_cast<double>(vocab_tables[0]->shape[1]);
-    a.bytes_per_token -= (info.vocab_size - 1) * row * element;
-    a.flops_per_token -= 2 * info.vocab_size * row;
   }
   return a;
 }
