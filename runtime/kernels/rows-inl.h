@@ -86,52 +86,27 @@ inline void GatedLinear(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w_gate,
   });
 }
 
-// Block-quantized weights (Q8_0, Q4_0): x is quantized to int8 blocks once, here, before the
-// rows are split between threads, and every thread's rows use those same integers
-// (quant_ops.h). The buffer is the calling thread's, reused from call to call.
-inline lmc::kernels::QuantizedActivations& QuantizeInput(const float* x, int n, int cols) {
-  thread_local lmc::kernels::QuantizedActivations xq;
-  xq.Quantize(x, static_cast<size_t>(n), static_cast<size_t>(cols));
-  return xq;
-}
-
-template <typename Block>
-inline void QuantizedLinear(float* HWY_RESTRICT out, const Block* HWY_RESTRICT w,
-                            const float* HWY_RESTRICT x, int n, int rows, int cols) {
-  const lmc::kernels::QuantizedActivations& xq = QuantizeInput(x, n, cols);
-  const size_t r = static_cast<size_t>(rows);
-  lmc::rt::ParallelRows(r, static_cast<size_t>(n) * r * cols, [&](size_t begin, size_t end) {
-    lmc::kernels::MatMulRows(out, w, xq, r, begin, end);
-  });
-}
+// Block-quantized weights (Q8_0, Q4_0): kquant_rows-inl.h's BlockLinear / BlockGatedLinear,
+// which quantize x to int8 blocks once, before the rows are split between threads
+// (quant_ops.h).
 inline void Linear(float* HWY_RESTRICT out, const lmc::rt::BlockQ8_0* HWY_RESTRICT w,
                    const float* HWY_RESTRICT x, int n, int rows, int cols) {
-  QuantizedLinear(out, w, x, n, rows, cols);
+  BlockLinear(out, w, x, n, rows, cols);
 }
 inline void Linear(float* HWY_RESTRICT out, const lmc::rt::BlockQ4_0* HWY_RESTRICT w,
                    const float* HWY_RESTRICT x, int n, int rows, int cols) {
-  QuantizedLinear(out, w, x, n, rows, cols);
+  BlockLinear(out, w, x, n, rows, cols);
 }
 
-template <typename Block>
-inline void QuantizedGatedLinear(float* HWY_RESTRICT out, const Block* HWY_RESTRICT w_gate,
-                                 const Block* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int n,
-                                 int rows, int cols, float beta) {
-  const lmc::kernels::QuantizedActivations& xq = QuantizeInput(x, n, cols);
-  const size_t r = static_cast<size_t>(rows);
-  lmc::rt::ParallelRows(r, 2 * static_cast<size_t>(n) * r * cols, [&](size_t begin, size_t end) {
-    lmc::kernels::MatMulSwiGluRows(out, w_gate, w_up, xq, r, beta, begin, end);
-  });
-}
 inline void GatedLinear(float* HWY_RESTRICT out, const lmc::rt::BlockQ8_0* HWY_RESTRICT w_gate,
                         const lmc::rt::BlockQ8_0* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
                         int n, int rows, int cols, float beta) {
-  QuantizedGatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
+  BlockGatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
 }
 inline void GatedLinear(float* HWY_RESTRICT out, const lmc::rt::BlockQ4_0* HWY_RESTRICT w_gate,
                         const lmc::rt::BlockQ4_0* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
                         int n, int rows, int cols, float beta) {
-  QuantizedGatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
+  BlockGatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
 }
 
 // out[t] += bias for each of n rows.
