@@ -11,9 +11,8 @@
 #include <set>
 #include <vector>
 
-#include "compiler/spec/parse_spec.h"
-#include "compiler/spec/spec_tree.h"
-#include "compiler/spec/validate_spec.h"
+#include "compiler/driver/import_gguf.h"
+#include "compiler/driver/import_yaml.h"
 #include "compiler/support/file_io.h"
 #include "runtime/util/error.h"
 #include "runtime/weights/sharded_safetensors.h"
@@ -31,87 +30,6 @@ constexpr size_t kMaxConfigBytes = 16 << 20;
 struct ImportError {
   std::string message;
 };
-
-// The spec being written: a tree of keys in insertion order, each value with
-// the comment that says where it came from.
-struct YamlEntry {
-  std::string key;
-  std::string value;  // Empty for a mapping.
-  std::string comment;
-  std::vector<YamlEntry> children;
-};
-
-class YamlSpec {
- public:
-  // Sets `path` ("position.rope.theta") to `value`, creating mappings on the way.
-  void Set(const std::string& path, const std::string& value, const std::string& comment = "") {
-    std::vector<YamlEntry>* level = &root_;
-    size_t start = 0;
-    while (true) {
-      size_t dot = path.find('.', start);
-      std::string key =
-          path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-      YamlEntry* entry = nullptr;
-      for (auto& e : *level) {
-        if (e.key == key) entry = &e;
-      }
-      if (!entry) {
-        level->push_back({key, "", "", {}});
-        entry = &level->back();
-      }
-      if (dot == std::string::npos) {
-        entry->value = value;
-        entry->comment = comment;
-        return;
-      }
-      level = &entry->children;
-      start = dot + 1;
-    }
-  }
-
-  // A comment on the mapping `key` at the top level (its own line above it).
-  void Note(const std::string& key, const std::string& comment) { notes_[key].push_back(comment); }
-
-  std::string Render(const std::string& header) const {
-    std::string out = header;
-    Write(root_, 0, out, true);
-    return out;
-  }
-
- private:
-  void Write(const std::vector<YamlEntry>& entries, int indent, std::string& out, bool top) const {
-    for (const auto& e : entries) {
-      if (top) {
-        auto it = notes_.find(e.key);
-        if (it != notes_.end()) {
-          for (const auto& note : it->second) out += "# " + note + "\n";
-        }
-      }
-      std::string line = std::string(indent, ' ') + e.key + ":";
-      if (e.children.empty()) line += " " + e.value;
-      if (!e.comment.empty()) {
-        line.resize(std::max<size_t>(line.size() + 2, indent == 0 ? 24 : 32), ' ');
-        line += "# " + e.comment;
-      }
-      out += line + "\n";
-      Write(e.children, indent + 2, out, false);
-    }
-  }
-
-  std::vector<YamlEntry> root_;
-  std::map<std::string, std::vector<std::string>> notes_;
-};
-
-std::string Quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string Number(double v) { return fmt::format("{}", v); }
 
 const char* TypeName(const Json& j) { return j.type_name(); }
 
@@ -834,15 +752,6 @@ std::string ClassOf(Config& c, Import& im, std::string& model_type) {
   return known->second;
 }
 
-// The relative path from the spec's folder to `file`.
-std::string RelativeTo(const fs::path& file, const fs::path& spec_dir) {
-  std::error_code ec;
-  fs::path rel =
-      fs::relative(fs::weakly_canonical(file, ec), fs::weakly_canonical(spec_dir, ec), ec);
-  if (ec || rel.empty()) return fs::absolute(file, ec).string();
-  return rel.generic_string();
-}
-
 bool IsFile(const fs::path& p) {
   std::error_code ec;
   return fs::is_regular_file(p, ec);
@@ -960,35 +869,7 @@ std::string NameFromFolder(const fs::path& folder) {
     std::error_code ec;
     base = fs::weakly_canonical(folder, ec).filename().string();
   }
-  std::string out;
-  for (char c : base) {
-    unsigned char u = static_cast<unsigned char>(c);
-    char next = std::isalnum(u) || c == '-' ? c : '_';
-    if (next == '_' && !out.empty() && (out.back() == '_' || out.back() == '-')) continue;
-    if (out.empty() && !std::isalpha(static_cast<unsigned char>(next))) continue;
-    out += next;
-  }
-  while (!out.empty() && (out.back() == '_' || out.back() == '-')) out.pop_back();
-  if (out.size() > 48) out.resize(48);
-  return out.empty() ? "imported" : out;
-}
-
-// Parses and validates the text as `lmc check` would (without lowering); the
-// first error, or "" when it is valid.
-std::string CheckSpecText(const std::string& text, const std::string& name) {
-  std::string output;
-  llvm::raw_string_ostream stream(output);
-  Diagnostics diags(stream);
-  auto tree = LoadSpecTreeFromText(text, name, {}, diags);
-  bool ok = tree != nullptr;
-  if (ok) {
-    auto spec = ParseSpec(*tree, diags);
-    ok = spec && ValidateSpec(*spec, diags);
-  }
-  stream.flush();
-  if (ok) return "";
-  size_t eol = output.find('\n');
-  return output.substr(0, eol);
+  return SpecName(base);
 }
 
 int Import_(const std::string& dir, const std::string& output, const std::string& name,
@@ -1113,6 +994,7 @@ int Import_(const std::string& dir, const std::string& output, const std::string
 
 int RunImport(const std::string& dir, const std::string& output, const std::string& name,
               llvm::raw_ostream& out, llvm::raw_ostream& err) {
+  if (IsGgufInput(dir)) return RunImportGguf(dir, output, name, out, err);
   try {
     return Import_(dir, output, name, out, err);
   } catch (const ImportError& e) {

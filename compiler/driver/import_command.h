@@ -13,6 +13,8 @@
 // naming the file and the key (exit 1). The spec is checked (parse and
 // validate) before it is written, atomically, and never over a file of the
 // input folder.
+// A GGUF file (a name ending in .gguf, or the GGUF magic) goes to RunImportGguf
+// (import_gguf.h).
 // Exit codes: 0 written, 1 bad or inexpressible config or unwritable output.
 #pragma once
 

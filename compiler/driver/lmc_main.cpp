@@ -14,7 +14,7 @@
 //   lmc tokenize / detokenize any tokenizer file (tokenize_command.h)
 //   lmc chat-template FILE [-o OUT.cpp]  a chat template compiled to C++ (docs/chat.md)
 //   lmc inspect SPEC [--json]  parameters, bytes, FLOPs per token, KV cache
-//   lmc import DIR -o SPEC [--name NAME]  a spec from a Hugging Face folder
+//   lmc import DIR|FILE.gguf -o SPEC [--name NAME]  a spec from a Hugging Face folder or a GGUF
 //
 // Exit codes: 0 success, 1 invalid spec or failed build, 2 usage error, 3 internal error.
 #include <llvm/ADT/SmallString.h>
@@ -63,17 +63,20 @@ cl::SubCommand quantize_cmd("quantize",
 cl::SubCommand opt_cmd("opt", "Parse IR text, run passes on it, print the result");
 cl::SubCommand inspect_cmd("inspect",
                            "Parameters, weight bytes, FLOPs per token and KV cache of a spec");
-cl::SubCommand import_cmd("import", "Write a spec from a Hugging Face model folder (config.json)");
+cl::SubCommand import_cmd(
+    "import", "Write a spec from a Hugging Face model folder (config.json) or a GGUF file");
 
 cl::opt<bool> inspect_json("json", cl::desc("Print JSON (with the key 'parameters')"),
                            cl::sub(inspect_cmd));
-cl::opt<std::string> import_dir(cl::Positional, cl::desc("<folder with config.json>"), cl::Required,
-                                cl::sub(import_cmd));
+cl::opt<std::string> import_dir(cl::Positional,
+                                cl::desc("<folder with config.json, or a .gguf file>"),
+                                cl::Required, cl::sub(import_cmd));
 cl::opt<std::string> import_output("o", cl::desc("Path of the spec to write"),
                                    cl::value_desc("spec.yaml"), cl::sub(import_cmd),
                                    cl::ZeroOrMore);
-cl::opt<std::string> import_name("name", cl::desc("The spec's name (default: from the folder)"),
-                                 cl::sub(import_cmd), cl::ZeroOrMore);
+cl::opt<std::string> import_name(
+    "name", cl::desc("The spec's name (default: from the folder, or the GGUF's general.name)"),
+    cl::sub(import_cmd), cl::ZeroOrMore);
 
 cl::opt<std::string> opt_input(cl::Positional, cl::desc("<file.ir>"), cl::Required,
                                cl::sub(opt_cmd));

@@ -5,6 +5,8 @@ run time so the seeds follow the formats as they are today.
 usage: make_seeds.py FUZZER OUTDIR [LMC SOURCE_DIR]
   fuzz_safetensors     small valid files: f32/f16/bf16, scalars, empty tensors, metadata
   fuzz_gguf_checkpoint small GGUF checkpoints: f32/f16/bf16/q8_0/q4_0, k-quants, q4_1/q5_0/iq4_nl, alignment, v2
+  fuzz_import_gguf     llama.cpp-style files for `lmc import`: llama (tensors, vocab, chat template),
+                       qwen2, gpt2, bloom, bert, t5 metadata
   fuzz_llama2c_header  model dims + a matching llama2.c checkpoint, tied and untied
   fuzz_ir              `LMC emit SPEC --ir` for the repo's specs, and tests/ir/*.ir
 """
@@ -44,9 +46,11 @@ def safetensors_seeds():
     }
 
 
-def gguf(tensors, version=3, alignment=None):
-    """tensors: list of (name, ggml type, shape outermost first, bytes)."""
-    kv = [(b"general.architecture", struct.pack("<I", 8) + struct.pack("<Q", 5) + b"llama")]
+def gguf(tensors, version=3, alignment=None, arch=b"llama", meta=()):
+    """tensors: list of (name, ggml type, shape outermost first, bytes); meta: (key, packed type
+    and value) pairs after general.architecture."""
+    kv = [(b"general.architecture", struct.pack("<I", 8) + struct.pack("<Q", len(arch)) + arch)]
+    kv += list(meta)
     if alignment is not None:
         kv.append((b"general.alignment", struct.pack("<II", 4, alignment)))
     align = alignment or 32
@@ -82,6 +86,60 @@ def gguf_seeds():
                               ("b", 6, [1, 32], b"\0\x3c" + bytes(range(20))),
                               ("c", 20, [2, 32], (b"\0\x3c" + bytes(range(16))) * 2)]),
         "empty": gguf([]),
+    }
+
+
+def import_gguf_seeds():
+    u32 = lambda v: struct.pack("<II", 4, v)
+    f32v = lambda v: struct.pack("<If", 6, v)
+    boolv = lambda v: struct.pack("<IB", 7, v)
+    text = lambda v: struct.pack("<IQ", 8, len(v)) + v
+    strings = lambda vs: struct.pack("<IIQ", 9, 8, len(vs)) + b"".join(
+        struct.pack("<Q", len(v)) + v for v in vs)
+    array = lambda kind, fmt, vs: struct.pack("<IIQ", 9, kind, len(vs)) + b"".join(
+        struct.pack(fmt, v) for v in vs)
+    f32 = lambda n: struct.pack(f"<{n}f", *[((i * 7) % 11) * 0.1 - 0.5 for i in range(n)])
+    tokens = [b"<unk>", b"<s>", b"</s>", b"\xe2\x96\x81a", b"b", b"<0x0A>", b"ab", b"\xe2\x96\x81"]
+    vocab = [(b"tokenizer.ggml.model", text(b"llama")), (b"tokenizer.ggml.tokens", strings(tokens)),
+             (b"tokenizer.ggml.scores", array(6, "<f", [0.0, 0.0, 0.0, -1.0, -2.0, 0.0, -3.0, -4.0])),
+             (b"tokenizer.ggml.token_type", array(5, "<i", [2, 3, 3, 1, 1, 6, 1, 1])),
+             (b"tokenizer.ggml.bos_token_id", u32(1)), (b"tokenizer.ggml.eos_token_id", u32(2)),
+             (b"tokenizer.ggml.padding_token_id", u32(0xFFFFFFFF))]
+
+    def sizes(arch, d=32, layers=1, heads=2, ffn=64, context=16, eps=b"layer_norm_rms_epsilon"):
+        a = arch + b"."
+        return [(a + b"context_length", u32(context)), (a + b"embedding_length", u32(d)),
+                (a + b"block_count", u32(layers)), (a + b"feed_forward_length", u32(ffn)),
+                (a + b"attention.head_count", u32(heads)),
+                (a + b"attention." + eps, f32v(1e-5))]
+    d, ffn, n = 32, 64, len(tokens)
+    llama_tensors = [("token_embd.weight", 0, [n, d], f32(n * d)),
+                     ("output_norm.weight", 0, [d], f32(d)), ("output.weight", 0, [n, d], f32(n * d))]
+    for name, shape in [("attn_q", [d, d]), ("attn_k", [d // 2, d]), ("attn_v", [d // 2, d]),
+                        ("attn_output", [d, d]), ("attn_norm", [d]), ("ffn_gate", [ffn, d]),
+                        ("ffn_up", [ffn, d]), ("ffn_down", [d, ffn]), ("ffn_norm", [d])]:
+        count = shape[0] * (shape[1] if len(shape) > 1 else 1)
+        llama_tensors.append((f"blk.0.{name}.weight", 0, shape, f32(count)))
+    chatml = (b"{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + "
+              b"message['content'] + '<|im_end|>\\n' }}{% endfor %}")
+    return {
+        "llama": gguf(llama_tensors, meta=sizes(b"llama") + [
+            (b"llama.attention.head_count_kv", u32(1)), (b"llama.rope.freq_base", f32v(1e4)),
+            (b"llama.rope.dimension_count", u32(16)), (b"tokenizer.chat_template", text(chatml)),
+            (b"general.name", text(b"tiny"))] + vocab),
+        "llama_vocab_only": gguf([], meta=sizes(b"llama") + [
+            (b"llama.rope.scaling.type", text(b"linear")), (b"llama.rope.scaling.factor", f32v(2)),
+            (b"llama.vocab_size", u32(n)), (b"llama.unknown_key", boolv(1))] + vocab),
+        "qwen2": gguf([], arch=b"qwen2", meta=sizes(b"qwen2") + vocab),
+        "gpt2": gguf([], arch=b"gpt2", meta=sizes(b"gpt2", eps=b"layer_norm_epsilon") + vocab),
+        "bloom": gguf([], arch=b"bloom", meta=sizes(b"bloom", eps=b"layer_norm_epsilon") + vocab),
+        "bert": gguf([], arch=b"bert", meta=sizes(b"bert", eps=b"layer_norm_epsilon") + [
+            (b"bert.attention.causal", boolv(0)), (b"tokenizer.ggml.token_type_count", u32(2))] + vocab),
+        "t5": gguf([], arch=b"t5", meta=sizes(b"t5") + [
+            (b"t5.attention.key_length", u32(16)), (b"t5.attention.value_length", u32(16)),
+            (b"t5.attention.relative_buckets_count", u32(8)),
+            (b"t5.decoder_start_token_id", u32(0))] + vocab),
+        "falcon": gguf([], arch=b"falcon", meta=vocab),
     }
 
 
@@ -124,6 +182,8 @@ def main():
         seeds = safetensors_seeds()
     elif fuzzer == "fuzz_gguf_checkpoint":
         seeds = gguf_seeds()
+    elif fuzzer == "fuzz_import_gguf":
+        seeds = import_gguf_seeds()
     elif fuzzer == "fuzz_llama2c_header":
         seeds = llama2c_seeds()
     elif fuzzer == "fuzz_ir":
