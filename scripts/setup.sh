@@ -60,3 +60,10 @@ if [ "$tests" = 1 ] && [ ! -d "$chat_ref/node_modules/@huggingface/jinja" ]; the
   echo "setup: npm ci in tests/chat/reference"
   (cd "$chat_ref" && npm ci --no-audit --no-fund --silent)
 fi
+
+# The official openai client (npm, pinned): MODEL serve's client test (tests/e2e/serve_test.sh).
+serve_client="$(dirname "$0")/../tests/e2e/serve-openai"
+if [ "$tests" = 1 ] && [ ! -d "$serve_client/node_modules/openai" ]; then
+  echo "setup: npm ci in tests/e2e/serve-openai"
+  (cd "$serve_client" && npm ci --no-audit --no-fund --silent)
+fi

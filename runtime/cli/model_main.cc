@@ -9,6 +9,7 @@
 //   MODEL detokenize [--tokenizer T] ... (IDS... | --stdin | --jsonl)  as `lmc detokenize`
 //   MODEL info
 //   MODEL bench --weights W [-p N] [-n N] [--depth D] [--reps R] [--json]
+//   MODEL serve --weights W [--host H] [--port P] [--slots N] [--ctx N] ...  (docs/serving.md)
 //   MODEL --help, MODEL COMMAND --help: the commands, a command's flags (from the lists
 //   each command parses)
 //   --threads N, any command: the thread pool's size
@@ -45,6 +46,7 @@
 #include "runtime/model/model.h"
 #include "runtime/sampling/prompt_lookup.h"
 #include "runtime/sampling/sampler.h"
+#include "runtime/serve/serve_command.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "runtime/tokenizer/utf8.h"
 #include "runtime/util/error.h"
@@ -858,6 +860,10 @@ std::vector<CommandHelp> Commands() {
                       "Measures prefill and decode speed beside this machine's read bandwidth "
                       "and FMA peak.",
                       threaded(kBenchFlags)});
+  commands.push_back({"serve", "",
+                      "An OpenAI-compatible HTTP server: completions and chat, streamed or not, "
+                      "for many clients at once (docs/serving.md).",
+                      threaded(lmc::serve::kServeFlags)});
   commands.push_back(TokenizeHelp(ModelTokenizer()));
   commands.push_back(DetokenizeHelp(ModelTokenizer()));
   commands.push_back({"info", "", "Prints the model's name, spec, build and sizes.", {}});
@@ -908,7 +914,7 @@ int main(int argc, char** argv) {
         return PrintHelp(Usage(argv[0], c));
       }
     }
-    if ((command == "generate" || command == "logits" || command == "chat") &&
+    if ((command == "generate" || command == "logits" || command == "chat" || command == "serve") &&
         GetModelInfo().encoder) {
       Fail("{} is for decoders: {} is an encoder (use embed)", command, GetModelInfo().name);
     }
@@ -920,6 +926,7 @@ int main(int argc, char** argv) {
     if (command == "tokenize") return RunTokenize(argc - 1, argv + 1, ModelTokenizer());
     if (command == "detokenize") return RunDetokenize(argc - 1, argv + 1, ModelTokenizer());
     if (command == "info") return Info(argc, argv);
+    if (command == "serve") return lmc::serve::RunServe(argc, argv, ModelTokenizer());
     std::string names;
     for (const CommandHelp& c : Commands()) names += (names.empty() ? "" : ", ") + c.name;
     fmt::print(stderr, "error: unknown command '{}'; expected one of: {} (or --help)\n", command,

@@ -1,0 +1,108 @@
+// A small HTTP/1.1 server for `MODEL serve`: one thread per connection, one request per
+// connection (every response says `Connection: close`), bodies by Content-Length only.
+//
+// What it guards against: a request's line, headers and body must all arrive within the read
+// timeout (a client sending a byte a second is dropped, never holds a thread for long); headers
+// past 16 KiB get 431, a body past the limit 413 (answered before it is read, honouring
+// `Expect: 100-continue`); a chunked request body 411; past the connection limit a new client
+// gets 503 at once. Writes time out too, and a client gone mid-response is noticed
+// (HttpConnection::Write returns false, ClientGone turns true) so its work can be cancelled.
+//
+// Debian's libcpp-httplib-dev ships httplib.h split from its implementation, which is only a
+// shared library (with OpenSSL and brotli): model binaries link statically, so it cannot be
+// part of them. This file is the little of HTTP the server needs.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace lmc::serve {
+
+struct HttpRequest {
+  std::string method;                          // "GET", "POST", ...
+  std::string path;                            // the target without its query
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+
+  // The header's value, or "" when absent.
+  const std::string& Header(const std::string& lower_name) const;
+};
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// The response side of one connection, given to the handler.
+class HttpConnection {
+ public:
+  HttpConnection(int fd, double write_timeout_seconds)
+      : fd_(fd), write_timeout_(write_timeout_seconds) {}
+
+  // A whole response (Content-Length). False when the client is gone.
+  bool Respond(int status, std::string_view content_type, std::string_view body,
+               const HeaderList& extra = {});
+  // A response whose body follows in Write calls and ends when the connection closes.
+  bool BeginStream(int status, std::string_view content_type, const HeaderList& extra = {});
+  bool Write(std::string_view data);
+  // Whether the client has closed the connection or it broke; does not block.
+  bool ClientGone();
+  bool responded() const { return responded_; }
+
+ private:
+  bool WriteAll(std::string_view data);
+  int fd_;
+  double write_timeout_;
+  bool responded_ = false;
+  bool broken_ = false;
+};
+
+struct HttpOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0: any free port (HttpServer::port() tells which)
+  size_t max_body = size_t{1} << 20;
+  double read_timeout = 10;   // seconds for a whole request to arrive
+  double write_timeout = 30;  // seconds a single write may wait for the client
+  int max_connections = 64;
+};
+
+using HttpHandler = std::function<void(const HttpRequest&, HttpConnection&)>;
+
+class HttpServer {
+ public:
+  HttpServer(HttpOptions options, HttpHandler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens; throws rt::Error naming the address.
+  void Listen();
+  int port() const { return port_; }
+  // Accepts connections until Stop(), then closes the listening socket and waits for the
+  // connections still open to finish.
+  void Run();
+  // Stops accepting; callable from any thread.
+  void Stop();
+  int open_connections() const { return open_.load(); }
+
+ private:
+  void Serve(int fd);
+  HttpOptions options_;
+  HttpHandler handler_;
+  int listen_fd_ = -1;
+  int wake_[2] = {-1, -1};
+  int port_ = 0;
+  std::atomic<int> open_{0};
+  std::mutex mu_;
+  std::condition_variable all_closed_;
+};
+
+// "OK", "Bad Request", ... for a status code.
+const char* StatusText(int status);
+
+}  // namespace lmc::serve

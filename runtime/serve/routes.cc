@@ -1,0 +1,328 @@
+#include "runtime/serve/routes.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "runtime/serve/sse.h"
+
+namespace lmc::serve {
+namespace {
+
+using nlohmann::json;
+
+constexpr auto kPoll = std::chrono::milliseconds(50);
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void SendJson(HttpConnection& connection, int status, const json& body) {
+  connection.Respond(status, "application/json", Dump(body));
+}
+
+// The paths /metrics counts requests by: the known ones, else "other" (no unbounded labels).
+std::string MetricPath(const std::string& path) {
+  for (const char* known : {"/health", "/v1/models", "/v1/completions", "/v1/chat/completions",
+                            "/tokenize", "/detokenize", "/metrics"}) {
+    if (path == known) return path;
+  }
+  return "other";
+}
+
+}  // namespace
+
+bool SameSecret(const std::string& secret, const std::string& given) {
+  unsigned diff = secret.size() == given.size() ? 0u : 1u;
+  for (size_t i = 0; i < secret.size(); ++i) {
+    const unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff |= static_cast<unsigned char>(secret[i]) ^ g;
+  }
+  return diff == 0;
+}
+
+Routes::Routes(ServerContext& context)
+    : context_(context), started_(static_cast<int64_t>(std::time(nullptr))) {}
+
+void Routes::Count(const std::string& path, int status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++requests_[{MetricPath(path), status}];
+}
+
+void Routes::Handle(const HttpRequest& request, HttpConnection& connection) {
+  int status = 200;
+  auto fail = [&](const ApiError& e) {
+    status = e.status;
+    if (connection.responded()) return;  // mid-stream: the stream says it
+    HeaderList extra;
+    if (e.status == 503) extra.push_back({"Retry-After", "1"});
+    if (e.status == 401) extra.push_back({"WWW-Authenticate", "Bearer"});
+    connection.Respond(e.status, "application/json", ErrorJson(e), extra);
+  };
+  try {
+    const std::string& path = request.path;
+    if (!context_.api_key.empty() && path != "/health") {
+      const std::string& auth = request.Header("authorization");
+      const std::string prefix = "Bearer ";
+      const std::string given = auth.starts_with(prefix) ? auth.substr(prefix.size()) : "";
+      if (!SameSecret(context_.api_key, given)) {
+        throw ApiError(401,
+                       auth.empty() ? "an API key is required: Authorization: Bearer KEY"
+                                    : "the API key is not valid",
+                       "", "invalid_api_key");
+      }
+    }
+    auto method = [&](const char* expected) {
+      if (request.method != expected) {
+        throw ApiError(405, fmt::format("{} takes {}, not {}", path, expected, request.method));
+      }
+    };
+    if (path == "/health") {
+      method("GET");
+      if (context_.stopping) throw ApiError(503, "the server is shutting down");
+      SendJson(connection, 200, {{"status", "ok"}});
+    } else if (path == "/v1/models") {
+      method("GET");
+      SendJson(connection, 200,
+               {{"object", "list"},
+                {"data", json::array({{{"id", context_.limits.name},
+                                       {"object", "model"},
+                                       {"created", started_},
+                                       {"owned_by", "lmc"},
+                                       {"context_length", context_.limits.context}}})}});
+    } else if (path == "/v1/completions" || path == "/v1/chat/completions") {
+      method("POST");
+      Completion(request, connection, path == "/v1/chat/completions");
+    } else if (path == "/tokenize") {
+      method("POST");
+      TokenizeRequest r = ParseTokenizeRequest(request.body);
+      std::vector<int32_t> ids;
+      if (r.add_special && context_.bos >= 0) ids.push_back(context_.bos);
+      std::vector<int32_t> text =
+          context_.model->Tokenize(r.content, r.parse_special ? LMC_PARSE_SPECIAL : 0u);
+      ids.insert(ids.end(), text.begin(), text.end());
+      SendJson(connection, 200, {{"tokens", ids}});
+    } else if (path == "/detokenize") {
+      method("POST");
+      std::vector<int> ids = ParseDetokenizeRequest(request.body, context_.limits);
+      SendJson(
+          connection, 200,
+          {{"content", context_.model->Detokenize(std::vector<int32_t>(ids.begin(), ids.end()))}});
+    } else if (path == "/metrics") {
+      method("GET");
+      connection.Respond(200, "text/plain; version=0.0.4", Metrics());
+    } else {
+      throw ApiError(404, fmt::format("no endpoint {} {}", request.method, path), "", "not_found");
+    }
+  } catch (const ApiError& e) {
+    fail(e);
+  } catch (const std::exception& e) {
+    // The model's own errors (a tokenizer that cannot read the text, ...): the server's fault
+    // or the input's, never a crash.
+    fail(ApiError(500, e.what()));
+  }
+  Count(request.path, status);
+}
+
+void Routes::Completion(const HttpRequest& request, HttpConnection& connection, bool chat) {
+  const CompletionRequest r = ParseCompletionRequest(request.body, chat, context_.limits);
+  auto job = std::make_shared<Job>();
+  if (chat) {
+    const chat::ModelTemplate* t = context_.chat_template;
+    if (!t) {
+      throw ApiError(400,
+                     fmt::format("{} has no chat template (its spec gives no "
+                                 "tokenizer.chat_template): use /v1/completions",
+                                 context_.limits.name),
+                     "messages", "no_chat_template");
+    }
+    chat::Inputs inputs;
+    inputs.messages = &r.messages;
+    inputs.bos_token = t->bos_token;
+    inputs.eos_token = t->eos_token;
+    inputs.add_generation_prompt = true;
+    std::string prompt;
+    try {
+      prompt = t->render(inputs);
+    } catch (const chat::TemplateError& e) {
+      throw ApiError(400, std::string("the chat template refuses these messages: ") + e.what(),
+                     "messages");
+    }
+    job->prompt = context_.model->Tokenize(prompt, LMC_PARSE_SPECIAL);
+    job->stop_ids = context_.chat_stop_ids;
+  } else {
+    if (r.prompt_is_ids) {
+      job->prompt.assign(r.prompt_ids.begin(), r.prompt_ids.end());
+    } else {
+      // As `generate`: the spec's BOS, then the text.
+      if (context_.bos >= 0) job->prompt.push_back(context_.bos);
+      std::vector<int32_t> text = context_.model->Tokenize(r.prompt, 0);
+      job->prompt.insert(job->prompt.end(), text.begin(), text.end());
+    }
+    job->stop_ids = context_.completion_stop_ids;
+  }
+  const int context = context_.limits.context;
+  const int prompt_tokens = static_cast<int>(job->prompt.size());
+  if (prompt_tokens == 0) {
+    throw ApiError(400, "the prompt is empty and the model has no BOS token to start from",
+                   chat ? "messages" : "prompt");
+  }
+  if (prompt_tokens >= context) {
+    throw ApiError(400,
+                   fmt::format("the prompt has {} tokens; the context holds {} (--ctx) with room "
+                               "for at least one new token",
+                               prompt_tokens, context),
+                   chat ? "messages" : "prompt", "context_length_exceeded");
+  }
+  const int room = context - prompt_tokens;
+  const GenerationParams& p = r.params;
+  if (p.max_tokens_given && p.max_tokens > room) {
+    throw ApiError(400,
+                   fmt::format("the context holds {} tokens; the prompt takes {} and max_tokens "
+                               "asks for {} more",
+                               context, prompt_tokens, p.max_tokens),
+                   "max_tokens", "context_length_exceeded");
+  }
+  job->max_tokens = p.max_tokens > 0 ? std::min(p.max_tokens, room) : room;
+  job->sampling.temperature = p.temperature;
+  job->sampling.top_p = p.top_p;
+  job->sampling.top_k = p.top_k;
+  job->sampling.seed = p.seed_given ? p.seed : std::random_device{}() * 0x9E3779B97F4A7C15ull + 1;
+  job->stop = p.stop;
+
+  switch (context_.scheduler->Submit(job)) {
+    case Scheduler::Admission::kQueued:
+      break;
+    case Scheduler::Admission::kQueueFull:
+      throw ApiError(503, "every slot is busy and the queue is full; retry shortly", "",
+                     "overloaded");
+    case Scheduler::Admission::kStopping:
+      throw ApiError(503, "the server is shutting down");
+  }
+
+  const std::string id = fmt::format("{}-{}", chat ? "chatcmpl" : "cmpl", next_id_++);
+  const int64_t created = static_cast<int64_t>(std::time(nullptr));
+  const std::string& model_name = context_.limits.name;
+  auto choice = [&](const std::string& text, const json& finish_reason, bool delta) {
+    json c = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason}};
+    if (!chat) {
+      c["text"] = text;
+    } else if (delta) {
+      c["delta"] = text.empty() ? json::object() : json{{"content", text}};
+    } else {
+      c["message"] = {{"role", "assistant"}, {"content", text}};
+    }
+    return c;
+  };
+  auto envelope = [&](json choice_json, bool chunk) {
+    return json{{"id", id},
+                {"object",
+                 chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion"},
+                {"created", created},
+                {"model", model_name},
+                {"choices", json::array({std::move(choice_json)})}};
+  };
+  auto usage = [](const JobEvent& end) {
+    return json{{"prompt_tokens", end.prompt_tokens},
+                {"completion_tokens", end.completion_tokens},
+                {"total_tokens", end.prompt_tokens + end.completion_tokens}};
+  };
+  auto error_of = [](const JobEvent& e) { return ApiError(e.status, e.text); };
+
+  JobEvent event;
+  if (!p.stream) {
+    std::string text;
+    for (;;) {
+      if (!job->Next(&event, kPoll)) {
+        if (connection.ClientGone()) {
+          job->Cancel();
+          return;
+        }
+        continue;
+      }
+      if (event.kind == JobEvent::Kind::kText) {
+        text += event.text;
+      } else if (event.kind == JobEvent::Kind::kEnd) {
+        json body = envelope(choice(text, event.finish_reason, false), false);
+        body["usage"] = usage(event);
+        SendJson(connection, 200, body);
+        return;
+      } else {
+        throw error_of(event);
+      }
+    }
+  }
+
+  SseStream sse(connection);
+  if (!sse.Begin()) {
+    job->Cancel();
+    return;
+  }
+  if (chat) {
+    json first = envelope(choice("", nullptr, true), true);
+    first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
+    if (!sse.Send(first)) {
+      job->Cancel();
+      return;
+    }
+  }
+  for (;;) {
+    if (!job->Next(&event, kPoll)) {
+      if (connection.ClientGone()) {
+        job->Cancel();
+        return;
+      }
+      continue;
+    }
+    if (event.kind == JobEvent::Kind::kText) {
+      if (!sse.Send(envelope(choice(event.text, nullptr, true), true))) {
+        job->Cancel();
+        return;
+      }
+    } else if (event.kind == JobEvent::Kind::kEnd) {
+      json last = envelope(choice("", event.finish_reason, true), true);
+      last["usage"] = usage(event);
+      sse.Send(last);
+      sse.Done();
+      return;
+    } else {
+      sse.Send(json::parse(ErrorJson(error_of(event))));
+      return;
+    }
+  }
+}
+
+std::string Routes::Metrics() {
+  const SchedulerStats& s = context_.scheduler->stats();
+  std::string out;
+  out += "# HELP lmc_requests_total HTTP requests answered, by path and status.\n";
+  out += "# TYPE lmc_requests_total counter\n";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [key, count] : requests_) {
+      out += fmt::format("lmc_requests_total{{path=\"{}\",status=\"{}\"}} {}\n", key.first,
+                         key.second, count);
+    }
+  }
+  auto metric = [&](const char* name, const char* type, const char* help, auto value) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+  };
+  metric("lmc_prompt_tokens_total", "counter", "Prompt tokens prefilled.", s.prompt_tokens.load());
+  metric("lmc_generated_tokens_total", "counter", "Tokens generated.", s.generated_tokens.load());
+  metric("lmc_steps_total", "counter", "Batched steps run.", s.steps.load());
+  metric("lmc_requests_finished_total", "counter", "Generations that ran to their end.",
+         s.finished.load());
+  metric("lmc_requests_cancelled_total", "counter",
+         "Generations cancelled (client gone, shutdown).", s.cancelled.load());
+  metric("lmc_queue_depth", "gauge", "Requests waiting for a slot.", s.queued.load());
+  metric("lmc_slots_busy", "gauge", "Slots running a request.", s.running.load());
+  metric("lmc_slots", "gauge", "Slots (--slots).", context_.scheduler->options().slots);
+  metric("lmc_prefill_seconds_total", "counter", "Time in steps that prefilled a prompt chunk.",
+         s.prefill_seconds.load());
+  metric("lmc_decode_seconds_total", "counter", "Time in steps that only decoded.",
+         s.decode_seconds.load());
+  return out;
+}
+
+}  // namespace lmc::serve

@@ -1,0 +1,140 @@
+// Continuous batching: one thread owns the model's sessions (one per slot) and runs batched
+// steps (lmc_batch_step). At every step waiting requests take free slots and finished or
+// cancelled ones leave; each running request adds its next token, or the next chunk of its
+// prompt (at most `prefill_chunk` prompt tokens per step over all requests), so long prompts
+// do not stall the streams already running. Results never depend on the batch: a batched step
+// is bit-identical to a session run alone.
+//
+// Request threads talk to it through a Job: they fill its input, Submit it, then read its
+// events (text as it is released, then the end or an error) and may Cancel it at any time.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lmc/lmc.hpp"
+#include "runtime/sampling/sampler.h"
+
+namespace lmc::serve {
+
+struct JobEvent {
+  enum class Kind { kText, kEnd, kError };
+  Kind kind = Kind::kText;
+  std::string text;           // kText: released text; kError: the message
+  std::string finish_reason;  // kEnd: "stop" or "length"
+  int prompt_tokens = 0;      // kEnd
+  int completion_tokens = 0;  // kEnd
+  int status = 500;           // kError: the HTTP status it means
+
+  static JobEvent Text(std::string text) {
+    JobEvent e;
+    e.text = std::move(text);
+    return e;
+  }
+  static JobEvent End(std::string finish_reason) {
+    JobEvent e;
+    e.kind = Kind::kEnd;
+    e.finish_reason = std::move(finish_reason);
+    return e;
+  }
+  static JobEvent Error(std::string message, int status = 500) {
+    JobEvent e;
+    e.kind = Kind::kError;
+    e.text = std::move(message);
+    e.status = status;
+    return e;
+  }
+};
+
+class Job {
+ public:
+  // Input, set before Submit.
+  std::vector<int32_t> prompt;
+  int max_tokens = 1;  // >= 1, and prompt + max_tokens <= the context
+  rt::SamplerOptions sampling;
+  std::vector<std::string> stop;  // stop strings
+  std::vector<int32_t> stop_ids;  // tokens that end generation (not part of the text)
+
+  // The next event; false if none came within `wait`.
+  bool Next(JobEvent* event, std::chrono::milliseconds wait);
+  // Ends the job at the scheduler's next step (its slot is freed); no more events.
+  void Cancel() { cancelled_ = true; }
+  bool cancelled() const { return cancelled_.load(); }
+
+  // The scheduler's side.
+  void Emit(JobEvent event);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<JobEvent> events_;
+  std::atomic<bool> cancelled_{false};
+};
+
+struct SchedulerOptions {
+  int slots = 4;
+  int context = 512;   // positions per slot
+  int max_queue = 16;  // requests waiting for a slot; past it Submit refuses
+  int prefill_chunk = 64;
+};
+
+// Counters for /metrics.
+struct SchedulerStats {
+  std::atomic<uint64_t> prompt_tokens{0};
+  std::atomic<uint64_t> generated_tokens{0};
+  std::atomic<uint64_t> steps{0};
+  std::atomic<uint64_t> finished{0};
+  std::atomic<uint64_t> cancelled{0};
+  std::atomic<int> queued{0};
+  std::atomic<int> running{0};  // slots with a job
+  std::atomic<double> prefill_seconds{0};
+  std::atomic<double> decode_seconds{0};
+};
+
+class Scheduler {
+ public:
+  Scheduler(lmc::Model& model, SchedulerOptions options);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  enum class Admission { kQueued, kQueueFull, kStopping };
+  Admission Submit(std::shared_ptr<Job> job);
+
+  // Stops taking jobs: queued ones end with an error (503), running ones may finish for up
+  // to `grace_seconds`, then are cancelled. Returns when the thread has ended.
+  void Shutdown(double grace_seconds);
+
+  const SchedulerStats& stats() const { return stats_; }
+  const SchedulerOptions& options() const { return options_; }
+
+ private:
+  struct Slot;
+  void Loop();
+  void Finish(Slot& slot, JobEvent event);
+  // Frees the slot (its job has had its last event).
+  void Release(Slot& slot);
+  // Samples the slot's next token from its last logits and hands out its text.
+  void Advance(Slot& slot);
+
+  lmc::Model& model_;
+  SchedulerOptions options_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  bool stopping_ = false;
+  std::chrono::steady_clock::time_point grace_end_;
+  SchedulerStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace lmc::serve
