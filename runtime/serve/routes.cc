@@ -6,6 +6,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <string_view>
 
 #include "runtime/serve/sse.h"
 
@@ -28,6 +29,7 @@ std::string MetricPath(const std::string& path) {
                             "/tokenize", "/detokenize", "/metrics"}) {
     if (path == known) return path;
   }
+  if (path.starts_with("/v1/models/")) return "/v1/models/{model}";
   return "other";
 }
 
@@ -78,19 +80,28 @@ void Routes::Handle(const HttpRequest& request, HttpConnection& connection) {
         throw ApiError(405, fmt::format("{} takes {}, not {}", path, expected, request.method));
       }
     };
+    const json model = {{"id", context_.limits.name},
+                        {"object", "model"},
+                        {"created", started_},
+                        {"owned_by", "lmc"},
+                        {"context_length", context_.limits.context}};
     if (path == "/health") {
       method("GET");
       if (context_.stopping) throw ApiError(503, "the server is shutting down");
       SendJson(connection, 200, {{"status", "ok"}});
     } else if (path == "/v1/models") {
       method("GET");
-      SendJson(connection, 200,
-               {{"object", "list"},
-                {"data", json::array({{{"id", context_.limits.name},
-                                       {"object", "model"},
-                                       {"created", started_},
-                                       {"owned_by", "lmc"},
-                                       {"context_length", context_.limits.context}}})}});
+      SendJson(connection, 200, {{"object", "list"}, {"data", json::array({model})}});
+    } else if (path.starts_with("/v1/models/")) {
+      method("GET");
+      const std::string name = path.substr(std::string_view("/v1/models/").size());
+      if (name != context_.limits.name) {
+        throw ApiError(404,
+                       fmt::format("the model '{}' does not exist; this server has '{}'", name,
+                                   context_.limits.name),
+                       "model", "model_not_found");
+      }
+      SendJson(connection, 200, model);
     } else if (path == "/v1/completions" || path == "/v1/chat/completions") {
       method("POST");
       Completion(request, connection, path == "/v1/chat/completions");

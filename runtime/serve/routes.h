@@ -2,7 +2,7 @@
 // response (JSON, or server-sent events for `stream: true`).
 //
 //   GET  /health               {"status": "ok"} (503 while shutting down); needs no API key
-//   GET  /v1/models            the one model served
+//   GET  /v1/models            the one model served (and /v1/models/NAME)
 //   POST /v1/completions       a prompt's continuation
 //   POST /v1/chat/completions  a reply to messages, rendered with the model's chat template
 //   POST /tokenize             {"content": text} -> {"tokens": [ids]}

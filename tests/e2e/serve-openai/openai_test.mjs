@@ -18,6 +18,9 @@ const models = await client.models.list();
 check(models.data.length === 1 && models.data[0].id === "stories260k", "models.list",
       JSON.stringify(models.data));
 
+const retrieved = await client.models.retrieve("stories260k");
+check(retrieved.id === "stories260k", "models.retrieve", JSON.stringify(retrieved));
+
 const completion = await client.completions.create({
   model: "stories260k", prompt: "Once upon a time", ...greedy });
 check(completion.choices[0].text === expectedCompletion, "completions.create equals generate",
