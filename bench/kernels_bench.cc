@@ -2,9 +2,11 @@
 // 110M-Llama shapes (d_model 768, hidden 2048, vocab 32000), one thread, beside this machine's own
 // limits: an f32 FMA peak measured with independent FMA chains just before every repetition (the
 // machine is shared, and the peak moves with its load), and a read bandwidth measured by summing 1
-// GiB.
+// GiB. Then (BlockCases) the block types' Linear (q4_0, q8_0, q4_k, q6_k) at the TinyLlama-1.1B
+// shapes, one token and 128.
 //
-//   kernels_bench [--reps N]
+//   kernels_bench [--reps N] [--f32 | --blocks | --type NAME]
+//   (--f32 / --blocks: only those cases; --type: only that block type's)
 //
 // Each figure is the median of N repetitions (default 7); %peak is the median over
 // repetitions of the kernel's GFLOP/s over the probe's. Weights are cycled through enough
@@ -32,6 +34,11 @@ void Linear(float* out, const float* w, const float* x, int n, int rows, int col
 void GatedLinear(float* out, const float* w_gate, const float* w_up, const float* x, int n,
                  int rows, int cols, float beta) {
   kernels::HWY_NAMESPACE::GatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
+}
+
+// The block types' Linear (activations quantized per call, as the model does).
+void BlockLinear(float* out, const rt::AnyBlocks& w, const float* x, int n, int rows, int cols) {
+  kernels::HWY_NAMESPACE::Linear(out, w, x, n, rows, cols);
 }
 
 // Runs `iters` rounds of kChains independent FMA chains (more chains than latency x issue
@@ -81,6 +88,7 @@ HWY_AFTER_NAMESPACE();
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <random>
 #include <string>
@@ -93,6 +101,7 @@ namespace lmc::bench {
 HWY_EXPORT(Target);
 HWY_EXPORT(Linear);
 HWY_EXPORT(GatedLinear);
+HWY_EXPORT(BlockLinear);
 HWY_EXPORT(FmaChains);
 HWY_EXPORT(SumArray);
 
@@ -193,16 +202,126 @@ struct Shape {
   size_t cols;
 };
 
+// A block type: its bytes and values per block and where its binary16 scales sit.
+struct BlockType {
+  const char* name;
+  rt::DType dtype;
+  size_t bytes, values;
+  std::vector<size_t> scale_offsets;
+};
+
+// Copies of a matrix of random blocks (random bytes, then finite scales of magnitude 2^-8 ..
+// 2^-1: speed does not depend on the values, but NaN or subnormal scales could), enough to
+// exceed the last-level cache when cycled through.
+struct BlockWeights {
+  BlockWeights(const BlockType& type, size_t blocks, std::mt19937& rng) {
+    constexpr size_t kTotalBytes = size_t{256} << 20;
+    const size_t copies = std::max<size_t>(1, kTotalBytes / (blocks * type.bytes));
+    std::uniform_int_distribution<int> byte(0, 255), exponent(15 - 8, 15 - 1);
+    for (size_t i = 0; i < copies; ++i) {
+      std::vector<std::byte> m(blocks * type.bytes);
+      for (size_t j = 0; j + 4 <= m.size(); j += 4) {
+        const uint32_t word = static_cast<uint32_t>(rng());
+        std::memcpy(m.data() + j, &word, sizeof(word));
+      }
+      for (size_t b = 0; b < blocks; ++b) {
+        for (size_t offset : type.scale_offsets) {
+          const uint16_t half = static_cast<uint16_t>(exponent(rng) << 10 | byte(rng));
+          std::memcpy(m.data() + b * type.bytes + offset, &half, sizeof(half));
+        }
+      }
+      data.push_back(std::move(m));
+    }
+  }
+  const std::byte* Next() {
+    next = (next + 1) % data.size();
+    return data[next].data();
+  }
+  std::vector<std::vector<std::byte>> data;
+  size_t next = 0;
+};
+
+// The calling thread's CPU time: what a call costs on a machine other jobs share (wall time
+// counts their turns on the core too).
+double ThreadSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// The block types' Linear at the TinyLlama-1.1B shapes (w_gate/w_up: 5632 x 2048, w_down:
+// 2048 x 5632), one token (decode: weights from memory) and 128 (prefill), one thread. GOP/s
+// counts 2 operations per weight and token (from min_ms); the minimum over repetitions is the
+// robust figure on a shared machine, the median is printed beside it, and cpu_ms is the
+// minimum of the thread's CPU time per call (immune to other jobs taking the core).
+void BlockCases(int reps, const char* only) {
+  const BlockType types[] = {{"q4_0", rt::DType::kQ4_0, 18, 32, {0}},
+                             {"q8_0", rt::DType::kQ8_0, 34, 32, {0}},
+                             {"q4_k", rt::DType::kQ4_K, 144, 256, {0, 2}},
+                             {"q6_k", rt::DType::kQ6_K, 210, 256, {208}}};
+  const Shape shapes[] = {{"w_gate/w_up", 5632, 2048}, {"w_down", 2048, 5632}};
+  std::printf("%-6s %-12s %6s %6s %6s %8s %8s %8s %8s %11s\n", "type", "matrix", "tokens", "rows",
+              "cols", "min_ms", "med_ms", "cpu_ms", "GOP/s", "weight_GB/s");
+  std::mt19937 rng(2);
+  for (const BlockType& type : types) {
+    if (only != nullptr && std::strcmp(only, type.name) != 0) continue;
+    for (const Shape& s : shapes) {
+      const size_t blocks = s.rows * s.cols / type.values;
+      BlockWeights w(type, blocks, rng);
+      for (size_t tokens : {size_t{1}, size_t{128}}) {
+        const std::vector<float> x = Random(tokens * s.cols, rng);
+        std::vector<float> out(tokens * s.rows);
+        auto fn = [&] {
+          HWY_DYNAMIC_DISPATCH(BlockLinear)
+          (out.data(), rt::AnyBlocks{w.Next(), type.dtype}, x.data(), static_cast<int>(tokens),
+           static_cast<int>(s.rows), static_cast<int>(s.cols));
+        };
+        fn();  // warm-up
+        std::vector<double> times, cpu_times;
+        for (int r = 0; r < reps; ++r) {
+          int calls = 0;
+          const double start = Seconds(), cpu_start = ThreadSeconds();
+          double now = start;
+          do {
+            fn();
+            ++calls;
+            now = Seconds();
+          } while (now - start < 0.05);
+          times.push_back((now - start) / calls);
+          cpu_times.push_back((ThreadSeconds() - cpu_start) / calls);
+        }
+        const double min = *std::min_element(times.begin(), times.end());
+        const double cpu = *std::min_element(cpu_times.begin(), cpu_times.end());
+        const double ops = 2.0 * static_cast<double>(tokens * s.rows * s.cols);
+        std::printf("%-6s %-12s %6zu %6zu %6zu %8.3f %8.3f %8.3f %8.1f %11.1f\n", type.name, s.name,
+                    tokens, s.rows, s.cols, min * 1e3, Median(times) * 1e3, cpu * 1e3,
+                    ops / min * 1e-9, static_cast<double>(blocks * type.bytes) / min * 1e-9);
+        std::fflush(stdout);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
   int reps = 7;
+  bool f32 = true, blocks = true;
+  const char* only = nullptr;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
       reps = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--blocks") == 0) {
+      f32 = false;
+    } else if (std::strcmp(argv[i], "--type") == 0 && i + 1 < argc) {
+      f32 = false;
+      only = argv[++i];
+    } else if (std::strcmp(argv[i], "--f32") == 0) {
+      blocks = false;
     } else {
       std::fprintf(stderr,
-                   "kernels_bench: unknown argument '%s' (usage: kernels_bench [--reps N])\n",
+                   "kernels_bench: unknown argument '%s' (usage: kernels_bench [--reps N] "
+                   "[--f32 | --blocks | --type q4_0|q8_0|q4_k|q6_k])\n",
                    argv[i]);
       return 2;
     }
@@ -221,9 +340,11 @@ int Main(int argc, char** argv) {
   std::printf(" (supported here and compiled)\n");
   const double read = ReadGbs(reps);
   std::printf("machine, 1 thread: read bandwidth %.1f GB/s\n", read);
+
+  if (blocks) BlockCases(reps, only);
+  if (!f32) return 0;
   std::printf("%-22s %6s %6s %6s %10s %9s %9s %7s %11s\n", "kernel", "tokens", "rows", "cols",
               "median_ms", "GFLOP/s", "FMA_peak", "%peak", "weight_GB/s");
-
   const Shape shapes[] = {{"wq/wo", 768, 768},
                           {"w_gate/w_up", 2048, 768},
                           {"w_down", 768, 2048},

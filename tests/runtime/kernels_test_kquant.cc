@@ -203,7 +203,9 @@ void CheckSimdProducts(uint32_t seed) {
     INFO("target " << hwy::TargetName(target));
     std::mt19937 rng(seed);
     constexpr size_t kValues = ref::kBlockValues<Block>;
-    for (size_t tokens : {size_t{1}, size_t{3}}) {
+    // 6 tokens: a tile of four read as stored and two left over; 9: packed, two tiles of four
+    // and one left over.
+    for (size_t tokens : {size_t{1}, size_t{6}, size_t{9}}) {
       for (size_t cols : {kValues, 3 * kValues, 2048 / kValues * kValues}) {
         INFO("tokens " << tokens << " cols " << cols);
         const size_t rows = 13, blocks = cols / kValues, n = tokens * rows;
