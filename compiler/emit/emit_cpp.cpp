@@ -202,6 +202,10 @@ class Emitter : public ForwardEmitter {
       c.Line("lmc::rt::AnyBlocks {};  // [{}] {}", w.role, fmt::join(dims, ", "), tensor);
       return;
     }
+    if (w.dtype == rt::DType::kQ4_0) {  // Rows or panels, as the CPU's kernels read them.
+      c.Line("lmc::rt::Q4_0Matrix {};  // [{}] {}", w.role, fmt::join(dims, ", "), tensor);
+      return;
+    }
     c.Line("const {}* {};  // [{}] {}", WeightType(w), w.role, fmt::join(dims, ", "), tensor);
   }
 
@@ -274,9 +278,13 @@ class Emitter : public ForwardEmitter {
       c.Line("}}");
       return;
     }
-    if (w.dtype == rt::DType::kQ8_0 || w.dtype == rt::DType::kQ4_0) {  // Quantized at load.
-      c.Line("{}.{} = source.{}({}, {});", field, w.role,
-             w.dtype == rt::DType::kQ8_0 ? "Q8_0" : "Q4_0", name, DimsExpr(w.dims));
+    if (w.dtype == rt::DType::kQ8_0) {  // Quantized at load.
+      c.Line("{}.{} = source.Q8_0({}, {});", field, w.role, name, DimsExpr(w.dims));
+      return;
+    }
+    if (w.dtype == rt::DType::kQ4_0) {  // Quantized at load, repacked where that pays.
+      c.Line("{}.{} = source.Q4_0Kernel({}, {}, q4_0_panels);", field, w.role, name,
+             DimsExpr(w.dims));
       return;
     }
     if (rt::IsBlockQuantized(w.dtype)) {  // GGUF's blocks as stored, in place.
@@ -384,6 +392,10 @@ class Emitter : public ForwardEmitter {
     c.Blank();
     c.Line("void BindWeights(lmc::rt::TensorSource& source, Weights& w) {{");
     c.Indent();
+    const bool q4_0 = std::any_of(g_.weights.begin(), g_.weights.end(), [](const ir::Weight& w) {
+      return w.dtype == rt::DType::kQ4_0 && w.layer_dtypes.empty();
+    });
+    if (q4_0) c.Line("const bool q4_0_panels = lmc::kernels::ReadsQ4_0Panels();");
     for (const auto& w : g_.weights) {
       if (!w.per_layer) BindWeight(c, w);
     }

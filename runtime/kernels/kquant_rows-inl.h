@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 
+#include <utility>
+
 #include "runtime/kernels/kquant_ops.h"
 #include "runtime/kernels/kquant_scalar.h"
 #include "runtime/kernels/quant_ops.h"
@@ -40,21 +42,27 @@ inline const auto& QuantizeFor(const float* x, int n, int cols) {
   }
 }
 
+// The block type of a product's weights: a matrix of blocks, or a rt::Q4_0Matrix.
 template <typename Block>
-inline void BlockLinear(float* HWY_RESTRICT out, const Block* HWY_RESTRICT w,
-                        const float* HWY_RESTRICT x, int n, int rows, int cols) {
-  const auto& xq = QuantizeFor<Block>(x, n, cols);
+Block BlockTypeOf(const Block*);
+lmc::rt::BlockQ4_0 BlockTypeOf(const lmc::rt::Q4_0Matrix&);
+template <typename Weights>
+using BlockOf = decltype(BlockTypeOf(std::declval<const Weights&>()));
+
+template <typename Weights>
+inline void BlockLinear(float* HWY_RESTRICT out, const Weights& w, const float* HWY_RESTRICT x,
+                        int n, int rows, int cols) {
+  const auto& xq = QuantizeFor<BlockOf<Weights>>(x, n, cols);
   const size_t r = static_cast<size_t>(rows);
   lmc::rt::ParallelRows(r, static_cast<size_t>(n) * r * cols, [&](size_t begin, size_t end) {
     lmc::kernels::MatMulRows(out, w, xq, r, begin, end);
   });
 }
 
-template <typename Block>
-inline void BlockGatedLinear(float* HWY_RESTRICT out, const Block* HWY_RESTRICT w_gate,
-                             const Block* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int n,
-                             int rows, int cols, float beta) {
-  const auto& xq = QuantizeFor<Block>(x, n, cols);
+template <typename Weights>
+inline void BlockGatedLinear(float* HWY_RESTRICT out, const Weights& w_gate, const Weights& w_up,
+                             const float* HWY_RESTRICT x, int n, int rows, int cols, float beta) {
+  const auto& xq = QuantizeFor<BlockOf<Weights>>(x, n, cols);
   const size_t r = static_cast<size_t>(rows);
   lmc::rt::ParallelRows(r, 2 * static_cast<size_t>(n) * r * cols, [&](size_t begin, size_t end) {
     lmc::kernels::MatMulSwiGluRows(out, w_gate, w_up, xq, r, beta, begin, end);

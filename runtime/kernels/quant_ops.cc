@@ -483,9 +483,10 @@ void Corrections(const QuantizedActivations& x, std::vector<int32_t>& out) {
   }
 }
 
-// Each token's first `valid` of the tile's eight outputs, a token's outputs out_stride apart.
+// Each token's `valid` of the tile's eight outputs from lane `first` on, a token's outputs
+// out_stride apart.
 HWY_INLINE void StoreTile(const __m256* acc, size_t tokens, float* HWY_RESTRICT out,
-                          size_t out_stride, size_t valid) {
+                          size_t out_stride, size_t valid, size_t first = 0) {
   for (size_t t = 0; t < tokens; ++t) {
     float* to = out + t * out_stride;
     if (valid == kTileRows) {
@@ -493,7 +494,7 @@ HWY_INLINE void StoreTile(const __m256* acc, size_t tokens, float* HWY_RESTRICT 
     } else {
       alignas(32) float sums[kTileRows];
       _mm256_store_ps(sums, acc[t]);
-      std::copy_n(sums, valid, to);
+      std::copy_n(sums + first, valid, to);
     }
   }
 }
@@ -656,6 +657,13 @@ HWY_INLINE void Pack(const Block* const* rows, size_t b, PanelBlock& out) {
   }
 }
 
+// Activations 4k .. 4k + 3 of a block, in every int32 lane.
+HWY_INLINE __m256i BroadcastWord(const int8_t* x) {
+  int32_t word;
+  std::memcpy(&word, x, sizeof(word));
+  return _mm256_set1_epi32(word);
+}
+
 // kTokens tokens from t0 times a packed tile: RowTile's sums, scaled and added as there.
 template <typename Block, size_t kTokens>
 HWY_INLINE void PanelTile(const PanelBlock* panel, const QuantizedActivations& x, size_t t0,
@@ -670,11 +678,7 @@ HWY_INLINE void PanelTile(const PanelBlock* panel, const QuantizedActivations& x
     for (size_t t = 0; t < kTokens; ++t) {
       xq[t] = x.q.data() + ((t0 + t) * x.stride + b) * rt::kQuantBlock;
     }
-    auto broadcast = [&](size_t t, size_t k) {
-      int32_t word;
-      std::memcpy(&word, xq[t] + 4 * k, sizeof(word));
-      return _mm256_set1_epi32(word);
-    };
+    auto broadcast = [&](size_t t, size_t k) { return BroadcastWord(xq[t] + 4 * k); };
     __m256i sums[kTokens];
     if constexpr (std::is_same_v<Block, rt::BlockQ4_0>) {
       __m256i words[kTokens];
@@ -777,6 +781,72 @@ HWY_INLINE void MatMulRows(float* HWY_RESTRICT out, size_t out_stride, const Blo
   }
 }
 
+// Q4_0 panels (rt::PanelQ4_0), repacked at load, so every token count gets PanelTile's
+// products without packing on the fly: per block, four loads and a mask and a shift each give
+// eight rows' weights as PanelTile's words; each token's four activations, broadcast, meet them
+// in vpmaddubsw, a block's eight steps added in int16 before one vpmaddwd. The ints, and so the
+// outputs, are RowTile's. A panel is one stream of memory where stored rows are eight.
+template <size_t kTokens>
+HWY_INLINE void Q4PanelTile(const rt::PanelQ4_0* panel, const QuantizedActivations& x, size_t t0,
+                            const int32_t* HWY_RESTRICT corrections, float* HWY_RESTRICT out,
+                            size_t out_stride, size_t valid, size_t first) {
+  static_assert(rt::kPanelRows == kTileRows, "a panel is a tile");
+  const size_t blocks = rt::QuantBlocks(x.cols);
+  const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  __m256 acc[kTokens];
+  for (size_t t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
+  for (size_t b = 0; b < blocks; ++b) {
+    __m256i w[rt::kQuantBlock / 4];  // w[k]: the rows' weights 4k .. 4k + 3
+    for (size_t k = 0; k < 4; ++k) {
+      const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel[b].qs[k]));
+      w[k] = _mm256_and_si256(bytes, mask);
+      w[k + 4] = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
+    }
+    const __m256 w_scales =
+        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(panel[b].d)));
+    for (size_t t = 0; t < kTokens; ++t) {
+      const int8_t* xq = x.q.data() + ((t0 + t) * x.stride + b) * rt::kQuantBlock;
+      __m256i words = _mm256_maddubs_epi16(w[0], BroadcastWord(xq));
+      for (size_t k = 1; k < rt::kQuantBlock / 4; ++k) {
+        words = _mm256_add_epi16(words, _mm256_maddubs_epi16(w[k], BroadcastWord(xq + 4 * k)));
+      }
+      const __m256i ints = _mm256_sub_epi32(_mm256_madd_epi16(words, ones),
+                                            _mm256_set1_epi32(corrections[(t0 + t) * blocks + b]));
+      const __m256 scales = _mm256_mul_ps(w_scales, _mm256_set1_ps(x.d[(t0 + t) * x.stride + b]));
+      acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_cvtepi32_ps(ints), scales));
+    }
+  }
+  StoreTile(acc, kTokens, out + t0 * out_stride, out_stride, valid, first);
+}
+
+// Tokens [t, t + k * kTokens) of a panel tile, kTokens at a time, as far as they go; t moves on.
+template <size_t kTokens>
+HWY_INLINE void Q4PanelTiles(const rt::PanelQ4_0* panel, const QuantizedActivations& x,
+                             const int32_t* corrections, float* out, size_t out_stride,
+                             size_t valid, size_t first, size_t& t) {
+  for (; t + kTokens <= x.tokens; t += kTokens) {
+    Q4PanelTile<kTokens>(panel, x, t, corrections, out, out_stride, valid, first);
+  }
+}
+
+// MatMulRows from panels: a tile is a panel, of which rows [row_begin, row_end) are stored.
+HWY_INLINE void MatMulPanels(float* HWY_RESTRICT out, size_t out_stride, const rt::PanelQ4_0* w,
+                             const QuantizedActivations& x, size_t row_begin, size_t row_end) {
+  const size_t blocks = rt::QuantBlocks(x.cols);
+  thread_local std::vector<int32_t> corrections;  // per thread: the pool's threads call this
+  Corrections(x, corrections);
+  for (size_t r = row_begin - row_begin % kTileRows; r < row_end; r += kTileRows) {
+    const size_t first = std::max(r, row_begin) - r;
+    const size_t valid = std::min(r + kTileRows, row_end) - r - first;
+    const rt::PanelQ4_0* panel = w + r / kTileRows * blocks;
+    float* tile_out = out + (r + first - row_begin);
+    size_t t = 0;
+    Q4PanelTiles<4>(panel, x, corrections.data(), tile_out, out_stride, valid, first, t);
+    Q4PanelTiles<2>(panel, x, corrections.data(), tile_out, out_stride, valid, first, t);
+    Q4PanelTiles<1>(panel, x, corrections.data(), tile_out, out_stride, valid, first, t);
+  }
+}
+
 }  // namespace avx2
 #endif  // AVX2 and better
 
@@ -804,10 +874,40 @@ HWY_INLINE void Rows(float* HWY_RESTRICT out, size_t out_stride, const Block* HW
   }
 }
 
-template <typename Block>
-HWY_INLINE void SwiGluRows(float* HWY_RESTRICT out, const Block* HWY_RESTRICT w_gate,
-                           const Block* HWY_RESTRICT w_up, const QuantizedActivations& x,
-                           size_t rows, float beta, size_t row_begin, size_t row_end) {
+// The same from a Q4_0 matrix in either layout: the panels' products are the rows' bit for bit.
+HWY_INLINE void Rows(float* HWY_RESTRICT out, size_t out_stride, const rt::Q4_0Matrix& w,
+                     const QuantizedActivations& x, size_t row_begin, size_t row_end) {
+  if (w.rows != nullptr) {
+    Rows(out, out_stride, w.rows, x, row_begin, row_end);
+    return;
+  }
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  avx2::MatMulPanels(out, out_stride, w.panels, x, row_begin, row_end);
+  return;
+#endif
+  // Elsewhere (a layout chosen for another target): each row unpacked, then as stored.
+  const size_t blocks = rt::QuantBlocks(x.cols);
+  thread_local std::vector<rt::BlockQ4_0> row;  // per thread: the pool's threads call this
+  row.resize(blocks);
+  for (size_t r = row_begin; r < row_end; ++r) {
+    rt::UnpackQ4_0PanelRow(w.panels, blocks, r, row.data());
+    Rows(out + (r - row_begin), out_stride, row.data(), x, 0, 1);
+  }
+}
+
+// Whether this target's kernels read Q4_0 faster from panels: the AVX2 integer kernels' (the
+// VNNI ones read rows as stored, as the portable ones do).
+bool ReadsQ4_0Panels() {
+#if defined(LMC_VNNI_KERNELS) && HWY_TARGET <= HWY_AVX3
+  if (vnni::Supported()) return false;
+#endif
+  return HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2;
+}
+
+template <typename Weights>
+HWY_INLINE void SwiGluRows(float* HWY_RESTRICT out, const Weights& w_gate, const Weights& w_up,
+                           const QuantizedActivations& x, size_t rows, float beta, size_t row_begin,
+                           size_t row_end) {
   const size_t n = row_end - row_begin;
   thread_local std::vector<float> gate, up;  // per thread: the pool's threads call this
   gate.resize(x.tokens * n);
@@ -885,6 +985,15 @@ void MatMulSwiGluRowsQ4_0(float* out, const rt::BlockQ4_0* w_gate, const rt::Blo
                           size_t row_end) {
   SwiGluRows(out, w_gate, w_up, x, rows, beta, row_begin, row_end);
 }
+void MatMulRowsQ4_0Matrix(float* out, const rt::Q4_0Matrix& w, const QuantizedActivations& x,
+                          size_t rows, size_t row_begin, size_t row_end) {
+  Rows(out + row_begin, rows, w, x, row_begin, row_end);
+}
+void MatMulSwiGluRowsQ4_0Matrix(float* out, const rt::Q4_0Matrix& w_gate,
+                                const rt::Q4_0Matrix& w_up, const QuantizedActivations& x,
+                                size_t rows, float beta, size_t row_begin, size_t row_end) {
+  SwiGluRows(out, w_gate, w_up, x, rows, beta, row_begin, row_end);
+}
 
 }  // namespace HWY_NAMESPACE
 }  // namespace lmc::kernels
@@ -898,6 +1007,9 @@ HWY_EXPORT(MatMulRowsQ8_0);
 HWY_EXPORT(MatMulRowsQ4_0);
 HWY_EXPORT(MatMulSwiGluRowsQ8_0);
 HWY_EXPORT(MatMulSwiGluRowsQ4_0);
+HWY_EXPORT(MatMulRowsQ4_0Matrix);
+HWY_EXPORT(MatMulSwiGluRowsQ4_0Matrix);
+HWY_EXPORT(ReadsQ4_0Panels);
 
 void QuantizedActivations::Quantize(const float* x, size_t n_tokens, size_t n_cols) {
   tokens = n_tokens;
@@ -926,6 +1038,18 @@ void MatMulSwiGluRows(float* out, const rt::BlockQ4_0* w_gate, const rt::BlockQ4
                       size_t row_end) {
   HWY_DYNAMIC_DISPATCH(MatMulSwiGluRowsQ4_0)(out, w_gate, w_up, x, rows, beta, row_begin, row_end);
 }
+
+void MatMulRows(float* out, const rt::Q4_0Matrix& w, const QuantizedActivations& x, size_t rows,
+                size_t row_begin, size_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatMulRowsQ4_0Matrix)(out, w, x, rows, row_begin, row_end);
+}
+void MatMulSwiGluRows(float* out, const rt::Q4_0Matrix& w_gate, const rt::Q4_0Matrix& w_up,
+                      const QuantizedActivations& x, size_t rows, float beta, size_t row_begin,
+                      size_t row_end) {
+  HWY_DYNAMIC_DISPATCH(MatMulSwiGluRowsQ4_0Matrix)
+  (out, w_gate, w_up, x, rows, beta, row_begin, row_end);
+}
+bool ReadsQ4_0Panels() { return HWY_DYNAMIC_DISPATCH(ReadsQ4_0Panels)(); }
 
 }  // namespace lmc::kernels
 #endif  // HWY_ONCE

@@ -50,6 +50,18 @@ void MatMulSwiGluRows(float* out, const rt::BlockQ4_0* w_gate, const rt::BlockQ4
                       const QuantizedActivations& x, size_t rows, float beta, size_t row_begin,
                       size_t row_end);
 
+// The same products from a Q4_0 matrix in either layout (rt::Q4_0Matrix; from panels, rows
+// may begin anywhere): bit for bit those of its rows as stored.
+void MatMulRows(float* out, const rt::Q4_0Matrix& w, const QuantizedActivations& x, size_t rows,
+                size_t row_begin, size_t row_end);
+void MatMulSwiGluRows(float* out, const rt::Q4_0Matrix& w_gate, const rt::Q4_0Matrix& w_up,
+                      const QuantizedActivations& x, size_t rows, float beta, size_t row_begin,
+                      size_t row_end);
+
+// Whether the kernels the CPU runs read Q4_0 faster as panels (x86's AVX2 integer kernels,
+// without VNNI): a model asks once, at load, which layout to keep (TensorSource::Q4_0Kernel).
+bool ReadsQ4_0Panels();
+
 }  // namespace lmc::kernels
 
 #endif  // LMC_RUNTIME_KERNELS_QUANT_OPS_H_

@@ -108,6 +108,16 @@ inline void GatedLinear(float* HWY_RESTRICT out, const lmc::rt::BlockQ4_0* HWY_R
                         int n, int rows, int cols, float beta) {
   BlockGatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
 }
+// Q4_0 as the model keeps it for the kernels (stored rows or panels; quant_ops.h).
+inline void Linear(float* HWY_RESTRICT out, const lmc::rt::Q4_0Matrix& w,
+                   const float* HWY_RESTRICT x, int n, int rows, int cols) {
+  BlockLinear(out, w, x, n, rows, cols);
+}
+inline void GatedLinear(float* HWY_RESTRICT out, const lmc::rt::Q4_0Matrix& w_gate,
+                        const lmc::rt::Q4_0Matrix& w_up, const float* HWY_RESTRICT x, int n,
+                        int rows, int cols, float beta) {
+  BlockGatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
+}
 
 // out[t] += bias for each of n rows.
 inline void AddBiasRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT bias, int n, int width) {

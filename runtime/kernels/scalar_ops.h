@@ -304,6 +304,28 @@ inline void GatedLinear(float* out, const rt::BlockQ4_0* w_gate, const rt::Block
                         static_cast<size_t>(cols), beta);
 }
 
+// A Q4_0 matrix in either layout (rt::Q4_0Matrix): its rows as stored, the same products.
+inline std::vector<rt::BlockQ4_0> StoredRows(const rt::Q4_0Matrix& w, int rows, int cols) {
+  const size_t blocks = rt::QuantBlocks(static_cast<size_t>(cols));
+  std::vector<rt::BlockQ4_0> stored(static_cast<size_t>(rows) * blocks);
+  for (size_t r = 0; r < static_cast<size_t>(rows); ++r) {
+    if (w.rows != nullptr) {
+      std::copy_n(w.rows + r * blocks, blocks, stored.data() + r * blocks);
+    } else {
+      rt::UnpackQ4_0PanelRow(w.panels, blocks, r, stored.data() + r * blocks);
+    }
+  }
+  return stored;
+}
+inline void Linear(float* out, const rt::Q4_0Matrix& w, const float* x, int n, int rows, int cols) {
+  Linear(out, StoredRows(w, rows, cols).data(), x, n, rows, cols);
+}
+inline void GatedLinear(float* out, const rt::Q4_0Matrix& w_gate, const rt::Q4_0Matrix& w_up,
+                        const float* x, int n, int rows, int cols, float beta) {
+  GatedLinear(out, StoredRows(w_gate, rows, cols).data(), StoredRows(w_up, rows, cols).data(), x, n,
+              rows, cols, beta);
+}
+
 // out[t] += bias for each of n rows.
 inline void AddBiasRows(float* out, const float* bias, int n, int width) {
   for (int t = 0; t < n; ++t) AddInPlace(out + static_cast<size_t>(t) * width, bias, width);

@@ -16,6 +16,8 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <iterator>
 #include <limits>
 
 namespace lmc::rt {
@@ -34,6 +36,59 @@ static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18, "GGUF block si
 
 // Blocks per row of `cols` values.
 constexpr size_t QuantBlocks(size_t cols) { return (cols + kQuantBlock - 1) / kQuantBlock; }
+
+// Block b of eight consecutive rows of a Q4_0 matrix, interleaved for the AVX2 kernels:
+// qs[k][r] is row r's bytes 4k .. 4k + 3 (so a 32-byte load holds four bytes of each row,
+// and one mask and one shift give eight rows' weights 4k .. 4k + 3 and 16 + 4k .. 19 + 4k), d[r]
+// its scale. The same bytes as the eight BlockQ4_0, in another order.
+inline constexpr size_t kPanelRows = 8;
+struct PanelQ4_0 {
+  uint8_t qs[kQuantBlock / 8][kPanelRows][4];
+  uint16_t d[kPanelRows];
+};
+static_assert(sizeof(PanelQ4_0) == kPanelRows * sizeof(BlockQ4_0), "a panel is its rows' bytes");
+
+// A Q4_0 matrix [rows, cols] as the kernels read it: `rows` as stored, or, where they read them
+// faster (x86 without VNNI), `panels` (the other null): panel p * blocks + b is block b of
+// rows 8p .. 8p + 7, a last partial panel padded with zero rows.
+struct Q4_0Matrix {
+  const BlockQ4_0* rows = nullptr;
+  const PanelQ4_0* panels = nullptr;
+};
+
+// Panels of a matrix of `rows` rows of `blocks` blocks.
+constexpr size_t Q4_0PanelCount(size_t rows, size_t blocks) {
+  return (rows + kPanelRows - 1) / kPanelRows * blocks;
+}
+// Rows [0, rows) of `w` (rows * blocks blocks) as Q4_0PanelCount(rows, blocks) panels, and back:
+// row r's blocks out of `panels`.
+inline void PackQ4_0Panels(const BlockQ4_0* w, size_t rows, size_t blocks, PanelQ4_0* panels) {
+  BlockQ4_0 zero{0, {}};
+  std::fill(std::begin(zero.qs), std::end(zero.qs), uint8_t{0x88});  // weights 0
+  for (size_t r0 = 0; r0 < rows; r0 += kPanelRows) {
+    for (size_t b = 0; b < blocks; ++b) {
+      PanelQ4_0& panel = panels[r0 / kPanelRows * blocks + b];
+      for (size_t i = 0; i < kPanelRows; ++i) {
+        const BlockQ4_0& block = r0 + i < rows ? w[(r0 + i) * blocks + b] : zero;
+        panel.d[i] = block.d;
+        for (size_t k = 0; k < std::size(panel.qs); ++k) {
+          std::memcpy(panel.qs[k][i], block.qs + 4 * k, 4);
+        }
+      }
+    }
+  }
+}
+
+inline void UnpackQ4_0PanelRow(const PanelQ4_0* panels, size_t blocks, size_t r, BlockQ4_0* row) {
+  const size_t i = r % kPanelRows;
+  for (size_t b = 0; b < blocks; ++b) {
+    const PanelQ4_0& panel = panels[r / kPanelRows * blocks + b];
+    row[b].d = panel.d[i];
+    for (size_t k = 0; k < std::size(panel.qs); ++k) {
+      std::memcpy(row[b].qs + 4 * k, panel.qs[k][i], 4);
+    }
+  }
+}
 
 // Exact widening of binary16 bits to float (as F16ToF32, branch-light for the kernels): the
 // f16 exponent and mantissa, shifted into a float, are the value times 2^-112, which one

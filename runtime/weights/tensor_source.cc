@@ -445,6 +445,26 @@ const BlockQ4_0* TensorSource::Q4_0(const std::string& name, const Shape& shape)
   return Quantized(name, shape, q4_0_copies_, DType::kQ4_0, QuantizeRowQ4_0);
 }
 
+Q4_0Matrix TensorSource::Q4_0Kernel(const std::string& name, const Shape& shape, bool panels) {
+  if (!panels) return {.rows = Q4_0(name, shape)};
+  auto& packed = q4_0_panels_[Resolve(name)];
+  if (packed == nullptr) {
+    const BlockQ4_0* rows = Q4_0(name, shape);
+    const size_t n_rows = static_cast<size_t>(shape[0]);
+    const size_t blocks = QuantBlocks(static_cast<size_t>(shape[1]));
+    packed = std::make_unique<PanelQ4_0[]>(std::max<size_t>(Q4_0PanelCount(n_rows, blocks), 1));
+    PackQ4_0Panels(rows, n_rows, blocks, packed.get());
+    // The rows are not read again: a converted copy is freed, a mapped file's pages given back.
+    const auto copy = q4_0_copies_.find(Resolve(name));
+    if (copy != q4_0_copies_.end() && copy->second.get() == rows) {
+      q4_0_copies_.erase(copy);
+    } else {
+      ReleasePages(rows, n_rows * blocks * sizeof(BlockQ4_0));
+    }
+  }
+  return {.panels = packed.get()};
+}
+
 const std::byte* TensorSource::Blocks(const std::string& name, const Shape& shape, DType dtype) {
   const TensorView view = std::as_const(*this).Tensor(name, shape);
   if (shape.size() != 2) Fail("internal error: block tensor '{}' is not a matrix", name);

@@ -160,6 +160,9 @@ class TensorSource {
   // the other block type is refused (requantizing would round twice).
   const BlockQ8_0* Q8_0(const std::string& name, const Shape& shape);
   const BlockQ4_0* Q4_0(const std::string& name, const Shape& shape);
+  // The same Q4_0 matrix for the kernels: with `panels`, repacked once into storage the source
+  // owns (its rows' memory given back), else Q4_0's rows.
+  Q4_0Matrix Q4_0Kernel(const std::string& name, const Shape& shape, bool panels);
 
   // The matrix `shape` [rows, cols] as the blocks of `dtype` it is stored in (any block type:
   // GGUF's k-quants, Q4_1, Q5_0, Q5_1, IQ4_NL, and Q8_0 / Q4_0 too), in place (copied once
@@ -187,6 +190,7 @@ class TensorSource {
   std::map<std::string, std::unique_ptr<uint16_t[]>> bf16_copies_;
   std::map<std::string, std::unique_ptr<BlockQ8_0[]>> q8_0_copies_;
   std::map<std::string, std::unique_ptr<BlockQ4_0[]>> q4_0_copies_;
+  std::map<std::string, std::unique_ptr<PanelQ4_0[]>> q4_0_panels_;
   std::map<std::string, std::unique_ptr<std::byte[]>> block_copies_;
 };
 

@@ -46,6 +46,10 @@ void LinearQ8_0(float* out, const BlockQ8_0* w, const float* x, int n, int rows,
 void LinearQ4_0(float* out, const BlockQ4_0* w, const float* x, int n, int rows, int cols) {
   k::Linear(out, w, x, n, rows, cols);
 }
+void LinearQ4_0Matrix(float* out, const lmc::rt::Q4_0Matrix& w, const float* x, int n, int rows,
+                      int cols) {
+  k::Linear(out, w, x, n, rows, cols);
+}
 void GatedLinearF32(float* out, const float* w_gate, const float* w_up, const float* x, int n,
                     int rows, int cols, float beta) {
   k::GatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
@@ -60,6 +64,11 @@ void GatedLinearQ8_0(float* out, const BlockQ8_0* w_gate, const BlockQ8_0* w_up,
 }
 void GatedLinearQ4_0(float* out, const BlockQ4_0* w_gate, const BlockQ4_0* w_up, const float* x,
                      int n, int rows, int cols, float beta) {
+  k::GatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
+}
+void GatedLinearQ4_0Matrix(float* out, const lmc::rt::Q4_0Matrix& w_gate,
+                           const lmc::rt::Q4_0Matrix& w_up, const float* x, int n, int rows,
+                           int cols, float beta) {
   k::GatedLinear(out, w_gate, w_up, x, n, rows, cols, beta);
 }
 void AddBiasRows(float* out, const float* bias, int n, int width) {
@@ -182,10 +191,12 @@ HWY_EXPORT(LinearF32);
 HWY_EXPORT(LinearBF16);
 HWY_EXPORT(LinearQ8_0);
 HWY_EXPORT(LinearQ4_0);
+HWY_EXPORT(LinearQ4_0Matrix);
 HWY_EXPORT(GatedLinearF32);
 HWY_EXPORT(GatedLinearBF16);
 HWY_EXPORT(GatedLinearQ8_0);
 HWY_EXPORT(GatedLinearQ4_0);
+HWY_EXPORT(GatedLinearQ4_0Matrix);
 HWY_EXPORT(AddBiasRows);
 HWY_EXPORT(LayerNormRows);
 HWY_EXPORT(ReluRows);
@@ -244,6 +255,9 @@ void Linear(float* out, const BlockQ8_0* w, const float* x, int n, int rows, int
 void Linear(float* out, const BlockQ4_0* w, const float* x, int n, int rows, int cols) {
   HWY_DYNAMIC_DISPATCH(LinearQ4_0)(out, w, x, n, rows, cols);
 }
+void Linear(float* out, const rt::Q4_0Matrix& w, const float* x, int n, int rows, int cols) {
+  HWY_DYNAMIC_DISPATCH(LinearQ4_0Matrix)(out, w, x, n, rows, cols);
+}
 void GatedLinear(float* out, const float* w_gate, const float* w_up, const float* x, int n,
                  int rows, int cols, float beta) {
   HWY_DYNAMIC_DISPATCH(GatedLinearF32)(out, w_gate, w_up, x, n, rows, cols, beta);
@@ -259,6 +273,10 @@ void GatedLinear(float* out, const BlockQ8_0* w_gate, const BlockQ8_0* w_up, con
 void GatedLinear(float* out, const BlockQ4_0* w_gate, const BlockQ4_0* w_up, const float* x, int n,
                  int rows, int cols, float beta) {
   HWY_DYNAMIC_DISPATCH(GatedLinearQ4_0)(out, w_gate, w_up, x, n, rows, cols, beta);
+}
+void GatedLinear(float* out, const rt::Q4_0Matrix& w_gate, const rt::Q4_0Matrix& w_up,
+                 const float* x, int n, int rows, int cols, float beta) {
+  HWY_DYNAMIC_DISPATCH(GatedLinearQ4_0Matrix)(out, w_gate, w_up, x, n, rows, cols, beta);
 }
 void AddBiasRows(float* out, const float* bias, int n, int width) {
   HWY_DYNAMIC_DISPATCH(AddBiasRows)(out, bias, n, width);
@@ -1614,6 +1632,45 @@ static void CheckQuantizedMatMul(uint32_t seed) {
           ref::GatedLinear(ref_gated.data(), w_blocks.data(), up_blocks.data(), x.data(),
                            Int(tokens), Int(rows), Int(cols), 1.0f);
           if (exact) ExpectClose(gated.data(), ref_gated.data(), n, 2e-6f, 1e-7f);
+          // Q4_0 repacked into panels (what a model keeps where ReadsQ4_0Panels): every product
+          // above, bit for bit, on every target; rows split anywhere; the mirror's the same.
+          if constexpr (std::is_same_v<Block, lmc::rt::BlockQ4_0>) {
+            const size_t panels = lmc::rt::Q4_0PanelCount(rows, blocks);
+            std::vector<lmc::rt::PanelQ4_0> w_panels(panels), up_panels(panels);
+            lmc::rt::PackQ4_0Panels(w_blocks.data(), rows, blocks, w_panels.data());
+            lmc::rt::PackQ4_0Panels(up_blocks.data(), rows, blocks, up_panels.data());
+            for (size_t r = 0; r < rows; ++r) {
+              Block row[4096 / 32];
+              lmc::rt::UnpackQ4_0PanelRow(w_panels.data(), blocks, r, row);
+              CHECK(std::memcmp(row, w_blocks.data() + r * blocks, blocks * sizeof(Block)) == 0);
+            }
+            const lmc::rt::Q4_0Matrix pw{.panels = w_panels.data()}, pu{.panels = up_panels.data()};
+            std::vector<float> p_whole = Guarded(n), p_split = Guarded(n), p_swiglu = Guarded(n),
+                               p_linear = Guarded(n), p_gated = Guarded(n), mirror(n);
+            k::MatMulRows(p_whole.data(), pw, xq, rows, 0, rows);
+            CHECK(FirstBitDifference(p_whole.data(), whole.data(), n) == n);
+            const size_t third = rows / 3;
+            for (auto [begin, end] : {std::pair{size_t{0}, third}, std::pair{third, rows}}) {
+              if (begin == end) continue;
+              k::MatMulRows(p_split.data(), pw, xq, rows, begin, end);
+              k::MatMulSwiGluRows(p_swiglu.data(), pw, pu, xq, rows, 1.0f, begin, end);
+            }
+            CHECK(FirstBitDifference(p_split.data(), whole.data(), n) == n);
+            CHECK(FirstBitDifference(p_swiglu.data(), swiglu.data(), n) == n);
+            simd::Linear(p_linear.data(), pw, x.data(), Int(tokens), Int(rows), Int(cols));
+            simd::GatedLinear(p_gated.data(), pw, pu, x.data(), Int(tokens), Int(rows), Int(cols),
+                              1.0f);
+            CHECK(FirstBitDifference(p_linear.data(), whole.data(), n) == n);
+            CHECK(FirstBitDifference(p_gated.data(), swiglu.data(), n) == n);
+            for (const auto* v : {&p_whole, &p_split, &p_swiglu, &p_linear, &p_gated}) {
+              CHECK(GuardIntact(*v, n));
+            }
+            ref::Linear(mirror.data(), pw, x.data(), Int(tokens), Int(rows), Int(cols));
+            CHECK(FirstBitDifference(mirror.data(), want.data(), n) == n);
+            ref::GatedLinear(mirror.data(), pw, pu, x.data(), Int(tokens), Int(rows), Int(cols),
+                             1.0f);
+            CHECK(FirstBitDifference(mirror.data(), ref_gated.data(), n) == n);
+          }
         }
       }
     }
