@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -589,6 +590,84 @@ HWY_INLINE void SwiGluRows(float* HWY_RESTRICT out, const Block* HWY_RESTRICT w_
   }
 }
 
+// rt::QuantizeRowQ8_K for `tokens` rows of `cols`, bit for bit. AVX2: the largest magnitude by
+// vmaxps (a NaN lane never wins, as in the reference's a > amax), the first value of that
+// magnitude by a compare, then the reference's products iscale * x, clamped, rounded half to
+// even by vcvtps2dq (ggml's nearest_int: the same for |v| <= 127), NaN inputs to 0, and the
+// sums of 16 codes by vpmaddubsw / vphaddw (exact integers).
+void QuantizeQ8KRows(const float* HWY_RESTRICT x, size_t tokens, size_t cols,
+                     rt::BlockQ8_K* HWY_RESTRICT out) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  const size_t per_row = cols / rt::kSuperBlock;
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (size_t i = 0; i < tokens * per_row; ++i) {
+    const float* in = x + i * rt::kSuperBlock;
+    rt::BlockQ8_K& y = out[i];
+    __m256 amax8 = _mm256_setzero_ps();
+    for (size_t j = 0; j < rt::kSuperBlock; j += 8) {
+      amax8 = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(in + j)), amax8);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax8), _mm256_extractf128_ps(amax8, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    if (amax == 0.0f || !std::isfinite(amax)) {
+      y.d = 0.0f;
+      std::fill_n(y.qs, rt::kSuperBlock, int8_t{0});
+      std::fill_n(y.bsums, rt::kSuperBlock / 16, int16_t{0});
+      continue;
+    }
+    float max = 0.0f;
+    const __m256 target = _mm256_set1_ps(amax);
+    for (size_t j = 0; j < rt::kSuperBlock; j += 8) {
+      const __m256 v = _mm256_loadu_ps(in + j);
+      const int hits =
+          _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, v), target, _CMP_EQ_OQ));
+      if (hits != 0) {
+        max = in[j + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(hits)))];
+        break;
+      }
+    }
+    const float iscale = -127.0f / max;
+    const __m256 scale = _mm256_set1_ps(iscale), lo = _mm256_set1_ps(-127.0f),
+                 hi = _mm256_set1_ps(127.0f);
+    for (size_t j = 0; j < rt::kSuperBlock; j += 32) {
+      __m256i q32[4];
+      for (size_t k = 0; k < 4; ++k) {
+        const __m256 scaled = _mm256_mul_ps(scale, _mm256_loadu_ps(in + j + 8 * k));
+        const __m256 clamped = _mm256_min_ps(_mm256_max_ps(scaled, lo), hi);
+        const __m256 finite = _mm256_cmp_ps(scaled, scaled, _CMP_ORD_Q);
+        q32[k] = _mm256_cvtps_epi32(_mm256_and_ps(clamped, finite));
+      }
+      // int32 -> int8 in order: packs interleave 128-bit halves, the permute undoes it.
+      const __m256i q16a = _mm256_packs_epi32(q32[0], q32[1]);
+      const __m256i q16b = _mm256_packs_epi32(q32[2], q32[3]);
+      const __m256i q8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16a, q16b),
+                                                     _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y.qs + j), q8);
+    }
+    const __m256i ones = _mm256_set1_epi8(1);
+    __m256i pairs[8];
+    for (size_t k = 0; k < 8; ++k) {
+      pairs[k] = _mm256_maddubs_epi16(ones, avx2::Load(y.qs + 32 * k));  // 16 pair sums
+    }
+    // Three rounds of adjacent adds leave the sums of 16 codes of the even groups in the low
+    // half (groups 0, 2, .., 14), of the odd ones in the high half; interleaved in order.
+    __m256i s4[4], s8[2];
+    for (size_t k = 0; k < 4; ++k) s4[k] = _mm256_hadd_epi16(pairs[2 * k], pairs[2 * k + 1]);
+    for (size_t k = 0; k < 2; ++k) s8[k] = _mm256_hadd_epi16(s4[2 * k], s4[2 * k + 1]);
+    const __m256i s16 = _mm256_hadd_epi16(s8[0], s8[1]);
+    const __m128i even = _mm256_castsi256_si128(s16), odd = _mm256_extracti128_si256(s16, 1);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y.bsums), _mm_unpacklo_epi16(even, odd));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y.bsums + 8), _mm_unpackhi_epi16(even, odd));
+    y.d = 1.0f / iscale;
+  }
+#else
+  const size_t per_row = cols / rt::kSuperBlock;
+  for (size_t t = 0; t < tokens; ++t) rt::QuantizeRowQ8_K(x + t * cols, cols, out + t * per_row);
+#endif
+}
+
 #define LMC_KQUANT_TARGET_FUNCTIONS(Block, Activations)                                         \
   void MatMulRows##Block(float* out, const rt::Block* w, const Activations& x, size_t rows,     \
                          size_t row_begin, size_t row_end) {                                    \
@@ -617,14 +696,13 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace lmc::kernels {
 
+HWY_EXPORT(QuantizeQ8KRows);
+
 void Q8KActivations::Quantize(const float* x, size_t n_tokens, size_t n_cols) {
   tokens = n_tokens;
   cols = n_cols;
-  const size_t per_row = cols / rt::kSuperBlock;
-  blocks.resize(tokens * per_row);
-  for (size_t t = 0; t < tokens; ++t) {
-    rt::QuantizeRowQ8_K(x + t * cols, cols, blocks.data() + t * per_row);
-  }
+  blocks.resize(tokens * (cols / rt::kSuperBlock));
+  HWY_DYNAMIC_DISPATCH(QuantizeQ8KRows)(x, tokens, cols, blocks.data());
 }
 
 #define LMC_KQUANT_DISPATCH(Block, Activations)                                          \

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <type_traits>
@@ -149,6 +150,41 @@ TEST_CASE("QuantizeRowQ8_K follows ggml's reference", "[kquant]") {
   CHECK(q[0].d == -2.0f);
   CHECK(q[0].qs[5] == -127);
   CHECK(q[0].qs[0] == 0);  // -0.5 rounds to even: 0
+}
+
+// Q8KActivations (the kernels' own quantizer) against QuantizeRowQ8_K byte for byte on every
+// target: random rows at several scales, ties for the largest magnitude (+v before -v and the
+// reverse), a zero block, an infinite one and NaN inputs.
+TEST_CASE("Q8KActivations quantize as QuantizeRowQ8_K on every target", "[kquant]") {
+  struct Reset {
+    ~Reset() { hwy::SetSupportedTargetsForTest(0); }
+  } reset;
+  constexpr size_t kCols = 4 * rt::kSuperBlock, kTokens = 5;
+  std::mt19937 rng(8);
+  std::vector<float> x = RandomFloats(kTokens * kCols, rng, 3.0f);
+  for (size_t j = 0; j < rt::kSuperBlock; ++j) x[kCols + j] *= 1e-30f;  // tiny values
+  x[2 * kCols + 7] = 50.0f, x[2 * kCols + 9] = -50.0f;                  // tie: +50 first
+  x[2 * kCols + 256 + 3] = -50.0f, x[2 * kCols + 256 + 200] = 50.0f;    // tie: -50 first
+  std::fill_n(x.begin() + 2 * kCols + 512, rt::kSuperBlock, 0.0f);      // a zero block
+  x[3 * kCols + 17] = std::numeric_limits<float>::infinity();
+  x[3 * kCols + 256 + 5] = std::numeric_limits<float>::quiet_NaN();
+  x[3 * kCols + 512] = std::numeric_limits<float>::quiet_NaN();  // NaN first in its block
+  for (size_t j = 0; j < kCols; ++j) x[4 * kCols + j] = static_cast<float>(j % 9) - 4.0f;
+  std::vector<rt::BlockQ8_K> want(kTokens * kCols / rt::kSuperBlock);
+  for (size_t t = 0; t < kTokens; ++t) {
+    rt::QuantizeRowQ8_K(x.data() + t * kCols, kCols, want.data() + t * kCols / rt::kSuperBlock);
+  }
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    INFO("target " << hwy::TargetName(target));
+    lmc::kernels::Q8KActivations got;
+    got.Quantize(x.data(), kTokens, kCols);
+    REQUIRE(got.blocks.size() == want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      INFO("block " << i);
+      CHECK(std::memcmp(&got.blocks[i], &want[i], sizeof(rt::BlockQ8_K)) == 0);
+    }
+  }
 }
 
 // The unpacked integers of hand-made blocks.
