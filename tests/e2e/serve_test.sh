@@ -61,6 +61,14 @@ trap 'for p in ${main_pid:-} ${plain_pid:-} ${keyed_pid:-} ${busy_pid:-}; do kil
 start_server main "$model" --slots 2 --queue 8 --timeout 1
 echo "main server: $main_url"
 
+# Bad flags: one line, before serving.
+expect_error "serve without --weights" 2 "needs --weights" -- "$model" serve --port 0
+expect_error "serve --host NAME" 1 "expected an IP address" -- "$model" serve "${W[@]}" --host example.com
+expect_error "serve on a port in use" 1 "Address already in use" -- \
+  "$model" serve "${W[@]}" --port "${main_url##*:}"
+expect_error "serve --api-key-file missing" 2 "--api-key-file" -- \
+  "$model" serve "${W[@]}" --api-key-file "$work/no-such-key"
+
 # request METHOD PATH [BODY] [CURL FLAGS...]: sets $code and $body.
 request() {
   local method=$1 path=$2 data=${3:-}
