@@ -9,6 +9,7 @@
 //   MODEL detokenize [--tokenizer T] ... (IDS... | --stdin | --jsonl)  as `lmc detokenize`
 //   MODEL info
 //   MODEL bench --weights W [-p N] [-n N] [--depth D] [--reps R] [--json]
+//   MODEL perplexity --weights W (--file TEXT | --tokens 1,2,3) [--ctx N] [--stride S] [--json]
 //   MODEL serve --weights W [--host H] [--port P] [--slots N] [--ctx N] ...  (docs/serving.md)
 //   MODEL --help, MODEL COMMAND --help: the commands, a command's flags (from the lists
 //   each command parses)
@@ -42,6 +43,7 @@
 #include "runtime/chat/template_runtime.h"
 #include "runtime/cli/args.h"
 #include "runtime/cli/bench.h"
+#include "runtime/cli/perplexity_command.h"
 #include "runtime/cli/tokenize_command.h"
 #include "runtime/model/model.h"
 #include "runtime/sampling/prompt_lookup.h"
@@ -860,6 +862,10 @@ std::vector<CommandHelp> Commands() {
                       "Measures prefill and decode speed beside this machine's read bandwidth "
                       "and FMA peak.",
                       threaded(kBenchFlags)});
+  commands.push_back({"perplexity", "",
+                      "Scores a text (--file) over sliding windows: perplexity and its standard "
+                      "error.",
+                      threaded(kPerplexityFlags)});
   commands.push_back({"serve", "",
                       "An OpenAI-compatible HTTP server: completions and chat, streamed or not, "
                       "for many clients at once (docs/serving.md).",
@@ -927,6 +933,7 @@ int main(int argc, char** argv) {
     if (command == "detokenize") return RunDetokenize(argc - 1, argv + 1, ModelTokenizer());
     if (command == "info") return Info(argc, argv);
     if (command == "serve") return lmc::serve::RunServe(argc, argv, ModelTokenizer());
+    if (command == "perplexity") return RunPerplexity(argc, argv, ModelTokenizer());
     std::string names;
     for (const CommandHelp& c : Commands()) names += (names.empty() ? "" : ", ") + c.name;
     fmt::print(stderr, "error: unknown command '{}'; expected one of: {} (or --help)\n", command,

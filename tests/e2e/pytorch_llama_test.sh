@@ -5,7 +5,8 @@
 # a 70-token prompt and its greedy continuation. The binary lmc builds from
 # tests/specs/valid/tiny_llama_hf.yaml must give those logits within 1e-4
 # through the prefill and the decode path, and the same greedy ids; also with
-# the weights stored as bf16 (converted to f32 at load).
+# the weights stored as bf16 (converted to f32 at load). And `perplexity` over the
+# prompt's ids equals PyTorch's sliding-window perplexity within 1e-4.
 # usage: pytorch_llama_test.sh LMC SOURCE_DIR CACHE_DIR
 source "$(dirname "$0")/lib.sh"
 lmc=$1 src=$2 cache=$3
@@ -22,7 +23,7 @@ for dtype in F32 BF16; do
   ref=$tmp/ref-$dtype
   /usr/bin/python3 "$src/tests/reference/make_hf_llama.py" "$ref" --vocab 97 --d-model 48 \
     --layers 2 --heads 6 --kv-heads 2 --hidden 100 --max-seq-len 160 --theta 10000 --eps 1e-5 \
-    --prompt "$prompt" --steps 16 --dtype "$dtype" --seed 11 >/dev/null ||
+    --prompt "$prompt" --steps 16 --dtype "$dtype" --seed 11 --perplexity 48,20 >/dev/null ||
     { fail "$dtype: make_hf_llama.py"; continue; }
   for path in prefill decode; do
     flag=(); [ "$path" = decode ] && flag=(--decode)
@@ -39,5 +40,25 @@ for dtype in F32 BF16; do
     --temperature 0 2>/dev/null)
   [ "$got" = "$want" ] && pass "$dtype greedy ids equal PyTorch's ($got)" ||
     fail "$dtype greedy ids: got '$got', PyTorch '$want'"
+  if "$tmp/tiny" perplexity --weights "$ref/model.safetensors" --tokens "$prompt" --ctx 48 \
+    --stride 20 --json >"$tmp/ppl.json"; then
+    if report=$(/usr/bin/python3 - "$ref/perplexity.json" "$tmp/ppl.json" <<'PY'
+import json, sys
+want, got = (json.load(open(p)) for p in sys.argv[1:])
+for key in ("perplexity", "standard_error"):
+    rel = abs(got[key] - want[key]) / want[key]
+    assert rel < 1e-4, f"{key}: lmc {got[key]:.6f}, PyTorch {want[key]:.6f} (rel {rel:.1e})"
+assert got["scored"] == want["scored"], f"scored {got['scored']} vs {want['scored']}"
+print(f"perplexity {got['perplexity']:.5f} +/- {got['standard_error']:.5f}, {got['scored']} scored, "
+      f"PyTorch {want['perplexity']:.5f}")
+PY
+    ); then
+      pass "$dtype perplexity (ctx 48, stride 20) vs PyTorch: $report"
+    else
+      fail "$dtype perplexity: $report"
+    fi
+  else
+    fail "$dtype perplexity failed"
+  fi
 done
 finish

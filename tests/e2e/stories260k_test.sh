@@ -102,6 +102,39 @@ best = max(range(512), key=lambda i: row[i])
 assert best == int(sys.argv[3]), (best, sys.argv[3])
 PY
 
+# perplexity of a text: the model scores its own greedy story as very likely, a shuffled
+# one as far less; --tokens gives the same value as the text's ids; bad flags and inputs
+# are one line each.
+story=$reference/stories260K_greedy_once_upon_a_time_n64.txt
+expect_status 0 "perplexity --file" -- "$model" perplexity --weights "$weights" \
+  --tokenizer "$tokenizer" --file "$story" --ctx 48 --stride 16 --json
+ppl_story=$out
+tr ' ' '\n' <"$story" | sort | tr '\n' ' ' >"$tmp/shuffled.txt"
+ppl_shuffled=$("$model" perplexity --weights "$weights" --tokenizer "$tokenizer" \
+  --file "$tmp/shuffled.txt" --ctx 48 --stride 16 --json 2>/dev/null)
+ids=$("$model" tokenize --bos --tokenizer "$tokenizer" --stdin <"$story" | tr ' ' ',')
+ppl_ids=$("$model" perplexity --weights "$weights" --tokens "$ids" --ctx 48 --stride 16 --json)
+if report=$(python3 - "$ppl_story" "$ppl_shuffled" "$ppl_ids" <<'PY'
+import json, sys
+story, shuffled, ids = (json.loads(v) for v in sys.argv[1:])
+assert 1 < story["perplexity"] < 3, story
+assert shuffled["perplexity"] > 10 * story["perplexity"], (story, shuffled)
+assert ids == story, (ids, story)
+assert story["scored"] == story["tokens"] - 1 and len(story["windows"]) > 1, story
+print(f"story {story['perplexity']:.3f} +/- {story['standard_error']:.3f}, "
+      f"shuffled {shuffled['perplexity']:.1f}")
+PY
+); then pass "perplexity: $report"; else fail "perplexity: $report"; fi
+: >"$tmp/empty.txt"
+expect_error "perplexity of an empty file" 2 "at least 2" -- "$model" perplexity \
+  --weights "$weights" --tokenizer "$tokenizer" --file "$tmp/empty.txt"
+expect_error "perplexity of a missing file" 1 "$tmp/none.txt" -- "$model" perplexity \
+  --weights "$weights" --tokenizer "$tokenizer" --file "$tmp/none.txt"
+expect_error "perplexity --stride 0" 2 "--stride" -- "$model" perplexity --weights "$weights" \
+  --tokens 1,2,3 --stride 0
+expect_error "perplexity --file and --tokens" 2 "--file or --tokens" -- "$model" perplexity \
+  --weights "$weights" --tokens 1,2,3 --file "$story"
+
 expect_status 0 "info" -- "$model" info
 case "$out" in *"model: stories260k"*"build: lmc"*"name: stories260k"*) pass "info shows spec and build" ;;
   *) fail "info output: $out" ;; esac

@@ -17,6 +17,9 @@ Writes into OUT:
   logits.npy         float32 [T, vocab]: one full-sequence forward of the prompt
   greedy_ids.txt     the N ids greedy decoding appends to the prompt, each step a
                      forward over the whole growing sequence (no KV cache)
+  perplexity.json    with --perplexity CTX,STRIDE: the prompt's sliding-window perplexity
+                     (Hugging Face's guide: windows of CTX ids every STRIDE, each scoring
+                     the ids no earlier window scored, with torch's cross_entropy)
 
 Run with Debian's python: /usr/bin/python3 tests/reference/make_hf_llama.py OUT
 """
@@ -260,6 +263,7 @@ def main():
                    help="arithmetic of the reference forward")
     p.add_argument("--prompt", default="1,17,42,99,3,250,7,128", help="comma-separated prompt ids")
     p.add_argument("--steps", type=int, default=16, help="greedy steps")
+    p.add_argument("--perplexity", help="CTX,STRIDE: also the prompt's sliding-window perplexity")
     a = p.parse_args()
 
     head_dim = a.head_dim or a.d_model // a.heads
@@ -338,6 +342,27 @@ def main():
             min_gap = min(min_gap, float(top2[0] - top2[1]))
             ids.append(int(torch.argmax(last)))
     greedy = ids[len(prompt) :]
+    if a.perplexity:
+        ctx, stride = (int(v) for v in a.perplexity.split(","))
+        with torch.no_grad():
+            nlls, prev_end, begin = [], 0, 0
+            while True:
+                end = min(begin + ctx, len(prompt))
+                window = torch.tensor([prompt[begin:end]])
+                window_logits = model(window)[0]
+                first = max(prev_end, begin + 1)  # targets [first, end)
+                nlls.append(torch.nn.functional.cross_entropy(
+                    window_logits[first - 1 - begin : end - 1 - begin],
+                    window[0, first - begin : end - begin], reduction="none"))
+                prev_end = end
+                if end == len(prompt):
+                    break
+                begin += stride
+            nll = torch.cat(nlls)
+            mean = float(nll.mean())
+            error = math.exp(mean) * float(nll.std() / math.sqrt(len(nll)))
+        with open(os.path.join(a.out, "perplexity.json"), "w") as f:
+            json.dump({"perplexity": math.exp(mean), "standard_error": error, "scored": len(nll)}, f)
     # A near tie would make greedy ids depend on rounding: pick another seed.
     if a.steps > 0 and min_gap < 1e-3:
         sys.exit(f"make_hf_llama.py: top-2 logit gap {min_gap:.2e} < 1e-3 in greedy decoding; use another --seed")
