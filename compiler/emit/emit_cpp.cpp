@@ -202,11 +202,17 @@ class Emitter : public ForwardEmitter {
       c.Line("lmc::rt::AnyBlocks {};  // [{}] {}", w.role, fmt::join(dims, ", "), tensor);
       return;
     }
-    if (w.dtype == rt::DType::kQ4_0) {  // Rows or panels, as the CPU's kernels read them.
+    if (ReadAsQ4_0Matrix(w)) {  // Rows or panels, as the CPU's kernels read them.
       c.Line("lmc::rt::Q4_0Matrix {};  // [{}] {}", w.role, fmt::join(dims, ", "), tensor);
       return;
     }
     c.Line("const {}* {};  // [{}] {}", WeightType(w), w.role, fmt::join(dims, ", "), tensor);
+  }
+
+  // A Q4_0 matrix the products read, in the layout the CPU's kernels prefer; a table whose
+  // rows are gathered (the token embedding) keeps its rows.
+  static bool ReadAsQ4_0Matrix(const ir::Weight& w) {
+    return w.dtype == rt::DType::kQ4_0 && w.layer_dtypes.empty() && w.role != "token_embedding";
   }
 
   // The enumerator of `dtype`: lmc::rt::DType::kQ4_K.
@@ -278,11 +284,12 @@ class Emitter : public ForwardEmitter {
       c.Line("}}");
       return;
     }
-    if (w.dtype == rt::DType::kQ8_0) {  // Quantized at load.
-      c.Line("{}.{} = source.Q8_0({}, {});", field, w.role, name, DimsExpr(w.dims));
+    if (w.dtype == rt::DType::kQ8_0 || (w.dtype == rt::DType::kQ4_0 && !ReadAsQ4_0Matrix(w))) {
+      c.Line("{}.{} = source.{}({}, {});", field, w.role,  // Quantized at load.
+             w.dtype == rt::DType::kQ8_0 ? "Q8_0" : "Q4_0", name, DimsExpr(w.dims));
       return;
     }
-    if (w.dtype == rt::DType::kQ4_0) {  // Quantized at load, repacked where that pays.
+    if (ReadAsQ4_0Matrix(w)) {  // Quantized at load, repacked where that pays.
       c.Line("{}.{} = source.Q4_0Kernel({}, {}, q4_0_panels);", field, w.role, name,
              DimsExpr(w.dims));
       return;
@@ -392,9 +399,7 @@ class Emitter : public ForwardEmitter {
     c.Blank();
     c.Line("void BindWeights(lmc::rt::TensorSource& source, Weights& w) {{");
     c.Indent();
-    const bool q4_0 = std::any_of(g_.weights.begin(), g_.weights.end(), [](const ir::Weight& w) {
-      return w.dtype == rt::DType::kQ4_0 && w.layer_dtypes.empty();
-    });
+    const bool q4_0 = std::any_of(g_.weights.begin(), g_.weights.end(), ReadAsQ4_0Matrix);
     if (q4_0) c.Line("const bool q4_0_panels = lmc::kernels::ReadsQ4_0Panels();");
     for (const auto& w : g_.weights) {
       if (!w.per_layer) BindWeight(c, w);

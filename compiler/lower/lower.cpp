@@ -417,11 +417,10 @@ class Lowering {
     const bool stored = spec_.dtype == rt::DType::kBF16 ||
                         (rt::IsBlockQuantized(spec_.dtype) && role != "token_embedding");
     if (matrix && !w.transposed && w.parts == 1 && stored) w.dtype = spec_.dtype;
-    // weights.dtypes: the matrix as the file stores it (the token embedding's rows are
-    // gathered, not multiplied: it is read as f32, dequantized at load).
+    // weights.dtypes: the matrix as the file stores it, read in place (the token embedding's
+    // rows dequantized as they are gathered).
     if (auto given = spec_.weights.dtypes.find(stored_role);
-        given != spec_.weights.dtypes.end() && matrix && !w.transposed && w.parts == 1 &&
-        role != "token_embedding") {
+        given != spec_.weights.dtypes.end() && matrix && !w.transposed && w.parts == 1) {
       const std::vector<rt::DType>& dtypes = given->second;
       w.dtype = dtypes[0];
       if (per_layer &&

@@ -90,6 +90,14 @@ LMC_KQUANT_ROW_KERNELS(BlockQ5_1)
 LMC_KQUANT_ROW_KERNELS(BlockIQ4_NL)
 #undef LMC_KQUANT_ROW_KERNELS
 
+// A token embedding stored in a block type, gathered (kquant_scalar.h: a row's dequantization
+// is cheap beside the matmuls). f32 and bf16 tables take rows-inl.h's overloads.
+template <typename Block>
+inline void Embedding(float* HWY_RESTRICT out, const Block* HWY_RESTRICT table,
+                      const int* HWY_RESTRICT tokens, int n, int width) {
+  lmc::kernels::scalar::BlockEmbedding(out, table, tokens, n, width);
+}
+
 // f(typed pointer) for the block type `dtype` names (every block type).
 template <typename F>
 inline void WithBlocks(const lmc::rt::AnyBlocks& w, F&& f) {

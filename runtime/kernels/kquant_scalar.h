@@ -19,6 +19,7 @@
 #ifndef LMC_RUNTIME_KERNELS_KQUANT_SCALAR_H_
 #define LMC_RUNTIME_KERNELS_KQUANT_SCALAR_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -231,6 +232,29 @@ inline void GatedLinearAs(rt::DType dtype, float* out, const std::byte* w_gate,
     using Block = std::remove_cv_t<std::remove_pointer_t<decltype(gate)>>;
     GatedLinear(out, gate, reinterpret_cast<const Block*>(w_up), x, n, rows, cols, beta);
   });
+}
+
+// A table stored in a block type (a GGUF's token embeddings, read in place), gathered: out[t]
+// is row tokens[t] dequantized as the loaders dequantize (rt::DequantizeBlock, and Q8_0's and
+// Q4_0's row functions), so it equals the table read as f32. Rows are whole blocks (Q8_0, Q4_0:
+// the last may be partial).
+template <typename Block>
+void BlockEmbedding(float* out, const Block* table, const int* tokens, int n, int width) {
+  constexpr size_t kValues = kIsKQuant<Block> ? rt::kSuperBlock : rt::kQuantBlock;
+  const size_t cols = static_cast<size_t>(width), blocks = (cols + kValues - 1) / kValues;
+  std::vector<float> values(blocks * kValues);
+  for (int t = 0; t < n; ++t) {
+    const Block* row = table + static_cast<size_t>(tokens[t]) * blocks;
+    float* to = out + static_cast<size_t>(t) * cols;
+    if constexpr (std::is_same_v<Block, rt::BlockQ8_0>) {
+      rt::DequantizeRowQ8_0(row, cols, to);
+    } else if constexpr (std::is_same_v<Block, rt::BlockQ4_0>) {
+      rt::DequantizeRowQ4_0(row, cols, to);
+    } else {
+      for (size_t b = 0; b < blocks; ++b) rt::DequantizeBlock(row[b], values.data() + b * kValues);
+      std::copy_n(values.data(), cols, to);
+    }
+  }
 }
 
 }  // namespace lmc::kernels::scalar

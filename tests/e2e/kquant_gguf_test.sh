@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GGUF block types end to end: make_kquant_gguf.py writes a tiny Llama whose matrices are
 # stored in every block type lmc reads (Q2_K..Q6_K, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL), mixed
-# per tensor and per layer, and the token embedding in Q4_K; the spec
+# per tensor and per layer, and the token embedding in Q4_K (gathered from its blocks); the spec
 # (tiny_llama_gguf_kquant.yaml) names each matrix's types in weights.dtypes. The built binary
 # maps the blocks in place and must give the reference interpreter's logits (`lmc run`, which
 # reads the same blocks through the scalar kernels of kquant_scalar.h), through prefill and
@@ -30,6 +30,8 @@ tokens=$(seq -s, 0 149 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i >
 pass "lmc build"
 "$lmc" emit "$spec" --ir | grep -q 'weight @w_down "blk.{layer}.ffn_down.weight" : q6_k\[d_model, hidden\] per_layer layer_dtypes (q6_k, q4_1, q5_1)' &&
   pass "IR: w_down's types per layer" || fail "IR: w_down's types per layer"
+"$lmc" emit "$spec" --ir | grep -q 'weight @token_embedding "token_embd.weight" : q4_k\[vocab, d_model\]' &&
+  pass "IR: the token embedding read as its blocks" || fail "IR: the token embedding's type"
 "$lmc" run "$spec" --weights "$gguf" --tokens "$tokens" --out "$tmp/ref.npy" ||
   { fail "lmc run"; finish; exit 1; }
 for path in prefill decode; do
