@@ -35,16 +35,18 @@ Clock::time_point After(double seconds) {
 }
 
 // Reads what is available into `buffer` (up to `max` bytes more) before `deadline`:
-// > 0 bytes read, 0 the peer closed, -1 timeout or error.
+// > 0 bytes read, 0 the peer closed, -1 nothing before the deadline, -2 an error.
 ssize_t ReadSome(int fd, std::string& buffer, size_t max, Clock::time_point deadline) {
   for (;;) {
     pollfd p{fd, POLLIN, 0};
     int ready = poll(&p, 1, MillisecondsLeft(deadline));
     if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) return -1;
+    if (ready < 0) return -2;
+    if (ready == 0) return -1;
     char chunk[16384];
     ssize_t n = recv(fd, chunk, std::min(sizeof(chunk), max), 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0) return -2;
     if (n > 0) buffer.append(chunk, static_cast<size_t>(n));
     return n;
   }
@@ -266,6 +268,7 @@ void HttpServer::Listen() {
 }
 
 void HttpServer::Stop() {
+  stopping_ = true;
   if (wake_[1] >= 0) {
     char c = 's';
     [[maybe_unused]] ssize_t n = write(wake_[1], &c, 1);
@@ -324,8 +327,14 @@ void HttpServer::Serve(int fd) {
     if (buffer.size() > kMaxHeaderBytes) {
       return refuse(431, "the request's headers exceed 16 KiB", false);
     }
-    ssize_t n = ReadSome(fd, buffer, kMaxHeaderBytes + 4 - buffer.size() + 1, deadline);
+    // In slices, so that a connection with nothing sent yet closes soon after Stop().
+    const auto slice = std::min(deadline, After(0.1));
+    ssize_t n = ReadSome(fd, buffer, kMaxHeaderBytes + 4 - buffer.size() + 1, slice);
     if (n == 0 && buffer.empty()) return;  // connected and left
+    if (n == -1 && Clock::now() < deadline) {
+      if (buffer.empty() && stopping_.load()) return;
+      continue;
+    }
     if (n <= 0) {
       return refuse(408, "the request did not arrive within the read timeout", false);
     }

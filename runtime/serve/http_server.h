@@ -86,7 +86,8 @@ class HttpServer {
   // Accepts connections until Stop(), then closes the listening socket and waits for the
   // connections still open to finish.
   void Run();
-  // Stops accepting; callable from any thread.
+  // Stops accepting, and closes connections that have sent nothing yet; callable from any
+  // thread.
   void Stop();
   int open_connections() const { return open_.load(); }
 
@@ -98,6 +99,7 @@ class HttpServer {
   int wake_[2] = {-1, -1};
   int port_ = 0;
   std::atomic<int> open_{0};
+  std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::condition_variable all_closed_;
 };

@@ -292,8 +292,17 @@ code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$plain_url/v1/chat/completions"
   -H 'Content-Type: application/json' -d "{\"messages\": $messages}")
 case "$code $(cat "$tmp/body")" in "400 "*"no chat template"*) pass "chat without a template: 400" ;;
   *) fail "chat without a template: $code $(cat "$tmp/body")" ;; esac
+# SIGTERM with an idle connection open (nothing sent; --timeout is 10 s): exits at once.
+/usr/bin/python3 -c "import socket, sys, time; s = socket.create_connection(('127.0.0.1', int(sys.argv[1]))); time.sleep(8)" "${plain_url##*:}" &
+idle=$!
+sleep 0.3
+start=$(date +%s%N)
 kill -TERM "$plain_pid"
 wait "$plain_pid" && pass "plain server: SIGTERM exits 0" || fail "plain server exit $?"
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$ms" -lt 3000 ] && pass "an idle connection does not hold up SIGTERM (${ms} ms)" ||
+  fail "SIGTERM took $ms ms with an idle connection"
+kill "$idle" 2>/dev/null
 
 # API keys.
 printf 'sk-test-123\n' >"$work/key"
