@@ -21,7 +21,8 @@ mkdir -p "$build_dir/artifacts"
 /usr/bin/python3 tests/fuzz/make_tokenizer_seeds.py "$LMC_ASSETS" "$build_dir/seeds"
 fuzzers=${FUZZERS:-fuzz_spec fuzz_checkpoint fuzz_tokenizer fuzz_tokenizer_encode fuzz_args
   fuzz_safetensors fuzz_shard_index fuzz_gguf_checkpoint fuzz_llama2c_header fuzz_ir
-  fuzz_load_tiktoken fuzz_load_gpt2_bpe fuzz_load_tokenizer_json fuzz_load_sentencepiece fuzz_load_gguf}
+  fuzz_load_tiktoken fuzz_load_gpt2_bpe fuzz_load_tokenizer_json fuzz_load_sentencepiece fuzz_load_gguf
+  fuzz_import_gguf}
 jobs=${JOBS:-2}
 
 # Runs one fuzzer; its output goes to $build_dir/FUZZER.log, its verdict to

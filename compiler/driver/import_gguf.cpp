@@ -685,6 +685,7 @@ void MapTokenizer(Meta& m, Import& im, const rt::GgufVocab& vocab, const fs::pat
                           "precompiled_charsmap",
                           "add_bos_token",
                           "add_eos_token",
+                          "add_sep_token",
                           "add_space_prefix",
                           "remove_extra_whitespaces",
                           "bos_token_id",
