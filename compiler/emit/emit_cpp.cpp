@@ -455,9 +455,12 @@ class Emitter : public ForwardEmitter {
     c.Indent();
     c.Line("const lmc::rt::ModelInfo& info() const override {{ return Info(); }}");
     c.Blank();
-    c.Line("void LoadWeights(const std::string& path) override {{");
+    c.Line(
+        "void LoadWeights(const std::string& path, lmc::rt::TensorSource::Progress progress) "
+        "override {{");
     c.Line("  source_ = lmc::rt::OpenCheckpoint(path, {}, kCheckpointDims);",
            CppStringLiteral(info.weights_format));
+    c.Line("  if (progress) source_->set_progress(std::move(progress));");
     if (!info.tensor_prefix.empty()) {
       c.Line("  source_->set_optional_prefix({});", CppStringLiteral(info.tensor_prefix));
     }

@@ -135,8 +135,9 @@ class CompiledModel final : public lmc::rt::Model {
  public:
   const lmc::rt::ModelInfo& info() const override { return Info(); }
 
-  void LoadWeights(const std::string& path) override {
+  void LoadWeights(const std::string& path, lmc::rt::TensorSource::Progress progress) override {
     source_ = lmc::rt::OpenCheckpoint(path, "safetensors", kCheckpointDims);
+    if (progress) source_->set_progress(std::move(progress));
     BindWeights(*source_, weights_);
   }
 

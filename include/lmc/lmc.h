@@ -38,6 +38,10 @@ typedef struct lmc_error lmc_error;
 typedef struct lmc_open_options {
   /* The tokenizer file; NULL or "": the spec's tokenizer.file. */
   const char* tokenizer_path;
+  /* If not NULL, called on the opening thread as the weights load, with the bytes of the
+   * tensors read so far and the checkpoint's total (for a progress display). */
+  void (*progress)(uint64_t done, uint64_t total, void* user);
+  void* progress_user;
 } lmc_open_options;
 
 /* What a model is; valid until lmc_model_close. */

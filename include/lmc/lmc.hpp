@@ -70,10 +70,12 @@ class Model {
   // tokenizer_path: "" for the spec's tokenizer.file.
   Model(OpenFunction open, const std::string& weights_path,
         const std::string& tokenizer_path = "") {
-    lmc_open_options options{tokenizer_path.empty() ? nullptr : tokenizer_path.c_str()};
-    lmc_error* error = nullptr;
-    model_.reset(open(weights_path.c_str(), &options, &error));
-    detail::Check(model_ != nullptr, &error);
+    lmc_open_options options{};
+    options.tokenizer_path = tokenizer_path.empty() ? nullptr : tokenizer_path.c_str();
+    Open(open, weights_path, options);
+  }
+  Model(OpenFunction open, const std::string& weights_path, const lmc_open_options& options) {
+    Open(open, weights_path, options);
   }
 
   lmc_model* get() const { return model_.get(); }
@@ -113,6 +115,12 @@ class Model {
   void Step(std::span<const BatchItem> items);
 
  private:
+  void Open(OpenFunction open, const std::string& weights_path, const lmc_open_options& options) {
+    lmc_error* error = nullptr;
+    model_.reset(open(weights_path.c_str(), &options, &error));
+    detail::Check(model_ != nullptr, &error);
+  }
+
   std::unique_ptr<lmc_model, detail::CloseModel> model_;
 };
 

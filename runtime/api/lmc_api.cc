@@ -102,7 +102,13 @@ lmc_model* Open(std::unique_ptr<rt::Model> (*create)(), const char* weights_path
     Need(weights_path, "weights_path");
     auto m = std::make_unique<lmc_model>();
     m->model = create();
-    m->model->LoadWeights(weights_path);
+    rt::TensorSource::Progress progress;
+    if (options && options->progress) {
+      progress = [options](uint64_t done, uint64_t total) {
+        options->progress(done, total, options->progress_user);
+      };
+    }
+    m->model->LoadWeights(weights_path, std::move(progress));
     const rt::ModelInfo& info = m->model->info();
     m->info = lmc_info{.name = info.name,
                        .vocab_size = info.vocab_size,

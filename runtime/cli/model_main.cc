@@ -43,6 +43,7 @@
 #include "runtime/chat/template_runtime.h"
 #include "runtime/cli/args.h"
 #include "runtime/cli/bench.h"
+#include "runtime/cli/load_progress.h"
 #include "runtime/cli/perplexity_command.h"
 #include "runtime/cli/tokenize_command.h"
 #include "runtime/model/model.h"
@@ -118,7 +119,8 @@ struct Loaded {
 };
 
 Loaded LoadModel(const std::string& weights, int capacity) {
-  lmc::Model model(OpenModel, weights);
+  LoadProgress progress(weights);
+  lmc::Model model(OpenModel, weights, progress.options());
   lmc::Session session = model.NewSession(capacity);
   return Loaded{std::move(model), std::move(session)};
 }

@@ -20,10 +20,12 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 
 #include "lmc/lmc.hpp"
+#include "runtime/cli/load_progress.h"
 #include "runtime/model/model.h"
 #include "runtime/util/error.h"
 #include "runtime/util/output_file.h"
@@ -124,7 +126,11 @@ int RunPerplexity(int argc, char** argv, const TokenizerSource& tokenizer_source
     Fail("perplexity is for decoders: {} is an {}", info.name,
          info.encoder ? "encoder" : "encoder-decoder");
   }
-  lmc::Model model(OpenModel, o.weights);
+  std::optional<lmc::Model> model;
+  {
+    LoadProgress progress(o.weights);
+    model.emplace(OpenModel, o.weights, progress.options());
+  }
   std::vector<int> tokens = o.tokens;
   if (!o.file.empty()) {
     const std::string text = ReadText(o.file);
@@ -140,7 +146,7 @@ int RunPerplexity(int argc, char** argv, const TokenizerSource& tokenizer_source
   const size_t n = tokens.size(), ctx = static_cast<size_t>(o.ctx);
   const size_t stride = static_cast<size_t>(o.stride), vocab = static_cast<size_t>(info.vocab_size);
   const size_t windows = n <= ctx ? 1 : (n - ctx + stride - 1) / stride + 1;  // the last ends at n
-  lmc::Session session = model.NewSession(o.ctx);
+  lmc::Session session = model->NewSession(o.ctx);
   Totals totals;
   nlohmann::json per_window = nlohmann::json::array();
   size_t scored_to = 1;  // Tokens [1, scored_to) have been scored.

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "lmc/lmc.h"
+#include "runtime/weights/tensor_source.h"
 
 namespace lmc::rt {
 
@@ -116,8 +117,9 @@ class Model {
   virtual ~Model() = default;
   virtual const ModelInfo& info() const = 0;
   // Maps the checkpoint and checks it against the compiled shapes; throws
-  // Error naming the file and the mismatch.
-  virtual void LoadWeights(const std::string& path) = 0;
+  // Error naming the file and the mismatch. `progress`, if any, follows the loading
+  // (TensorSource::set_progress).
+  virtual void LoadWeights(const std::string& path, TensorSource::Progress progress) = 0;
   // A session with KV room for `capacity` positions, 1..max_seq_len.
   std::unique_ptr<Session> NewSession(int capacity);
 

@@ -268,7 +268,18 @@ TensorView TensorSource::Tensor(const std::string& wanted, const Shape& shape) c
     Fail("{}: tensor '{}' has shape {}, expected {}", path(), name, ShapeToString(view->shape),
          ShapeToString(shape));
   }
+  if (progress_) {  // a tensor taken twice (tied) counts twice: capped at the total
+    progress_done_ = std::min(progress_done_ + view->bytes, progress_total_);
+    progress_(progress_done_, progress_total_);
+  }
   return *view;
+}
+
+void TensorSource::set_progress(Progress progress) {
+  progress_ = std::move(progress);
+  progress_total_ = 0;
+  progress_done_ = 0;
+  for (const std::string& name : Names()) progress_total_ += Find(name)->bytes;
 }
 
 const float* TensorSource::F32(const std::string& name, const Shape& shape) {

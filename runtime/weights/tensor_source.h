@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -122,6 +123,11 @@ class TensorSource {
   // file, the tensor and the shapes (or the closest name if there is none).
   TensorView Tensor(const std::string& name, const Shape& shape) const;
 
+  // Called as tensors are taken (by Tensor and every accessor below) with the bytes taken
+  // so far and the checkpoint's total: what a loading progress display shows.
+  using Progress = std::function<void(uint64_t done, uint64_t total)>;
+  void set_progress(Progress progress);
+
   // The tensor as float32, valid while the source lives: in place for stored
   // f32 (copied if the file leaves it unaligned), converted exactly once from
   // f16 or bf16 (or dequantized once from q8_0 / q4_0 blocks) into storage the
@@ -185,6 +191,9 @@ class TensorSource {
                          void (*quantize)(const float*, size_t, Block*));
 
   std::map<std::string, std::unique_ptr<float[]>> f32_copies_;
+  Progress progress_;
+  uint64_t progress_total_ = 0;
+  mutable uint64_t progress_done_ = 0;
   std::string optional_prefix_;
   mutable std::optional<std::string> module_prefix_;  // Set, or detected by Resolve.
   std::map<std::string, std::unique_ptr<uint16_t[]>> bf16_copies_;

@@ -109,6 +109,18 @@ file_kb=$(( $(stat -c %s "$tmp/wide.safetensors") / 1024 ))
 [ -n "$rss_kb" ] && [ "$rss_kb" -lt $((file_kb / 2)) ] &&
   pass "f32 -> q4_0 at load: peak RSS $rss_kb KB for a $file_kb KB checkpoint" ||
   fail "f32 -> q4_0 at load: peak RSS ${rss_kb:-?} KB, the checkpoint is $file_kb KB"
+# On a terminal (script gives one), loading a checkpoint of 64 MiB or more draws a progress
+# line on stderr, erased when loading ends; through a pipe, nothing.
+script -qec "'$bin-wide' logits --weights '$tmp/wide.safetensors' --tokens 1,2,3 --out '$tmp/w2.npy'" \
+  /dev/null >"$tmp/tty.txt" 2>&1
+if grep -aq "loading $tmp/wide.safetensors .*100% (" "$tmp/tty.txt" && grep -aq $'\r\033\[K' "$tmp/tty.txt"; then
+  pass "a progress line on a terminal, erased at the end"
+else
+  fail "no progress line on a terminal: $(tr '\r' '|' <"$tmp/tty.txt" | head -c 300)"
+fi
+"$bin-wide" logits --weights "$tmp/wide.safetensors" --tokens 1,2,3 --out "$tmp/w3.npy" 2>"$tmp/pipe.txt"
+[ ! -s "$tmp/pipe.txt" ] && pass "no progress line through a pipe" ||
+  fail "stderr through a pipe: $(head -c 200 "$tmp/pipe.txt")"
 rm -f "$tmp/wide.safetensors"
 
 json=$("$bin" bench --weights "$weights" --threads 2 -p 8 -n 4 --reps 1 --json) || fail "bench --json"
