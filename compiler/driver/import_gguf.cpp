@@ -633,14 +633,17 @@ void MapT5(Meta& m, Import& im, const std::string& a, int64_t tokens, const rt::
 // converts the others once at load.
 void MapDtypes(Meta& m, Import& im, bool encoder_decoder) {
   if (!im.tensors) return;
-  static const char* kMatrices[] = {"wq",       "wk",       "wv",       "wo",
-                                    "w_gate",   "w_up",     "w_down",   "cross_wq",
-                                    "cross_wk", "cross_wv", "cross_wo", "classifier"};
+  static const char* kMatrices[] = {
+      "wq",       "wk",       "wv",       "wo",       "w_gate",     "w_up",           "w_down",
+      "cross_wq", "cross_wk", "cross_wv", "cross_wo", "classifier", "token_embedding"};
   for (const char* matrix : kMatrices) {
     for (const std::string prefix : {"", "enc_"}) {
       const std::string role = prefix + matrix;
       auto it = im.names.find(role);
       if (it == im.names.end() || im.fused.count(role)) continue;
+      // A block-quantized token embedding stays in its blocks (rows dequantized as they are
+      // gathered) when it is only gathered; tied to the classifier it is read as f32.
+      if (role == "token_embedding" && !HasTensor(im, "output.weight")) continue;
       const std::string& name = it->second;
       const bool per_layer = name.find("{layer}") != std::string::npos;
       const int64_t layers = !per_layer                          ? 1
@@ -853,8 +856,8 @@ int Import_(const std::string& path, const std::string& output, const std::strin
     std::vector<std::string> parts;
     for (const auto& [dtype, n] : counts) parts.push_back(fmt::format("{} {}", n, dtype));
     header += fmt::format(
-        "# Its tensors: {}. Block-quantized matrices are read in place (weights.dtypes); "
-        "f16/bf16 ones and a block-quantized token embedding are converted to f32 at load.\n",
+        "# Its tensors: {}. Block-quantized matrices (and an untied token embedding) are read "
+        "in place (weights.dtypes); f16/bf16 ones are converted to f32 at load.\n",
         fmt::join(parts, ", "));
   } else {
     header +=

@@ -4,7 +4,8 @@
 # metadata, no tensors) import to specs that lmc check accepts, or are refused in one line naming
 # general.architecture; a llama.cpp-style stories260K file (llamacpp_gguf.py writes it as
 # convert-llama2c-to-ggml does: -1 ids as uint32, no rope.freq_base) gives its chat template,
-# warns about a key it does not know, and bad files (truncated, unknown architecture, missing key,
+# warns about a key it does not know; a file of every block type lmc reads (make_kquant_gguf.py)
+# gives tiny_llama_gguf_kquant.yaml's IR; and bad files (truncated, unknown architecture, missing key,
 # key of the wrong type, what the spec cannot express, -o over the input) give one line naming the
 # file and the key, exit 1.
 # models (label model): that stories260K file, imported and built, generates llama2.c's known text
@@ -81,6 +82,20 @@ if [ "$part" = quick ]; then
     "$lmc" import "$tmp/badchat.gguf" -o "$tmp/badchat.yaml"
   grep -q "^  chat_template:" "$tmp/badchat.yaml" && fail "an uncompilable template kept" ||
     pass "an uncompilable template is left out, with a warning: ${err:0:120}"
+
+  # Every block type lmc reads, mixed per layer, and a Q4_K token embedding (make_kquant_gguf.py,
+  # given llama.* metadata): the imported spec lowers to the hand-written spec's IR.
+  kquant=$src/tests/specs/valid/tiny_llama_gguf_kquant.yaml
+  $py "$src/tests/e2e/make_kquant_gguf.py" "$tmp/kq-lmc.gguf" &&
+    $py "$convert" "$kquant" "$tmp/kq-lmc.gguf" "$tmp/kq.gguf" --llama2c-vocab "$stories/tok512.bin" ||
+    fail "make_kquant_gguf.py, llamacpp_gguf.py"
+  expect_status 0 "import the block types" -- \
+    "$lmc" import "$tmp/kq.gguf" -o "$tmp/kq.yaml" --name tiny_llama_gguf_kquant
+  has kq 'w_down: \[q6_k, q4_1, q5_1\]' && has kq "token_embedding: q4_k"
+  ir() { "$lmc" emit "$1" --ir | tail -n +2 | grep -v '^ *info'; }
+  cmp -s <(ir "$kquant") <(ir "$tmp/kq.yaml") &&
+    pass "block types: the imported spec's IR is tiny_llama_gguf_kquant.yaml's" ||
+    fail "block types: IR differs: $(diff <(ir "$kquant") <(ir "$tmp/kq.yaml") | head -5)"
 
   # Bad files: one line naming the file and the key.
   bad() {  # bad DESCRIPTION NEEDLE [llamacpp_gguf.py options...]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rewrites a GGUF written by `lmc quantize` (llama2.c's or Hugging Face's tensor names) as
+"""Rewrites a GGUF written by `lmc quantize` (llama2.c's, Hugging Face's or llama.cpp's names) as
 llama.cpp's tools write a llama model: llama.cpp's tensor names, `llama.*` metadata from the spec,
 and a tokenizer: a llama2.c tokenizer.bin's vocabulary as llama.cpp's convert-llama2c-to-ggml
 stores it (tokenizer.ggml.model llama, types unknown/control/byte/normal, no separator or padding
@@ -98,6 +98,8 @@ def parse_set(text):
 
 
 def llama_cpp_name(name):
+    if name.startswith("blk.") or name in LLAMA2C_TOP.values():  # already llama.cpp's
+        return name
     if name in LLAMA2C_TOP:
         return LLAMA2C_TOP[name]
     m = re.fullmatch(r"layers\.(\d+)\.(.*)\.weight", name)
