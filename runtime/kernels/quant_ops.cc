@@ -6,7 +6,9 @@
 //     so that one instruction feeds 16 outputs (Pack, PanelTile).
 //   - AVX2 (vpmaddubsw, vpmaddwd) on the AVX2 and AVX-512 targets of CPUs without VNNI (Zen 3,
 //     Haswell to Skylake), in the target's own code below: each output also, bit for bit,
-//     scalar::QuantizedDot; eight rows at a time, every token.
+//     scalar::QuantizedDot; eight rows at a time, every token. A model keeps Q4_0 matrices
+//     for these kernels as panels of eight rows repacked at load (rt::PanelQ4_0), which
+//     they read for any token count (Q4PanelTile).
 //   - portable Highway code for every other target (SSE4 and below): the int8 widen
 //     to f32 (products and 32-term block sums of int8 are integers below 2^24, so exact). It
 //     sums, per output, one vector accumulator lane by lane over the blocks, then across its
