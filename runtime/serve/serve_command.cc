@@ -10,11 +10,13 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "lmc/lmc.hpp"
 #include "runtime/chat/template_runtime.h"
+#include "runtime/cli/load_progress.h"
 #include "runtime/model/model.h"
 #include "runtime/serve/http_server.h"
 #include "runtime/serve/routes.h"
@@ -124,7 +126,12 @@ int RunServe(int argc, char** argv, const rt::TokenizerSource& tokenizer_source)
   sigaction(SIGINT, &action, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  lmc::Model model(rt::OpenModel, o.weights, o.tokenizer);
+  std::optional<lmc::Model> loaded;
+  {
+    rt::LoadProgress progress(o.weights, o.tokenizer);
+    loaded.emplace(rt::OpenModel, o.weights, progress.options());
+  }
+  lmc::Model& model = *loaded;
   // The tokenizer's own end id, where the spec names none (as generate and chat stop).
   const int tokenizer_eos = rt::LoadTokenizerFor(tokenizer_source, o.tokenizer)->eos();
 
