@@ -447,7 +447,10 @@ void FusedBlockNames(Import& im) {
               "q, k, v as consecutive rows of one tensor, as llama.cpp's attn_qkv");
 }
 
-void MapGpt2(Meta& m, Import& im, const std::string& a, int64_t tokens) {
+// What GPT-2 and BLOOM share: a pre-LN decoder with biases everywhere, fused q, k, v, and a
+// tanh-approximated GELU (`gelu`: why, for the spec's comment).
+void MapBiasedPreLnDecoder(Meta& m, Import& im, const std::string& a, int64_t tokens,
+                           const char* gelu) {
   im.spec.Set("family", "decoder");
   const Sizes s = MapSizes(m, im, a, tokens);
   RequireFullHeads(m, a, s.heads);
@@ -460,10 +463,14 @@ void MapGpt2(Meta& m, Import& im, const std::string& a, int64_t tokens) {
               a + "attention.layer_norm_epsilon");
   im.spec.Set("norm.bias", "true");
   im.spec.Set("norm.final", "true", "output_norm");
-  im.spec.Set("feed_forward.activation", "gelu_tanh", "GPT-2's gelu_new: the tanh approximation");
+  im.spec.Set("feed_forward.activation", "gelu_tanh", gelu);
   im.spec.Set("feed_forward.hidden", std::to_string(m.Size(a + "feed_forward_length", 4 * s.d)),
               a + "feed_forward_length");
   im.spec.Set("feed_forward.bias", "true");
+}
+
+void MapGpt2(Meta& m, Import& im, const std::string& a, int64_t tokens) {
+  MapBiasedPreLnDecoder(m, im, a, tokens, "GPT-2's gelu_new: the tanh approximation");
   im.spec.Set("position.kind", "learned", "position_embd");
   MapTied(im, "llama.cpp's converter writes GPT-2's tied wte as output.weight too");
   FusedBlockNames(im);
@@ -471,23 +478,8 @@ void MapGpt2(Meta& m, Import& im, const std::string& a, int64_t tokens) {
 }
 
 void MapBloom(Meta& m, Import& im, const std::string& a, int64_t tokens) {
-  im.spec.Set("family", "decoder");
-  const Sizes s = MapSizes(m, im, a, tokens);
-  RequireFullHeads(m, a, s.heads);
-  MapHeadDim(m, im, a, s.d, s.heads);
-  im.spec.Set("attention.causal", "true");
-  im.spec.Set("attention.bias", "true", "attn_qkv and attn_output have biases");
-  im.spec.Set("norm.kind", "layernorm");
-  im.spec.Set("norm.placement", "pre");
-  im.spec.Set("norm.eps", Number(m.Positive(a + "attention.layer_norm_epsilon", std::nullopt)),
-              a + "attention.layer_norm_epsilon");
-  im.spec.Set("norm.bias", "true");
-  im.spec.Set("norm.final", "true", "output_norm");
+  MapBiasedPreLnDecoder(m, im, a, tokens, "BloomGelu: the tanh approximation");
   im.spec.Set("norm.embedding", "true", "token_embd_norm");
-  im.spec.Set("feed_forward.activation", "gelu_tanh", "BloomGelu: the tanh approximation");
-  im.spec.Set("feed_forward.hidden", std::to_string(m.Size(a + "feed_forward_length", 4 * s.d)),
-              a + "feed_forward_length");
-  im.spec.Set("feed_forward.bias", "true");
   im.spec.Set("position.kind", "alibi");
   MapTied(im, "llama.cpp's converter writes BLOOM's tied embedding as output.weight too");
   FusedBlockNames(im);

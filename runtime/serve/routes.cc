@@ -241,17 +241,20 @@ void Routes::Completion(const HttpRequest& request, HttpConnection& connection, 
   };
   auto error_of = [](const JobEvent& e) { return ApiError(e.status, e.text); };
 
+  // The job's next event; false once the client has gone (the job is then cancelled).
   JobEvent event;
+  auto next_event = [&] {
+    while (!job->Next(&event, kPoll)) {
+      if (connection.ClientGone()) {
+        job->Cancel();
+        return false;
+      }
+    }
+    return true;
+  };
   if (!p.stream) {
     std::string text;
-    for (;;) {
-      if (!job->Next(&event, kPoll)) {
-        if (connection.ClientGone()) {
-          job->Cancel();
-          return;
-        }
-        continue;
-      }
+    while (next_event()) {
       if (event.kind == JobEvent::Kind::kText) {
         text += event.text;
       } else if (event.kind == JobEvent::Kind::kEnd) {
@@ -263,6 +266,7 @@ void Routes::Completion(const HttpRequest& request, HttpConnection& connection, 
         throw error_of(event);
       }
     }
+    return;
   }
 
   SseStream sse(connection);
@@ -278,14 +282,7 @@ void Routes::Completion(const HttpRequest& request, HttpConnection& connection, 
       return;
     }
   }
-  for (;;) {
-    if (!job->Next(&event, kPoll)) {
-      if (connection.ClientGone()) {
-        job->Cancel();
-        return;
-      }
-      continue;
-    }
+  while (next_event()) {
     if (event.kind == JobEvent::Kind::kText) {
       if (!sse.Send(envelope(choice(event.text, nullptr, true), true))) {
         job->Cancel();
