@@ -208,7 +208,7 @@ uint64_t HashFile(const std::string& path) {
 }  // namespace
 
 bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
-                 const BuildOptions& options, llvm::raw_ostream& log) {
+                 const BuildOptions& options, llvm::raw_ostream& log, const GeneratedFiles* draft) {
   auto start = std::chrono::steady_clock::now();
   const std::string& output_path = options.output;
 
@@ -261,6 +261,20 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
         "int64_t CompiledSimdTargets() {{ return HWY_TARGETS; }}\n"
         "}}  // namespace lmc::rt\n",
         files.stem);
+    // The draft model `generate --speculate draft:W` runs beside it, or none.
+    if (draft == nullptr) {
+      build_info_source +=
+          "\nnamespace lmc::rt {\nconst DraftModel* GetDraftModel() { return nullptr; }\n}\n";
+    } else {
+      build_info_source += fmt::format(
+          "\n#include \"{0}.h\"\n\nnamespace lmc::models::{0} {{\nconst char* const kBuildInfo = "
+          "{1};\nconst char* const kTokenizerFile = {2};\n}}  // namespace lmc::models::{0}\n\n"
+          "extern \"C\" LMC_DECLARE_MODEL({0});\n\nnamespace lmc::rt {{\n"
+          "const DraftModel* GetDraftModel() {{\n"
+          "  static const DraftModel draft{{&models::{0}::Info, &lmc_open_{0}}};\n"
+          "  return &draft;\n}}\n}}  // namespace lmc::rt\n",
+          draft->stem, CppStringLiteral(build_info), CppStringLiteral(draft->tokenizer_file));
+    }
   }
   // The chat template `chat` renders with (runtime/chat/template_runtime.h), or none.
   if (!options.library) {
@@ -290,6 +304,7 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   // libraries stand for its headers too (the kernels' -inl.h are compiled into them).
   std::string key = std::string(options.library ? "library" : "binary") + files.header +
                     files.source + build_info_source + cxx + flags + toolchain::kLinkFlags;
+  if (draft != nullptr) key += draft->header + draft->source;
   for (const auto& input : link_inputs) key += input + std::to_string(HashFile(input));
   std::string hash = fmt::format("{:016x}", llvm::xxHash64(key));
   std::string cache_root = options.cache_dir.empty() ? DefaultCacheDir() : options.cache_dir;
@@ -330,7 +345,10 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
     std::string source = work_dir + "/" + files.stem + ".cpp";
     if (!WriteFile(work_dir + "/" + files.stem + ".h", files.header, log) ||
         !WriteFile(source, files.source, log) ||
-        !WriteFile(work_dir + "/build_info.cc", build_info_source, log)) {
+        !WriteFile(work_dir + "/build_info.cc", build_info_source, log) ||
+        (draft != nullptr &&
+         (!WriteFile(work_dir + "/" + draft->stem + ".h", draft->header, log) ||
+          !WriteFile(work_dir + "/" + draft->stem + ".cpp", draft->source, log)))) {
       cleanup();
       return false;
     }
@@ -356,12 +374,18 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
     std::vector<Step> steps = {
         {"compiling " + files.stem + ".cpp", cxx, compile(source, model_object)},
         {"compiling build_info.cc", cxx, compile(work_dir + "/build_info.cc", info_object)}};
+    std::vector<std::string> objects = {model_object, info_object};
+    if (draft != nullptr) {
+      objects.push_back(work_dir + "/" + draft->stem + ".o");
+      steps.push_back({"compiling " + draft->stem + ".cpp (the draft model)", cxx,
+                       compile(work_dir + "/" + draft->stem + ".cpp", objects.back())});
+    }
     if (options.library) {
       // r: insert, c: create quietly, s: index, D: zero timestamps and ids (reproducible).
       steps.push_back(
           {"archiving " + artifact_name, ar, {"rcsD", work_binary, model_object, info_object}});
     } else {
-      std::vector<std::string> link = {model_object, info_object};
+      std::vector<std::string> link = objects;
       link.insert(link.end(), link_inputs.begin(), link_inputs.end());
       link.insert(link.end(), link_flags.begin(), link_flags.end());
       link.insert(link.end(), {"-o", work_binary});

@@ -29,7 +29,10 @@ struct BuildOptions {
 // The binary (or library) is written to a temporary file beside `options.output` and
 // renamed over it: a failure leaves any old binary in place. An output that is
 // an input, a directory or not a regular file is refused (runtime/util/output_file.h).
+// With `draft`, a second model is linked into the binary for `generate --speculate draft:W`
+// (not with options.library).
 bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
-                 const BuildOptions& options, llvm::raw_ostream& log);
+                 const BuildOptions& options, llvm::raw_ostream& log,
+                 const GeneratedFiles* draft = nullptr);
 
 }  // namespace lmc

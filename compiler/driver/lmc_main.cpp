@@ -5,6 +5,7 @@
 //   lmc emit SPEC -o DIR      write the generated C++ (and IR) to DIR
 //   lmc emit SPEC --ir        print the IR after all passes
 //   lmc build SPEC -o BINARY  compile the model binary
+//   lmc build SPEC --draft DRAFT_SPEC -o BINARY  with a draft model for --speculate draft:W
 //   (emit and build also take FILE.ir, a module as emit --ir prints it)
 //   lmc build SPEC --library -o LIB.a  a static library exporting lmc_open_<name> (lmc.h)
 //   lmc opt FILE.ir [--passes=a,b]  parse IR, run passes, print IR (pass tests)
@@ -120,9 +121,10 @@ cl::opt<std::string> quantize_in(cl::Positional, cl::desc("<checkpoint>"), cl::R
                                  cl::sub(quantize_cmd));
 cl::opt<std::string> quantize_out("o", cl::desc("Output .gguf"), cl::Required,
                                   cl::sub(quantize_cmd));
-cl::opt<std::string> quantize_dtype(
-    "dtype", cl::desc("f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k or q4_k_m"), cl::Required,
-    cl::sub(quantize_cmd));
+cl::opt<std::string> quantize_dtype("dtype",
+                                    cl::desc("f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, "
+                                             "iq4_nl, q2_k, q3_k, q4_k, q5_k, q6_k or q4_k_m"),
+                                    cl::Required, cl::sub(quantize_cmd));
 cl::opt<std::string> quantize_spec(
     "spec", cl::desc("The model's spec: its weights.format, and exactly the tensors it quantizes"),
     cl::sub(quantize_cmd), cl::ZeroOrMore);
@@ -156,6 +158,11 @@ cl::opt<std::string> depfile("depfile",
                              cl::desc("Also write a Makefile-style list of the files the build "
                                       "read (the spec, the specs it extends, its chat template)"),
                              cl::value_desc("path"), cl::sub(build_cmd), cl::ZeroOrMore);
+cl::opt<std::string> draft_spec(
+    "draft",
+    cl::desc("Also link in the model of this spec, as the draft for `generate --speculate "
+             "draft:W` (same tokenizer, another name; --set does not apply to it)"),
+    cl::value_desc("spec.yaml"), cl::sub(build_cmd), cl::ZeroOrMore);
 cl::opt<bool> native("native",
                      cl::desc("Compile for this machine's CPU only: about 4x faster to build, "
                               "may not run on other CPUs (default: $LMC_BUILD_NATIVE=1)"),
@@ -373,7 +380,26 @@ int Build() {
     llvm::errs() << "lmc: error: --depfile needs -o\n";
     return 2;
   }
-  if (!lmc::BuildBinary(*files, DisplayPath(), build, llvm::errs())) return 1;
+  std::optional<lmc::GeneratedFiles> draft;
+  if (!draft_spec.empty()) {
+    if (library) {
+      llvm::errs() << "lmc: error: --draft links a draft model into a binary, not --library\n";
+      return 2;
+    }
+    lmc::PipelineOptions draft_options;
+    draft_options.spec_path = draft_spec;
+    lmc::Diagnostics draft_diags;
+    draft = lmc::CompileToCpp(draft_options, draft_diags);
+    if (!draft) return 1;
+    if (draft->stem == files->stem) {
+      llvm::errs() << "lmc: error: --draft " << draft_spec << ": the draft model is named '"
+                   << draft->stem << "' as the model is; give one of them another name\n";
+      return 1;
+    }
+  }
+  if (!lmc::BuildBinary(*files, DisplayPath(), build, llvm::errs(), draft ? &*draft : nullptr)) {
+    return 1;
+  }
   return depfile.empty() || WriteDepfile(diags, *files) ? 0 : 1;
 }
 

@@ -260,7 +260,9 @@ const std::vector<FlagSpec> kGenerateFlags = {
     {"top-k", "sample among the k most likely; 0 for all"},
     {"seed", "random seed"},
     {"ctx", "KV-cache capacity in positions (default: max_seq_len, at most 4096)"},
-    {"speculate", "lookup: draft tokens from the context (prompt lookup), checked in one step"},
+    {"speculate",
+     "lookup: draft tokens from the context (prompt lookup); draft:W: from the draft model "
+     "linked in (lmc build --draft) with weights W; checked in one step"},
     {"draft", "most tokens drafted per step with --speculate (default 6)"},
 };
 
@@ -270,6 +272,7 @@ int Generate(int argc, char** argv) {
     std::string weights, tokenizer, prompt;
     std::vector<int> tokens;
     bool from_ids = false, print_ids = false, ignore_eos = false, speculate = false;
+    std::string draft_weights;  // --speculate draft:W
     int n, ctx, draft = 0;
     SamplerOptions sampler;
     EncoderInput source;
@@ -305,7 +308,18 @@ int Generate(int argc, char** argv) {
     o.sampler = SamplerFlags(args);
     if (args.Has("speculate")) {
       const std::string how = args.Required("speculate");
-      if (how != "lookup") Fail("--speculate {}: expected lookup", how);
+      if (how.starts_with("draft:")) {
+        o.draft_weights = how.substr(6);
+        if (o.draft_weights.empty()) Fail("--speculate draft:W: give the draft model's weights");
+        if (GetDraftModel() == nullptr) {
+          Fail(
+              "--speculate {}: {} has no draft model linked in (lmc build SPEC --draft "
+              "DRAFT_SPEC)",
+              how, info.name);
+        }
+      } else if (how != "lookup") {
+        Fail("--speculate {}: expected lookup or draft:WEIGHTS", how);
+      }
       if (info.encoder_decoder) Fail("--speculate: only decoders are supported");
       o.speculate = true;
     }
@@ -410,11 +424,39 @@ int Generate(int argc, char** argv) {
     }
   } else {
     // Each step runs a token and a draft after it; every draft token the model would have
-    // sampled itself is kept (Sampler::SampleDraft: the same tokens when greedy, the same
-    // distribution otherwise) and the cache forgets the rest. At the first draft token it
-    // rejects, the model's own choice goes out and starts the next step.
+    // sampled itself is kept (Sampler::SampleDraft for prompt lookup's certain guesses,
+    // Sampler::VerifyDraft against a draft model's distribution: the same tokens when greedy,
+    // the same distribution otherwise) and the caches forget the rest. At the first draft token
+    // it rejects, the model's own choice goes out and starts the next step.
     rt::Sampler sampler(info.vocab_size, o.sampler);
-    std::vector<int> context = tokens, step;
+    // The draft model, if any: its own session over the same context, its own sampler with
+    // the same options (its coins from another seed).
+    std::optional<lmc::Model> draft_model;
+    std::optional<lmc::Session> draft_session;
+    std::optional<rt::Sampler> draft_sampler;
+    if (!o.draft_weights.empty()) {
+      const DraftModel& linked = *GetDraftModel();
+      LoadProgress progress(o.draft_weights);
+      if (linked.info().vocab_size != info.vocab_size) {
+        Fail(
+            "--speculate: the draft model {} has {} tokens, {} has {}: they need the same "
+            "tokenizer",
+            linked.info().name, linked.info().vocab_size, info.name, info.vocab_size);
+      }
+      if (linked.info().max_seq_len < o.ctx) {
+        throw UsageError(
+            fmt::format("--speculate: the draft model {} holds {} positions, fewer "
+                        "than the context's {} (--ctx)",
+                        linked.info().name, linked.info().max_seq_len, o.ctx));
+      }
+      draft_model.emplace(linked.open, o.draft_weights, progress.options());
+      draft_session.emplace(draft_model->NewSession(o.ctx));
+      SamplerOptions options = o.sampler;
+      options.seed ^= 0x9E3779B97F4A7C15ull;
+      draft_sampler.emplace(info.vocab_size, options);
+    }
+    std::vector<int> context = tokens, step, draft;
+    std::vector<std::vector<float>> draft_probs;  // q of each draft token
     const std::span<const float> last = m.session.logits();
     std::vector<float> row(last.end() - info.vocab_size, last.end());
     int pending = -1;  // sampled and written, not yet run
@@ -430,8 +472,25 @@ int Generate(int argc, char** argv) {
         if (!emit(next)) break;
         context.push_back(next);
       }
-      const size_t room = std::min<size_t>(n - generated, o.ctx - m.session.position() - 1);
-      const std::vector<int> draft = rt::LookupDraft(context, std::min<size_t>(room, o.draft));
+      const size_t room =
+          static_cast<size_t>(std::min({n - generated, o.ctx - m.session.position() - 1, o.draft}));
+      if (draft_session) {
+        // The draft model catches up with the context (the token just sampled, and a draft
+        // token the target kept last step that the draft never ran), then samples `room` tokens.
+        draft_session->Prefill(std::span<const int>(context).subspan(draft_session->position()));
+        draft.clear();
+        draft_probs.resize(room);
+        for (size_t i = 0; i < room; ++i) {
+          if (i > 0) draft_session->DecodeStep(draft.back());
+          const std::span<const float> q = draft_session->logits();
+          draft_probs[i].assign(q.end() - info.vocab_size, q.end());
+          CheckFinite(draft_probs[i], o.draft_weights);
+          draft_sampler->Probabilities(draft_probs[i].data());
+          draft.push_back(draft_sampler->DrawFrom(draft_probs[i].data()));
+        }
+      } else {
+        draft = rt::LookupDraft(context, room);
+      }
       step.assign(1, next);
       step.insert(step.end(), draft.begin(), draft.end());
       const int position = m.session.position();
@@ -447,7 +506,13 @@ int Generate(int argc, char** argv) {
       for (; kept < draft.size() && more && pending < 0; ++kept) {
         row_of(kept);
         bool is_draft = false;
-        const int token = sampler.SampleDraft(row.data(), draft[kept], &is_draft);
+        int token;
+        if (draft_session) {
+          sampler.Probabilities(row.data());
+          token = sampler.VerifyDraft(row.data(), draft_probs[kept].data(), draft[kept], &is_draft);
+        } else {
+          token = sampler.SampleDraft(row.data(), draft[kept], &is_draft);
+        }
         more = emit(token);
         context.push_back(token);
         if (!is_draft) pending = token;
@@ -456,11 +521,13 @@ int Generate(int argc, char** argv) {
       drafted += draft.size();
       accepted += kept;
       if (!more) break;
+      const int valid = position + 1 + static_cast<int>(kept);  // next and the kept drafts
       if (pending >= 0) {
-        m.session.Rewind(position + 1 + static_cast<int>(kept));
+        m.session.Rewind(valid);
       } else {
         row_of(draft.size());
       }
+      if (draft_session && draft_session->position() > valid) draft_session->Rewind(valid);
     }
     decoded = generated;
     fmt::print(stderr, "speculate: {} steps, {} tokens drafted, {} accepted ({:.0f}%)\n", steps,

@@ -190,6 +190,13 @@ const float* Prefill(Model& model, Session& session, std::span<const int> tokens
 // is, and its lmc_open_<name> (the command line runs it through the C API).
 const ModelInfo& GetModelInfo();
 lmc_model* OpenModel(const char* weights_path, const lmc_open_options* options, lmc_error** error);
+// A second model linked into the binary for speculative decoding (lmc build --draft SPEC):
+// what it is and its lmc_open_<name>; null when the binary has none.
+struct DraftModel {
+  const ModelInfo& (*info)();
+  lmc_model* (*open)(const char* weights_path, const lmc_open_options* options, lmc_error** error);
+};
+const DraftModel* GetDraftModel();
 // The Highway targets (HWY_TARGETS bits) the binary's model code was compiled for: every x86
 // level, or one with lmc build --native.
 int64_t CompiledSimdTargets();

@@ -95,6 +95,63 @@ int Sampler::SampleDraft(float* logits, int draft, bool* accepted) {
   return Draw(logits, NextF32(), draft);
 }
 
+void Sampler::Probabilities(float* logits) {
+  const int n = vocab_size_;
+  if (!Distribution(logits)) {
+    const int best = Argmax(logits, n);
+    std::fill(logits, logits + n, 0.0f);
+    logits[best] = 1.0f;
+    return;
+  }
+  if (!filtered_) return;
+  std::vector<float> kept(candidates_.size());
+  for (size_t i = 0; i < candidates_.size(); ++i) kept[i] = logits[candidates_[i]] / mass_;
+  std::fill(logits, logits + n, 0.0f);
+  for (size_t i = 0; i < candidates_.size(); ++i) logits[candidates_[i]] = kept[i];
+}
+
+int Sampler::DrawFrom(const float* probs) {
+  // In id order, as the Python transcription in tests/runtime/speculative_rule_test.py.
+  const float r = NextF32();
+  float cdf = 0.0f;
+  int last = -1;
+  for (int i = 0; i < vocab_size_; ++i) {
+    if (probs[i] <= 0.0f) continue;
+    cdf += probs[i];
+    last = i;
+    if (r < cdf) return i;
+  }
+  return last >= 0 ? last : 0;  // rounding left the cdf just below r
+}
+
+int Sampler::VerifyDraft(const float* p, const float* q, int draft, bool* accepted) {
+  if (draft < 0 || draft >= vocab_size_) {
+    Fail("sampler: draft token {} is outside the vocabulary [0, {})", draft, vocab_size_);
+  }
+  // p >= q keeps the draft whatever the coin (the coin is below 1); p = 0 never does.
+  *accepted = q[draft] > 0.0f && NextF32() < p[draft] / q[draft];
+  if (*accepted) return draft;
+  // The residual max(0, p - q): what p has beyond q. It is 0 at a rejected draft (p < q there).
+  float mass = 0.0f;
+  for (int i = 0; i < vocab_size_; ++i) mass += std::max(0.0f, p[i] - q[i]);
+  if (!(mass > 0.0f)) {  // p == q up to rounding: a draw from p
+    const int token = DrawFrom(p);
+    *accepted = token == draft;
+    return token;
+  }
+  const float r = NextF32() * mass;
+  float cdf = 0.0f;
+  int last = -1;
+  for (int i = 0; i < vocab_size_; ++i) {
+    const float residual = std::max(0.0f, p[i] - q[i]);
+    if (residual <= 0.0f) continue;
+    cdf += residual;
+    last = i;
+    if (r < cdf) return i;
+  }
+  return last;
+}
+
 bool Sampler::Distribution(float* logits) {
   const int n = vocab_size_;
   // Corrupt weights show up here; NaN would also break every comparison below.

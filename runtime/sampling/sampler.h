@@ -30,6 +30,19 @@ class Sampler {
   // exactly as Sample's; *accepted says whether it is the draft.
   int SampleDraft(float* logits, int draft, bool* accepted);
 
+  // The distribution Sample draws from, written over `logits`: vocab_size probabilities, 0 for
+  // the tokens top-k / top-p leave out (greedy: 1 at the argmax, 0 elsewhere).
+  void Probabilities(float* logits);
+  // A token drawn from `probs` (vocab_size probabilities, as Probabilities gives them).
+  int DrawFrom(const float* probs);
+  // Speculative sampling against a draft model (Leviathan et al. 2023, Chen et al. 2023):
+  // `draft` was drawn from the draft model's distribution `q`, `p` is this model's (both as
+  // Probabilities gives them). Keeps the draft with probability min(1, p/q), else draws from
+  // max(0, p - q) renormalized, so the token returned is distributed as p; greedy (p and q
+  // one-hot) keeps the draft exactly when it is p's argmax. *accepted says whether it is the
+  // draft.
+  int VerifyDraft(const float* p, const float* q, int draft, bool* accepted);
+
   const SamplerOptions& options() const { return options_; }
 
  private:
