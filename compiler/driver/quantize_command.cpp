@@ -17,6 +17,7 @@
 #include "runtime/weights/checkpoint.h"
 #include "runtime/weights/gguf_writer.h"
 #include "runtime/weights/kquant.h"
+#include "runtime/weights/quantize.h"
 #include "runtime/weights/safetensors_checkpoint.h"
 #include "runtime/weights/weight_names.h"
 
@@ -32,17 +33,19 @@ struct Target {
 
 Target ParseDType(const std::string& name) {
   if (name == "q4_k_m") return {rt::DType::kQ4_K, true};
-  // The block types lmc reads but does not write (q2_k, q3_k, q4_1, q5_0, q5_1, iq4_nl).
   const auto dtype = rt::DTypeByName(name);
-  if (dtype &&
-      (!rt::IsBlockQuantized(*dtype) || *dtype == rt::DType::kQ8_0 || *dtype == rt::DType::kQ4_0 ||
-       *dtype == rt::DType::kQ4_K || *dtype == rt::DType::kQ5_K || *dtype == rt::DType::kQ6_K)) {
-    return {*dtype};
-  }
-  rt::Fail("--dtype {}: expected f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k or q4_k_m", name);
+  if (dtype && (!rt::IsBlockQuantized(*dtype) || rt::CanQuantize(*dtype))) return {*dtype};
+  rt::Fail(
+      "--dtype {}: expected f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q2_k, q3_k, "
+      "q4_k, q5_k, q6_k or q4_k_m",
+      name);
 }
 
-bool IsKQuant(rt::DType dtype) { return rt::DTypeBlock(dtype) == rt::kSuperBlock; }
+// The block types a model reads only as stored (weights.dtypes): all but Q8_0 and Q4_0, which a
+// model can also make at load from f32.
+bool StoredOnly(rt::DType dtype) {
+  return rt::IsBlockQuantized(dtype) && dtype != rt::DType::kQ8_0 && dtype != rt::DType::kQ4_0;
+}
 
 // llama.cpp's use_more_bits: the layers Q4_K_M gives more bits (the first and last eighth, and
 // every third in between).
@@ -62,8 +65,8 @@ void MatmulWeights(const ir::Block& block, std::set<int>& out) {
   }
 }
 
-// For a k-quant target with a spec: each stored matrix name -> its dtype (Q4_K_M: by role and
-// layer), and per role the dtypes to give weights.dtypes.
+// For a StoredOnly target with a spec: each stored matrix name -> its dtype (Q4_K_M: by role
+// and layer), and per role the dtypes to give weights.dtypes.
 struct KQuantPlan {
   std::map<std::string, rt::DType> by_name;
   std::map<std::string, std::vector<rt::DType>> by_role;
@@ -79,7 +82,7 @@ KQuantPlan PlanKQuant(const ir::Graph& graph, const rt::TensorSource& source, Ta
     // quantized copy of it is made at load).
     if (w.transposed || w.parts != 1 || w.dims.size() != 2 || w.role == "token_embedding" ||
         w.role == "tied_classifier" ||
-        graph.dims[w.dims[1]].size % static_cast<int64_t>(rt::kSuperBlock) != 0) {
+        graph.dims[w.dims[1]].size % static_cast<int64_t>(rt::DTypeBlock(target.dtype)) != 0) {
       continue;
     }
     const int64_t layers = w.per_layer ? graph.LayerCount(w.encoder) : 1;
@@ -166,12 +169,12 @@ int Quantize(const std::string& in, const std::string& out, const std::string& d
     rt::CheckOutputPath(out);  // The inputs are read: refuse a bad -o before converting.
     std::set<std::string> quantized;
     KQuantPlan plan;
-    if (graph != nullptr && IsKQuant(dtype)) {
+    if (graph != nullptr && StoredOnly(dtype)) {
       plan = PlanKQuant(*graph, *source, target);
     } else if (graph != nullptr) {
       quantized = QuantizedNames(*graph, *source);
     }
-    std::vector<std::vector<std::byte>> blocks;  // k-quant conversions, owned here
+    std::vector<std::vector<std::byte>> blocks;  // StoredOnly conversions, owned here
 
     std::vector<rt::NamedTensor> tensors;
     std::vector<std::vector<uint16_t>> halves;  // f16 conversions, owned here
@@ -184,7 +187,7 @@ int Quantize(const std::string& in, const std::string& out, const std::string& d
       rt::DType as = shape.size() == 2 ? dtype : rt::DType::kF32;
       // A quantized row must fill whole blocks in GGUF; other matrices stay f32 and a model
       // quantizes them at load (the same code, so the same blocks).
-      if (rt::IsBlockQuantized(as) && graph != nullptr && IsKQuant(dtype)) {
+      if (rt::IsBlockQuantized(as) && graph != nullptr && StoredOnly(dtype)) {
         auto planned = plan.by_name.find(name);
         as = planned != plan.by_name.end() ? planned->second : rt::DType::kF32;
       } else if (rt::IsBlockQuantized(as)) {
@@ -215,6 +218,12 @@ int Quantize(const std::string& in, const std::string& out, const std::string& d
         case rt::DType::kQ4_0:
           data = AsBytes(source->Q4_0(name, shape), shape[0] * rt::QuantBlocks(shape[1]));
           break;
+        case rt::DType::kQ4_1:
+        case rt::DType::kQ5_0:
+        case rt::DType::kQ5_1:
+        case rt::DType::kIQ4_NL:
+        case rt::DType::kQ2_K:
+        case rt::DType::kQ3_K:
         case rt::DType::kQ4_K:
         case rt::DType::kQ5_K:
         case rt::DType::kQ6_K: {
@@ -228,14 +237,7 @@ int Quantize(const std::string& in, const std::string& out, const std::string& d
           }
           auto& out_blocks = blocks.emplace_back(rt::RowBytes(as, cols) * rows);
           for (size_t r = 0; r < rows; ++r) {
-            std::byte* row = out_blocks.data() + r * rt::RowBytes(as, cols);
-            if (as == rt::DType::kQ4_K) {
-              rt::QuantizeRowQ4_K(f + r * cols, cols, reinterpret_cast<rt::BlockQ4_K*>(row));
-            } else if (as == rt::DType::kQ5_K) {
-              rt::QuantizeRowQ5_K(f + r * cols, cols, reinterpret_cast<rt::BlockQ5_K*>(row));
-            } else {
-              rt::QuantizeRowQ6_K(f + r * cols, cols, reinterpret_cast<rt::BlockQ6_K*>(row));
-            }
+            rt::QuantizeRow(as, f + r * cols, cols, out_blocks.data() + r * rt::RowBytes(as, cols));
           }
           data = out_blocks;
           break;

@@ -195,5 +195,15 @@ void QuantizeRowQ8_K(const float* x, size_t cols, BlockQ8_K* out);
 void QuantizeRowQ4_K(const float* x, size_t cols, BlockQ4_K* out);
 void QuantizeRowQ5_K(const float* x, size_t cols, BlockQ5_K* out);
 void QuantizeRowQ6_K(const float* x, size_t cols, BlockQ6_K* out);
+// The same for Q2_K and Q3_K (quantize_row_q2_K_ref, _q3_K_ref), and for the 32-value blocks,
+// `cols` a multiple of 32: Q4_1, Q5_0 and Q5_1 as quantize_row_q4_1_ref, _q5_0_ref, _q5_1_ref,
+// IQ4_NL as quantize_iq4_nl without an importance matrix (ggml_quantize_chunk's and
+// llama-quantize's choice; 15 scales tried per block, not quantize_row_iq4_nl_ref's one).
+void QuantizeRowQ2_K(const float* x, size_t cols, BlockQ2_K* out);
+void QuantizeRowQ3_K(const float* x, size_t cols, BlockQ3_K* out);
+void QuantizeRowQ4_1(const float* x, size_t cols, BlockQ4_1* out);
+void QuantizeRowQ5_0(const float* x, size_t cols, BlockQ5_0* out);
+void QuantizeRowQ5_1(const float* x, size_t cols, BlockQ5_1* out);
+void QuantizeRowIQ4_NL(const float* x, size_t cols, BlockIQ4_NL* out);
 
 }  // namespace lmc::rt

@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
+#include "runtime/util/error.h"
 #include "runtime/weights/kquant.h"
+#include "runtime/weights/quantize.h"
 #include "runtime/weights/tensor_source.h"
 
 namespace lmc::rt {
@@ -101,8 +104,10 @@ int NearestInt(float f) {
 // The scale (and, as -the_min, the min) of n values quantized to L in [0, nmax]: a first guess
 // from the range, then nstep + 1 rescalings, each refitted by weighted least squares; the one
 // with the smallest weighted squared error wins (ggml's make_qkx2_quants, use_mad false).
+// With `mad` the error is the weighted absolute difference instead (Q2_K's use_mad).
 float FitScaleMin(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
-                  uint8_t* Laux, float rmin, float rdelta, int nstep) {
+                  uint8_t* Laux, float rmin, float rdelta, int nstep, bool mad = false) {
+  auto error_of = [mad](float diff) { return mad ? std::fabs(diff) : diff * diff; };
   float min = x[0], max = x[0];
   float sum_w = weights[0];
   float sum_x = sum_w * x[0];
@@ -126,7 +131,7 @@ float FitScaleMin(int n, int nmax, const float* x, const float* weights, uint8_t
     const int l = NearestInt(iscale * (x[i] - min));
     L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
     const float diff = scale * static_cast<float>(L[i]) + min - x[i];
-    best_error += weights[i] * (diff * diff);
+    best_error += weights[i] * error_of(diff);
   }
   for (int is = 0; is <= nstep; ++is) {
     iscale = (rmin + rdelta * static_cast<float>(is) + static_cast<float>(nmax)) / (max - min);
@@ -151,7 +156,7 @@ float FitScaleMin(int n, int nmax, const float* x, const float* weights, uint8_t
       float error = 0;
       for (int i = 0; i < n; ++i) {
         const float diff = this_scale * static_cast<float>(Laux[i]) + this_min - x[i];
-        error += weights[i] * (diff * diff);
+        error += weights[i] * error_of(diff);
       }
       if (error < best_error) {
         std::copy_n(Laux, n, L);
@@ -212,6 +217,74 @@ float FitScale(int n, int nmax, const float* x, int8_t* L) {
     }
   }
   return scale;
+}
+
+// Q3_K's sub-block fit (ggml's make_q3_quants with do_rmse): levels l in [-nmax, nmax - 1]
+// from the value of largest magnitude, then up to five passes that move single levels to where
+// the weighted (x^2) least-squares scale prefers them, each move kept only when it raises
+// sumlx^2 / suml2. L gets l + nmax; returns sumlx / suml2.
+float FitScaleQ3(int n, int nmax, const float* x, int8_t* L) {
+  float max = 0, amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    std::fill_n(L, n, int8_t{0});
+    return 0.0f;
+  }
+  const float iscale = static_cast<float>(-nmax) / max;
+  auto clamp = [nmax](int l) { return std::max(-nmax, std::min(nmax - 1, l)); };
+  float sumlx = 0, suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    L[i] = static_cast<int8_t>(clamp(NearestInt(iscale * x[i])));
+    const float w = x[i] * x[i], l = static_cast<float>(L[i]);
+    sumlx += w * x[i] * l;
+    suml2 += w * l * l;
+  }
+  for (int pass = 0; pass < 5; ++pass) {
+    int changed = 0;
+    for (int i = 0; i < n; ++i) {
+      const float w = x[i] * x[i], old_l = static_cast<float>(L[i]);
+      float slx = sumlx - w * x[i] * old_l;
+      if (slx <= 0) continue;
+      float sl2 = suml2 - w * old_l * old_l;
+      const int new_l = clamp(NearestInt(x[i] * sl2 / slx));
+      if (new_l == L[i]) continue;
+      const float l = static_cast<float>(new_l);
+      slx += w * x[i] * l;
+      sl2 += w * l * l;
+      if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+        L[i] = static_cast<int8_t>(new_l);
+        sumlx = slx;
+        suml2 = sl2;
+        ++changed;
+      }
+    }
+    if (changed == 0) break;
+  }
+  for (int i = 0; i < n; ++i) L[i] = static_cast<int8_t>(L[i] + nmax);
+  return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+// The index of IQ4_NL's level nearest to x (the lower one on a tie; ggml's best_index_int8).
+int NearestIq4NlLevel(float x) {
+  const int8_t* v = kIq4NlValues;
+  if (x <= static_cast<float>(v[0])) return 0;
+  if (x >= static_cast<float>(v[15])) return 15;
+  int lo = 0, hi = 15;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (x < static_cast<float>(v[mid])) {
+      hi = mid;
+    } else {
+      lo = mid;
+    }
+  }
+  return x - static_cast<float>(v[hi - 1]) < static_cast<float>(v[hi]) - x ? hi - 1 : hi;
 }
 
 // Q4_K and Q5_K: eight sub-blocks of 32 fitted with FitScaleMin, their scales and mins
@@ -340,6 +413,303 @@ void QuantizeRowQ6_K(const float* x, size_t cols, BlockQ6_K* out) {
                                                 ((q3 >> 4) << 6));
       }
     }
+  }
+}
+
+// ---- The 32-value blocks (quantize_row_q4_1_ref, _q5_0_ref, _q5_1_ref, and IQ4_NL as
+// quantize_iq4_nl without an importance matrix: what llama-quantize and ggml_quantize_chunk run).
+namespace {
+
+// ggml rounds a level by converting x + 0.5 (or + 16.5) to int8_t / uint8_t: on x86 a
+// truncation to int32 (INT32_MIN for NaN or out of range, as cvttss2si gives) keeping the low
+// byte. Levels are within [0, 32] up to rounding; the rest only happens when a scale's
+// reciprocal overflows (a subnormal scale), and is reproduced rather than left undefined.
+int TruncatedByte(float v) {
+  const int32_t i = v >= -2147483648.0f && v < 2147483648.0f ? static_cast<int32_t>(v) : INT32_MIN;
+  return static_cast<int8_t>(static_cast<uint8_t>(static_cast<uint32_t>(i) & 0xFF));
+}
+
+// Q4_1 / Q5_1: levels (x - min) / d for d = (max - min) / kMax, rounded by + 0.5 and truncation.
+template <int kMax>
+void AffineLevels(const float* x, uint16_t& d_bits, uint16_t& m_bits, uint8_t* L) {
+  float min = std::numeric_limits<float>::max(), max = -std::numeric_limits<float>::max();
+  for (size_t j = 0; j < kQuantBlock; ++j) {
+    if (x[j] < min) min = x[j];
+    if (x[j] > max) max = x[j];
+  }
+  const float d = (max - min) / static_cast<float>(kMax);
+  const float id = d != 0 ? 1 / d : 0.0f;
+  d_bits = F32ToF16(d);
+  m_bits = F32ToF16(min);
+  for (size_t j = 0; j < kQuantBlock; ++j) {
+    const int l = TruncatedByte((x[j] - min) * id + 0.5f);  // as int8_t (Q4_1), uint8_t (Q5_1)
+    L[j] = static_cast<uint8_t>(kMax == 15 ? std::min(15, l) : l);
+  }
+}
+
+// Q5_0: the value of largest magnitude m (signed, the first on ties) sets d = m / -16; levels
+// x / d + 16.5 truncated, at most 31.
+void SignedLevels5(const float* x, uint16_t& d_bits, uint8_t* L) {
+  float amax = 0, max = 0;
+  for (size_t j = 0; j < kQuantBlock; ++j) {
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  const float d = max / -16.0f;
+  const float id = d != 0 ? 1 / d : 0.0f;
+  d_bits = F32ToF16(d);
+  for (size_t j = 0; j < kQuantBlock; ++j) {
+    L[j] = static_cast<uint8_t>(std::min(31, TruncatedByte(x[j] * id + 16.5f)));
+  }
+}
+
+// Values j and j + 16 share byte j (low, high nibble); with qh, the fifth bits go to bit j of
+// qh (without, as ggml, a level is not masked to its nibble: only the wrapped bytes above
+// differ).
+void PackNibbles(const uint8_t* L, uint8_t* qs, uint8_t* qh) {
+  uint32_t high = 0;
+  for (size_t j = 0; j < kQuantBlock / 2; ++j) {
+    const uint8_t lo = L[j], hi = L[j + kQuantBlock / 2];
+    qs[j] = qh != nullptr ? static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4))
+                          : static_cast<uint8_t>(lo | (hi << 4));
+    high |= static_cast<uint32_t>((lo >> 4) & 1) << j;
+    high |= static_cast<uint32_t>((hi >> 4) & 1) << (j + kQuantBlock / 2);
+  }
+  if (qh != nullptr) std::memcpy(qh, &high, sizeof(high));
+}
+
+}  // namespace
+
+void QuantizeRowQ4_1(const float* x, size_t cols, BlockQ4_1* out) {
+  for (size_t b = 0; b < cols / kQuantBlock; ++b) {
+    uint8_t L[kQuantBlock];
+    AffineLevels<15>(x + b * kQuantBlock, out[b].d, out[b].m, L);
+    PackNibbles(L, out[b].qs, nullptr);
+  }
+}
+
+void QuantizeRowQ5_0(const float* x, size_t cols, BlockQ5_0* out) {
+  for (size_t b = 0; b < cols / kQuantBlock; ++b) {
+    uint8_t L[kQuantBlock];
+    SignedLevels5(x + b * kQuantBlock, out[b].d, L);
+    PackNibbles(L, out[b].qs, out[b].qh);
+  }
+}
+
+void QuantizeRowQ5_1(const float* x, size_t cols, BlockQ5_1* out) {
+  for (size_t b = 0; b < cols / kQuantBlock; ++b) {
+    uint8_t L[kQuantBlock];
+    AffineLevels<31>(x + b * kQuantBlock, out[b].d, out[b].m, L);
+    PackNibbles(L, out[b].qs, out[b].qh);
+  }
+}
+
+// Per block, weights x^2: d from the value of largest magnitude m (m / 127), refitted by weighted
+// least squares; then 15 more scales (levels x * (t - 127) / m, t = -7..7) tried, the best fit
+// kept; the levels are finally taken against the f32 scale (binary16 only when stored).
+void QuantizeRowIQ4_NL(const float* x, size_t cols, BlockIQ4_NL* out) {
+  constexpr int kTries = 7;
+  for (size_t b = 0; b < cols / kQuantBlock; ++b) {
+    const float* xb = x + b * kQuantBlock;
+    float amax = 0, max = 0;
+    for (size_t j = 0; j < kQuantBlock; ++j) {
+      const float ax = std::fabs(xb[j]);
+      if (ax > amax) {
+        amax = ax;
+        max = xb[j];
+      }
+    }
+    float d = 0;
+    if (amax >= kGroupMaxEps) {
+      const float first = static_cast<float>(kIq4NlValues[0]);
+      auto fit = [&](float id, float& sumqx, float& sumq2) {
+        sumqx = sumq2 = 0;
+        for (size_t j = 0; j < kQuantBlock; ++j) {
+          const float q = static_cast<float>(kIq4NlValues[NearestIq4NlLevel(id * xb[j])]);
+          const float w = xb[j] * xb[j];
+          sumqx += w * q * xb[j];
+          sumq2 += w * q * q;
+        }
+      };
+      float sumqx, sumq2;
+      fit(1 / (-max / first), sumqx, sumq2);
+      d = sumq2 > 0 ? sumqx / sumq2 : 0.0f;
+      float best = d * sumqx;
+      for (int t = -kTries; t <= kTries; ++t) {
+        fit(static_cast<float>(t + kIq4NlValues[0]) / max, sumqx, sumq2);
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+          d = sumqx / sumq2;
+          best = d * sumqx;
+        }
+      }
+    }
+    out[b].d = F32ToF16(d);
+    const float id = d != 0 ? 1 / d : 0.0f;
+    uint8_t L[kQuantBlock];
+    for (size_t j = 0; j < kQuantBlock; ++j) {
+      L[j] = static_cast<uint8_t>(NearestIq4NlLevel(id * xb[j]));
+    }
+    PackNibbles(L, out[b].qs, nullptr);
+  }
+}
+
+// ---- Q2_K and Q3_K (quantize_row_q2_K_ref, _q3_K_ref).
+
+// Sixteen sub-blocks of 16, each fitted with FitScaleMin (weights |x|, absolute error), scales
+// and mins quantized to four bits against the largest of each, then every value requantized
+// with the stored scales.
+void QuantizeRowQ2_K(const float* x, size_t cols, BlockQ2_K* out) {
+  for (size_t b = 0; b < cols / kSuperBlock; ++b) {
+    const float* xb = x + b * kSuperBlock;
+    BlockQ2_K& y = out[b];
+    uint8_t L[kSuperBlock], Laux[16];
+    float weights[16], scales[16], mins[16];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < 16; ++j) {
+      for (int l = 0; l < 16; ++l) weights[l] = std::fabs(xb[16 * j + l]);
+      scales[j] = FitScaleMin(16, 3, xb + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f,
+                              15, /*mad=*/true);
+      if (scales[j] > max_scale) max_scale = scales[j];
+      if (mins[j] > max_min) max_min = mins[j];
+    }
+    std::fill_n(y.scales, 16, uint8_t{0});
+    y.d = y.dmin = F32ToF16(0.0f);
+    if (max_scale > 0) {
+      const float iscale = 15.0f / max_scale;
+      for (int j = 0; j < 16; ++j)
+        y.scales[j] = static_cast<uint8_t>(NearestInt(iscale * scales[j]));
+      y.d = F32ToF16(max_scale / 15.0f);
+    }
+    if (max_min > 0) {
+      const float iscale = 15.0f / max_min;
+      for (int j = 0; j < 16; ++j) {
+        y.scales[j] |= static_cast<uint8_t>(NearestInt(iscale * mins[j]) << 4);
+      }
+      y.dmin = F32ToF16(max_min / 15.0f);
+    }
+    for (int j = 0; j < 16; ++j) {
+      const float d = QuantScale(y.d) * static_cast<float>(y.scales[j] & 0xF);
+      if (d == 0) continue;
+      const float dm = QuantScale(y.dmin) * static_cast<float>(y.scales[j] >> 4);
+      for (int i = 0; i < 16; ++i) {
+        L[16 * j + i] =
+            static_cast<uint8_t>(std::max(0, std::min(3, NearestInt((xb[16 * j + i] + dm) / d))));
+      }
+    }
+    for (size_t h = 0; h < 2; ++h) {  // byte l of qs[32h ...]: values 128h + l + 32s at bits 2s
+      for (size_t l = 0; l < 32; ++l) {
+        const uint8_t* q = L + 128 * h + l;
+        y.qs[32 * h + l] = static_cast<uint8_t>(q[0] | (q[32] << 2) | (q[64] << 4) | (q[96] << 6));
+      }
+    }
+  }
+}
+
+// Sixteen sub-blocks of 16 fitted with FitScaleQ3, their signed scales quantized to six bits
+// (-32..31) against the one of largest magnitude, then every value requantized to -4..3.
+void QuantizeRowQ3_K(const float* x, size_t cols, BlockQ3_K* out) {
+  for (size_t b = 0; b < cols / kSuperBlock; ++b) {
+    const float* xb = x + b * kSuperBlock;
+    BlockQ3_K& y = out[b];
+    int8_t L[kSuperBlock];
+    float scales[16];
+    float max_scale = 0, amax = 0;
+    for (int j = 0; j < 16; ++j) {
+      scales[j] = FitScaleQ3(16, 4, xb + 16 * j, L + 16 * j);
+      if (std::fabs(scales[j]) > amax) {
+        amax = std::fabs(scales[j]);
+        max_scale = scales[j];
+      }
+    }
+    std::fill_n(y.scales, 12, uint8_t{0});
+    y.d = F32ToF16(0.0f);
+    if (max_scale != 0) {
+      const float iscale = -32.0f / max_scale;
+      for (int j = 0; j < 16; ++j) {
+        const int l = std::max(-32, std::min(31, NearestInt(iscale * scales[j]))) + 32;
+        if (j < 8) {
+          y.scales[j] = static_cast<uint8_t>(l & 0xF);
+        } else {
+          y.scales[j - 8] |= static_cast<uint8_t>((l & 0xF) << 4);
+        }
+        y.scales[8 + j % 4] |= static_cast<uint8_t>((l >> 4) << (2 * (j / 4)));
+      }
+      y.d = F32ToF16(1 / iscale);
+    }
+    int16_t sc[16], unused[16];
+    UnpackScales(y, sc, unused);
+    for (int j = 0; j < 16; ++j) {
+      const float d = QuantScale(y.d) * static_cast<float>(sc[j]);
+      if (d == 0) continue;
+      for (int i = 0; i < 16; ++i) {
+        const int l = std::max(-4, std::min(3, NearestInt(xb[16 * j + i] / d)));
+        L[16 * j + i] = static_cast<int8_t>(l + 4);
+      }
+    }
+    // The third bit of value j is bit j / 32 of hmask[j % 32]; the low two as Q2_K's.
+    std::fill_n(y.hmask, 32, uint8_t{0});
+    for (size_t j = 0; j < kSuperBlock; ++j) {
+      if (L[j] > 3) {
+        y.hmask[j % 32] |= static_cast<uint8_t>(1u << (j / 32));
+        L[j] = static_cast<int8_t>(L[j] - 4);
+      }
+    }
+    for (size_t h = 0; h < 2; ++h) {
+      for (size_t l = 0; l < 32; ++l) {
+        const int8_t* q = L + 128 * h + l;
+        y.qs[32 * h + l] = static_cast<uint8_t>(q[0] | (q[32] << 2) | (q[64] << 4) | (q[96] << 6));
+      }
+    }
+  }
+}
+
+bool CanQuantize(DType dtype) {
+  switch (dtype) {
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kIQ4_NL:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void QuantizeRow(DType dtype, const float* x, size_t cols, std::byte* out) {
+  switch (dtype) {
+    case DType::kQ8_0:
+      return QuantizeRowQ8_0(x, cols, reinterpret_cast<BlockQ8_0*>(out));
+    case DType::kQ4_0:
+      return QuantizeRowQ4_0(x, cols, reinterpret_cast<BlockQ4_0*>(out));
+    case DType::kQ4_1:
+      return QuantizeRowQ4_1(x, cols, reinterpret_cast<BlockQ4_1*>(out));
+    case DType::kQ5_0:
+      return QuantizeRowQ5_0(x, cols, reinterpret_cast<BlockQ5_0*>(out));
+    case DType::kQ5_1:
+      return QuantizeRowQ5_1(x, cols, reinterpret_cast<BlockQ5_1*>(out));
+    case DType::kIQ4_NL:
+      return QuantizeRowIQ4_NL(x, cols, reinterpret_cast<BlockIQ4_NL*>(out));
+    case DType::kQ2_K:
+      return QuantizeRowQ2_K(x, cols, reinterpret_cast<BlockQ2_K*>(out));
+    case DType::kQ3_K:
+      return QuantizeRowQ3_K(x, cols, reinterpret_cast<BlockQ3_K*>(out));
+    case DType::kQ4_K:
+      return QuantizeRowQ4_K(x, cols, reinterpret_cast<BlockQ4_K*>(out));
+    case DType::kQ5_K:
+      return QuantizeRowQ5_K(x, cols, reinterpret_cast<BlockQ5_K*>(out));
+    case DType::kQ6_K:
+      return QuantizeRowQ6_K(x, cols, reinterpret_cast<BlockQ6_K*>(out));
+    default:
+      Fail("internal error: no quantizer for {}", DTypeName(dtype));
   }
 }
 

@@ -92,8 +92,8 @@ done
 # Refusals: one line each, the output left alone.
 expect_error "quantize over its input" 1 "is the input" -- \
   "$lmc" quantize "$weights" -o "$weights" --dtype q8_0
-expect_error "quantize to a dtype it does not write" 1 "--dtype q5_1: expected f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k or q4_k_m" -- \
-  "$lmc" quantize "$weights" -o "$tmp/x.gguf" --dtype q5_1
+expect_error "quantize to a dtype it does not write" 1 "--dtype iq2_xs: expected f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q2_k, q3_k, q4_k, q5_k, q6_k or q4_k_m" -- \
+  "$lmc" quantize "$weights" -o "$tmp/x.gguf" --dtype iq2_xs
 [ ! -e "$tmp/x.gguf" ] && pass "no output on a refusal" || fail "output written on a refusal"
 expect_error "quantize a missing file" 1 "$tmp/none.safetensors: cannot open" -- \
   "$lmc" quantize "$tmp/none.safetensors" -o "$tmp/x.gguf" --dtype q8_0

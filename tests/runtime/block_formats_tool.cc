@@ -2,8 +2,8 @@
 // script makes.
 //   block_formats_tool dequantize TYPE IN OUT   IN: whole blocks of TYPE; OUT: their values, f32
 //   block_formats_tool q8_k IN OUT              IN: f32 values (a multiple of 256); OUT: Q8_K
-//   block_formats_tool quantize TYPE IN OUT     IN: f32 values (a multiple of 256); OUT: the
-//                                               blocks of TYPE (q4_k, q5_k, q6_k)
+//   block_formats_tool quantize TYPE IN OUT     IN: f32 values (whole blocks of TYPE); OUT:
+//                                               the blocks of TYPE (rt::QuantizeRow)
 // TYPE as lmc spells it (q4_k ...). Exits 1 with a message on bad arguments.
 #include <cstdio>
 #include <cstring>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "runtime/weights/kquant.h"
+#include "runtime/weights/quantize.h"
 #include "runtime/weights/tensor_source.h"
 
 namespace {
@@ -61,24 +62,15 @@ int main(int argc, char** argv) {
     const std::vector<char> bytes = Read(argv[3]);
     std::vector<float> x(bytes.size() / 4);
     std::memcpy(x.data(), bytes.data(), x.size() * 4);
-    const std::string type = argv[2];
-    const size_t n = x.size() / kSuperBlock;
-    if (type == "q4_k") {
-      std::vector<BlockQ4_K> out(n);
-      QuantizeRowQ4_K(x.data(), x.size(), out.data());
-      Write(argv[4], out.data(), n * sizeof(BlockQ4_K));
-    } else if (type == "q5_k") {
-      std::vector<BlockQ5_K> out(n);
-      QuantizeRowQ5_K(x.data(), x.size(), out.data());
-      Write(argv[4], out.data(), n * sizeof(BlockQ5_K));
-    } else if (type == "q6_k") {
-      std::vector<BlockQ6_K> out(n);
-      QuantizeRowQ6_K(x.data(), x.size(), out.data());
-      Write(argv[4], out.data(), n * sizeof(BlockQ6_K));
-    } else {
-      std::fprintf(stderr, "block_formats_tool: no quantizer for %s\n", argv[2]);
+    const auto dtype = DTypeByName(argv[2]);
+    if (!dtype || !CanQuantize(*dtype) || x.size() % DTypeBlock(*dtype) != 0) {
+      std::fprintf(stderr, "block_formats_tool: no quantizer for %s, or not whole blocks\n",
+                   argv[2]);
       return 1;
     }
+    std::vector<std::byte> out(RowBytes(*dtype, x.size()));
+    QuantizeRow(*dtype, x.data(), x.size(), out.data());
+    Write(argv[4], out.data(), out.size());
     return 0;
   }
   if (command != "dequantize" || argc != 5) {
