@@ -26,6 +26,9 @@ if [ "$tests" = 1 ]; then
     sentencepiece python3-sentencepiece   # spm_train; the Python encoder the tests compare with
     clang-14 libclang-rt-14-dev   # the sanitizer + libFuzzer build (scripts/test.sh, scripts/fuzz.sh)
     procps          # pgrep, in the tests of killed builds
+    # A real browser for MODEL serve's chat page (tests/e2e/serve_browser_test.sh), headless;
+    # about 120 MB in 15 packages, 19 s to fetch and install on the dev machine.
+    chromium
   )
 fi
 missing=()
@@ -66,4 +69,11 @@ serve_client="$(dirname "$0")/../tests/e2e/serve-openai"
 if [ "$tests" = 1 ] && [ ! -d "$serve_client/node_modules/openai" ]; then
   echo "setup: npm ci in tests/e2e/serve-openai"
   (cd "$serve_client" && npm ci --no-audit --no-fund --silent)
+fi
+
+# ws (npm, pinned): the WebSocket the chat page's browser test speaks CDP over.
+serve_browser="$(dirname "$0")/../tests/e2e/serve-browser"
+if [ "$tests" = 1 ] && [ ! -d "$serve_browser/node_modules/ws" ]; then
+  echo "setup: npm ci in tests/e2e/serve-browser"
+  (cd "$serve_browser" && npm ci --no-audit --no-fund --silent)
 fi

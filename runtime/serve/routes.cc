@@ -8,6 +8,7 @@
 #include <random>
 #include <string_view>
 
+#include "runtime/serve/chat_page.h"
 #include "runtime/serve/sse.h"
 
 namespace lmc::serve {
@@ -25,7 +26,7 @@ void SendJson(HttpConnection& connection, int status, const json& body) {
 
 // The paths /metrics counts requests by: the known ones, else "other" (no unbounded labels).
 std::string MetricPath(const std::string& path) {
-  for (const char* known : {"/health", "/v1/models", "/v1/completions", "/v1/chat/completions",
+  for (const char* known : {"/", "/health", "/v1/models", "/v1/completions", "/v1/chat/completions",
                             "/tokenize", "/detokenize", "/metrics"}) {
     if (path == known) return path;
   }
@@ -64,7 +65,9 @@ void Routes::Handle(const HttpRequest& request, HttpConnection& connection) {
   };
   try {
     const std::string& path = request.path;
-    if (!context_.api_key.empty() && path != "/health") {
+    // The chat page needs no key either (a browser cannot send one to open it): it asks for
+    // the key and sends it with its requests.
+    if (!context_.api_key.empty() && path != "/health" && path != "/") {
       const std::string& auth = request.Header("authorization");
       const std::string prefix = "Bearer ";
       const std::string given = auth.starts_with(prefix) ? auth.substr(prefix.size()) : "";
@@ -85,7 +88,14 @@ void Routes::Handle(const HttpRequest& request, HttpConnection& connection) {
                         {"created", started_},
                         {"owned_by", "lmc"},
                         {"context_length", context_.limits.context}};
-    if (path == "/health") {
+    if (path == "/") {
+      method("GET");
+      connection.Respond(200, "text/html; charset=utf-8",
+                         ChatPage({.model = context_.limits.name,
+                                   .chat = context_.chat_template != nullptr,
+                                   .context = context_.limits.context,
+                                   .api_key = !context_.api_key.empty()}));
+    } else if (path == "/health") {
       method("GET");
       if (context_.stopping) throw ApiError(503, "the server is shutting down");
       SendJson(connection, 200, {{"status", "ok"}});

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runtime/serve/api_error.h"
+#include "runtime/serve/chat_page.h"
 #include "runtime/serve/request.h"
 #include "runtime/serve/routes.h"
 #include "runtime/serve/stop_filter.h"
@@ -144,6 +145,18 @@ TEST_CASE("API keys: equal strings only") {
   CHECK_FALSE(SameSecret("sk-123", ""));
   CHECK_FALSE(SameSecret("sk-123", "sk-124"));
   CHECK_FALSE(SameSecret(std::string("a\0b", 3), "a"));
+}
+
+TEST_CASE("The chat page: settings written in, a model name cannot end its script") {
+  const std::string page =
+      ChatPage({.model = "</script><script>alert(1)</script>\u2028&", .chat = false});
+  CHECK(page.starts_with("<!DOCTYPE html>"));
+  CHECK(page.find("/*LMC_CONFIG*/") == std::string::npos);
+  CHECK(page.find("alert(1)</script>") == std::string::npos);
+  CHECK(page.find(R"("chat":false)") != std::string::npos);
+  CHECK(page.find(R"("model":"\u003c/script\u003e\u003cscript\u003ealert(1))") !=
+        std::string::npos);
+  CHECK(page.find("</html>") != std::string::npos);
 }
 
 }  // namespace
