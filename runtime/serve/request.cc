@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -124,40 +125,9 @@ std::vector<int> TokenIds(const json& array, const std::string& param, const Mod
 // Parameters this slice does not implement: refused when given a value that would change the
 // result, so that a client never gets silently different behaviour.
 void RefuseUnsupported(const json& doc, bool chat) {
-  if (const json* n = Field(doc, "n")) {
-    if (!(n->is_number() && n->get<double>() == 1)) {
-      Bad("n", "'n' must be 1: several choices per request are not supported yet");
-    }
-  }
   if (const json* best = Field(doc, "best_of")) {
     if (!(best->is_number() && best->get<double>() == 1)) {
       Bad("best_of", "'best_of' must be 1: it is not supported yet");
-    }
-  }
-  for (const char* penalty : {"presence_penalty", "frequency_penalty"}) {
-    if (const json* v = Field(doc, penalty)) {
-      if (!(v->is_number() && v->get<double>() == 0)) {
-        Bad(penalty, fmt::format("'{}' is not supported yet (only 0)", penalty));
-      }
-    }
-  }
-  if (const json* v = Field(doc, "logit_bias")) {
-    if (!(v->is_object() && v->empty())) Bad("logit_bias", "'logit_bias' is not supported yet");
-  }
-  if (const json* v = Field(doc, "logprobs")) {
-    if (!(v->is_boolean() && !v->get<bool>())) {
-      Bad("logprobs", "'logprobs' is not supported yet");
-    }
-  }
-  if (const json* v = Field(doc, "top_logprobs")) {
-    if (!(v->is_number() && v->get<double>() == 0)) {
-      Bad("top_logprobs", "'top_logprobs' is not supported yet");
-    }
-  }
-  if (const json* v = Field(doc, "response_format")) {
-    if (!(v->is_object() && v->value("type", json()) == "text")) {
-      Bad("response_format",
-          "'response_format' other than {\"type\": \"text\"} is not supported yet");
     }
   }
   if (const json* v = Field(doc, "tools")) {
@@ -170,6 +140,64 @@ void RefuseUnsupported(const json& doc, bool chat) {
         Bad("suffix", "'suffix' is not supported");
       }
     }
+  }
+}
+
+// logit_bias: {"token id": bias in [-100, 100], ...}, each id in the vocabulary.
+std::vector<std::pair<int32_t, float>> LogitBias(const json& doc, const ModelLimits& limits) {
+  std::vector<std::pair<int32_t, float>> biases;
+  const json* v = Field(doc, "logit_bias");
+  if (!v) return biases;
+  if (!v->is_object()) WrongType("logit_bias", "an object of token ids and biases", *v);
+  if (v->size() > 1024) Bad("logit_bias", "'logit_bias' takes at most 1024 tokens");
+  for (auto it = v->begin(); it != v->end(); ++it) {
+    const std::string& key = it.key();
+    const bool digits = !key.empty() && key.size() <= 10 &&
+                        key.find_first_not_of("0123456789") == std::string::npos;
+    const long long id = digits ? std::stoll(key) : -1;
+    if (id < 0 || id >= limits.vocab_size) {
+      Bad("logit_bias", fmt::format("'logit_bias' key '{}' is not a token id in [0, {})",
+                                    json(key).dump(-1, ' ', false, json::error_handler_t::replace),
+                                    limits.vocab_size));
+    }
+    if (!it->is_number()) WrongType("logit_bias", "an object of token ids and numbers", *it);
+    const double bias = it->get<double>();
+    if (!(bias >= -100 && bias <= 100)) {
+      Bad("logit_bias",
+          fmt::format("'logit_bias' for token {} must be in [-100, 100], not {}", key, it->dump()));
+    }
+    biases.emplace_back(static_cast<int32_t>(id), static_cast<float>(bias));
+  }
+  return biases;
+}
+
+// response_format: text (nothing), json_object, or json_schema with its schema compiled.
+std::shared_ptr<const rt::JsonGrammar> ResponseFormat(const json& doc) {
+  const json* v = Field(doc, "response_format");
+  if (!v) return nullptr;
+  if (!v->is_object()) WrongType("response_format", "an object", *v);
+  const json* type = Field(*v, "type");
+  if (!type || !type->is_string()) {
+    Bad("response_format", "'response_format.type' must be text, json_object or json_schema");
+  }
+  const std::string kind = type->get<std::string>();
+  if (kind == "text") return nullptr;
+  if (kind == "json_object") return rt::JsonGrammar::AnyJson(rt::JsonGrammar::kObject);
+  if (kind != "json_schema") {
+    Bad("response_format",
+        fmt::format("'response_format.type' must be text, json_object or json_schema, not {}",
+                    type->dump()));
+  }
+  const json* spec = Field(*v, "json_schema");
+  if (!spec || !spec->is_object()) {
+    Bad("response_format", "'response_format.json_schema' must be an object with a 'schema'");
+  }
+  const json* schema = Field(*spec, "schema");
+  if (!schema) Bad("response_format", "'response_format.json_schema.schema' is required");
+  try {
+    return rt::JsonGrammar::FromSchema(schema->dump(), "response_format.json_schema.schema");
+  } catch (const rt::JsonSchemaError& e) {
+    Bad("response_format", e.what(), "invalid_schema");
   }
 }
 
@@ -270,6 +298,32 @@ CompletionRequest ParseCompletionRequest(std::string_view body, bool chat,
     }
   }
   p.stream = Boolean(doc, "stream", false);
+  p.n = static_cast<int>(Integer(doc, "n", 1, 1, kMaxChoices));
+  p.penalties.presence = static_cast<float>(Number(doc, "presence_penalty", 0.0, -2.0, 2.0));
+  p.penalties.frequency = static_cast<float>(Number(doc, "frequency_penalty", 0.0, -2.0, 2.0));
+  p.penalties.repeat = static_cast<float>(Number(doc, "repeat_penalty", 1.0, 0.0, 10.0));
+  if (!(p.penalties.repeat > 0.0f)) {
+    Bad("repeat_penalty", "'repeat_penalty' must be in (0, 10] (1 disables it)");
+  }
+  p.penalties.repeat_last_n =
+      static_cast<int>(Integer(doc, "repeat_last_n", 64, -1, std::max(limits.context, 64)));
+  p.penalties.logit_bias = LogitBias(doc, limits);
+  if (chat) {
+    const bool wanted = Boolean(doc, "logprobs", false);
+    const int top = static_cast<int>(Integer(doc, "top_logprobs", 0, 0, kMaxTopLogprobs));
+    if (Field(doc, "top_logprobs") && !wanted) {
+      Bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+    }
+    p.logprobs = wanted ? top : -1;
+  } else if (const json* v = Field(doc, "logprobs")) {
+    // The legacy completions form: an integer, how many alternatives.
+    if (v->is_boolean()) {
+      p.logprobs = v->get<bool>() ? 0 : -1;
+    } else {
+      p.logprobs = static_cast<int>(Integer(doc, "logprobs", 0, 0, kMaxTopLogprobs));
+    }
+  }
+  p.grammar = ResponseFormat(doc);
   if (chat) {
     r.messages = Messages(doc);
     return r;

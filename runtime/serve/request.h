@@ -3,11 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "runtime/chat/messages.h"
+#include "runtime/sampling/json_grammar.h"
+#include "runtime/sampling/penalties.h"
 #include "runtime/serve/api_error.h"
 
 namespace lmc::serve {
@@ -29,7 +32,17 @@ struct GenerationParams {
   bool seed_given = false;
   std::vector<std::string> stop;  // up to 4 non-empty strings
   bool stream = false;
+  int n = 1;  // choices, each its own generation (seeds seed, seed + 1 * golden ratio, ...)
+  rt::PenaltyOptions penalties;
+  // -1: no logprobs; else each token's and this many alternatives' (chat: logprobs true and
+  // top_logprobs; completions: logprobs N).
+  int logprobs = -1;
+  // response_format json_object or json_schema: what the output must be (null: any text).
+  std::shared_ptr<const rt::JsonGrammar> grammar;
 };
+
+inline constexpr int kMaxChoices = 16;      // n
+inline constexpr int kMaxTopLogprobs = 20;  // top_logprobs, logprobs
 
 struct CompletionRequest {
   bool chat = false;

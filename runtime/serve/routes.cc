@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string_view>
+#include <thread>
 
 #include "runtime/serve/chat_page.h"
 #include "runtime/serve/sse.h"
@@ -148,7 +149,8 @@ void Routes::Handle(const HttpRequest& request, HttpConnection& connection) {
 
 void Routes::Completion(const HttpRequest& request, HttpConnection& connection, bool chat) {
   const CompletionRequest r = ParseCompletionRequest(request.body, chat, context_.limits);
-  auto job = std::make_shared<Job>();
+  std::vector<int32_t> prompt;
+  std::vector<int32_t> stop_ids;
   if (chat) {
     const chat::ModelTemplate* t = context_.chat_template;
     if (!t) {
@@ -163,28 +165,28 @@ void Routes::Completion(const HttpRequest& request, HttpConnection& connection, 
     inputs.bos_token = t->bos_token;
     inputs.eos_token = t->eos_token;
     inputs.add_generation_prompt = true;
-    std::string prompt;
+    std::string text;
     try {
-      prompt = t->render(inputs);
+      text = t->render(inputs);
     } catch (const chat::TemplateError& e) {
       throw ApiError(400, std::string("the chat template refuses these messages: ") + e.what(),
                      "messages");
     }
-    job->prompt = context_.model->Tokenize(prompt, LMC_PARSE_SPECIAL);
-    job->stop_ids = context_.chat_stop_ids;
+    prompt = context_.model->Tokenize(text, LMC_PARSE_SPECIAL);
+    stop_ids = context_.chat_stop_ids;
   } else {
     if (r.prompt_is_ids) {
-      job->prompt.assign(r.prompt_ids.begin(), r.prompt_ids.end());
+      prompt.assign(r.prompt_ids.begin(), r.prompt_ids.end());
     } else {
       // As `generate`: the spec's BOS, then the text.
-      if (context_.bos >= 0) job->prompt.push_back(context_.bos);
+      if (context_.bos >= 0) prompt.push_back(context_.bos);
       std::vector<int32_t> text = context_.model->Tokenize(r.prompt, 0);
-      job->prompt.insert(job->prompt.end(), text.begin(), text.end());
+      prompt.insert(prompt.end(), text.begin(), text.end());
     }
-    job->stop_ids = context_.completion_stop_ids;
+    stop_ids = context_.completion_stop_ids;
   }
   const int context = context_.limits.context;
-  const int prompt_tokens = static_cast<int>(job->prompt.size());
+  const int prompt_tokens = static_cast<int>(prompt.size());
   if (prompt_tokens == 0) {
     throw ApiError(400, "the prompt is empty and the model has no BOS token to start from",
                    chat ? "messages" : "prompt");
@@ -205,28 +207,51 @@ void Routes::Completion(const HttpRequest& request, HttpConnection& connection, 
                                context, prompt_tokens, p.max_tokens),
                    "max_tokens", "context_length_exceeded");
   }
-  job->max_tokens = p.max_tokens > 0 ? std::min(p.max_tokens, room) : room;
-  job->sampling.temperature = p.temperature;
-  job->sampling.top_p = p.top_p;
-  job->sampling.top_k = p.top_k;
-  job->sampling.seed = p.seed_given ? p.seed : std::random_device{}() * 0x9E3779B97F4A7C15ull + 1;
-  job->stop = p.stop;
+  const std::shared_ptr<const rt::TokenVocabulary>& vocabulary = context_.scheduler->vocabulary();
+  if ((p.grammar || p.logprobs >= 0) && !vocabulary) {
+    const char* param = p.grammar ? "response_format" : "logprobs";
+    throw ApiError(400, fmt::format("'{}' needs the model's tokenizer; this model has none", param),
+                   param);
+  }
 
-  switch (context_.scheduler->Submit(job)) {
-    case Scheduler::Admission::kQueued:
-      break;
-    case Scheduler::Admission::kQueueFull:
+  // n choices: n jobs, each seeded on from the request's seed, run side by side as slots allow.
+  const uint64_t seed = p.seed_given ? p.seed : std::random_device{}() * 0x9E3779B97F4A7C15ull + 1;
+  std::vector<std::shared_ptr<Job>> jobs;
+  auto cancel_all = [&] {
+    for (auto& job : jobs) job->Cancel();
+  };
+  for (int i = 0; i < p.n; ++i) {
+    auto job = std::make_shared<Job>();
+    job->prompt = prompt;
+    job->stop_ids = stop_ids;
+    job->max_tokens = p.max_tokens > 0 ? std::min(p.max_tokens, room) : room;
+    job->sampling.temperature = p.temperature;
+    job->sampling.top_p = p.top_p;
+    job->sampling.top_k = p.top_k;
+    job->sampling.seed = seed + static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
+    job->stop = p.stop;
+    job->penalties = p.penalties;
+    job->top_logprobs = p.logprobs;
+    job->grammar = p.grammar;
+    const Scheduler::Admission admission = context_.scheduler->Submit(job);
+    if (admission != Scheduler::Admission::kQueued) {
+      cancel_all();
+      if (admission == Scheduler::Admission::kStopping) {
+        throw ApiError(503, "the server is shutting down");
+      }
       throw ApiError(503, "every slot is busy and the queue is full; retry shortly", "",
                      "overloaded");
-    case Scheduler::Admission::kStopping:
-      throw ApiError(503, "the server is shutting down");
+    }
+    jobs.push_back(std::move(job));
   }
 
   const std::string id = fmt::format("{}-{}", chat ? "chatcmpl" : "cmpl", next_id_++);
   const int64_t created = static_cast<int64_t>(std::time(nullptr));
   const std::string& model_name = context_.limits.name;
-  auto choice = [&](const std::string& text, const json& finish_reason, bool delta) {
-    json c = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason}};
+  auto choice = [&](int index, const std::string& text, const json& finish_reason, bool delta,
+                    json logprobs) {
+    json c = {
+        {"index", index}, {"logprobs", std::move(logprobs)}, {"finish_reason", finish_reason}};
     if (!chat) {
       c["text"] = text;
     } else if (delta) {
@@ -236,79 +261,162 @@ void Routes::Completion(const HttpRequest& request, HttpConnection& connection, 
     }
     return c;
   };
-  auto envelope = [&](json choice_json, bool chunk) {
+  auto envelope = [&](json choices, bool chunk) {
+    if (!choices.is_array()) choices = json::array({std::move(choices)});
     return json{{"id", id},
                 {"object",
                  chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion"},
                 {"created", created},
                 {"model", model_name},
-                {"choices", json::array({std::move(choice_json)})}};
+                {"choices", std::move(choices)}};
   };
-  auto usage = [](const JobEvent& end) {
-    return json{{"prompt_tokens", end.prompt_tokens},
-                {"completion_tokens", end.completion_tokens},
-                {"total_tokens", end.prompt_tokens + end.completion_tokens}};
+  auto usage = [&](int completion_tokens) {
+    return json{{"prompt_tokens", prompt_tokens},
+                {"completion_tokens", completion_tokens},
+                {"total_tokens", prompt_tokens + completion_tokens}};
   };
   auto error_of = [](const JobEvent& e) { return ApiError(e.status, e.text); };
+  // Logprobs in the request's format: chat's list of tokens, or completions' legacy columns
+  // (`offset`: where the next token starts in the choice's text).
+  auto token_text = [&](int32_t token) {
+    const std::string& bytes = vocabulary->bytes(token);
+    return bytes.empty() ? context_.model->Detokenize(std::span<const int32_t>(&token, 1)) : bytes;
+  };
+  auto byte_list = [](const std::string& s) {
+    json list = json::array();
+    for (unsigned char c : s) list.push_back(c);
+    return list;
+  };
+  auto logprobs_json = [&](const std::vector<TokenLogprobs>& tokens, size_t* offset) -> json {
+    if (p.logprobs < 0) return nullptr;
+    if (chat) {
+      json content = json::array();
+      for (const TokenLogprobs& t : tokens) {
+        json top = json::array();
+        for (const rt::TokenLogprob& alt : t.top) {
+          const std::string s = token_text(alt.token);
+          top.push_back({{"token", s}, {"logprob", alt.logprob}, {"bytes", byte_list(s)}});
+        }
+        const std::string s = token_text(t.token);
+        content.push_back({{"token", s},
+                           {"logprob", t.logprob},
+                           {"bytes", byte_list(s)},
+                           {"top_logprobs", std::move(top)}});
+      }
+      return json{{"content", std::move(content)}};
+    }
+    json out = {{"tokens", json::array()},
+                {"token_logprobs", json::array()},
+                {"top_logprobs", json::array()},
+                {"text_offset", json::array()}};
+    for (const TokenLogprobs& t : tokens) {
+      const std::string s = token_text(t.token);
+      json top = json::object();
+      for (const rt::TokenLogprob& alt : t.top) top[token_text(alt.token)] = alt.logprob;
+      out["tokens"].push_back(s);
+      out["token_logprobs"].push_back(t.logprob);
+      out["top_logprobs"].push_back(std::move(top));
+      out["text_offset"].push_back(*offset);
+      *offset += s.size();
+    }
+    return out;
+  };
 
-  // The job's next event; false once the client has gone (the job is then cancelled).
+  // A job's next event; false once the client has gone (every job is then cancelled).
   JobEvent event;
-  auto next_event = [&] {
-    while (!job->Next(&event, kPoll)) {
+  auto next_event = [&](Job& job) {
+    while (!job.Next(&event, kPoll)) {
       if (connection.ClientGone()) {
-        job->Cancel();
+        cancel_all();
         return false;
       }
     }
     return true;
   };
+  const int n = static_cast<int>(jobs.size());
+  std::vector<size_t> offsets(n, 0);
+  int completion_tokens = 0;
   if (!p.stream) {
-    std::string text;
-    while (next_event()) {
-      if (event.kind == JobEvent::Kind::kText) {
-        text += event.text;
-      } else if (event.kind == JobEvent::Kind::kEnd) {
-        json body = envelope(choice(text, event.finish_reason, false), false);
-        body["usage"] = usage(event);
-        SendJson(connection, 200, body);
-        return;
-      } else {
-        throw error_of(event);
+    json choices = json::array();
+    for (int i = 0; i < n; ++i) {
+      std::string text;
+      std::vector<TokenLogprobs> logprobs;
+      for (;;) {
+        if (!next_event(*jobs[i])) return;
+        if (event.kind == JobEvent::Kind::kText) {
+          text += event.text;
+          logprobs.insert(logprobs.end(), event.logprobs.begin(), event.logprobs.end());
+        } else if (event.kind == JobEvent::Kind::kEnd) {
+          completion_tokens += event.completion_tokens;
+          choices.push_back(
+              choice(i, text, event.finish_reason, false, logprobs_json(logprobs, &offsets[i])));
+          break;
+        } else {
+          cancel_all();
+          throw error_of(event);
+        }
       }
     }
+    json body = envelope(std::move(choices), false);
+    body["usage"] = usage(completion_tokens);
+    SendJson(connection, 200, body);
     return;
   }
 
   SseStream sse(connection);
   if (!sse.Begin()) {
-    job->Cancel();
+    cancel_all();
     return;
   }
   if (chat) {
-    json first = envelope(choice("", nullptr, true), true);
-    first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
-    if (!sse.Send(first)) {
-      job->Cancel();
-      return;
-    }
-  }
-  while (next_event()) {
-    if (event.kind == JobEvent::Kind::kText) {
-      if (!sse.Send(envelope(choice(event.text, nullptr, true), true))) {
-        job->Cancel();
+    for (int i = 0; i < n; ++i) {
+      json first = envelope(choice(i, "", nullptr, true, nullptr), true);
+      first["choices"][0]["delta"] = {{"role", "assistant"}, {"content", ""}};
+      if (!sse.Send(first)) {
+        cancel_all();
         return;
       }
-    } else if (event.kind == JobEvent::Kind::kEnd) {
-      json last = envelope(choice("", event.finish_reason, true), true);
-      last["usage"] = usage(event);
-      sse.Send(last);
-      sse.Done();
-      return;
-    } else {
-      sse.Send(json::parse(ErrorJson(error_of(event))));
-      return;
     }
   }
+  // The choices' events as they come; one choice waits as long as it likes, several are polled.
+  std::vector<bool> done(n, false);
+  int remaining = n;
+  while (remaining > 0) {
+    bool any = false;
+    for (int i = 0; i < n; ++i) {
+      if (done[i] || !jobs[i]->Next(&event, n == 1 ? kPoll : std::chrono::milliseconds(0))) {
+        continue;
+      }
+      any = true;
+      if (event.kind == JobEvent::Kind::kText) {
+        if (!sse.Send(envelope(
+                choice(i, event.text, nullptr, true, logprobs_json(event.logprobs, &offsets[i])),
+                true))) {
+          cancel_all();
+          return;
+        }
+      } else if (event.kind == JobEvent::Kind::kEnd) {
+        done[i] = true;
+        --remaining;
+        completion_tokens += event.completion_tokens;
+        json last = envelope(choice(i, "", event.finish_reason, true, nullptr), true);
+        if (remaining == 0) last["usage"] = usage(completion_tokens);
+        sse.Send(last);
+      } else {
+        sse.Send(json::parse(ErrorJson(error_of(event))));
+        cancel_all();
+        return;
+      }
+    }
+    if (!any) {
+      if (connection.ClientGone()) {
+        cancel_all();
+        return;
+      }
+      if (n > 1) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  sse.Done();
 }
 
 std::string Routes::Metrics() {

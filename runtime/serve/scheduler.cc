@@ -11,6 +11,47 @@ namespace lmc::serve {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+// What a grammar's mask leaves a refused token: finite (the sampler refuses non-finite logits),
+// below any logit a model gives, so its probability is 0 after softmax.
+constexpr float kMasked = -1e30f;
+
+// The bytes every token adds after an ordinary one, as Advance spells tokens (a SentencePiece
+// piece keeps its space there); BOS and EOS add none. Null for a model without a tokenizer.
+std::shared_ptr<const rt::TokenVocabulary> BuildVocabulary(const lmc::Model& model) {
+  const lmc_info& info = model.info();
+  if (info.is_encoder) return nullptr;
+  try {
+    const std::vector<int32_t> a = model.Tokenize("a", 0);
+    const int32_t ref = a.empty() ? -1 : a.back();
+    const std::string before = ref >= 0 ? model.Detokenize(std::span<const int32_t>(&ref, 1)) : "";
+    std::vector<std::string> bytes(info.vocab_size);
+    for (int32_t id = 0; id < info.vocab_size; ++id) {
+      if (id == info.bos || id == info.eos) continue;
+      std::string piece;
+      if (ref >= 0) {
+        const int32_t pair[2] = {ref, id};
+        piece = model.Detokenize(pair);
+        piece = piece.starts_with(before) ? piece.substr(before.size())
+                                          : model.Detokenize(std::span<const int32_t>(&id, 1));
+      } else {
+        piece = model.Detokenize(std::span<const int32_t>(&id, 1));
+      }
+      bytes[id] = std::move(piece);
+    }
+    return std::make_shared<const rt::TokenVocabulary>(std::move(bytes));
+  } catch (const std::exception&) {
+    return nullptr;  // no tokenizer: requests for JSON output or logprobs are refused
+  }
+}
+
+bool Allowed(const std::vector<uint64_t>& mask, int32_t token) {
+  return rt::TokenMask::Test(mask, token);
+}
+
+}  // namespace
+
 bool Job::Next(JobEvent* event, std::chrono::milliseconds wait) {
   std::unique_lock<std::mutex> lock(mu_);
   if (!cv_.wait_for(lock, wait, [&] { return !events_.empty(); })) return false;
@@ -41,13 +82,18 @@ struct Scheduler::Slot {
   rt::utf8::StreamDecoder utf8;
   std::unique_ptr<StopFilter> stop;
   std::vector<float> row;
+  std::vector<int32_t> history;           // prompt, then the generated tokens (penalties)
+  std::unique_ptr<rt::JsonMatcher> json;  // with a grammar: the document so far
+  std::unique_ptr<rt::TokenMask> mask;
+  std::vector<float> raw;     // the model's logits, for logprobs
+  std::vector<float> masked;  // the logits with the grammar's mask, for a fallback
 
   bool busy() const { return job != nullptr; }
   bool prefilling() const { return job && prefilled < job->prompt.size(); }
 };
 
 Scheduler::Scheduler(lmc::Model& model, SchedulerOptions options)
-    : model_(model), options_(options) {
+    : model_(model), options_(options), vocabulary_(BuildVocabulary(model)) {
   for (int i = 0; i < options_.slots; ++i) {
     slots_.push_back(std::make_unique<Slot>(model_.NewSession(options_.context)));
   }
@@ -106,6 +152,8 @@ void Scheduler::Release(Slot& slot) {
   slot.job.reset();
   slot.sampler.reset();
   slot.stop.reset();
+  slot.json.reset();
+  slot.mask.reset();
   --stats_.running;
 }
 
@@ -120,7 +168,10 @@ void Scheduler::Advance(Slot& slot) {
       return;
     }
   }
-  const int32_t token = slot.sampler->Sample(slot.row.data());
+  JobEvent event;
+  const int32_t token = Choose(slot, event.logprobs.emplace_back());
+  if (token < 0) return;
+  if (job.top_logprobs < 0) event.logprobs.clear();
   if (std::find(job.stop_ids.begin(), job.stop_ids.end(), token) != job.stop_ids.end()) {
     Finish(slot, JobEvent::End("stop"));
     return;
@@ -138,15 +189,24 @@ void Scheduler::Advance(Slot& slot) {
     piece = model_.Detokenize(std::span<const int32_t>(&token, 1));
   }
   slot.prev = token;
+  slot.history.push_back(token);
   ++slot.generated;
   ++stats_.generated_tokens;
+  if (slot.json && !slot.json->Feed(piece)) {
+    Finish(slot, JobEvent::Error("internal error: a token the JSON mask allowed breaks the JSON"));
+    return;
+  }
   bool stopped = false;
-  std::string text = slot.stop->Push(slot.utf8.Push(piece), &stopped);
-  if (!text.empty()) job.Emit(JobEvent::Text(std::move(text)));
+  event.text = slot.stop->Push(slot.utf8.Push(piece), &stopped);
+  if (!event.text.empty() || !event.logprobs.empty()) job.Emit(std::move(event));
   if (stopped) {
     slot.stop = std::make_unique<StopFilter>(std::vector<std::string>{});  // nothing more out
     slot.utf8 = rt::utf8::StreamDecoder();
     Finish(slot, JobEvent::End("stop"));
+    return;
+  }
+  if (slot.json && slot.json->Done()) {
+    Finish(slot, JobEvent::End("stop"));  // the document is complete: nothing may follow
     return;
   }
   if (slot.generated >= job.max_tokens) {
@@ -154,6 +214,47 @@ void Scheduler::Advance(Slot& slot) {
     return;
   }
   slot.next = token;
+}
+
+int32_t Scheduler::Choose(Slot& slot, TokenLogprobs& logprobs) {
+  const Job& job = *slot.job;
+  const int vocab = model_.info().vocab_size;
+  float* row = slot.row.data();
+  if (job.top_logprobs >= 0) slot.raw.assign(row, row + vocab);
+  if (job.penalties.any()) {
+    rt::ApplyPenalties(job.penalties, slot.history, static_cast<size_t>(slot.generated), row,
+                       vocab);
+  }
+  const std::vector<uint64_t>* mask = nullptr;
+  if (slot.json) {
+    mask = &slot.mask->Allowed(*slot.json);
+    bool any = false;
+    for (int32_t i = 0; i < vocab; ++i) {
+      if (Allowed(*mask, i)) {
+        any = true;
+      } else {
+        row[i] = kMasked;
+      }
+    }
+    if (!any) {
+      Finish(slot, JobEvent::Error("no token of the vocabulary continues the JSON document"));
+      return -1;
+    }
+    slot.masked.assign(row, row + vocab);
+  }
+  int32_t token = slot.sampler->Sample(row);
+  if (mask && !Allowed(*mask, token)) {
+    // Rounding in a draw over the whole vocabulary can land past the last allowed token: the
+    // most likely allowed one instead.
+    token = static_cast<int32_t>(std::max_element(slot.masked.begin(), slot.masked.end()) -
+                                 slot.masked.begin());
+  }
+  if (job.top_logprobs >= 0) {
+    logprobs.token = token;
+    logprobs.logprob =
+        rt::LogSoftmaxAt(slot.raw.data(), vocab, token, job.top_logprobs, &logprobs.top);
+  }
+  return token;
 }
 
 void Scheduler::Loop() {
@@ -203,6 +304,13 @@ void Scheduler::Loop() {
           s.sampler = std::make_unique<rt::Sampler>(model_.info().vocab_size, s.job->sampling);
           s.utf8 = rt::utf8::StreamDecoder();
           s.stop = std::make_unique<StopFilter>(s.job->stop);
+          s.history = s.job->prompt;
+          if (s.job->grammar && vocabulary_) {
+            s.json = std::make_unique<rt::JsonMatcher>(s.job->grammar.get());
+            std::vector<int32_t> end_ids = s.job->stop_ids;
+            s.mask =
+                std::make_unique<rt::TokenMask>(vocabulary_, s.job->grammar, std::move(end_ids));
+          }
         }
       }
       stats_.queued = static_cast<int>(queue_.size());

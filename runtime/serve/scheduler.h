@@ -21,18 +21,29 @@
 #include <vector>
 
 #include "lmc/lmc.hpp"
+#include "runtime/sampling/json_grammar.h"
+#include "runtime/sampling/penalties.h"
 #include "runtime/sampling/sampler.h"
+#include "runtime/sampling/token_mask.h"
 
 namespace lmc::serve {
+
+// A generated token's log-probability and the most likely alternatives (Job::top_logprobs).
+struct TokenLogprobs {
+  int32_t token;
+  float logprob;
+  std::vector<rt::TokenLogprob> top;
+};
 
 struct JobEvent {
   enum class Kind { kText, kEnd, kError };
   Kind kind = Kind::kText;
-  std::string text;           // kText: released text; kError: the message
-  std::string finish_reason;  // kEnd: "stop" or "length"
-  int prompt_tokens = 0;      // kEnd
-  int completion_tokens = 0;  // kEnd
-  int status = 500;           // kError: the HTTP status it means
+  std::string text;                     // kText: released text; kError: the message
+  std::vector<TokenLogprobs> logprobs;  // kText: the tokens sampled since the last event
+  std::string finish_reason;            // kEnd: "stop" or "length"
+  int prompt_tokens = 0;                // kEnd
+  int completion_tokens = 0;            // kEnd
+  int status = 500;                     // kError: the HTTP status it means
 
   static JobEvent Text(std::string text) {
     JobEvent e;
@@ -62,6 +73,11 @@ class Job {
   rt::SamplerOptions sampling;
   std::vector<std::string> stop;  // stop strings
   std::vector<int32_t> stop_ids;  // tokens that end generation (not part of the text)
+  rt::PenaltyOptions penalties;   // applied to the logits before sampling
+  int top_logprobs = -1;          // >= 0: each token's log-probability and this many others
+  // JSON output: the grammar every token must follow (null: free text). Generation ends when
+  // the document is complete.
+  std::shared_ptr<const rt::JsonGrammar> grammar;
 
   // The next event; false if none came within `wait`.
   bool Next(JobEvent* event, std::chrono::milliseconds wait);
@@ -114,6 +130,8 @@ class Scheduler {
   void Shutdown(double grace_seconds);
 
   const SchedulerStats& stats() const { return stats_; }
+  // The bytes each token adds mid-sequence (for masks and logprobs); null without a tokenizer.
+  const std::shared_ptr<const rt::TokenVocabulary>& vocabulary() const { return vocabulary_; }
   const SchedulerOptions& options() const { return options_; }
 
  private:
@@ -124,6 +142,9 @@ class Scheduler {
   void Release(Slot& slot);
   // Samples the slot's next token from its last logits and hands out its text.
   void Advance(Slot& slot);
+  // The next token: logprobs, penalties, the grammar's mask, then the sampler. -1 when the
+  // grammar allows no token (the job has then been finished).
+  int32_t Choose(Slot& slot, TokenLogprobs& logprobs);
 
   lmc::Model& model_;
   SchedulerOptions options_;
@@ -134,6 +155,7 @@ class Scheduler {
   bool stopping_ = false;
   std::chrono::steady_clock::time_point grace_end_;
   SchedulerStats stats_;
+  std::shared_ptr<const rt::TokenVocabulary> vocabulary_;
   std::thread thread_;
 };
 

@@ -6,7 +6,11 @@
 #    (every line `data: ...`, ending `data: [DONE]`) with the same text;
 #  - /v1/chat/completions with the model's compiled chat template (Zephyr's, as chat_model
 #    builds it): greedy reply equals `chat`'s, streamed too; a model without a template: 400;
-#  - errors: bad JSON, wrong types, out-of-range values, context overflow, unknown model, n > 1,
+#  - sampling parameters: logprobs equal to the log-softmax of the CLI's `logits`; logit_bias,
+#    frequency, presence and repeat penalties on a crafted case; n = 2; JSON output (json_object,
+#    json_schema) that Python parses and a small schema check validates;
+#  - errors: bad JSON, wrong types, out-of-range values, context overflow, unknown model, n,
+#    penalties, logit_bias, logprobs, an unsupported schema keyword,
 #    unknown path and method, a 2 MB body (413), a client sending its request too slowly (408),
 #    API keys (401);
 #  - 4 concurrent streaming clients on 2 slots (2 queue) each get their greedy text; a client
@@ -195,13 +199,131 @@ expect_api_error 400 max_tokens /v1/completions '{"prompt": "x", "max_tokens": 1
 expect_api_error 400 max_tokens /v1/completions '{"prompt": "x", "max_tokens": 510}'
 expect_api_error 400 prompt /v1/completions '{"max_tokens": 5}'
 expect_api_error 400 prompt /v1/completions '{"prompt": [1, 99999]}'
-expect_api_error 400 n /v1/completions '{"prompt": "x", "n": 2}'
+expect_api_error 400 n /v1/completions '{"prompt": "x", "n": 0}'
+expect_api_error 400 n /v1/completions '{"prompt": "x", "n": 17}'
+expect_api_error 400 presence_penalty /v1/completions '{"prompt": "x", "presence_penalty": 3}'
+expect_api_error 400 repeat_penalty /v1/completions '{"prompt": "x", "repeat_penalty": 0}'
+expect_api_error 400 logit_bias /v1/completions '{"prompt": "x", "logit_bias": {"9999": 1}}'
+expect_api_error 400 logprobs /v1/completions '{"prompt": "x", "logprobs": 21}'
+expect_api_error 400 top_logprobs /v1/chat/completions '{"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}'
 expect_api_error 400 stop /v1/completions '{"prompt": "x", "stop": 5}'
 expect_api_error 404 model /v1/completions '{"prompt": "x", "model": "gpt-4"}'
 expect_api_error 400 messages /v1/chat/completions '{"messages": "hi"}'
 expect_api_error 400 'messages[0].content' /v1/chat/completions '{"messages": [{"role": "user"}]}'
 long=$(printf 'Once upon a time %.0s' $(seq 200))
 expect_api_error 400 prompt /v1/completions "{\"prompt\": \"$long\"}"
+# Sampling parameters. Logprobs: each generated token's equals the log-softmax of the CLI's
+# `logits` at its position (greedy: the most likely of its alternatives, whose probabilities
+# sum to at most 1).
+ids=$("$model" generate "${W[@]}" --tokens 1,403,407,261,378 --ids -n 6 --temperature 0 2>/dev/null)
+"$model" logits --weights "$A/stories260K.bin" --tokens "1,403,407,261,378,$(echo $ids | cut -d' ' -f1-5 | tr ' ' ,)" \
+  --out "$work/logits.npy" 2>/dev/null
+request POST /v1/completions '{"prompt": [1, 403, 407, 261, 378], "max_tokens": 6, "temperature": 0, "logprobs": 3}'
+printf '%s' "$body" >"$work/logprobs.json"
+got=$(/usr/bin/python3 - "$work/logprobs.json" "$work/logits.npy" <<'PY'
+import ast, json, math, struct, sys
+lp = json.load(open(sys.argv[1]))["choices"][0]["logprobs"]
+raw = open(sys.argv[2], "rb").read()
+header_len = struct.unpack("<H", raw[8:10])[0]
+header = ast.literal_eval(raw[10:10 + header_len].decode())
+rows, vocab = header["shape"]
+values = struct.unpack("<%df" % (rows * vocab), raw[10 + header_len:])
+errors = []
+for i, (chosen, top) in enumerate(zip(lp["token_logprobs"], lp["top_logprobs"])):
+    row = values[(4 + i) * vocab:(5 + i) * vocab]
+    m = max(row)
+    log_z = m + math.log(sum(math.exp(v - m) for v in row))
+    want = m - log_z  # greedy: the argmax
+    if abs(chosen - want) > 1e-4: errors.append("token %d: %f vs %f" % (i, chosen, want))
+    if len(top) != 3 or sum(math.exp(v) for v in top.values()) > 1 + 1e-6: errors.append("top %d" % i)
+    if abs(max(top.values()) - chosen) > 1e-6: errors.append("token %d is not the most likely" % i)
+offsets_ok = lp["text_offset"] == [sum(len(t.encode()) for t in lp["tokens"][:i]) for i in range(len(lp["tokens"]))]
+print("ok" if not errors and len(lp["tokens"]) == 6 and offsets_ok else "; ".join(errors) or json.dumps(lp))
+PY
+)
+[ "$got" = ok ] && pass "logprobs: 6 tokens equal the log-softmax of the CLI's logits (1e-4), top 3 sum <= 1" ||
+  fail "logprobs: $got"
+
+# Penalties on a crafted case: a +100 logit_bias makes " Once" every token; a frequency
+# penalty of 2 per repeat ends the run, a presence penalty (a constant 2) does not; the repeat
+# penalty changes the greedy story.
+once() { request POST /v1/completions "{\"prompt\": \"Once upon a time\", \"max_tokens\": $1, \"temperature\": 0, \"logit_bias\": {\"403\": 100}$2}"; jget 'j["choices"][0]["text"].split().count("Once")'; }
+[ "$(once 8 '')" = 8 ] && pass "logit_bias +100: the token every time" || fail "logit_bias: $body"
+n_freq=$(once 60 ', "frequency_penalty": 2')
+n_pres=$(once 60 ', "presence_penalty": 2')
+[ "$n_freq" -gt 1 ] && [ "$n_freq" -lt 60 ] && [ "$n_pres" = 60 ] &&
+  pass "frequency_penalty 2 ends the run after $n_freq; presence_penalty 2 does not" ||
+  fail "penalties: frequency $n_freq, presence $n_pres of 60"
+complete '"Once upon a time"' 60
+greedy60=$text
+request POST /v1/completions '{"prompt": "Once upon a time", "max_tokens": 60, "temperature": 0, "repeat_penalty": 1.5}'
+repeat60=$(jget 'j["choices"][0]["text"]')
+[ "$repeat60" != "$greedy60" ] && [ "${repeat60:0:20}" = "${greedy60:0:20}" ] &&
+  pass "repeat_penalty 1.5 changes the greedy text once words repeat" || fail "repeat_penalty: '$repeat60'"
+
+# n: choice 0 is the request's seed, as with n = 1; choice 1 another draw.
+request POST /v1/completions '{"prompt": "Once upon a time", "max_tokens": 20, "seed": 11, "n": 2}'
+two=$body
+request POST /v1/completions '{"prompt": "Once upon a time", "max_tokens": 20, "seed": 11}'
+one=$(jget 'j["choices"][0]["text"]')
+body=$two
+[ "$(jget '[c["index"] for c in j["choices"]]')" = "[0, 1]" ] &&
+  [ "$(jget 'j["choices"][0]["text"]')" = "$one" ] &&
+  [ "$(jget 'j["choices"][1]["text"] != j["choices"][0]["text"]')" = True ] &&
+  [ "$(jget 'j["usage"]["completion_tokens"]')" = 40 ] &&
+  pass "n=2: two choices, the first as n=1 with the same seed" || fail "n=2: $two vs '$one'"
+
+# Constrained output, checked by Python's json and a small schema check of its own.
+schema='{"type": "object", "properties": {"animal": {"enum": ["cat", "dog", "bird"]}, "happy": {"type": "boolean"}, "age": {"type": "integer"}, "name": {"type": "string"}, "toys": {"type": "array", "items": {"type": "string"}, "maxItems": 2}}, "required": ["animal", "happy", "age"], "additionalProperties": false}'
+validate() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import json, sys
+def check(v, s, where="$"):
+    types = s.get("type")
+    types = [types] if isinstance(types, str) else types
+    kinds = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+    if "enum" in s and v not in s["enum"]: raise ValueError(where + ": not in enum")
+    if types:
+        ok = any((t == "integer" and isinstance(v, int) and not isinstance(v, bool)) or
+                 (t == "number" and isinstance(v, (int, float)) and not isinstance(v, bool)) or
+                 (t in kinds and isinstance(v, kinds[t])) for t in types)
+        if not ok: raise ValueError(where + ": not of type " + str(types))
+    if isinstance(v, dict):
+        props = s.get("properties", {})
+        for k in s.get("required", []):
+            if k not in v: raise ValueError(where + ": no " + k)
+        for k, x in v.items():
+            if k in props: check(x, props[k], where + "." + k)
+            elif s.get("additionalProperties") is False: raise ValueError(where + ": extra " + k)
+    if isinstance(v, list):
+        if len(v) > s.get("maxItems", len(v)): raise ValueError(where + ": too many items")
+        for i, x in enumerate(v): check(x, s.get("items", {}), "%s[%d]" % (where, i))
+reply = json.loads(sys.argv[1])
+c = reply["choices"][0]
+text = c["message"]["content"] if "message" in c else c["text"]
+doc = json.loads(text)
+check(doc, json.loads(sys.argv[2]))
+print("valid", c["finish_reason"], len(text))
+PY
+}
+request POST /v1/chat/completions "{\"messages\": $messages, \"max_tokens\": 200, \"temperature\": 0, \"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"pet\", \"schema\": $schema}}}"
+got=$(validate "$body" "$schema" 2>&1)
+[[ "$got" == "valid stop "* ]] && pass "json_schema (greedy chat): parses and validates ($got)" ||
+  fail "json_schema: $got ($body)"
+# Sampled, with a schema of bounded values only (this model's strings may run past max_tokens).
+closed='{"type": "object", "properties": {"animal": {"enum": ["cat", "dog"]}, "legs": {"type": "integer"}, "pets": {"type": "array", "items": {"type": ["boolean", "null"]}, "maxItems": 3}}, "required": ["animal", "legs", "pets"]}'
+request POST /v1/completions "{\"prompt\": \"Once upon a time\", \"max_tokens\": 120, \"temperature\": 0.8, \"seed\": 3, \"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"schema\": $closed}}}"
+got=$(validate "$body" "$closed" 2>&1)
+[[ "$got" == "valid stop "* ]] && pass "json_schema (sampled completion): parses and validates" ||
+  fail "json_schema sampled: $got ($body)"
+# json_object: any object ('}' made a little likelier, so that this model closes it soon).
+request POST /v1/completions '{"prompt": "Once upon a time", "max_tokens": 100, "temperature": 0, "response_format": {"type": "json_object"}, "logit_bias": {"128": 6}}'
+got=$(validate "$body" '{"type": "object"}' 2>&1)
+[[ "$got" == "valid stop "* ]] && pass "json_object: an object that parses" || fail "json_object: $got ($body)"
+expect_api_error 400 response_format /v1/completions '{"prompt": "x", "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "string", "pattern": "a"}}}}'
+case "$(jget 'j["error"]["message"]')" in *"'pattern' is not supported"*) pass "the unsupported keyword is named" ;;
+  *) fail "unsupported keyword: $body" ;; esac
+
 request GET /nowhere
 [ "$code" = 404 ] && pass "404 for an unknown path" || fail "unknown path: $code $body"
 request GET /v1/completions
@@ -235,10 +357,13 @@ case "$(cat "$work/slow.out")" in *"408"*) pass "slow client: $(cat "$work/slow.
   *) fail "slow client: $(cat "$work/slow.out")" ;; esac
 
 # 4 concurrent streams on 2 slots, and a fifth client that disconnects after its first event:
-# each stream gets the greedy text it gets alone.
+# each stream gets the greedy text it gets alone, with JSON output, penalties and logprobs too.
 prompts=("Once upon a time" "The cat" "Tom and Sue went" "One day, a little bird")
+extras=("" ", \"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"schema\": $schema}}"
+        ", \"frequency_penalty\": 1.5, \"presence_penalty\": 0.5, \"logit_bias\": {\"403\": 5}"
+        ", \"logprobs\": 2, \"repeat_penalty\": 1.3")
 for i in 0 1 2 3; do
-  complete "\"${prompts[$i]}\"" 60
+  complete "\"${prompts[$i]}\"${extras[$i]}" 60
   alone[$i]=$text
 done
 /usr/bin/python3 - "${main_url#http://}" <<'PY' &
@@ -254,7 +379,7 @@ PY
 gone=$!
 for i in 0 1 2 3; do
   curl -sN "$main_url/v1/completions" -H 'Content-Type: application/json' \
-    -d "{\"prompt\": \"${prompts[$i]}\", \"max_tokens\": 60, \"temperature\": 0, \"stream\": true}" \
+    -d "{\"prompt\": \"${prompts[$i]}\"${extras[$i]}, \"max_tokens\": 60, \"temperature\": 0, \"stream\": true}" \
     >"$work/concurrent$i.txt" &
   pids[$i]=$!
 done
@@ -262,9 +387,10 @@ wait "$gone" "${pids[@]}"
 ok=0
 for i in 0 1 2 3; do
   got=$(sse_text "$work/concurrent$i.txt")
-  [ "${got%|*}" = "${alone[$i]}" ] && ok=$((ok + 1)) || echo "stream $i: '$got' vs '${alone[$i]}'"
+  got=$(printf '%s' "${got%|*}")  # without trailing newlines, as $alone
+  [ "$got" = "${alone[$i]}" ] && ok=$((ok + 1)) || echo "stream $i: '$got' vs '${alone[$i]}'"
 done
-[ "$ok" = 4 ] && pass "4 concurrent streams (2 slots) and a client gone mid-stream: each text as alone" ||
+[ "$ok" = 4 ] && pass "4 concurrent streams (2 slots; JSON, penalties, logprobs) and a client gone mid-stream: each text as alone" ||
   fail "$ok of 4 concurrent streams correct"
 
 request GET /metrics

@@ -85,6 +85,27 @@ TEST_CASE("Completion requests: defaults and accepted forms") {
   CHECK(r.messages[0].content == "ab");
   CHECK(r.params.max_tokens == 7);
   CHECK(r.params.stream);
+  r = ParseCompletionRequest(R"({"prompt": "x", "n": 3, "logprobs": 2, "presence_penalty": 0.5,
+                                 "frequency_penalty": -1, "repeat_penalty": 1.1,
+                                 "repeat_last_n": -1, "logit_bias": {"7": -100, "8": 2.5},
+                                 "response_format": {"type": "json_object"}})",
+                             false, kLimits);
+  CHECK(r.params.n == 3);
+  CHECK(r.params.logprobs == 2);
+  CHECK(r.params.penalties.presence == 0.5f);
+  CHECK(r.params.penalties.frequency == -1.0f);
+  CHECK(r.params.penalties.repeat == 1.1f);
+  CHECK(r.params.penalties.repeat_last_n == -1);
+  CHECK(r.params.penalties.logit_bias ==
+        std::vector<std::pair<int32_t, float>>{{7, -100.0f}, {8, 2.5f}});
+  CHECK(r.params.grammar != nullptr);
+  r = ParseCompletionRequest(
+      R"({"messages": [{"role": "user", "content": "a"}], "logprobs": true, "top_logprobs": 3,
+          "response_format": {"type": "json_schema", "json_schema": {"name": "x",
+            "schema": {"type": "object", "properties": {"a": {"type": "integer"}}}}}})",
+      true, kLimits);
+  CHECK(r.params.logprobs == 3);
+  CHECK(r.params.grammar != nullptr);
   CHECK(ParseCompletionRequest(R"({"messages": [{"role": "user", "content": "a"}]})", true,
                                kLimits)
             .params.max_tokens == 0);  // a chat reply runs to the context's end
@@ -105,10 +126,30 @@ TEST_CASE("Completion requests: every bad field is a 4xx naming it") {
   CHECK(Refusal(R"({"prompt": "x", "stop": ["a", "b", "c", "d", "e"]})") == "400 stop");
   CHECK(Refusal(R"({"prompt": "x", "stop": [""]})") == "400 stop");
   CHECK(Refusal(R"({"prompt": "x", "stream": 1})") == "400 stream");
-  CHECK(Refusal(R"({"prompt": "x", "n": 2})") == "400 n");
-  CHECK(Refusal(R"({"prompt": "x", "logprobs": 3})") == "400 logprobs");
-  CHECK(Refusal(R"({"prompt": "x", "presence_penalty": 0.5})") == "400 presence_penalty");
-  CHECK(Refusal(R"({"prompt": "x", "response_format": {"type": "json_object"}})") ==
+  CHECK(Refusal(R"({"prompt": "x", "n": 0})") == "400 n");
+  CHECK(Refusal(R"({"prompt": "x", "n": 17})") == "400 n");
+  CHECK(Refusal(R"({"prompt": "x", "best_of": 2})") == "400 best_of");
+  CHECK(Refusal(R"({"prompt": "x", "logprobs": 21})") == "400 logprobs");
+  CHECK(Refusal(R"({"prompt": "x", "logprobs": "yes"})") == "400 logprobs");
+  CHECK(Refusal(R"({"messages": [{"role": "user", "content": "a"}], "top_logprobs": 2})", true) ==
+        "400 top_logprobs");
+  CHECK(Refusal(R"({"messages": [{"role": "user", "content": "a"}], "logprobs": true,
+                    "top_logprobs": 21})",
+                true) == "400 top_logprobs");
+  CHECK(Refusal(R"({"prompt": "x", "presence_penalty": 2.5})") == "400 presence_penalty");
+  CHECK(Refusal(R"({"prompt": "x", "frequency_penalty": -3})") == "400 frequency_penalty");
+  CHECK(Refusal(R"({"prompt": "x", "repeat_penalty": 0})") == "400 repeat_penalty");
+  CHECK(Refusal(R"({"prompt": "x", "repeat_last_n": -2})") == "400 repeat_last_n");
+  CHECK(Refusal(R"({"prompt": "x", "logit_bias": {"512": 1}})") == "400 logit_bias");
+  CHECK(Refusal(R"({"prompt": "x", "logit_bias": {"a": 1}})") == "400 logit_bias");
+  CHECK(Refusal(R"({"prompt": "x", "logit_bias": {"5": 101}})") == "400 logit_bias");
+  CHECK(Refusal(R"({"prompt": "x", "logit_bias": [1]})") == "400 logit_bias");
+  CHECK(Refusal(R"({"prompt": "x", "response_format": {"type": "yaml"}})") ==
+        "400 response_format");
+  CHECK(Refusal(R"({"prompt": "x", "response_format": {"type": "json_schema"}})") ==
+        "400 response_format");
+  CHECK(Refusal(R"({"prompt": "x", "response_format": {"type": "json_schema",
+                    "json_schema": {"schema": {"type": "string", "format": "date"}}}})") ==
         "400 response_format");
   CHECK(Refusal(R"({"prompt": "x", "model": "other"})") == "404 model");
   CHECK(Refusal(R"({"prompt": 5})") == "400 prompt");

@@ -64,4 +64,56 @@ try {
   check(e instanceof OpenAI.NotFoundError && e.code === "model_not_found",
         "unknown model: NotFoundError", `${e.constructor.name} ${e.message}`);
 }
+// JSON output through the client's own response_format, parsed and checked here.
+const schema = {
+  type: "object",
+  properties: {
+    animal: { enum: ["cat", "dog", "bird"] },
+    happy: { type: "boolean" },
+    age: { type: "integer" },
+  },
+  required: ["animal", "happy", "age"],
+  additionalProperties: false,
+};
+const pet = await client.chat.completions.create({
+  model: "stories260k", messages, temperature: 0, max_tokens: 200,
+  response_format: { type: "json_schema", json_schema: { name: "pet", schema, strict: true } } });
+let doc = null;
+try { doc = JSON.parse(pet.choices[0].message.content); } catch (e) { doc = null; }
+check(doc !== null && ["cat", "dog", "bird"].includes(doc.animal) &&
+      typeof doc.happy === "boolean" && Number.isInteger(doc.age) &&
+      Object.keys(doc).every((k) => k in schema.properties) && pet.choices[0].finish_reason === "stop",
+      "json_schema: parses and validates", JSON.stringify(pet.choices[0]));
+
+// Logprobs in the chat format: one entry per token; greedy picks the most likely; the
+// alternatives' probabilities sum to at most 1.
+const withLogprobs = await client.chat.completions.create({
+  model: "stories260k", messages, temperature: 0, max_tokens: 8, logprobs: true, top_logprobs: 3 });
+const content = withLogprobs.choices[0].logprobs?.content ?? [];
+check(content.length === withLogprobs.usage.completion_tokens &&
+      content.map((t) => t.token).join("") === withLogprobs.choices[0].message.content &&
+      content.every((t) => t.top_logprobs.length === 3 && t.logprob === t.top_logprobs[0].logprob &&
+                           t.top_logprobs.reduce((s, a) => s + Math.exp(a.logprob), 0) <= 1 + 1e-6),
+      "logprobs + top_logprobs", JSON.stringify(withLogprobs.choices[0].logprobs));
+
+const two = await client.completions.create({
+  model: "stories260k", prompt: "Once upon a time", max_tokens: 10, seed: 5, n: 2 });
+check(two.choices.length === 2 && two.choices[1].index === 1, "n=2: two choices",
+      JSON.stringify(two.choices));
+
+for (const [param, extra] of [
+  ["n", { n: 0 }],
+  ["logit_bias", { logit_bias: { "not-a-token": 1 } }],
+  ["frequency_penalty", { frequency_penalty: 5 }],
+  ["response_format", { response_format: { type: "json_schema",
+                                           json_schema: { name: "x", schema: { anyOf: [] } } } }],
+]) {
+  try {
+    await client.completions.create({ model: "stories260k", prompt: "x", ...extra });
+    check(false, `${param} refused`);
+  } catch (e) {
+    check(e instanceof OpenAI.BadRequestError && e.param === param,
+          `bad ${param}: BadRequestError naming it`, `${e.constructor.name} ${e.message}`);
+  }
+}
 process.exit(failed ? 1 : 0);
