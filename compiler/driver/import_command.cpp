@@ -846,6 +846,51 @@ void MapTokenizer(Config& c, Import& im, const fs::path& folder, const fs::path&
   special("unk_token_id", "unk");
 }
 
+// tokenizer.chat_template from the folder: tokenizer_config.json when it holds a string
+// `chat_template` (the template then gets its bos_token / eos_token), else chat_template.jinja
+// (newer transformers save the template there) unless the template uses bos_token or eos_token,
+// which a bare .jinja file does not give. lmc build compiles it; Import_ leaves out, with a
+// warning, a template it cannot compile.
+void MapChatTemplate(Import& im, const fs::path& folder, const fs::path& spec_dir) {
+  const fs::path config = folder / "tokenizer_config.json";
+  if (IsFile(config)) {
+    std::string text, error;
+    Json j;
+    if (ReadRegularFile(config.string(), 64 << 20, text, error)) {
+      j = Json::parse(text, nullptr, false);
+    }
+    if (!j.is_discarded() && j.is_object() && j.contains("chat_template")) {
+      const Json& t = j["chat_template"];
+      if (t.is_string()) {
+        im.spec.Set("tokenizer.chat_template", Quote(RelativeTo(config, spec_dir)),
+                    "tokenizer_config.json's chat_template, compiled by lmc build");
+      } else {
+        im.warnings.push_back(fmt::format(
+            "{}: chat_template is {}; left out (name one template's .jinja file in "
+            "tokenizer.chat_template)",
+            config.string(), t.is_array() ? "a list of named templates" : "not a string"));
+      }
+      return;
+    }
+  }
+  const fs::path jinja = folder / "chat_template.jinja";
+  if (!IsFile(jinja)) return;
+  std::string text, error;
+  if (!ReadRegularFile(jinja.string(), 64 << 20, text, error)) {
+    im.warnings.push_back(fmt::format("{}: {}; left out", jinja.string(), error));
+    return;
+  }
+  if (text.find("bos_token") != std::string::npos || text.find("eos_token") != std::string::npos) {
+    im.warnings.push_back(fmt::format(
+        "{}: left out: the template uses bos_token / eos_token, which a .jinja file does not "
+        "give it; add a chat_template to tokenizer_config.json",
+        jinja.string()));
+    return;
+  }
+  im.spec.Set("tokenizer.chat_template", Quote(RelativeTo(jinja, spec_dir)),
+              "chat_template.jinja, compiled by lmc build");
+}
+
 void MapWeights(Import& im, const fs::path& folder, const std::string& layout) {
   im.spec.Set("weights.format", "safetensors");
   if (!layout.empty()) im.spec.Set("weights.layout", layout, "tensor names, transposes, fused QKV");
@@ -944,6 +989,7 @@ int Import_(const std::string& dir, const std::string& output, const std::string
   }
   fs::path spec_dir = fs::absolute(out_path, ec).parent_path();
   MapTokenizer(c, im, folder, spec_dir);
+  MapChatTemplate(im, folder, spec_dir);
   MapWeights(im, folder, layout);
 
   for (const auto& key : c.Unused()) {
@@ -976,6 +1022,20 @@ int Import_(const std::string& dir, const std::string& output, const std::string
     }
   }
   std::string problem = CheckSpecText(yaml, output);
+  // A chat template lmc cannot compile is left out (the rest of the model still runs).
+  const std::string template_line = "\n  chat_template: ";
+  if (!problem.empty() && problem.find("chat_template") != std::string::npos &&
+      yaml.find(template_line) != std::string::npos) {
+    const size_t at = yaml.find(template_line);
+    yaml.erase(at + 1, yaml.find('\n', at + 1) - at);
+    const std::string marker = "error: tokenizer.chat_template: ";
+    const size_t why = problem.find(marker);
+    im.warnings.push_back(
+        fmt::format("tokenizer.chat_template: left out: {}",
+                    why == std::string::npos ? problem : problem.substr(why + marker.size())));
+    yaml.insert(yaml.find("\nlmc: 1\n") + 1, "# warning: " + im.warnings.back() + "\n");
+    problem = CheckSpecText(yaml, output);
+  }
   if (!problem.empty()) {
     throw ImportError{
         fmt::format("{}: the imported spec would be invalid: {}", config_path.string(), problem)};

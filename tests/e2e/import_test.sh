@@ -317,6 +317,47 @@ folder bert_rel '{"model_type": "bert", "position_embedding_type": "relative_key
 refuses bert_rel "position_embedding_type"
 folder t5_act '{"model_type": "t5", "feed_forward_proj": "gated-relu"}'
 refuses t5_act "feed_forward_proj"
+# ---- Chat templates: tokenizer_config.json's chat_template (or chat_template.jinja) fills
+# tokenizer.chat_template, which lmc check compiles; one it cannot compile is left out with a
+# warning. ----
+tiny_llama='{"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4,
+ "num_hidden_layers": 2, "intermediate_size": 96, "vocab_size": 100, "max_position_embeddings": 256}'
+# template_config NAME TEMPLATE_JSON: a folder whose tokenizer_config.json has that chat_template.
+template_config() {
+  folder "$1" "$tiny_llama"
+  printf '{"bos_token": "<s>", "eos_token": {"content": "</s>", "lstrip": false}, "chat_template": %s}\n' \
+    "$2" >"$tmp/hf/$1/tokenizer_config.json"
+}
+template_config chat_llama3 "$(/usr/bin/python3 -c 'import json, sys; print(json.dumps(open(sys.argv[1]).read()))' \
+  "$src/tests/chat/templates/llama3.jinja")"
+imports chat_llama3
+file=$(sed -n 's/^ *chat_template: "\(.*\)".*/\1/p' "$spec")
+[ -n "$file" ] && [ "$(cd "$out_dir" && realpath "$file")" = "$(realpath "$tmp/hf/chat_llama3/tokenizer_config.json")" ] &&
+  pass "chat_template names tokenizer_config.json relative to the spec ($file)" ||
+  fail "chat_template '$file' in: $(cat "$spec")"
+"$lmc" check "$spec" >/dev/null 2>&1 && pass "chat_llama3: its template compiles (lmc check)" ||
+  fail "chat_llama3: lmc check: $("$lmc" check "$spec" 2>&1)"
+template_config chat_upper '"{{ messages[0][\"content\"] | upper }}"'
+imports chat_upper
+warns chat_upper "tokenizer.chat_template: left out: "
+warns chat_upper "the filter 'upper' is not supported"
+grep -q '^ *chat_template:' "$spec" && fail "chat_upper: template kept: $(cat "$spec")" ||
+  pass "chat_upper: the template is left out"
+checks chat_upper
+template_config chat_list '[{"name": "default", "template": "{{ bos_token }}"}]'
+imports chat_list
+warns chat_list "chat_template is a list of named templates; left out"
+folder chat_jinja "$tiny_llama"
+printf '{%% for m in messages %%}<|{{ m.role }}|>{{ m.content }}{%% endfor %%}' >"$tmp/hf/chat_jinja/chat_template.jinja"
+imports chat_jinja
+has chat_jinja 'chat_template: "[^"]*/chat_jinja/chat_template.jinja"'
+checks chat_jinja
+folder chat_jinja_bos "$tiny_llama"
+printf '{{ bos_token }}{%% for m in messages %%}{{ m.content }}{%% endfor %%}' >"$tmp/hf/chat_jinja_bos/chat_template.jinja"
+imports chat_jinja_bos
+warns chat_jinja_bos "uses bos_token / eos_token, which a .jinja file does not give it"
+grep -q '^ *chat_template:' "$spec" && fail "chat_jinja_bos: template kept" || pass "chat_jinja_bos: left out"
+
 folder badjson '{"model_type": "llama",'
 expect_error "invalid JSON" 1 "config.json: invalid JSON" -- "$lmc" import "$tmp/hf/badjson" -o "$out_dir/x.yaml"
 folder array '[1, 2]'
