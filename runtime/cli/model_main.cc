@@ -937,7 +937,7 @@ std::vector<CommandHelp> Commands() {
                       threaded(kPerplexityFlags)});
   commands.push_back({"serve", "",
                       "An OpenAI-compatible HTTP server: completions and chat, streamed or not, "
-                      "for many clients at once (docs/serving.md).",
+                      "for many clients at once, or an encoder's embeddings (docs/serving.md).",
                       threaded(lmc::serve::kServeFlags)});
   commands.push_back(TokenizeHelp(ModelTokenizer()));
   commands.push_back(DetokenizeHelp(ModelTokenizer()));
@@ -989,7 +989,8 @@ int main(int argc, char** argv) {
         return PrintHelp(Usage(argv[0], c));
       }
     }
-    if ((command == "generate" || command == "logits" || command == "chat" || command == "serve") &&
+    // (serve runs for encoders too: they answer /v1/embeddings.)
+    if ((command == "generate" || command == "logits" || command == "chat") &&
         GetModelInfo().encoder) {
       Fail("{} is for decoders: {} is an encoder (use embed)", command, GetModelInfo().name);
     }

@@ -28,7 +28,7 @@ void SendJson(HttpConnection& connection, int status, const json& body) {
 // The paths /metrics counts requests by: the known ones, else "other" (no unbounded labels).
 std::string MetricPath(const std::string& path) {
   for (const char* known : {"/", "/health", "/v1/models", "/v1/completions", "/v1/chat/completions",
-                            "/tokenize", "/detokenize", "/metrics"}) {
+                            "/v1/embeddings", "/tokenize", "/detokenize", "/metrics"}) {
     if (path == known) return path;
   }
   if (path.starts_with("/v1/models/")) return "/v1/models/{model}";
@@ -95,6 +95,7 @@ void Routes::Handle(const HttpRequest& request, HttpConnection& connection) {
                          ChatPage({.model = context_.limits.name,
                                    .chat = context_.chat_template != nullptr,
                                    .context = context_.limits.context,
+                                   .embeddings = context_.encoder,
                                    .api_key = !context_.api_key.empty()}));
     } else if (path == "/health") {
       method("GET");
@@ -116,6 +117,10 @@ void Routes::Handle(const HttpRequest& request, HttpConnection& connection) {
     } else if (path == "/v1/completions" || path == "/v1/chat/completions") {
       method("POST");
       Completion(request, connection, path == "/v1/chat/completions");
+    } else if (path == "/v1/embeddings") {
+      method("POST");
+      connection.Respond(200, "application/json",
+                         Embeddings(request.body, context_.embedder, context_.limits));
     } else if (path == "/tokenize") {
       method("POST");
       TokenizeRequest r = ParseTokenizeRequest(request.body);
@@ -148,6 +153,13 @@ void Routes::Handle(const HttpRequest& request, HttpConnection& connection) {
 }
 
 void Routes::Completion(const HttpRequest& request, HttpConnection& connection, bool chat) {
+  if (context_.encoder) {
+    throw ApiError(400,
+                   fmt::format("{} is an encoder: it embeds (/v1/embeddings) and does not "
+                               "generate text",
+                               context_.limits.name),
+                   "model", "model_cannot_generate");
+  }
   const CompletionRequest r = ParseCompletionRequest(request.body, chat, context_.limits);
   std::vector<int32_t> prompt;
   std::vector<int32_t> stop_ids;

@@ -5,6 +5,8 @@
 //   GET  /v1/models            the one model served (and /v1/models/NAME)
 //   POST /v1/completions       a prompt's continuation
 //   POST /v1/chat/completions  a reply to messages, rendered with the model's chat template
+//   POST /v1/embeddings        encoders: one pooled hidden state per input (embeddings.h)
+//   GET  /                     a chat page for a browser (chat_page.h)
 //   POST /tokenize             {"content": text} -> {"tokens": [ids]}
 //   POST /detokenize           {"tokens": [ids]} -> {"content": text}
 //   GET  /metrics              Prometheus text: requests, tokens in and out, queue depth
@@ -19,6 +21,7 @@
 
 #include "lmc/lmc.hpp"
 #include "runtime/chat/template_runtime.h"
+#include "runtime/serve/embeddings.h"
 #include "runtime/serve/http_server.h"
 #include "runtime/serve/request.h"
 #include "runtime/serve/scheduler.h"
@@ -34,6 +37,8 @@ struct ServerContext {
   std::vector<int32_t> completion_stop_ids;            // as `generate` stops
   std::vector<int32_t> chat_stop_ids;                  // as `chat` stops
   std::string api_key;                                 // "": no key needed
+  Embedder* embedder = nullptr;                        // nullptr: /v1/embeddings answers 400
+  bool encoder = false;  // an encoder: embeddings only, completions answer 400
   std::atomic<bool> stopping{false};
 };
 

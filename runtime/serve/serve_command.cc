@@ -18,6 +18,7 @@
 #include "runtime/chat/template_runtime.h"
 #include "runtime/cli/load_progress.h"
 #include "runtime/model/model.h"
+#include "runtime/serve/embeddings.h"
 #include "runtime/serve/http_server.h"
 #include "runtime/serve/routes.h"
 #include "runtime/serve/scheduler.h"
@@ -37,6 +38,9 @@ const std::vector<rt::FlagSpec> kServeFlags = {
     {"max-body", "largest request body in bytes (default 1048576); past it 413"},
     {"timeout", "seconds a request may take to arrive (default 10)"},
     {"shutdown-timeout", "seconds running requests may finish after SIGTERM (default 5)"},
+    {"pooling",
+     "encoders: how /v1/embeddings pools the last hidden state: mean (default), cls (the first "
+     "token's) or pooler (the spec's pooler)"},
 };
 
 namespace {
@@ -48,6 +52,7 @@ struct ServeOptions {
   HttpOptions http;
   SchedulerOptions scheduler;
   double shutdown_timeout = 5;
+  Pooling pooling = Pooling::kMean;
 };
 
 std::string ReadKey(const std::string& path) {
@@ -85,6 +90,22 @@ ServeOptions ReadFlags(int argc, char** argv) {
   o.http.max_connections = o.scheduler.slots + o.scheduler.max_queue + 16;
   o.shutdown_timeout = args.Float("shutdown-timeout", 5.0f, 0.0f, 3600.0f);
   if (args.Has("api-key-file")) o.api_key = ReadKey(args.Required("api-key-file"));
+  if (args.Has("pooling")) {
+    const std::string pooling = args.Required("pooling");
+    if (!info.encoder) {
+      rt::Fail(
+          "--pooling is for encoders; {} is a decoder (its compiled code gives logits, not "
+          "hidden states, so it cannot embed)",
+          info.name);
+    }
+    const std::optional<Pooling> parsed = ParsePooling(pooling);
+    if (!parsed) rt::Fail("--pooling: expected mean, cls or pooler, found '{}'", pooling);
+    if (*parsed == Pooling::kPooler && !info.pooler) {
+      rt::Fail("--pooling pooler: {} has no pooler (its spec does not set `pooler: true`)",
+               info.name);
+    }
+    o.pooling = *parsed;
+  }
   return o;
 }
 
@@ -105,9 +126,8 @@ int RunServe(int argc, char** argv, const rt::TokenizerSource& tokenizer_source)
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;
   }
-  if (info.encoder || info.encoder_decoder) {
-    rt::Fail("serve is for decoders: {} is an {}", info.name,
-             info.encoder ? "encoder" : "encoder-decoder");
+  if (info.encoder_decoder) {
+    rt::Fail("serve is for decoders and encoders: {} is an encoder-decoder", info.name);
   }
 
   // SIGTERM and SIGINT only write their number to a pipe (the kernels' threads may exist
@@ -133,7 +153,15 @@ int RunServe(int argc, char** argv, const rt::TokenizerSource& tokenizer_source)
   }
   lmc::Model& model = *loaded;
   // The tokenizer's own end id, where the spec names none (as generate and chat stop).
-  const int tokenizer_eos = rt::LoadTokenizerFor(tokenizer_source, o.tokenizer)->eos();
+  const auto tokenizer = rt::LoadTokenizerFor(tokenizer_source, o.tokenizer);
+  const int tokenizer_eos = tokenizer->eos();
+  // Encoders embed (/v1/embeddings), texts wrapped as `embed --prompt` wraps them: the spec's
+  // [CLS] / [SEP] ids, else the tokenizer's own (WordPiece's are its bos / eos).
+  std::optional<Embedder> embedder;
+  if (info.encoder) {
+    embedder.emplace(model, o.pooling, info.cls >= 0 ? info.cls : tokenizer->bos(),
+                     info.sep >= 0 ? info.sep : tokenizer_eos);
+  }
 
   ServerContext context;
   context.model = &model;
@@ -141,6 +169,8 @@ int RunServe(int argc, char** argv, const rt::TokenizerSource& tokenizer_source)
   context.chat_template = chat::GetModelTemplate();
   context.bos = info.bos;
   context.api_key = o.api_key;
+  context.embedder = embedder ? &*embedder : nullptr;
+  context.encoder = info.encoder;
   // generate's ends: the spec's BOS and EOS (else the tokenizer's EOS).
   if (info.bos >= 0) context.completion_stop_ids.push_back(info.bos);
   if (info.eos >= 0) context.completion_stop_ids.push_back(info.eos);

@@ -7,6 +7,7 @@
 
 #include "runtime/serve/api_error.h"
 #include "runtime/serve/chat_page.h"
+#include "runtime/serve/embeddings.h"
 #include "runtime/serve/request.h"
 #include "runtime/serve/routes.h"
 #include "runtime/serve/stop_filter.h"
@@ -198,6 +199,31 @@ TEST_CASE("The chat page: settings written in, a model name cannot end its scrip
   CHECK(page.find(R"("model":"\u003c/script\u003e\u003cscript\u003ealert(1))") !=
         std::string::npos);
   CHECK(page.find("</html>") != std::string::npos);
+}
+
+TEST_CASE("Embeddings: base64 as RFC 4648, a decoder's request refused") {
+  CHECK(Base64("") == "");
+  CHECK(Base64("f") == "Zg==");
+  CHECK(Base64("fo") == "Zm8=");
+  CHECK(Base64("foo") == "Zm9v");
+  CHECK(Base64("foobar") == "Zm9vYmFy");
+  CHECK(Base64(std::string("\xff\xfe\x00\x01", 4)) == "//4AAQ==");
+  const float one = 1.0f;  // 0x3f800000, little-endian
+  CHECK(Base64(std::string(reinterpret_cast<const char*>(&one), 4)) == "AACAPw==");
+  const ModelLimits limits{"m", 100, 64};
+  auto status = [&](const std::string& body) {
+    try {
+      Embeddings(body, nullptr, limits);
+      return std::string("accepted");
+    } catch (const ApiError& e) {
+      return std::to_string(e.status) + " " + e.param;
+    }
+  };
+  CHECK(status(R"({"input": "x"})") == "400 model");
+  CHECK(status(R"({"input": "x", "model": "other"})") == "404 model");
+  CHECK(status("{") == "400 ");
+  CHECK(ParsePooling("mean") == Pooling::kMean);
+  CHECK(ParsePooling("max") == std::nullopt);
 }
 
 }  // namespace
