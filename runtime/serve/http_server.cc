@@ -84,6 +84,7 @@ HttpRequest ParseHead(std::string_view head) {
   if (version != "HTTP/1.1" && version != "HTTP/1.0") {
     throw HttpError{505, "only HTTP/1.0 and HTTP/1.1 are served"};
   }
+  request.version = std::string(version);
   if (target.empty() || target[0] != '/') throw HttpError{400, "the request target must be a path"};
   request.path = std::string(target.substr(0, target.find('?')));
   size_t at = line_end == std::string_view::npos ? head.size() : line_end + 2;
@@ -174,11 +175,17 @@ bool HttpConnection::WriteAll(std::string_view data) {
   return true;
 }
 
-static std::string Head(int status, std::string_view content_type, const HeaderList& extra) {
+std::string HttpConnection::Head(int status, std::string_view content_type,
+                                 const HeaderList& extra) const {
   std::string head = "HTTP/1.1 " + std::to_string(status) + " " + StatusText(status) + "\r\n";
   head += "Content-Type: ";
   head += content_type;
-  head += "\r\nConnection: close\r\n";
+  if (keep_alive_) {
+    head += "\r\nConnection: keep-alive\r\nKeep-Alive: timeout=" +
+            std::to_string(static_cast<int>(idle_seconds_)) + "\r\n";
+  } else {
+    head += "\r\nConnection: close\r\n";
+  }
   for (const auto& [name, value] : extra) head += name + ": " + value + "\r\n";
   return head;
 }
@@ -194,6 +201,7 @@ bool HttpConnection::Respond(int status, std::string_view content_type, std::str
 bool HttpConnection::BeginStream(int status, std::string_view content_type,
                                  const HeaderList& extra) {
   responded_ = true;
+  keep_alive_ = false;  // the stream ends when the connection closes
   return WriteAll(Head(status, content_type, extra) + "Cache-Control: no-cache\r\n\r\n");
 }
 
@@ -309,19 +317,29 @@ void HttpServer::Run() {
 }
 
 void HttpServer::Serve(int fd) {
+  std::string buffer;  // read and not yet used: a pipelined request's bytes
+  for (bool first = true; ServeOne(fd, buffer, first); first = false) {
+  }
+}
+
+bool HttpServer::ServeOne(int fd, std::string& buffer, bool first) {
   HttpConnection connection(fd, options_.write_timeout);
-  const auto deadline = After(options_.read_timeout);
+  // A new connection's first request must arrive within the read timeout; a persistent one
+  // may idle for the keep-alive timeout, and then has the read timeout from its first byte.
+  auto deadline = After(first ? options_.read_timeout : options_.keep_alive);
+  bool started = !buffer.empty();
+  if (!first && started) deadline = After(options_.read_timeout);
   auto refuse = [&](int status, const std::string& message, bool drain) {
     connection.Respond(status, "application/json", ErrorJson(status, message));
-    if (!drain) return;
+    if (!drain) return false;
     // Read (and drop) what the client still sends for a moment, so that closing does not
     // reset the connection before it has read the answer.
     shutdown(fd, SHUT_WR);
     std::string sink;
     const auto until = std::min(deadline, After(1.0));
     while (ReadSome(fd, sink, 1 << 16, until) > 0) sink.clear();
+    return false;
   };
-  std::string buffer;
   size_t head_end;
   while ((head_end = buffer.find("\r\n\r\n")) == std::string::npos) {
     if (buffer.size() > kMaxHeaderBytes) {
@@ -330,11 +348,16 @@ void HttpServer::Serve(int fd) {
     // In slices, so that a connection with nothing sent yet closes soon after Stop().
     const auto slice = std::min(deadline, After(0.1));
     ssize_t n = ReadSome(fd, buffer, kMaxHeaderBytes + 4 - buffer.size() + 1, slice);
-    if (n == 0 && buffer.empty()) return;  // connected and left
+    if (n == 0 && buffer.empty()) return false;  // connected (or idled) and left
+    if (n > 0 && !started) {
+      started = true;
+      if (!first) deadline = After(options_.read_timeout);
+    }
     if (n == -1 && Clock::now() < deadline) {
-      if (buffer.empty() && stopping_.load()) return;
+      if (buffer.empty() && stopping_.load()) return false;
       continue;
     }
+    if (n == -1 && buffer.empty() && !first) return false;  // idle past the keep-alive timeout
     if (n <= 0) {
       return refuse(408, "the request did not arrive within the read timeout", false);
     }
@@ -364,15 +387,24 @@ void HttpServer::Serve(int fd) {
   }
   buffer.erase(0, head_end + 4);
   if (buffer.size() < length && Lower(request.Header("expect")) == "100-continue") {
-    if (!connection.Write("HTTP/1.1 100 Continue\r\n\r\n")) return;
+    if (!connection.Write("HTTP/1.1 100 Continue\r\n\r\n")) return false;
   }
   while (buffer.size() < length) {
     ssize_t n = ReadSome(fd, buffer, length - buffer.size(), deadline);
-    if (n == 0) return;  // the client left
+    if (n == 0) return false;  // the client left
     if (n < 0) return refuse(408, "the request body did not arrive within the read timeout", false);
   }
-  buffer.resize(length);  // anything after the body: a pipelined request, not served
-  request.body = std::move(buffer);
+  request.body = buffer.substr(0, length);
+  buffer.erase(0, length);  // what follows: the next (pipelined) request
+  // Persistent unless the client says otherwise (HTTP/1.1's default, HTTP/1.0's opt-in), the
+  // server is stopping, or connections are running short.
+  const std::string connection_header = Lower(request.Header("connection"));
+  const bool wants = request.version == "HTTP/1.1"
+                         ? connection_header.find("close") == std::string::npos
+                         : connection_header.find("keep-alive") != std::string::npos;
+  connection.set_keep_alive(wants && options_.keep_alive > 0 && !stopping_.load() &&
+                                open_.load() * 4 <= options_.max_connections * 3,
+                            options_.keep_alive);
   try {
     handler_(request, connection);
   } catch (const std::exception& e) {
@@ -383,6 +415,7 @@ void HttpServer::Serve(int fd) {
   if (!connection.responded()) {
     connection.Respond(500, "application/json", ErrorJson(500, "no response"));
   }
+  return connection.keep_alive() && !stopping_.load();
 }
 
 }  // namespace lmc::serve

@@ -1,5 +1,10 @@
-// A small HTTP/1.1 server for `MODEL serve`: one thread per connection, one request per
-// connection (every response says `Connection: close`), bodies by Content-Length only.
+// A small HTTP/1.1 server for `MODEL serve`: one thread per connection, bodies by
+// Content-Length only. Connections persist (HTTP/1.1's default; HTTP/1.0 with
+// `Connection: keep-alive`): after a whole response the next request is read from the same
+// connection, pipelined ones in order, until the client sends `Connection: close`, stays idle
+// for the keep-alive timeout, or the server stops. A streamed response (its end is the
+// connection's), an error the HTTP layer answers, and any response while more than three
+// quarters of the connection limit is in use close the connection.
 //
 // What it guards against: a request's line, headers and body must all arrive within the read
 // timeout (a client sending a byte a second is dropped, never holds a thread for long); headers
@@ -28,6 +33,7 @@ namespace lmc::serve {
 
 struct HttpRequest {
   std::string method;                          // "GET", "POST", ...
+  std::string version;                         // "HTTP/1.1" or "HTTP/1.0"
   std::string path;                            // the target without its query
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
@@ -53,13 +59,23 @@ class HttpConnection {
   // Whether the client has closed the connection or it broke; does not block.
   bool ClientGone();
   bool responded() const { return responded_; }
+  // Whether the connection stays open after this response (set by the server before the
+  // handler runs; a stream turns it off).
+  bool keep_alive() const { return keep_alive_ && !broken_; }
+  void set_keep_alive(bool keep_alive, double idle_seconds) {
+    keep_alive_ = keep_alive;
+    idle_seconds_ = idle_seconds;
+  }
 
  private:
+  std::string Head(int status, std::string_view content_type, const HeaderList& extra) const;
   bool WriteAll(std::string_view data);
   int fd_;
   double write_timeout_;
   bool responded_ = false;
   bool broken_ = false;
+  bool keep_alive_ = false;
+  double idle_seconds_ = 0;
 };
 
 struct HttpOptions {
@@ -68,6 +84,7 @@ struct HttpOptions {
   size_t max_body = size_t{1} << 20;
   double read_timeout = 10;   // seconds for a whole request to arrive
   double write_timeout = 30;  // seconds a single write may wait for the client
+  double keep_alive = 5;      // seconds an idle persistent connection stays open; 0: none
   int max_connections = 64;
 };
 
@@ -93,6 +110,9 @@ class HttpServer {
 
  private:
   void Serve(int fd);
+  // Reads and answers one request from `buffer` (bytes already read) and the socket; false
+  // when the connection is to be closed after it.
+  bool ServeOne(int fd, std::string& buffer, bool first);
   HttpOptions options_;
   HttpHandler handler_;
   int listen_fd_ = -1;

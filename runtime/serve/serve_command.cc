@@ -37,6 +37,9 @@ const std::vector<rt::FlagSpec> kServeFlags = {
     {"api-key-file", "file holding the key every request must send as Authorization: Bearer"},
     {"max-body", "largest request body in bytes (default 1048576); past it 413"},
     {"timeout", "seconds a request may take to arrive (default 10)"},
+    {"keep-alive",
+     "seconds an idle connection stays open for the next request (default 5; 0: "
+     "one request per connection)"},
     {"shutdown-timeout", "seconds running requests may finish after SIGTERM (default 5)"},
     {"pooling",
      "encoders: how /v1/embeddings pools the last hidden state: mean (default), cls (the first "
@@ -84,6 +87,7 @@ ServeOptions ReadFlags(int argc, char** argv) {
   o.http.port = args.Int("port", 8080, 0, 65535);
   o.http.max_body = static_cast<size_t>(args.Int("max-body", 1 << 20, 1024, 1 << 30));
   o.http.read_timeout = args.Float("timeout", 10.0f, 0.1f, 3600.0f);
+  o.http.keep_alive = args.Float("keep-alive", 5.0f, 0.0f, 3600.0f);
   o.scheduler.slots = args.Int("slots", 4, 1, 256);
   o.scheduler.context = args.Int("ctx", std::min(info.max_seq_len, 4096), 2, info.max_seq_len);
   o.scheduler.max_queue = args.Int("queue", 16, 0, 100000);
