@@ -280,6 +280,11 @@ bool JsonMatcher::CanEnd() const {
 
 bool JsonMatcher::Done() const { return depth_ == 1 && frames_[0].sub == 1; }
 
+bool JsonMatcher::InStringBody() const {
+  const Frame& f = frames_[depth_ - 1];
+  return f.kind == Kind::kString && f.sub == kStrChars && f.extra == 0;
+}
+
 void JsonMatcher::Complete(uint32_t key) {
   --depth_;
   Frame& parent = frames_[depth_ - 1];
@@ -512,8 +517,8 @@ bool JsonMatcher::Step(uint8_t c) {
       const bool digit = IsDigit(c);
       auto digits = [&](uint8_t next) {
         if (f.sub != next) f.extra = 0;
-        const int limit = next == kNumExpDigits ? JsonGrammar::kMaxExponentDigits
-                                                : JsonGrammar::kMaxDigits;
+        const int limit =
+            next == kNumExpDigits ? JsonGrammar::kMaxExponentDigits : JsonGrammar::kMaxDigits;
         if (f.extra >= limit) return false;
         ++f.extra;
         f.sub = next;

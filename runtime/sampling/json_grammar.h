@@ -37,7 +37,7 @@ class JsonGrammar {
  public:
   static constexpr int kMaxDepth = 24;      // frames: containers, keys, values
   static constexpr int kMaxWhitespace = 4;  // bytes of whitespace in a row
-  static constexpr int kMaxDigits = 15;  // in a number's integer part, and in its fraction
+  static constexpr int kMaxDigits = 15;     // in a number's integer part, and in its fraction
   static constexpr int kMaxExponentDigits = 2;
 
   enum Type : uint8_t {
@@ -95,6 +95,9 @@ class JsonMatcher {
   bool CanEnd() const;
   // Complete, and no byte may follow: generation is over.
   bool Done() const;
+  // Inside a string between characters: every printable ASCII byte but '"' and '\\' is
+  // accepted and leaves the state as it is.
+  bool InStringBody() const;
   // The state as bytes: equal keys, equal futures.
   std::string_view Key() const {
     return {reinterpret_cast<const char*>(frames_), sizeof(Frame) * depth_};

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,6 +20,13 @@ class TokenVocabulary {
  public:
   // bytes[id]: "" for a token never produced under a grammar (special tokens).
   explicit TokenVocabulary(std::vector<std::string> bytes);
+  // From a detokenizer: each token's bytes after `ref`, an ordinary token (how a tokenizer
+  // spells a token can depend on the one before: SentencePiece drops a first piece's space),
+  // "" for the ids in `none` (BOS, EOS). ref < 0: each token decoded alone.
+  using Decode = std::function<std::string(std::span<const int32_t>)>;
+  static std::shared_ptr<const TokenVocabulary> FromDecoder(int vocab_size, int32_t ref,
+                                                            const std::vector<int32_t>& none,
+                                                            const Decode& decode);
 
   int size() const { return static_cast<int>(bytes_.size()); }
   const std::string& bytes(int id) const { return bytes_[id]; }
@@ -27,16 +36,25 @@ class TokenVocabulary {
     uint32_t token_begin = 0, token_end = 0;    // tokens_[begin, end): spelled by this path
     uint8_t byte = 0;                           // the edge into this node
   };
-  const std::vector<TrieNode>& trie() const { return trie_; }
-  const std::vector<int32_t>& trie_tokens() const { return tokens_; }
+  struct Trie {
+    std::vector<TrieNode> nodes;  // nodes[0]: the root (the empty string)
+    std::vector<int32_t> tokens;  // ids sorted by bytes
+  };
+  // Every token with bytes.
+  const Trie& trie() const { return all_; }
+  // Tokens of printable ASCII but '"' and '\\' (which a string's body takes as they are), as a
+  // mask; and the trie of the others.
+  const std::vector<uint64_t>& plain() const { return plain_; }
+  const Trie& not_plain() const { return not_plain_; }
   size_t max_length() const { return max_length_; }
 
  private:
-  void Build(uint32_t node, size_t lo, size_t hi, size_t depth);
+  void Build(Trie* trie, uint32_t node, size_t lo, size_t hi, size_t depth);
+  Trie Make(std::vector<int32_t> ids);
 
   std::vector<std::string> bytes_;
-  std::vector<TrieNode> trie_;   // trie_[0]: the root (the empty string)
-  std::vector<int32_t> tokens_;  // ids sorted by bytes
+  Trie all_, not_plain_;
+  std::vector<uint64_t> plain_;
   size_t max_length_ = 0;
 };
 
@@ -59,7 +77,8 @@ class TokenMask {
   size_t misses() const { return misses_; }
 
  private:
-  void Walk(uint32_t node, size_t depth, std::vector<uint64_t>* mask);
+  void Walk(const TokenVocabulary::Trie& trie, uint32_t node, size_t depth,
+            std::vector<uint64_t>* mask);
 
   std::shared_ptr<const TokenVocabulary> vocabulary_;
   std::shared_ptr<const JsonGrammar> grammar_;

@@ -460,6 +460,10 @@ std::string Routes::Metrics() {
          s.prefill_seconds.load());
   metric("lmc_decode_seconds_total", "counter", "Time in steps that only decoded.",
          s.decode_seconds.load());
+  metric("lmc_masked_tokens_total", "counter", "Tokens sampled under a JSON grammar's mask.",
+         s.masked_tokens.load());
+  metric("lmc_mask_seconds_total", "counter", "Time computing and applying JSON masks.",
+         s.mask_seconds.load());
   return out;
 }
 

@@ -24,23 +24,9 @@ std::shared_ptr<const rt::TokenVocabulary> BuildVocabulary(const lmc::Model& mod
   if (info.is_encoder) return nullptr;
   try {
     const std::vector<int32_t> a = model.Tokenize("a", 0);
-    const int32_t ref = a.empty() ? -1 : a.back();
-    const std::string before = ref >= 0 ? model.Detokenize(std::span<const int32_t>(&ref, 1)) : "";
-    std::vector<std::string> bytes(info.vocab_size);
-    for (int32_t id = 0; id < info.vocab_size; ++id) {
-      if (id == info.bos || id == info.eos) continue;
-      std::string piece;
-      if (ref >= 0) {
-        const int32_t pair[2] = {ref, id};
-        piece = model.Detokenize(pair);
-        piece = piece.starts_with(before) ? piece.substr(before.size())
-                                          : model.Detokenize(std::span<const int32_t>(&id, 1));
-      } else {
-        piece = model.Detokenize(std::span<const int32_t>(&id, 1));
-      }
-      bytes[id] = std::move(piece);
-    }
-    return std::make_shared<const rt::TokenVocabulary>(std::move(bytes));
+    return rt::TokenVocabulary::FromDecoder(
+        info.vocab_size, a.empty() ? -1 : a.back(), {info.bos, info.eos},
+        [&](std::span<const int32_t> ids) { return model.Detokenize(ids); });
   } catch (const std::exception&) {
     return nullptr;  // no tokenizer: requests for JSON output or logprobs are refused
   }
@@ -227,6 +213,7 @@ int32_t Scheduler::Choose(Slot& slot, TokenLogprobs& logprobs) {
   }
   const std::vector<uint64_t>* mask = nullptr;
   if (slot.json) {
+    const auto start = Clock::now();
     mask = &slot.mask->Allowed(*slot.json);
     bool any = false;
     for (int32_t i = 0; i < vocab; ++i) {
@@ -241,6 +228,8 @@ int32_t Scheduler::Choose(Slot& slot, TokenLogprobs& logprobs) {
       return -1;
     }
     slot.masked.assign(row, row + vocab);
+    ++stats_.masked_tokens;
+    stats_.mask_seconds += std::chrono::duration<double>(Clock::now() - start).count();
   }
   int32_t token = slot.sampler->Sample(row);
   if (mask && !Allowed(*mask, token)) {

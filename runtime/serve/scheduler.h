@@ -113,6 +113,8 @@ struct SchedulerStats {
   std::atomic<int> running{0};  // slots with a job
   std::atomic<double> prefill_seconds{0};
   std::atomic<double> decode_seconds{0};
+  std::atomic<uint64_t> masked_tokens{0};  // tokens sampled under a JSON grammar's mask
+  std::atomic<double> mask_seconds{0};     // spent computing and applying those masks
 };
 
 class Scheduler {
