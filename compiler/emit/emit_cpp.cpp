@@ -124,7 +124,7 @@ class Emitter : public ForwardEmitter {
       c.Line("int source_len = 0;  // Rows of the encoder's K/V; 0 before encode.");
     }
     for (const auto& s : g_.states) {
-      c.Line("std::unique_ptr<float[]> {};  // {}{}", s.name,
+      c.Line("std::unique_ptr<{}[]> {};  // {}{}", ForwardEmitter::StateType(s), s.name,
              s.per_layer ? fmt::format("[{}]", LayerCount(s.encoder)) : "", StateDimsComment(s));
     }
     c.Line("void Allocate(int capacity);");
@@ -428,7 +428,7 @@ class Emitter : public ForwardEmitter {
         elements += g_.dims[d].dynamic ? fmt::format(" * static_cast<size_t>({})", StateRows(d, ""))
                                        : " * " + ConstantName(g_.dims[d].name);
       }
-      c.Line("{}.reset(new float[{}]);", s.name, elements);
+      c.Line("{}.reset(new {}[{}]);", s.name, ForwardEmitter::StateType(s), elements);
     }
     if (g_.HasEncode()) c.Line("source_len = 0;");
     c.Outdent();

@@ -158,10 +158,10 @@ void ForwardEmitter::EmitSegmentLoop(CodeWriter& c, std::span<const ir::Op> ops)
   for (int id : states) {
     const ir::State& st = g_.states[id];
     if (st.per_layer) {
-      c.Line("float* {} = s.{}.get() + static_cast<size_t>(l) * {} * {};", st.name, st.name,
-             StateRows(st.dims[0], "s."), Size(st.dims.back()));
+      c.Line("{}* {} = s.{}.get() + static_cast<size_t>(l) * {} * {};", StateType(st), st.name,
+             st.name, StateRows(st.dims[0], "s."), Size(st.dims.back()));
     } else {
-      c.Line("float* {} = s.{}.get();", st.name, st.name);
+      c.Line("{}* {} = s.{}.get();", StateType(st), st.name, st.name);
     }
   }
   segment_ = true;

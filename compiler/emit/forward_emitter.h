@@ -72,6 +72,12 @@ class ForwardEmitter {
   }
   static const char* LayerArray(bool encoder) { return encoder ? "encoder_layers" : "layers"; }
   static std::string LayerCount(bool encoder) { return encoder ? "kEncoderLayers" : "kLayers"; }
+  // The C++ element type a state (a KV cache) is kept in; the kernels are templates on it.
+  static const char* StateType(const ir::State& s) {
+    return s.dtype == rt::DType::kBF16  ? "hwy::bfloat16_t"
+           : s.dtype == rt::DType::kF16 ? "hwy::float16_t"
+                                        : "float";
+  }
   static bool UsesState(const ir::Block& block, int state);
 
  protected:

@@ -175,8 +175,8 @@ void EmitLayers(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
   for (int id = 0; id < static_cast<int>(g.states.size()) && !e.batched(); ++id) {
     const ir::State& s = g.states[id];
     if (!s.per_layer || s.encoder != encoder || !ForwardEmitter::UsesState(*op.body, id)) continue;
-    c.Line("float* {} = s.{}.get() + static_cast<size_t>(l) * {} * {};", s.name, s.name,
-           e.StateRows(s.dims[0], "s."), e.Size(s.dims.back()));
+    c.Line("{}* {} = s.{}.get() + static_cast<size_t>(l) * {} * {};", ForwardEmitter::StateType(s),
+           s.name, s.name, e.StateRows(s.dims[0], "s."), e.Size(s.dims.back()));
   }
   e.EmitBlock(c, *op.body);
   if (e.Buf(op.body->yield) != e.Buf(arg)) {

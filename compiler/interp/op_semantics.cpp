@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "runtime/kernels/cache_types.h"
 #include "runtime/kernels/kquant_scalar.h"
 #include "runtime/kernels/position_tables.h"
 #include "runtime/kernels/scalar_ops.h"
@@ -128,13 +129,27 @@ void RunRope(Interpreter& run, const ir::Op& op, int) {
   }
 }
 
+// A 16-bit cache holds its values rounded as the generated KvStore rounds them
+// (cache_types.h); the interpreter keeps them widened, which is exactly what attention reads.
+float RoundForCache(float x, rt::DType dtype) {
+  switch (dtype) {
+    case rt::DType::kBF16:
+      return kernels::FromBf16(kernels::ToBf16(x));
+    case rt::DType::kF16:
+      return kernels::FromF16(kernels::ToF16(x));
+    default:
+      return x;
+  }
+}
+
 void RunKvStore(Interpreter& run, const ir::Op& op, int layer) {
   for (int i = 0; i < 2; ++i) {
     Tensor& src = run.In(op, i);
     std::vector<float>& cache = run.StateOf(op, i, layer);
+    const rt::DType dtype = run.graph().states[op.states[i]].dtype;
     for (int r = 0; r < src.rows; ++r) {
-      std::memcpy(cache.data() + static_cast<size_t>(run.positions()[r]) * src.width, src.row(r),
-                  src.width * sizeof(float));
+      float* row = cache.data() + static_cast<size_t>(run.positions()[r]) * src.width;
+      for (int c = 0; c < src.width; ++c) row[c] = RoundForCache(src.row(r)[c], dtype);
     }
   }
 }

@@ -38,6 +38,10 @@ class Verifier {
     for (const State& s : g_.states) {
       Expect(!s.dims.empty() && ValidDim(s.dims[0]) && g_.dims[s.dims[0]].dynamic,
              "state " + s.name + " must lead with its run-time capacity");
+      Expect(
+          s.dtype == rt::DType::kF32 || s.dtype == rt::DType::kF16 || s.dtype == rt::DType::kBF16,
+          "state " + s.name + " has dtype " + rt::DTypeName(s.dtype) +
+              ": expected f32, f16 or bf16");
     }
     if (g_.HasEncode()) {
       Define(g_.encode.tokens, "encode input tokens");

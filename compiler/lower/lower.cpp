@@ -107,6 +107,7 @@ class Lowering {
     g_.info.spec_yaml = spec_.resolved_yaml;
     k_cache_ = g_.AddState("k_cache", {ctx_, kv_dim_}, /*per_layer=*/true);
     v_cache_ = g_.AddState("v_cache", {ctx_, kv_dim_}, /*per_layer=*/true);
+    g_.states[k_cache_].dtype = g_.states[v_cache_].dtype = spec_.attention.kv_cache;
     if (encoder_decoder) {
       g_.info.decoder_start = spec_.tokenizer.decoder_start >= 0
                                   ? spec_.tokenizer.decoder_start

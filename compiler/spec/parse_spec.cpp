@@ -397,6 +397,7 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
   spec.attention.out_bias = spec.attention.bias;
   attention.Bool("out_bias", spec.attention.out_bias);
   attention.Float("scale", spec.attention.scale, 0, 1e6, true, false);
+  attention.Enum("kv_cache", spec.attention.kv_cache, kKvCacheNames, false);
   attention.Finish();
 
   Section norm = top.Child("norm", true);

@@ -185,6 +185,9 @@ inline constexpr EnumName<rt::DType> kDTypeNames[] = {{"f32", rt::DType::kF32},
                                                       {"q8_0", rt::DType::kQ8_0},
                                                       {"q4_0", rt::DType::kQ4_0}};
 
+inline constexpr EnumName<rt::DType> kKvCacheNames[] = {
+    {"f32", rt::DType::kF32}, {"f16", rt::DType::kF16}, {"bf16", rt::DType::kBF16}};
+
 struct Spec {
   int format_version = 1;
   std::string name;
@@ -206,6 +209,8 @@ struct Spec {
     bool bias = false;      // Biases on the q, k, v projections (and o unless out_bias).
     bool out_bias = false;  // Bias on the output projection; defaults to `bias`.
     double scale = 0;       // Score scale; defaults to 1/sqrt(head_dim).
+    // The self-attention KV cache's element type: f16 / bf16 halve what decode reads at depth.
+    rt::DType kv_cache = rt::DType::kF32;
   } attention;
 
   struct Norm {

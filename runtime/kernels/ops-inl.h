@@ -76,6 +76,16 @@ HWY_INLINE VF LoadWeightsTail(DF d, const hwy::bfloat16_t* HWY_RESTRICT p, size_
   memcpy(buf, p, n * sizeof(hwy::bfloat16_t));
   return hn::PromoteTo(d, hn::Load(DBF(), buf));
 }
+// f16 (a KV cache's type, attention.kv_cache) widens exactly too.
+using DF16 = hn::Rebind<hwy::float16_t, DF>;
+HWY_INLINE VF LoadWeights(DF d, const hwy::float16_t* HWY_RESTRICT p) {
+  return hn::PromoteTo(d, hn::LoadU(DF16(), p));
+}
+HWY_INLINE VF LoadWeightsTail(DF d, const hwy::float16_t* HWY_RESTRICT p, size_t n) {
+  HWY_ALIGN hwy::float16_t buf[hn::MaxLanes(DF())] = {};
+  memcpy(buf, p, n * sizeof(hwy::float16_t));
+  return hn::PromoteTo(d, hn::Load(DF16(), buf));
+}
 
 // sums[i] = ReduceSum(d, v[i]) for i < kCount, bit for bit. On AVX-512, SumOfLanes adds lane
 // j to lane j + 8, then j + 4, j + 2, j + 1 (GCC's _mm512_reduce_add_ps); four or more
@@ -601,8 +611,8 @@ inline void AddInPlace(float* x, const float* y, int n) {
 // whole token loop: each v_t is loaded once for the heads, and out is written once. kPartial:
 // one vector of which only the first `rem` lanes are read and written (a head narrower than a
 // vector, or its tail); the heads' sums are still independent chains.
-template <size_t kHeads, size_t kVectors, bool kPartial = false>
-HWY_INLINE void WeightedSumBlock(DF d, const float* HWY_RESTRICT values, size_t kv_stride,
+template <size_t kHeads, size_t kVectors, bool kPartial = false, typename TC>
+HWY_INLINE void WeightedSumBlock(DF d, const TC* HWY_RESTRICT values, size_t kv_stride,
                                  const float* HWY_RESTRICT scores, size_t n_tokens,
                                  float* HWY_RESTRICT out, size_t out_stride, size_t rem = 0) {
   static_assert(!kPartial || kVectors == 1, "a partial block is one vector");
@@ -612,10 +622,10 @@ HWY_INLINE void WeightedSumBlock(DF d, const float* HWY_RESTRICT values, size_t 
     for (size_t k = 0; k < kVectors; ++k) acc[j][k] = hn::Zero(d);
   }
   for (size_t t = 0; t < n_tokens; ++t) {
-    const float* v = values + t * kv_stride;
+    const TC* v = values + t * kv_stride;
     VF vv[kVectors];
     for (size_t k = 0; k < kVectors; ++k) {
-      vv[k] = kPartial ? LoadTail(d, v, rem) : hn::LoadU(d, v + k * N);
+      vv[k] = kPartial ? LoadWeightsTail(d, v, rem) : LoadWeights(d, v + k * N);
     }
     for (size_t j = 0; j < kHeads; ++j) {
       const VF s = hn::Set(d, scores[j * n_tokens + t]);
@@ -634,8 +644,8 @@ HWY_INLINE void WeightedSumBlock(DF d, const float* HWY_RESTRICT values, size_t 
 }
 
 // WeightedSumBlock for n_heads in [1, kHeads], known only at run time.
-template <size_t kHeads, size_t kVectors, bool kPartial = false>
-HWY_INLINE void WeightedSumBlockUpTo(DF d, const float* HWY_RESTRICT values, size_t kv_stride,
+template <size_t kHeads, size_t kVectors, bool kPartial = false, typename TC>
+HWY_INLINE void WeightedSumBlockUpTo(DF d, const TC* HWY_RESTRICT values, size_t kv_stride,
                                      const float* HWY_RESTRICT scores, size_t n_tokens,
                                      float* HWY_RESTRICT out, size_t out_stride, size_t n_heads,
                                      size_t rem = 0) {
@@ -651,8 +661,10 @@ HWY_INLINE void WeightedSumBlockUpTo(DF d, const float* HWY_RESTRICT values, siz
   }
 }
 
+// The caches hold float, or hwy::bfloat16_t / hwy::float16_t widened as they are read.
+template <typename TC>
 inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
-                      const float* HWY_RESTRICT key_cache, const float* HWY_RESTRICT value_cache,
+                      const TC* HWY_RESTRICT key_cache, const TC* HWY_RESTRICT value_cache,
                       int n_tokens, int n_heads, int n_kv_heads, int head_dim, int kv_stride,
                       float scale, float* HWY_RESTRICT scores,
                       const float* HWY_RESTRICT slopes = nullptr, int query_pos = 0,
@@ -673,7 +685,7 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
     const size_t kv_offset = static_cast<size_t>(h0 / group) * dim;
     // Scores of head h0 + j at scores + j * tokens; four cached keys at a time share each load
     // of a query head, and each key is loaded once for the heads.
-    const float* k_rows[4];
+    const TC* k_rows[4];
     float sums[4 * kChunk];
     size_t t = 0;
     for (; t + 4 <= tokens; t += 4) {
@@ -704,7 +716,7 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
       Softmax(s, n_tokens);
     }
 
-    const float* values = value_cache + kv_offset;
+    const TC* values = value_cache + kv_offset;
     float* out0 = out + static_cast<size_t>(h0) * dim;
     size_t i = 0;
     for (; i + 4 * N <= dim; i += 4 * N) {

@@ -19,8 +19,10 @@
 
 #include <algorithm>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
+#include "runtime/kernels/cache_types.h"
 #include "runtime/kernels/kquant_rows-inl.h"  // the other GGUF block types
 #include "runtime/kernels/ops-inl.h"
 #include "runtime/kernels/position_tables.h"
@@ -207,14 +209,24 @@ inline void SwiGluRows(float* out, const float* gate, const float* up, int n, in
 
 inline void AddRows(float* x, const float* y, int n, int width) { AddInPlace(x, y, n * width); }
 
-// Cache row positions[t] = k[t], v[t]; positions already checked against the capacity.
-inline void KvStore(float* HWY_RESTRICT k_cache, float* HWY_RESTRICT v_cache,
-                    const float* HWY_RESTRICT k, const float* HWY_RESTRICT v, const int* positions,
-                    int n, int width) {
+// Cache row positions[t] = k[t], v[t]; positions already checked against the capacity. A
+// 16-bit cache rounds (cache_types.h), as the reference interpreter does.
+template <typename TC>
+inline void KvStore(TC* HWY_RESTRICT k_cache, TC* HWY_RESTRICT v_cache, const float* HWY_RESTRICT k,
+                    const float* HWY_RESTRICT v, const int* positions, int n, int width) {
   for (int t = 0; t < n; ++t) {
     const size_t row = static_cast<size_t>(positions[t]) * width;
-    std::copy_n(k + static_cast<size_t>(t) * width, width, k_cache + row);
-    std::copy_n(v + static_cast<size_t>(t) * width, width, v_cache + row);
+    const float* k_row = k + static_cast<size_t>(t) * width;
+    const float* v_row = v + static_cast<size_t>(t) * width;
+    if constexpr (std::is_same_v<TC, float>) {
+      std::copy_n(k_row, width, k_cache + row);
+      std::copy_n(v_row, width, v_cache + row);
+    } else {
+      for (int i = 0; i < width; ++i) {
+        k_cache[row + i] = ToCache(k_row[i], k_cache);
+        v_cache[row + i] = ToCache(v_row[i], v_cache);
+      }
+    }
   }
 }
 
@@ -224,9 +236,9 @@ inline void KvStore(float* HWY_RESTRICT k_cache, float* HWY_RESTRICT v_cache,
 // arithmetic is the same whichever thread runs it, so results do not depend on
 // the thread count. Scores are per thread and per row: memory does not grow with
 // the square of the prompt.
-template <typename Visible>
+template <typename Visible, typename TC>
 inline void AttendRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
-                       const float* HWY_RESTRICT k_cache, const float* HWY_RESTRICT v_cache,
+                       const TC* HWY_RESTRICT k_cache, const TC* HWY_RESTRICT v_cache,
                        const int* positions, int n, const Visible& visible, int heads, int kv_heads,
                        int head_dim, float scale, const float* HWY_RESTRICT slopes,
                        const RelativeBias* relative, const CopeBias* cope) {
@@ -261,8 +273,9 @@ inline void AttendRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
 // row written so far ([0, 1 + the largest position of the chunk]). `slopes`
 // (may be null) adds ALiBi's per-head distance penalty, `relative` (may be
 // null) T5's bucketed bias, `cope` (may be null) CoPE's.
+template <typename TC>
 inline void AttentionRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
-                          const float* HWY_RESTRICT k_cache, const float* HWY_RESTRICT v_cache,
+                          const TC* HWY_RESTRICT k_cache, const TC* HWY_RESTRICT v_cache,
                           const int* positions, int n, int heads, int kv_heads, int head_dim,
                           float scale, bool causal, const float* HWY_RESTRICT slopes,
                           const RelativeBias* relative, const CopeBias* cope) {
@@ -273,8 +286,9 @@ inline void AttentionRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
 }
 
 // Each query row attends to all `source_len` rows of the encoder's K/V.
+template <typename TC>
 inline void CrossAttentionRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
-                               const float* HWY_RESTRICT k_cache, const float* HWY_RESTRICT v_cache,
+                               const TC* HWY_RESTRICT k_cache, const TC* HWY_RESTRICT v_cache,
                                int n, int source_len, int heads, int kv_heads, int head_dim,
                                float scale) {
   auto visible = [&](int) { return source_len; };

@@ -125,6 +125,25 @@ void CrossAttentionRows(float* out, const float* q, const float* k_cache, const 
                         int n, int source_len, int heads, int kv_heads, int head_dim, float scale) {
   k::CrossAttentionRows(out, q, k_cache, v_cache, n, source_len, heads, kv_heads, head_dim, scale);
 }
+// 16-bit KV caches (attention.kv_cache).
+template <typename TC>
+void KvStoreAndAttend(TC* k_cache, TC* v_cache, float* out, const float* q, const float* key,
+                      const float* value, const int* positions, int n, int heads, int kv_heads,
+                      int head_dim) {
+  k::KvStore(k_cache, v_cache, key, value, positions, n, kv_heads * head_dim);
+  k::AttentionRows(out, q, k_cache, v_cache, positions, n, heads, kv_heads, head_dim, 0.35f, true,
+                   nullptr, nullptr, nullptr);
+}
+void KvStoreAndAttendBF16(BF16* k_cache, BF16* v_cache, float* out, const float* q,
+                          const float* key, const float* value, const int* positions, int n,
+                          int heads, int kv_heads, int head_dim) {
+  KvStoreAndAttend(k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim);
+}
+void KvStoreAndAttendF16(hwy::float16_t* k_cache, hwy::float16_t* v_cache, float* out,
+                         const float* q, const float* key, const float* value, const int* positions,
+                         int n, int heads, int kv_heads, int head_dim) {
+  KvStoreAndAttend(k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim);
+}
 void SoftmaxRows(float* x, int n, int width) { k::SoftmaxRows(x, n, width); }
 void ArgmaxRows(int* out, const float* x, int n, int width) { k::ArgmaxRows(out, x, n, width); }
 
@@ -161,6 +180,9 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 #include <hwy/targets.h>
+#if HWY_ARCH_X86
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -215,6 +237,8 @@ HWY_EXPORT(AddRows);
 HWY_EXPORT(KvStore);
 HWY_EXPORT(AttentionRows);
 HWY_EXPORT(CrossAttentionRows);
+HWY_EXPORT(KvStoreAndAttendBF16);
+HWY_EXPORT(KvStoreAndAttendF16);
 HWY_EXPORT(SoftmaxRows);
 HWY_EXPORT(ArgmaxRows);
 HWY_EXPORT(MatMulRowsF32);
@@ -349,6 +373,19 @@ void CrossAttentionRows(float* out, const float* q, const float* k_cache, const 
 void SoftmaxRows(float* x, int n, int width) { HWY_DYNAMIC_DISPATCH(SoftmaxRows)(x, n, width); }
 void ArgmaxRows(int* out, const float* x, int n, int width) {
   HWY_DYNAMIC_DISPATCH(ArgmaxRows)(out, x, n, width);
+}
+// KvStore into a 16-bit cache, then causal AttentionRows (scale 0.35) over it.
+void KvStoreAndAttend(BF16* k_cache, BF16* v_cache, float* out, const float* q, const float* key,
+                      const float* value, const int* positions, int n, int heads, int kv_heads,
+                      int head_dim) {
+  HWY_DYNAMIC_DISPATCH(KvStoreAndAttendBF16)
+  (k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim);
+}
+void KvStoreAndAttend(hwy::float16_t* k_cache, hwy::float16_t* v_cache, float* out, const float* q,
+                      const float* key, const float* value, const int* positions, int n, int heads,
+                      int kv_heads, int head_dim) {
+  HWY_DYNAMIC_DISPATCH(KvStoreAndAttendF16)
+  (k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim);
 }
 
 // Building blocks of ops-inl.h.
@@ -1835,6 +1872,137 @@ TEST_CASE("AttentionRows and CrossAttentionRows match their mirrors", "[kernels]
                                c.heads, c.kv_heads, c.head_dim, 0.35f);
       ExpectClose(got.data(), want.data(), n * width, 1e-5f, 2e-6f);
       CHECK(GuardIntact(got, n * width));
+    }
+  });
+}
+
+// bf16 by its definition: the nearer of the two bf16 values around x (ties to the even one).
+float Bf16Reference(float x) {
+  uint32_t bits = lmc::kernels::FloatBits(x);
+  const float down = lmc::kernels::BitsFloat(bits & 0xFFFF0000u);
+  const float up = lmc::kernels::BitsFloat((bits & 0xFFFF0000u) + 0x10000u);
+  const double below = std::abs(static_cast<double>(x) - down);
+  const double above = std::abs(static_cast<double>(up) - x);
+  if (below != above) return below < above ? down : up;
+  return (lmc::kernels::FloatBits(down) >> 16) % 2 == 0 ? down : up;
+}
+
+#if HWY_ARCH_X86
+// The CPU's own f32 -> f16 -> f32 (F16C's vcvtps2ph rounds to nearest even).
+__attribute__((target("f16c"))) float F16Hardware(float x) {
+  return _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT));
+}
+__attribute__((target("f16c"))) float F16WidenHardware(uint16_t bits) { return _cvtsh_ss(bits); }
+#endif
+
+TEST_CASE("16-bit KV cache values round to nearest even and widen exactly", "[kernels]") {
+  std::mt19937 rng(5);
+  std::vector<float> xs = {0.0f,
+                           -0.0f,
+                           1.0f,
+                           65504.0f,
+                           65519.0f,
+                           65520.0f,
+                           1e-8f,
+                           6.1035e-05f,
+                           5.96e-08f,
+                           2.98e-08f,
+                           3e-38f,
+                           -1.5e-7f,
+                           1.00390625f /* a bf16 tie */,
+                           1.01171875f /* the other tie */};
+  std::uniform_int_distribution<uint32_t> any;
+  for (int i = 0; i < 200000; ++i) {
+    const float x = lmc::kernels::BitsFloat(any(rng));
+    if (std::isfinite(x)) xs.push_back(x);
+  }
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (int i = 0; i < 200000; ++i) xs.push_back(normal(rng));
+  int bf16_wrong = 0, f16_wrong = 0;
+  for (float x : xs) {
+    const float bf16 = lmc::kernels::FromBf16(lmc::kernels::ToBf16(x));
+    bf16_wrong += !(bf16 == Bf16Reference(x) || (std::isinf(bf16) && std::abs(x) > 3.38e38f));
+#if HWY_ARCH_X86
+    if (hwy::SupportedTargets() & HWY_AVX2) {  // F16C comes with every AVX2 CPU we target
+      const float f16 = lmc::kernels::FromF16(lmc::kernels::ToF16(x));
+      const float want = F16Hardware(x);
+      f16_wrong += !(f16 == want && std::signbit(f16) == std::signbit(want));
+    }
+#endif
+  }
+  CHECK(bf16_wrong == 0);
+  CHECK(f16_wrong == 0);
+  // Every f16 widens to itself: FromF16 against the hardware's, all 65536 of them.
+#if HWY_ARCH_X86
+  if (hwy::SupportedTargets() & HWY_AVX2) {
+    int widen_wrong = 0;
+    for (uint32_t h = 0; h < 65536; ++h) {
+      hwy::float16_t value;
+      const uint16_t bits = static_cast<uint16_t>(h);
+      std::memcpy(&value, &bits, 2);
+      const float got = lmc::kernels::FromF16(value);
+      const float want = F16WidenHardware(bits);
+      widen_wrong += !(lmc::kernels::FloatBits(got) == lmc::kernels::FloatBits(want) ||
+                       (std::isnan(got) && std::isnan(want)));
+    }
+    CHECK(widen_wrong == 0);
+  }
+#endif
+}
+
+TEST_CASE("Attention over a 16-bit KV cache is attention over its widened values", "[kernels]") {
+  // A chunk of 5 rows after 3 cached ones, not in order.
+  const int positions[] = {3, 5, 4, 7, 6}, n = 5, capacity = 8;
+  struct Config {
+    int heads, kv_heads, head_dim;
+  };
+  const Config configs[] = {{8, 2, 8}, {6, 3, 17}, {4, 4, 64}};
+  ForEachTarget([&] {
+    std::mt19937 rng(21);
+    for (const Config& c : configs) {
+      INFO("heads " << c.heads << " kv_heads " << c.kv_heads << " head_dim " << c.head_dim);
+      const size_t width = static_cast<size_t>(c.heads) * c.head_dim;
+      const size_t kv_width = static_cast<size_t>(c.kv_heads) * c.head_dim;
+      const std::vector<float> q = Random(n * width, rng, -2.0f, 2.0f);
+      // Rows 0-2 were cached before; this chunk stores its own keys and values first.
+      std::vector<float> keys = Random(capacity * kv_width, rng, -2.0f, 2.0f);
+      std::vector<float> values = Random(capacity * kv_width, rng);
+      std::vector<float> key_rows(n * kv_width), value_rows(n * kv_width);
+      for (int t = 0; t < n; ++t) {
+        std::copy_n(keys.begin() + positions[t] * kv_width, kv_width,
+                    key_rows.begin() + t * kv_width);
+        std::copy_n(values.begin() + positions[t] * kv_width, kv_width,
+                    value_rows.begin() + t * kv_width);
+      }
+      auto check = [&](auto zero) {
+        using TC = decltype(zero);
+        std::vector<TC> k_cache(capacity * kv_width), v_cache(capacity * kv_width);
+        std::vector<float> k_wide(capacity * kv_width), v_wide(capacity * kv_width);
+        for (size_t i = 0; i < 3 * kv_width; ++i) {  // the rows cached before the chunk
+          k_cache[i] = lmc::kernels::ToCache(keys[i], k_cache.data());
+          v_cache[i] = lmc::kernels::ToCache(values[i], v_cache.data());
+        }
+        std::vector<float> want(n * width), got = Guarded(n * width);
+        simd::KvStoreAndAttend(k_cache.data(), v_cache.data(), got.data(), q.data(),
+                               key_rows.data(), value_rows.data(), positions, n, c.heads,
+                               c.kv_heads, c.head_dim);
+        int stored_wrong = 0;
+        for (size_t i = 0; i < k_cache.size(); ++i) {
+          k_wide[i] = lmc::kernels::FromCache(k_cache[i]);
+          v_wide[i] = lmc::kernels::FromCache(v_cache[i]);
+          stored_wrong +=
+              k_wide[i] != lmc::kernels::FromCache(lmc::kernels::ToCache(keys[i], &zero));
+          stored_wrong +=
+              v_wide[i] != lmc::kernels::FromCache(lmc::kernels::ToCache(values[i], &zero));
+        }
+        CHECK(stored_wrong == 0);
+        ref::AttentionRows(want.data(), q.data(), k_wide.data(), v_wide.data(), positions, n,
+                           c.heads, c.kv_heads, c.head_dim, 0.35f, true, nullptr, nullptr, nullptr);
+        ExpectClose(got.data(), want.data(), n * width, 1e-5f, 2e-6f);
+        CHECK(GuardIntact(got, n * width));
+      };
+      check(hwy::bfloat16_t{});
+      check(hwy::float16_t{});
     }
   });
 }
