@@ -226,6 +226,14 @@ void Routes::Completion(const HttpRequest& request, HttpConnection& connection, 
                    param);
   }
 
+  const SchedulerOptions& capacity = context_.scheduler->options();
+  if (p.n > capacity.slots + capacity.max_queue) {
+    throw ApiError(400,
+                   fmt::format("'n' is {}; this server runs {} slots and queues {} (--slots, "
+                               "--queue)",
+                               p.n, capacity.slots, capacity.max_queue),
+                   "n");
+  }
   // n choices: n jobs, each seeded on from the request's seed, run side by side as slots allow.
   const uint64_t seed = p.seed_given ? p.seed : std::random_device{}() * 0x9E3779B97F4A7C15ull + 1;
   std::vector<std::shared_ptr<Job>> jobs;
@@ -447,6 +455,9 @@ std::string Routes::Metrics() {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
   };
   metric("lmc_prompt_tokens_total", "counter", "Prompt tokens prefilled.", s.prompt_tokens.load());
+  metric("lmc_prompt_tokens_cached_total", "counter",
+         "Prompt tokens not prefilled: their KV cache was reused (prefix cache).",
+         s.cached_prompt_tokens.load());
   metric("lmc_generated_tokens_total", "counter", "Tokens generated.", s.generated_tokens.load());
   metric("lmc_steps_total", "counter", "Batched steps run.", s.steps.load());
   metric("lmc_requests_finished_total", "counter", "Generations that ran to their end.",
