@@ -8,6 +8,7 @@
 
 #include "compiler/driver/reference_commands.h"
 #include "compiler/lower/lower.h"
+#include "runtime/kernels/position_tables.h"
 #include "runtime/util/error.h"
 #include "runtime/weights/checkpoint.h"
 #include "runtime/weights/quant.h"
@@ -49,6 +50,7 @@ class Checker {
       }
     }
     CheckTied();
+    CheckRopeFreqs();
     for (const std::string& name : source_->Names()) {
       if (used_.count(name)) continue;
       const rt::TensorView& v = *source_->Find(name);
@@ -133,6 +135,44 @@ class Checker {
 
   // A tied model reads its classifier from the token embedding; a file that
   // also stores a classifier must store the same values.
+  // llama.cpp's GGUF stores Llama 3's rope scaling as a tensor rope_freqs.weight (one factor
+  // per rotated pair). The model computes its frequencies from the spec's llama3 scaling; the
+  // tensor is accepted when it holds the same factors (relative 1e-4), else unexpected.
+  void CheckRopeFreqs() {
+    const rt::TensorView* v = source_->Find("rope_freqs.weight");
+    const ir::Op* rope = FindRope(g_.body);
+    if (v == nullptr || rope == nullptr ||
+        rope->GetOr(ir::attr::kScaling, ir::RopeScaling::kNone) != ir::RopeScaling::kLlama3) {
+      return;
+    }
+    const int dims = ir::RotaryDims(g_, *rope);
+    const std::vector<float> scaled = ir::RopeInvFreq(g_, *rope);
+    const std::vector<float> plain =
+        kernels::RopeInvFreq(static_cast<float>(rope->Get(ir::attr::kTheta)), dims);
+    if (v->shape != rt::Shape{dims / 2}) return;  // Reported as unexpected.
+    used_.insert("rope_freqs.weight");
+    const float* stored = source_->F32("rope_freqs.weight", v->shape);
+    for (int i = 0; i < dims / 2; ++i) {
+      const float want = plain[i] / scaled[i];
+      if (!(std::fabs(stored[i] - want) <= 1e-4f * want)) {
+        Problem(
+            fmt::format("{}: tensor 'rope_freqs.weight': factor {} is {}, the spec's llama3 "
+                        "rope scaling gives {}",
+                        source_->path(), i, stored[i], want));
+        return;
+      }
+    }
+  }
+  static const ir::Op* FindRope(const ir::Block& block) {
+    for (const ir::Op& op : block.ops) {
+      if (op.kind == ir::OpKind::kRope) return &op;
+      if (op.body) {
+        if (const ir::Op* inner = FindRope(*op.body)) return inner;
+      }
+    }
+    return nullptr;
+  }
+
   void CheckTied() {
     for (const ir::Weight& w : g_.weights) {
       if (w.role == "classifier") return;

@@ -17,6 +17,7 @@
 
 #include "compiler/driver/import_yaml.h"
 #include "compiler/support/file_io.h"
+#include "runtime/kernels/position_tables.h"
 #include "runtime/tokenizer/gguf_vocab.h"
 #include "runtime/util/error.h"
 #include "runtime/weights/gguf_checkpoint.h"
@@ -283,11 +284,94 @@ void MapVocab(Meta& m, Import& im, const std::string& a, int64_t tokens) {
   im.spec.Set("sizes.vocab", std::to_string(im.vocab), from);
 }
 
-// RoPE from <arch>.rope.*: base, rotated dimensions and scaling.
+// Llama 3's RoPE scaling as llama.cpp's converter stores it: no <arch>.rope.scaling keys but a
+// tensor rope_freqs.weight, one factor per rotated pair dividing that pair's frequency (Hugging
+// Face's rope_type llama3: 1 for wavelengths below original / high_freq_factor, `factor` above
+// original / low_freq_factor, a blend between). The spec's `llama3` scaling is taken with every
+// Llama 3.x's low_freq_factor 1, high_freq_factor 4 and original context 8192 (or
+// <arch>.rope.scaling.original_context_length when the file has it); `factor` is read off a pair
+// the scaling divides (a low-frequency pair's factor, else solved from a blended one). It is
+// kept only if it gives every stored factor back (relative 1e-4), computed as the model binary
+// computes its frequencies (kernels::RopeInvFreq); otherwise the tensor is refused.
+void MapRopeFreqs(Meta& m, Import& im, const std::string& a, double theta, int64_t dims) {
+  const std::string name = "rope_freqs.weight", key = "tensor " + name;
+  const rt::TensorView& view = *im.tensors->Find(name);
+  const int n = static_cast<int>(dims / 2);
+  if (view.shape.size() != 1 || view.shape[0] != n) {
+    m.Refuse(key, fmt::format("has shape {}, expected [{}] (one factor per rotated pair)",
+                              rt::ShapeToString(view.shape), n));
+  }
+  const float* stored = im.tensors->F32(name, view.shape);
+  for (int i = 0; i < n; ++i) {
+    if (!std::isfinite(stored[i]) || !(stored[i] >= 1)) {
+      m.Refuse(key, fmt::format("factor {} is {}; Llama 3's factors are at least 1", i, stored[i]));
+    }
+  }
+  const double original = m.OptNumber(a + "rope.scaling.original_context_length").value_or(8192);
+  if (original != std::floor(original) || original < 1 || original > (1 << 24)) {
+    m.Refuse(a + "rope.scaling.original_context_length",
+             fmt::format("{} is not a context length", original));
+  }
+  kernels::RopeScalingParams p;
+  p.kind = kernels::RopeScalingKind::kLlama3;
+  p.original_max_seq_len = static_cast<float>(original);
+  const float t = static_cast<float>(theta);
+  const std::vector<float> plain = kernels::RopeInvFreq(t, static_cast<int>(dims));
+  // The factor: a low-frequency pair's own, else one solved from a blended pair's
+  // 1 / f = (1 - smooth) / factor + smooth.
+  if (std::all_of(stored, stored + n, [](float f) { return f == 1; })) {
+    im.spec.Note("position", "rope_freqs.weight: every factor is 1, no scaling");
+    return;
+  }
+  std::optional<float> factor;
+  for (int i = n - 1; i >= 0 && !factor; --i) {
+    const float wavelen = 2 * 3.14159265358979323846f / plain[i];
+    if (wavelen > p.original_max_seq_len / p.low_freq_factor) {
+      factor = stored[i];
+    } else if (wavelen >= p.original_max_seq_len / p.high_freq_factor) {
+      const float smooth = (p.original_max_seq_len / wavelen - p.low_freq_factor) /
+                           (p.high_freq_factor - p.low_freq_factor);
+      if (smooth < 1 && 1 / stored[i] > smooth) factor = (1 - smooth) / (1 / stored[i] - smooth);
+    }
+  }
+  auto differs = [&]() -> std::optional<int> {
+    const std::vector<float> scaled = kernels::RopeInvFreq(t, static_cast<int>(dims), p);
+    for (int i = 0; i < n; ++i) {
+      if (std::fabs(plain[i] / scaled[i] - stored[i]) > 1e-4f * stored[i]) return i;
+    }
+    return std::nullopt;
+  };
+  if (!factor) {  // Every pair is a high frequency, which the scaling leaves alone.
+    m.Refuse(key, fmt::format("its factors are not 1 on pairs Llama 3's rope scaling leaves alone "
+                              "(low_freq_factor 1, high_freq_factor 4, original context {})",
+                              original));
+  }
+  // A float32 factor as its shortest decimal (8, not 7.99999952), as the spec will hold it.
+  p.factor = std::stof(fmt::format("{:.6g}", *factor));
+  if (!(p.factor > 1)) m.Refuse(key, fmt::format("gives a factor of {}", *factor));
+  if (auto i = differs()) {
+    const std::vector<float> scaled = kernels::RopeInvFreq(t, static_cast<int>(dims), p);
+    m.Refuse(key, fmt::format("factor {} is {}, but Llama 3's rope scaling (factor {}, "
+                              "low_freq_factor 1, high_freq_factor 4, original context {}) gives "
+                              "{}; not expressible",
+                              *i, stored[*i], p.factor, original, plain[*i] / scaled[*i]));
+  }
+  im.spec.Set("position.rope.scaling", "llama3", "tensor rope_freqs.weight: Llama 3's factors");
+  im.spec.Set("position.rope.factor", Number(p.factor),
+              "the factor rope_freqs.weight's low-frequency pairs hold");
+  im.spec.Set("position.rope.low_freq_factor", "1", "Llama 3's; rope_freqs.weight agrees");
+  im.spec.Set("position.rope.high_freq_factor", "4", "Llama 3's; rope_freqs.weight agrees");
+  im.spec.Set("position.rope.original_max_seq_len", fmt::format("{}", original),
+              m.OptNumber(a + "rope.scaling.original_context_length")
+                  ? a + "rope.scaling.original_context_length"
+                  : std::string("Llama 3's 8192; rope_freqs.weight agrees"));
+}
+
+// RoPE from <arch>.rope.*: base, rotated dimensions and scaling (and rope_freqs.weight).
 void MapRope(Meta& m, Import& im, const std::string& a, int64_t head_dim, bool neox) {
   im.spec.Set("position.kind", "rope");
-  im.spec.Set("position.rope.theta", Number(m.Positive(a + "rope.freq_base", 10000.0)),
-              a + "rope.freq_base (default 10000)");
+  const double theta = m.Positive(a + "rope.freq_base", 10000.0);
+  im.spec.Set("position.rope.theta", Number(theta), a + "rope.freq_base (default 10000)");
   im.spec.Set("position.rope.style", neox ? "half" : "interleaved",
               neox ? "llama.cpp's NEOX rope: pairs (i, i + dims/2)"
                    : "llama.cpp stores q and k in Meta's order: adjacent pairs");
@@ -302,6 +386,15 @@ void MapRope(Meta& m, Import& im, const std::string& a, int64_t head_dim, bool n
   m.Use(a + "rope.scaling.finetuned");  // Training history: no effect on what is computed.
   const std::string type = m.OptString(a + "rope.scaling.type").value_or("none");
   const auto factor = m.OptNumber(a + "rope.scaling.factor");
+  if (HasTensor(im, "rope_freqs.weight")) {
+    if (type != "none") {
+      m.Refuse(a + "rope.scaling.type",
+               fmt::format("'{}' beside a tensor rope_freqs.weight: two scalings of one RoPE",
+                           rt::EscapeControlBytes(type)));
+    }
+    MapRopeFreqs(m, im, a, theta, m.OptInt(a + "rope.dimension_count").value_or(head_dim));
+    return;
+  }
   if (type == "none") return;
   if (type != "linear") {
     m.Refuse(a + "rope.scaling.type",
@@ -801,10 +894,11 @@ int Import_(const std::string& path, const std::string& output, const std::strin
 
   im.tensors = rt::GgufCheckpoint::Open(path);
   if (im.tensors->Names().empty()) im.tensors.reset();
-  if (HasTensor(im, "rope_freqs.weight")) {
+  if (HasTensor(im, "rope_freqs.weight") && im.arch != "llama" && im.arch != "qwen2") {
     m.Refuse("tensor rope_freqs.weight",
-             "per-dimension RoPE frequency factors (Llama 3.1's rope scaling, stored as a "
-             "tensor) are not expressible from GGUF");
+             fmt::format("per-dimension RoPE frequency factors (Llama 3's rope scaling) in a "
+                         "{} file; lmc maps them for llama and qwen2",
+                         im.arch));
   }
   const rt::GgufVocab vocab = rt::ReadGgufVocab(path);
   const auto tokens = static_cast<int64_t>(vocab.tokens.size());

@@ -97,6 +97,28 @@ if [ "$part" = quick ]; then
     pass "block types: the imported spec's IR is tiny_llama_gguf_kquant.yaml's" ||
     fail "block types: IR differs: $(diff <(ir "$kquant") <(ir "$tmp/kq.yaml") | head -5)"
 
+  # Llama 3's rope scaling as llama.cpp's converter stores it, a tensor rope_freqs.weight of one
+  # factor per rotated pair (stories260K: head_dim 8, theta 10000), becomes the spec's llama3
+  # scaling, whose factors are those; factors it does not give are refused.
+  # (Python: Hugging Face's llama3 formula in float32, factor 8, low 1, high 4, original 8192.)
+  stories_gguf "$tmp/rf.gguf" --rope-freqs 1,1,1,4.681482315063477 ||
+    fail "llamacpp_gguf.py --rope-freqs"
+  expect_status 0 "import rope_freqs.weight" -- "$lmc" import "$tmp/rf.gguf" -o "$tmp/rf.yaml"
+  has rf "scaling: llama3" && has rf "factor: 8" && has rf "low_freq_factor: 1" &&
+    has rf "high_freq_factor: 4" && has rf "original_max_seq_len: 8192"
+  expect_status 0 "lmc check: the llama3 scaling from rope_freqs.weight" -- \
+    "$lmc" check "$tmp/rf.yaml" --weights "$tmp/rf.gguf"
+  # The original context from the file's key; factor read off the low-frequency pairs.
+  stories_gguf "$tmp/rf512.gguf" --rope-freqs 1,1,8,8 \
+    --set llama.rope.scaling.original_context_length=u32:512 || fail "llamacpp_gguf.py --rope-freqs"
+  expect_status 0 "import rope_freqs.weight, original context 512" -- \
+    "$lmc" import "$tmp/rf512.gguf" -o "$tmp/rf512.yaml"
+  has rf512 "factor: 8" && has rf512 "original_max_seq_len: 512"
+  stories_gguf "$tmp/rf1.gguf" --rope-freqs 1,1,1,1 || fail "llamacpp_gguf.py --rope-freqs"
+  expect_status 0 "import rope_freqs.weight of ones" -- "$lmc" import "$tmp/rf1.gguf" -o "$tmp/rf1.yaml"
+  grep -qE "^ *scaling:" "$tmp/rf1.yaml" && fail "factors of 1 gave a scaling" ||
+    pass "factors of 1: no scaling"
+
   # Bad files: one line naming the file and the key.
   bad() {  # bad DESCRIPTION NEEDLE [llamacpp_gguf.py options...]
     stories_gguf "$tmp/bad.gguf" "${@:3}" || { fail "$1: llamacpp_gguf.py"; return; }
@@ -113,6 +135,14 @@ if [ "$part" = quick ]; then
   bad "yarn rope scaling" "llama.rope.scaling.type: 'yarn' is not expressible" \
     --set llama.rope.scaling.type=str:yarn --set llama.rope.scaling.factor=f32:4
   bad "mixture of experts" "llama.expert_count: 8 experts" --set llama.expert_count=u32:8
+  bad "rope_freqs.weight that is not Llama 3's scaling" \
+    "tensor rope_freqs.weight: factor 2 is 2, but Llama 3's rope scaling" --rope-freqs 1,1,2,8
+  bad "rope_freqs.weight of the wrong length" \
+    "tensor rope_freqs.weight: has shape [3], expected [4]" --rope-freqs 1,1,4
+  bad "rope_freqs.weight below 1" "tensor rope_freqs.weight: factor 0 is 0.5" --rope-freqs 0.5,1,1,1
+  bad "rope_freqs.weight beside a scaling type" \
+    "llama.rope.scaling.type: 'linear' beside a tensor rope_freqs.weight" --rope-freqs 1,1,1,1 \
+    --set llama.rope.scaling.type=str:linear --set llama.rope.scaling.factor=f32:2
   bad "sliding window" "llama.attention.sliding_window: a window of 64 tokens" \
     --set llama.attention.sliding_window=u32:64
   bad "vocabulary larger than the model" "tokenizer.ggml.tokens: holds 512 tokens" \

@@ -5,10 +5,12 @@ and a tokenizer: a llama2.c tokenizer.bin's vocabulary as llama.cpp's convert-ll
 stores it (tokenizer.ggml.model llama, types unknown/control/byte/normal, no separator or padding
 id: -1 as a uint32), or the tokenizer.* keys of another GGUF. Tensor data is copied byte for byte.
 --drop KEY and --set KEY=TYPE:VALUE (TYPE u32, i32, f32, bool, str) edit the metadata, to make bad
-files; --no-tensors writes the metadata alone (a vocabulary-only file).
+files; --no-tensors writes the metadata alone (a vocabulary-only file); --rope-freqs F,F,... adds
+an F32 tensor rope_freqs.weight of those values (Llama 3's rope scaling as llama.cpp stores it).
 
 usage: llamacpp_gguf.py SPEC.yaml IN.gguf OUT.gguf (--llama2c-vocab TOK.bin | --vocab-gguf V.gguf)
                         [--drop KEY]... [--set KEY=TYPE:VALUE]... [--no-tensors]
+                        [--rope-freqs F,F,...]
 """
 import argparse
 import os
@@ -118,6 +120,7 @@ def main():
     p.add_argument("--drop", action="append", default=[])
     p.add_argument("--set", action="append", default=[], dest="sets")
     p.add_argument("--no-tensors", action="store_true")
+    p.add_argument("--rope-freqs")
     args = p.parse_args()
 
     spec = load_spec(args.spec)
@@ -150,9 +153,13 @@ def main():
         tensors = []
     ends = sorted(t[3] for t in tensors) + [os.path.getsize(args.input) - data_start]
     size_at = {start: ends[i + 1] - start for i, start in enumerate(ends[:-1])}
+    extra = []  # (name, dims, ggml type, bytes) appended after the copied tensors
+    if args.rope_freqs:
+        values = [float(v) for v in args.rope_freqs.split(",")]
+        extra.append(("rope_freqs.weight", (len(values),), 0, struct.pack(f"<{len(values)}f", *values)))
     tmp = args.output + ".tmp"
     with open(tmp, "wb") as out:
-        out.write(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(meta)))
+        out.write(b"GGUF" + struct.pack("<IQQ", 3, len(tensors) + len(extra), len(meta)))
         for key, kind, value in meta:
             llamacpp.write_value(out, STRING, key)
             out.write(struct.pack("<I", kind))
@@ -163,14 +170,22 @@ def main():
             out.write(struct.pack(f"<I{len(dims)}QIQ", len(dims), *dims, kind, offset))
             copies.append((old, offset))
             offset = -(-(offset + size_at[old]) // 32) * 32
-        if tensors:
+        for name, dims, kind, data in extra:
+            llamacpp.write_value(out, STRING, name)
+            out.write(struct.pack(f"<I{len(dims)}QIQ", len(dims), *dims, kind, offset))
+            copies.append((data, offset))
+            offset = -(-(offset + len(data)) // 32) * 32
+        if tensors or extra:
             out.write(b"\0" * (-out.tell() % 32))
         base = out.tell()
         for old, new in copies:
             out.seek(base + new)
+            if isinstance(old, bytes):
+                out.write(old)
+                continue
             src.seek(data_start + old)
             out.write(src.read(size_at[old]))
-        if tensors:
+        if tensors or extra:
             out.truncate(base + offset)
     os.replace(tmp, args.output)
 
