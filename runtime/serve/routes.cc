@@ -455,6 +455,9 @@ std::string Routes::Metrics() {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
   };
   metric("lmc_prompt_tokens_total", "counter", "Prompt tokens prefilled.", s.prompt_tokens.load());
+  metric("lmc_prompt_tokens_cached_total", "counter",
+         "Prompt tokens not prefilled: their KV cache was reused (prefix cache).",
+         s.cached_prompt_tokens.load());
   metric("lmc_generated_tokens_total", "counter", "Tokens generated.", s.generated_tokens.load());
   metric("lmc_steps_total", "counter", "Batched steps run.", s.steps.load());
   metric("lmc_requests_finished_total", "counter", "Generations that ran to their end.",

@@ -73,6 +73,10 @@ struct Scheduler::Slot {
   std::unique_ptr<rt::TokenMask> mask;
   std::vector<float> raw;     // the model's logits, for logprobs
   std::vector<float> masked;  // the logits with the grammar's mask, for a fallback
+  // The tokens whose keys and values the session holds, positions 0.. (the prefix cache: they
+  // stay when the job leaves, for the next job whose prompt starts the same way).
+  std::vector<int32_t> cached;
+  uint64_t last_used = 0;  // when a job last took the slot (least recently used goes first)
 
   bool busy() const { return job != nullptr; }
   bool prefilling() const { return job && prefilled < job->prompt.size(); }
@@ -277,33 +281,59 @@ void Scheduler::Loop() {
           break;
         }
       }
-      // Waiting jobs take the free slots, first come first served.
-      for (auto& slot : slots_) {
-        while (!slot->busy() && !queue_.empty()) {
-          std::shared_ptr<Job> job = std::move(queue_.front());
-          queue_.pop_front();
-          if (job->cancelled()) {
-            ++stats_.cancelled;
-            continue;
+      // Waiting jobs take the free slots, first come first served: each the free slot whose
+      // cached tokens share the longest prefix with its prompt (else the least recently
+      // used), rewound to that prefix, so only the rest of the prompt is prefilled. At least
+      // the prompt's last token is run again, for the logits the first sample needs.
+      while (!queue_.empty()) {
+        std::shared_ptr<Job>& front = queue_.front();
+        Slot* best = nullptr;
+        size_t best_common = 0;
+        for (auto& slot : slots_) {
+          if (slot->busy()) continue;
+          size_t common = 0;
+          if (options_.prefix_cache) {
+            const std::vector<int32_t>& cached = slot->cached;
+            const std::vector<int32_t>& prompt = front->prompt;
+            while (common < cached.size() && common < prompt.size() &&
+                   cached[common] == prompt[common]) {
+              ++common;
+            }
           }
-          Slot& s = *slot;
-          s.session.Rewind(0);
-          s.job = std::move(job);
-          ++stats_.running;
-          s.prefilled = 0;
-          s.generated = 0;
-          s.next = -1;
-          s.prev = -1;
-          s.sampler = std::make_unique<rt::Sampler>(model_.info().vocab_size, s.job->sampling);
-          s.utf8 = rt::utf8::StreamDecoder();
-          s.stop = std::make_unique<StopFilter>(s.job->stop);
-          s.history = s.job->prompt;
-          if (s.job->grammar && vocabulary_) {
-            s.json = std::make_unique<rt::JsonMatcher>(s.job->grammar.get());
-            std::vector<int32_t> end_ids = s.job->stop_ids;
-            s.mask =
-                std::make_unique<rt::TokenMask>(vocabulary_, s.job->grammar, std::move(end_ids));
+          if (!best || common > best_common ||
+              (common == best_common && slot->last_used < best->last_used)) {
+            best = slot.get();
+            best_common = common;
           }
+        }
+        if (!best) break;
+        std::shared_ptr<Job> job = std::move(front);
+        queue_.pop_front();
+        if (job->cancelled()) {
+          ++stats_.cancelled;
+          continue;
+        }
+        Slot& s = *best;
+        const size_t reuse =
+            job->prompt.empty() ? 0 : std::min(best_common, job->prompt.size() - 1);
+        s.session.Rewind(static_cast<int32_t>(reuse));
+        s.cached.resize(reuse);
+        s.last_used = ++uses_;
+        stats_.cached_prompt_tokens += reuse;
+        s.job = std::move(job);
+        ++stats_.running;
+        s.prefilled = reuse;
+        s.generated = 0;
+        s.next = -1;
+        s.prev = -1;
+        s.sampler = std::make_unique<rt::Sampler>(model_.info().vocab_size, s.job->sampling);
+        s.utf8 = rt::utf8::StreamDecoder();
+        s.stop = std::make_unique<StopFilter>(s.job->stop);
+        s.history = s.job->prompt;
+        if (s.job->grammar && vocabulary_) {
+          s.json = std::make_unique<rt::JsonMatcher>(s.job->grammar.get());
+          std::vector<int32_t> end_ids = s.job->stop_ids;
+          s.mask = std::make_unique<rt::TokenMask>(vocabulary_, s.job->grammar, std::move(end_ids));
         }
       }
       stats_.queued = static_cast<int>(queue_.size());
@@ -338,8 +368,16 @@ void Scheduler::Loop() {
     try {
       model_.Step(items);
     } catch (const std::exception& e) {
-      for (Slot* s : stepped) Finish(*s, JobEvent::Error(e.what()));
+      for (Slot* s : stepped) {
+        s->cached.clear();  // what the session holds is no longer known
+        s->session.Rewind(0);
+        Finish(*s, JobEvent::Error(e.what()));
+      }
       continue;
+    }
+    for (size_t i = 0; i < stepped.size(); ++i) {
+      stepped[i]->cached.insert(stepped[i]->cached.end(), items[i].tokens.begin(),
+                                items[i].tokens.end());
     }
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     ++stats_.steps;

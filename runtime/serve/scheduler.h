@@ -5,6 +5,11 @@
 // do not stall the streams already running. Results never depend on the batch: a batched step
 // is bit-identical to a session run alone.
 //
+// Prefix cache: a slot keeps the tokens its session has run when its job leaves; a new job
+// goes to the free slot sharing the longest prefix with its prompt, which is rewound to that
+// prefix and prefills only the rest. The keys and values a position holds do not depend on
+// how the tokens before it were chunked, so the output is the same as without it.
+//
 // Request threads talk to it through a Job: they fill its input, Submit it, then read its
 // events (text as it is released, then the end or an error) and may Cancel it at any time.
 #pragma once
@@ -100,11 +105,13 @@ struct SchedulerOptions {
   int context = 512;   // positions per slot
   int max_queue = 16;  // requests waiting for a slot; past it Submit refuses
   int prefill_chunk = 64;
+  bool prefix_cache = true;  // reuse a free slot's cached prefix of a prompt
 };
 
 // Counters for /metrics.
 struct SchedulerStats {
   std::atomic<uint64_t> prompt_tokens{0};
+  std::atomic<uint64_t> cached_prompt_tokens{0};  // prompt tokens the prefix cache spared
   std::atomic<uint64_t> generated_tokens{0};
   std::atomic<uint64_t> steps{0};
   std::atomic<uint64_t> finished{0};
@@ -158,6 +165,7 @@ class Scheduler {
   std::chrono::steady_clock::time_point grace_end_;
   SchedulerStats stats_;
   std::shared_ptr<const rt::TokenVocabulary> vocabulary_;
+  uint64_t uses_ = 0;  // jobs that took a slot (the slots' last_used clock)
   std::thread thread_;
 };
 

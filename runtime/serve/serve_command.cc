@@ -41,6 +41,8 @@ const std::vector<rt::FlagSpec> kServeFlags = {
      "seconds an idle connection stays open for the next request (default 5; 0: "
      "one request per connection)"},
     {"shutdown-timeout", "seconds running requests may finish after SIGTERM (default 5)"},
+    {"prefix-cache",
+     "on (default): a prompt reuses the KV cache of a free slot's equal prefix; off"},
     {"pooling",
      "encoders: how /v1/embeddings pools the last hidden state: mean (default), cls (the first "
      "token's) or pooler (the spec's pooler)"},
@@ -88,6 +90,13 @@ ServeOptions ReadFlags(int argc, char** argv) {
   o.http.max_body = static_cast<size_t>(args.Int("max-body", 1 << 20, 1024, 1 << 30));
   o.http.read_timeout = args.Float("timeout", 10.0f, 0.1f, 3600.0f);
   o.http.keep_alive = args.Float("keep-alive", 5.0f, 0.0f, 3600.0f);
+  if (args.Has("prefix-cache")) {
+    const std::string value = args.Required("prefix-cache");
+    if (value != "on" && value != "off") {
+      rt::Fail("--prefix-cache: expected on or off, found '{}'", value);
+    }
+    o.scheduler.prefix_cache = value == "on";
+  }
   o.scheduler.slots = args.Int("slots", 4, 1, 256);
   o.scheduler.context = args.Int("ctx", std::min(info.max_seq_len, 4096), 2, info.max_seq_len);
   o.scheduler.max_queue = args.Int("queue", 16, 0, 100000);
