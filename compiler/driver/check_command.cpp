@@ -110,22 +110,25 @@ class Checker {
       return true;
     }
     used_.insert(file_name);
-    if (view->dtype == w.dtype) return true;
-    if (rt::IsBlockQuantized(view->dtype) && rt::IsBlockQuantized(w.dtype)) {
+    // A matrix whose layers differ in block type (weights.dtypes lists one per layer).
+    const rt::DType dtype = layer >= 0 && static_cast<size_t>(layer) < w.layer_dtypes.size()
+                                ? w.layer_dtypes[layer]
+                                : w.dtype;
+    if (view->dtype == dtype) return true;
+    if (rt::IsBlockQuantized(view->dtype) && rt::IsBlockQuantized(dtype)) {
       Problem(fmt::format(
           "{}: tensor '{}' is stored as {}, the model reads it as {} (dtype {}); requantizing "
           "would round twice ({})",
-          source_->path(), file_name, rt::DTypeName(view->dtype), rt::DTypeName(w.dtype),
+          source_->path(), file_name, rt::DTypeName(view->dtype), rt::DTypeName(dtype),
           rt::DTypeName(spec_.dtype), Where(read_[file_name])));
       return true;
     }
     // Only q8_0 and q4_0 are made at load (TensorSource::Q8_0 / Q4_0); a matrix the model
     // reads in any other block type is mapped as stored.
-    if (rt::IsBlockQuantized(w.dtype) && w.dtype != rt::DType::kQ8_0 &&
-        w.dtype != rt::DType::kQ4_0) {
+    if (rt::IsBlockQuantized(dtype) && dtype != rt::DType::kQ8_0 && dtype != rt::DType::kQ4_0) {
       Problem(fmt::format(
           "{}: tensor '{}' is stored as {}, the model reads it as {} blocks as stored ({})",
-          source_->path(), file_name, rt::DTypeName(view->dtype), rt::DTypeName(w.dtype),
+          source_->path(), file_name, rt::DTypeName(view->dtype), rt::DTypeName(dtype),
           Where(read_[file_name])));
       return true;
     }

@@ -96,6 +96,9 @@ if [ "$part" = quick ]; then
   cmp -s <(ir "$kquant") <(ir "$tmp/kq.yaml") &&
     pass "block types: the imported spec's IR is tiny_llama_gguf_kquant.yaml's" ||
     fail "block types: IR differs: $(diff <(ir "$kquant") <(ir "$tmp/kq.yaml") | head -5)"
+  # lmc check --weights reads each layer's own block type (weights.dtypes lists per layer).
+  expect_status 0 "lmc check --weights: block types that differ per layer" -- \
+    "$lmc" check "$tmp/kq.yaml" --weights "$tmp/kq.gguf"
 
   # Llama 3's rope scaling as llama.cpp's converter stores it, a tensor rope_freqs.weight of one
   # factor per rotated pair (stories260K: head_dim 8, theta 10000), becomes the spec's llama3
