@@ -33,6 +33,23 @@ bool VerifyAfter(const ir::Graph& graph, const char* stage, const PipelineOption
   return problems.empty();
 }
 
+// The passes in order; with tensor parallelism, the sharding before buffers are planned.
+bool RunPasses(ir::Graph& graph, const PipelineOptions& options, Diagnostics& diags) {
+  for (const auto& pass : passes::kPipeline) {
+    if (options.tensor_parallel != 1 && std::string_view(pass.name) == "plan-buffers") {
+      if (std::string error = passes::ShardTensorParallel(graph, options.tensor_parallel);
+          !error.empty()) {
+        diags.Error(Location{}, error);
+        return false;
+      }
+      if (!VerifyAfter(graph, "tensor-parallel", options, diags)) return false;
+    }
+    pass.run(graph);
+    if (!VerifyAfter(graph, pass.name, options, diags)) return false;
+  }
+  return true;
+}
+
 // `file` made absolute, from `base` (a directory; empty: the working one) when
 // relative. The binary gets its tokenizer file so, to run from anywhere.
 std::string AbsolutePath(const std::string& file, const std::string& base) {
@@ -70,10 +87,7 @@ std::optional<ir::Graph> CompileToIr(const Spec& spec, const PipelineOptions& op
                                      Diagnostics& diags) {
   auto graph = Lower(spec, diags);
   if (!graph || !VerifyAfter(*graph, "lower", options, diags)) return std::nullopt;
-  for (const auto& pass : passes::kPipeline) {
-    pass.run(*graph);
-    if (!VerifyAfter(*graph, pass.name, options, diags)) return std::nullopt;
-  }
+  if (!RunPasses(*graph, options, diags)) return std::nullopt;
   return graph;
 }
 
@@ -105,10 +119,12 @@ std::optional<ir::Graph> LoadModule(const PipelineOptions& options, Diagnostics&
   for (const auto& problem : problems) diags.Error(Location{}, path + ": invalid IR: " + problem);
   if (!problems.empty()) return std::nullopt;
   if (graph->buffers.empty()) {
-    for (const auto& pass : passes::kPipeline) {
-      pass.run(*graph);
-      if (!VerifyAfter(*graph, pass.name, options, diags)) return std::nullopt;
-    }
+    if (!RunPasses(*graph, options, diags)) return std::nullopt;
+  } else if (options.tensor_parallel > 1) {
+    diags.Error(Location{}, path +
+                                ": --tensor-parallel shards a module before its buffers are "
+                                "planned; this one has buffers (give the spec instead)");
+    return std::nullopt;
   }
   return graph;
 }

@@ -20,6 +20,7 @@ struct PipelineOptions {
   std::vector<std::string> overrides;  // --set path=value
   std::string display_path;            // How generated banners name the spec; empty: spec_path.
   llvm::raw_ostream* print_after_all = nullptr;  // IR after lowering and each pass.
+  int tensor_parallel = 1;  // > 1: shard for that many ranks (passes::ShardTensorParallel).
 };
 
 // Load, parse and validate; nullopt after reporting every problem.

@@ -29,6 +29,9 @@ if [ "$tests" = 1 ]; then
     # A real browser for MODEL serve's chat page (tests/e2e/serve_browser_test.sh), headless;
     # about 120 MB in 15 packages, 19 s to fetch and install on the dev machine.
     chromium
+    # MPI for tensor-parallel binaries (lmc build --tensor-parallel; docs/distributed.md) and
+    # mpirun for their test; lmc builds without them (the flag then says so).
+    libopenmpi-dev openmpi-bin
   )
 fi
 missing=()

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -232,8 +233,27 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
 
   std::vector<std::string> compile_flags = Split(toolchain::kCompileFlags);
   if (options.native) compile_flags.insert(compile_flags.end(), {kNativeFlags, kOneTarget});
-  const std::vector<std::string>& link_inputs = toolchain_paths.link_inputs;
+  std::vector<std::string> link_inputs = toolchain_paths.link_inputs;
   std::vector<std::string> link_flags = Split(toolchain::kLinkFlags);
+  // A tensor-parallel module: lmc_distributed, and MPI's shared libraries.
+  if (files.tensor_parallel > 1) {
+    std::vector<std::string> mpi = Split(toolchain::kMpiLinkInputs);
+    if (mpi.empty()) {
+      log << "lmc: error: --tensor-parallel needs MPI, and this lmc was built without it "
+             "(install libopenmpi-dev, then configure and build lmc again)\n";
+      return false;
+    }
+    if (options.library) {
+      log << "lmc: error: --tensor-parallel builds a binary (mpirun runs it); not with "
+             "--library\n";
+      return false;
+    }
+    link_inputs.insert(link_inputs.begin(), mpi.front());
+    link_inputs.insert(link_inputs.end(), mpi.begin() + 1, mpi.end());
+    // Open MPI has no static libraries.
+    link_flags.erase(std::remove(link_flags.begin(), link_flags.end(), "-static"),
+                     link_flags.end());
+  }
   const std::string flags = llvm::join(compile_flags, " ");
   std::string build_info =
       fmt::format("lmc {}; spec {}; compiler {}; flags {}; built on a {} host", toolchain::kVersion,
@@ -294,6 +314,18 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
               files.chat_has_bos ? "true" : "false", CppStringLiteral(files.chat_eos),
               files.chat_has_eos ? "true" : "false");
     }
+  }
+  // A tensor-parallel binary's main runs under MPI (runtime/distributed/), or none does.
+  if (!options.library && files.tensor_parallel > 1) {
+    build_info_source += fmt::format(
+        "\n#include \"runtime/distributed/tensor_parallel.h\"\n\nnamespace lmc::rt {{\n"
+        "const ParallelHooks* GetParallelHooks() {{\n"
+        "  static const ParallelHooks hooks{{{}, &models::{}::CreateModel, &dist::Main}};\n"
+        "  return &hooks;\n}}\n}}  // namespace lmc::rt\n",
+        files.tensor_parallel, files.stem);
+  } else if (!options.library) {
+    build_info_source +=
+        "\nnamespace lmc::rt {\nconst ParallelHooks* GetParallelHooks() { return nullptr; }\n}\n";
   }
   if (!files.tokenizer_file.empty() && !llvm::sys::fs::exists(files.tokenizer_file)) {
     log << "lmc: warning: tokenizer.file " << files.tokenizer_file

@@ -6,6 +6,7 @@
 //   lmc emit SPEC --ir        print the IR after all passes
 //   lmc build SPEC -o BINARY  compile the model binary
 //   lmc build SPEC --draft DRAFT_SPEC -o BINARY  with a draft model for --speculate draft:W
+//   lmc build SPEC --tensor-parallel N -o BINARY  sharded for mpirun -np N
 //   (emit and build also take FILE.ir, a module as emit --ir prints it)
 //   lmc build SPEC --library -o LIB.a  a static library exporting lmc_open_<name> (lmc.h)
 //   lmc opt FILE.ir [--passes=a,b]  parse IR, run passes, print IR (pass tests)
@@ -154,6 +155,11 @@ cl::opt<std::string> cache_dir("cache-dir", cl::desc("Build cache directory"), c
                                cl::ZeroOrMore);
 cl::opt<bool> no_cache("no-cache", cl::desc("Rebuild even if the cache has this binary"),
                        cl::sub(build_cmd));
+cl::opt<int> tensor_parallel(
+    "tensor-parallel",
+    cl::desc("Shard the model for N MPI ranks (mpirun -np N BINARY ...): attention by KV "
+             "groups, the feed-forward by columns (docs/distributed.md)"),
+    cl::value_desc("N"), cl::init(1), cl::sub(emit_cmd), cl::sub(build_cmd));
 cl::opt<std::string> depfile("depfile",
                              cl::desc("Also write a Makefile-style list of the files the build "
                                       "read (the spec, the specs it extends, its chat template)"),
@@ -182,6 +188,7 @@ lmc::PipelineOptions Options() {
   options.spec_path = spec_path;
   options.overrides.assign(overrides.begin(), overrides.end());
   if (print_after_all) options.print_after_all = &llvm::errs();
+  options.tensor_parallel = tensor_parallel;
   return options;
 }
 
@@ -308,6 +315,16 @@ int Opt() {
   };
   if (!report("")) return 1;
   for (const std::string& name : opt_passes) {
+    if (llvm::StringRef(name).startswith("tensor-parallel=")) {  // tensor-parallel=N
+      int ranks = 0;
+      if (llvm::StringRef(name).drop_front(16).getAsInteger(10, ranks)) ranks = -1;
+      if (std::string bad = lmc::passes::ShardTensorParallel(*graph, ranks); !bad.empty()) {
+        llvm::errs() << "lmc: error: " << bad << "\n";
+        return 1;
+      }
+      if (!report((" after " + name).c_str())) return 3;
+      continue;
+    }
     const lmc::passes::Pass* pass = nullptr;
     for (const auto& p : lmc::passes::kPipeline) {
       if (name == p.name) pass = &p;

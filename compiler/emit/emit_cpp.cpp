@@ -47,6 +47,7 @@ class Emitter : public ForwardEmitter {
     files.header = Header();
     files.source = Source();
     files.ir = "# " + BannerText() + "\n" + ir::Print(g_);
+    files.tensor_parallel = g_.tensor_parallel;
     return files;
   }
 
@@ -79,11 +80,16 @@ class Emitter : public ForwardEmitter {
     c.Blank();
     c.Line("#include \"runtime/model/model.h\"");
     c.Line("#include \"runtime/weights/tensor_source.h\"");
+    if (Parallel()) c.Line("#include \"runtime/distributed/tensor_parallel.h\"");
     c.Blank();
     c.Line("namespace lmc::models::{} {{", ns_);
     c.Blank();
     c.Line("// Dimensions.");
     c.Line("inline constexpr int kLayers = {};", g_.n_layers);
+    if (Parallel()) {
+      c.Line("inline constexpr int kRanks = {};  // tensor-parallel: each rank's share below",
+             g_.tensor_parallel);
+    }
     if (g_.HasEncode()) c.Line("inline constexpr int kEncoderLayers = {};", g_.n_encoder_layers);
     for (const ir::Dim& d : g_.dims) {
       if (d.name == "T") {
@@ -152,7 +158,14 @@ class Emitter : public ForwardEmitter {
     c.Line("}};");
     c.Blank();
     c.Line("// Binds every weight by name and shape; throws lmc::rt::Error on a mismatch.");
-    c.Line("void BindWeights(lmc::rt::TensorSource& source, Weights& w);");
+    if (Parallel()) {
+      c.Line("// This rank's parts of the split weights are copied into `shards`.");
+      c.Line(
+          "void BindWeights(lmc::rt::TensorSource& source, Weights& w, lmc::dist::Shards& "
+          "shards);");
+    } else {
+      c.Line("void BindWeights(lmc::rt::TensorSource& source, Weights& w);");
+    }
     c.Blank();
     c.Line("// The model, for the runtime: what it is, and a new instance (weights not loaded).");
     c.Line("const lmc::rt::ModelInfo& Info();");
@@ -267,6 +280,7 @@ class Emitter : public ForwardEmitter {
       }
     }
     const char* field = w.per_layer ? "lw" : "w";
+    if (w.shard.kind != ir::ShardKind::kNone) return BindShard(c, w, field, name);
     if (w.dtype == rt::DType::kBF16) {  // Lowering keeps only weights read as stored in bf16.
       c.Line("{}.{} = reinterpret_cast<const hwy::bfloat16_t*>(source.BF16({}, {}));", field,
              w.role, name, DimsExpr(w.dims));
@@ -305,6 +319,27 @@ class Emitter : public ForwardEmitter {
                            w.transposed, w.parts, w.part, w.groups);
     }
     c.Line("{}.{} = source.F32({}, {}{});", field, w.role, name, DimsExpr(w.dims), stored);
+  }
+
+  bool Parallel() const { return g_.tensor_parallel > 1; }
+
+  // This rank's part of a split weight, cut from the stored tensor at load.
+  void BindShard(CodeWriter& c, const ir::Weight& w, const std::string& field,
+                 const std::string& name) {
+    std::vector<ir::DimId> full = w.dims;
+    const char* cut = "kFirstRank";
+    std::string local = "0";
+    if (w.shard.kind != ir::ShardKind::kFirstRank) {
+      const size_t axis = w.shard.kind == ir::ShardKind::kRows ? 0 : 1;
+      cut = axis == 0 ? "kRows" : "kCols";
+      local = Size(w.dims[axis]);
+      full[axis] = w.shard.full;
+    }
+    c.Line(
+        "{}.{} = shards.F32(source, {}, {}, {{.transposed = {}, .parts = {}, .part = {}, "
+        ".groups = {}}}, lmc::dist::Cut::{}, {}, {});",
+        field, w.role, name, DimsExpr(full), w.transposed, w.parts, w.part, w.groups, cut,
+        w.shard.unit, local);
   }
 
   // Dimensions the llama2.c format's header is checked against.
@@ -397,7 +432,8 @@ class Emitter : public ForwardEmitter {
     c.Line("HWY_EXPORT(Forward);");
     if (g_.HasEncode()) c.Line("HWY_EXPORT(Encode);");
     c.Blank();
-    c.Line("void BindWeights(lmc::rt::TensorSource& source, Weights& w) {{");
+    c.Line("void BindWeights(lmc::rt::TensorSource& source, Weights& w{}) {{",
+           Parallel() ? ", lmc::dist::Shards& shards" : "");
     c.Indent();
     const bool q4_0 = std::any_of(g_.weights.begin(), g_.weights.end(), ReadAsQ4_0Matrix);
     if (q4_0) c.Line("const bool q4_0_panels = lmc::kernels::ReadsQ4_0Panels();");
@@ -445,6 +481,10 @@ class Emitter : public ForwardEmitter {
     c.Line("      : lmc::rt::Session(model, capacity) {{");
     c.Line("    state.Allocate(capacity);");
     c.Line("  }}");
+    if (Parallel()) {  // Its mirrors on the other ranks are known by its id.
+      c.Line("  ~CompiledSession() override {{ lmc::dist::SessionGone(id); }}");
+      c.Line("  const uint64_t id = lmc::dist::NewSessionId();");
+    }
     c.Line("  State state;");
     c.Line("}};");
     c.Blank();
@@ -458,16 +498,32 @@ class Emitter : public ForwardEmitter {
     c.Line(
         "void LoadWeights(const std::string& path, lmc::rt::TensorSource::Progress progress) "
         "override {{");
-    c.Line("  source_ = lmc::rt::OpenCheckpoint(path, {}, kCheckpointDims);",
+    std::string indent = "  ";
+    if (Parallel()) {  // Every rank loads the path rank 0 was given; all succeed or all fail.
+      c.Line("  lmc::dist::LeadLoad(path);");
+      c.Line("  std::string error;");
+      c.Line("  try {{");
+      indent = "    ";
+    }
+    c.Line("{}source_ = lmc::rt::OpenCheckpoint(path, {}, kCheckpointDims);", indent,
            CppStringLiteral(info.weights_format));
-    c.Line("  if (progress) source_->set_progress(std::move(progress));");
+    c.Line("{}if (progress) source_->set_progress(std::move(progress));", indent);
     if (!info.tensor_prefix.empty()) {
-      c.Line("  source_->set_optional_prefix({});", CppStringLiteral(info.tensor_prefix));
+      c.Line("{}source_->set_optional_prefix({});", indent, CppStringLiteral(info.tensor_prefix));
     }
     if (!info.module_prefix.empty()) {
-      c.Line("  source_->set_module_prefix({});", CppStringLiteral(info.module_prefix));
+      c.Line("{}source_->set_module_prefix({});", indent, CppStringLiteral(info.module_prefix));
     }
-    c.Line("  BindWeights(*source_, weights_);");
+    if (Parallel()) {
+      c.Line("    shards_ = std::make_unique<lmc::dist::Shards>();");
+      c.Line("    BindWeights(*source_, weights_, *shards_);");
+      c.Line("  }} catch (const std::exception& e) {{");
+      c.Line("    error = e.what();");
+      c.Line("  }}");
+      c.Line("  lmc::dist::AgreeLoaded(error, source_.get());");
+    } else {
+      c.Line("  BindWeights(*source_, weights_);");
+    }
     c.Line("}}");
     c.Outdent();
     c.Blank();
@@ -481,6 +537,13 @@ class Emitter : public ForwardEmitter {
     c.Blank();
     c.Line("void ForwardChunk(const lmc::rt::Chunk& chunk) override {{");
     c.Indent();
+    if (Parallel()) {  // The other ranks run this pass too, on their shards.
+      c.Line("uint64_t ids[kChunk];");
+      c.Line("for (size_t i = 0; i < chunk.segments.size(); ++i) {{");
+      c.Line("  ids[i] = static_cast<const CompiledSession*>(chunk.segments[i].session)->id;");
+      c.Line("}}");
+      c.Line("const lmc::dist::ChunkTurn turn(chunk, ids);");
+    }
     c.Line("Segment segments[kChunk];");
     c.Line("for (size_t i = 0; i < chunk.segments.size(); ++i) {{");
     c.Line("  const lmc::rt::ChunkSegment& segment = chunk.segments[i];");
@@ -523,6 +586,7 @@ class Emitter : public ForwardEmitter {
     c.Line(" private:");
     c.Indent();
     c.Line("std::unique_ptr<lmc::rt::TensorSource> source_;");
+    if (Parallel()) c.Line("std::unique_ptr<lmc::dist::Shards> shards_;");
     c.Line("Weights weights_{{}};");
     c.Line("lmc::rt::ScratchPool<Activations> activations_;");
     c.Outdent();

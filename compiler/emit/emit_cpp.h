@@ -23,6 +23,8 @@ struct GeneratedFiles {
   std::string chat_template_path;
   std::string chat_bos, chat_eos;  // the template file's own bos/eos token text, if it has them
   bool chat_has_bos = false, chat_has_eos = false;
+  // > 1: the module is sharded for that many MPI ranks: lmc build links lmc_distributed.
+  int tensor_parallel = 1;
 };
 
 // A function of the IR alone: `spec_path` only names the spec in banners

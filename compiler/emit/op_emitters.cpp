@@ -249,6 +249,14 @@ void EmitFirstRow(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
   c.Line("std::copy_n({}, {}, {});", In(e, op, 0), e.Width(op.result), Out(e, op));
 }
 
+// Every rank's partial rows summed, in rank order, into each rank's buffer
+// (runtime/distributed/tensor_parallel.h).
+void EmitAllReduce(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
+  e.CopyIfMoved(c, op);
+  c.Line("lmc::dist::AllReduceSum({}, static_cast<size_t>({}) * {});", Out(e, op),
+         e.RowsOf(op.result), e.Width(op.result));
+}
+
 constexpr OpEmission kEmissions[] = {
     {ir::OpKind::kEmbedding, EmitEmbedding},
     {ir::OpKind::kRmsNorm, EmitRmsNorm},
@@ -270,6 +278,7 @@ constexpr OpEmission kEmissions[] = {
     {ir::OpKind::kAddBias, EmitAddBias},
     {ir::OpKind::kCrossAttention, EmitCrossAttention},
     {ir::OpKind::kFirstRow, EmitFirstRow},
+    {ir::OpKind::kAllReduce, EmitAllReduce},
 };
 
 constexpr bool InOpKindOrder() {

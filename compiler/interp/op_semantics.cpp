@@ -314,6 +314,12 @@ void RunFirstRow(Interpreter& run, const ir::Op& op, int) {
   std::memcpy(out.row(0), run.In(op, 0).row(0), width * sizeof(float));
 }
 
+// One process holds every rank's part: the sum over one rank is the rows themselves.
+void RunAllReduce(Interpreter& run, const ir::Op& op, int) {
+  Tensor& out = run.Result(op, run.In(op, 0).rows, run.Width(op));
+  out.data = run.In(op, 0).data;
+}
+
 constexpr OpSemantics kSemantics[] = {
     {ir::OpKind::kEmbedding, RunEmbedding},
     {ir::OpKind::kRmsNorm, RunRmsNorm},
@@ -335,6 +341,7 @@ constexpr OpSemantics kSemantics[] = {
     {ir::OpKind::kAddBias, RunAddBias},
     {ir::OpKind::kCrossAttention, RunCrossAttention},
     {ir::OpKind::kFirstRow, RunFirstRow},
+    {ir::OpKind::kAllReduce, RunAllReduce},
 };
 
 constexpr bool InOpKindOrder() {

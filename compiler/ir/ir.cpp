@@ -135,6 +135,7 @@ class Printer {
         out_ += fmt::format("{}\n", g_.info.*std::get<int64_t ModuleInfo::*>(field.member));
       }
     }
+    if (g_.tensor_parallel > 1) out_ += fmt::format("  parallel tensor = {}\n", g_.tensor_parallel);
     for (const Dim& d : g_.dims) {
       if (d.dynamic) {
         out_ += d.size ? fmt::format("  dim {} <= {}\n", d.name, d.size)
@@ -149,6 +150,11 @@ class Printer {
                           PerLayerText(w.per_layer, w.encoder), w.transposed ? " transposed" : "");
       if (w.parts > 1) out_ += fmt::format(" part {} of {}", w.part, w.parts);
       if (w.groups > 1) out_ += fmt::format(" groups {}", w.groups);
+      if (w.shard.kind == ShardKind::kFirstRank) out_ += " shard first_rank";
+      if (w.shard.kind == ShardKind::kRows || w.shard.kind == ShardKind::kCols) {
+        out_ += fmt::format(" shard {} of {} unit {}", Name(w.shard.kind),
+                            g_.dims[w.shard.full].name, w.shard.unit);
+      }
       if (!w.layer_dtypes.empty()) {
         std::vector<const char*> names;
         for (rt::DType d : w.layer_dtypes) names.push_back(rt::DTypeName(d));

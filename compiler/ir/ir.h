@@ -53,6 +53,7 @@ enum class OpKind {
   kAddBias,               // x + bias, per row (BERT's token-type 0 embedding)
   kCrossAttention,        // queries over the encoder's K/V state (encoder-decoders)
   kFirstRow,              // row 0 of a chunk (an encoder pooler's [CLS] state)
+  kAllReduce,             // the sum of each rank's rows (tensor parallelism), in rank order
   kCount
 };
 
@@ -227,6 +228,26 @@ struct Value {
   int buffer = -1;  // Set by the buffer planning pass.
 };
 
+// Tensor parallelism (compiler/passes/tensor_parallel.cpp): how each rank's part of a weight
+// is cut from the stored tensor. The stored axis `full` is cut into units of `unit` elements
+// (a KV group's rows, one FFN column), rank r of n taking units [r * U / n, (r + 1) * U / n)
+// (U = full / unit) into the front of its dims, the rest zero: every rank has one shape.
+enum class ShardKind {
+  kNone,
+  kRows,       // a range of rows (column-parallel products, their biases)
+  kCols,       // a range of columns (row-parallel products)
+  kFirstRank,  // whole on rank 0, zero on the others (a row-parallel product's bias)
+};
+template <>
+struct EnumNames<ShardKind> {
+  static constexpr const char* names[] = {"none", "rows", "cols", "first_rank"};
+};
+struct WeightShard {
+  ShardKind kind = ShardKind::kNone;
+  DimId full = -1;   // kRows / kCols: the cut axis' stored dimension.
+  int64_t unit = 1;  // Elements per unit along it.
+};
+
 // A weight as the model computes with it, and where it is stored: a
 // checkpoint may keep it transposed ([in, out]) and/or as part `part` of
 // `parts` fused along the first axis, in consecutive blocks (groups == 1) or
@@ -243,6 +264,7 @@ struct Weight {
   // A per-layer matrix stored in block types that differ between layers: one dtype per layer
   // (all block-quantized; `dtype` is the first). Empty: every layer is `dtype`.
   std::vector<rt::DType> layer_dtypes = {};
+  WeightShard shard = {};  // Tensor-parallel modules only.
 };
 
 // Persistent state of one sequence, kept across entry-point calls.
@@ -338,9 +360,10 @@ struct Graph {
   int tokens = -1;              // Input: token ids [T] i32.
   int positions = -1;           // Input: their positions [T] i32.
   Block body;
-  int output = -1;     // The logits of the requested rows.
-  int pooled = -1;     // An encoder's pooler output [one, d]; -1 without a pooler.
-  EncodeEntry encode;  // Encoder-decoders only: encode.tokens >= 0.
+  int output = -1;          // The logits of the requested rows.
+  int pooled = -1;          // An encoder's pooler output [one, d]; -1 without a pooler.
+  EncodeEntry encode;       // Encoder-decoders only: encode.tokens >= 0.
+  int tensor_parallel = 1;  // Ranks the module is sharded for (`parallel tensor = N`).
 
   bool HasEncode() const { return encode.tokens >= 0; }
   int LayerCount(bool encoder) const { return encoder ? n_encoder_layers : n_layers; }

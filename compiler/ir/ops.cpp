@@ -401,6 +401,15 @@ const OpDef kOps[] = {
      {attr::kHeads, attr::kKvHeads, attr::kHeadDim, attr::kScale},
      CrossAttentionShape},
     {OpKind::kFirstRow, "first_row", 1, 0, -1, 0, "row 0 of the chunk", {}, FirstRowShape},
+    {OpKind::kAllReduce,
+     "all_reduce",
+     1,
+     0,
+     0,
+     0,
+     "the sum over the tensor-parallel ranks of each one's rows, added in rank order",
+     {},
+     RowwiseShape},
 };
 static_assert(std::size(kOps) == static_cast<size_t>(OpKind::kCount));
 

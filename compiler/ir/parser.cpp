@@ -42,8 +42,14 @@ class Parser {
         ParseBuffer();
       } else if (word == "entry") {
         ParseEntry();
+      } else if (word == "parallel") {  // `parallel tensor = N`: sharded for N ranks.
+        Expect("tensor");
+        Expect("=");
+        g_.tensor_parallel = static_cast<int>(Int());
+        if (g_.tensor_parallel < 1 || g_.tensor_parallel > 4096) Fail("expected 1 to 4096 ranks");
       } else {
-        Fail(fmt::format("expected info, dim, weight, state, buffer or entry, found '{}'", word));
+        Fail(fmt::format("expected info, parallel, dim, weight, state, buffer or entry, found '{}'",
+                         word));
       }
     }
     SkipSpace();
@@ -258,6 +264,19 @@ class Parser {
     if (Accept("groups")) {
       w.groups = static_cast<int>(Int());
       if (w.groups < 1) Fail("expected groups >= 1");
+    }
+    if (Accept("shard")) {  // `shard rows of q_dim unit 32`, `shard first_rank`
+      std::string kind = Ident();
+      auto shard = EnumByName<ShardKind>(kind);
+      if (!shard || *shard == ShardKind::kNone) Fail("expected shard rows, cols or first_rank");
+      w.shard.kind = *shard;
+      if (*shard != ShardKind::kFirstRank) {
+        Expect("of");
+        w.shard.full = DimByName(Ident());
+        Expect("unit");
+        w.shard.unit = Int();
+        if (w.shard.unit < 1) Fail("expected unit >= 1");
+      }
     }
     if (Accept("layer_dtypes")) {
       Expect("(");

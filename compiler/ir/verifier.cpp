@@ -17,6 +17,26 @@ class Verifier {
  public:
   explicit Verifier(const Graph& graph) : g_(graph) {}
 
+  // A tensor-parallel weight: its local axis holds the most units any rank takes.
+  void VerifyShard(const Weight& w) {
+    const std::string what = "weight @" + w.role + " shard: ";
+    if (g_.tensor_parallel <= 1) return Expect(false, what + "the module is not tensor-parallel");
+    if (w.shard.kind == ShardKind::kFirstRank) {
+      Expect(w.dims.size() == 1, what + "first_rank expects a vector");
+      return;
+    }
+    const size_t axis = w.shard.kind == ShardKind::kRows ? 0 : 1;
+    if (!(w.dims.size() > axis && ValidDim(w.shard.full) && w.shard.unit > 0 &&
+          w.layer_dtypes.empty())) {
+      return Expect(false, what + "expected a matrix with the cut axis");
+    }
+    const int64_t full = g_.dims[w.shard.full].size, n = g_.tensor_parallel;
+    const int64_t units = full / w.shard.unit;
+    Expect(full % w.shard.unit == 0 && units >= n &&
+               g_.dims[w.dims[axis]].size == (units + n - 1) / n * w.shard.unit,
+           what + "the local axis must hold ceil(units / ranks) units, every rank one or more");
+  }
+
   std::vector<std::string> Run() {
     defined_.assign(g_.values.size(), false);
     for (const Value& v : g_.values) {
@@ -34,6 +54,7 @@ class Verifier {
                    " has layer_dtypes: expected a plain per-layer matrix, one block type per "
                    "layer, the first its dtype");
       }
+      if (w.shard.kind != ShardKind::kNone) VerifyShard(w);
     }
     for (const State& s : g_.states) {
       Expect(!s.dims.empty() && ValidDim(s.dims[0]) && g_.dims[s.dims[0]].dynamic,

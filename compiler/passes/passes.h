@@ -2,6 +2,8 @@
 // verifies the graph after each.
 #pragma once
 
+#include <string>
+
 #include "compiler/ir/ir.h"
 
 namespace lmc::passes {
@@ -18,6 +20,12 @@ void FuseGatedFfn(ir::Graph& graph);
 // Assigns every activation to a scratch buffer, reusing buffers whose value is
 // dead, and updating in place where the kernel allows it.
 void PlanBuffers(ir::Graph& graph);
+
+// Shards the module for one rank of `ranks` (tensor parallelism, tensor_parallel.cpp): cut
+// dims, sharded weights, an all_reduce after each row-parallel product. Runs before
+// plan-buffers when lmc build --tensor-parallel N asks for it. Returns "" or why the module
+// cannot be split that way (a user error: too many ranks, an unsupported feature).
+std::string ShardTensorParallel(ir::Graph& graph, int ranks);
 
 inline constexpr Pass kPipeline[] = {
     {"fuse-gated-ffn", FuseGatedFfn},

@@ -967,14 +967,8 @@ int PrintHelp(const std::string& text) {
   return 0;
 }
 
-}  // namespace
-}  // namespace lmc::rt
-
-int main(int argc, char** argv) {
-  using namespace lmc::rt;
-  ProtectInputs();        // No command writes over a file it reads (--out naming the weights).
-  EnableMappingGuards();  // A weights file truncated under us: one line, not SIGBUS.
-  if (int status = TakeThreadsFlag(argc, argv)) return status;  // --threads N, any command.
+// The command line after --threads: one command, its exit status.
+int RunCommand(int argc, char** argv) {
   if (argc < 2) {
     fmt::print(stderr, "{}", ProgramUsage(argv[0]));
     return 2;
@@ -1019,4 +1013,19 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }
+}
+
+}  // namespace
+}  // namespace lmc::rt
+
+int main(int argc, char** argv) {
+  using namespace lmc::rt;
+  ProtectInputs();        // No command writes over a file it reads (--out naming the weights).
+  EnableMappingGuards();  // A weights file truncated under us: one line, not SIGBUS.
+  if (int status = TakeThreadsFlag(argc, argv)) return status;  // --threads N, any command.
+  // A tensor-parallel binary under mpirun: rank 0 runs the command, the others follow it.
+  if (const ParallelHooks* parallel = GetParallelHooks()) {
+    return parallel->main(*parallel, argc, argv, RunCommand);
+  }
+  return RunCommand(argc, argv);
 }

@@ -16,6 +16,10 @@
 #include "lmc/lmc.h"
 #include "runtime/weights/tensor_source.h"
 
+namespace lmc::dist {
+class Follower;  // A tensor-parallel rank other than 0 (runtime/distributed/).
+}
+
 namespace lmc::rt {
 
 struct ModelInfo {
@@ -134,6 +138,7 @@ class Model {
   void Encode(Session& session, std::span<const int> tokens);
 
  protected:
+  friend class dist::Follower;  // Runs rank 0's passes on the mirrors of its sessions.
   // What the generated code defines; the checks above have been made.
   virtual bool loaded() const = 0;  // LoadWeights succeeded.
   virtual std::unique_ptr<Session> MakeSession(int capacity) = 0;
@@ -141,6 +146,16 @@ class Model {
   // Encoder-decoders only: the encoder over tokens[0, n), its last hidden state into out.
   virtual void EncodeChunk(Session& session, const int* tokens, int n, float* out);
 };
+
+// A tensor-parallel binary's (lmc build --tensor-parallel N): its rank count, its model, and
+// the main() that runs the command line on rank 0 and follows it on the others
+// (dist::Main). Defined by the binary's build_info.cc; null for other binaries.
+struct ParallelHooks {
+  int ranks;
+  std::unique_ptr<Model> (*create_model)();
+  int (*main)(const ParallelHooks& hooks, int argc, char** argv, int (*command)(int, char**));
+};
+const ParallelHooks* GetParallelHooks();
 
 // Scratch one forward pass needs (activations), reused across passes and
 // threads: each pass takes one, or a new one when all are in use.

@@ -1,0 +1,98 @@
+// Tensor-parallel inference over MPI: what a model built with `lmc build --tensor-parallel N`
+// calls (docs/distributed.md).
+//
+// Every rank runs the same binary under mpirun. Rank 0 runs the command line (it tokenizes,
+// samples, prints); the others follow it: each of rank 0's loads and forward passes is sent to
+// them first, so every rank runs the same passes in the same order, on its own shard of the
+// weights, and meets the others in the all-reduces inside them. Rank 0's sessions have
+// mirrors on the other ranks (their shard of the KV caches), made when a pass first names one
+// and dropped when rank 0 deletes it.
+//
+// Only the generated code of a tensor-parallel model and the build_info.cc of its binary use
+// this header; the library (lmc_distributed) links MPI, so other binaries never do.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "runtime/model/model.h"
+#include "runtime/weights/tensor_source.h"
+
+namespace lmc::dist {
+
+// This process's rank and the job's rank count (0 and 1 before Main has started MPI).
+int Rank();
+int Ranks();
+
+// Each rank's `count` floats at `rows`, summed in rank order (rank 0's + rank 1's + ...) into
+// `rows` on every rank: the same bits on every rank and in every run, whatever MPI's
+// reduction algorithms would have done.
+void AllReduceSum(float* rows, size_t count);
+
+// How a rank's part of a weight is cut from the stored tensor (ir::ShardKind).
+enum class Cut { kRows, kCols, kFirstRank };
+
+// This rank's parts of the weights, as float32: read from the checkpoint (only the rows and
+// columns the rank holds, for tensors stored plain as f32, f16 or bf16) into copies this
+// object owns, zero past the rank's last unit.
+class Shards {
+ public:
+  // The weight stored as `name` with shape `full` (kept as `stored` describes), cut along
+  // rows (kRows) or columns (kCols) into units of `unit`: rank r of n takes units
+  // [r * U / n, (r + 1) * U / n) of U into the first of its `local` rows or columns. kFirstRank:
+  // the whole vector on rank 0, zeros elsewhere.
+  const float* F32(rt::TensorSource& source, const std::string& name, const rt::Shape& full,
+                   const rt::StoredAs& stored, Cut cut, int64_t unit, int64_t local);
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  std::vector<std::unique_ptr<float[]>> copies_;
+  uint64_t bytes_ = 0;
+};
+
+// Rank 0: tells the other ranks to load `path` too (elsewhere: nothing).
+void LeadLoad(const std::string& path);
+// Every rank, after loading (`error` empty when it succeeded): throws rt::Error on every rank
+// when one failed (rank 0's message names that rank and quotes its error), or when the ranks'
+// checkpoints differ in size.
+void AgreeLoaded(const std::string& error, const rt::TensorSource* source);
+
+// Identifiers of rank 0's sessions, which their mirrors on the other ranks are known by.
+uint64_t NewSessionId();
+void SessionGone(uint64_t id);
+
+// One forward pass, on every rank: on rank 0, held for the pass (passes run one at a time,
+// in one order on every rank) and sent to the other ranks first; elsewhere nothing.
+// `ids[i]` is chunk.segments[i]'s session id.
+class ChunkTurn {
+ public:
+  ChunkTurn(const rt::Chunk& chunk, const uint64_t* ids);
+
+ private:
+  std::unique_lock<std::mutex> lock_;
+};
+
+// What the binary's main() runs under mpirun (rt::ParallelHooks::main): starts MPI, checks
+// that every rank runs this binary for `hooks.ranks` ranks, then runs `command` on rank 0 and
+// follows it on the others. Returns the process's exit status (rank 0's command's).
+int Main(const rt::ParallelHooks& hooks, int argc, char** argv, int (*command)(int, char**));
+
+// Counters of this rank's all-reduces since the start, over passes of one token (decode)
+// and of more (prefill): what `bench` reports under mpirun.
+struct Stats {
+  struct Counts {
+    uint64_t passes = 0;
+    uint64_t tokens = 0;
+    uint64_t reductions = 0;
+    uint64_t bytes_sent = 0;  // Floats this rank sent to each other rank, times 4, summed.
+    double seconds = 0;       // Wall time inside the all-reduces (waiting included).
+  };
+  Counts decode, prefill;
+};
+Stats GetStats();
+
+}  // namespace lmc::dist

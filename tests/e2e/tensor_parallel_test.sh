@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Tensor parallelism over MPI (docs/distributed.md): a Llama with GQA (6 query heads in 3 KV
+# groups, hidden 100) built with --tensor-parallel 2 and 3 and run under mpirun on this one
+# machine gives the single-process binary's logits within 1e-5 relative (f32; prefill over
+# two chunks, and decode) and the same greedy tokens; so does a BERT encoder's `embed` at 3
+# ranks; bench reports the all-reduces. Bad
+# input: more ranks than KV groups, the wrong rank count, different binaries on the ranks, a
+# rank that dies mid-run: one clear message and a non-zero exit, within a bounded time.
+# usage: tensor_parallel_test.sh LMC SOURCE_DIR CACHE_DIR
+source "$(dirname "$0")/lib.sh"
+lmc=$1 src=$2 cache=$3
+if ! command -v mpirun >/dev/null; then
+  echo "FAIL: mpirun not found (scripts/setup.sh --tests installs openmpi-bin)"
+  exit 1
+fi
+spec=$src/tests/specs/valid/tiny_llama_hf.yaml
+sets=(--set attention.n_kv_heads=3)
+weights=$tmp/w.safetensors
+# As root, Open MPI needs both; 3 ranks on 2 cores need --oversubscribe.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi=(mpirun --oversubscribe --bind-to none)
+
+build() {  # build NAME ARGS...
+  local name=$1
+  shift
+  "$lmc" build "$spec" "${sets[@]}" "$@" -o "$tmp/$name" --cache-dir "$cache" >"$tmp/$name.log" 2>&1 ||
+    { cat "$tmp/$name.log"; fail "lmc build $name"; finish; exit 1; }
+}
+build one
+build tp2 --tensor-parallel 2
+build tp3 --tensor-parallel 3
+"$lmc" random-weights "$spec" "${sets[@]}" -o "$weights" --seed 5 || { fail "weights"; finish; exit 1; }
+
+# Logits: 150 tokens (two chunks of prefill), then the same one token at a time.
+tokens=$(seq -s, 0 149 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? "," : ""), ($i * 37 + 11) % 97}')
+for path in prefill decode; do
+  flag=()
+  [ "$path" = decode ] && flag=(--decode)
+  "$tmp/one" logits --weights "$weights" --tokens "$tokens" --out "$tmp/$path-1.npy" "${flag[@]}" ||
+    fail "$path: one process"
+  for n in 2 3; do
+    if timeout 120 "${mpi[@]}" -np "$n" "$tmp/tp$n" logits --weights "$weights" --tokens "$tokens" \
+        --out "$tmp/$path-$n.npy" "${flag[@]}" --threads 1 >"$tmp/out" 2>"$tmp/err"; then
+      pass "$path: mpirun -np $n"
+    else
+      fail "$path: mpirun -np $n: $(cat "$tmp/err")"
+      continue
+    fi
+    if /usr/bin/python3 - "$tmp/$path-1.npy" "$tmp/$path-$n.npy" <<'PY'
+import sys
+import numpy as np
+ref, got = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert ref.shape == got.shape == (150, 97), (ref.shape, got.shape)
+assert np.isfinite(got).all() and ref.std() > 0
+# Relative to each row's largest logit: the ranks add their partial sums in another order.
+rel = float((np.abs(ref - got).max(axis=1) / np.abs(ref).max(axis=1)).max())
+print(f"max relative error {rel:.2e}")
+sys.exit(0 if rel <= 1e-5 else 1)
+PY
+    then pass "$path: $n ranks equal one process within 1e-5"; else fail "$path: $n ranks differ"; fi
+  done
+done
+
+# Greedy generation: the same tokens, and only rank 0 prints.
+prompt=1,20,30,40
+"$tmp/one" generate --weights "$weights" --tokens $prompt --ids -n 40 --temperature 0 \
+  >"$tmp/gen-1.txt" 2>/dev/null || fail "generate: one process"
+for n in 2 3; do
+  timeout 120 "${mpi[@]}" -np "$n" "$tmp/tp$n" generate --weights "$weights" --tokens $prompt --ids \
+    -n 40 --temperature 0 >"$tmp/gen-$n.txt" 2>"$tmp/err" || fail "generate: $n ranks: $(cat "$tmp/err")"
+  if [ -s "$tmp/gen-1.txt" ] && cmp -s "$tmp/gen-1.txt" "$tmp/gen-$n.txt"; then
+    pass "generate: $n ranks print the same greedy tokens"
+  else
+    fail "generate: $n ranks printed '$(cat "$tmp/gen-$n.txt")', one process '$(cat "$tmp/gen-1.txt")'"
+  fi
+done
+
+# An encoder: tiny BERT (4 heads without GQA, a GELU FFN, biases: a row-parallel product's
+# bias is added once) at 3 ranks, its last hidden states against one process.
+bert=$src/tests/specs/valid/tiny-bert-base.yaml
+for b in "bert-one" "bert-tp3 --tensor-parallel 3"; do
+  set -- $b
+  "$lmc" build "$bert" "${@:2}" -o "$tmp/$1" --cache-dir "$cache" >"$tmp/$1.log" 2>&1 ||
+    { cat "$tmp/$1.log"; fail "lmc build $1"; }
+done
+"$lmc" random-weights "$bert" -o "$tmp/bert.safetensors" --seed 2 || fail "BERT weights"
+"$tmp/bert-one" embed --weights "$tmp/bert.safetensors" --tokens 1,5,9,22,7,3 --out "$tmp/e-1.npy" ||
+  fail "embed: one process"
+timeout 120 "${mpi[@]}" -np 3 "$tmp/bert-tp3" embed --weights "$tmp/bert.safetensors" \
+  --tokens 1,5,9,22,7,3 --out "$tmp/e-3.npy" --threads 1 2>"$tmp/err" || fail "embed: 3 ranks: $(cat "$tmp/err")"
+if /usr/bin/python3 - "$tmp/e-1.npy" "$tmp/e-3.npy" <<'PY'
+import sys
+import numpy as np
+ref, got = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert ref.shape == got.shape == (6, 32) and ref.std() > 0, (ref.shape, got.shape)
+rel = float((np.abs(ref - got).max(axis=1) / np.abs(ref).max(axis=1)).max())
+print(f"max relative error {rel:.2e}")
+sys.exit(0 if rel <= 1e-5 else 1)
+PY
+then pass "embed: BERT at 3 ranks equals one process within 1e-5"; else fail "embed: BERT differs"; fi
+
+# bench: the all-reduces' bytes per token and time.
+if timeout 120 "${mpi[@]}" -np 2 "$tmp/tp2" bench --weights "$weights" -p 32 -n 8 --reps 1 \
+    --threads 1 >/dev/null 2>"$tmp/err" && grep -q "tensor parallel (2 ranks), decode: .* bytes sent per token" "$tmp/err"; then
+  pass "bench reports the all-reduces"
+else
+  fail "bench: $(cat "$tmp/err")"
+fi
+
+# Bad input.
+expect_error "more ranks than KV groups" 1 "use at most 3 ranks" -- \
+  "$lmc" build "$spec" "${sets[@]}" --tensor-parallel 4 -o "$tmp/x" --cache-dir "$cache"
+expect_error "not under mpirun" 2 "built for 2 tensor-parallel ranks" -- \
+  "$tmp/tp2" logits --weights "$weights" --tokens 1,2 --out "$tmp/x.npy"
+expect_status 2 "mpirun -np 3 with a 2-rank binary" -- timeout 60 "${mpi[@]}" -np 3 "$tmp/tp2" \
+  logits --weights "$weights" --tokens 1,2 --out "$tmp/x.npy"
+case "$err" in
+  *"built for 2 tensor-parallel ranks"*"runs as 3"*) pass "wrong rank count: says so" ;;
+  *) fail "wrong rank count: $err" ;;
+esac
+# Another binary on rank 1 (the 3-rank one: its build info differs).
+expect_status 1 "different binaries on the ranks" -- timeout 60 "${mpi[@]}" -np 1 "$tmp/tp2" \
+  logits --weights "$weights" --tokens 1,2 --out "$tmp/x.npy" : -np 1 "$tmp/tp3" logits
+case "$err" in
+  *"rank 1 runs a different model binary"*) pass "different binaries: says so" ;;
+  *) fail "different binaries: $err" ;;
+esac
+expect_status 1 "a missing checkpoint" -- timeout 60 "${mpi[@]}" -np 2 "$tmp/tp2" \
+  logits --weights "$tmp/missing.safetensors" --tokens 1,2 --out "$tmp/x.npy"
+
+# A rank killed mid-run: mpirun ends the job, non-zero, within 20 s, naming the rank.
+"${mpi[@]}" -np 2 "$tmp/tp2" bench --weights "$weights" -p 100 -n 50 --reps 1000 --threads 1 \
+  >/dev/null 2>"$tmp/killed.err" &
+job=$!
+victim=""
+for _ in $(seq 1 100); do  # rank 1: the child of mpirun whose environment says so
+  for pid in $(pgrep -P "$job" 2>/dev/null); do
+    if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then
+      victim=$pid
+    fi
+  done
+  [ -n "$victim" ] && break
+  sleep 0.1
+done
+sleep 1
+start=$(date +%s)
+[ -n "$victim" ] && kill -9 "$victim"
+status=0
+for _ in $(seq 1 200); do
+  kill -0 "$job" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$job" 2>/dev/null; then
+  kill -9 "$job"
+  fail "killed rank: the job still runs 20 s later"
+fi
+wait "$job" || status=$?
+elapsed=$(($(date +%s) - start))
+if [ -n "$victim" ] && [ "$status" -ne 0 ]; then
+  pass "killed rank: the job ended with exit $status in ${elapsed} s"
+else
+  fail "killed rank (pid '$victim'): exit $status"
+fi
+grep -qi "signal 9\|killed" "$tmp/killed.err" && pass "killed rank: mpirun says so" ||
+  fail "killed rank: $(cat "$tmp/killed.err")"
+finish
