@@ -4,14 +4,15 @@
 # names and metadata (bench/llamacpp/to_llamacpp_gguf.py); lmc reads it with
 # `weights.layout: gguf`, llama.cpp through node-llama-cpp's prebuilt libllama (npm). The two
 # alternate, ROUNDS times, and a Markdown table gives the medians of the rounds.
-# Needs build/bin/lmc (scripts/build.sh), node and npm, python3-yaml, and
+# Needs build/bin/lmc (scripts/build.sh; or $LMC), node and npm, python3-yaml, and
 # ../shared/assets/vocab-gguf/ggml-vocab-llama-spm.gguf (llama.cpp wants a tokenizer).
 # usage: scripts/bench_llamacpp.sh
-#   env: THREADS=2  DTYPES="f32 bf16 q8_0 q4_0"  P=128  N=32  DEPTH=0  REPS=3  ROUNDS=2
+#   env: LMC=build/bin/lmc  THREADS=2  DTYPES="f32 bf16 q8_0 q4_0"  P=128  N=32  DEPTH=0  REPS=3  ROUNDS=2
 #        BENCH_DIR=build/bench  LMC_ASSETS=../shared/assets
 set -euo pipefail
 cd "$(dirname "$0")/.."
 spec=bench/specs/tinyllama-1.1b.yaml
+lmc_bin=${LMC:-build/bin/lmc}
 threads=${THREADS:-2} dtypes=${DTYPES:-f32 bf16 q8_0 q4_0}
 prompt=${P:-128} n=${N:-32} depth=${DEPTH:-0} reps=${REPS:-3} rounds=${ROUNDS:-2}
 work=${BENCH_DIR:-build/bench}
@@ -27,12 +28,12 @@ for dtype in $dtypes; do
   gguf=$work/tinyllama-llamacpp-$dtype.gguf
   if [ ! -f "$gguf" ]; then
     weights=$work/tinyllama-random.safetensors
-    [ -f "$weights" ] || build/bin/lmc random-weights "$spec" -o "$weights" --seed 1
-    build/bin/lmc quantize "$weights" -o "$gguf.lmc" --dtype "$dtype" --spec "$spec"
+    [ -f "$weights" ] || "$lmc_bin" random-weights "$spec" -o "$weights" --seed 1
+    "$lmc_bin" quantize "$weights" -o "$gguf.lmc" --dtype "$dtype" --spec "$spec"
     /usr/bin/python3 bench/llamacpp/to_llamacpp_gguf.py "$spec" "$gguf.lmc" "$vocab" "$gguf"
     rm -f "$gguf.lmc"
   fi
-  log=$(build/bin/lmc build "$spec" --set dtype="$dtype" --set weights.format=gguf \
+  log=$("$lmc_bin" build "$spec" --set dtype="$dtype" --set weights.format=gguf \
     --set weights.layout=gguf -o "$work/tinyllama-llamacpp-$dtype" 2>&1) || {
     echo "$log" >&2
     exit 1
