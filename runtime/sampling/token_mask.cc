@@ -6,7 +6,7 @@
 namespace lmc::rt {
 namespace {
 
-constexpr size_t kMaxCachedMasks = 4096;
+constexpr size_t kMaxCachedMasks = 1024;  // per request: 4 MB at 32000 tokens
 
 }  // namespace
 
