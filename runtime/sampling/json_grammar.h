@@ -7,15 +7,14 @@
 //   enum, const (any JSON values, matched as their compact serialization);
 //   properties, required, additionalProperties: false (an object with properties produces
 //   only those keys; one without produces any keys with any values);
-//   items, minItems, maxItems; and annotations (title, description, $schema, default,
+//   items, minItems, maxItems; and annotations (title, description, $schema, $id, default,
 //   examples, $comment), which change nothing.
-// An empty schema ({}) or json_object mode accepts any JSON value (json_object: an object).
+// An empty schema ({}) accepts any JSON value; json_object mode any object.
 //
-// What the automaton produces, beyond validity: at most kMaxWhitespace whitespace bytes
-// between tokens, numbers of at most kMaxDigits digits before and after the point and exponents of
-// at most kMaxExponentDigits, nesting at most kMaxDepth
-// deep, strings as UTF-8 (lead and continuation bytes checked), nothing after the top-level
-// value (the end of the document is the end of generation).
+// What the automaton produces, beyond validity: at most kMaxWhitespace whitespace bytes in a
+// row, at most kMaxDigits digits before and after a number's point and kMaxExponentDigits in
+// its exponent, at most kMaxDepth frames deep, strings as UTF-8 (lead and continuation bytes
+// checked), nothing after the top-level value (the end of the document ends generation).
 #pragma once
 
 #include <cstdint>
@@ -27,7 +26,8 @@
 
 namespace lmc::rt {
 
-// A schema the grammar cannot take: `where` is its JSON path ("schema.properties.age").
+// A schema the grammar cannot take; the message starts with where, as a JSON path
+// ("schema.properties.age: the keyword 'minimum' is not supported").
 class JsonSchemaError : public std::runtime_error {
  public:
   explicit JsonSchemaError(const std::string& message) : std::runtime_error(message) {}
