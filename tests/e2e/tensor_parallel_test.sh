@@ -6,9 +6,12 @@
 # ranks; bench reports the all-reduces. Bad
 # input: more ranks than KV groups, the wrong rank count, different binaries on the ranks, a
 # rank that dies mid-run: one clear message and a non-zero exit, within a bounded time.
-# usage: tensor_parallel_test.sh LMC SOURCE_DIR CACHE_DIR
+# stories260K (a llama2.c checkpoint, its tokenizer) at 2 ranks: the same greedy text as the
+# stories260k binary, through `generate --prompt` and through `serve` with two concurrent
+# requests (mpirun ends the job on SIGTERM).
+# usage: tensor_parallel_test.sh LMC SOURCE_DIR CACHE_DIR STORIES260K_BINARY ASSETS
 source "$(dirname "$0")/lib.sh"
-lmc=$1 src=$2 cache=$3
+lmc=$1 src=$2 cache=$3 model=$4 assets=$5
 if ! command -v mpirun >/dev/null; then
   echo "FAIL: mpirun not found (scripts/setup.sh --tests installs openmpi-bin)"
   exit 1
@@ -98,6 +101,56 @@ print(f"max relative error {rel:.2e}")
 sys.exit(0 if rel <= 1e-5 else 1)
 PY
 then pass "embed: BERT at 3 ranks equals one process within 1e-5"; else fail "embed: BERT differs"; fi
+
+# stories260K: llama2.c weights and tokenizer, 4 KV groups over 2 ranks.
+stories=$assets/llama2c-stories260K
+require_asset "$stories/stories260K.bin"
+"$lmc" build "$src/specs/stories260k.yaml" --tensor-parallel 2 -o "$tmp/s2" --cache-dir "$cache" \
+  >"$tmp/s2.log" 2>&1 || { cat "$tmp/s2.log"; fail "lmc build stories260k --tensor-parallel 2"; }
+sw=(--weights "$stories/stories260K.bin" --tokenizer "$stories/tok512.bin")
+"$model" generate "${sw[@]}" --prompt "Once upon a time" -n 40 --temperature 0 >"$tmp/s-1.txt" 2>/dev/null
+timeout 120 "${mpi[@]}" -np 2 "$tmp/s2" generate "${sw[@]}" --prompt "Once upon a time" -n 40 \
+  --temperature 0 --threads 1 >"$tmp/s-2.txt" 2>"$tmp/err" || fail "stories260k generate: $(cat "$tmp/err")"
+if [ -s "$tmp/s-1.txt" ] && cmp -s "$tmp/s-1.txt" "$tmp/s-2.txt"; then
+  pass "stories260k: 2 ranks tell the same story"
+else
+  fail "stories260k: '$(cat "$tmp/s-2.txt")' vs '$(cat "$tmp/s-1.txt")'"
+fi
+port=$((20000 + RANDOM % 20000))
+"${mpi[@]}" -np 2 "$tmp/s2" serve "${sw[@]}" --port "$port" --threads 1 >/dev/null 2>"$tmp/serve.err" &
+server=$!
+for _ in $(seq 1 100); do
+  curl -s "http://127.0.0.1:$port/v1/models" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+clients=()
+for i in 1 2; do
+  curl -s --max-time 60 "http://127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
+    -d '{"prompt":"Once upon a time","max_tokens":40,"temperature":0}' >"$tmp/reply-$i.json" &
+  clients+=($!)
+done
+wait "${clients[@]}"
+kill -TERM "$server"
+for _ in $(seq 1 100); do
+  kill -0 "$server" 2>/dev/null || break
+  sleep 0.1
+done
+ended=yes
+if kill -0 "$server" 2>/dev/null; then
+  ended=no
+  kill -9 "$server"
+fi
+wait "$server" 2>/dev/null
+for i in 1 2; do
+  if /usr/bin/python3 - "$tmp/reply-$i.json" "$tmp/s-1.txt" <<'PY'
+import json, sys
+text = json.load(open(sys.argv[1]))["choices"][0]["text"]
+sys.exit(0 if "Once upon a time" + text == open(sys.argv[2]).read().rstrip("\n") else 1)
+PY
+  then pass "serve at 2 ranks: request $i's text is the story"; else fail "serve: $(cat "$tmp/reply-$i.json")"; fi
+done
+[ "$ended" = yes ] && pass "serve at 2 ranks: SIGTERM ends the job within 10 s" ||
+  fail "serve at 2 ranks: still running 10 s after SIGTERM"
 
 # bench: the all-reduces' bytes per token and time.
 if timeout 120 "${mpi[@]}" -np 2 "$tmp/tp2" bench --weights "$weights" -p 32 -n 8 --reps 1 \
