@@ -57,7 +57,7 @@ a=$(run_spec 7) b=$(run_spec 7)
 [ -n "$a" ] && [ "$a" = "$b" ] && pass "speculative sampling: same seed, same text" ||
   fail "speculative sampling not reproducible: '$a' vs '$b'"
 expect_error "--speculate unknown" 2 "expected lookup" -- "$model" generate --weights "$weights" \
-  --tokenizer "$tokenizer" --speculate draft:x
+  --tokenizer "$tokenizer" --speculate bogus
 expect_error "--draft alone" 2 "--draft needs --speculate" -- "$model" generate \
   --weights "$weights" --tokenizer "$tokenizer" --draft 3
 
