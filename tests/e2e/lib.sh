@@ -36,6 +36,29 @@ expect_error() {
   esac
 }
 
+# launch_server NAME COMMAND...: runs a server (a `MODEL serve --port 0 ...` command line,
+# which prints its http://127.0.0.1:PORT address on stderr) in the background, its stderr in
+# $work/NAME.log (or $tmp's), and waits for the address; sets ${NAME}_pid and ${NAME}_url, or
+# fails the test when the server exits first.
+launch_server() {
+  local name=$1 log=${work:-$tmp}/$1.log
+  shift
+  "$@" 2>"$log" &
+  local pid=$! port=""
+  for _ in $(seq 200); do
+    port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\) .*|\1|p' "$log")
+    [ -n "$port" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [ -z "$port" ]; then
+    fail "$name: the server did not start: $(cat "$log")"
+    finish
+    exit 1
+  fi
+  eval "${name}_pid=$pid ${name}_url=http://127.0.0.1:$port"
+}
+
 # max_abs_error REF.npy GOT.npy TOL: prints "max abs error E over N positions";
 # succeeds when the shapes agree and E <= TOL.
 max_abs_error() {

@@ -47,20 +47,7 @@ expect_status 0 "random weights for it" -- "$lmc" random-weights "$spec" "${slow
 # start_server NAME BINARY WEIGHTS: in the background on a free port; sets ${NAME}_pid, _url.
 start_server() {
   local name=$1 binary=$2 weights=$3
-  "$binary" serve --weights "$weights" --tokenizer "$A/tok512.bin" --port 0 2>"$work/$name.log" &
-  local pid=$! port=""
-  for _ in $(seq 200); do
-    port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\) .*|\1|p' "$work/$name.log")
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  if [ -z "$port" ]; then
-    fail "$name: the server did not start: $(cat "$work/$name.log")"
-    finish
-    exit 1
-  fi
-  eval "${name}_pid=$pid ${name}_url=http://127.0.0.1:$port"
+  launch_server "$name" "$binary" serve --weights "$weights" --tokenizer "$A/tok512.bin" --port 0
 }
 trap 'for p in ${chat_pid:-} ${plain_pid:-} ${slow_pid:-}; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
 start_server chat "$work/chat-model" "$A/stories260K.bin"

@@ -12,18 +12,10 @@ mkdir -p "$work"
 A=$assets/llama2c-stories260K
 require_asset "$A/stories260K.bin"
 
-"$model" serve --weights "$A/stories260K.bin" --tokenizer "$A/tok512.bin" --port 0 --slots 4 \
-  2>"$work/server.log" &
-pid=$!
-trap 'kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-port=""
-for _ in $(seq 200); do
-  port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\) .*|\1|p' "$work/server.log")
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-[ -n "$port" ] || { fail "the server did not start: $(cat "$work/server.log")"; finish; exit 1; }
-url=http://127.0.0.1:$port
+trap 'kill "${server_pid:-}" 2>/dev/null; rm -rf "$tmp"' EXIT
+launch_server server "$model" serve --weights "$A/stories260K.bin" --tokenizer "$A/tok512.bin" \
+  --port 0 --slots 4
+pid=$server_pid url=$server_url
 
 node "$src/scripts/serve_load.mjs" --url "$url" --clients 16 --seconds "${LOAD_SECONDS:-3}" \
   --max-tokens 48 --json >"$work/load.json" 2>"$work/load.err"

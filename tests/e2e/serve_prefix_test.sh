@@ -14,21 +14,8 @@ require_asset "$A/stories260K.bin"
 start_server() {  # NAME FLAGS...: sets ${NAME}_pid and ${NAME}_url
   local name=$1
   shift
-  "$model" serve --weights "$A/stories260K.bin" --tokenizer "$A/tok512.bin" --port 0 "$@" \
-    2>"$work/$name.log" &
-  local pid=$! port=""
-  for _ in $(seq 200); do
-    port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\) .*|\1|p' "$work/$name.log")
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  if [ -z "$port" ]; then
-    fail "$name: the server did not start: $(cat "$work/$name.log")"
-    finish
-    exit 1
-  fi
-  eval "${name}_pid=$pid ${name}_url=http://127.0.0.1:$port"
+  launch_server "$name" "$model" serve --weights "$A/stories260K.bin" --tokenizer "$A/tok512.bin" \
+    --port 0 "$@"
 }
 trap 'for p in ${cached_pid:-} ${plain_pid:-}; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
 start_server cached --slots 2

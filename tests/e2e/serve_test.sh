@@ -44,20 +44,7 @@ expect_status 0 "lmc build with a chat template" -- \
 start_server() {
   local name=$1 binary=$2
   shift 2
-  "$binary" serve "${W[@]}" --port 0 "$@" 2>"$work/$name.log" &
-  local pid=$! port=""
-  for _ in $(seq 200); do
-    port=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\) .*|\1|p' "$work/$name.log")
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  if [ -z "$port" ]; then
-    fail "$name: the server did not start: $(cat "$work/$name.log")"
-    finish
-    exit 1
-  fi
-  eval "${name}_pid=$pid ${name}_url=http://127.0.0.1:$port"
+  launch_server "$name" "$binary" serve "${W[@]}" --port 0 "$@"
 }
 # The servers are stopped at the end, whatever happens.
 trap 'for p in ${main_pid:-} ${plain_pid:-} ${keyed_pid:-} ${busy_pid:-}; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
