@@ -31,6 +31,8 @@ stories_gguf() {  # stories_gguf OUT [llamacpp_gguf.py options...]
     --set llama.context_length=u32:128 --set general.name=str:llama "${@:2}"
 }
 stories_gguf "$tmp/s.gguf" || { fail "llamacpp_gguf.py"; finish; exit 1; }
+# ChatML, as Qwen2's and many other GGUFs carry it in tokenizer.chat_template.
+chatml=$'{% for message in messages %}{{ \'<|im_start|>\' + message[\'role\'] + \'\\n\' + message[\'content\'] + \'<|im_end|>\\n\' }}{% endfor %}{% if add_generation_prompt %}{{ \'<|im_start|>assistant\\n\' }}{% endif %}'
 
 if [ "$part" = quick ]; then
   # llama.cpp's vocabulary-only files.
@@ -64,7 +66,6 @@ if [ "$part" = quick ]; then
   has s "max_seq_len: 128" && has s "theta: 10000" && has s "n_kv_heads: 4" && has s "unk: 0"
   grep -q "pad:" "$tmp/s.yaml" && fail "stories260K: padding id -1 became a pad" ||
     pass "stories260K: padding id -1 (4294967295) is none"
-  chatml=$'{% for message in messages %}{{ \'<|im_start|>\' + message[\'role\'] + \'\\n\' + message[\'content\'] + \'<|im_end|>\\n\' }}{% endfor %}{% if add_generation_prompt %}{{ \'<|im_start|>assistant\\n\' }}{% endif %}'
   stories_gguf "$tmp/chat.gguf" --set "tokenizer.chat_template=str:$chatml" --set llama.novel_key=u32:7
   expect_status 0 "import with a chat template and an unknown key" -- \
     "$lmc" import "$tmp/chat.gguf" -o "$tmp/chat.yaml"
@@ -166,15 +167,29 @@ if [ "$part" = quick ]; then
   exit
 fi
 
-# stories260K: the imported spec's binary generates llama2.c's text.
-expect_status 0 "import stories260K" -- "$lmc" import "$tmp/s.gguf" -o "$tmp/s.yaml"
+# stories260K with a ChatML template: the imported spec's binary generates llama2.c's text, and
+# its chat renders the file's template and holds two turns on one KV cache.
+stories_gguf "$tmp/chat.gguf" --set "tokenizer.chat_template=str:$chatml" ||
+  { fail "llamacpp_gguf.py"; finish; exit 1; }
+expect_status 0 "import stories260K" -- "$lmc" import "$tmp/chat.gguf" -o "$tmp/s.yaml"
 "$lmc" build "$tmp/s.yaml" -o "$tmp/s" --cache-dir "$cache" >"$tmp/build.log" 2>&1 ||
   { cat "$tmp/build.log"; fail "build stories260K"; }
 reference=$assets/../reference/stories260K_greedy_once_upon_a_time_n64.txt
 require_asset "$reference"
-got=$("$tmp/s" generate --weights "$tmp/s.gguf" --prompt "Once upon a time" -n 60 --temperature 0 2>/dev/null)
+got=$("$tmp/s" generate --weights "$tmp/chat.gguf" --prompt "Once upon a time" -n 60 --temperature 0 2>/dev/null)
 [ "$got" = "$(cat "$reference")" ] && pass "stories260K from GGUF: llama2.c's text" ||
   fail "stories260K from GGUF: '$got'"
+printf '%s' '[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Once upon a time"},
+  {"role": "user", "content": "Tell me more"}]' >"$tmp/messages.json"
+"$tmp/s" chat --messages "$tmp/messages.json" --render >"$tmp/rendered" 2>"$tmp/stderr"
+want=$'<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nOnce upon a time<|im_end|>\n<|im_start|>user\nTell me more<|im_end|>\n<|im_start|>assistant\n'
+[ "$(cat "$tmp/rendered"; printf x)" = "${want}x" ] && pass "chat renders the GGUF's ChatML template" ||
+  fail "chat --render: $(cat "$tmp/rendered" "$tmp/stderr")"
+printf 'Hi\nTell me more\n' | "$tmp/s" chat --weights "$tmp/chat.gguf" --temperature 0 -n 16 \
+  >"$tmp/turns.out" 2>"$tmp/turns.err"
+grep -q '^turn 2:.*from the cache' "$tmp/turns.err" && [ -s "$tmp/turns.out" ] &&
+  pass "chat: two turns, the second on the first's KV cache" ||
+  fail "chat turns: $(cat "$tmp/turns.err")"
 
 # A TinyLlama-shaped Q4_K_M file in llama.cpp's names.
 base=$src/tests/specs/valid/tiny_llama_hf.yaml
