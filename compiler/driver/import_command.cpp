@@ -1021,21 +1021,7 @@ int Import_(const std::string& dir, const std::string& output, const std::string
                                     config_path.string())};
     }
   }
-  std::string problem = CheckSpecText(yaml, output);
-  // A chat template lmc cannot compile is left out (the rest of the model still runs).
-  const std::string template_line = "\n  chat_template: ";
-  if (!problem.empty() && problem.find("chat_template") != std::string::npos &&
-      yaml.find(template_line) != std::string::npos) {
-    const size_t at = yaml.find(template_line);
-    yaml.erase(at + 1, yaml.find('\n', at + 1) - at);
-    const std::string marker = "error: tokenizer.chat_template: ";
-    const size_t why = problem.find(marker);
-    im.warnings.push_back(
-        fmt::format("tokenizer.chat_template: left out: {}",
-                    why == std::string::npos ? problem : problem.substr(why + marker.size())));
-    yaml.insert(yaml.find("\nlmc: 1\n") + 1, "# warning: " + im.warnings.back() + "\n");
-    problem = CheckSpecText(yaml, output);
-  }
+  const std::string problem = CheckSpecTextKeepingTemplateOut(yaml, output, "", im.warnings);
   if (!problem.empty()) {
     throw ImportError{
         fmt::format("{}: the imported spec would be invalid: {}", config_path.string(), problem)};

@@ -964,21 +964,8 @@ int Import_(const std::string& path, const std::string& output, const std::strin
           fmt::format("{}: a path holds a control character; rename the file", Printable(path))};
     }
   }
-  std::string problem = CheckSpecText(yaml, output);
-  // A chat template lmc cannot compile is left out (the rest of the model still runs).
-  const std::string template_line = "\n  chat_template: ";
-  if (!problem.empty() && problem.find("chat_template") != std::string::npos &&
-      yaml.find(template_line) != std::string::npos) {
-    const size_t at = yaml.find(template_line);
-    yaml.erase(at + 1, yaml.find('\n', at + 1) - at);
-    const std::string marker = "error: tokenizer.chat_template: ";
-    const size_t why = problem.find(marker);
-    im.warnings.push_back(
-        fmt::format("{}: tokenizer.chat_template: left out: {}", path,
-                    why == std::string::npos ? problem : problem.substr(why + marker.size())));
-    yaml.insert(yaml.find("\nlmc: 1\n") + 1, "# warning: " + Printable(im.warnings.back()) + "\n");
-    problem = CheckSpecText(yaml, output);
-  }
+  const std::string problem =
+      CheckSpecTextKeepingTemplateOut(yaml, output, path + ": ", im.warnings);
   if (!problem.empty()) {
     throw ImportError{
         fmt::format("{}: the imported spec would be invalid: {}", Printable(path), problem)};

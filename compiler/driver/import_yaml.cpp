@@ -33,6 +33,31 @@ std::string RelativeTo(const fs::path& file, const fs::path& spec_dir) {
   return rel.generic_string();
 }
 
+std::string CheckSpecTextKeepingTemplateOut(std::string& yaml, const std::string& name,
+                                            const std::string& where,
+                                            std::vector<std::string>& warnings) {
+  std::string problem = CheckSpecText(yaml, name);
+  const std::string template_line = "\n  chat_template: ";
+  const size_t at = yaml.find(template_line);
+  if (problem.empty() || problem.find("chat_template") == std::string::npos ||
+      at == std::string::npos) {
+    return problem;
+  }
+  yaml.erase(at + 1, yaml.find('\n', at + 1) - at);
+  const std::string marker = "error: tokenizer.chat_template: ";
+  const size_t why = problem.find(marker);
+  warnings.push_back(
+      fmt::format("{}tokenizer.chat_template: left out: {}", where,
+                  why == std::string::npos ? problem : problem.substr(why + marker.size())));
+  // The header is a YAML comment: a control character in a path must not end it.
+  std::string header = "# warning: " + warnings.back() + "\n";
+  for (size_t i = 0; i + 1 < header.size(); ++i) {
+    if (static_cast<unsigned char>(header[i]) < 0x20 || header[i] == 0x7f) header[i] = '?';
+  }
+  yaml.insert(yaml.find("\nlmc: 1\n") + 1, header);
+  return CheckSpecText(yaml, name);
+}
+
 std::string CheckSpecText(const std::string& text, const std::string& name) {
   std::string output;
   llvm::raw_string_ostream stream(output);

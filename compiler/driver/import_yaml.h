@@ -95,6 +95,13 @@ std::string RelativeTo(const std::filesystem::path& file, const std::filesystem:
 // first error, or "" when it is valid.
 std::string CheckSpecText(const std::string& text, const std::string& name);
 
+// CheckSpecText, after leaving out a chat template lmc cannot compile (the rest of the model
+// still runs): its line goes from `yaml`, and a warning "<where>tokenizer.chat_template: left
+// out: <why>" joins `warnings` and the spec's header. Returns the problem left, or "".
+std::string CheckSpecTextKeepingTemplateOut(std::string& yaml, const std::string& name,
+                                            const std::string& where,
+                                            std::vector<std::string>& warnings);
+
 // A spec name from `text` (a folder's or a model's name): letters, digits, '_' and '-', starting
 // with a letter, without '__' (a C++ namespace and file stem); "imported" when nothing is left.
 std::string SpecName(const std::string& text);
