@@ -87,7 +87,12 @@ std::optional<ir::Graph> CompileToIr(const Spec& spec, const PipelineOptions& op
                                      Diagnostics& diags) {
   auto graph = Lower(spec, diags);
   if (!graph || !VerifyAfter(*graph, "lower", options, diags)) return std::nullopt;
-  if (!RunPasses(*graph, options, diags)) return std::nullopt;
+  // The spec's parallel.tensor, unless --tensor-parallel says otherwise.
+  PipelineOptions passes_options = options;
+  if (passes_options.tensor_parallel == 1) {
+    passes_options.tensor_parallel = static_cast<int>(spec.parallel.tensor);
+  }
+  if (!RunPasses(*graph, passes_options, diags)) return std::nullopt;
   return graph;
 }
 

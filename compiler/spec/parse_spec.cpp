@@ -447,6 +447,10 @@ std::optional<Spec> ParseSpec(const SpecNode& root, Diagnostics& diags) {
 
   top.Bool("pooler", spec.pooler);
 
+  Section parallel = top.Child("parallel", false);
+  parallel.Int("tensor", spec.parallel.tensor, 1, 4096, false);
+  parallel.Finish();
+
   Section tokenizer = top.Child("tokenizer", true);
   tokenizer.Enum("kind", spec.tokenizer.kind, kTokenizerKindNames, true);
   tokenizer.String("file", spec.tokenizer.file, false);

@@ -261,6 +261,12 @@ struct Spec {
   // An encoder's pooler: tanh(W h[0] + b) on the first token (BERT).
   bool pooler = false;
 
+  // The MPI ranks the binary is sharded for (docs/distributed.md); lmc build --tensor-parallel
+  // overrides it.
+  struct Parallel {
+    int64_t tensor = 1;
+  } parallel;
+
   struct Tokenizer {
     TokenizerKind kind = TokenizerKind::kLlama2c;
     std::string file;  // Default tokenizer file, relative to the spec; --tokenizer overrides.

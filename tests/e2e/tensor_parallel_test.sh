@@ -32,6 +32,14 @@ build() {  # build NAME ARGS...
 build one
 build tp2 --tensor-parallel 2
 build tp3 --tensor-parallel 3
+# The spec key shards the same way as the flag (the IR but its info lines, which hold the spec).
+ir() { "$lmc" emit "$spec" "${sets[@]}" "$@" --ir | grep -v '^ *info'; }
+if cmp -s <(ir --set parallel.tensor=3) <(ir --tensor-parallel 3) &&
+  ! cmp -s <(ir --set parallel.tensor=3) <(ir); then
+  pass "--set parallel.tensor=3 shards as --tensor-parallel 3"
+else
+  fail "parallel.tensor=3 and --tensor-parallel 3 give different modules"
+fi
 "$lmc" random-weights "$spec" "${sets[@]}" -o "$weights" --seed 5 || { fail "weights"; finish; exit 1; }
 
 # Logits: 150 tokens (two chunks of prefill), then the same one token at a time.
