@@ -170,10 +170,8 @@ float FitScaleMin(int n, int nmax, const float* x, const float* weights, uint8_t
   return scale;
 }
 
-// The signed scale of n values quantized to L - nmax in [-nmax, nmax - 1], weights x^2: from
-// the value of largest magnitude, then 18 nearby scales tried (ggml's make_qx_quants with
-// rmse_type 1 and no importance weights).
-float FitScale(int n, int nmax, const float* x, int8_t* L) {
+// The first of the values of largest magnitude, with its sign (0 when all are 0).
+float LargestMagnitude(int n, const float* x) {
   float max = 0, amax = 0;
   for (int i = 0; i < n; ++i) {
     const float ax = std::fabs(x[i]);
@@ -182,7 +180,15 @@ float FitScale(int n, int nmax, const float* x, int8_t* L) {
       max = x[i];
     }
   }
-  if (amax < kGroupMaxEps) {
+  return max;
+}
+
+// The signed scale of n values quantized to L - nmax in [-nmax, nmax - 1], weights x^2: from
+// the value of largest magnitude, then 18 nearby scales tried (ggml's make_qx_quants with
+// rmse_type 1 and no importance weights).
+float FitScale(int n, int nmax, const float* x, int8_t* L) {
+  const float max = LargestMagnitude(n, x);
+  if (std::fabs(max) < kGroupMaxEps) {
     std::fill_n(L, n, int8_t{0});
     return 0.0f;
   }
@@ -224,15 +230,8 @@ float FitScale(int n, int nmax, const float* x, int8_t* L) {
 // the weighted (x^2) least-squares scale prefers them, each move kept only when it raises
 // sumlx^2 / suml2. L gets l + nmax; returns sumlx / suml2.
 float FitScaleQ3(int n, int nmax, const float* x, int8_t* L) {
-  float max = 0, amax = 0;
-  for (int i = 0; i < n; ++i) {
-    const float ax = std::fabs(x[i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[i];
-    }
-  }
-  if (amax < kGroupMaxEps) {
+  const float max = LargestMagnitude(n, x);
+  if (std::fabs(max) < kGroupMaxEps) {
     std::fill_n(L, n, int8_t{0});
     return 0.0f;
   }
