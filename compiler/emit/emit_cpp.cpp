@@ -570,6 +570,10 @@ class Emitter : public ForwardEmitter {
       c.Blank();
       c.Line("void EncodeChunk(lmc::rt::Session& session, const int* tokens, int n,");
       c.Line("                 float* out) override {{");
+      if (Parallel()) {  // The other ranks encode too, into their sessions' mirrors.
+        c.Line("  const lmc::dist::EncodeTurn turn(static_cast<CompiledSession&>(session).id,");
+        c.Line("                                   session.capacity(), tokens, n);");
+      }
       c.Line("  State& s = static_cast<CompiledSession&>(session).state;");
       c.Line("  int positions[kChunk];");
       c.Line("  for (int i = 0; i < n; ++i) positions[i] = i;");

@@ -94,6 +94,14 @@ void EmitKvStore(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
 void EmitAttention(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
   std::vector<float> alibi = ir::AlibiSlopes(e.graph(), op);
   std::string slopes = alibi.empty() ? "nullptr" : e.Table("kAlibiSlopes", alibi);
+  if (const ir::DimRef* global = op.Find(ir::attr::kGlobalHeads); global && !alibi.empty()) {
+    // One tensor-parallel rank's heads: its slopes start at its first group's first head.
+    const ir::Graph& g = e.graph();
+    const int64_t group =
+        g.dims[op.GetDim(ir::attr::kHeads)].size / g.dims[op.GetDim(ir::attr::kKvHeads)].size;
+    slopes = fmt::format("{} + lmc::dist::FirstUnit({}) * {}", slopes,
+                         g.dims[global->id].size / group, group);
+  }
   std::vector<int> buckets = ir::T5Buckets(op);
   std::string relative = "nullptr", cope = "nullptr";
   if (op.GetOr(ir::attr::kPositionBias, ir::PositionBias::kNone) == ir::PositionBias::kCope) {

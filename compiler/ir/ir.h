@@ -195,6 +195,9 @@ inline constexpr AttrKey<AttentionMask> kMask{"mask"};
 inline constexpr AttrKey<PositionBias> kPositionBias{"position_bias"};
 inline constexpr AttrKey<double> kNumBuckets{"num_buckets"};
 inline constexpr AttrKey<double> kMaxDistance{"max_distance"};
+// Attention on one tensor-parallel rank's heads: the whole model's head count (ALiBi's slopes
+// are the global heads').
+inline constexpr AttrKey<DimRef> kGlobalHeads{"global_heads"};
 inline constexpr AttrKey<LayerStack> kStack{"stack"};
 inline constexpr AttrKey<Activation> kFunction{"function"};
 }  // namespace attr
@@ -405,7 +408,7 @@ std::optional<OpKind> OpByName(const std::string& name);
 // them and the interpreter uses them: a rope op's scaled frequencies (empty
 // when unscaled: the kernels compute them; empty for dynamic NTK, computed per
 // call from the length reached), an attention op's ALiBi slopes
-// (empty without ALiBi).
+// (empty without ALiBi; on a tensor-parallel rank, global_heads' slopes).
 std::vector<float> RopeInvFreq(const Graph& graph, const Op& rope);
 // The dims of each head a rope op turns: rotary_dims when given, else head_dim.
 int RotaryDims(const Graph& graph, const Op& rope);

@@ -320,7 +320,8 @@ const OpDef kOps[] = {
       // optional weight).
       {attr::kPositionBias, true},
       {attr::kNumBuckets, true},
-      {attr::kMaxDistance, true}},
+      {attr::kMaxDistance, true},
+      {attr::kGlobalHeads, true}},  // Set by the tensor-parallel pass (ALiBi).
      AttentionShape,
      1},
     {OpKind::kSwiGlu,
@@ -439,7 +440,10 @@ std::vector<float> RopeInvFreq(const Graph& graph, const Op& rope) {
 
 std::vector<float> AlibiSlopes(const Graph& graph, const Op& attention) {
   if (attention.GetOr(attr::kPositionBias, PositionBias::kNone) != PositionBias::kAlibi) return {};
-  return kernels::AlibiSlopes(static_cast<int>(graph.dims[attention.GetDim(attr::kHeads)].size));
+  // One tensor-parallel rank's attention: the slopes of every head of the model.
+  const DimRef* global = attention.Find(attr::kGlobalHeads);
+  return kernels::AlibiSlopes(
+      static_cast<int>(graph.dims[global ? global->id : attention.GetDim(attr::kHeads)].size));
 }
 
 std::vector<int> T5Buckets(const Op& attention) {

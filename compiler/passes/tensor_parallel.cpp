@@ -6,6 +6,10 @@
 // weight's rows and are column-parallel; the ones that narrow back to d_model (the attention
 // output, down) take a range of columns, produce a partial sum, and are followed by an
 // all_reduce. Everything else (embeddings, norms, the classifier) stays whole on every rank.
+// Cross-attention is cut as self-attention is (its K/V state holds the rank's groups). Position
+// biases per head follow the heads: T5's table [buckets, heads] takes the rank's columns, and
+// ALiBi's slopes are the global heads' (attribute global_heads), read from the rank's first
+// head on. CoPE's position embedding is shared by every head, so it stays whole.
 //
 // Sizes are compile-time constants, so every rank runs one shape: the most units any rank
 // takes (ceil(U / N)); a rank with fewer has zero rows and columns at the end, whose products
@@ -38,17 +42,7 @@ class Sharder {
     Collect(g_.encode.body, ops);
     const ir::Op* attention = nullptr;
     for (ir::Op* op : ops) {
-      if (op->kind == ir::OpKind::kCrossAttention) {
-        return "not supported yet: tensor parallelism of an encoder-decoder (cross-attention)";
-      }
-      if (op->kind != ir::OpKind::kAttention) continue;
-      const auto bias = op->GetOr(ir::attr::kPositionBias, ir::PositionBias::kNone);
-      if (bias != ir::PositionBias::kNone) {
-        return fmt::format(
-            "not supported yet: tensor parallelism with position bias {} (its tables are per "
-            "head)",
-            ir::Name(bias));
-      }
+      if (op->kind != ir::OpKind::kAttention && op->kind != ir::OpKind::kCrossAttention) continue;
       if (!attention) attention = op;
       if (op->GetDim(ir::attr::kHeads) != attention->GetDim(ir::attr::kHeads) ||
           op->GetDim(ir::attr::kKvHeads) != attention->GetDim(ir::attr::kKvHeads)) {
@@ -88,6 +82,13 @@ class Sharder {
         if (auto* ref = std::get_if<ir::DimRef>(&value)) {
           if (auto it = cuts_.find(ref->id); it != cuts_.end()) ref->id = it->second.local;
         }
+      }
+      // ALiBi's slope of a head depends on its index among all heads: the op keeps the
+      // global count, and a rank reads the slopes from its first head on (its first group is
+      // known at run time, from the rank).
+      if (op->kind == ir::OpKind::kAttention &&
+          op->GetOr(ir::attr::kPositionBias, ir::PositionBias::kNone) == ir::PositionBias::kAlibi) {
+        op->attrs.push_back(ir::AttrOf(ir::attr::kGlobalHeads, ir::DimRef{heads}));
       }
     }
     for (ir::Weight& w : g_.weights) {
@@ -164,6 +165,7 @@ class Sharder {
       case ir::OpKind::kRope:
       case ir::OpKind::kKvStore:
       case ir::OpKind::kAttention:
+      case ir::OpKind::kCrossAttention:
       case ir::OpKind::kSwiGlu:
       case ir::OpKind::kActivation:
       case ir::OpKind::kMul:

@@ -3,8 +3,9 @@
 // Rank 0 sends the other ranks a stream of commands by MPI_Bcast: a header (what, and the
 // sizes of what follows) and a payload of int64 words. Load: the checkpoint's path. Pass:
 // the chunk's tokens, positions, rows to keep, and each segment's session id, capacity, first
-// row and length, with the ids of the sessions deleted since the last pass. Quit: the exit
-// status. A rank that dies ends the whole job: Open MPI's mpirun kills the others and exits
+// row and length, with the ids of the sessions deleted since the last pass. Encode (an
+// encoder-decoder's source): the session's id and capacity, and the source tokens. Quit: the
+// exit status. A rank that dies ends the whole job: Open MPI's mpirun kills the others and exits
 // non-zero, saying which rank and how.
 #include "runtime/distributed/tensor_parallel.h"
 
@@ -36,7 +37,7 @@ Stats g_stats;
 Stats::Counts* g_counts = &g_stats.prefill;  // The current pass's.
 std::vector<float> g_gathered;               // AllReduceSum's scratch (passes run one at a time).
 
-enum class What : int64_t { kLoad = 1, kPass = 2, kQuit = 3 };
+enum class What : int64_t { kLoad = 1, kPass = 2, kQuit = 3, kEncode = 4 };
 
 struct Header {
   int64_t what;
@@ -82,6 +83,8 @@ uint64_t TensorBytes(const rt::TensorSource& source) {
 int Rank() { return g_rank; }
 int Ranks() { return g_ranks; }
 
+int64_t FirstUnit(int64_t units) { return g_rank * units / g_ranks; }
+
 void AllReduceSum(float* rows, size_t count) {
   const auto start = std::chrono::steady_clock::now();
   g_gathered.resize(count * static_cast<size_t>(g_ranks));
@@ -115,7 +118,7 @@ const float* Shards::F32(rt::TensorSource& source, const std::string& name, cons
   const bool by_rows = cut == Cut::kRows;
   const int64_t cut_size = by_rows ? rows : cols;
   const int64_t units = cut_size / unit;
-  const int64_t begin = g_rank * units / g_ranks * unit;
+  const int64_t begin = FirstUnit(units) * unit;
   const int64_t count = ((g_rank + 1) * units / g_ranks) * unit - begin;
   const int64_t out_rows = by_rows ? local : rows;
   const int64_t out_cols = by_rows ? cols : local;
@@ -234,6 +237,16 @@ ChunkTurn::ChunkTurn(const rt::Chunk& chunk, const uint64_t* ids) {
        static_cast<int64_t>(gone.size()));
 }
 
+EncodeTurn::EncodeTurn(uint64_t id, int capacity, const int* tokens, int n) {
+  if (g_rank == 0 && g_ranks > 1) lock_ = std::unique_lock<std::mutex>(g_turn);
+  g_counts = &g_stats.encode;
+  g_counts->passes += 1;
+  g_counts->tokens += n;
+  if (g_rank != 0 || g_ranks == 1) return;
+  Send(What::kEncode, std::vector<int64_t>(tokens, tokens + n), n, static_cast<int64_t>(id),
+       capacity);
+}
+
 // ---- The other ranks -------------------------------------------------------------
 
 class Follower {
@@ -255,6 +268,9 @@ class Follower {
           Pass(p, static_cast<int>(h.a), static_cast<int>(h.b), static_cast<size_t>(h.c),
                static_cast<size_t>(h.d));
           break;
+        case What::kEncode:
+          Encode(p, static_cast<int>(h.a), static_cast<uint64_t>(h.b), static_cast<int>(h.c));
+          break;
         case What::kQuit:
           return 0;
       }
@@ -272,6 +288,19 @@ class Follower {
     }
   }
 
+  // Rank 0's session `id`'s mirror, made (again) for `capacity` when needed.
+  rt::Session& Mirror(uint64_t id, int capacity) {
+    auto& session = sessions_[id];
+    if (!session || session->capacity() != capacity) session = model_->MakeSession(capacity);
+    return *session;
+  }
+
+  void Encode(const std::vector<int64_t>& p, int n, uint64_t id, int capacity) {
+    std::vector<int> tokens(p.begin(), p.begin() + n);
+    out_.resize(static_cast<size_t>(n) * model_->info().d_model);
+    model_->EncodeChunk(Mirror(id, capacity), tokens.data(), n, out_.data());
+  }
+
   void Pass(const std::vector<int64_t>& p, int n, int rows, size_t n_segments, size_t n_gone) {
     std::vector<int> tokens(p.begin(), p.begin() + n);
     std::vector<int> positions(p.begin() + n, p.begin() + 2 * n);
@@ -279,11 +308,8 @@ class Follower {
     size_t at = 2 * n + rows;
     std::vector<rt::ChunkSegment> segments;
     for (size_t i = 0; i < n_segments; ++i, at += 4) {
-      const uint64_t id = static_cast<uint64_t>(p[at]);
-      const int capacity = static_cast<int>(p[at + 1]);
-      auto& session = sessions_[id];
-      if (!session || session->capacity() != capacity) session = model_->MakeSession(capacity);
-      segments.push_back({session.get(), static_cast<int>(p[at + 2]), static_cast<int>(p[at + 3])});
+      rt::Session& session = Mirror(static_cast<uint64_t>(p[at]), static_cast<int>(p[at + 1]));
+      segments.push_back({&session, static_cast<int>(p[at + 2]), static_cast<int>(p[at + 3])});
     }
     for (size_t i = 0; i < n_gone; ++i) sessions_.erase(static_cast<uint64_t>(p[at + i]));
     const int width = model_->info().output_width;
@@ -305,7 +331,8 @@ class Follower {
 // bench under mpirun: what the all-reduces cost rank 0, per token and per all-reduce.
 void PrintStats() {
   for (const auto& [what, c] :
-       {std::pair{"prefill", g_stats.prefill}, std::pair{"decode", g_stats.decode}}) {
+       {std::pair{"encode", g_stats.encode}, std::pair{"prefill", g_stats.prefill},
+        std::pair{"decode", g_stats.decode}}) {
     if (c.tokens == 0 || c.reductions == 0) continue;
     fmt::print(stderr,
                "tensor parallel ({} ranks), {}: {} all-reduces in {} passes of {} tokens; "

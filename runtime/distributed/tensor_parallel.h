@@ -28,6 +28,10 @@ namespace lmc::dist {
 int Rank();
 int Ranks();
 
+// The first of `units` units (KV groups, FFN columns) this rank holds: rank r of n holds
+// [r * units / n, (r + 1) * units / n).
+int64_t FirstUnit(int64_t units);
+
 // Each rank's `count` floats at `rows`, summed in rank order (rank 0's + rank 1's + ...) into
 // `rows` on every rank: the same bits on every rank and in every run, whatever MPI's
 // reduction algorithms would have done.
@@ -76,13 +80,23 @@ class ChunkTurn {
   std::unique_lock<std::mutex> lock_;
 };
 
+// An encoder-decoder's encoder pass over `tokens` for rank 0's session `id` (made with
+// `capacity`), on every rank: as ChunkTurn, held for the pass and sent to the others first.
+class EncodeTurn {
+ public:
+  EncodeTurn(uint64_t id, int capacity, const int* tokens, int n);
+
+ private:
+  std::unique_lock<std::mutex> lock_;
+};
+
 // What the binary's main() runs under mpirun (rt::ParallelHooks::main): starts MPI, checks
 // that every rank runs this binary for `hooks.ranks` ranks, then runs `command` on rank 0 and
 // follows it on the others. Returns the process's exit status (rank 0's command's).
 int Main(const rt::ParallelHooks& hooks, int argc, char** argv, int (*command)(int, char**));
 
-// Counters of this rank's all-reduces since the start, over passes of one token (decode)
-// and of more (prefill): what `bench` reports under mpirun.
+// Counters of this rank's all-reduces since the start, over passes of one token (decode),
+// of more (prefill) and the encoder's: what `bench` reports under mpirun.
 struct Stats {
   struct Counts {
     uint64_t passes = 0;
@@ -91,7 +105,7 @@ struct Stats {
     uint64_t bytes_sent = 0;  // Floats this rank sent to each other rank, times 4, summed.
     double seconds = 0;       // Wall time inside the all-reduces (waiting included).
   };
-  Counts decode, prefill;
+  Counts decode, prefill, encode;
 };
 Stats GetStats();
 

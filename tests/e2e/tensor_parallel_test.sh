@@ -3,7 +3,8 @@
 # groups, hidden 100) built with --tensor-parallel 2 and 3 and run under mpirun on this one
 # machine gives the single-process binary's logits within 1e-5 relative (f32; prefill over
 # two chunks, and decode) and the same greedy tokens; so does a BERT encoder's `embed` at 3
-# ranks; bench reports the all-reduces. Bad
+# ranks; a T5 encoder-decoder at 2 and 3 ranks and a BLOOM with ALiBi (uneven heads) at 3 give
+# the reference interpreter's logits and greedy tokens; bench reports the all-reduces. Bad
 # input: more ranks than KV groups, the wrong rank count, different binaries on the ranks, a
 # rank that dies mid-run: one clear message and a non-zero exit, within a bounded time.
 # stories260K (a llama2.c checkpoint, its tokenizer) at 2 ranks: the same greedy text as the
@@ -109,6 +110,81 @@ print(f"max relative error {rel:.2e}")
 sys.exit(0 if rel <= 1e-5 else 1)
 PY
 then pass "embed: BERT at 3 ranks equals one process within 1e-5"; else fail "embed: BERT differs"; fi
+
+# Models checked against the reference interpreter (`lmc run`, which the differential test
+# holds every one-process binary to), to save building one: each row within 1e-5 of the
+# largest logit. close_to REF.npy GOT.npy WHAT
+close_to() {
+  if /usr/bin/python3 - "$1" "$2" <<'PY'
+import sys
+import numpy as np
+ref, got = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert ref.shape == got.shape and ref.std() > 0, (ref.shape, got.shape)
+assert np.isfinite(got).all()
+rel = float((np.abs(ref - got).max(axis=1) / np.abs(ref).max(axis=1)).max())
+print(f"max relative error {rel:.2e}")
+sys.exit(0 if rel <= 1e-5 else 1)
+PY
+  then pass "$3 within 1e-5"; else fail "$3 differs"; fi
+}
+build_spec() {  # build_spec SPEC NAME ARGS...
+  local spec=$1 name=$2
+  shift 2
+  "$lmc" build "$spec" "$@" -o "$tmp/$name" --cache-dir "$cache" >"$tmp/$name.log" 2>&1 ||
+    { cat "$tmp/$name.log"; fail "lmc build $name"; }
+}
+
+# An encoder-decoder: tiny T5 (4 heads: 2 + 2 at 2 ranks, 1 + 1 + 2 at 3). Cross-attention is
+# cut as self-attention is, the relative-position tables [buckets, heads] by their heads'
+# columns, and rank 0's encoder pass is mirrored. Logits through prefill and decode, and greedy
+# tokens: the same at 2 and 3 ranks, and each the reference's argmax after the tokens before it.
+t5=$src/tests/specs/valid/tiny-t5-small.yaml
+"$lmc" random-weights "$t5" -o "$tmp/t5.safetensors" --seed 1 || fail "T5 weights"
+t5_src=$(seq -s, 0 29 | awk -F, '{for (i = 1; i <= NF; i++) printf "%s%d", (i > 1 ? "," : ""), ($i * 11 + 5) % 59}')
+t5_args=(--weights "$tmp/t5.safetensors" --encoder-tokens "$t5_src")
+"$lmc" run "$t5" "${t5_args[@]}" --tokens 0,5,7,9,11,3,40 --out "$tmp/t5-ref.npy" ||
+  fail "T5: lmc run"
+for n in 2 3; do
+  build_spec "$t5" "t5-tp$n" --tensor-parallel "$n"
+  for flag in "" --decode; do
+    timeout 120 "${mpi[@]}" -np "$n" "$tmp/t5-tp$n" logits "${t5_args[@]}" --tokens 0,5,7,9,11,3,40 \
+      --out "$tmp/t5-$n.npy" $flag --threads 1 2>"$tmp/err" || fail "T5 logits $flag: $n ranks: $(cat "$tmp/err")"
+    close_to "$tmp/t5-ref.npy" "$tmp/t5-$n.npy" "T5 logits ${flag:-(prefill)} at $n ranks"
+  done
+  timeout 120 "${mpi[@]}" -np "$n" "$tmp/t5-tp$n" generate "${t5_args[@]}" --tokens 0,3,9 --ids -n 12 \
+    --temperature 0 --threads 1 >"$tmp/t5-gen-$n.txt" 2>"$tmp/err" || fail "T5 generate: $n ranks: $(cat "$tmp/err")"
+done
+t5_gen=$(cat "$tmp/t5-gen-2.txt")
+t5_all=0,3,9,$(echo $t5_gen | tr ' ' ,)
+"$lmc" run "$t5" "${t5_args[@]}" --tokens "${t5_all%,*}" --out "$tmp/t5-greedy.npy" || fail "T5: lmc run"
+if cmp -s "$tmp/t5-gen-2.txt" "$tmp/t5-gen-3.txt" && /usr/bin/python3 - "$tmp/t5-greedy.npy" $t5_gen <<'PY'
+import sys
+import numpy as np
+logits, gen = np.load(sys.argv[1]), [int(t) for t in sys.argv[2:]]
+assert len(gen) == 12, gen
+sys.exit(0 if list(logits[2:].argmax(axis=1)) == gen else 1)
+PY
+then
+  pass "T5 generate: 2 and 3 ranks print the reference's greedy tokens ($t5_gen)"
+else
+  fail "T5 generate: '$(cat "$tmp/t5-gen-2.txt")' (2 ranks), '$(cat "$tmp/t5-gen-3.txt")' (3)"
+fi
+
+# ALiBi: a head's slope depends on its index among all heads; 5 heads over 3 ranks (1, 2, 2:
+# uneven), each rank reading its heads' slopes. Logits against the reference.
+bloom=$src/tests/specs/valid/tiny_bloom.yaml
+bloom_sets=(--set sizes.d_model=40 --set attention.n_heads=5)
+build_spec "$bloom" bloom-tp3 "${bloom_sets[@]}" --tensor-parallel 3
+"$lmc" random-weights "$bloom" "${bloom_sets[@]}" -o "$tmp/bloom.safetensors" --seed 4 ||
+  fail "BLOOM weights"
+"$lmc" run "$bloom" "${bloom_sets[@]}" --weights "$tmp/bloom.safetensors" --tokens "$tokens" \
+  --out "$tmp/bloom-ref.npy" || fail "BLOOM: lmc run"
+for flag in "" --decode; do
+  timeout 120 "${mpi[@]}" -np 3 "$tmp/bloom-tp3" logits --weights "$tmp/bloom.safetensors" \
+    --tokens "$tokens" --out "$tmp/bloom-3.npy" $flag --threads 1 2>"$tmp/err" ||
+    fail "ALiBi logits $flag: 3 ranks: $(cat "$tmp/err")"
+  close_to "$tmp/bloom-ref.npy" "$tmp/bloom-3.npy" "ALiBi logits ${flag:-(prefill)} at 3 ranks"
+done
 
 # stories260K: llama2.c weights and tokenizer, 4 KV groups over 2 ranks.
 stories=$assets/llama2c-stories260K
