@@ -112,6 +112,11 @@ cl::opt<std::string> run_encoder_tokens(
 cl::opt<std::string> run_encoder_out(
     "encoder-out", cl::desc("Encoder-decoders: also write the encoder's last hidden state (.npy)"),
     cl::sub(run_cmd));
+cl::opt<std::string> run_hidden_out(
+    "hidden-out",
+    cl::desc("Decoders: also write every token's final hidden state, after the final norm, "
+             "before the classifier (.npy, [tokens, d_model])"),
+    cl::sub(run_cmd));
 cl::opt<std::string> run_out("out", cl::desc("Output .npy: logits [tokens, vocab]"), cl::Required,
                              cl::sub(run_cmd));
 cl::opt<std::string> random_out("o", cl::desc("Output .safetensors"), cl::Required,
@@ -267,7 +272,7 @@ int Inspect() {
 int Run() {
   auto graph = CompiledIr();
   return graph ? lmc::RunReference(*graph, run_weights, run_tokens, run_out, run_encoder_tokens,
-                                   run_encoder_out)
+                                   run_encoder_out, run_hidden_out)
                : 1;
 }
 

@@ -66,8 +66,11 @@ rt::ModelDims CheckpointDims(const ir::Graph& g) {
 
 int RunReference(const ir::Graph& graph, const std::string& weights, const std::string& tokens,
                  const std::string& out, const std::string& encoder_tokens,
-                 const std::string& encoder_out) {
+                 const std::string& encoder_out, const std::string& hidden_out) {
   return Report([&] {
+    if (!hidden_out.empty() && graph.hidden < 0) {
+      rt::Fail("--hidden-out: {} has no hidden output (decoder-only models have)", graph.name);
+    }
     std::vector<int> ids = ParseIds(tokens);
     std::vector<int> source_ids;
     if (!encoder_tokens.empty()) source_ids = ParseIds(encoder_tokens);
@@ -77,12 +80,17 @@ int RunReference(const ir::Graph& graph, const std::string& weights, const std::
     // The inputs are read: refuse a bad output path before the (slow) interpreter runs.
     rt::CheckOutputPath(out);
     if (!encoder_out.empty()) rt::CheckOutputPath(encoder_out);
-    std::vector<float> memory;
-    std::vector<float> logits = Interpret(graph, *source, ids, source_ids, &memory);
+    if (!hidden_out.empty()) rt::CheckOutputPath(hidden_out);
+    std::vector<float> memory, hidden;
+    std::vector<float> logits = Interpret(graph, *source, ids, source_ids, &memory, &hidden);
     if (!encoder_out.empty()) {
       if (!graph.HasEncode()) rt::Fail("--encoder-out: {} has no encoder", graph.name);
       rt::WriteNpy(encoder_out, memory.data(),
                    {static_cast<int64_t>(source_ids.size()), DimSize(graph, "d_model")});
+    }
+    if (!hidden_out.empty()) {
+      rt::WriteNpy(hidden_out, hidden.data(),
+                   {static_cast<int64_t>(ids.size()), DimSize(graph, "d_model")});
     }
     // Logits [tokens, vocab] for a decoder, hidden states [tokens, d_model] for an encoder.
     const int64_t width = graph.dims[graph.values[graph.output].dims.back()].size;

@@ -11,11 +11,12 @@
 namespace lmc {
 
 // Interprets `graph` on the checkpoint for the comma-separated `tokens` and
-// writes the logits of every token to `out` (.npy, f32 [tokens, vocab]).
+// writes the logits of every token to `out` (.npy, f32 [tokens, vocab]); with
+// `hidden_out`, a decoder's final hidden states too ([tokens, d_model]).
 // Returns the exit code; errors go to stderr as one line.
 int RunReference(const ir::Graph& graph, const std::string& weights, const std::string& tokens,
                  const std::string& out, const std::string& encoder_tokens,
-                 const std::string& encoder_out);
+                 const std::string& encoder_out, const std::string& hidden_out = "");
 
 // The sizes `graph` was compiled for: what a checkpoint with a config header
 // (llama2.c) is checked against.

@@ -389,6 +389,11 @@ class Emitter : public ForwardEmitter {
     c.Line("// Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk), segment by segment");
     c.Line("// where a sequence's state is read or written (its earlier positions are");
     c.Line("// there), and returns the outputs of rows out_rows[0, rows), [rows, width].");
+    if (g_.hidden >= 0) {
+      c.Line("// With `hidden`, the outputs are the final hidden states, [rows, {}], instead",
+             Width(g_.hidden));
+      c.Line("// of the logits.");
+    }
     CodeWriter body, encode;
     body.Indent();
     encode.Indent();
@@ -412,7 +417,7 @@ class Emitter : public ForwardEmitter {
     c.Line(
         "                     const int* tokens, const int* positions, int n, const int* "
         "out_rows,");
-    c.Line("                     int rows) {{");
+    c.Line("                     int rows{}) {{", g_.hidden >= 0 ? ", bool hidden" : "");
     c.Raw(body.str());
     c.Line("  return {};", Buf(g_.output));
     c.Line("}}");
@@ -555,11 +560,16 @@ class Emitter : public ForwardEmitter {
     c.Line(
         "    weights_, *a, std::span<const Segment>(segments, chunk.segments.size()), "
         "chunk.tokens,");
-    c.Line("    chunk.positions, chunk.n, chunk.out_rows, chunk.rows);");
+    c.Line("    chunk.positions, chunk.n, chunk.out_rows, chunk.rows{});",
+           g_.hidden >= 0 ? ", chunk.hidden" : "");
     const std::string width = Size(g_.values[g_.output].dims.back());
+    std::string row = width;
+    if (g_.hidden >= 0) {
+      c.Line("const size_t width = chunk.hidden ? {} : {};", Width(g_.hidden), width);
+      row = "width";
+    }
     c.Line("for (int i = 0; i < chunk.rows; ++i) {{");
-    c.Line("  std::copy_n(out + static_cast<size_t>(i) * {}, {}, chunk.out_dest[i]);", width,
-           width);
+    c.Line("  std::copy_n(out + static_cast<size_t>(i) * {}, {}, chunk.out_dest[i]);", row, row);
     c.Line("}}");
     if (g_.pooled >= 0) {
       c.Line("std::copy_n((*a).{}, {}, chunk.pooled);", BufferName(g_.pooled), Width(g_.pooled));
@@ -618,6 +628,7 @@ class Emitter : public ForwardEmitter {
     c.Line("    .tokenizer_file = {},", CppStringLiteral(info.tokenizer_file));
     c.Line("    .weights_format = {},", CppStringLiteral(info.weights_format));
     c.Line("    .pooler = {},", g_.pooled >= 0 ? "true" : "false");
+    if (g_.hidden >= 0) c.Line("    .hidden = true,");
     c.Line("    .cls = {},", info.cls);
     c.Line("    .sep = {},", info.sep);
     c.Line("    .build_info = kBuildInfo,");

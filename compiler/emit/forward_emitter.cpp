@@ -122,7 +122,11 @@ bool ForwardEmitter::UsesState(const ir::Block& block, int state) {
 
 void ForwardEmitter::EmitEntry(CodeWriter& c, const ir::Block& body, bool batched) {
   batched_ = batched;
+  hidden_returned_ = false;
   EmitBlock(c, body);
+  if (batched && g_.hidden >= 0 && !hidden_returned_) {
+    throw std::logic_error("internal error: the hidden output is not defined by the entry's body");
+  }
   batched_ = false;
 }
 
@@ -130,6 +134,11 @@ void ForwardEmitter::EmitBlock(CodeWriter& c, const ir::Block& block) {
   for (size_t i = 0; i < block.ops.size(); ++i) {
     if (!batched_ || !PerSegment(block.ops[i])) {
       EmissionOf(block.ops[i].kind).emit(*this, c, block.ops[i]);
+      if (batched_ && block.ops[i].result == g_.hidden && g_.hidden >= 0) {
+        // The declared hidden output, when the caller asks for it instead of the logits.
+        c.Line("if (hidden) return {};", Buf(g_.hidden));
+        hidden_returned_ = true;
+      }
       continue;
     }
     // A run of ops that each run per segment: one loop over the segments.

@@ -26,7 +26,9 @@ class ForwardEmitter {
   const ir::Graph& graph() const { return g_; }
 
   // Emits an entry point's body. `batched`: the main entry, over a batch's
-  // segments (ops with per-sequence state run once per segment).
+  // segments (ops with per-sequence state run once per segment), which returns
+  // the graph's hidden output, when it declares one, as soon as it is computed
+  // if its `hidden` argument asks for it.
   void EmitEntry(CodeWriter& c, const ir::Block& body, bool batched);
   // A `layers` op's body, or an entry's.
   void EmitBlock(CodeWriter& c, const ir::Block& block);
@@ -94,6 +96,8 @@ class ForwardEmitter {
   std::vector<std::pair<std::string, std::vector<int>>> int_tables_;
   bool batched_ = false;  // Emitting the forward pass over a batch's segments.
   bool segment_ = false;  // Inside its loop over segments.
+  // The batched entry's body has returned its hidden output when asked.
+  bool hidden_returned_ = false;
 };
 
 }  // namespace lmc

@@ -16,7 +16,8 @@ namespace lmc {
 namespace interp {
 
 std::vector<float> Interpreter::Run(std::span<const int> tokens, std::span<const int> source,
-                                    std::vector<float>* encoder_output) {
+                                    std::vector<float>* encoder_output,
+                                    std::vector<float>* hidden_output) {
   const size_t capacity = std::max(tokens.size(), source.size());
   for (size_t s = 0; s < g_.states.size(); ++s) {
     int layers = g_.states[s].per_layer ? g_.LayerCount(g_.states[s].encoder) : 1;
@@ -31,6 +32,7 @@ std::vector<float> Interpreter::Run(std::span<const int> tokens, std::span<const
   }
   Start(tokens);
   RunBlock(g_.body, -1);
+  if (hidden_output && g_.hidden >= 0) *hidden_output = values_[g_.hidden].data;
   return values_[g_.output].data;
 }
 
@@ -140,12 +142,13 @@ float Uniform(uint64_t& state) {  // In [-1, 1).
 
 std::vector<float> Interpret(const ir::Graph& graph, rt::TensorSource& weights,
                              std::span<const int> tokens, std::span<const int> source,
-                             std::vector<float>* encoder_output) {
+                             std::vector<float>* encoder_output,
+                             std::vector<float>* hidden_output) {
   if (tokens.empty()) rt::Fail("no tokens to run");
   if (graph.HasEncode() && source.empty()) rt::Fail("an encoder-decoder needs encoder tokens");
   if (!graph.HasEncode() && !source.empty())
     rt::Fail("encoder tokens given to a decoder-only model");
-  return interp::Interpreter(graph, weights).Run(tokens, source, encoder_output);
+  return interp::Interpreter(graph, weights).Run(tokens, source, encoder_output, hidden_output);
 }
 
 void WriteRandomWeights(const ir::Graph& graph, const std::string& path, uint64_t seed) {

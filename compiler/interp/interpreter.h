@@ -15,11 +15,14 @@ namespace lmc {
 // The logits of every token, [tokens.size(), vocab], for `tokens` at positions
 // 0, 1, .... An encoder-decoder first encodes `source` (required for it, and
 // only for it) and, when `encoder_output` is given, returns the encoder's last
-// hidden state there. Throws rt::Error on a missing or misshapen weight or an
+// hidden state there. When `hidden_output` is given and the graph declares a
+// hidden output (a decoder's), every token's final hidden state goes there,
+// [tokens.size(), d_model]. Throws rt::Error on a missing or misshapen weight or an
 // id outside the vocabulary.
 std::vector<float> Interpret(const ir::Graph& graph, rt::TensorSource& weights,
                              std::span<const int> tokens, std::span<const int> source = {},
-                             std::vector<float>* encoder_output = nullptr);
+                             std::vector<float>* encoder_output = nullptr,
+                             std::vector<float>* hidden_output = nullptr);
 
 // Seeded random weights for every tensor the graph reads, written as
 // safetensors under the graph's tensor names: matrices uniform in

@@ -28,7 +28,7 @@ class Interpreter {
 
   // The encode entry over the source tokens, then the main entry over `tokens`.
   std::vector<float> Run(std::span<const int> tokens, std::span<const int> source,
-                         std::vector<float>* encoder_output);
+                         std::vector<float>* encoder_output, std::vector<float>* hidden_output);
 
   // ---- For the ops' semantics ----
   const ir::Graph& graph() const { return g_; }

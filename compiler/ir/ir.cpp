@@ -181,6 +181,7 @@ class Printer {
     PrintBlock(g_.body, 2);
     out_ += fmt::format("    return {}", ValueName(g_.output));
     if (g_.pooled >= 0) out_ += fmt::format(", pooled {}", ValueName(g_.pooled));
+    if (g_.hidden >= 0) out_ += fmt::format(", hidden {}", ValueName(g_.hidden));
     out_ += "\n  }\n}\n";
     return out_;
   }

@@ -3,11 +3,12 @@
 // A Graph is one forward pass over a chunk of T tokens (T <= the chunk bound,
 // counted at run time): `prefill` runs it on a prompt chunk, `decode` on one
 // token, both at explicit positions. Its inputs are the token ids and their
-// positions; its output the logits of the requested rows. Persistent state (the
-// per-layer KV caches) is declared in the graph with its shape; its capacity is
-// a run-time dimension. A `layers` op holds the per-layer Block that runs
-// n_layers times, carrying the residual stream as a block argument (like
-// MLIR's scf.for iter_args). Every value is defined once.
+// positions; its output the logits of the requested rows (or, a decoder's, their
+// final hidden state instead). Persistent state (the per-layer KV caches) is
+// declared in the graph with its shape; its capacity is a run-time dimension. A
+// `layers` op holds the per-layer Block that runs n_layers times, carrying the
+// residual stream as a block argument (like MLIR's scf.for iter_args). Every
+// value is defined once.
 //
 // Each op kind is declared once, in the table in ops.cpp: operands, weights,
 // typed attributes, states, shape rule, in-place rule. The verifier, printer, buffer planner,
@@ -367,6 +368,9 @@ struct Graph {
   int pooled = -1;          // An encoder's pooler output [one, d]; -1 without a pooler.
   EncodeEntry encode;       // Encoder-decoders only: encode.tokens >= 0.
   int tensor_parallel = 1;  // Ranks the module is sharded for (`parallel tensor = N`).
+  // A decoder's final hidden state of the requested rows [R, d] (after the final norm, before
+  // the classifier), which a pass may return instead of `output` (embeddings); -1: none.
+  int hidden = -1;
 
   bool HasEncode() const { return encode.tokens >= 0; }
   int LayerCount(bool encoder) const { return encoder ? n_encoder_layers : n_layers; }

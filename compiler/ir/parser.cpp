@@ -373,9 +373,14 @@ class Parser {
     Expect("{");
     ParseOps(g_.body, "return");
     g_.output = UseValue();
-    if (Accept(",")) {
-      Expect("pooled");
-      g_.pooled = UseValue();
+    while (Accept(",")) {
+      if (g_.pooled < 0 && Accept("pooled")) {
+        g_.pooled = UseValue();
+      } else if (g_.hidden < 0 && Accept("hidden")) {
+        g_.hidden = UseValue();
+      } else {
+        Fail("expected 'pooled' or 'hidden', each at most once");
+      }
     }
     Expect("}");
   }

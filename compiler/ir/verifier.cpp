@@ -79,6 +79,12 @@ class Verifier {
     if (g_.pooled >= 0 && CheckValue(g_.pooled, "pooled output")) {
       Expect(g_.values[g_.pooled].dims.size() == 2, "pooled output must be [one, d]");
     }
+    if (g_.hidden >= 0 && CheckValue(g_.hidden, "hidden output") && ValidValue(g_.output)) {
+      const auto& hidden = g_.values[g_.hidden].dims;
+      const auto& output = g_.values[g_.output].dims;
+      Expect(hidden.size() == 2 && output.size() == 2 && hidden[0] == output[0],
+             "hidden output must be [rows, d], the graph output's rows");
+    }
     return problems_;
   }
 

@@ -127,6 +127,8 @@ class Lowering {
       if (spec_.pooler) g_.pooled = Pooler(out);
       return std::move(g_);
     }
+    // A decoder's embeddings: the state the classifier reads, returned instead of the logits.
+    if (!encoder_decoder) g_.hidden = last;
     if (spec_.embeddings.output_scale != 1.0) {
       last = Emit(g_.body, ir::OpKind::kScale, "x.scaled", {rows_, d_}, {last}, {},
                   {ir::AttrOf(ir::attr::kFactor, spec_.embeddings.output_scale)});

@@ -25,11 +25,13 @@ namespace k = lmc::kernels::HWY_NAMESPACE;
 // Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk), segment by segment
 // where a sequence's state is read or written (its earlier positions are
 // there), and returns the outputs of rows out_rows[0, rows), [rows, width].
+// With `hidden`, the outputs are the final hidden states, [rows, kDModel], instead
+// of the logits.
 constexpr float kRopeInvFreq0[] = {1.0f, 0.8146172f, 0.6636013f, 0.540581f, 0.44036663f, 0.35873023f, 0.29222783f, 0.23805381f, 0.19392276f, 0.15797281f, 0.12868738f, 0.10483095f, 0.0853971f, 0.06956595f, 0.05666962f, 0.04616405f, 0.03760603f, 0.03063452f, 0.024955409f, 0.020329105f, 0.01656044f, 0.01349042f, 0.010989529f, 0.008952259f, 0.007292665f, 0.0059407307f, 0.0048394212f, 0.003942276f, 0.003211446f, 0.0021665706f, 0.0013718937f, 0.00085675146f, 0.000524846f, 0.00031269365f, 0.00017850779f, 9.556212e-05f, 7.7846555e-05f, 6.3415144e-05f, 5.165907e-05f, 4.2082367e-05f, 3.4281024e-05f, 2.792591e-05f, 2.2748929e-05f, 1.853167e-05f, 1.5096218e-05f, 1.2297639e-05f, 1.0017869e-05f, 8.160728e-06f, 6.6478697e-06f, 5.4154693e-06f, 4.4115345e-06f, 3.5937119e-06f, 2.9274997e-06f, 2.3847917e-06f, 1.9426925e-06f, 1.5825508e-06f, 1.2891732e-06f, 1.0501826e-06f, 8.554969e-07f, 6.9690253e-07f, 5.677088e-07f, 4.6246538e-07f, 3.7673226e-07f, 3.068926e-07f};
 
 const float* Forward(const Weights& w, Activations& a, std::span<const Segment> segments,
                      const int* tokens, const int* positions, int n, const int* out_rows,
-                     int rows) {
+                     int rows, bool hidden) {
   k::Embedding(a.x, w.token_embedding, tokens, n, kDModel);
   for (int l = 0; l < kLayers; ++l) {
     const LayerWeights& lw = w.layers[l];
@@ -61,6 +63,7 @@ const float* Forward(const Weights& w, Activations& a, std::span<const Segment> 
                  sizeof(float) * kDModel);
   }
   k::RmsNormRows(a.xb, a.xb, w.final_norm, rows, kDModel, 1e-05f);
+  if (hidden) return a.xb;
   k::Linear(a.logits, w.classifier, a.xb, rows, kVocab, kDModel);
   return a.logits;
 }
@@ -158,9 +161,10 @@ class CompiledModel final : public lmc::rt::Model {
     auto a = activations_.Take();
     const float* out = HWY_DYNAMIC_DISPATCH(Forward)(
         weights_, *a, std::span<const Segment>(segments, chunk.segments.size()), chunk.tokens,
-        chunk.positions, chunk.n, chunk.out_rows, chunk.rows);
+        chunk.positions, chunk.n, chunk.out_rows, chunk.rows, chunk.hidden);
+    const size_t width = chunk.hidden ? kDModel : kVocab;
     for (int i = 0; i < chunk.rows; ++i) {
-      std::copy_n(out + static_cast<size_t>(i) * kVocab, kVocab, chunk.out_dest[i]);
+      std::copy_n(out + static_cast<size_t>(i) * width, width, chunk.out_dest[i]);
     }
   }
 
@@ -229,6 +233,7 @@ const lmc::rt::ModelInfo& Info() {
       .tokenizer_file = "",
       .weights_format = "safetensors",
       .pooler = false,
+      .hidden = true,
       .cls = -1,
       .sep = -1,
       .build_info = kBuildInfo,

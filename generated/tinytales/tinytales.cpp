@@ -25,9 +25,11 @@ namespace k = lmc::kernels::HWY_NAMESPACE;
 // Runs tokens[0, n) at positions[0, n) (1 <= n <= kChunk), segment by segment
 // where a sequence's state is read or written (its earlier positions are
 // there), and returns the outputs of rows out_rows[0, rows), [rows, width].
+// With `hidden`, the outputs are the final hidden states, [rows, kDModel], instead
+// of the logits.
 const float* Forward(const Weights& w, Activations& a, std::span<const Segment> segments,
                      const int* tokens, const int* positions, int n, const int* out_rows,
-                     int rows) {
+                     int rows, bool hidden) {
   k::Embedding(a.x, w.token_embedding, tokens, n, kDModel);
   for (int l = 0; l < kLayers; ++l) {
     const LayerWeights& lw = w.layers[l];
@@ -59,6 +61,7 @@ const float* Forward(const Weights& w, Activations& a, std::span<const Segment> 
                  sizeof(float) * kDModel);
   }
   k::RmsNormRows(a.xb, a.xb, w.final_norm, rows, kDModel, 1e-05f);
+  if (hidden) return a.xb;
   k::Linear(a.logits, w.token_embedding, a.xb, rows, kVocab, kDModel);
   return a.logits;
 }
@@ -155,9 +158,10 @@ class CompiledModel final : public lmc::rt::Model {
     auto a = activations_.Take();
     const float* out = HWY_DYNAMIC_DISPATCH(Forward)(
         weights_, *a, std::span<const Segment>(segments, chunk.segments.size()), chunk.tokens,
-        chunk.positions, chunk.n, chunk.out_rows, chunk.rows);
+        chunk.positions, chunk.n, chunk.out_rows, chunk.rows, chunk.hidden);
+    const size_t width = chunk.hidden ? kDModel : kVocab;
     for (int i = 0; i < chunk.rows; ++i) {
-      std::copy_n(out + static_cast<size_t>(i) * kVocab, kVocab, chunk.out_dest[i]);
+      std::copy_n(out + static_cast<size_t>(i) * width, width, chunk.out_dest[i]);
     }
   }
 
@@ -220,6 +224,7 @@ const lmc::rt::ModelInfo& Info() {
       .tokenizer_file = "",
       .weights_format = "llama2c",
       .pooler = false,
+      .hidden = true,
       .cls = -1,
       .sep = -1,
       .build_info = kBuildInfo,

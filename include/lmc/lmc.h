@@ -57,6 +57,7 @@ typedef struct lmc_info {
   int32_t is_encoder;    /* 1: lmc_embed gives hidden states; no decoding */
   int32_t is_encoder_decoder; /* 1: lmc_encode a source before prefill */
   int32_t has_pooler;
+  int32_t has_hidden; /* 1: a decoder-only model whose lmc_embed gives its final hidden states */
 } lmc_info;
 
 /* Declares a compiled model's entry point; in C++ write extern "C" before it. */
@@ -117,13 +118,16 @@ int lmc_batch_step(lmc_model* model, const lmc_batch_item* items, size_t n_items
                    lmc_error** error);
 
 /* The last step's output: *rows rows of *width floats (either may be NULL): logits
- * (lmc_info.output_width), an encoder's hidden states, or after lmc_encode the
- * encoder's last hidden state (d_model). Valid until the session's next call. */
+ * (lmc_info.output_width), an encoder's hidden states, after lmc_embed hidden states
+ * (d_model), or after lmc_encode the encoder's last hidden state (d_model). Valid until
+ * the session's next call. */
 const float* lmc_logits(const lmc_session* session, size_t* rows, size_t* width);
 
-/* Encoders: runs tokens from position 0 (the session restarts) and keeps every
- * row's hidden state (lmc_logits); `pooled`, when not NULL and the model has a
- * pooler, receives d_model floats. */
+/* Encoders, and decoders with has_hidden: runs tokens from position 0 (the session
+ * restarts) and keeps every row's hidden state (lmc_logits, d_model floats a row): an
+ * encoder's last, a decoder's final one (after the final norm, before the classifier;
+ * the KV cache holds the tokens, as after lmc_prefill). `pooled`, when not NULL and the
+ * model has a pooler, receives d_model floats. */
 int lmc_embed(lmc_session* session, const int32_t* tokens, size_t n_tokens, float* pooled,
               lmc_error** error);
 /* Encoder-decoders: encodes the source the session's decoder attends to, and

@@ -143,7 +143,7 @@ class Session {
     detail::Check(lmc_decode_step(session_.get(), token, &error) == 0, &error);
   }
   // Every row the last step kept (lmc_logits: output_width floats each, or d_model
-  // after Encode).
+  // after Embed or Encode).
   std::span<const float> logits() const {
     size_t rows = 0, width = 0;
     const float* data = lmc_logits(session_.get(), &rows, &width);
@@ -155,7 +155,8 @@ class Session {
     detail::Check(token >= 0, &error);
     return token;
   }
-  // pooled: empty, or d_model floats for a model with a pooler.
+  // Every row's hidden state into logits(): an encoder's last, a decoder's final one
+  // (lmc_embed). pooled: empty, or d_model floats for a model with a pooler.
   void Embed(std::span<const int32_t> tokens, std::span<float> pooled = {}) {
     lmc_error* error = nullptr;
     detail::Check(lmc_embed(session_.get(), tokens.data(), tokens.size(),

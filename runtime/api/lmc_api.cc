@@ -120,7 +120,8 @@ lmc_model* Open(std::unique_ptr<rt::Model> (*create)(), const char* weights_path
                        .decoder_start = info.decoder_start,
                        .is_encoder = info.encoder,
                        .is_encoder_decoder = info.encoder_decoder,
-                       .has_pooler = info.pooler};
+                       .has_pooler = info.pooler,
+                       .has_hidden = info.hidden};
     const bool given = options && options->tokenizer_path && *options->tokenizer_path;
     m->tokenizer_path = given ? options->tokenizer_path : info.tokenizer_path;
     result = m.release();
@@ -253,11 +254,15 @@ int lmc_embed(lmc_session* session, const int32_t* tokens, size_t n_tokens, floa
   return Status("lmc_embed", error, [&] {
     Need(session, "session");
     const lmc::rt::ModelInfo& info = session->model->model->info();
-    if (!info.encoder) Fail("{} is not an encoder (use lmc_prefill)", info.name);
+    if (!info.encoder && !info.hidden) {
+      Fail("{} gives no hidden states: it is {} (use lmc_prefill)", info.name,
+           info.encoder_decoder ? "an encoder-decoder" : "built without a hidden output");
+    }
     if (n_tokens > 0) Need(tokens, "tokens");
     session->session->Rewind(0);
-    lmc::rt::Prefill(*session->model->model, *session->session,
-                     std::span<const int>(tokens, n_tokens), /*all_rows=*/true);
+    const lmc::rt::StepInput input{session->session.get(), std::span<const int>(tokens, n_tokens),
+                                   /*all_rows=*/true, /*hidden=*/!info.encoder};
+    session->model->model->Step(std::span<const lmc::rt::StepInput>(&input, 1));
     if (pooled && info.pooler) {
       std::copy(session->session->pooled().begin(), session->session->pooled().end(), pooled);
     }
@@ -281,6 +286,11 @@ int32_t lmc_sample(lmc_session* session, const lmc_sampling* sampling, lmc_error
     const lmc::rt::ModelInfo& info = session->model->model->info();
     if (info.encoder) Fail("{} is an encoder: it has no logits to sample", info.name);
     if (s.output_rows() == 0) Fail("no logits yet: run lmc_prefill or lmc_decode_step first");
+    if (s.output_width() != info.vocab_size) {
+      Fail(
+          "no logits to sample: the last call kept hidden states; run lmc_prefill or "
+          "lmc_decode_step first");
+    }
     // 0 turns top_p off, as it does top_k: a zero-initialized lmc_sampling is greedy.
     const lmc::rt::SamplerOptions options{.temperature = sampling->temperature,
                                           .top_p = sampling->top_p == 0.0f ? 1.0f : sampling->top_p,

@@ -779,17 +779,20 @@ int Logits(int argc, char** argv) {
 const std::vector<FlagSpec> kEmbedFlags = {
     {"weights", "checkpoint file"},
     {"tokens", "comma-separated token ids"},
-    {"prompt", "text, tokenized and wrapped as [CLS] ... [SEP], instead of --tokens"},
+    {"prompt",
+     "text instead of --tokens: an encoder's wrapped as [CLS] ... [SEP], a decoder's after the "
+     "spec's BOS (as generate)"},
     {"tokenizer", "tokenizer file or folder (default: the spec's tokenizer.file)"},
     {"out", "output .npy file"},
     {"pool",
-     "cls (the first token's state), mean, or pooler (the spec's pooler on the first token): one "
-     "vector instead of all"},
+     "one vector instead of all: an encoder's cls (the first token's state), mean, or pooler "
+     "(the spec's pooler on the first token); a decoder's last (the last token's state) or mean"},
 };
 
 // An encoder's last hidden state, [tokens, d_model], or one vector pooled
 // from it: the first token's (cls) or the mean over tokens. For an
-// encoder-decoder, its encoder's.
+// encoder-decoder, its encoder's. A decoder's final hidden state (after the
+// final norm, before the classifier), or its last token's (last) or mean.
 int Embed(int argc, char** argv) {
   const ModelInfo& info = GetModelInfo();
   struct Options {
@@ -816,7 +819,11 @@ int Embed(int argc, char** argv) {
     } else {
       o.tokens = TokenFlag(args);
     }
-    if (!o.pool.empty() && o.pool != "cls" && o.pool != "mean" && o.pool != "pooler") {
+    const bool decoder = !info.encoder && !info.encoder_decoder;
+    if (decoder && !o.pool.empty() && o.pool != "last" && o.pool != "mean") {
+      Fail("--pool: expected last or mean for a decoder, found '{}'", o.pool);
+    }
+    if (!decoder && !o.pool.empty() && o.pool != "cls" && o.pool != "mean" && o.pool != "pooler") {
       Fail("--pool: expected cls, mean or pooler, found '{}'", o.pool);
     }
     if (o.pool == "pooler" && !info.pooler) {
@@ -824,10 +831,26 @@ int Embed(int argc, char** argv) {
     }
     return o;
   });
-  if (!info.encoder && !info.encoder_decoder) {
-    Fail("embed is for encoders: {} is a decoder (use logits)", info.name);
+  const bool decoder = !info.encoder && !info.encoder_decoder;
+  if (decoder && !info.hidden) {
+    Fail("{} cannot embed: its compiled code gives logits, not hidden states (use logits)",
+         info.name);
   }
-  if (o.prompt) {
+  if (o.prompt && decoder) {
+    // As generate reads a prompt: the spec's BOS, then the text.
+    auto tokenizer = LoadTokenizerFor(ModelTokenizer(), o.tokenizer);
+    if (info.bos >= 0) o.tokens.push_back(info.bos);
+    for (int id : tokenizer->Encode(*o.prompt, EncodeOptions{})) o.tokens.push_back(id);
+    for (int id : o.tokens) {
+      if (id < 0 || id >= info.vocab_size) {
+        Fail("embed --prompt: token id {} from {} is outside the model's vocabulary [0, {})", id,
+             tokenizer->path(), info.vocab_size);
+      }
+    }
+    if (o.tokens.empty()) {
+      throw UsageError("the prompt is empty and the model has no BOS token to start from");
+    }
+  } else if (o.prompt) {
     // BERT's template: [CLS] text [SEP], with the spec's ids, else the
     // tokenizer's own (WordPiece's [CLS] / [SEP] are its bos / eos).
     auto tokenizer = LoadTokenizerFor(ModelTokenizer(), o.tokenizer);
@@ -853,8 +876,8 @@ int Embed(int argc, char** argv) {
     }
   }
   if (static_cast<int>(o.tokens.size()) > info.max_seq_len) {
-    Fail("the input has {} tokens; the encoder takes at most {} (max_seq_len)", o.tokens.size(),
-         info.max_seq_len);
+    Fail("the input has {} tokens; the {} takes at most {} (max_seq_len)", o.tokens.size(),
+         decoder ? "model" : "encoder", info.max_seq_len);
   }
   Loaded m = LoadModel(o.weights, std::max<int>(1, static_cast<int>(o.tokens.size())));
   CheckOutputPath(o.out);  // Now that the inputs are read: before the work, not after.
@@ -877,7 +900,8 @@ int Embed(int argc, char** argv) {
     WriteNpy(o.out, pooled.data(), {d});
     return 0;
   }
-  pooled.assign(states.begin(), states.begin() + d);
+  const int64_t row = o.pool == "last" ? n - 1 : 0;
+  pooled.assign(states.begin() + row * d, states.begin() + (row + 1) * d);
   if (o.pool == "mean") {
     for (int64_t t = 1; t < n; ++t) {
       for (int64_t i = 0; i < d; ++i) pooled[i] += states[t * d + i];
@@ -924,8 +948,8 @@ std::vector<CommandHelp> Commands() {
                       "Writes the logits at every position of --tokens to a [tokens, vocab] .npy.",
                       threaded(WithEncoderFlags(kLogitsFlags, /*prompt=*/false))});
   commands.push_back({"embed", "",
-                      "Writes an encoder's last hidden states, [tokens, d_model], or one pooled "
-                      "vector, to a .npy.",
+                      "Writes the hidden states, [tokens, d_model] (an encoder's last, a "
+                      "decoder's final), or one pooled vector, to a .npy.",
                       threaded(kEmbedFlags)});
   commands.push_back({"bench", "",
                       "Measures prefill and decode speed beside this machine's read bandwidth "

@@ -40,6 +40,7 @@ struct ModelInfo {
   const char* tokenizer_file;   // The spec's tokenizer.file as written; may be empty.
   const char* weights_format;   // The spec's weights.format.
   bool pooler = false;          // An encoder with a pooler: Session::pooled() after a step.
+  bool hidden = false;          // A decoder-only model: StepInput::hidden is its hidden state.
   int cls = -1;                 // BERT-style encoders: the spec's tokenizer.cls; -1 when not given.
   int sep = -1;                 // The spec's tokenizer.sep; -1 when not given.
   const char* build_info = "";  // Compiler, flags, lmc version (lmc build).
@@ -61,7 +62,7 @@ class Session {
   // Forgets positions [position, position()); fails outside [0, position()].
   void Rewind(int position);
   // The last step's output, output_rows() rows of output_width() floats: the model's
-  // output_width, or after Encode d_model.
+  // output_width, or d_model after Encode or a step asking for hidden states.
   const float* output() const { return output_.data(); }
   int output_rows() const { return output_rows_; }
   int output_width() const { return output_width_; }
@@ -85,12 +86,15 @@ class Session {
   std::vector<float> pooled_;
 };
 
-// A session's share of a batched step: its next tokens, and whether to keep the
-// output of every one of them (else of the last only).
+// A session's share of a batched step: its next tokens, whether to keep the
+// output of every one of them (else of the last only), and whether that output is
+// the final hidden state (after the final norm, before the classifier: d_model
+// floats a row) instead of the logits (models with ModelInfo::hidden).
 struct StepInput {
   Session* session;
   std::span<const int> tokens;
   bool all_rows = false;
+  bool hidden = false;
 };
 
 // One forward pass over at most `chunk` tokens from several sessions, as the
@@ -112,6 +116,8 @@ struct Chunk {
   float* const* out_dest;
   int rows;
   float* pooled;  // Encoders with a pooler (one segment per chunk): d_model floats.
+  // The rows' final hidden states (d_model floats) instead of their logits.
+  bool hidden = false;
 };
 
 // A compiled model: weights mapped once, read-only, shared by every session.

@@ -61,14 +61,17 @@ void Model::Step(std::span<const StepInput> inputs) {
            mi.chunk, n, s.position_);
     }
     if (mi.encoder_decoder && !s.encoded_) Fail("{}decoding before a source was encoded", item);
+    if (in.hidden && !mi.hidden) {
+      Fail("{}{} has no hidden-state output to ask for (a decoder-only model has)", item, mi.name);
+    }
   }
 
-  const size_t width = static_cast<size_t>(mi.output_width);
   const int chunk = mi.chunk;
   std::vector<ChunkSegment> segments;
   std::vector<int> tokens, positions, out_rows;
   std::vector<float*> out_dest;
   float* pooled = nullptr;
+  bool hidden = false;  // What the pass being packed outputs: one kind per pass.
   auto run = [&] {
     if (tokens.empty()) return;
     ForwardChunk(Chunk{.segments = segments,
@@ -78,7 +81,8 @@ void Model::Step(std::span<const StepInput> inputs) {
                        .out_rows = out_rows.data(),
                        .out_dest = out_dest.data(),
                        .rows = static_cast<int>(out_rows.size()),
-                       .pooled = pooled});
+                       .pooled = pooled,
+                       .hidden = hidden});
     segments.clear();
     tokens.clear();
     positions.clear();
@@ -88,8 +92,13 @@ void Model::Step(std::span<const StepInput> inputs) {
   for (const StepInput& in : inputs) {
     Session& s = *in.session;
     const int n = static_cast<int>(in.tokens.size());
+    if (in.hidden != hidden) {
+      run();
+      hidden = in.hidden;
+    }
+    const size_t width = static_cast<size_t>(in.hidden ? mi.d_model : mi.output_width);
     s.output_rows_ = in.all_rows ? n : 1;
-    s.output_width_ = mi.output_width;
+    s.output_width_ = static_cast<int>(width);
     s.output_.resize(static_cast<size_t>(s.output_rows_) * width);
     if (mi.encoder) {  // Bidirectional: a sequence is one pass of its own.
       run();

@@ -85,24 +85,28 @@ std::optional<Pooling> ParsePooling(std::string_view name) {
   if (name == "cls") return Pooling::kCls;
   if (name == "mean") return Pooling::kMean;
   if (name == "pooler") return Pooling::kPooler;
+  if (name == "last") return Pooling::kLast;
   return std::nullopt;
 }
 
-Embedder::Embedder(lmc::Model& model, Pooling pooling, int32_t cls, int32_t sep)
+Embedder::Embedder(lmc::Model& model, Pooling pooling, int32_t cls, int32_t sep, int capacity)
     : model_(model),
       pooling_(pooling),
       cls_(cls),
       sep_(sep),
       dimensions_(model.info().d_model),
-      max_tokens_(model.info().max_seq_len),
-      pooler_(model.info().has_pooler != 0),
-      session_(model.NewSession(model.info().max_seq_len)) {}
+      max_tokens_(capacity),
+      decoder_(model.info().is_encoder == 0),
+      session_(model.NewSession(capacity)) {}
 
 std::vector<int32_t> Embedder::Tokens(const std::string& text) const {
-  std::vector<int32_t> ids{cls_};
-  const std::vector<int32_t> body = model_.Tokenize(text, LMC_PARSE_SPECIAL);
+  std::vector<int32_t> ids;
+  if (cls_ >= 0) ids.push_back(cls_);
+  // A decoder's text as a completion's prompt (no special tokens read); an encoder's as embed
+  // --prompt reads it.
+  const std::vector<int32_t> body = model_.Tokenize(text, decoder_ ? 0u : LMC_PARSE_SPECIAL);
   ids.insert(ids.end(), body.begin(), body.end());
-  ids.push_back(sep_);
+  if (!decoder_) ids.push_back(sep_);
   return ids;
 }
 
@@ -116,7 +120,8 @@ std::vector<float> Embedder::Embed(std::span<const int32_t> tokens) {
   }
   session_.Embed(tokens);
   std::span<const float> states = session_.logits();
-  std::copy_n(states.begin(), d, out.begin());
+  const size_t row = pooling_ == Pooling::kLast ? tokens.size() - 1 : 0;
+  std::copy_n(states.begin() + static_cast<ptrdiff_t>(row * d), d, out.begin());
   if (pooling_ == Pooling::kMean) {  // As `embed --pool mean` adds and divides.
     for (size_t t = 1; t < tokens.size(); ++t) {
       for (size_t i = 0; i < d; ++i) out[i] += states[t * d + i];
@@ -172,8 +177,8 @@ std::string Embeddings(std::string_view body, Embedder* embedder, const ModelLim
   }
   if (!embedder) {
     throw ApiError(400,
-                   fmt::format("{} is a decoder: its compiled code gives logits, not hidden "
-                               "states, so it cannot embed; serve an encoder (BERT) for "
+                   fmt::format("{} cannot embed: an encoder-decoder's compiled code gives "
+                               "logits, not hidden states; serve an encoder or a decoder for "
                                "/v1/embeddings",
                                limits.name),
                    "model", "model_cannot_embed");
@@ -215,8 +220,9 @@ std::string Embeddings(std::string_view body, Embedder* embedder, const ModelLim
     if (tokens.back().empty()) Bad(param, fmt::format("'{}' has no tokens", param));
     if (static_cast<int>(tokens.back().size()) > embedder->max_tokens()) {
       throw ApiError(400,
-                     fmt::format("'{}' has {} tokens; the encoder takes at most {} (max_seq_len)",
-                                 param, tokens.back().size(), embedder->max_tokens()),
+                     fmt::format("'{}' has {} tokens; {} embeds at most {} ({})", param,
+                                 tokens.back().size(), limits.name, embedder->max_tokens(),
+                                 embedder->decoder() ? "--ctx" : "max_seq_len"),
                      param, "context_length_exceeded");
     }
   }

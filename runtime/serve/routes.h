@@ -5,7 +5,7 @@
 //   GET  /v1/models            the one model served (and /v1/models/NAME)
 //   POST /v1/completions       a prompt's continuation
 //   POST /v1/chat/completions  a reply to messages, rendered with the model's chat template
-//   POST /v1/embeddings        encoders: one pooled hidden state per input (embeddings.h)
+//   POST /v1/embeddings        one pooled hidden state per input (embeddings.h)
 //   GET  /                     a chat page for a browser (chat_page.h)
 //   POST /tokenize             {"content": text} -> {"tokens": [ids]}
 //   POST /detokenize           {"tokens": [ids]} -> {"content": text}

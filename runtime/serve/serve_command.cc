@@ -44,8 +44,9 @@ const std::vector<rt::FlagSpec> kServeFlags = {
     {"prefix-cache",
      "on (default): a prompt reuses the KV cache of a free slot's equal prefix; off"},
     {"pooling",
-     "encoders: how /v1/embeddings pools the last hidden state: mean (default), cls (the first "
-     "token's) or pooler (the spec's pooler)"},
+     "how /v1/embeddings pools the hidden states: an encoder's mean (default), cls (the first "
+     "token's) or pooler (the spec's pooler); a decoder's last (default: the last token's) or "
+     "mean"},
 };
 
 namespace {
@@ -57,7 +58,7 @@ struct ServeOptions {
   HttpOptions http;
   SchedulerOptions scheduler;
   double shutdown_timeout = 5;
-  Pooling pooling = Pooling::kMean;
+  Pooling pooling = Pooling::kMean;  // An encoder's default; a decoder's is last.
 };
 
 std::string ReadKey(const std::string& path) {
@@ -103,16 +104,20 @@ ServeOptions ReadFlags(int argc, char** argv) {
   o.http.max_connections = o.scheduler.slots + o.scheduler.max_queue + 16;
   o.shutdown_timeout = args.Float("shutdown-timeout", 5.0f, 0.0f, 3600.0f);
   if (args.Has("api-key-file")) o.api_key = ReadKey(args.Required("api-key-file"));
+  if (!info.encoder) o.pooling = Pooling::kLast;
   if (args.Has("pooling")) {
     const std::string pooling = args.Required("pooling");
-    if (!info.encoder) {
-      rt::Fail(
-          "--pooling is for encoders; {} is a decoder (its compiled code gives logits, not "
-          "hidden states, so it cannot embed)",
-          info.name);
+    if (!info.encoder && !info.hidden) {
+      rt::Fail("--pooling: {} cannot embed (its compiled code gives logits, not hidden states)",
+               info.name);
     }
     const std::optional<Pooling> parsed = ParsePooling(pooling);
-    if (!parsed) rt::Fail("--pooling: expected mean, cls or pooler, found '{}'", pooling);
+    if (info.encoder && (!parsed || *parsed == Pooling::kLast)) {
+      rt::Fail("--pooling: expected mean, cls or pooler for an encoder, found '{}'", pooling);
+    }
+    if (!info.encoder && (!parsed || (*parsed != Pooling::kLast && *parsed != Pooling::kMean))) {
+      rt::Fail("--pooling: expected last or mean for a decoder, found '{}'", pooling);
+    }
     if (*parsed == Pooling::kPooler && !info.pooler) {
       rt::Fail("--pooling pooler: {} has no pooler (its spec does not set `pooler: true`)",
                info.name);
@@ -169,11 +174,14 @@ int RunServe(int argc, char** argv, const rt::TokenizerSource& tokenizer_source)
   const auto tokenizer = rt::LoadTokenizerFor(tokenizer_source, o.tokenizer);
   const int tokenizer_eos = tokenizer->eos();
   // Encoders embed (/v1/embeddings), texts wrapped as `embed --prompt` wraps them: the spec's
-  // [CLS] / [SEP] ids, else the tokenizer's own (WordPiece's are its bos / eos).
+  // [CLS] / [SEP] ids, else the tokenizer's own (WordPiece's are its bos / eos). Decoders
+  // embed texts as completions' prompts: the spec's BOS, then the text.
   std::optional<Embedder> embedder;
   if (info.encoder) {
     embedder.emplace(model, o.pooling, info.cls >= 0 ? info.cls : tokenizer->bos(),
-                     info.sep >= 0 ? info.sep : tokenizer_eos);
+                     info.sep >= 0 ? info.sep : tokenizer_eos, info.max_seq_len);
+  } else if (info.hidden) {
+    embedder.emplace(model, o.pooling, info.bos, -1, o.scheduler.context);
   }
 
   ServerContext context;

@@ -2,9 +2,12 @@
 // program (a decoder with real weights, a q4_0 decoder, an encoder-decoder, an encoder):
 // every output of a batched step, mixed prefill and decode, on 1 or 2 threads, and from
 // 8 sessions stepped on 2 threads at once, is bit-identical to the session's run alone;
-// every misuse is a returned error and changes no session.
+// every misuse is a returned error and changes no session. A decoder's lmc_embed (its final
+// hidden states) over two forward passes gives every row of one pass alone, and leaves the
+// KV cache as lmc_prefill does.
 //
 // usage: sessions_test STORIES260K.bin Q4.safetensors T5.safetensors BERT.safetensors
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -206,6 +209,48 @@ void ExpectError(int rc, lmc_error** error, const char* needle, const std::strin
   *error = nullptr;
 }
 
+// lmc_embed on a decoder: d_model floats a row, every row; over 150 tokens (two forward
+// passes) the first 100 rows equal those of the first 100 tokens alone, bit for bit (a row
+// does not depend on later tokens, nor on the other rows of its pass); the KV cache holds the
+// tokens, so a next token's logits equal those after lmc_prefill of the same tokens; the
+// session's output is not logits to sample. An encoder-decoder has no hidden output.
+void CheckDecoderEmbed(const Model& m, const Model& encdec) {
+  lmc_error* error = nullptr;
+  const int vocab = m.info->vocab_size;
+  const size_t d = static_cast<size_t>(m.info->d_model);
+  Check(m.info->has_hidden == 1 && encdec.info->has_hidden == 0,
+        std::string(m.name) + " has a hidden output, " + encdec.name + " has none");
+  const std::vector<int32_t> ids = Ids(150, 4, vocab);
+  lmc_session* s = lmc_session_new(m.model, m.info->max_seq_len, &error);
+  Must(lmc_embed(s, ids.data(), 100, nullptr, &error), &error, "lmc_embed");
+  const Rows head = Logits(s);
+  Must(lmc_embed(s, ids.data(), ids.size(), nullptr, &error), &error, "lmc_embed");
+  size_t rows = 0, width = 0;
+  lmc_logits(s, &rows, &width);
+  const Rows all = Logits(s);
+  Check(rows == ids.size() && width == d && head.size() == 100 * d,
+        std::string(m.name) + ": lmc_embed keeps every row, d_model floats each");
+  Check(std::equal(head.begin(), head.end(), all.begin()),
+        std::string(m.name) + ": embedded rows do not depend on later tokens (bit for bit)");
+  lmc_sampling greedy{0.0f, 1.0f, 0, 1};
+  ExpectError(lmc_sample(s, &greedy, &error) < 0 ? -1 : 0, &error, "kept hidden states",
+              "sampling after lmc_embed");
+  const int32_t next = 7;
+  Must(lmc_prefill(s, &next, 1, 0, &error), &error, "lmc_prefill");
+  const Rows after_embed = Logits(s);
+  lmc_session* p = lmc_session_new(m.model, m.info->max_seq_len, &error);
+  Must(lmc_prefill(p, ids.data(), ids.size(), 0, &error), &error, "lmc_prefill");
+  Must(lmc_prefill(p, &next, 1, 0, &error), &error, "lmc_prefill");
+  Check(after_embed == Logits(p),
+        std::string(m.name) + ": a token after lmc_embed has the logits it has after lmc_prefill");
+  lmc_session* e = lmc_session_new(encdec.model, 8, &error);
+  ExpectError(lmc_embed(e, ids.data(), 3, nullptr, &error), &error, "an encoder-decoder",
+              std::string("lmc_embed on ") + encdec.name);
+  lmc_session_free(e);
+  lmc_session_free(p);
+  lmc_session_free(s);
+}
+
 void CheckErrors(const Model& a, const Model& b) {
   lmc_error* error = nullptr;
   lmc_session* s = lmc_session_new(a.model, 8, &error);
@@ -289,6 +334,7 @@ int main(int argc, char** argv) {
   CheckDecoder(q4);
   CheckDecoder(t5);
   CheckEncoder(bert);
+  CheckDecoderEmbed(stories, t5);
   CheckErrors(stories, q4);
   CheckConcurrent(stories, q4);
 

@@ -3,8 +3,10 @@
 # binary from a tiny spec in tests/specs/valid/ with --set, writes seeded
 # random weights, and the binary's logits through the prefill path (chunks of
 # kChunk tokens) and the decode path (one token at a time) must match the
-# reference interpreter's (`lmc run`) to 1e-5 relative. Encoder-decoder
-# variants (named encdec-*) first encode a 100-id source.
+# reference interpreter's (`lmc run`) to 1e-5 relative; a decoder-only
+# variant's final hidden states (`embed`, every row) too, against the
+# interpreter's (`lmc run --hidden-out`). Encoder-decoder variants (named
+# encdec-*) first encode a 100-id source.
 # Quantized variants (named q8_0*, q4_0*) to 2e-2: their matmuls quantize the
 # activations to int8 (x / d rounded), and an activation within f32 rounding
 # of a .5 boundary (the two programs' other ops differ in their last bits) can
@@ -72,28 +74,45 @@ for i in "${!variants[@]}"; do
     fail "$name: lmc build"; cat "$tmp/build.log"; continue
   fi
   "$lmc" random-weights "$spec" "${args[@]}" -o "$weights" --seed 7 || { fail "$name: weights"; continue; }
+  paths=(prefill decode) hidden=()
+  [[ $name == encdec-* ]] || { paths+=(hidden); hidden=(--hidden-out "$tmp/ref-hidden.npy"); }
   "$lmc" run "$spec" "${args[@]}" --weights "$weights" "${encoder[@]}" --tokens "$tokens" \
-    --out "$tmp/ref.npy" ||
+    --out "$tmp/ref.npy" "${hidden[@]}" ||
     { fail "$name: lmc run"; continue; }
   "$bin" logits --weights "$weights" "${encoder[@]}" --tokens "$tokens" --out "$tmp/prefill.npy" ||
     { fail "$name: prefill"; continue; }
   "$bin" logits --weights "$weights" "${encoder[@]}" --tokens "$tokens" --out "$tmp/decode.npy" \
     --decode ||
     { fail "$name: decode"; continue; }
+  if [ ${#hidden[@]} -gt 0 ]; then
+    "$bin" embed --weights "$weights" --tokens "$tokens" --out "$tmp/hidden.npy" ||
+      { fail "$name: embed"; continue; }
+  fi
   tol=1e-5
   [[ $name == q8_0* || $name == q4_0* ]] && tol=2e-2
-  for path in prefill decode; do
-    if report=$(/usr/bin/python3 - "$tmp/ref.npy" "$tmp/$path.npy" "$tol" <<'PY'
+  # One line per path: "ok: NAME PATH: relative error E" or "FAIL: ...".
+  report=$(/usr/bin/python3 - "$tmp" "$name" "$tol" "${paths[@]}" <<'PY'
 import sys
 import numpy as np
-ref, got = np.load(sys.argv[1]), np.load(sys.argv[2])
-tol = float(sys.argv[3])
-assert ref.shape == got.shape == (150, ref.shape[1]), (ref.shape, got.shape)
-err = float(np.abs(ref - got).max() / max(1.0, float(np.abs(ref).max())))
-print(f"relative error {err:.2e}")
-sys.exit(0 if err <= tol and np.isfinite(got).all() else 1)
+work, name, tol, paths = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
+for path in paths:
+    ref = np.load(f"{work}/ref-hidden.npy" if path == "hidden" else f"{work}/ref.npy")
+    got = np.load(f"{work}/{path}.npy")
+    if ref.shape != got.shape or ref.shape[0] != 150:
+        print(f"FAIL: {name} {path}: shapes {ref.shape} and {got.shape}")
+        continue
+    err = float(np.abs(ref - got).max() / max(1.0, float(np.abs(ref).max())))
+    ok = err <= tol and np.isfinite(got).all()
+    print(f"{'ok' if ok else 'FAIL'}: {name} {path}: relative error {err:.2e}")
 PY
-    ); then pass "$name $path: $report"; else fail "$name $path: $report"; fi
+  )
+  for path in "${paths[@]}"; do
+    line=$(grep -E "^(ok|FAIL): $name $path: " <<<"$report")
+    case $line in
+      ok:*) pass "${line#ok: }" ;;
+      FAIL:*) fail "${line#FAIL: }" ;;
+      *) fail "$name $path: no result ($report)" ;;
+    esac
   done
 done
 [ -z "${only//,/}" ] || fail "no variant named ${only//,/ }"

@@ -6,7 +6,9 @@
 # tests/specs/valid/tiny_llama_hf.yaml must give those logits within 1e-4
 # through the prefill and the decode path, and the same greedy ids; also with
 # the weights stored as bf16 (converted to f32 at load). And `perplexity` over the
-# prompt's ids equals PyTorch's sliding-window perplexity within 1e-4.
+# prompt's ids equals PyTorch's sliding-window perplexity within 1e-4; `embed` gives
+# PyTorch's final hidden state (LlamaModel's output) within 1e-4, every row, the last
+# (--pool last) and the mean (--pool mean).
 # usage: pytorch_llama_test.sh LMC SOURCE_DIR CACHE_DIR
 source "$(dirname "$0")/lib.sh"
 lmc=$1 src=$2 cache=$3
@@ -35,6 +37,30 @@ for dtype in F32 BF16; do
       fail "$dtype $path: $report"
     fi
   done
+  for pool in all last mean; do
+    flag=(); [ "$pool" = all ] || flag=(--pool "$pool")
+    "$tmp/tiny" embed --weights "$ref/model.safetensors" --tokens "$prompt" \
+      --out "$tmp/embed-$pool.npy" "${flag[@]}" || fail "$dtype embed --pool $pool"
+  done
+  if report=$(/usr/bin/python3 - "$ref/hidden.npy" "$tmp" <<'PY'
+import sys
+import numpy as np
+ref = np.load(sys.argv[1])
+want = {"all": ref, "last": ref[-1], "mean": ref.astype(np.float64).mean(0)}
+errs = []
+for pool, w in want.items():
+    got = np.load(f"{sys.argv[2]}/embed-{pool}.npy")
+    assert got.shape == w.shape, (pool, got.shape, w.shape)
+    err = float(np.abs(got - w).max())
+    assert err <= 1e-4 and np.isfinite(got).all(), f"--pool {pool}: max abs error {err:.2e}"
+    errs.append(f"{pool} {err:.2e}")
+print(f"max abs error {', '.join(errs)} (values up to {float(np.abs(ref).max()):.2f})")
+PY
+  ); then
+    pass "$dtype embed (final hidden state) vs PyTorch: $report"
+  else
+    fail "$dtype embed: $report"
+  fi
   want=$(cat "$ref/greedy_ids.txt")
   got=$("$tmp/tiny" generate --weights "$ref/model.safetensors" --tokens "$prompt" --ids -n 16 \
     --temperature 0 2>/dev/null)

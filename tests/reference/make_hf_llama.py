@@ -15,6 +15,8 @@ Writes into OUT:
   config.json        HF LlamaConfig fields
   prompt_ids.txt     the prompt ids, space-separated
   logits.npy         float32 [T, vocab]: one full-sequence forward of the prompt
+  hidden.npy         float32 [T, d_model]: its final hidden state (LlamaModel's output,
+                     after the final norm, before lm_head), what embeddings pool
   greedy_ids.txt     the N ids greedy decoding appends to the prompt, each step a
                      forward over the whole growing sequence (no KV cache)
   perplexity.json    with --perplexity CTX,STRIDE: the prompt's sliding-window perplexity
@@ -334,6 +336,7 @@ def main():
     model = model.to(compute).eval()
     with torch.no_grad():
         logits = model(torch.tensor([prompt]))[0]  # [T, vocab]
+        hidden = model.model(torch.tensor([prompt]))[0]  # [T, d_model]
         ids = list(prompt)
         min_gap = math.inf
         for _ in range(a.steps):
@@ -371,6 +374,7 @@ def main():
         json.dump(cfg, f, indent=2)
         f.write("\n")
     np.save(os.path.join(a.out, "logits.npy"), logits.numpy().astype("<f4"))
+    np.save(os.path.join(a.out, "hidden.npy"), hidden.numpy().astype("<f4"))
     with open(os.path.join(a.out, "prompt_ids.txt"), "w") as f:
         f.write(" ".join(map(str, prompt)) + "\n")
     with open(os.path.join(a.out, "greedy_ids.txt"), "w") as f:

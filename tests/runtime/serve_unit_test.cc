@@ -223,6 +223,7 @@ TEST_CASE("Embeddings: base64 as RFC 4648, a decoder's request refused") {
   CHECK(status(R"({"input": "x", "model": "other"})") == "404 model");
   CHECK(status("{") == "400 ");
   CHECK(ParsePooling("mean") == Pooling::kMean);
+  CHECK(ParsePooling("last") == Pooling::kLast);
   CHECK(ParsePooling("max") == std::nullopt);
 }
 

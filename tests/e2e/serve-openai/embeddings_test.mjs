@@ -1,7 +1,9 @@
-// The official openai client's embeddings.create against `MODEL serve` on an encoder (run by
-// tests/e2e/serve_embeddings_test.sh). EXPECTED.json: {"model", "mean": {text: vector},
-// "cls": {...}, "pooler": {...}, "ids": {"101,7592,102": mean vector}, "tokens": {text: n}},
-// each vector the model binary's `embed --pool P` output.
+// The official openai client's embeddings.create against `MODEL serve` on an encoder and a
+// decoder (run by tests/e2e/serve_embeddings_test.sh). EXPECTED.json: {"model", "mean": {text:
+// vector}, "cls": {...}, "pooler": {...}, "ids": {"101,7592,102": mean vector}, "tokens": {text:
+// n}, "decoder": {"model", "d_model", "urls": {"last": URL, "mean": URL}, "last": {text: vector},
+// "mean": {...}, "ids": {"1,2,3": last vector}, "tokens": {text: n}}}, each vector the model
+// binary's `embed --pool P` output.
 // usage: node embeddings_test.mjs MEAN_URL CLS_URL POOLER_URL EXPECTED.json
 // Prints "ok: ..." / "FAIL: ..." lines; exits 1 on any failure.
 import fs from "node:fs";
@@ -77,4 +79,40 @@ await refused({ model, input: "word ".repeat(100) }, 400, "input");
 await refused({ model, input: "x", encoding_format: "int8" }, 400, "encoding_format");
 await refused({ model, input: "x", dimensions: 8 }, 400, "dimensions");
 await refused({ model: "text-embedding-3-small", input: "x" }, 404, "model");
+
+// A decoder: the final hidden state, pooled by --pooling last (the default) or mean.
+const dec = expected.decoder;
+const decTexts = Object.keys(dec.last);
+for (const pooling of ["last", "mean"]) {
+  const url = dec.urls[pooling];
+  const many = await client(url).embeddings.create({ model: dec.model, input: decTexts,
+                                                     encoding_format: "float" });
+  const lengths = many.data.map((item) => item.embedding.length);
+  check(lengths.every((n) => n === dec.d_model),
+        `a decoder's vectors have d_model (${dec.d_model}) floats`, JSON.stringify(lengths));
+  const diffs = decTexts.map((t, i) => many.data[i].index === i
+    ? diff(many.data[i].embedding, dec[pooling][t]) : Infinity);
+  check(Math.max(...diffs) <= 1e-6,
+        `a decoder, ${decTexts.length} texts, --pooling ${pooling}: each equals embed --prompt ` +
+        `--pool ${pooling} (max diff ${Math.max(...diffs)})`);
+  const total = decTexts.reduce((sum, t) => sum + dec.tokens[t], 0);
+  check(many.usage.prompt_tokens === total,
+        `a decoder's usage counts BOS and the text's tokens (${total})`, JSON.stringify(many.usage));
+}
+// The client's default (base64) and token ids.
+const decOne = await client(dec.urls.last).embeddings.create({ model: dec.model,
+                                                               input: decTexts[0] });
+d = diff(decOne.data[0].embedding, dec.last[decTexts[0]]);
+check(d <= 1e-6, `a decoder, one text (base64) equals embed --pool last (max diff ${d})`);
+for (const [ids, vector] of Object.entries(dec.ids)) {
+  const asIds = await client(dec.urls.last).embeddings.create({
+    model: dec.model, input: ids.split(",").map(Number) });
+  d = diff(asIds.data[0].embedding, vector);
+  check(d <= 1e-6, `a decoder, token ids [${ids}] equal embed --tokens --pool last (max diff ${d})`);
+}
+await refused({ model: dec.model, input: [] }, 400, "input", dec.urls.last);
+await refused({ model: dec.model, input: [[1, 2], 7] }, 400, "input[1]", dec.urls.mean);
+await refused({ model: dec.model, input: "x", dimensions: dec.d_model + 1 }, 400, "dimensions",
+              dec.urls.last);
+await refused({ model: dec.model, input: "Once ".repeat(600) }, 400, "input", dec.urls.last);
 process.exit(failed ? 1 : 0);
