@@ -96,8 +96,11 @@ int32_t lmc_session_position(const lmc_session* session);
 /* Forgets every position from `position` on (0 restarts the sequence). */
 int lmc_session_rewind(lmc_session* session, int32_t position, lmc_error** error);
 
-/* Steps. LMC_ALL_ROWS keeps the output of every token, not only the last. */
+/* Steps. LMC_ALL_ROWS keeps the output of every token, not only the last. LMC_HIDDEN
+ * (a model with has_hidden) keeps the final hidden state, d_model floats a row, instead of
+ * the logits. */
 #define LMC_ALL_ROWS 1u
+#define LMC_HIDDEN 2u
 /* Runs tokens at the session's next positions. */
 int lmc_prefill(lmc_session* session, const int32_t* tokens, size_t n_tokens, unsigned flags,
                 lmc_error** error);

@@ -222,7 +222,7 @@ int lmc_batch_step(lmc_model* model, const lmc_batch_item* items, size_t n_items
       if (item.session->model != model) Fail("item {}: the session is another model's", i);
       if (item.n_tokens > 0) Need(item.tokens, "tokens");
       inputs[i] = {item.session->session.get(), std::span<const int>(item.tokens, item.n_tokens),
-                   (item.flags & LMC_ALL_ROWS) != 0};
+                   (item.flags & LMC_ALL_ROWS) != 0, (item.flags & LMC_HIDDEN) != 0};
     }
     model->model->Step(inputs);
   });

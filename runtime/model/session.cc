@@ -46,6 +46,9 @@ void Model::Step(std::span<const StepInput> inputs) {
     if (in.session == nullptr) Fail("{}no session", item);
     const Session& s = *in.session;
     if (s.model_ != this) Fail("{}the session belongs to another model", item);
+    if (in.hidden && !mi.hidden) {
+      Fail("{}{} has no hidden-state output to ask for (a decoder-only model has)", item, mi.name);
+    }
     for (size_t j = 0; j < i; ++j) {
       if (inputs[j].session == in.session) Fail("{}the session is also batch item {}", item, j);
     }
@@ -61,9 +64,6 @@ void Model::Step(std::span<const StepInput> inputs) {
            mi.chunk, n, s.position_);
     }
     if (mi.encoder_decoder && !s.encoded_) Fail("{}decoding before a source was encoded", item);
-    if (in.hidden && !mi.hidden) {
-      Fail("{}{} has no hidden-state output to ask for (a decoder-only model has)", item, mi.name);
-    }
   }
 
   const int chunk = mi.chunk;

@@ -243,9 +243,34 @@ void CheckDecoderEmbed(const Model& m, const Model& encdec) {
   Must(lmc_prefill(p, &next, 1, 0, &error), &error, "lmc_prefill");
   Check(after_embed == Logits(p),
         std::string(m.name) + ": a token after lmc_embed has the logits it has after lmc_prefill");
+  // LMC_HIDDEN in a batch beside logits (passes of one kind each): every item as alone.
+  const std::vector<int32_t> a = Ids(40, 5, vocab), b = Ids(30, 6, vocab), c = Ids(9, 7, vocab);
+  lmc_session* sa = lmc_session_new(m.model, 64, &error);
+  lmc_session* sb = lmc_session_new(m.model, 64, &error);
+  lmc_session* sc = lmc_session_new(m.model, 64, &error);
+  lmc_batch_item items[3] = {{sa, a.data(), a.size(), LMC_ALL_ROWS | LMC_HIDDEN},
+                             {sb, b.data(), b.size(), LMC_ALL_ROWS},
+                             {sc, c.data(), c.size(), LMC_HIDDEN}};
+  Must(lmc_batch_step(m.model, items, 3, &error), &error, "lmc_batch_step");
+  const Rows got_a = Logits(sa), got_b = Logits(sb), got_c = Logits(sc);
+  Must(lmc_embed(sa, a.data(), a.size(), nullptr, &error), &error, "lmc_embed");
+  Must(lmc_session_rewind(sb, 0, &error), &error, "lmc_session_rewind");
+  Must(lmc_prefill(sb, b.data(), b.size(), LMC_ALL_ROWS, &error), &error, "lmc_prefill");
+  Must(lmc_embed(sc, c.data(), c.size(), nullptr, &error), &error, "lmc_embed");
+  const Rows c_all = Logits(sc);
+  Check(
+      got_a == Logits(sa) && got_b == Logits(sb) && got_c.size() == d &&
+          std::equal(got_c.begin(), got_c.end(), c_all.end() - static_cast<ptrdiff_t>(d)),
+      std::string(m.name) + ": LMC_HIDDEN items beside logits in one batch equal their runs alone");
+  lmc_session_free(sa);
+  lmc_session_free(sb);
+  lmc_session_free(sc);
   lmc_session* e = lmc_session_new(encdec.model, 8, &error);
   ExpectError(lmc_embed(e, ids.data(), 3, nullptr, &error), &error, "an encoder-decoder",
               std::string("lmc_embed on ") + encdec.name);
+  const int32_t first = encdec.info->decoder_start;
+  ExpectError(lmc_prefill(e, &first, 1, LMC_HIDDEN, &error), &error, "no hidden-state output",
+              std::string("LMC_HIDDEN on ") + encdec.name);
   lmc_session_free(e);
   lmc_session_free(p);
   lmc_session_free(s);
