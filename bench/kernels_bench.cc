@@ -48,24 +48,11 @@ void DecodeAttention(float* out, const float* q, const TC* k_cache, const TC* v_
                      int heads, int kv_heads, int head_dim) {
   const int position = keys - 1;
   kernels::HWY_NAMESPACE::AttentionRows(out, q, k_cache, v_cache, &position, 1, heads, kv_heads,
-                                        head_dim, 0.125f, true, nullptr, nullptr, nullptr);
+                                        head_dim, keys, 0.125f, true, nullptr, nullptr, nullptr);
 }
 void AttentionF32(float* out, const float* q, const float* k, const float* v, int keys, int heads,
                   int kv_heads, int head_dim) {
   DecodeAttention(out, q, k, v, keys, heads, kv_heads, head_dim);
-}
-// The same over a head-major cache ([kv_head][position][head_dim]): each group's rows contiguous.
-void AttentionF32HeadMajor(float* out, const float* q, const float* k, const float* v, int keys,
-                           int heads, int kv_heads, int head_dim) {
-  thread_local std::vector<float> scores;
-  const int group = heads / kv_heads;
-  scores.resize(static_cast<size_t>(4) * keys);
-  for (int h = 0; h < kv_heads; ++h) {
-    const size_t offset = static_cast<size_t>(h) * keys * head_dim;
-    const size_t row = static_cast<size_t>(h) * group * head_dim;
-    kernels::HWY_NAMESPACE::Attention(out + row, q + row, k + offset, v + offset, keys, group, 1,
-                                      head_dim, head_dim, 0.125f, scores.data());
-  }
 }
 void AttentionBf16(float* out, const float* q, const hwy::bfloat16_t* k, const hwy::bfloat16_t* v,
                    int keys, int heads, int kv_heads, int head_dim) {
@@ -138,7 +125,6 @@ HWY_EXPORT(Linear);
 HWY_EXPORT(GatedLinear);
 HWY_EXPORT(BlockLinear);
 HWY_EXPORT(AttentionF32);
-HWY_EXPORT(AttentionF32HeadMajor);
 HWY_EXPORT(AttentionBf16);
 HWY_EXPORT(AttentionF16);
 HWY_EXPORT(FmaChains);
@@ -367,8 +353,6 @@ CallTimes TimeCalls(const std::function<void()>& fn, int reps) {
 // One decode step's attention (one thread) at TinyLlama-1.1B's shape: 32 query heads in 4 KV
 // groups of head_dim 64, over each cache type, cycling through 22 layers' caches (from memory,
 // as in a model's step). ms_token is the 22 layers' time, beside the 26 ms of a 38 tok/s step.
-// f32-hm is the f32 case over a head-major cache, the layout the models do not use (yet): what
-// reading each group's rows contiguously would gain.
 void AttentionCases(int reps) {
   constexpr int kHeads = 32, kKvHeads = 4, kHeadDim = 64, kLayers = 22;
   constexpr size_t kKvWidth = size_t{kKvHeads} * kHeadDim;
@@ -405,7 +389,6 @@ void AttentionCases(int reps) {
     }
   };
   run("f32", static_cast<float*>(nullptr), HWY_DYNAMIC_DISPATCH(AttentionF32));
-  run("f32-hm", static_cast<float*>(nullptr), HWY_DYNAMIC_DISPATCH(AttentionF32HeadMajor));
   run("bf16", static_cast<hwy::bfloat16_t*>(nullptr), HWY_DYNAMIC_DISPATCH(AttentionBf16));
   run("f16", static_cast<hwy::float16_t*>(nullptr), HWY_DYNAMIC_DISPATCH(AttentionF16));
 }

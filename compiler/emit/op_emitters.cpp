@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace lmc {
@@ -85,10 +86,33 @@ void EmitRope(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
   }
 }
 
+// The attention op that reads `state`, in `block` or the blocks inside it; nullptr if none.
+const ir::Op* ReaderOf(const ir::Block& block, int state) {
+  for (const ir::Op& op : block.ops) {
+    if ((op.kind == ir::OpKind::kAttention || op.kind == ir::OpKind::kCrossAttention) &&
+        std::find(op.states.begin(), op.states.end(), state) != op.states.end()) {
+      return &op;
+    }
+    if (op.body) {
+      if (const ir::Op* reader = ReaderOf(*op.body, state)) return reader;
+    }
+  }
+  return nullptr;
+}
+
+// A K/V cache's rows (its capacity): the caches are head-major (rows-inl.h's KvStore).
+std::string CacheRows(const ForwardEmitter& e, const ir::Op& op) {
+  return e.StateRows(e.graph().states[op.states[0]].dims[0], "s.");
+}
+
 void EmitKvStore(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
-  c.Line("k::KvStore({}, {}, {}, {}, {}, {}, {});", e.StateExpr(op.states[0]),
+  // Head-major caches are laid out by the head_dim of the attention that reads them.
+  const ir::Op* reader = ReaderOf(e.graph().body, op.states[0]);
+  if (reader == nullptr) reader = ReaderOf(e.graph().encode.body, op.states[0]);
+  if (reader == nullptr) throw std::logic_error("internal error: a K/V cache nothing attends to");
+  c.Line("k::KvStore({}, {}, {}, {}, {}, {}, {}, {}, {});", e.StateExpr(op.states[0]),
          e.StateExpr(op.states[1]), In(e, op, 0), In(e, op, 1), e.Positions(), e.Tokens(),
-         e.Width(op.operands[0]));
+         e.Width(op.operands[0]), DimOf(e, *reader, ir::attr::kHeadDim), CacheRows(e, op));
 }
 
 void EmitAttention(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
@@ -118,20 +142,21 @@ void EmitAttention(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
            static_cast<int>(op.Get(ir::attr::kMaxDistance)), DimOf(e, op, ir::attr::kHeads));
     relative = fmt::format("&{}", name);
   }
-  c.Line("k::AttentionRows({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});", Out(e, op),
-         In(e, op, 0), e.StateExpr(op.states[0]), e.StateExpr(op.states[1]), e.Positions(),
-         e.Tokens(), DimOf(e, op, ir::attr::kHeads), DimOf(e, op, ir::attr::kKvHeads),
-         DimOf(e, op, ir::attr::kHeadDim), F(op, ir::attr::kScale),
+  c.Line("k::AttentionRows({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});",
+         Out(e, op), In(e, op, 0), e.StateExpr(op.states[0]), e.StateExpr(op.states[1]),
+         e.Positions(), e.Tokens(), DimOf(e, op, ir::attr::kHeads),
+         DimOf(e, op, ir::attr::kKvHeads), DimOf(e, op, ir::attr::kHeadDim), CacheRows(e, op),
+         F(op, ir::attr::kScale),
          op.Get(ir::attr::kMask) == ir::AttentionMask::kCausal ? "/*causal=*/true"
                                                                : "/*causal=*/false",
          slopes, relative, cope);
 }
 
 void EmitCrossAttention(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
-  c.Line("k::CrossAttentionRows({}, {}, {}, {}, {}, s.source_len, {}, {}, {}, {});", Out(e, op),
+  c.Line("k::CrossAttentionRows({}, {}, {}, {}, {}, s.source_len, {}, {}, {}, {}, {});", Out(e, op),
          In(e, op, 0), e.StateExpr(op.states[0]), e.StateExpr(op.states[1]), e.Tokens(),
          DimOf(e, op, ir::attr::kHeads), DimOf(e, op, ir::attr::kKvHeads),
-         DimOf(e, op, ir::attr::kHeadDim), F(op, ir::attr::kScale));
+         DimOf(e, op, ir::attr::kHeadDim), CacheRows(e, op), F(op, ir::attr::kScale));
 }
 
 void EmitSwiGlu(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {

@@ -45,8 +45,8 @@ const float* Forward(const Weights& w, Activations& a, std::span<const Segment> 
       State& s = *seg.state;
       float* k_cache = s.k_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
       float* v_cache = s.v_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
-      k::KvStore(k_cache, v_cache, a.k + seg.first * kKvDim, a.v + seg.first * kKvDim, positions + seg.first, seg.n, kKvDim);
-      k::AttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, k_cache, v_cache, positions + seg.first, seg.n, kHeads, kKvHeads, kHeadDim, 0.088388346f, /*causal=*/true, nullptr, nullptr, nullptr);
+      k::KvStore(k_cache, v_cache, a.k + seg.first * kKvDim, a.v + seg.first * kKvDim, positions + seg.first, seg.n, kKvDim, kHeadDim, s.capacity);
+      k::AttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, k_cache, v_cache, positions + seg.first, seg.n, kHeads, kKvHeads, kHeadDim, s.capacity, 0.088388346f, /*causal=*/true, nullptr, nullptr, nullptr);
     }
     k::Linear(a.xb, lw.wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);

@@ -42,9 +42,9 @@ const float* Encode(const Weights& w, State& s, Activations& a, const int* token
     k::Linear(a.q, lw.enc_wq, a.xb, n, kQDim, kDModel);
     k::Linear(a.k, lw.enc_wk, a.xb, n, kKvDim, kDModel);
     k::Linear(a.v, lw.enc_wv, a.xb, n, kKvDim, kDModel);
-    k::KvStore(enc_k_cache, enc_v_cache, a.k, a.v, positions, n, kKvDim);
+    k::KvStore(enc_k_cache, enc_v_cache, a.k, a.v, positions, n, kKvDim, kHeadDim, kChunk);
     const lmc::kernels::RelativeBias att_bias{w.enc_relative_bias, kT5Buckets1, 128, kHeads};
-    k::AttentionRows(a.att, a.q, enc_k_cache, enc_v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 1.0f, /*causal=*/false, nullptr, &att_bias, nullptr);
+    k::AttentionRows(a.att, a.q, enc_k_cache, enc_v_cache, positions, n, kHeads, kKvHeads, kHeadDim, kChunk, 1.0f, /*causal=*/false, nullptr, &att_bias, nullptr);
     k::Linear(a.xb, lw.enc_wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);
     k::RmsNormRows(a.xb, a.x, lw.enc_ffn_norm, n, kDModel, 1e-06f);
@@ -60,7 +60,7 @@ const float* Encode(const Weights& w, State& s, Activations& a, const int* token
     float* cross_v = s.cross_v.get() + static_cast<size_t>(l) * kChunk * kKvDim;
     k::Linear(a.k, lw.cross_wk, a.x, n, kKvDim, kDModel);
     k::Linear(a.v, lw.cross_wv, a.x, n, kKvDim, kDModel);
-    k::KvStore(cross_k, cross_v, a.k, a.v, positions, n, kKvDim);
+    k::KvStore(cross_k, cross_v, a.k, a.v, positions, n, kKvDim, kHeadDim, kChunk);
   }
   return a.x;
 }
@@ -79,9 +79,9 @@ const float* Forward(const Weights& w, Activations& a, std::span<const Segment> 
       State& s = *seg.state;
       float* k_cache = s.k_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
       float* v_cache = s.v_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
-      k::KvStore(k_cache, v_cache, a.k + seg.first * kKvDim, a.v + seg.first * kKvDim, positions + seg.first, seg.n, kKvDim);
+      k::KvStore(k_cache, v_cache, a.k + seg.first * kKvDim, a.v + seg.first * kKvDim, positions + seg.first, seg.n, kKvDim, kHeadDim, s.capacity);
       const lmc::kernels::RelativeBias att_bias{w.relative_bias, kT5Buckets0, 128, kHeads};
-      k::AttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, k_cache, v_cache, positions + seg.first, seg.n, kHeads, kKvHeads, kHeadDim, 1.0f, /*causal=*/true, nullptr, &att_bias, nullptr);
+      k::AttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, k_cache, v_cache, positions + seg.first, seg.n, kHeads, kKvHeads, kHeadDim, s.capacity, 1.0f, /*causal=*/true, nullptr, &att_bias, nullptr);
     }
     k::Linear(a.xb, lw.wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);
@@ -91,7 +91,7 @@ const float* Forward(const Weights& w, Activations& a, std::span<const Segment> 
       State& s = *seg.state;
       float* cross_k = s.cross_k.get() + static_cast<size_t>(l) * kChunk * kKvDim;
       float* cross_v = s.cross_v.get() + static_cast<size_t>(l) * kChunk * kKvDim;
-      k::CrossAttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, cross_k, cross_v, seg.n, s.source_len, kHeads, kKvHeads, kHeadDim, 1.0f);
+      k::CrossAttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, cross_k, cross_v, seg.n, s.source_len, kHeads, kKvHeads, kHeadDim, kChunk, 1.0f);
     }
     k::Linear(a.xb, lw.cross_wo, a.att, n, kDModel, kQDim);
     k::AddRows(a.x, a.xb, n, kDModel);

@@ -43,8 +43,8 @@ const float* Encode(const Weights& w, State& s, Activations& a, const int* token
     k::AddBiasRows(a.k, lw.enc_wk_bias, n, kKvDim);
     k::Linear(a.v, lw.enc_wv, a.x, n, kKvDim, kDModel);
     k::AddBiasRows(a.v, lw.enc_wv_bias, n, kKvDim);
-    k::KvStore(enc_k_cache, enc_v_cache, a.k, a.v, positions, n, kKvDim);
-    k::AttentionRows(a.att, a.q, enc_k_cache, enc_v_cache, positions, n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/false, nullptr, nullptr, nullptr);
+    k::KvStore(enc_k_cache, enc_v_cache, a.k, a.v, positions, n, kKvDim, kHeadDim, kChunk);
+    k::AttentionRows(a.att, a.q, enc_k_cache, enc_v_cache, positions, n, kHeads, kKvHeads, kHeadDim, kChunk, 0.125f, /*causal=*/false, nullptr, nullptr, nullptr);
     k::Linear(a.att_out, lw.enc_wo, a.att, n, kDModel, kQDim);
     k::AddBiasRows(a.att_out, lw.enc_wo_bias, n, kDModel);
     k::AddRows(a.x, a.att_out, n, kDModel);
@@ -66,7 +66,7 @@ const float* Encode(const Weights& w, State& s, Activations& a, const int* token
     k::AddBiasRows(a.k, lw.cross_wk_bias, n, kKvDim);
     k::Linear(a.v, lw.cross_wv, a.x, n, kKvDim, kDModel);
     k::AddBiasRows(a.v, lw.cross_wv_bias, n, kKvDim);
-    k::KvStore(cross_k, cross_v, a.k, a.v, positions, n, kKvDim);
+    k::KvStore(cross_k, cross_v, a.k, a.v, positions, n, kKvDim, kHeadDim, kChunk);
   }
   return a.x;
 }
@@ -89,8 +89,8 @@ const float* Forward(const Weights& w, Activations& a, std::span<const Segment> 
       State& s = *seg.state;
       float* k_cache = s.k_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
       float* v_cache = s.v_cache.get() + static_cast<size_t>(l) * s.capacity * kKvDim;
-      k::KvStore(k_cache, v_cache, a.k + seg.first * kKvDim, a.v + seg.first * kKvDim, positions + seg.first, seg.n, kKvDim);
-      k::AttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, k_cache, v_cache, positions + seg.first, seg.n, kHeads, kKvHeads, kHeadDim, 0.125f, /*causal=*/true, nullptr, nullptr, nullptr);
+      k::KvStore(k_cache, v_cache, a.k + seg.first * kKvDim, a.v + seg.first * kKvDim, positions + seg.first, seg.n, kKvDim, kHeadDim, s.capacity);
+      k::AttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, k_cache, v_cache, positions + seg.first, seg.n, kHeads, kKvHeads, kHeadDim, s.capacity, 0.125f, /*causal=*/true, nullptr, nullptr, nullptr);
     }
     k::Linear(a.att_out, lw.wo, a.att, n, kDModel, kQDim);
     k::AddBiasRows(a.att_out, lw.wo_bias, n, kDModel);
@@ -102,7 +102,7 @@ const float* Forward(const Weights& w, Activations& a, std::span<const Segment> 
       State& s = *seg.state;
       float* cross_k = s.cross_k.get() + static_cast<size_t>(l) * kChunk * kKvDim;
       float* cross_v = s.cross_v.get() + static_cast<size_t>(l) * kChunk * kKvDim;
-      k::CrossAttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, cross_k, cross_v, seg.n, s.source_len, kHeads, kKvHeads, kHeadDim, 0.125f);
+      k::CrossAttentionRows(a.att + seg.first * kQDim, a.q + seg.first * kQDim, cross_k, cross_v, seg.n, s.source_len, kHeads, kKvHeads, kHeadDim, kChunk, 0.125f);
     }
     k::Linear(a.att_out, lw.cross_wo, a.att, n, kDModel, kQDim);
     k::AddBiasRows(a.att_out, lw.cross_wo_bias, n, kDModel);

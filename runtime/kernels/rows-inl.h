@@ -209,22 +209,33 @@ inline void SwiGluRows(float* out, const float* gate, const float* up, int n, in
 
 inline void AddRows(float* x, const float* y, int n, int width) { AddInPlace(x, y, n * width); }
 
-// Cache row positions[t] = k[t], v[t]; positions already checked against the capacity. A
-// 16-bit cache rounds (cache_types.h), as the reference interpreter does.
+// The caches are head-major: cached row p of KV head h is at (h * capacity + p) * head_dim, so
+// that a GQA group reads its keys and values contiguously (1.2-1.3x faster attention at depth
+// than rows of every head, Zen 3; kernels_bench --attention).
+inline size_t CacheOffset(int kv_head, int position, int head_dim, int capacity) {
+  return (static_cast<size_t>(kv_head) * capacity + static_cast<size_t>(position)) * head_dim;
+}
+
+// Cache row positions[t] = k[t], v[t] (width = kv_heads * head_dim floats); positions already
+// checked against the capacity. A 16-bit cache rounds (cache_types.h), as the reference
+// interpreter does.
 template <typename TC>
 inline void KvStore(TC* HWY_RESTRICT k_cache, TC* HWY_RESTRICT v_cache, const float* HWY_RESTRICT k,
-                    const float* HWY_RESTRICT v, const int* positions, int n, int width) {
+                    const float* HWY_RESTRICT v, const int* positions, int n, int width,
+                    int head_dim, int capacity) {
+  const int kv_heads = width / head_dim;
   for (int t = 0; t < n; ++t) {
-    const size_t row = static_cast<size_t>(positions[t]) * width;
-    const float* k_row = k + static_cast<size_t>(t) * width;
-    const float* v_row = v + static_cast<size_t>(t) * width;
-    if constexpr (std::is_same_v<TC, float>) {
-      std::copy_n(k_row, width, k_cache + row);
-      std::copy_n(v_row, width, v_cache + row);
-    } else {
-      for (int i = 0; i < width; ++i) {
-        k_cache[row + i] = ToCache(k_row[i], k_cache);
-        v_cache[row + i] = ToCache(v_row[i], v_cache);
+    for (int h = 0; h < kv_heads; ++h) {
+      const size_t at = CacheOffset(h, positions[t], head_dim, capacity);
+      const size_t from = static_cast<size_t>(t) * width + static_cast<size_t>(h) * head_dim;
+      if constexpr (std::is_same_v<TC, float>) {
+        std::copy_n(k + from, head_dim, k_cache + at);
+        std::copy_n(v + from, head_dim, v_cache + at);
+      } else {
+        for (int i = 0; i < head_dim; ++i) {
+          k_cache[at + i] = ToCache(k[from + i], k_cache);
+          v_cache[at + i] = ToCache(v[from + i], v_cache);
+        }
       }
     }
   }
@@ -240,9 +251,9 @@ template <typename Visible, typename TC>
 inline void AttendRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                        const TC* HWY_RESTRICT k_cache, const TC* HWY_RESTRICT v_cache,
                        const int* positions, int n, const Visible& visible, int heads, int kv_heads,
-                       int head_dim, float scale, const float* HWY_RESTRICT slopes,
+                       int head_dim, int capacity, float scale, const float* HWY_RESTRICT slopes,
                        const RelativeBias* relative, const CopeBias* cope) {
-  const int group = heads / kv_heads, width = heads * head_dim, kv_width = kv_heads * head_dim;
+  const int group = heads / kv_heads, width = heads * head_dim;
   size_t work = 0;  // Multiply-adds: q.k and the weighted sum of v, per visible row.
   for (int t = 0; t < n; ++t) work += 2 * static_cast<size_t>(visible(t)) * width;
   auto task = [&](size_t i) {
@@ -256,8 +267,8 @@ inline void AttendRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                                     relative->max_distance, relative->heads};
     }
     const size_t row = static_cast<size_t>(t) * width + static_cast<size_t>(first) * head_dim;
-    const size_t kv = static_cast<size_t>(kv_head) * head_dim;
-    Attention(out + row, q + row, k_cache + kv, v_cache + kv, keys, group, 1, head_dim, kv_width,
+    const size_t kv = CacheOffset(kv_head, 0, head_dim, capacity);
+    Attention(out + row, q + row, k_cache + kv, v_cache + kv, keys, group, 1, head_dim, head_dim,
               scale, scores.data(), slopes ? slopes + first : nullptr, positions ? positions[t] : 0,
               group_relative ? &*group_relative : nullptr, cope);
   };
@@ -277,12 +288,12 @@ template <typename TC>
 inline void AttentionRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                           const TC* HWY_RESTRICT k_cache, const TC* HWY_RESTRICT v_cache,
                           const int* positions, int n, int heads, int kv_heads, int head_dim,
-                          float scale, bool causal, const float* HWY_RESTRICT slopes,
+                          int capacity, float scale, bool causal, const float* HWY_RESTRICT slopes,
                           const RelativeBias* relative, const CopeBias* cope) {
   const int visible_all = 1 + *std::max_element(positions, positions + n);
   auto visible = [&](int t) { return causal ? positions[t] + 1 : visible_all; };
-  AttendRows(out, q, k_cache, v_cache, positions, n, visible, heads, kv_heads, head_dim, scale,
-             slopes, relative, cope);
+  AttendRows(out, q, k_cache, v_cache, positions, n, visible, heads, kv_heads, head_dim, capacity,
+             scale, slopes, relative, cope);
 }
 
 // Each query row attends to all `source_len` rows of the encoder's K/V.
@@ -290,10 +301,10 @@ template <typename TC>
 inline void CrossAttentionRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                                const TC* HWY_RESTRICT k_cache, const TC* HWY_RESTRICT v_cache,
                                int n, int source_len, int heads, int kv_heads, int head_dim,
-                               float scale) {
+                               int capacity, float scale) {
   auto visible = [&](int) { return source_len; };
-  AttendRows(out, q, k_cache, v_cache, nullptr, n, visible, heads, kv_heads, head_dim, scale,
-             nullptr, nullptr, nullptr);
+  AttendRows(out, q, k_cache, v_cache, nullptr, n, visible, heads, kv_heads, head_dim, capacity,
+             scale, nullptr, nullptr, nullptr);
 }
 
 // Each of n rows in place: the sampler's probabilities over the vocabulary.

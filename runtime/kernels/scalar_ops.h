@@ -403,27 +403,46 @@ inline void SwiGluRows(float* out, const float* gate, const float* up, int n, in
 
 inline void AddRows(float* x, const float* y, int n, int width) { AddInPlace(x, y, n * width); }
 
-// Cache row positions[t] = k[t], v[t].
+// Cache row positions[t] = k[t], v[t], head-major as rows-inl.h's: row p of KV head h at
+// (h * capacity + p) * head_dim.
 inline void KvStore(float* k_cache, float* v_cache, const float* k, const float* v,
-                    const int* positions, int n, int width) {
+                    const int* positions, int n, int width, int head_dim, int capacity) {
   for (int t = 0; t < n; ++t) {
-    const size_t row = static_cast<size_t>(positions[t]) * width;
-    std::copy_n(k + static_cast<size_t>(t) * width, width, k_cache + row);
-    std::copy_n(v + static_cast<size_t>(t) * width, width, v_cache + row);
+    for (int h = 0; h < width / head_dim; ++h) {
+      const size_t at = (static_cast<size_t>(h) * capacity + positions[t]) * head_dim;
+      const size_t from = static_cast<size_t>(t) * width + static_cast<size_t>(h) * head_dim;
+      std::copy_n(k + from, head_dim, k_cache + at);
+      std::copy_n(v + from, head_dim, v_cache + at);
+    }
   }
 }
 
+// The first `rows` rows of a head-major cache as rows of kv_heads * head_dim floats.
+inline std::vector<float> CacheRows(const float* cache, int rows, int kv_heads, int head_dim,
+                                    int capacity) {
+  std::vector<float> out(static_cast<size_t>(rows) * kv_heads * head_dim);
+  for (int p = 0; p < rows; ++p) {
+    for (int h = 0; h < kv_heads; ++h) {
+      std::copy_n(cache + (static_cast<size_t>(h) * capacity + p) * head_dim, head_dim,
+                  out.data() + (static_cast<size_t>(p) * kv_heads + h) * head_dim);
+    }
+  }
+  return out;
+}
+
 // Query row t attends to cache rows [0, positions[t]] when causal, else to rows
-// [0, 1 + the largest position of the chunk]; the caches hold kv_heads * head_dim floats a row.
+// [0, 1 + the largest position of the chunk].
 inline void AttentionRows(float* out, const float* q, const float* k_cache, const float* v_cache,
                           const int* positions, int n, int heads, int kv_heads, int head_dim,
-                          float scale, bool causal, const float* slopes,
+                          int capacity, float scale, bool causal, const float* slopes,
                           const RelativeBias* relative, const CopeBias* cope) {
   const int visible_all = 1 + *std::max_element(positions, positions + n);
   const size_t width = static_cast<size_t>(heads) * head_dim;
+  const std::vector<float> keys = CacheRows(k_cache, visible_all, kv_heads, head_dim, capacity);
+  const std::vector<float> values = CacheRows(v_cache, visible_all, kv_heads, head_dim, capacity);
   std::vector<float> scores(visible_all);
   for (int t = 0; t < n; ++t) {
-    Attention(out + t * width, q + t * width, k_cache, v_cache,
+    Attention(out + t * width, q + t * width, keys.data(), values.data(),
               causal ? positions[t] + 1 : visible_all, heads, kv_heads, head_dim,
               kv_heads * head_dim, scale, scores.data(), slopes, positions[t], relative, cope);
   }
@@ -432,12 +451,14 @@ inline void AttentionRows(float* out, const float* q, const float* k_cache, cons
 // Each query row attends to all `source_len` rows of the encoder's K/V.
 inline void CrossAttentionRows(float* out, const float* q, const float* k_cache,
                                const float* v_cache, int n, int source_len, int heads, int kv_heads,
-                               int head_dim, float scale) {
+                               int head_dim, int capacity, float scale) {
   const size_t width = static_cast<size_t>(heads) * head_dim;
+  const std::vector<float> keys = CacheRows(k_cache, source_len, kv_heads, head_dim, capacity);
+  const std::vector<float> values = CacheRows(v_cache, source_len, kv_heads, head_dim, capacity);
   std::vector<float> scores(source_len);
   for (int t = 0; t < n; ++t) {
-    Attention(out + t * width, q + t * width, k_cache, v_cache, source_len, heads, kv_heads,
-              head_dim, kv_heads * head_dim, scale, scores.data());
+    Attention(out + t * width, q + t * width, keys.data(), values.data(), source_len, heads,
+              kv_heads, head_dim, kv_heads * head_dim, scale, scores.data());
   }
 }
 

@@ -111,38 +111,42 @@ void SwiGluRows(float* out, const float* gate, const float* up, int n, int width
 }
 void AddRows(float* x, const float* y, int n, int width) { k::AddRows(x, y, n, width); }
 void KvStore(float* k_cache, float* v_cache, const float* key, const float* value,
-             const int* positions, int n, int width) {
-  k::KvStore(k_cache, v_cache, key, value, positions, n, width);
+             const int* positions, int n, int width, int head_dim, int capacity) {
+  k::KvStore(k_cache, v_cache, key, value, positions, n, width, head_dim, capacity);
 }
 void AttentionRows(float* out, const float* q, const float* k_cache, const float* v_cache,
-                   const int* positions, int n, int heads, int kv_heads, int head_dim, float scale,
-                   bool causal, const float* slopes, const RelativeBias* relative,
+                   const int* positions, int n, int heads, int kv_heads, int head_dim, int capacity,
+                   float scale, bool causal, const float* slopes, const RelativeBias* relative,
                    const CopeBias* cope) {
-  k::AttentionRows(out, q, k_cache, v_cache, positions, n, heads, kv_heads, head_dim, scale, causal,
-                   slopes, relative, cope);
+  k::AttentionRows(out, q, k_cache, v_cache, positions, n, heads, kv_heads, head_dim, capacity,
+                   scale, causal, slopes, relative, cope);
 }
 void CrossAttentionRows(float* out, const float* q, const float* k_cache, const float* v_cache,
-                        int n, int source_len, int heads, int kv_heads, int head_dim, float scale) {
-  k::CrossAttentionRows(out, q, k_cache, v_cache, n, source_len, heads, kv_heads, head_dim, scale);
+                        int n, int source_len, int heads, int kv_heads, int head_dim, int capacity,
+                        float scale) {
+  k::CrossAttentionRows(out, q, k_cache, v_cache, n, source_len, heads, kv_heads, head_dim,
+                        capacity, scale);
 }
 // 16-bit KV caches (attention.kv_cache).
 template <typename TC>
 void KvStoreAndAttend(TC* k_cache, TC* v_cache, float* out, const float* q, const float* key,
                       const float* value, const int* positions, int n, int heads, int kv_heads,
-                      int head_dim) {
-  k::KvStore(k_cache, v_cache, key, value, positions, n, kv_heads * head_dim);
-  k::AttentionRows(out, q, k_cache, v_cache, positions, n, heads, kv_heads, head_dim, 0.35f, true,
-                   nullptr, nullptr, nullptr);
+                      int head_dim, int capacity) {
+  k::KvStore(k_cache, v_cache, key, value, positions, n, kv_heads * head_dim, head_dim, capacity);
+  k::AttentionRows(out, q, k_cache, v_cache, positions, n, heads, kv_heads, head_dim, capacity,
+                   0.35f, true, nullptr, nullptr, nullptr);
 }
 void KvStoreAndAttendBF16(BF16* k_cache, BF16* v_cache, float* out, const float* q,
                           const float* key, const float* value, const int* positions, int n,
-                          int heads, int kv_heads, int head_dim) {
-  KvStoreAndAttend(k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim);
+                          int heads, int kv_heads, int head_dim, int capacity) {
+  KvStoreAndAttend(k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim,
+                   capacity);
 }
 void KvStoreAndAttendF16(hwy::float16_t* k_cache, hwy::float16_t* v_cache, float* out,
                          const float* q, const float* key, const float* value, const int* positions,
-                         int n, int heads, int kv_heads, int head_dim) {
-  KvStoreAndAttend(k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim);
+                         int n, int heads, int kv_heads, int head_dim, int capacity) {
+  KvStoreAndAttend(k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim,
+                   capacity);
 }
 void SoftmaxRows(float* x, int n, int width) { k::SoftmaxRows(x, n, width); }
 void ArgmaxRows(int* out, const float* x, int n, int width) { k::ArgmaxRows(out, x, n, width); }
@@ -354,21 +358,23 @@ void AddRows(float* x, const float* y, int n, int width) {
   HWY_DYNAMIC_DISPATCH(AddRows)(x, y, n, width);
 }
 void KvStore(float* k_cache, float* v_cache, const float* key, const float* value,
-             const int* positions, int n, int width) {
-  HWY_DYNAMIC_DISPATCH(KvStore)(k_cache, v_cache, key, value, positions, n, width);
+             const int* positions, int n, int width, int head_dim, int capacity) {
+  HWY_DYNAMIC_DISPATCH(KvStore)
+  (k_cache, v_cache, key, value, positions, n, width, head_dim, capacity);
 }
 void AttentionRows(float* out, const float* q, const float* k_cache, const float* v_cache,
-                   const int* positions, int n, int heads, int kv_heads, int head_dim, float scale,
-                   bool causal, const float* slopes, const RelativeBias* relative,
+                   const int* positions, int n, int heads, int kv_heads, int head_dim, int capacity,
+                   float scale, bool causal, const float* slopes, const RelativeBias* relative,
                    const CopeBias* cope) {
   HWY_DYNAMIC_DISPATCH(AttentionRows)
-  (out, q, k_cache, v_cache, positions, n, heads, kv_heads, head_dim, scale, causal, slopes,
-   relative, cope);
+  (out, q, k_cache, v_cache, positions, n, heads, kv_heads, head_dim, capacity, scale, causal,
+   slopes, relative, cope);
 }
 void CrossAttentionRows(float* out, const float* q, const float* k_cache, const float* v_cache,
-                        int n, int source_len, int heads, int kv_heads, int head_dim, float scale) {
+                        int n, int source_len, int heads, int kv_heads, int head_dim, int capacity,
+                        float scale) {
   HWY_DYNAMIC_DISPATCH(CrossAttentionRows)
-  (out, q, k_cache, v_cache, n, source_len, heads, kv_heads, head_dim, scale);
+  (out, q, k_cache, v_cache, n, source_len, heads, kv_heads, head_dim, capacity, scale);
 }
 void SoftmaxRows(float* x, int n, int width) { HWY_DYNAMIC_DISPATCH(SoftmaxRows)(x, n, width); }
 void ArgmaxRows(int* out, const float* x, int n, int width) {
@@ -377,15 +383,15 @@ void ArgmaxRows(int* out, const float* x, int n, int width) {
 // KvStore into a 16-bit cache, then causal AttentionRows (scale 0.35) over it.
 void KvStoreAndAttend(BF16* k_cache, BF16* v_cache, float* out, const float* q, const float* key,
                       const float* value, const int* positions, int n, int heads, int kv_heads,
-                      int head_dim) {
+                      int head_dim, int capacity) {
   HWY_DYNAMIC_DISPATCH(KvStoreAndAttendBF16)
-  (k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim);
+  (k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim, capacity);
 }
 void KvStoreAndAttend(hwy::float16_t* k_cache, hwy::float16_t* v_cache, float* out, const float* q,
                       const float* key, const float* value, const int* positions, int n, int heads,
-                      int kv_heads, int head_dim) {
+                      int kv_heads, int head_dim, int capacity) {
   HWY_DYNAMIC_DISPATCH(KvStoreAndAttendF16)
-  (k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim);
+  (k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim, capacity);
 }
 
 // Building blocks of ops-inl.h.
@@ -1754,10 +1760,24 @@ TEST_CASE("Embedding, KvStore and the row additions equal their mirrors bit for 
                                                                      got_v = Guarded(cache);
       std::fill_n(got_k.begin(), cache, -1.0f);
       std::fill_n(got_v.begin(), cache, -1.0f);
-      ref::KvStore(want_k.data(), want_v.data(), key.data(), value.data(), positions, n, width);
-      simd::KvStore(got_k.data(), got_v.data(), key.data(), value.data(), positions, n, width);
+      // Two heads where the width splits: row p of head h at (h * rows + p) * head_dim.
+      const int head_dim = width % 2 == 0 ? width / 2 : width;
+      ref::KvStore(want_k.data(), want_v.data(), key.data(), value.data(), positions, n, width,
+                   head_dim, rows);
+      simd::KvStore(got_k.data(), got_v.data(), key.data(), value.data(), positions, n, width,
+                    head_dim, rows);
       CHECK(std::equal(want_k.begin(), want_k.end(), got_k.begin()));
       CHECK(std::equal(want_v.begin(), want_v.end(), got_v.begin()));
+      int misplaced = 0;
+      for (int t = 0; t < n; ++t) {
+        for (int i = 0; i < width; ++i) {
+          const size_t at =
+              static_cast<size_t>(i / head_dim * rows + positions[t]) * head_dim + i % head_dim;
+          misplaced += got_k[at] != key[static_cast<size_t>(t) * width + i];
+          misplaced += got_v[at] != value[static_cast<size_t>(t) * width + i];
+        }
+      }
+      CHECK(misplaced == 0);
       CHECK(GuardIntact(got_k, cache));
       CHECK(GuardIntact(got_v, cache));
 
@@ -1858,18 +1878,18 @@ TEST_CASE("AttentionRows and CrossAttentionRows match their mirrors", "[kernels]
           const lmc::kernels::RelativeBias* r = bias == 2 ? &relative : nullptr;
           const lmc::kernels::CopeBias* p = bias == 3 ? &cope : nullptr;
           ref::AttentionRows(want.data(), q.data(), keys.data(), values.data(), positions, n,
-                             c.heads, c.kv_heads, c.head_dim, 0.35f, causal, s, r, p);
+                             c.heads, c.kv_heads, c.head_dim, source_len, 0.35f, causal, s, r, p);
           simd::AttentionRows(got.data(), q.data(), keys.data(), values.data(), positions, n,
-                              c.heads, c.kv_heads, c.head_dim, 0.35f, causal, s, r, p);
+                              c.heads, c.kv_heads, c.head_dim, source_len, 0.35f, causal, s, r, p);
           ExpectClose(got.data(), want.data(), n * width, 1e-5f, 2e-6f);
           CHECK(GuardIntact(got, n * width));
         }
       }
       INFO("cross-attention, heads " << c.heads << " kv_heads " << c.kv_heads);
       ref::CrossAttentionRows(want.data(), q.data(), keys.data(), values.data(), n, source_len,
-                              c.heads, c.kv_heads, c.head_dim, 0.35f);
+                              c.heads, c.kv_heads, c.head_dim, source_len, 0.35f);
       simd::CrossAttentionRows(got.data(), q.data(), keys.data(), values.data(), n, source_len,
-                               c.heads, c.kv_heads, c.head_dim, 0.35f);
+                               c.heads, c.kv_heads, c.head_dim, source_len, 0.35f);
       ExpectClose(got.data(), want.data(), n * width, 1e-5f, 2e-6f);
       CHECK(GuardIntact(got, n * width));
     }
@@ -1964,28 +1984,35 @@ TEST_CASE("Attention over a 16-bit KV cache is attention over its widened values
       const size_t width = static_cast<size_t>(c.heads) * c.head_dim;
       const size_t kv_width = static_cast<size_t>(c.kv_heads) * c.head_dim;
       const std::vector<float> q = Random(n * width, rng, -2.0f, 2.0f);
-      // Rows 0-2 were cached before; this chunk stores its own keys and values first.
+      // Rows 0-2 were cached before; this chunk stores its own keys and values first. keys
+      // and values are the whole caches' contents, head-major (row p of head h at (h *
+      // capacity + p) * head_dim).
       std::vector<float> keys = Random(capacity * kv_width, rng, -2.0f, 2.0f);
       std::vector<float> values = Random(capacity * kv_width, rng);
+      auto at = [&](int h, int p) { return static_cast<size_t>(h * capacity + p) * c.head_dim; };
       std::vector<float> key_rows(n * kv_width), value_rows(n * kv_width);
       for (int t = 0; t < n; ++t) {
-        std::copy_n(keys.begin() + positions[t] * kv_width, kv_width,
-                    key_rows.begin() + t * kv_width);
-        std::copy_n(values.begin() + positions[t] * kv_width, kv_width,
-                    value_rows.begin() + t * kv_width);
+        for (int h = 0; h < c.kv_heads; ++h) {
+          std::copy_n(keys.begin() + at(h, positions[t]), c.head_dim,
+                      key_rows.begin() + t * kv_width + h * c.head_dim);
+          std::copy_n(values.begin() + at(h, positions[t]), c.head_dim,
+                      value_rows.begin() + t * kv_width + h * c.head_dim);
+        }
       }
       auto check = [&](auto zero) {
         using TC = decltype(zero);
         std::vector<TC> k_cache(capacity * kv_width), v_cache(capacity * kv_width);
         std::vector<float> k_wide(capacity * kv_width), v_wide(capacity * kv_width);
-        for (size_t i = 0; i < 3 * kv_width; ++i) {  // the rows cached before the chunk
-          k_cache[i] = lmc::kernels::ToCache(keys[i], k_cache.data());
-          v_cache[i] = lmc::kernels::ToCache(values[i], v_cache.data());
+        for (int h = 0; h < c.kv_heads; ++h) {  // the rows cached before the chunk
+          for (size_t i = at(h, 0); i < at(h, 3); ++i) {
+            k_cache[i] = lmc::kernels::ToCache(keys[i], k_cache.data());
+            v_cache[i] = lmc::kernels::ToCache(values[i], v_cache.data());
+          }
         }
         std::vector<float> want(n * width), got = Guarded(n * width);
         simd::KvStoreAndAttend(k_cache.data(), v_cache.data(), got.data(), q.data(),
                                key_rows.data(), value_rows.data(), positions, n, c.heads,
-                               c.kv_heads, c.head_dim);
+                               c.kv_heads, c.head_dim, capacity);
         int stored_wrong = 0;
         for (size_t i = 0; i < k_cache.size(); ++i) {
           k_wide[i] = lmc::kernels::FromCache(k_cache[i]);
@@ -1997,7 +2024,8 @@ TEST_CASE("Attention over a 16-bit KV cache is attention over its widened values
         }
         CHECK(stored_wrong == 0);
         ref::AttentionRows(want.data(), q.data(), k_wide.data(), v_wide.data(), positions, n,
-                           c.heads, c.kv_heads, c.head_dim, 0.35f, true, nullptr, nullptr, nullptr);
+                           c.heads, c.kv_heads, c.head_dim, capacity, 0.35f, true, nullptr, nullptr,
+                           nullptr);
         ExpectClose(got.data(), want.data(), n * width, 1e-5f, 2e-6f);
         CHECK(GuardIntact(got, n * width));
       };
