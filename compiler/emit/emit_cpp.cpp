@@ -323,7 +323,8 @@ class Emitter : public ForwardEmitter {
 
   bool Parallel() const { return g_.tensor_parallel > 1; }
 
-  // This rank's part of a split weight, cut from the stored tensor at load.
+  // This rank's part of a split weight, cut from the stored tensor at load, in the type the
+  // model reads it as.
   void BindShard(CodeWriter& c, const ir::Weight& w, const std::string& field,
                  const std::string& name) {
     std::vector<ir::DimId> full = w.dims;
@@ -335,11 +336,30 @@ class Emitter : public ForwardEmitter {
       local = Size(w.dims[axis]);
       full[axis] = w.shard.full;
     }
-    c.Line(
-        "{}.{} = shards.F32(source, {}, {}, {{.transposed = {}, .parts = {}, .part = {}, "
-        ".groups = {}}}, lmc::dist::Cut::{}, {}, {});",
-        field, w.role, name, DimsExpr(full), w.transposed, w.parts, w.part, w.groups, cut,
-        w.shard.unit, local);
+    const std::string args = fmt::format(
+        "source, {}, {}, {{.transposed = {}, .parts = {}, .part = {}, .groups = {}}}, "
+        "lmc::dist::Cut::{}, {}, {}",
+        name, DimsExpr(full), w.transposed, w.parts, w.part, w.groups, cut, w.shard.unit, local);
+    if (w.dtype == rt::DType::kBF16) {
+      c.Line("{}.{} = reinterpret_cast<const hwy::bfloat16_t*>(shards.BF16({}));", field, w.role,
+             args);
+    } else if (!w.layer_dtypes.empty()) {  // Each layer's blocks as stored.
+      std::vector<std::string> dtypes;
+      for (rt::DType d : w.layer_dtypes) dtypes.push_back(DTypeEnumerator(d));
+      c.Line("{{");
+      c.Indent();
+      c.Line("static constexpr lmc::rt::DType kDTypes[] = {{{}}};", fmt::join(dtypes, ", "));
+      c.Line("{}.{} = {{shards.Blocks({}, kDTypes[l]), kDTypes[l]}};", field, w.role, args);
+      c.Outdent();
+      c.Line("}}");
+    } else if (ReadAsQ4_0Matrix(w)) {
+      c.Line("{}.{} = shards.Q4_0Kernel({}, q4_0_panels);", field, w.role, args);
+    } else if (rt::IsBlockQuantized(w.dtype)) {
+      c.Line("{}.{} = shards.Blocks<{}>({}, {});", field, w.role, WeightType(w), args,
+             DTypeEnumerator(w.dtype));
+    } else {
+      c.Line("{}.{} = shards.F32({});", field, w.role, args);
+    }
   }
 
   // Dimensions the llama2.c format's header is checked against.

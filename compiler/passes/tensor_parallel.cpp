@@ -17,6 +17,7 @@
 // nothing). The slowest rank holds ceil(U / N) units either way, so this costs no time.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 #include "compiler/passes/passes.h"
@@ -68,11 +69,18 @@ class Sharder {
     AddCut(q_dim, group * head_dim, groups);
     AddCut(kv_dim, head_dim, groups);
     if (DimId hidden = g_.FindDim("hidden"); hidden >= 0) {
-      if (g_.dims[hidden].size < n_) {
-        return fmt::format("--tensor-parallel {}: feed_forward.hidden ({}) has fewer columns", n_,
-                           g_.dims[hidden].size);
+      // Matrices read in blocks along their hidden columns (down) are cut in whole blocks.
+      const int64_t size = g_.dims[hidden].size;
+      int64_t block = 1;
+      for (const ir::Weight& w : g_.weights) {
+        if (w.dims.size() == 2 && w.dims[1] == hidden) block = std::max(block, BlockOf(w));
       }
-      AddCut(hidden, 1, g_.dims[hidden].size);
+      if (size % block != 0) block = 1;  // Refused below, naming the weight.
+      if (size / block < n_) {
+        return fmt::format("--tensor-parallel {}: feed_forward.hidden ({}) has fewer {}", n_, size,
+                           block == 1 ? "columns" : fmt::format("blocks of {} columns", block));
+      }
+      AddCut(hidden, block, size / block);
     }
 
     for (ir::Value& v : g_.values) Remap(v.dims);
@@ -135,18 +143,31 @@ class Sharder {
       return fmt::format("not supported yet: tensor parallelism of weight @{} (cut on {} axes)",
                          w.role, cut_axes.size());
     }
-    if (w.dtype != rt::DType::kF32 || !w.layer_dtypes.empty()) {
-      return fmt::format(
-          "not supported yet: tensor parallelism of weight @{} read as {} (only dtype f32 "
-          "models are sharded so far)",
-          w.role, rt::DTypeName(w.dtype));
-    }
     const size_t axis = cut_axes[0];
     const Cut& cut = cuts_.at(w.dims[axis]);
+    // A row keeps its blocks whole, but a column cut must fall between blocks.
+    if (const int64_t block = BlockOf(w); axis == 1 && cut.unit % block != 0) {
+      return fmt::format(
+          "--tensor-parallel {}: weight @{} is read in {} blocks of {} columns, and a rank's "
+          "columns of {} come in units of {}: a cut would split a block (use dtype f32, or "
+          "sizes whose units are whole blocks)",
+          n_, w.role, rt::DTypeName(w.layer_dtypes.empty() ? w.dtype : w.layer_dtypes[0]), block,
+          g_.dims[w.dims[axis]].name, cut.unit);
+    }
     w.shard = ir::WeightShard{axis == 0 ? ir::ShardKind::kRows : ir::ShardKind::kCols, w.dims[axis],
                               cut.unit};
     w.dims[axis] = cut.local;
     return "";
+  }
+
+  // The values per block of the weight's storage (1 unless block-quantized), the largest
+  // over its layers' types.
+  static int64_t BlockOf(const ir::Weight& w) {
+    int64_t block = static_cast<int64_t>(rt::DTypeBlock(w.dtype));
+    for (rt::DType d : w.layer_dtypes) {
+      block = std::max(block, static_cast<int64_t>(rt::DTypeBlock(d)));
+    }
+    return block;
   }
 
   bool IsCut(DimId d) const {

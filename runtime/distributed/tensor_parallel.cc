@@ -14,9 +14,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -45,11 +48,66 @@ struct Header {
   int64_t a, b, c, d;
 };
 
-void Broadcast(void* data, int64_t bytes) {
+// Seconds a rank waits in a collective that every rank reaches within a pass (the all-reduce,
+// a command's payload, rank 0's sending of a command) before it ends the job: --mpi-timeout.
+// 0: forever.
+double g_timeout = 60;
+
+// What a wait is for, in the message of one that timed out.
+enum class Waiting { kStart, kCommand, kPayload, kAllReduce, kLoad };
+
+[[noreturn]] void TimedOut(Waiting what, double seconds) {
+  const char* where = what == Waiting::kAllReduce ? "the others in an all-reduce"
+                      : what == Waiting::kPayload ? "a command from rank 0"
+                      : what == Waiting::kLoad    ? "the others to load their shards"
+                      : what == Waiting::kStart   ? "the others to start"
+                                                  : "the others to take a command";
+  fmt::print(stderr,
+             "error: tensor parallel: rank {} of {} waited {:g} s for {}: {} stopped, hung or "
+             "far slower (--mpi-timeout {:g}); ending the job\n",
+             g_rank, g_ranks, seconds, where,
+             g_rank == 0 ? "another rank is" : "rank 0 or another rank is", g_timeout);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  std::_Exit(1);
+}
+
+// Waits for a nonblocking collective, polling: a few thousand polls first (an exchange
+// between running ranks takes microseconds), then yielding the core, then sleeping up to 1 ms
+// between polls (a follower idle between commands costs nothing). Past `seconds` (0: never),
+// reports and ends the job: a stopped or hung rank must not hang the others.
+void Wait(MPI_Request& request, Waiting what, double seconds) {
+  const auto start = std::chrono::steady_clock::now();
+  int done = 0;
+  for (int64_t polls = 0;; ++polls) {
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    if (polls < 2000) continue;
+    if (polls < 20000) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(
+          std::chrono::microseconds(std::min<int64_t>(polls - 19900, 1000)));
+    }
+    if (seconds > 0 && (polls & 63) == 0 &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > seconds) {
+      TimedOut(what, seconds);
+    }
+  }
+}
+
+// The other ranks wait a little longer than rank 0, so that rank 0 reports a rank that hangs.
+double Deadline() { return g_timeout == 0 ? 0 : g_rank == 0 ? g_timeout : g_timeout + 5; }
+
+// Rank 0's bytes to every rank (nonblocking, so that the wait can end: MPI_Bcast cannot).
+void Broadcast(void* data, int64_t bytes, Waiting what) {
   auto* p = static_cast<char*>(data);
   while (bytes > 0) {  // MPI counts are int.
     const int n = static_cast<int>(std::min<int64_t>(bytes, 1 << 30));
-    MPI_Bcast(p, n, MPI_BYTE, 0, MPI_COMM_WORLD);
+    MPI_Request request;
+    MPI_Ibcast(p, n, MPI_BYTE, 0, MPI_COMM_WORLD, &request);
+    // A follower waits for rank 0's next command as long as rank 0 is idle (serve).
+    Wait(request, what, what == Waiting::kCommand && g_rank != 0 ? 0 : Deadline());
     p += n;
     bytes -= n;
   }
@@ -58,10 +116,10 @@ void Broadcast(void* data, int64_t bytes) {
 void Send(What what, const std::vector<int64_t>& payload, int64_t a = 0, int64_t b = 0,
           int64_t c = 0, int64_t d = 0) {
   Header header{static_cast<int64_t>(what), static_cast<int64_t>(payload.size()), a, b, c, d};
-  Broadcast(&header, sizeof header);
+  Broadcast(&header, sizeof header, Waiting::kCommand);
   if (!payload.empty()) {
     Broadcast(const_cast<int64_t*>(payload.data()),
-              static_cast<int64_t>(payload.size() * sizeof(int64_t)));
+              static_cast<int64_t>(payload.size() * sizeof(int64_t)), Waiting::kPayload);
   }
 }
 
@@ -88,8 +146,10 @@ int64_t FirstUnit(int64_t units) { return g_rank * units / g_ranks; }
 void AllReduceSum(float* rows, size_t count) {
   const auto start = std::chrono::steady_clock::now();
   g_gathered.resize(count * static_cast<size_t>(g_ranks));
-  MPI_Allgather(rows, static_cast<int>(count), MPI_FLOAT, g_gathered.data(),
-                static_cast<int>(count), MPI_FLOAT, MPI_COMM_WORLD);
+  MPI_Request request;
+  MPI_Iallgather(rows, static_cast<int>(count), MPI_FLOAT, g_gathered.data(),
+                 static_cast<int>(count), MPI_FLOAT, MPI_COMM_WORLD, &request);
+  Wait(request, Waiting::kAllReduce, Deadline());
   for (size_t i = 0; i < count; ++i) {
     float sum = g_gathered[i];
     for (int r = 1; r < g_ranks; ++r) sum += g_gathered[static_cast<size_t>(r) * count + i];
@@ -105,44 +165,49 @@ Stats GetStats() { return g_stats; }
 
 // ---- Shards -----------------------------------------------------------------
 
-const float* Shards::F32(rt::TensorSource& source, const std::string& name, const rt::Shape& full,
-                         const rt::StoredAs& stored, Cut cut, int64_t unit, int64_t local) {
-  const int64_t rows = full.at(0);
-  const int64_t cols = full.size() > 1 ? full[1] : 1;
-  if (cut == Cut::kFirstRank) {
-    if (g_rank == 0) return source.F32(name, full, stored);
-    copies_.push_back(std::make_unique<float[]>(rows));  // Zeros.
-    bytes_ += rows * sizeof(float);
-    return copies_.back().get();
-  }
+namespace {
+
+// Where rank g_rank's part of a [rows, cols] weight cut along `cut` into units of `unit` lies
+// in the stored tensor, and its padded shape.
+struct Part {
+  int64_t first_row, n_rows, first_col, n_cols;  // In the stored tensor.
+  int64_t out_rows, out_cols;                    // The rank's copy (>= n_rows, n_cols).
+};
+
+Part PartOf(Cut cut, int64_t rows, int64_t cols, int64_t unit, int64_t local) {
   const bool by_rows = cut == Cut::kRows;
-  const int64_t cut_size = by_rows ? rows : cols;
-  const int64_t units = cut_size / unit;
+  const int64_t units = (by_rows ? rows : cols) / unit;
   const int64_t begin = FirstUnit(units) * unit;
   const int64_t count = ((g_rank + 1) * units / g_ranks) * unit - begin;
-  const int64_t out_rows = by_rows ? local : rows;
-  const int64_t out_cols = by_rows ? cols : local;
-  auto copy = std::make_unique<float[]>(std::max<int64_t>(out_rows * out_cols, 1));  // Zeros.
-  float* out = copy.get();
-  // Row r of the stored part goes to row r - begin (rows) or keeps its row (columns).
-  const int64_t first_row = by_rows ? begin : 0;
-  const int64_t n_rows = by_rows ? count : rows;
-  const int64_t first_col = by_rows ? 0 : begin;
-  const int64_t n_cols = by_rows ? cols : count;
+  if (by_rows) return {begin, count, 0, cols, local, cols};
+  return {0, rows, begin, count, rows, local};
+}
+
+}  // namespace
+
+std::unique_ptr<float[]> Shards::CutF32(rt::TensorSource& source, const std::string& name,
+                                        const rt::Shape& full, const rt::StoredAs& stored, Cut cut,
+                                        int64_t unit, int64_t local) {
+  const int64_t rows = full.at(0);
+  const int64_t cols = full.size() > 1 ? full[1] : 1;
+  const Part part = PartOf(cut, rows, cols, unit, local);
+  auto copy = std::make_unique<float[]>(std::max<int64_t>(part.out_rows * part.out_cols, 1));
+  float* out = copy.get();  // Zeros.
+  // Row r of the stored part goes to row r - first_row, its columns from 0.
   const rt::TensorView* view = source.Find(source.Resolve(name));
   if (stored.Plain() && view != nullptr &&
       (view->dtype == rt::DType::kF32 || view->dtype == rt::DType::kF16 ||
        view->dtype == rt::DType::kBF16)) {
     const rt::TensorView checked = source.Tensor(name, full);  // Shape checked, progress.
     const size_t size = rt::DTypeSize(checked.dtype);
-    for (int64_t r = 0; r < n_rows; ++r) {
-      const std::byte* in = checked.data + ((first_row + r) * cols + first_col) * size;
-      float* o = out + r * out_cols;
+    for (int64_t r = 0; r < part.n_rows; ++r) {
+      const std::byte* in = checked.data + ((part.first_row + r) * cols + part.first_col) * size;
+      float* o = out + r * part.out_cols;
       if (checked.dtype == rt::DType::kF32) {
-        std::memcpy(o, in, n_cols * sizeof(float));
+        std::memcpy(o, in, part.n_cols * sizeof(float));
         continue;
       }
-      for (int64_t c = 0; c < n_cols; ++c) {
+      for (int64_t c = 0; c < part.n_cols; ++c) {
         uint16_t bits;
         std::memcpy(&bits, in + 2 * c, 2);
         o[c] = checked.dtype == rt::DType::kF16 ? rt::F16ToF32(bits) : rt::BF16ToF32(bits);
@@ -150,14 +215,131 @@ const float* Shards::F32(rt::TensorSource& source, const std::string& name, cons
     }
   } else {  // Transposed or fused in the file: the whole weight rearranged once, then cut.
     const float* all = source.F32(name, full, stored);
-    for (int64_t r = 0; r < n_rows; ++r) {
-      std::memcpy(out + r * out_cols, all + (first_row + r) * cols + first_col,
-                  n_cols * sizeof(float));
+    for (int64_t r = 0; r < part.n_rows; ++r) {
+      std::memcpy(out + r * part.out_cols, all + (part.first_row + r) * cols + part.first_col,
+                  part.n_cols * sizeof(float));
     }
   }
-  bytes_ += out_rows * out_cols * sizeof(float);
-  copies_.push_back(std::move(copy));
-  return out;
+  return copy;
+}
+
+const float* Shards::F32(rt::TensorSource& source, const std::string& name, const rt::Shape& full,
+                         const rt::StoredAs& stored, Cut cut, int64_t unit, int64_t local) {
+  const int64_t rows = full.at(0);
+  if (cut == Cut::kFirstRank) {
+    if (g_rank == 0) return source.F32(name, full, stored);
+    copies_.push_back(std::make_unique<float[]>(rows));  // Zeros.
+    bytes_ += rows * sizeof(float);
+    return copies_.back().get();
+  }
+  const int64_t cols = full.size() > 1 ? full[1] : 1;
+  const Part part = PartOf(cut, rows, cols, unit, local);
+  copies_.push_back(CutF32(source, name, full, stored, cut, unit, local));
+  bytes_ += part.out_rows * part.out_cols * sizeof(float);
+  return copies_.back().get();
+}
+
+const uint16_t* Shards::BF16(rt::TensorSource& source, const std::string& name,
+                             const rt::Shape& full, const rt::StoredAs& stored, Cut cut,
+                             int64_t unit, int64_t local) {
+  const int64_t rows = full.at(0);
+  const int64_t cols = full.size() > 1 ? full[1] : 1;
+  int64_t n = rows;
+  std::unique_ptr<float[]> part;
+  if (cut == Cut::kFirstRank) {
+    if (g_rank == 0) return source.BF16(name, full);
+  } else {
+    part = CutF32(source, name, full, stored, cut, unit, local);
+    n = cut == Cut::kRows ? local * cols : rows * local;
+  }
+  auto copy = std::make_unique<std::byte[]>(std::max<int64_t>(n, 1) * 2);  // Zeros.
+  for (int64_t i = 0; part && i < n; ++i) {
+    const uint16_t bits = rt::F32ToBF16(part[i]);
+    std::memcpy(copy.get() + 2 * i, &bits, 2);
+  }
+  bytes_ += n * 2;
+  bytes_copies_.push_back(std::move(copy));
+  return reinterpret_cast<const uint16_t*>(bytes_copies_.back().get());
+}
+
+const std::byte* Shards::Blocks(rt::TensorSource& source, const std::string& name,
+                                const rt::Shape& full, const rt::StoredAs& stored, Cut cut,
+                                int64_t unit, int64_t local, rt::DType dtype) {
+  const int64_t rows = full.at(0), cols = full.at(1);
+  const Part part = PartOf(cut, rows, cols, unit, local);
+  const int64_t block = static_cast<int64_t>(rt::DTypeBlock(dtype));
+  const int64_t block_bytes = static_cast<int64_t>(rt::DTypeSize(dtype));
+  const int64_t out_row = (part.out_cols + block - 1) / block * block_bytes;
+  if (part.first_col % block != 0) {  // The shard pass cuts whole blocks.
+    rt::Fail("internal error: tensor '{}' cut at column {}, inside a {} block", name,
+             part.first_col, rt::DTypeName(dtype));
+  }
+  auto copy = std::make_unique<std::byte[]>(std::max<int64_t>(part.out_rows * out_row, 1));
+  std::byte* out = copy.get();  // Zeros: blocks of scale 0, whose values are 0.
+  const rt::TensorView* view = source.Find(source.Resolve(name));
+  if (view != nullptr && rt::IsBlockQuantized(view->dtype)) {
+    if (view->dtype != dtype || !stored.Plain()) {
+      // The one-process model's messages: another block type, or a fused tensor.
+      (void)source.Blocks(name, full, dtype);
+      rt::Fail(
+          "not supported yet: tensor parallelism of tensor '{}' stored fused or transposed "
+          "in {} blocks",
+          source.Resolve(name), rt::DTypeName(view->dtype));
+    }
+    // Stored in these blocks (GGUF): the rank's rows, or its blocks of each row.
+    const rt::TensorView checked = source.Tensor(name, full);
+    const int64_t in_row = (cols + block - 1) / block * block_bytes;
+    const int64_t first = part.first_col / block * block_bytes;
+    const int64_t n = (part.n_cols + block - 1) / block * block_bytes;
+    for (int64_t r = 0; r < part.n_rows; ++r) {
+      std::memcpy(out + r * out_row, checked.data + (part.first_row + r) * in_row + first, n);
+    }
+  } else {  // Floats: the cut, quantized row by row as TensorSource does at load.
+    if (dtype != rt::DType::kQ8_0 && dtype != rt::DType::kQ4_0) {
+      (void)source.Blocks(name, full, dtype);  // Refused there, naming the tensor.
+      rt::Fail("tensor '{}' is not stored in {} blocks", source.Resolve(name),
+               rt::DTypeName(dtype));
+    }
+    const std::unique_ptr<float[]> floats = CutF32(source, name, full, stored, cut, unit, local);
+    for (int64_t r = 0; r < part.out_rows; ++r) {
+      const float* row = floats.get() + r * part.out_cols;
+      for (int64_t c = 0; c < part.out_cols; ++c) {
+        if (!std::isfinite(row[c])) {
+          rt::Fail("{}: tensor '{}' holds {} at [{}, {}]; quantized weights must be finite",
+                   source.path(), source.Resolve(name), row[c], part.first_row + r,
+                   part.first_col + c);
+        }
+      }
+      if (dtype == rt::DType::kQ8_0) {
+        rt::QuantizeRowQ8_0(row, part.out_cols,
+                            reinterpret_cast<rt::BlockQ8_0*>(out + r * out_row));
+      } else {
+        rt::QuantizeRowQ4_0(row, part.out_cols,
+                            reinterpret_cast<rt::BlockQ4_0*>(out + r * out_row));
+      }
+    }
+  }
+  bytes_ += part.out_rows * out_row;
+  bytes_copies_.push_back(std::move(copy));
+  return bytes_copies_.back().get();
+}
+
+rt::Q4_0Matrix Shards::Q4_0Kernel(rt::TensorSource& source, const std::string& name,
+                                  const rt::Shape& full, const rt::StoredAs& stored, Cut cut,
+                                  int64_t unit, int64_t local, bool panels) {
+  const auto* rows =
+      Blocks<rt::BlockQ4_0>(source, name, full, stored, cut, unit, local, rt::DType::kQ4_0);
+  if (!panels) return {.rows = rows};
+  const size_t n_rows = static_cast<size_t>(cut == Cut::kRows ? local : full.at(0));
+  const size_t blocks = rt::QuantBlocks(static_cast<size_t>(cut == Cut::kCols ? local : full[1]));
+  auto packed = std::make_unique<std::byte[]>(
+      std::max<size_t>(rt::Q4_0PanelCount(n_rows, blocks), 1) * sizeof(rt::PanelQ4_0));
+  auto* panel = reinterpret_cast<rt::PanelQ4_0*>(packed.get());
+  rt::PackQ4_0Panels(rows, n_rows, blocks, panel);
+  bytes_ -= n_rows * blocks * sizeof(rt::BlockQ4_0);  // The rows' copy, freed.
+  bytes_ += rt::Q4_0PanelCount(n_rows, blocks) * sizeof(rt::PanelQ4_0);
+  bytes_copies_.back() = std::move(packed);
+  return {.panels = panel};
 }
 
 // ---- Rank 0's side -------------------------------------------------------------
@@ -183,7 +365,11 @@ void AgreeLoaded(const std::string& error, const rt::TensorSource* source) {
   Status mine{error.empty() ? 1 : 0, source && error.empty() ? TensorBytes(*source) : 0, {}};
   std::snprintf(mine.message, sizeof mine.message, "%s", error.c_str());
   std::vector<Status> all(g_ranks);
-  MPI_Allgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, MPI_COMM_WORLD);
+  MPI_Request request;
+  MPI_Iallgather(&mine, sizeof mine, MPI_BYTE, all.data(), sizeof mine, MPI_BYTE, MPI_COMM_WORLD,
+                 &request);
+  // Ranks load at their own pace (their disks, their shards): ten times the usual wait.
+  Wait(request, Waiting::kLoad, 10 * Deadline());
   for (int r = 0; r < g_ranks; ++r) {
     if (!all[r].ok) {
       if (r == 0) throw rt::Error(error);
@@ -257,9 +443,11 @@ class Follower {
   int Run() {
     for (;;) {
       Header h{};
-      Broadcast(&h, sizeof h);
+      Broadcast(&h, sizeof h, Waiting::kCommand);
       std::vector<int64_t> p(h.words);
-      if (h.words > 0) Broadcast(p.data(), h.words * static_cast<int64_t>(sizeof(int64_t)));
+      if (h.words > 0) {
+        Broadcast(p.data(), h.words * static_cast<int64_t>(sizeof(int64_t)), Waiting::kPayload);
+      }
       switch (static_cast<What>(h.what)) {
         case What::kLoad:
           Load(std::string(reinterpret_cast<const char*>(p.data()), h.a));
@@ -344,19 +532,58 @@ void PrintStats() {
   }
 }
 
+// Takes --mpi-timeout S (or --mpi-timeout=S) out of the command line into g_timeout: "" when
+// it is absent or valid, else the error.
+std::string TakeTimeout(int& argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    std::string value;
+    int used = 1;
+    if (arg == "--mpi-timeout") {
+      if (i + 1 >= argc) return "--mpi-timeout: expected seconds after it";
+      value = argv[i + 1];
+      used = 2;
+    } else if (arg.starts_with("--mpi-timeout=")) {
+      value = arg.substr(std::string_view("--mpi-timeout=").size());
+    } else {
+      continue;
+    }
+    char* end = nullptr;
+    const double seconds = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end != '\0' || !(seconds >= 0) || seconds > 1e6) {
+      return fmt::format("--mpi-timeout: expected seconds from 0 (no limit) to 1e6, got '{}'",
+                         value);
+    }
+    g_timeout = seconds;
+    for (int j = i; j + used <= argc; ++j) argv[j] = argv[j + used];  // argv[argc] is null.
+    argc -= used;
+    --i;
+  }
+  return "";
+}
+
 int Main(const rt::ParallelHooks& hooks, int argc, char** argv, int (*command)(int, char**)) {
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_ranks);
+  // --mpi-timeout first: it bounds the waits below.
+  const std::string timeout_error = TakeTimeout(argc, argv);
   // The same binary, for this many ranks, everywhere.
   const rt::ModelInfo& info = rt::GetModelInfo();
   const uint64_t mine =
       Hash(fmt::format("{}\n{}\n{}\n{}", info.name, info.build_info, info.spec_yaml, hooks.ranks));
   std::vector<uint64_t> hashes(g_ranks);
-  MPI_Allgather(&mine, 1, MPI_UINT64_T, hashes.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD);
-  // Every rank decides from the same gathered hashes, so all exit with one status.
+  MPI_Request request;
+  MPI_Iallgather(&mine, 1, MPI_UINT64_T, hashes.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD, &request);
+  // Every rank decides from the same gathered hashes and command line, so all exit with one
+  // status.
+  Wait(request, Waiting::kStart, Deadline());
   int status = 0;
+  if (!timeout_error.empty()) {
+    if (g_rank == 0) fmt::print(stderr, "error: {}\n", timeout_error);
+    status = 2;
+  }
   for (int r = 1; r < g_ranks && status == 0; ++r) {
     if (hashes[r] != hashes[0]) {
       if (g_rank == 0) {

@@ -40,21 +40,50 @@ void AllReduceSum(float* rows, size_t count);
 // How a rank's part of a weight is cut from the stored tensor (ir::ShardKind).
 enum class Cut { kRows, kCols, kFirstRank };
 
-// This rank's parts of the weights, as float32: read from the checkpoint (only the rows and
-// columns the rank holds, for tensors stored plain as f32, f16 or bf16) into copies this
-// object owns, zero past the rank's last unit.
+// This rank's parts of the weights: read from the checkpoint (only the rows and columns the
+// rank holds, for tensors stored plain) into copies this object owns, zero past the rank's
+// last unit, in the type the model reads them as.
 class Shards {
  public:
   // The weight stored as `name` with shape `full` (kept as `stored` describes), cut along
   // rows (kRows) or columns (kCols) into units of `unit`: rank r of n takes units
   // [r * U / n, (r + 1) * U / n) of U into the first of its `local` rows or columns. kFirstRank:
-  // the whole vector on rank 0, zeros elsewhere.
+  // the whole vector on rank 0, zeros elsewhere. As float32 (from f32, f16 or bf16).
   const float* F32(rt::TensorSource& source, const std::string& name, const rt::Shape& full,
                    const rt::StoredAs& stored, Cut cut, int64_t unit, int64_t local);
+  // As bfloat16 bits: the float32 cut, rounded to nearest even (exact for a bf16 tensor).
+  const uint16_t* BF16(rt::TensorSource& source, const std::string& name, const rt::Shape& full,
+                       const rt::StoredAs& stored, Cut cut, int64_t unit, int64_t local);
+  // A matrix as blocks of `dtype` (q8_0, q4_0, GGUF's k-quants...), each row of the rank's
+  // part ceil(cols / block) blocks: copied from a tensor stored in those blocks (only the
+  // rank's bytes are read), or quantized from the float32 cut (q8_0 and q4_0), as the
+  // one-process model quantizes at load. A column cut starts on a block boundary (the shard
+  // pass cuts whole blocks).
+  const std::byte* Blocks(rt::TensorSource& source, const std::string& name, const rt::Shape& full,
+                          const rt::StoredAs& stored, Cut cut, int64_t unit, int64_t local,
+                          rt::DType dtype);
+  template <typename Block>
+  const Block* Blocks(rt::TensorSource& source, const std::string& name, const rt::Shape& full,
+                      const rt::StoredAs& stored, Cut cut, int64_t unit, int64_t local,
+                      rt::DType dtype) {
+    return reinterpret_cast<const Block*>(
+        Blocks(source, name, full, stored, cut, unit, local, dtype));
+  }
+  // A q4_0 matrix as the kernels read it (TensorSource::Q4_0Kernel): the rank's rows, or
+  // packed into panels.
+  rt::Q4_0Matrix Q4_0Kernel(rt::TensorSource& source, const std::string& name,
+                            const rt::Shape& full, const rt::StoredAs& stored, Cut cut,
+                            int64_t unit, int64_t local, bool panels);
   uint64_t bytes() const { return bytes_; }
 
  private:
+  // The rank's part as float32 [out_rows, out_cols], zero-padded.
+  std::unique_ptr<float[]> CutF32(rt::TensorSource& source, const std::string& name,
+                                  const rt::Shape& full, const rt::StoredAs& stored, Cut cut,
+                                  int64_t unit, int64_t local);
+
   std::vector<std::unique_ptr<float[]>> copies_;
+  std::vector<std::unique_ptr<std::byte[]>> bytes_copies_;
   uint64_t bytes_ = 0;
 };
 

@@ -6,7 +6,8 @@
 # ranks; a T5 encoder-decoder at 2 and 3 ranks and a BLOOM with ALiBi (uneven heads) at 3 give
 # the reference interpreter's logits and greedy tokens; bench reports the all-reduces. Bad
 # input: more ranks than KV groups, the wrong rank count, different binaries on the ranks, a
-# rank that dies mid-run: one clear message and a non-zero exit, within a bounded time.
+# rank that dies mid-run, one that hangs (SIGSTOP; --mpi-timeout): one clear message and a
+# non-zero exit, within a bounded time.
 # stories260K (a llama2.c checkpoint, its tokenizer) at 2 ranks: the same greedy text as the
 # stories260k binary, through `generate --prompt` and through `serve` with two concurrent
 # requests (mpirun ends the job on SIGTERM).
@@ -88,16 +89,14 @@ for n in 2 3; do
 done
 
 # An encoder: tiny BERT (4 heads without GQA, a GELU FFN, biases: a row-parallel product's
-# bias is added once) at 3 ranks, its last hidden states against one process.
+# bias is added once) at 3 ranks, its last hidden states against the reference interpreter
+# (`lmc run`, which the differential test holds the one-process binary to).
 bert=$src/tests/specs/valid/tiny-bert-base.yaml
-for b in "bert-one" "bert-tp3 --tensor-parallel 3"; do
-  set -- $b
-  "$lmc" build "$bert" "${@:2}" -o "$tmp/$1" --cache-dir "$cache" >"$tmp/$1.log" 2>&1 ||
-    { cat "$tmp/$1.log"; fail "lmc build $1"; }
-done
+"$lmc" build "$bert" --tensor-parallel 3 -o "$tmp/bert-tp3" --cache-dir "$cache" >"$tmp/bert.log" 2>&1 ||
+  { cat "$tmp/bert.log"; fail "lmc build bert-tp3"; }
 "$lmc" random-weights "$bert" -o "$tmp/bert.safetensors" --seed 2 || fail "BERT weights"
-"$tmp/bert-one" embed --weights "$tmp/bert.safetensors" --tokens 1,5,9,22,7,3 --out "$tmp/e-1.npy" ||
-  fail "embed: one process"
+"$lmc" run "$bert" --weights "$tmp/bert.safetensors" --tokens 1,5,9,22,7,3 --out "$tmp/e-1.npy" ||
+  fail "BERT: lmc run"
 timeout 120 "${mpi[@]}" -np 3 "$tmp/bert-tp3" embed --weights "$tmp/bert.safetensors" \
   --tokens 1,5,9,22,7,3 --out "$tmp/e-3.npy" --threads 1 2>"$tmp/err" || fail "embed: 3 ranks: $(cat "$tmp/err")"
 if /usr/bin/python3 - "$tmp/e-1.npy" "$tmp/e-3.npy" <<'PY'
@@ -109,23 +108,28 @@ rel = float((np.abs(ref - got).max(axis=1) / np.abs(ref).max(axis=1)).max())
 print(f"max relative error {rel:.2e}")
 sys.exit(0 if rel <= 1e-5 else 1)
 PY
-then pass "embed: BERT at 3 ranks equals one process within 1e-5"; else fail "embed: BERT differs"; fi
+then pass "embed: BERT at 3 ranks equals the reference within 1e-5"; else fail "embed: BERT differs"; fi
 
-# Models checked against the reference interpreter (`lmc run`, which the differential test
-# holds every one-process binary to), to save building one: each row within 1e-5 of the
-# largest logit. close_to REF.npy GOT.npy WHAT
+# Each row within 1e-5 of its largest logit (most models are checked against the reference
+# interpreter, `lmc run`, which the differential test holds every one-process binary to: that
+# saves building one); with OUTLIERS, up to that many rows within 2e-2 instead (quantized
+# kernels round activations to int8, and a value within f32 rounding of a .5 boundary, summed
+# in another order across ranks, can round to the neighbouring integer).
+# close_to REF.npy GOT.npy WHAT [OUTLIERS]
 close_to() {
-  if /usr/bin/python3 - "$1" "$2" <<'PY'
+  if /usr/bin/python3 - "$1" "$2" "${4:-0}" <<'PY'
 import sys
 import numpy as np
 ref, got = np.load(sys.argv[1]), np.load(sys.argv[2])
 assert ref.shape == got.shape and ref.std() > 0, (ref.shape, got.shape)
 assert np.isfinite(got).all()
-rel = float((np.abs(ref - got).max(axis=1) / np.abs(ref).max(axis=1)).max())
-print(f"max relative error {rel:.2e}")
-sys.exit(0 if rel <= 1e-5 else 1)
+rel = np.abs(ref - got).max(axis=1) / np.abs(ref).max(axis=1)
+outliers = int((rel > 1e-5).sum())
+print(f"max relative error {rel.max():.2e}; {outliers} of {len(rel)} rows beyond 1e-5")
+ok = rel.max() <= 1e-5 or (outliers <= int(sys.argv[3]) and rel.max() <= 2e-2)
+sys.exit(0 if ok else 1)
 PY
-  then pass "$3 within 1e-5"; else fail "$3 differs"; fi
+  then pass "$3 within 1e-5${4:+ (up to $4 rows within 2e-2)}"; else fail "$3 differs"; fi
 }
 build_spec() {  # build_spec SPEC NAME ARGS...
   local spec=$1 name=$2
@@ -185,6 +189,31 @@ for flag in "" --decode; do
     fail "ALiBi logits $flag: 3 ranks: $(cat "$tmp/err")"
   close_to "$tmp/bloom-ref.npy" "$tmp/bloom-3.npy" "ALiBi logits ${flag:-(prefill)} at 3 ranks"
 done
+
+# Quantized weights from a GGUF checkpoint: q8_0 blocks, each rank copying its rows (Q, K, V,
+# gate, up) or its whole blocks of each row (the attention output's KV group of 32 columns,
+# down's 2 blocks of 32 of 128) out of the mapping. Against the one-process binary on the same
+# file (the reference interpreter differs from both by up to 2e-2: the kernels quantize the
+# activations), prefill and decode: within 1e-5 but for one row here (8e-3: an activation
+# rounded to the neighbouring int8), so up to 3 of 150 rows may be within 2e-2.
+qsets=(--set sizes.d_model=64 --set attention.n_heads=4 --set attention.n_kv_heads=2
+  --set feed_forward.hidden=128)
+"$lmc" random-weights "$spec" "${qsets[@]}" -o "$tmp/q.safetensors" --seed 6 &&
+  "$lmc" quantize "$tmp/q.safetensors" -o "$tmp/q8.gguf" --dtype q8_0 --spec "$spec" "${qsets[@]}" \
+    >/dev/null || fail "q8_0 GGUF"
+qsets+=(--set weights.format=gguf --set dtype=q8_0)
+build_spec "$spec" q8-one "${qsets[@]}"
+build_spec "$spec" q8-tp2 "${qsets[@]}" --tensor-parallel 2
+for flag in "" --decode; do
+  "$tmp/q8-one" logits --weights "$tmp/q8.gguf" --tokens "$tokens" --out "$tmp/q8-1.npy" $flag ||
+    fail "q8_0: one process"
+  timeout 120 "${mpi[@]}" -np 2 "$tmp/q8-tp2" logits --weights "$tmp/q8.gguf" --tokens "$tokens" \
+    --out "$tmp/q8-2.npy" $flag --threads 1 2>"$tmp/err" || fail "q8_0 logits $flag: 2 ranks: $(cat "$tmp/err")"
+  close_to "$tmp/q8-1.npy" "$tmp/q8-2.npy" "q8_0 GGUF logits ${flag:-(prefill)} at 2 ranks, against one process," 3
+done
+# A column cut that would split a block is refused at build time, naming the weight.
+expect_error "q8_0 with a KV group of 24 columns" 1 "weight @wo is read in q8_0 blocks of 32 columns" -- \
+  "$lmc" build "$spec" --set dtype=q8_0 --tensor-parallel 2 -o "$tmp/x" --cache-dir "$cache"
 
 # stories260K: llama2.c weights and tokenizer, 4 KV groups over 2 ranks.
 stories=$assets/llama2c-stories260K
@@ -300,4 +329,49 @@ else
 fi
 grep -qi "signal 9\|killed" "$tmp/killed.err" && pass "killed rank: mpirun says so" ||
   fail "killed rank: $(cat "$tmp/killed.err")"
+
+# A rank that hangs without dying (SIGSTOP) mid-bench: rank 0 waits --mpi-timeout seconds in an
+# all-reduce, says so and ends the job (MPI_Abort), non-zero, instead of waiting forever.
+expect_status 2 "--mpi-timeout with a bad value" -- timeout 60 "${mpi[@]}" -np 2 "$tmp/tp2" \
+  logits --weights "$weights" --tokens 1,2 --out "$tmp/x.npy" --mpi-timeout soon
+case "$err" in
+  *"--mpi-timeout: expected seconds from 0 (no limit) to 1e6, got 'soon'"*) pass "bad --mpi-timeout: says so" ;;
+  *) fail "bad --mpi-timeout: $err" ;;
+esac
+"${mpi[@]}" -np 2 "$tmp/tp2" bench --weights "$weights" -p 100 -n 50 --reps 1000 --threads 1 \
+  --mpi-timeout 2 >/dev/null 2>"$tmp/stopped.err" &
+job=$!
+victim=""
+for _ in $(seq 1 300); do  # rank 1, once it has run passes (0.3 s of CPU: past bench's start)
+  for pid in $(pgrep -P "$job" 2>/dev/null); do
+    if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then
+      victim=$pid
+    fi
+  done
+  if [ -n "$victim" ] && [ "$(awk '{print $14 + $15}' "/proc/$victim/stat" 2>/dev/null || echo 0)" -ge 30 ]; then
+    break
+  fi
+  sleep 0.1
+done
+start=$(date +%s)
+[ -n "$victim" ] && kill -STOP "$victim"
+for _ in $(seq 1 300); do
+  kill -0 "$job" 2>/dev/null || break
+  sleep 0.1
+done
+status=0
+if kill -0 "$job" 2>/dev/null; then
+  kill -9 "$job"
+  fail "stopped rank: the job still runs 30 s later"
+fi
+wait "$job" || status=$?
+elapsed=$(($(date +%s) - start))
+[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null
+if [ -n "$victim" ] && [ "$status" -ne 0 ]; then
+  pass "stopped rank: the job ended with exit $status in ${elapsed} s"
+else
+  fail "stopped rank (pid '$victim'): exit $status"
+fi
+grep -q "error: tensor parallel: rank 0 of 2 waited 2 s for the others in an all-reduce" "$tmp/stopped.err" &&
+  pass "stopped rank: rank 0 says so" || fail "stopped rank: $(cat "$tmp/stopped.err")"
 finish
