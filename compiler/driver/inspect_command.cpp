@@ -98,7 +98,8 @@ Flops CountFlops(const Spec& s) {
   return f;
 }
 
-// KV cache as the runtime keeps it: f32 K and V rows of kv_dim per layer.
+// KV cache as the runtime keeps it: K and V rows of kv_dim per layer, in attention.kv_cache's
+// type (q8_0: 34 bytes a block of 32).
 struct KvCache {
   int64_t per_token = 0;        // Self-attention K/V per (decoder) token.
   int64_t per_input_token = 0;  // Encoder-decoder: cross-attention K/V per encoder token.
@@ -107,7 +108,10 @@ struct KvCache {
 
 KvCache CountKvCache(const Spec& s) {
   KvCache kv;
-  const int64_t row = 2 * KvDim(s) * 4;
+  const rt::DType type = s.attention.kv_cache;
+  const int64_t row = type == rt::DType::kQ8_0  ? 2 * KvDim(s) / 32 * 34
+                      : type == rt::DType::kF32 ? 2 * KvDim(s) * 4
+                                                : 2 * KvDim(s) * 2;
   if (s.family == Family::kDecoder) kv.per_token = s.sizes.n_layers * row;
   if (s.family == Family::kEncoderDecoder) {
     kv.per_token = s.sizes.n_decoder_layers * row;

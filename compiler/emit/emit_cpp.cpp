@@ -489,6 +489,7 @@ class Emitter : public ForwardEmitter {
         elements += g_.dims[d].dynamic ? fmt::format(" * static_cast<size_t>({})", StateRows(d, ""))
                                        : " * " + ConstantName(g_.dims[d].name);
       }
+      if (s.dtype == rt::DType::kQ8_0) elements += " / lmc::rt::kQuantBlock";  // blocks of 32
       c.Line("{}.reset(new {}[{}]);", s.name, ForwardEmitter::StateType(s), elements);
     }
     if (g_.HasEncode()) c.Line("source_len = 0;");

@@ -70,6 +70,11 @@ std::string ForwardEmitter::StateRows(ir::DimId d, const char* state) const {
   throw std::logic_error("internal error: no rows for state dim " + dim.name);
 }
 
+std::string ForwardEmitter::StateRowElements(const ir::State& s) const {
+  const std::string width = Size(s.dims.back());
+  return s.dtype == rt::DType::kQ8_0 ? fmt::format("({} / lmc::rt::kQuantBlock)", width) : width;
+}
+
 namespace {
 
 template <typename T>
@@ -168,7 +173,7 @@ void ForwardEmitter::EmitSegmentLoop(CodeWriter& c, std::span<const ir::Op> ops)
     const ir::State& st = g_.states[id];
     if (st.per_layer) {
       c.Line("{}* {} = s.{}.get() + static_cast<size_t>(l) * {} * {};", StateType(st), st.name,
-             st.name, StateRows(st.dims[0], "s."), Size(st.dims.back()));
+             st.name, StateRows(st.dims[0], "s."), StateRowElements(st));
     } else {
       c.Line("{}* {} = s.{}.get();", StateType(st), st.name, st.name);
     }

@@ -76,10 +76,13 @@ class ForwardEmitter {
   static std::string LayerCount(bool encoder) { return encoder ? "kEncoderLayers" : "kLayers"; }
   // The C++ element type a state (a KV cache) is kept in; the kernels are templates on it.
   static const char* StateType(const ir::State& s) {
-    return s.dtype == rt::DType::kBF16  ? "hwy::bfloat16_t"
-           : s.dtype == rt::DType::kF16 ? "hwy::float16_t"
-                                        : "float";
+    return s.dtype == rt::DType::kBF16   ? "hwy::bfloat16_t"
+           : s.dtype == rt::DType::kF16  ? "hwy::float16_t"
+           : s.dtype == rt::DType::kQ8_0 ? "lmc::rt::BlockQ8_0"
+                                         : "float";
   }
+  // Elements of a state's row: its width, or for a q8_0 cache its blocks of 32 values.
+  std::string StateRowElements(const ir::State& s) const;
   static bool UsesState(const ir::Block& block, int state);
 
  protected:

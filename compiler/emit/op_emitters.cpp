@@ -209,7 +209,7 @@ void EmitLayers(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
     const ir::State& s = g.states[id];
     if (!s.per_layer || s.encoder != encoder || !ForwardEmitter::UsesState(*op.body, id)) continue;
     c.Line("{}* {} = s.{}.get() + static_cast<size_t>(l) * {} * {};", ForwardEmitter::StateType(s),
-           s.name, s.name, e.StateRows(s.dims[0], "s."), e.Size(s.dims.back()));
+           s.name, s.name, e.StateRows(s.dims[0], "s."), e.StateRowElements(s));
   }
   e.EmitBlock(c, *op.body);
   if (e.Buf(op.body->yield) != e.Buf(arg)) {

@@ -3,10 +3,12 @@
 // kernels: this is the oracle the generated binaries are compared with.
 #include "compiler/interp/op_semantics.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
 #include <stdexcept>
+#include <vector>
 
 #include "runtime/kernels/cache_types.h"
 #include "runtime/kernels/kquant_scalar.h"
@@ -129,16 +131,25 @@ void RunRope(Interpreter& run, const ir::Op& op, int) {
   }
 }
 
-// A 16-bit cache holds its values rounded as the generated KvStore rounds them
-// (cache_types.h); the interpreter keeps them widened, which is exactly what attention reads.
-float RoundForCache(float x, rt::DType dtype) {
+// A 16-bit or q8_0 cache holds its values rounded as the generated KvStore rounds them
+// (cache_types.h; q8_0: ggml's blocks of 32, which lie within a head); the interpreter keeps
+// them widened, which is exactly what attention reads.
+void RoundForCache(const float* x, int width, rt::DType dtype, float* out) {
   switch (dtype) {
     case rt::DType::kBF16:
-      return kernels::FromBf16(kernels::ToBf16(x));
+      for (int c = 0; c < width; ++c) out[c] = kernels::FromBf16(kernels::ToBf16(x[c]));
+      return;
     case rt::DType::kF16:
-      return kernels::FromF16(kernels::ToF16(x));
+      for (int c = 0; c < width; ++c) out[c] = kernels::FromF16(kernels::ToF16(x[c]));
+      return;
+    case rt::DType::kQ8_0: {
+      std::vector<rt::BlockQ8_0> blocks(rt::QuantBlocks(width));
+      rt::QuantizeRowQ8_0(x, width, blocks.data());
+      rt::DequantizeRowQ8_0(blocks.data(), width, out);
+      return;
+    }
     default:
-      return x;
+      std::copy_n(x, width, out);
   }
 }
 
@@ -149,7 +160,7 @@ void RunKvStore(Interpreter& run, const ir::Op& op, int layer) {
     const rt::DType dtype = run.graph().states[op.states[i]].dtype;
     for (int r = 0; r < src.rows; ++r) {
       float* row = cache.data() + static_cast<size_t>(run.positions()[r]) * src.width;
-      for (int c = 0; c < src.width; ++c) row[c] = RoundForCache(src.row(r)[c], dtype);
+      RoundForCache(src.row(r), src.width, dtype, row);
     }
   }
 }

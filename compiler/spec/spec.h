@@ -185,8 +185,10 @@ inline constexpr EnumName<rt::DType> kDTypeNames[] = {{"f32", rt::DType::kF32},
                                                       {"q8_0", rt::DType::kQ8_0},
                                                       {"q4_0", rt::DType::kQ4_0}};
 
-inline constexpr EnumName<rt::DType> kKvCacheNames[] = {
-    {"f32", rt::DType::kF32}, {"f16", rt::DType::kF16}, {"bf16", rt::DType::kBF16}};
+inline constexpr EnumName<rt::DType> kKvCacheNames[] = {{"f32", rt::DType::kF32},
+                                                        {"f16", rt::DType::kF16},
+                                                        {"bf16", rt::DType::kBF16},
+                                                        {"q8_0", rt::DType::kQ8_0}};
 
 struct Spec {
   int format_version = 1;

@@ -216,6 +216,12 @@ class Validator {
                           s.sizes.d_model, s.attention.n_heads, s.attention.head_dim));
       }
     }
+    if (s.attention.kv_cache == rt::DType::kQ8_0 && s.attention.head_dim % 32 != 0) {
+      Error({"attention.kv_cache"},
+            fmt::format("attention.kv_cache q8_0 stores each head in blocks of 32 values: "
+                        "head_dim ({}) must be a multiple of 32",
+                        s.attention.head_dim));
+    }
     if (s.Given("position.rope.dims") &&
         (p.rope.dims % 2 != 0 || p.rope.dims > s.attention.head_dim)) {
       Error({"position.rope.dims"},

@@ -47,6 +47,7 @@ variants=(
   "q4_0-odd-sizes-tied tiny_llama_hf dtype=q4_0 sizes.d_model=36 attention.n_heads=3 attention.n_kv_heads=1 feed_forward.hidden=77 sizes.vocab=61 sizes.n_layers=3 embeddings.tied=true"
   "cope-gqa tiny-cope"
   "kv-bf16 tiny_llama_hf attention.kv_cache=bf16"
+  "kv-q8_0 tiny_llama_hf attention.kv_cache=q8_0 attention.head_dim=32"
   "kv-f16-odd-sizes tiny_llama_hf attention.kv_cache=f16 sizes.d_model=36 attention.n_heads=3 attention.n_kv_heads=1 feed_forward.hidden=77 sizes.vocab=61 sizes.n_layers=3"
   "encdec-t5-kv-bf16 tiny-t5-small sizes.max_seq_len=160 attention.kv_cache=bf16"
   "encdec-t5 tiny-t5-small sizes.max_seq_len=160"
@@ -90,6 +91,9 @@ for i in "${!variants[@]}"; do
   fi
   tol=1e-5
   [[ $name == q8_0* || $name == q4_0* ]] && tol=2e-2
+  # A q8_0 cache rounds a few values the other way where the binary's keys differ from the
+  # interpreter's in their last bits (4e-5); a cache that did not round at all is 7e-3 off.
+  [[ $name == kv-q8_0* ]] && tol=5e-4
   # One line per path: "ok: NAME PATH: relative error E" or "FAIL: ...".
   report=$(/usr/bin/python3 - "$tmp" "$name" "$tol" "${paths[@]}" <<'PY'
 import sys

@@ -148,6 +148,12 @@ void KvStoreAndAttendF16(hwy::float16_t* k_cache, hwy::float16_t* v_cache, float
   KvStoreAndAttend(k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim,
                    capacity);
 }
+void KvStoreAndAttendQ8(lmc::rt::BlockQ8_0* k_cache, lmc::rt::BlockQ8_0* v_cache, float* out,
+                        const float* q, const float* key, const float* value, const int* positions,
+                        int n, int heads, int kv_heads, int head_dim, int capacity) {
+  KvStoreAndAttend(k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim,
+                   capacity);
+}
 void SoftmaxRows(float* x, int n, int width) { k::SoftmaxRows(x, n, width); }
 void ArgmaxRows(int* out, const float* x, int n, int width) { k::ArgmaxRows(out, x, n, width); }
 
@@ -243,6 +249,7 @@ HWY_EXPORT(AttentionRows);
 HWY_EXPORT(CrossAttentionRows);
 HWY_EXPORT(KvStoreAndAttendBF16);
 HWY_EXPORT(KvStoreAndAttendF16);
+HWY_EXPORT(KvStoreAndAttendQ8);
 HWY_EXPORT(SoftmaxRows);
 HWY_EXPORT(ArgmaxRows);
 HWY_EXPORT(MatMulRowsF32);
@@ -391,6 +398,12 @@ void KvStoreAndAttend(hwy::float16_t* k_cache, hwy::float16_t* v_cache, float* o
                       const float* key, const float* value, const int* positions, int n, int heads,
                       int kv_heads, int head_dim, int capacity) {
   HWY_DYNAMIC_DISPATCH(KvStoreAndAttendF16)
+  (k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim, capacity);
+}
+void KvStoreAndAttend(lmc::rt::BlockQ8_0* k_cache, lmc::rt::BlockQ8_0* v_cache, float* out,
+                      const float* q, const float* key, const float* value, const int* positions,
+                      int n, int heads, int kv_heads, int head_dim, int capacity) {
+  HWY_DYNAMIC_DISPATCH(KvStoreAndAttendQ8)
   (k_cache, v_cache, out, q, key, value, positions, n, heads, kv_heads, head_dim, capacity);
 }
 
@@ -2031,6 +2044,67 @@ TEST_CASE("Attention over a 16-bit KV cache is attention over its widened values
       };
       check(hwy::bfloat16_t{});
       check(hwy::float16_t{});
+    }
+  });
+}
+
+TEST_CASE("Attention over a q8_0 KV cache is attention over its dequantized values", "[kernels]") {
+  // A chunk of 5 rows after 3 cached ones, not in order; heads of 32 and 64 values.
+  const int positions[] = {3, 5, 4, 7, 6}, n = 5, capacity = 8;
+  struct Config {
+    int heads, kv_heads, head_dim;
+  };
+  const Config configs[] = {{8, 2, 32}, {4, 4, 64}, {3, 1, 96}};
+  ForEachTarget([&] {
+    std::mt19937 rng(22);
+    for (const Config& c : configs) {
+      INFO("heads " << c.heads << " kv_heads " << c.kv_heads << " head_dim " << c.head_dim);
+      const size_t width = static_cast<size_t>(c.heads) * c.head_dim;
+      const size_t kv_width = static_cast<size_t>(c.kv_heads) * c.head_dim;
+      const size_t blocks = capacity * kv_width / lmc::rt::kQuantBlock;
+      const std::vector<float> q = Random(n * width, rng, -2.0f, 2.0f);
+      // The chunk's keys and values (rows 0-2 hold earlier ones, quantized the same way).
+      const std::vector<float> key_rows = Random(n * kv_width, rng, -2.0f, 2.0f);
+      const std::vector<float> value_rows = Random(n * kv_width, rng);
+      std::vector<lmc::rt::BlockQ8_0> k_cache(blocks), v_cache(blocks);
+      const std::vector<float> earlier = Random(3 * kv_width, rng);
+      for (int h = 0; h < c.kv_heads; ++h) {
+        for (int p = 0; p < 3; ++p) {
+          const size_t at = static_cast<size_t>(h * capacity + p) * c.head_dim;
+          lmc::rt::QuantizeRowQ8_0(earlier.data() + (p * c.kv_heads + h) * c.head_dim, c.head_dim,
+                                   k_cache.data() + at / lmc::rt::kQuantBlock);
+          lmc::rt::QuantizeRowQ8_0(earlier.data() + (p * c.kv_heads + h) * c.head_dim, c.head_dim,
+                                   v_cache.data() + at / lmc::rt::kQuantBlock);
+        }
+      }
+      std::vector<float> want(n * width), got = Guarded(n * width);
+      simd::KvStoreAndAttend(k_cache.data(), v_cache.data(), got.data(), q.data(), key_rows.data(),
+                             value_rows.data(), positions, n, c.heads, c.kv_heads, c.head_dim,
+                             capacity);
+      // Each stored head row is rt::QuantizeRowQ8_0 of its values, byte for byte.
+      int stored_wrong = 0;
+      std::vector<lmc::rt::BlockQ8_0> expected(c.head_dim / lmc::rt::kQuantBlock);
+      for (int t = 0; t < n; ++t) {
+        for (int h = 0; h < c.kv_heads; ++h) {
+          const size_t block =
+              static_cast<size_t>(h * capacity + positions[t]) * c.head_dim / lmc::rt::kQuantBlock;
+          for (const auto& [rows, cache] :
+               {std::pair{&key_rows, &k_cache}, std::pair{&value_rows, &v_cache}}) {
+            lmc::rt::QuantizeRowQ8_0(rows->data() + (t * c.kv_heads + h) * c.head_dim, c.head_dim,
+                                     expected.data());
+            stored_wrong += std::memcmp(cache->data() + block, expected.data(),
+                                        expected.size() * sizeof(lmc::rt::BlockQ8_0)) != 0;
+          }
+        }
+      }
+      CHECK(stored_wrong == 0);
+      std::vector<float> k_wide(capacity * kv_width), v_wide(capacity * kv_width);
+      lmc::rt::DequantizeRowQ8_0(k_cache.data(), k_wide.size(), k_wide.data());
+      lmc::rt::DequantizeRowQ8_0(v_cache.data(), v_wide.size(), v_wide.data());
+      ref::AttentionRows(want.data(), q.data(), k_wide.data(), v_wide.data(), positions, n, c.heads,
+                         c.kv_heads, c.head_dim, capacity, 0.35f, true, nullptr, nullptr, nullptr);
+      ExpectClose(got.data(), want.data(), n * width, 1e-5f, 2e-6f);
+      CHECK(GuardIntact(got, n * width));
     }
   });
 }
