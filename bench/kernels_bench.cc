@@ -62,6 +62,10 @@ void AttentionF16(float* out, const float* q, const hwy::float16_t* k, const hwy
                   int keys, int heads, int kv_heads, int head_dim) {
   DecodeAttention(out, q, k, v, keys, heads, kv_heads, head_dim);
 }
+void AttentionQ8(float* out, const float* q, const rt::BlockQ8_0* k, const rt::BlockQ8_0* v,
+                 int keys, int heads, int kv_heads, int head_dim) {
+  DecodeAttention(out, q, k, v, keys, heads, kv_heads, head_dim);
+}
 
 // Runs `iters` rounds of kChains independent FMA chains (more chains than latency x issue
 // width, so the FMA units never wait) and returns the lanes per vector.
@@ -127,6 +131,7 @@ HWY_EXPORT(BlockLinear);
 HWY_EXPORT(AttentionF32);
 HWY_EXPORT(AttentionBf16);
 HWY_EXPORT(AttentionF16);
+HWY_EXPORT(AttentionQ8);
 HWY_EXPORT(FmaChains);
 HWY_EXPORT(SumArray);
 
@@ -368,9 +373,14 @@ void AttentionCases(int reps) {
       for (int l = 0; l < kLayers; ++l) {
         for (auto* cache : {&k[l], &v[l]}) {
           const std::vector<float> values = Random(kKvWidth * keys, rng);
-          cache->resize(values.size());
-          for (size_t i = 0; i < values.size(); ++i) {
-            (*cache)[i] = kernels::ToCache(values[i], static_cast<const TC*>(nullptr));
+          if constexpr (std::is_same_v<TC, rt::BlockQ8_0>) {
+            cache->resize(values.size() / rt::kQuantBlock);
+            rt::QuantizeRowQ8_0(values.data(), values.size(), cache->data());
+          } else {
+            cache->resize(values.size());
+            for (size_t i = 0; i < values.size(); ++i) {
+              (*cache)[i] = kernels::ToCache(values[i], static_cast<const TC*>(nullptr));
+            }
           }
         }
       }
@@ -382,7 +392,7 @@ void AttentionCases(int reps) {
             layer = (layer + 1) % kLayers;
           },
           reps);
-      const double bytes = 2.0 * static_cast<double>(kKvWidth * keys * sizeof(TC));
+      const double bytes = 2.0 * static_cast<double>(k[0].size() * sizeof(TC));
       std::printf("%-6s %6d %8.1f %8.1f %8.1f %9.1f %9.2f\n", name, keys, t.min * 1e6,
                   t.median * 1e6, t.cpu * 1e6, bytes / t.min * 1e-9, t.min * kLayers * 1e3);
       std::fflush(stdout);
@@ -391,6 +401,7 @@ void AttentionCases(int reps) {
   run("f32", static_cast<float*>(nullptr), HWY_DYNAMIC_DISPATCH(AttentionF32));
   run("bf16", static_cast<hwy::bfloat16_t*>(nullptr), HWY_DYNAMIC_DISPATCH(AttentionBf16));
   run("f16", static_cast<hwy::float16_t*>(nullptr), HWY_DYNAMIC_DISPATCH(AttentionF16));
+  run("q8_0", static_cast<rt::BlockQ8_0*>(nullptr), HWY_DYNAMIC_DISPATCH(AttentionQ8));
 }
 
 }  // namespace
