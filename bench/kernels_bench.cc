@@ -279,6 +279,29 @@ double ThreadSeconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
+// The minimum and median wall time and the minimum CPU time of one call of fn, in seconds.
+struct CallTimes {
+  double min, median, cpu;
+};
+CallTimes TimeCalls(const std::function<void()>& fn, int reps) {
+  fn();  // warm-up
+  std::vector<double> times, cpu_times;
+  for (int r = 0; r < reps; ++r) {
+    int calls = 0;
+    const double start = Seconds(), cpu_start = ThreadSeconds();
+    double now = start;
+    do {
+      fn();
+      ++calls;
+      now = Seconds();
+    } while (now - start < 0.05);
+    times.push_back((now - start) / calls);
+    cpu_times.push_back((ThreadSeconds() - cpu_start) / calls);
+  }
+  return {*std::min_element(times.begin(), times.end()), Median(times),
+          *std::min_element(cpu_times.begin(), cpu_times.end())};
+}
+
 // The block types' Linear at the TinyLlama-1.1B shapes (w_gate/w_up: 5632 x 2048, w_down:
 // 2048 x 5632), one token (decode: weights from memory) and 128 (prefill), one thread. GOP/s
 // counts 2 operations per weight and token (from min_ms); the minimum over repetitions is the
@@ -306,53 +329,15 @@ void BlockCases(int reps, const char* only) {
           (out.data(), rt::AnyBlocks{w.Next(), type.dtype}, x.data(), static_cast<int>(tokens),
            static_cast<int>(s.rows), static_cast<int>(s.cols));
         };
-        fn();  // warm-up
-        std::vector<double> times, cpu_times;
-        for (int r = 0; r < reps; ++r) {
-          int calls = 0;
-          const double start = Seconds(), cpu_start = ThreadSeconds();
-          double now = start;
-          do {
-            fn();
-            ++calls;
-            now = Seconds();
-          } while (now - start < 0.05);
-          times.push_back((now - start) / calls);
-          cpu_times.push_back((ThreadSeconds() - cpu_start) / calls);
-        }
-        const double min = *std::min_element(times.begin(), times.end());
-        const double cpu = *std::min_element(cpu_times.begin(), cpu_times.end());
+        const CallTimes t = TimeCalls(fn, reps);
         const double ops = 2.0 * static_cast<double>(tokens * s.rows * s.cols);
         std::printf("%-6s %-12s %6zu %6zu %6zu %8.3f %8.3f %8.3f %8.1f %11.1f\n", type.name, s.name,
-                    tokens, s.rows, s.cols, min * 1e3, Median(times) * 1e3, cpu * 1e3,
-                    ops / min * 1e-9, static_cast<double>(blocks * type.bytes) / min * 1e-9);
+                    tokens, s.rows, s.cols, t.min * 1e3, t.median * 1e3, t.cpu * 1e3,
+                    ops / t.min * 1e-9, static_cast<double>(blocks * type.bytes) / t.min * 1e-9);
         std::fflush(stdout);
       }
     }
   }
-}
-
-// The minimum and median wall time and the minimum CPU time of one call of fn, in seconds.
-struct CallTimes {
-  double min, median, cpu;
-};
-CallTimes TimeCalls(const std::function<void()>& fn, int reps) {
-  fn();  // warm-up
-  std::vector<double> times, cpu_times;
-  for (int r = 0; r < reps; ++r) {
-    int calls = 0;
-    const double start = Seconds(), cpu_start = ThreadSeconds();
-    double now = start;
-    do {
-      fn();
-      ++calls;
-      now = Seconds();
-    } while (now - start < 0.05);
-    times.push_back((now - start) / calls);
-    cpu_times.push_back((ThreadSeconds() - cpu_start) / calls);
-  }
-  return {*std::min_element(times.begin(), times.end()), Median(times),
-          *std::min_element(cpu_times.begin(), cpu_times.end())};
 }
 
 // One decode step's attention (one thread) at TinyLlama-1.1B's shape: 32 query heads in 4 KV
