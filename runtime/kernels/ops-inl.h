@@ -643,20 +643,31 @@ inline void AddInPlace(float* x, const float* y, int n) {
   }
 }
 
-// For kHeads heads j: out[j * out_stride + [0, kVectors * N)) = sum_t scores[j * tokens + t] *
-// v_t[0, kVectors * N), with the kHeads x kVectors accumulators held in registers across the
-// whole token loop: each v_t is loaded once for the heads, and out is written once. kPartial:
-// one vector of which only the first `rem` lanes are read and written (a head narrower than a
-// vector, or its tail); the heads' sums are still independent chains.
+// For kHeads heads j: out[j * out_stride + [0, kVectors * N)) = sum_t scores[j * score_stride +
+// t] * v_t[0, kVectors * N) over t < n_tokens, with the kHeads x kVectors accumulators held in
+// registers across the token loop: each v_t is loaded once for the heads, and out is written
+// once. `accumulate`: the sums go on from out's values (a later block of tokens; the same chain
+// of additions as one loop over all of them). kPartial: one vector of which only the first `rem`
+// lanes are read and written (a head narrower than a vector, or its tail); the heads' sums are
+// still independent chains.
 template <size_t kHeads, size_t kVectors, bool kPartial = false, typename TC>
 HWY_INLINE void WeightedSumBlock(DF d, const TC* HWY_RESTRICT values, size_t kv_stride,
-                                 const float* HWY_RESTRICT scores, size_t n_tokens,
-                                 float* HWY_RESTRICT out, size_t out_stride, size_t rem = 0) {
+                                 const float* HWY_RESTRICT scores, size_t score_stride,
+                                 size_t n_tokens, bool accumulate, float* HWY_RESTRICT out,
+                                 size_t out_stride, size_t rem = 0) {
   static_assert(!kPartial || kVectors == 1, "a partial block is one vector");
   const size_t N = hn::Lanes(d);
   VF acc[kHeads][kVectors];
   for (size_t j = 0; j < kHeads; ++j) {
-    for (size_t k = 0; k < kVectors; ++k) acc[j][k] = hn::Zero(d);
+    for (size_t k = 0; k < kVectors; ++k) {
+      if (!accumulate) {
+        acc[j][k] = hn::Zero(d);
+      } else if constexpr (kPartial) {
+        acc[j][k] = LoadTail(d, out + j * out_stride, rem);
+      } else {
+        acc[j][k] = hn::LoadU(d, out + j * out_stride + k * N);
+      }
+    }
   }
   for (size_t t = 0; t < n_tokens; ++t) {
     const TC* v = values + t * kv_stride;
@@ -665,7 +676,7 @@ HWY_INLINE void WeightedSumBlock(DF d, const TC* HWY_RESTRICT values, size_t kv_
       vv[k] = kPartial ? LoadWeightsTail(d, v, rem) : LoadWeights(d, v + k * N);
     }
     for (size_t j = 0; j < kHeads; ++j) {
-      const VF s = hn::Set(d, scores[j * n_tokens + t]);
+      const VF s = hn::Set(d, scores[j * score_stride + t]);
       for (size_t k = 0; k < kVectors; ++k) acc[j][k] = hn::MulAdd(s, vv[k], acc[j][k]);
     }
   }
@@ -683,22 +694,29 @@ HWY_INLINE void WeightedSumBlock(DF d, const TC* HWY_RESTRICT values, size_t kv_
 // WeightedSumBlock for n_heads in [1, kHeads], known only at run time.
 template <size_t kHeads, size_t kVectors, bool kPartial = false, typename TC>
 HWY_INLINE void WeightedSumBlockUpTo(DF d, const TC* HWY_RESTRICT values, size_t kv_stride,
-                                     const float* HWY_RESTRICT scores, size_t n_tokens,
-                                     float* HWY_RESTRICT out, size_t out_stride, size_t n_heads,
-                                     size_t rem = 0) {
+                                     const float* HWY_RESTRICT scores, size_t score_stride,
+                                     size_t n_tokens, bool accumulate, float* HWY_RESTRICT out,
+                                     size_t out_stride, size_t n_heads, size_t rem = 0) {
   if constexpr (kHeads == 1) {
-    WeightedSumBlock<1, kVectors, kPartial>(d, values, kv_stride, scores, n_tokens, out, out_stride,
-                                            rem);
+    WeightedSumBlock<1, kVectors, kPartial>(d, values, kv_stride, scores, score_stride, n_tokens,
+                                            accumulate, out, out_stride, rem);
   } else if (n_heads == kHeads) {
-    WeightedSumBlock<kHeads, kVectors, kPartial>(d, values, kv_stride, scores, n_tokens, out,
-                                                 out_stride, rem);
+    WeightedSumBlock<kHeads, kVectors, kPartial>(d, values, kv_stride, scores, score_stride,
+                                                 n_tokens, accumulate, out, out_stride, rem);
   } else {
-    WeightedSumBlockUpTo<kHeads - 1, kVectors, kPartial>(d, values, kv_stride, scores, n_tokens,
-                                                         out, out_stride, n_heads, rem);
+    WeightedSumBlockUpTo<kHeads - 1, kVectors, kPartial>(d, values, kv_stride, scores, score_stride,
+                                                         n_tokens, accumulate, out, out_stride,
+                                                         n_heads, rem);
   }
 }
 
+// Cached rows are taken kAttentionKeyBlock at a time, each block by every head of its GQA group
+// (kAttentionHeadChunk heads per pass over it) while it is in L1 (64 rows of a 64-wide head: 16
+// KiB in f32), so a group reads its keys and values from memory once, however many chunks it has.
+constexpr size_t kAttentionKeyBlock = 64;
+
 // The caches hold float, or hwy::bfloat16_t / hwy::float16_t widened as they are read.
+// `scores`: AttentionScratchFloats(n_heads / n_kv_heads, n_tokens) floats.
 template <typename TC>
 inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                       const TC* HWY_RESTRICT key_cache, const TC* HWY_RESTRICT value_cache,
@@ -711,60 +729,78 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
   const size_t dim = static_cast<size_t>(head_dim);
   const size_t stride = static_cast<size_t>(kv_stride);
   const size_t tokens = static_cast<size_t>(n_tokens);
-  const int group = n_heads / n_kv_heads;
-  constexpr int kChunk = kAttentionHeadChunk;
-  // The heads of a GQA group, kChunk at a time, read each cached key and value once together.
-  size_t heads = 0;
-  for (int h0 = 0; h0 < n_heads; h0 += static_cast<int>(heads)) {
-    const int group_end = (h0 / group + 1) * group;
-    heads = static_cast<size_t>(std::min(kChunk, group_end - h0));
-    const float* q0 = q + static_cast<size_t>(h0) * dim;
-    const size_t kv_offset = static_cast<size_t>(h0 / group) * dim;
-    // Scores of head h0 + j at scores + j * tokens; four cached keys at a time share each load
-    // of a query head, and each key is loaded once for the heads.
-    const TC* k_rows[4];
-    float sums[4 * kChunk];
-    size_t t = 0;
-    for (; t + 4 <= tokens; t += 4) {
-      for (size_t i = 0; i < 4; ++i) k_rows[i] = key_cache + (t + i) * stride + kv_offset;
-      DotTileUpTo<4, kChunk>(k_rows, q0, dim, dim, heads, sums);
-      for (size_t j = 0; j < heads; ++j) {
-        for (size_t i = 0; i < 4; ++i) scores[j * tokens + t + i] = sums[j * 4 + i];
+  const size_t group = static_cast<size_t>(n_heads / n_kv_heads);
+  constexpr size_t kChunk = kAttentionHeadChunk;
+  constexpr size_t kKeys = 4;
+  for (size_t kv_head = 0; kv_head < static_cast<size_t>(n_kv_heads); ++kv_head) {
+    const size_t first = kv_head * group;  // The group's first query head.
+    const TC* keys = key_cache + kv_head * dim;
+    const TC* values = value_cache + kv_head * dim;
+    // Scores of head first + j at scores + j * tokens; kKeys cached keys at a time share each
+    // load of a query head, and each key is loaded once for a chunk's heads.
+    for (size_t t0 = 0; t0 < tokens; t0 += kAttentionKeyBlock) {
+      const size_t t1 = std::min(tokens, t0 + kAttentionKeyBlock);
+      for (size_t j0 = 0; j0 < group; j0 += kChunk) {
+        const size_t heads = std::min(kChunk, group - j0);
+        const float* q0 = q + (first + j0) * dim;
+        float* s0 = scores + j0 * tokens;
+        const TC* k_rows[kKeys];
+        float sums[kKeys * kChunk];
+        size_t t = t0;
+        for (; t + kKeys <= t1; t += kKeys) {
+          for (size_t i = 0; i < kKeys; ++i) k_rows[i] = keys + (t + i) * stride;
+          DotTileUpTo<kKeys, kChunk>(k_rows, q0, dim, dim, heads, sums);
+          for (size_t j = 0; j < heads; ++j) {
+            for (size_t i = 0; i < kKeys; ++i) s0[j * tokens + t + i] = sums[j * kKeys + i];
+          }
+        }
+        for (; t < t1; ++t) {
+          k_rows[0] = keys + t * stride;
+          DotTileUpTo<1, kChunk>(k_rows, q0, dim, dim, heads, sums);
+          for (size_t j = 0; j < heads; ++j) s0[j * tokens + t] = sums[j];
+        }
       }
     }
-    for (; t < tokens; ++t) {
-      k_rows[0] = key_cache + t * stride + kv_offset;
-      DotTileUpTo<1, kChunk>(k_rows, q0, dim, dim, heads, sums);
-      for (size_t j = 0; j < heads; ++j) scores[j * tokens + t] = sums[j];
-    }
-    for (size_t j = 0; j < heads; ++j) {
-      const int h = h0 + static_cast<int>(j);
+    for (size_t j = 0; j < group; ++j) {
+      const int h = static_cast<int>(first + j);
       float* s = scores + j * tokens;
-      for (t = 0; t < tokens; ++t) s[t] *= scale;
+      for (size_t t = 0; t < tokens; ++t) s[t] *= scale;
       if (slopes) {  // ALiBi: a linear penalty on the distance back to each key.
-        for (t = 0; t < tokens; ++t) {
+        for (size_t t = 0; t < tokens; ++t) {
           s[t] += slopes[h] * static_cast<float>(static_cast<int>(t) - query_pos);
         }
       }
       if (relative) {  // T5: a learned bias per head and bucket of the distance.
-        for (t = 0; t < tokens; ++t) s[t] += (*relative)(h, static_cast<int>(t) - query_pos);
+        for (size_t t = 0; t < tokens; ++t) {
+          s[t] += (*relative)(h, static_cast<int>(t) - query_pos);
+        }
       }
       if (cope) AddCope(*cope, q + static_cast<size_t>(h) * dim, head_dim, s, n_tokens);
       Softmax(s, n_tokens);
     }
 
-    const TC* values = value_cache + kv_offset;
-    float* out0 = out + static_cast<size_t>(h0) * dim;
-    size_t i = 0;
-    for (; i + 4 * N <= dim; i += 4 * N) {
-      WeightedSumBlockUpTo<kChunk, 4>(d, values + i, stride, scores, tokens, out0 + i, dim, heads);
-    }
-    for (; i + N <= dim; i += N) {
-      WeightedSumBlockUpTo<kChunk, 1>(d, values + i, stride, scores, tokens, out0 + i, dim, heads);
-    }
-    if (i < dim) {
-      WeightedSumBlockUpTo<kChunk, 1, true>(d, values + i, stride, scores, tokens, out0 + i, dim,
-                                            heads, dim - i);
+    for (size_t t0 = 0; t0 < tokens; t0 += kAttentionKeyBlock) {
+      const size_t n = std::min(tokens, t0 + kAttentionKeyBlock) - t0;
+      const TC* v0 = values + t0 * stride;
+      const bool accumulate = t0 > 0;
+      for (size_t j0 = 0; j0 < group; j0 += kChunk) {
+        const size_t heads = std::min(kChunk, group - j0);
+        const float* s0 = scores + j0 * tokens + t0;
+        float* out0 = out + (first + j0) * dim;
+        size_t i = 0;
+        for (; i + 4 * N <= dim; i += 4 * N) {
+          WeightedSumBlockUpTo<kChunk, 4>(d, v0 + i, stride, s0, tokens, n, accumulate, out0 + i,
+                                          dim, heads);
+        }
+        for (; i + N <= dim; i += N) {
+          WeightedSumBlockUpTo<kChunk, 1>(d, v0 + i, stride, s0, tokens, n, accumulate, out0 + i,
+                                          dim, heads);
+        }
+        if (i < dim) {
+          WeightedSumBlockUpTo<kChunk, 1, true>(d, v0 + i, stride, s0, tokens, n, accumulate,
+                                                out0 + i, dim, heads, dim - i);
+        }
+      }
     }
   }
 }

@@ -281,7 +281,8 @@ inline void AttendRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
     const int t = static_cast<int>(i / kv_heads), kv_head = static_cast<int>(i % kv_heads);
     const int first = kv_head * group, keys = visible(t);
     thread_local std::vector<float> scores;
-    scores.resize(std::max(scores.size(), static_cast<size_t>(kAttentionHeadChunk) * keys));
+    scores.resize(
+        std::max(scores.size(), static_cast<size_t>(AttentionScratchFloats(group, keys))));
     std::optional<RelativeBias> group_relative;  // Its table's columns from head `first` on.
     if (relative) {
       group_relative = RelativeBias{relative->table + first, relative->buckets,

@@ -1175,7 +1175,8 @@ TEST_CASE("Attention matches scalar reference with GQA", "[kernels]") {
   ForEachTarget([&] {
     std::mt19937 rng(10);
     for (const Config& c : configs) {
-      for (int n_tokens : {1, 2, 37}) {
+      // 150: three blocks of cached rows (kAttentionKeyBlock), the last partial.
+      for (int n_tokens : {1, 2, 37, 150}) {
         for (int extra_stride : {0, 5}) {
           const int kv_dim = c.n_kv_heads * c.head_dim;
           const int kv_stride = kv_dim + extra_stride;
@@ -1193,7 +1194,7 @@ TEST_CASE("Attention matches scalar reference with GQA", "[kernels]") {
           ref::Attention(want.data(), q.data(), keys.data(), values.data(), n_tokens, c.n_heads,
                          c.n_kv_heads, c.head_dim, kv_stride, scale, ref_scores.data());
           std::vector<float> got = Guarded(q_size);
-          std::vector<float> scores(k::kAttentionHeadChunk * n_tokens);
+          std::vector<float> scores(k::AttentionScratchFloats(c.n_heads / c.n_kv_heads, n_tokens));
           simd::Attention(got.data(), q.data(), keys.data(), values.data(), n_tokens, c.n_heads,
                           c.n_kv_heads, c.head_dim, kv_stride, scale, scores.data());
           ExpectClose(got.data(), want.data(), q_size, 1e-5f, 2e-6f);
@@ -1217,7 +1218,7 @@ TEST_CASE("Attention with ALiBi slopes matches scalar reference", "[kernels]") {
         const std::vector<float> keys = Random(static_cast<size_t>(n_tokens) * kv_dim, rng);
         const std::vector<float> values = Random(static_cast<size_t>(n_tokens) * kv_dim, rng);
         std::vector<float> want(q_size), got(q_size), plain(q_size),
-            scores(k::kAttentionHeadChunk * n_tokens);
+            scores(k::AttentionScratchFloats(n_heads / n_kv_heads, n_tokens));
         ref::Attention(want.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
                        n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), slopes.data(),
                        query_pos);
@@ -1257,7 +1258,7 @@ TEST_CASE("Attention with T5's relative bias or CoPE matches scalar reference", 
         const std::vector<float> keys = Random(static_cast<size_t>(n_tokens) * kv_dim, rng);
         const std::vector<float> values = Random(static_cast<size_t>(n_tokens) * kv_dim, rng);
         std::vector<float> want(q_size), got(q_size), plain(q_size),
-            scores(k::kAttentionHeadChunk * n_tokens);
+            scores(k::AttentionScratchFloats(n_heads / n_kv_heads, n_tokens));
         const int query_pos = n_tokens / 2;  // Keys on both sides (T5 is bidirectional here).
         ref::Attention(want.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
                        n_kv_heads, head_dim, kv_dim, 0.35f, scores.data(), nullptr, query_pos,
@@ -1406,7 +1407,8 @@ TEST_CASE("Attention reads the right kv head and single tokens pass through", "[
                         static_cast<float>(j));
           }
         }
-        std::vector<float> out(n_heads * head_dim), scores(k::kAttentionHeadChunk * n_tokens);
+        std::vector<float> out(n_heads * head_dim),
+            scores(k::AttentionScratchFloats(n_heads / n_kv_heads, n_tokens));
         simd::Attention(out.data(), q.data(), keys.data(), values.data(), n_tokens, n_heads,
                         n_kv_heads, head_dim, kv_stride, 0.5f, scores.data());
         const int group = n_heads / n_kv_heads;
