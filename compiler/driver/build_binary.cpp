@@ -332,10 +332,11 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
         << " does not exist; the binary will need --tokenizer\n";
   }
 
-  // Everything that can change the result goes into the cache key. The runtime's
-  // libraries stand for its headers too (the kernels' -inl.h are compiled into them).
+  // Everything that can change the result goes into the cache key: the runtime's libraries and
+  // the runtime headers the generated code includes.
   std::string key = std::string(options.library ? "library" : "binary") + files.header +
-                    files.source + build_info_source + cxx + flags + toolchain::kLinkFlags;
+                    files.source + build_info_source + cxx + flags + toolchain::kLinkFlags +
+                    RuntimeHeadersDigest(toolchain_paths);
   if (draft != nullptr) key += draft->header + draft->source;
   for (const auto& input : link_inputs) key += input + std::to_string(HashFile(input));
   std::string hash = fmt::format("{:016x}", llvm::xxHash64(key));

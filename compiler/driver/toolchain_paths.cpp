@@ -5,7 +5,11 @@
 #include <llvm/ADT/SmallVector.h>
 #include <llvm/ADT/StringRef.h>
 #include <llvm/Support/FileSystem.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/Path.h>
+#include <llvm/Support/xxhash.h>
+
+#include <algorithm>
 
 #include "compiler/driver/toolchain.h"
 #include "compiler/support/file_io.h"
@@ -77,6 +81,25 @@ bool FindToolchainPaths(ToolchainPaths& paths, std::string& error) {
   paths.include_dirs = {toolchain::kIncludeDir, std::string(toolchain::kIncludeDir) + "/include"};
   paths.link_inputs = SplitSpaces(toolchain::kLinkInputs);
   return true;
+}
+
+std::string RuntimeHeadersDigest(const ToolchainPaths& paths) {
+  std::vector<std::string> headers;
+  for (const std::string& dir : paths.include_dirs) {
+    std::error_code ec;
+    for (llvm::sys::fs::recursive_directory_iterator it(dir + "/runtime", ec), end;
+         it != end && !ec; it.increment(ec)) {
+      if (llvm::StringRef(it->path()).endswith(".h")) headers.push_back(it->path());
+    }
+  }
+  std::sort(headers.begin(), headers.end());
+  std::string digest;
+  for (const std::string& header : headers) {
+    auto buffer = llvm::MemoryBuffer::getFile(header);
+    digest += fmt::format("{} {:016x}\n", header,
+                          buffer ? llvm::xxHash64((*buffer)->getBuffer()) : uint64_t{0});
+  }
+  return digest;
 }
 
 }  // namespace lmc

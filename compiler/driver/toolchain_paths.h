@@ -27,4 +27,10 @@ bool FindToolchainPaths(ToolchainPaths& paths, std::string& error);
 bool ParseToolchainFile(std::string_view text, const std::string& file, const std::string& prefix,
                         ToolchainPaths& paths, std::string& error);
 
+// The runtime headers the generated code includes (every .h under runtime/ of each include
+// directory), their paths and content hashes in path order: part of `lmc build`'s cache key,
+// since the kernels' templates (rows-inl.h, ops-inl.h) are instantiated in the model's own
+// translation unit and a change to them need not change any library's bytes.
+std::string RuntimeHeadersDigest(const ToolchainPaths& paths);
+
 }  // namespace lmc
