@@ -12,9 +12,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "runtime/kernels/attention_scratch.h"
 #include "runtime/kernels/position_tables.h"
+#include "runtime/weights/quant.h"
 
 // Per-target include guard: toggled by foreach_target.h for each target.
 #if defined(LMC_KERNELS_OPS_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -715,8 +719,36 @@ HWY_INLINE void WeightedSumBlockUpTo(DF d, const TC* HWY_RESTRICT values, size_t
 // KiB in f32), so a group reads its keys and values from memory once, however many chunks it has.
 constexpr size_t kAttentionKeyBlock = 64;
 
-// The caches hold float, or hwy::bfloat16_t / hwy::float16_t widened as they are read.
-// `scores`: AttentionScratchFloats(n_heads / n_kv_heads, n_tokens) floats.
+// A cache element's values: 1, or for a q8_0 cache (attention.kv_cache: q8_0) ggml's Q8_0
+// blocks of 32, which lie within a head.
+template <typename TC>
+constexpr size_t kCacheValuesPer = std::is_same_v<TC, rt::BlockQ8_0> ? rt::kQuantBlock : 1;
+
+// The element `values` values into a cache.
+template <typename TC>
+const TC* CacheAt(const TC* cache, size_t values) {
+  return cache + values / kCacheValuesPer<TC>;
+}
+
+// Blocks of a q8_0 cache to floats, exactly (q * d), as rt::DequantizeRowQ8_0 does.
+inline void DequantizeCache(const rt::BlockQ8_0* HWY_RESTRICT blocks, size_t n_blocks,
+                            float* HWY_RESTRICT out) {
+  const hn::CappedTag<float, rt::kQuantBlock> d;  // whole vectors within a block
+  const hn::Rebind<int8_t, decltype(d)> d8;
+  const hn::Rebind<int32_t, decltype(d)> d32;
+  const size_t N = hn::Lanes(d);
+  for (size_t b = 0; b < n_blocks; ++b) {
+    const auto scale = hn::Set(d, rt::QuantScale(blocks[b].d));
+    for (size_t j = 0; j < rt::kQuantBlock; j += N) {
+      const auto q = hn::ConvertTo(d, hn::PromoteTo(d32, hn::LoadU(d8, blocks[b].q + j)));
+      hn::StoreU(hn::Mul(q, scale), d, out + b * rt::kQuantBlock + j);
+    }
+  }
+}
+
+// The caches hold float, or hwy::bfloat16_t / hwy::float16_t widened as they are read, or
+// q8_0 blocks, each block of kAttentionKeyBlock rows dequantized into floats (in L1) as it is
+// read. `scores`: AttentionScratchFloats(n_heads / n_kv_heads, n_tokens) floats.
 template <typename TC>
 inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                       const TC* HWY_RESTRICT key_cache, const TC* HWY_RESTRICT value_cache,
@@ -732,30 +764,48 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
   const size_t group = static_cast<size_t>(n_heads / n_kv_heads);
   constexpr size_t kChunk = kAttentionHeadChunk;
   constexpr size_t kKeys = 4;
+  constexpr bool kBlocks = kCacheValuesPer < TC >> 1;
+  thread_local std::vector<float> dequantized;  // A q8_0 cache's block of rows, [rows, dim].
+  if constexpr (kBlocks) dequantized.resize(kAttentionKeyBlock * dim);
+  // Rows [t0, t0 + n) of `cache` (rows `stride` values apart): where they are and their
+  // stride, as stored or dequantized.
+  auto block_rows = [&](const TC* cache, size_t t0, size_t n) {
+    if constexpr (kBlocks) {
+      for (size_t t = 0; t < n; ++t) {
+        DequantizeCache(CacheAt(cache, (t0 + t) * stride), dim / rt::kQuantBlock,
+                        dequantized.data() + t * dim);
+      }
+      return std::pair<const float*, size_t>{dequantized.data(), dim};
+    } else {
+      return std::pair<const TC*, size_t>{cache + t0 * stride, stride};
+    }
+  };
   for (size_t kv_head = 0; kv_head < static_cast<size_t>(n_kv_heads); ++kv_head) {
     const size_t first = kv_head * group;  // The group's first query head.
-    const TC* keys = key_cache + kv_head * dim;
-    const TC* values = value_cache + kv_head * dim;
+    const TC* keys = CacheAt(key_cache, kv_head * dim);
+    const TC* values = CacheAt(value_cache, kv_head * dim);
     // Scores of head first + j at scores + j * tokens; kKeys cached keys at a time share each
     // load of a query head, and each key is loaded once for a chunk's heads.
     for (size_t t0 = 0; t0 < tokens; t0 += kAttentionKeyBlock) {
-      const size_t t1 = std::min(tokens, t0 + kAttentionKeyBlock);
+      const size_t n = std::min(tokens, t0 + kAttentionKeyBlock) - t0;
+      const auto [rows, row_stride] = block_rows(keys, t0, n);
+      using TR = std::remove_const_t<std::remove_pointer_t<decltype(rows)>>;
       for (size_t j0 = 0; j0 < group; j0 += kChunk) {
         const size_t heads = std::min(kChunk, group - j0);
         const float* q0 = q + (first + j0) * dim;
-        float* s0 = scores + j0 * tokens;
-        const TC* k_rows[kKeys];
+        float* s0 = scores + j0 * tokens + t0;
+        const TR* k_rows[kKeys];
         float sums[kKeys * kChunk];
-        size_t t = t0;
-        for (; t + kKeys <= t1; t += kKeys) {
-          for (size_t i = 0; i < kKeys; ++i) k_rows[i] = keys + (t + i) * stride;
+        size_t t = 0;
+        for (; t + kKeys <= n; t += kKeys) {
+          for (size_t i = 0; i < kKeys; ++i) k_rows[i] = rows + (t + i) * row_stride;
           DotTileUpTo<kKeys, kChunk>(k_rows, q0, dim, dim, heads, sums);
           for (size_t j = 0; j < heads; ++j) {
             for (size_t i = 0; i < kKeys; ++i) s0[j * tokens + t + i] = sums[j * kKeys + i];
           }
         }
-        for (; t < t1; ++t) {
-          k_rows[0] = keys + t * stride;
+        for (; t < n; ++t) {
+          k_rows[0] = rows + t * row_stride;
           DotTileUpTo<1, kChunk>(k_rows, q0, dim, dim, heads, sums);
           for (size_t j = 0; j < heads; ++j) s0[j * tokens + t] = sums[j];
         }
@@ -781,7 +831,7 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
 
     for (size_t t0 = 0; t0 < tokens; t0 += kAttentionKeyBlock) {
       const size_t n = std::min(tokens, t0 + kAttentionKeyBlock) - t0;
-      const TC* v0 = values + t0 * stride;
+      const auto [v0, row_stride] = block_rows(values, t0, n);
       const bool accumulate = t0 > 0;
       for (size_t j0 = 0; j0 < group; j0 += kChunk) {
         const size_t heads = std::min(kChunk, group - j0);
@@ -789,15 +839,15 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
         float* out0 = out + (first + j0) * dim;
         size_t i = 0;
         for (; i + 4 * N <= dim; i += 4 * N) {
-          WeightedSumBlockUpTo<kChunk, 4>(d, v0 + i, stride, s0, tokens, n, accumulate, out0 + i,
-                                          dim, heads);
+          WeightedSumBlockUpTo<kChunk, 4>(d, v0 + i, row_stride, s0, tokens, n, accumulate,
+                                          out0 + i, dim, heads);
         }
         for (; i + N <= dim; i += N) {
-          WeightedSumBlockUpTo<kChunk, 1>(d, v0 + i, stride, s0, tokens, n, accumulate, out0 + i,
-                                          dim, heads);
+          WeightedSumBlockUpTo<kChunk, 1>(d, v0 + i, row_stride, s0, tokens, n, accumulate,
+                                          out0 + i, dim, heads);
         }
         if (i < dim) {
-          WeightedSumBlockUpTo<kChunk, 1, true>(d, v0 + i, stride, s0, tokens, n, accumulate,
+          WeightedSumBlockUpTo<kChunk, 1, true>(d, v0 + i, row_stride, s0, tokens, n, accumulate,
                                                 out0 + i, dim, heads, dim - i);
         }
       }

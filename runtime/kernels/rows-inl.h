@@ -216,23 +216,6 @@ inline size_t CacheOffset(int kv_head, int position, int head_dim, int capacity)
   return (static_cast<size_t>(kv_head) * capacity + static_cast<size_t>(position)) * head_dim;
 }
 
-// A q8_0 cache (attention.kv_cache: q8_0) holds each head's row as head_dim / 32 of ggml's Q8_0
-// blocks. Blocks of a q8_0 cache to floats, exactly (q * d), as rt::DequantizeRowQ8_0 does.
-inline void DequantizeCache(const rt::BlockQ8_0* HWY_RESTRICT blocks, size_t n_blocks,
-                            float* HWY_RESTRICT out) {
-  const DF d;
-  const hn::Rebind<int8_t, DF> d8;
-  const hn::Rebind<int32_t, DF> d32;
-  const size_t N = hn::Lanes(d);
-  for (size_t b = 0; b < n_blocks; ++b) {
-    const VF scale = hn::Set(d, rt::QuantScale(blocks[b].d));
-    for (size_t j = 0; j < rt::kQuantBlock; j += N) {
-      const VF q = hn::ConvertTo(d, hn::PromoteTo(d32, hn::LoadU(d8, blocks[b].q + j)));
-      hn::StoreU(hn::Mul(q, scale), d, out + b * rt::kQuantBlock + j);
-    }
-  }
-}
-
 // Cache row positions[t] = k[t], v[t] (width = kv_heads * head_dim floats); positions already
 // checked against the capacity. A 16-bit cache rounds (cache_types.h), a q8_0 cache quantizes
 // each 32 values of a head (rt::QuantizeRowQ8_0), as the reference interpreter does.
@@ -266,8 +249,7 @@ inline void KvStore(TC* HWY_RESTRICT k_cache, TC* HWY_RESTRICT v_cache, const fl
 // group) attend together, tasks write disjoint outputs, and each head's
 // arithmetic is the same whichever thread runs it, so results do not depend on
 // the thread count. Scores are per thread and per row: memory does not grow with
-// the square of the prompt. A q8_0 cache's visible rows of the group are dequantized into
-// per-thread floats first (exact, so attention is the f32 one over the cache's values).
+// the square of the prompt.
 template <typename Visible, typename TC>
 inline void AttendRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
                        const TC* HWY_RESTRICT k_cache, const TC* HWY_RESTRICT v_cache,
@@ -290,22 +272,9 @@ inline void AttendRows(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
     }
     const size_t row = static_cast<size_t>(t) * width + static_cast<size_t>(first) * head_dim;
     const size_t kv = CacheOffset(kv_head, 0, head_dim, capacity);
-    const float* slopes_from = slopes ? slopes + first : nullptr;
-    const int query_pos = positions ? positions[t] : 0;
-    const RelativeBias* group_bias = group_relative ? &*group_relative : nullptr;
-    if constexpr (std::is_same_v<TC, rt::BlockQ8_0>) {
-      thread_local std::vector<float> k_rows, v_rows;
-      const size_t values = static_cast<size_t>(keys) * head_dim;
-      k_rows.resize(std::max(k_rows.size(), values));
-      v_rows.resize(std::max(v_rows.size(), values));
-      DequantizeCache(k_cache + kv / rt::kQuantBlock, values / rt::kQuantBlock, k_rows.data());
-      DequantizeCache(v_cache + kv / rt::kQuantBlock, values / rt::kQuantBlock, v_rows.data());
-      Attention(out + row, q + row, k_rows.data(), v_rows.data(), keys, group, 1, head_dim,
-                head_dim, scale, scores.data(), slopes_from, query_pos, group_bias, cope);
-    } else {
-      Attention(out + row, q + row, k_cache + kv, v_cache + kv, keys, group, 1, head_dim, head_dim,
-                scale, scores.data(), slopes_from, query_pos, group_bias, cope);
-    }
+    Attention(out + row, q + row, CacheAt(k_cache, kv), CacheAt(v_cache, kv), keys, group, 1,
+              head_dim, head_dim, scale, scores.data(), slopes ? slopes + first : nullptr,
+              positions ? positions[t] : 0, group_relative ? &*group_relative : nullptr, cope);
   };
   const size_t tasks = static_cast<size_t>(n) * kv_heads;
   if (lmc::rt::Threads() == 1 || tasks < 2 || work < lmc::rt::kMinParallelWork) {
