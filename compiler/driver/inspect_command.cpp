@@ -99,7 +99,7 @@ Flops CountFlops(const Spec& s) {
 }
 
 // KV cache as the runtime keeps it: K and V rows of kv_dim per layer, in attention.kv_cache's
-// type (q8_0: 34 bytes a block of 32).
+// type (q8_0: 34 bytes a block of 32); an encoder-decoder's cross-attention K/V in f32.
 struct KvCache {
   int64_t per_token = 0;        // Self-attention K/V per (decoder) token.
   int64_t per_input_token = 0;  // Encoder-decoder: cross-attention K/V per encoder token.
@@ -108,14 +108,12 @@ struct KvCache {
 
 KvCache CountKvCache(const Spec& s) {
   KvCache kv;
-  const rt::DType type = s.attention.kv_cache;
-  const int64_t row = type == rt::DType::kQ8_0  ? 2 * KvDim(s) / 32 * 34
-                      : type == rt::DType::kF32 ? 2 * KvDim(s) * 4
-                                                : 2 * KvDim(s) * 2;
+  const auto row = static_cast<int64_t>(2 * KvDim(s) * KvCacheBytesPerValue(s.attention.kv_cache));
+  const int64_t cross_row = 2 * KvDim(s) * 4;
   if (s.family == Family::kDecoder) kv.per_token = s.sizes.n_layers * row;
   if (s.family == Family::kEncoderDecoder) {
     kv.per_token = s.sizes.n_decoder_layers * row;
-    kv.per_input_token = s.sizes.n_decoder_layers * row;
+    kv.per_input_token = s.sizes.n_decoder_layers * cross_row;
   }
   kv.at_limit = (kv.per_token + kv.per_input_token) * s.sizes.max_seq_len;
   return kv;

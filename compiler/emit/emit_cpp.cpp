@@ -485,11 +485,11 @@ class Emitter : public ForwardEmitter {
     c.Line("// Not zeroed: pages are touched only as the caches fill.");
     for (const auto& s : g_.states) {
       std::string elements = s.per_layer ? LayerCount(s.encoder) : "1";
-      for (ir::DimId d : s.dims) {
+      for (ir::DimId d : std::span(s.dims).first(s.dims.size() - 1)) {
         elements += g_.dims[d].dynamic ? fmt::format(" * static_cast<size_t>({})", StateRows(d, ""))
                                        : " * " + ConstantName(g_.dims[d].name);
       }
-      if (s.dtype == rt::DType::kQ8_0) elements += " / lmc::rt::kQuantBlock";  // blocks of 32
+      elements += " * " + StateRowElements(s);
       c.Line("{}.reset(new {}[{}]);", s.name, ForwardEmitter::StateType(s), elements);
     }
     if (g_.HasEncode()) c.Line("source_len = 0;");

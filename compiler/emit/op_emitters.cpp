@@ -101,7 +101,7 @@ const ir::Op* ReaderOf(const ir::Block& block, int state) {
 }
 
 // A K/V cache's rows (its capacity): the caches are head-major (rows-inl.h's KvStore).
-std::string CacheRows(const ForwardEmitter& e, const ir::Op& op) {
+std::string CacheCapacity(const ForwardEmitter& e, const ir::Op& op) {
   return e.StateRows(e.graph().states[op.states[0]].dims[0], "s.");
 }
 
@@ -112,7 +112,7 @@ void EmitKvStore(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
   if (reader == nullptr) throw std::logic_error("internal error: a K/V cache nothing attends to");
   c.Line("k::KvStore({}, {}, {}, {}, {}, {}, {}, {}, {});", e.StateExpr(op.states[0]),
          e.StateExpr(op.states[1]), In(e, op, 0), In(e, op, 1), e.Positions(), e.Tokens(),
-         e.Width(op.operands[0]), DimOf(e, *reader, ir::attr::kHeadDim), CacheRows(e, op));
+         e.Width(op.operands[0]), DimOf(e, *reader, ir::attr::kHeadDim), CacheCapacity(e, op));
 }
 
 void EmitAttention(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
@@ -145,7 +145,7 @@ void EmitAttention(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
   c.Line("k::AttentionRows({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {});",
          Out(e, op), In(e, op, 0), e.StateExpr(op.states[0]), e.StateExpr(op.states[1]),
          e.Positions(), e.Tokens(), DimOf(e, op, ir::attr::kHeads),
-         DimOf(e, op, ir::attr::kKvHeads), DimOf(e, op, ir::attr::kHeadDim), CacheRows(e, op),
+         DimOf(e, op, ir::attr::kKvHeads), DimOf(e, op, ir::attr::kHeadDim), CacheCapacity(e, op),
          F(op, ir::attr::kScale),
          op.Get(ir::attr::kMask) == ir::AttentionMask::kCausal ? "/*causal=*/true"
                                                                : "/*causal=*/false",
@@ -156,7 +156,7 @@ void EmitCrossAttention(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
   c.Line("k::CrossAttentionRows({}, {}, {}, {}, {}, s.source_len, {}, {}, {}, {}, {});", Out(e, op),
          In(e, op, 0), e.StateExpr(op.states[0]), e.StateExpr(op.states[1]), e.Tokens(),
          DimOf(e, op, ir::attr::kHeads), DimOf(e, op, ir::attr::kKvHeads),
-         DimOf(e, op, ir::attr::kHeadDim), CacheRows(e, op), F(op, ir::attr::kScale));
+         DimOf(e, op, ir::attr::kHeadDim), CacheCapacity(e, op), F(op, ir::attr::kScale));
 }
 
 void EmitSwiGlu(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {

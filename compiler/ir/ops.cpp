@@ -5,6 +5,7 @@
 
 #include "compiler/ir/ir.h"
 #include "runtime/kernels/position_tables.h"
+#include "runtime/weights/quant.h"
 
 namespace lmc::ir {
 
@@ -174,6 +175,11 @@ std::string HeadsOk(const Graph& g, const Op& op, DimId q_dim, const char* rows)
         (rows && g.dims[state.dims[0]].name != rows)) {
       return fmt::format("state {} must be [{}, kv_heads * head_dim]", state.name,
                          rows ? rows : "capacity");
+    }
+    // A q8_0 cache's blocks of 32 values must lie within a head.
+    if (state.dtype == rt::DType::kQ8_0 && head_dim % static_cast<int64_t>(rt::kQuantBlock) != 0) {
+      return fmt::format("state {} is q8_0: head_dim ({}) must be a multiple of {}", state.name,
+                         head_dim, rt::kQuantBlock);
     }
   }
   return "";

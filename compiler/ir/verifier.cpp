@@ -63,10 +63,6 @@ class Verifier {
                  s.dtype == rt::DType::kBF16 || s.dtype == rt::DType::kQ8_0,
              "state " + s.name + " has dtype " + rt::DTypeName(s.dtype) +
                  ": expected f32, f16, bf16 or q8_0");
-      // A q8_0 cache's blocks of 32 values lie within a head (the attention checks head_dim).
-      Expect(s.dtype != rt::DType::kQ8_0 ||
-                 (ValidDim(s.dims.back()) && g_.dims[s.dims.back()].size % 32 == 0),
-             "state " + s.name + " is q8_0: its rows must be a multiple of 32 values");
     }
     if (g_.HasEncode()) {
       Define(g_.encode.tokens, "encode input tokens");

@@ -7,6 +7,7 @@
 
 #include "compiler/spec/chat_template_field.h"
 #include "compiler/support/file_io.h"
+#include "runtime/weights/quant.h"
 
 namespace lmc {
 
@@ -216,7 +217,8 @@ class Validator {
                           s.sizes.d_model, s.attention.n_heads, s.attention.head_dim));
       }
     }
-    if (s.attention.kv_cache == rt::DType::kQ8_0 && s.attention.head_dim % 32 != 0) {
+    if (s.attention.kv_cache == rt::DType::kQ8_0 &&
+        s.attention.head_dim % static_cast<int64_t>(rt::kQuantBlock) != 0) {
       Error({"attention.kv_cache"},
             fmt::format("attention.kv_cache q8_0 stores each head in blocks of 32 values: "
                         "head_dim ({}) must be a multiple of 32",
@@ -343,15 +345,17 @@ class Validator {
 
     // The KV cache at the default context a model binary allocates.
     const int64_t ctx = std::min<int64_t>(s.sizes.max_seq_len, kDefaultContext);
-    const double kv_bytes = layers * 2 * kv_dim * static_cast<double>(ctx) * 4;
+    const double value_bytes = KvCacheBytesPerValue(a.kv_cache);
+    const double kv_bytes = layers * 2 * kv_dim * static_cast<double>(ctx) * value_bytes;
     if (kv_bytes > kMaxKvCacheBytes) {
-      Error({"sizes.n_layers", "attention.n_kv_heads", "attention.head_dim", "sizes.d_model"},
+      Error({"sizes.n_layers", "attention.n_kv_heads", "attention.head_dim", "sizes.d_model",
+             "attention.kv_cache"},
             fmt::format("the KV cache at the default context of {} tokens (min(sizes.max_seq_len, "
-                        "{})) would take {} (layers {} x 2 x n_kv_heads {} x head_dim {} x {} x 4 "
-                        "bytes); the limit is {}",
+                        "{})) would take {} (layers {} x 2 x n_kv_heads {} x head_dim {} x {} x {} "
+                        "bytes, attention.kv_cache {}); the limit is {}",
                         ctx, kDefaultContext, DescribeBytes(kv_bytes),
                         s.sizes.n_layers + s.sizes.n_decoder_layers, a.n_kv_heads, a.head_dim, ctx,
-                        DescribeBytes(kMaxKvCacheBytes)));
+                        value_bytes, rt::DTypeName(a.kv_cache), DescribeBytes(kMaxKvCacheBytes)));
     }
   }
 
