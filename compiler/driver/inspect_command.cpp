@@ -108,8 +108,8 @@ struct KvCache {
 
 KvCache CountKvCache(const Spec& s) {
   KvCache kv;
-  const auto row = static_cast<int64_t>(2 * KvDim(s) * KvCacheBytesPerValue(s.attention.kv_cache));
-  const int64_t cross_row = 2 * KvDim(s) * 4;
+  const auto row = static_cast<int64_t>(rt::RowBytes(s.attention.kv_cache, 2 * KvDim(s)));
+  const auto cross_row = static_cast<int64_t>(rt::RowBytes(rt::DType::kF32, 2 * KvDim(s)));
   if (s.family == Family::kDecoder) kv.per_token = s.sizes.n_layers * row;
   if (s.family == Family::kEncoderDecoder) {
     kv.per_token = s.sizes.n_decoder_layers * row;

@@ -191,8 +191,8 @@ inline constexpr EnumName<rt::DType> kKvCacheNames[] = {{"f32", rt::DType::kF32}
                                                         {"q8_0", rt::DType::kQ8_0}};
 
 // Bytes a KV cache of that type takes per value (q8_0: a block of 32 in 34 bytes).
-inline constexpr double KvCacheBytesPerValue(rt::DType type) {
-  return type == rt::DType::kQ8_0 ? 34.0 / 32 : type == rt::DType::kF32 ? 4.0 : 2.0;
+inline double KvCacheBytesPerValue(rt::DType type) {
+  return static_cast<double>(rt::DTypeSize(type)) / static_cast<double>(rt::DTypeBlock(type));
 }
 
 struct Spec {

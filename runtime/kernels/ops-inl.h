@@ -764,7 +764,7 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
   const size_t group = static_cast<size_t>(n_heads / n_kv_heads);
   constexpr size_t kChunk = kAttentionHeadChunk;
   constexpr size_t kKeys = 4;
-  constexpr bool kBlocks = kCacheValuesPer < TC >> 1;
+  constexpr bool kBlocks = std::is_same_v<TC, rt::BlockQ8_0>;
   thread_local std::vector<float> dequantized;  // A q8_0 cache's block of rows, [rows, dim].
   if constexpr (kBlocks) dequantized.resize(kAttentionKeyBlock * dim);
   // Rows [t0, t0 + n) of `cache` (rows `stride` values apart): where they are and their

@@ -209,13 +209,6 @@ inline void SwiGluRows(float* out, const float* gate, const float* up, int n, in
 
 inline void AddRows(float* x, const float* y, int n, int width) { AddInPlace(x, y, n * width); }
 
-// The caches are head-major: cached row p of KV head h is at (h * capacity + p) * head_dim, so
-// that a GQA group reads its keys and values contiguously (1.2-1.3x faster attention at depth
-// than rows of every head, Zen 3; kernels_bench --attention).
-inline size_t CacheOffset(int kv_head, int position, int head_dim, int capacity) {
-  return (static_cast<size_t>(kv_head) * capacity + static_cast<size_t>(position)) * head_dim;
-}
-
 // Cache row positions[t] = k[t], v[t] (width = kv_heads * head_dim floats); positions already
 // checked against the capacity. A 16-bit cache rounds (cache_types.h), a q8_0 cache quantizes
 // each 32 values of a head (rt::QuantizeRowQ8_0), as the reference interpreter does.

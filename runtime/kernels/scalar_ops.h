@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/kernels/cache_types.h"
 #include "runtime/kernels/position_tables.h"
 #include "runtime/weights/quant.h"
 
@@ -403,13 +404,12 @@ inline void SwiGluRows(float* out, const float* gate, const float* up, int n, in
 
 inline void AddRows(float* x, const float* y, int n, int width) { AddInPlace(x, y, n * width); }
 
-// Cache row positions[t] = k[t], v[t], head-major as rows-inl.h's: row p of KV head h at
-// (h * capacity + p) * head_dim.
+// Cache row positions[t] = k[t], v[t], head-major as rows-inl.h's (CacheOffset).
 inline void KvStore(float* k_cache, float* v_cache, const float* k, const float* v,
                     const int* positions, int n, int width, int head_dim, int capacity) {
   for (int t = 0; t < n; ++t) {
     for (int h = 0; h < width / head_dim; ++h) {
-      const size_t at = (static_cast<size_t>(h) * capacity + positions[t]) * head_dim;
+      const size_t at = CacheOffset(h, positions[t], head_dim, capacity);
       const size_t from = static_cast<size_t>(t) * width + static_cast<size_t>(h) * head_dim;
       std::copy_n(k + from, head_dim, k_cache + at);
       std::copy_n(v + from, head_dim, v_cache + at);
@@ -423,7 +423,7 @@ inline std::vector<float> CacheRows(const float* cache, int rows, int kv_heads, 
   std::vector<float> out(static_cast<size_t>(rows) * kv_heads * head_dim);
   for (int p = 0; p < rows; ++p) {
     for (int h = 0; h < kv_heads; ++h) {
-      std::copy_n(cache + (static_cast<size_t>(h) * capacity + p) * head_dim, head_dim,
+      std::copy_n(cache + CacheOffset(h, p, head_dim, capacity), head_dim,
                   out.data() + (static_cast<size_t>(p) * kv_heads + h) * head_dim);
     }
   }
