@@ -138,13 +138,21 @@ OutputFile::OutputFile(std::string target, unsigned mode)
   if (base.empty()) Fail("{}: names a directory; give the path of a file", target_);
   std::string pattern = dir + "." + base + ".tmp-XXXXXX";
   InstallSignalCleanup();
+  // A signal between creating the file and claiming its slot would leave the file
+  // behind: such signals wait until the slot is ready.
+  sigset_t cleanup_signals, old_mask;
+  sigemptyset(&cleanup_signals);
+  for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&cleanup_signals, signal_number);
+  ::pthread_sigmask(SIG_BLOCK, &cleanup_signals, &old_mask);
   fd_ = ::mkostemp(pattern.data(), O_CLOEXEC);
+  const int create_errno = errno;
+  if (fd_ >= 0) slot_ = TakeSlot(pattern);
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   if (fd_ < 0) {
     Fail("{}: cannot create a temporary file in {}: {}", target_, dir.empty() ? "." : dir,
-         std::strerror(errno));
+         std::strerror(create_errno));
   }
   temp_ = pattern;
-  slot_ = TakeSlot(temp_);
 }
 
 OutputFile::~OutputFile() {
