@@ -25,6 +25,19 @@ std::string In(const ForwardEmitter& e, const ir::Op& op, size_t i) {
 std::string Out(const ForwardEmitter& e, const ir::Op& op) { return e.Buf(op.result); }
 
 void EmitEmbedding(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
+  const ir::Weight& table = e.graph().weights[op.weights[0]];
+  if (table.shard.kind == ir::ShardKind::kRows) {  // Tensor parallelism: a range of the rows.
+    const std::string row =
+        fmt::format("{} + static_cast<size_t>(i) * {}", Out(e, op), e.Width(op.result));
+    c.Line("for (int i = 0; i < n; ++i) {{  // Another rank's token: zeros (the all_reduce adds)");
+    c.Line("  const int row = static_cast<int>(lmc::dist::LocalRow({}, tokens[i]));",
+           e.Size(table.shard.full));
+    c.Line("  if (row >= 0) k::Embedding({}, {}, &row, 1, {});", row, e.WeightExpr(op.weights[0]),
+           e.Width(op.result));
+    c.Line("  if (row < 0) std::fill_n({}, {}, 0.0f);", row, e.Width(op.result));
+    c.Line("}}");
+    return;
+  }
   c.Line("k::Embedding({}, {}, tokens, n, {});", Out(e, op), e.WeightExpr(op.weights[0]),
          e.Width(op.result));
 }
@@ -290,6 +303,13 @@ void EmitAllReduce(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
          e.RowsOf(op.result), e.Width(op.result));
 }
 
+// Every rank's real columns, side by side in rank order, into rank 0's buffer
+// (runtime/distributed/tensor_parallel.h): only rank 0 reads the logits.
+void EmitGather(ForwardEmitter& e, CodeWriter& c, const ir::Op& op) {
+  c.Line("lmc::dist::GatherColumns({}, {}, {}, {}, {});", Out(e, op), In(e, op, 0),
+         e.RowsOf(op.result), e.Width(op.operands[0]), DimOf(e, op, ir::attr::kFull));
+}
+
 constexpr OpEmission kEmissions[] = {
     {ir::OpKind::kEmbedding, EmitEmbedding},
     {ir::OpKind::kRmsNorm, EmitRmsNorm},
@@ -312,6 +332,7 @@ constexpr OpEmission kEmissions[] = {
     {ir::OpKind::kCrossAttention, EmitCrossAttention},
     {ir::OpKind::kFirstRow, EmitFirstRow},
     {ir::OpKind::kAllReduce, EmitAllReduce},
+    {ir::OpKind::kGather, EmitGather},
 };
 
 constexpr bool InOpKindOrder() {

@@ -331,6 +331,19 @@ void RunAllReduce(Interpreter& run, const ir::Op& op, int) {
   out.data = run.In(op, 0).data;
 }
 
+// One process holds every rank's columns: they are the whole row already.
+void RunGather(Interpreter& run, const ir::Op& op, int) {
+  Tensor& in = run.In(op, 0);
+  Tensor& out = run.Result(op, in.rows, run.Width(op));
+  if (in.width == out.width) {
+    out.data = in.data;
+    return;
+  }
+  for (int r = 0; r < in.rows; ++r) {  // A sharded module: the columns it holds.
+    std::copy_n(in.row(r), std::min(in.width, out.width), out.row(r));
+  }
+}
+
 constexpr OpSemantics kSemantics[] = {
     {ir::OpKind::kEmbedding, RunEmbedding},
     {ir::OpKind::kRmsNorm, RunRmsNorm},
@@ -353,6 +366,7 @@ constexpr OpSemantics kSemantics[] = {
     {ir::OpKind::kCrossAttention, RunCrossAttention},
     {ir::OpKind::kFirstRow, RunFirstRow},
     {ir::OpKind::kAllReduce, RunAllReduce},
+    {ir::OpKind::kGather, RunGather},
 };
 
 constexpr bool InOpKindOrder() {

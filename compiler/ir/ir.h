@@ -55,6 +55,7 @@ enum class OpKind {
   kCrossAttention,        // queries over the encoder's K/V state (encoder-decoders)
   kFirstRow,              // row 0 of a chunk (an encoder pooler's [CLS] state)
   kAllReduce,             // the sum of each rank's rows (tensor parallelism), in rank order
+  kGather,                // each rank's columns side by side, on rank 0 (tensor parallelism)
   kCount
 };
 
@@ -199,6 +200,8 @@ inline constexpr AttrKey<double> kMaxDistance{"max_distance"};
 // Attention on one tensor-parallel rank's heads: the whole model's head count (ALiBi's slopes
 // are the global heads').
 inline constexpr AttrKey<DimRef> kGlobalHeads{"global_heads"};
+// A gather's result width: the whole dim the ranks' columns were cut from.
+inline constexpr AttrKey<DimRef> kFull{"full"};
 inline constexpr AttrKey<LayerStack> kStack{"stack"};
 inline constexpr AttrKey<Activation> kFunction{"function"};
 }  // namespace attr

@@ -247,6 +247,20 @@ ShapeResult FirstRowShape(const Graph& g, const Op& op) {
   return Dims{one, row};
 }
 
+// [T, local] -> [T, full]: every rank's `local` columns (the first ceil(full / ranks) of the
+// full dim's cut, padding after a rank's real ones), side by side.
+ShapeResult GatherShape(const Graph& g, const Op& op) {
+  DimId t, local;
+  if (!Rows(g, op.operands[0], t, local)) return std::string("input must be [T, n]");
+  const DimId full = op.GetDim(attr::kFull);
+  const int64_t n = g.tensor_parallel, whole = g.dims[full].size;
+  if (g.dims[local].size != (whole + n - 1) / n) {
+    return fmt::format("input width {} ({}) must be ceil({} / {} ranks)", DimName(g, local),
+                       g.dims[local].size, DimName(g, full), n);
+  }
+  return Dims{t, full};
+}
+
 ShapeResult LayersShape(const Graph& g, const Op& op) { return DimsOf(g, op.operands[0]); }
 
 const OpDef kOps[] = {
@@ -417,6 +431,15 @@ const OpDef kOps[] = {
      "the sum over the tensor-parallel ranks of each one's rows, added in rank order",
      {},
      RowwiseShape},
+    {OpKind::kGather,
+     "gather",
+     1,
+     0,
+     -1,
+     0,
+     "rank 0: each tensor-parallel rank's real columns of `full`, side by side in rank order",
+     {attr::kFull},
+     GatherShape},
 };
 static_assert(std::size(kOps) == static_cast<size_t>(OpKind::kCount));
 

@@ -5,7 +5,10 @@
 // a cut dimension (Q, K, V, gate, up, a GELU FFN's first matrix) take a range of their
 // weight's rows and are column-parallel; the ones that narrow back to d_model (the attention
 // output, down) take a range of columns, produce a partial sum, and are followed by an
-// all_reduce. Everything else (embeddings, norms, the classifier) stays whole on every rank.
+// all_reduce. The vocabulary is cut by rows: the token embedding (a rank looks up the tokens
+// it holds, zeros for the others, and an all_reduce gives every rank the rows) and the
+// classifier (each rank computes its logits, a gather puts them side by side on rank 0, the
+// only rank that reads them); tied, they are one shard. Norms and position tables stay whole.
 // Cross-attention is cut as self-attention is (its K/V state holds the rank's groups). Position
 // biases per head follow the heads: T5's table [buckets, heads] takes the rank's columns, and
 // ALiBi's slopes are the global heads' (attribute global_heads), read from the rank's first
@@ -99,6 +102,14 @@ class Sharder {
         op->attrs.push_back(ir::AttrOf(ir::attr::kGlobalHeads, ir::DimRef{heads}));
       }
     }
+    // The vocabulary: the token embedding's and the classifier's rows (one shard when they are
+    // tied). Cut in weights only: the embedding's rows and the logits get their own values
+    // when the reductions are inserted (the rest of the module keeps whole rows).
+    if (DimId vocab = g_.FindDim("vocab"); vocab >= 0 && g_.dims[vocab].size >= n_) {
+      bool rows = false;
+      for (const ir::Weight& w : g_.weights) rows = rows || (!w.dims.empty() && w.dims[0] == vocab);
+      if (rows) AddCut(vocab, 1, g_.dims[vocab].size);
+    }
     for (ir::Weight& w : g_.weights) {
       if (std::string error = ShardWeight(w); !error.empty()) return error;
     }
@@ -180,6 +191,14 @@ class Sharder {
   // Ops that read a cut row must treat its elements independently (or per head, or as a
   // product's input): a norm over a cut width would see only a part of it.
   std::string CheckOp(const ir::Op& op) const {
+    for (size_t i = 0; i < op.weights.size(); ++i) {  // The vocabulary's rows: looked up or
+      if (VocabRows(op.weights[i]) &&                 // multiplied, nothing else.
+          !(op.kind == ir::OpKind::kEmbedding ||
+            (op.kind == ir::OpKind::kLinear && g_.values[op.result].dims.size() == 2))) {
+        return fmt::format("not supported yet: tensor parallelism where {} reads @{}",
+                           ir::OpName(op.kind), g_.weights[op.weights[i]].role);
+      }
+    }
     switch (op.kind) {
       case ir::OpKind::kLinear:
       case ir::OpKind::kGatedLinear:
@@ -193,6 +212,8 @@ class Sharder {
       case ir::OpKind::kScale:
       case ir::OpKind::kAddBias:
       case ir::OpKind::kLayers:
+      case ir::OpKind::kEmbedding:
+      case ir::OpKind::kGather:
         return "";
       default:
         break;
@@ -207,12 +228,49 @@ class Sharder {
     return "";
   }
 
+  // A weight whose rows are the rank's range of the vocabulary.
+  bool VocabRows(int weight) const {
+    const ir::WeightShard& shard = g_.weights[weight].shard;
+    const DimId vocab = g_.FindDim("vocab");
+    return shard.kind == ir::ShardKind::kRows && vocab >= 0 && shard.full == vocab;
+  }
+
+  // `op` writes a new value of `dims` (named after its result + suffix); then `kind` reads it
+  // and writes the op's old result, inserted after block.ops[i]. Returns the inserted op.
+  ir::Op& Follow(ir::Block& block, size_t i, ir::OpKind kind, const char* suffix,
+                 std::vector<DimId> dims) {
+    const int whole = block.ops[i].result;
+    const int part = g_.AddValue(g_.values[whole].name + suffix, std::move(dims));
+    block.ops[i].result = part;
+    ir::Op next(kind);
+    next.operands = {part};
+    next.result = whole;
+    return *block.ops.insert(block.ops.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                             std::move(next));
+  }
+
   // After each row-parallel product: the sum of every rank's partial rows. Its bias is
-  // added on rank 0 only, so the sum has it once.
+  // added on rank 0 only, so the sum has it once. After the embedding of a vocabulary cut
+  // by rows: the sum of the owner's row and the others' zeros. After the classifier's rows:
+  // the gather of every rank's logits on rank 0.
   void InsertReductions(ir::Block& block) {
     for (size_t i = 0; i < block.ops.size(); ++i) {
       ir::Op& op = block.ops[i];
       if (op.body) InsertReductions(*op.body);
+      if (op.kind == ir::OpKind::kEmbedding && VocabRows(op.weights[0])) {
+        Follow(block, i, ir::OpKind::kAllReduce, ".part", g_.values[op.result].dims);
+        ++i;
+        continue;
+      }
+      if (op.kind == ir::OpKind::kLinear && VocabRows(op.weights[0])) {
+        std::vector<DimId> dims = g_.values[op.result].dims;
+        const DimId full = dims.back();
+        dims.back() = cuts_.at(full).local;
+        ir::Op& gather = Follow(block, i, ir::OpKind::kGather, ".part", dims);
+        gather.attrs.push_back(ir::AttrOf(ir::attr::kFull, ir::DimRef{full}));
+        ++i;
+        continue;
+      }
       if (op.kind != ir::OpKind::kLinear ||
           g_.weights[op.weights[0]].shard.kind != ir::ShardKind::kCols) {
         continue;

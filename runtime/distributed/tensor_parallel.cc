@@ -38,14 +38,15 @@ uint64_t g_next_id = 1;
 std::mutex g_id_mutex;
 Stats g_stats;
 Stats::Counts* g_counts = &g_stats.prefill;  // The current pass's.
-std::vector<float> g_gathered;               // AllReduceSum's scratch (passes run one at a time).
+std::vector<float> g_gathered;  // AllReduceSum's and GatherColumns' scratch (passes run one at
+std::vector<float> g_send;      // a time).
 
 enum class What : int64_t { kLoad = 1, kPass = 2, kQuit = 3, kEncode = 4 };
 
 struct Header {
   int64_t what;
   int64_t words;  // Payload words that follow.
-  int64_t a, b, c, d;
+  int64_t a, b, c, d, e;
 };
 
 // Seconds a rank waits in a collective that every rank reaches within a pass (the all-reduce,
@@ -54,10 +55,11 @@ struct Header {
 double g_timeout = 60;
 
 // What a wait is for, in the message of one that timed out.
-enum class Waiting { kStart, kCommand, kPayload, kAllReduce, kLoad };
+enum class Waiting { kStart, kCommand, kPayload, kAllReduce, kLoad, kGather };
 
 [[noreturn]] void TimedOut(Waiting what, double seconds) {
   const char* where = what == Waiting::kAllReduce ? "the others in an all-reduce"
+                      : what == Waiting::kGather  ? "the others in a gather of the logits"
                       : what == Waiting::kPayload ? "a command from rank 0"
                       : what == Waiting::kLoad    ? "the others to load their shards"
                       : what == Waiting::kStart   ? "the others to start"
@@ -114,8 +116,8 @@ void Broadcast(void* data, int64_t bytes, Waiting what) {
 }
 
 void Send(What what, const std::vector<int64_t>& payload, int64_t a = 0, int64_t b = 0,
-          int64_t c = 0, int64_t d = 0) {
-  Header header{static_cast<int64_t>(what), static_cast<int64_t>(payload.size()), a, b, c, d};
+          int64_t c = 0, int64_t d = 0, int64_t e = 0) {
+  Header header{static_cast<int64_t>(what), static_cast<int64_t>(payload.size()), a, b, c, d, e};
   Broadcast(&header, sizeof header, Waiting::kCommand);
   if (!payload.empty()) {
     Broadcast(const_cast<int64_t*>(payload.data()),
@@ -161,9 +163,65 @@ void AllReduceSum(float* rows, size_t count) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+int64_t LocalRow(int64_t units, int64_t index) {
+  const int64_t first = FirstUnit(units);
+  const int64_t end = (g_rank + 1) * units / g_ranks;
+  return index >= first && index < end ? index - first : -1;
+}
+
+void GatherColumns(float* out, const float* part, size_t rows, size_t local, size_t full) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto units = static_cast<int64_t>(full);
+  // Rank r's real columns: [r * full / n, (r + 1) * full / n), the first of its `local`.
+  const auto real = [&](int r) {
+    return static_cast<size_t>((r + 1) * units / g_ranks - r * units / g_ranks);
+  };
+  const size_t mine = real(g_rank);
+  if (mine > local) rt::Fail("internal error: {} columns held in {}", mine, local);
+  g_send.resize(std::max<size_t>(rows * mine, 1));
+  for (size_t i = 0; i < rows; ++i) std::copy_n(part + i * local, mine, g_send.data() + i * mine);
+  std::vector<int> counts, displs;
+  if (g_rank == 0) {
+    g_gathered.resize(rows * full);
+    size_t at = 0;
+    for (int r = 0; r < g_ranks; ++r) {
+      counts.push_back(static_cast<int>(rows * real(r)));
+      displs.push_back(static_cast<int>(at));
+      at += rows * real(r);
+    }
+  }
+  MPI_Request request;
+  MPI_Igatherv(g_send.data(), static_cast<int>(rows * mine), MPI_FLOAT, g_gathered.data(),
+               counts.data(), displs.data(), MPI_FLOAT, 0, MPI_COMM_WORLD, &request);
+  Wait(request, Waiting::kGather, Deadline());
+  if (g_rank == 0) {
+    for (int r = 0; r < g_ranks; ++r) {
+      const size_t first = static_cast<size_t>(r * units / g_ranks), n = real(r);
+      const float* from = g_gathered.data() + displs[r];
+      for (size_t i = 0; i < rows; ++i) std::copy_n(from + i * n, n, out + i * full + first);
+    }
+  }
+  g_counts->gathers += 1;
+  g_counts->gather_bytes += sizeof(float) * rows * (g_rank == 0 ? full - mine : mine);
+  g_counts->gather_seconds +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 Stats GetStats() { return g_stats; }
 
 // ---- Shards -----------------------------------------------------------------
+
+namespace {
+int64_t g_shard_bytes = 0;  // Of every live Shards (the model's; a reload makes a new one).
+std::vector<uint64_t> g_rank_shard_bytes;  // Rank 0: each rank's, as the last load agreed.
+}  // namespace
+
+Shards::~Shards() { g_shard_bytes -= static_cast<int64_t>(bytes_); }
+
+void Shards::Count(int64_t bytes) {
+  bytes_ = static_cast<uint64_t>(static_cast<int64_t>(bytes_) + bytes);
+  g_shard_bytes += bytes;
+}
 
 namespace {
 
@@ -229,13 +287,13 @@ const float* Shards::F32(rt::TensorSource& source, const std::string& name, cons
   if (cut == Cut::kFirstRank) {
     if (g_rank == 0) return source.F32(name, full, stored);
     copies_.push_back(std::make_unique<float[]>(rows));  // Zeros.
-    bytes_ += rows * sizeof(float);
+    Count(static_cast<int64_t>(rows * sizeof(float)));
     return copies_.back().get();
   }
   const int64_t cols = full.size() > 1 ? full[1] : 1;
   const Part part = PartOf(cut, rows, cols, unit, local);
   copies_.push_back(CutF32(source, name, full, stored, cut, unit, local));
-  bytes_ += part.out_rows * part.out_cols * sizeof(float);
+  Count(static_cast<int64_t>(part.out_rows * part.out_cols * sizeof(float)));
   return copies_.back().get();
 }
 
@@ -257,7 +315,7 @@ const uint16_t* Shards::BF16(rt::TensorSource& source, const std::string& name,
     const uint16_t bits = rt::F32ToBF16(part[i]);
     std::memcpy(copy.get() + 2 * i, &bits, 2);
   }
-  bytes_ += n * 2;
+  Count(static_cast<int64_t>(n * 2));
   bytes_copies_.push_back(std::move(copy));
   return reinterpret_cast<const uint16_t*>(bytes_copies_.back().get());
 }
@@ -319,7 +377,7 @@ const std::byte* Shards::Blocks(rt::TensorSource& source, const std::string& nam
       }
     }
   }
-  bytes_ += part.out_rows * out_row;
+  Count(static_cast<int64_t>(part.out_rows * out_row));
   bytes_copies_.push_back(std::move(copy));
   return bytes_copies_.back().get();
 }
@@ -336,8 +394,8 @@ rt::Q4_0Matrix Shards::Q4_0Kernel(rt::TensorSource& source, const std::string& n
       std::max<size_t>(rt::Q4_0PanelCount(n_rows, blocks), 1) * sizeof(rt::PanelQ4_0));
   auto* panel = reinterpret_cast<rt::PanelQ4_0*>(packed.get());
   rt::PackQ4_0Panels(rows, n_rows, blocks, panel);
-  bytes_ -= n_rows * blocks * sizeof(rt::BlockQ4_0);  // The rows' copy, freed.
-  bytes_ += rt::Q4_0PanelCount(n_rows, blocks) * sizeof(rt::PanelQ4_0);
+  Count(-static_cast<int64_t>(n_rows * blocks * sizeof(rt::BlockQ4_0)));  // The rows' copy, freed.
+  Count(static_cast<int64_t>(rt::Q4_0PanelCount(n_rows, blocks) * sizeof(rt::PanelQ4_0)));
   bytes_copies_.back() = std::move(packed);
   return {.panels = panel};
 }
@@ -360,9 +418,13 @@ void AgreeLoaded(const std::string& error, const rt::TensorSource* source) {
   struct Status {
     int64_t ok;
     uint64_t bytes;
+    uint64_t shard_bytes;
     char message[240];
   };
-  Status mine{error.empty() ? 1 : 0, source && error.empty() ? TensorBytes(*source) : 0, {}};
+  Status mine{error.empty() ? 1 : 0,
+              source && error.empty() ? TensorBytes(*source) : 0,
+              static_cast<uint64_t>(g_shard_bytes),
+              {}};
   std::snprintf(mine.message, sizeof mine.message, "%s", error.c_str());
   std::vector<Status> all(g_ranks);
   MPI_Request request;
@@ -376,6 +438,8 @@ void AgreeLoaded(const std::string& error, const rt::TensorSource* source) {
       rt::Fail("rank {} of {} could not load its shard: {}", r, g_ranks, all[r].message);
     }
   }
+  g_rank_shard_bytes.clear();
+  for (const Status& status : all) g_rank_shard_bytes.push_back(status.shard_bytes);
   for (int r = 1; r < g_ranks; ++r) {
     if (all[r].bytes != all[0].bytes) {
       rt::Fail(
@@ -419,8 +483,9 @@ ChunkTurn::ChunkTurn(const rt::Chunk& chunk, const uint64_t* ids) {
     p.insert(p.end(), {static_cast<int64_t>(ids[i]), s.session->capacity(), s.first, s.n});
   }
   p.insert(p.end(), gone.begin(), gone.end());
+  // `hidden` too: a pass that stops before the classifier has no gather of the logits.
   Send(What::kPass, p, chunk.n, chunk.rows, static_cast<int64_t>(chunk.segments.size()),
-       static_cast<int64_t>(gone.size()));
+       static_cast<int64_t>(gone.size()), chunk.hidden ? 1 : 0);
 }
 
 EncodeTurn::EncodeTurn(uint64_t id, int capacity, const int* tokens, int n) {
@@ -454,7 +519,7 @@ class Follower {
           break;
         case What::kPass:
           Pass(p, static_cast<int>(h.a), static_cast<int>(h.b), static_cast<size_t>(h.c),
-               static_cast<size_t>(h.d));
+               static_cast<size_t>(h.d), h.e != 0);
           break;
         case What::kEncode:
           Encode(p, static_cast<int>(h.a), static_cast<uint64_t>(h.b), static_cast<int>(h.c));
@@ -489,7 +554,8 @@ class Follower {
     model_->EncodeChunk(Mirror(id, capacity), tokens.data(), n, out_.data());
   }
 
-  void Pass(const std::vector<int64_t>& p, int n, int rows, size_t n_segments, size_t n_gone) {
+  void Pass(const std::vector<int64_t>& p, int n, int rows, size_t n_segments, size_t n_gone,
+            bool hidden) {
     std::vector<int> tokens(p.begin(), p.begin() + n);
     std::vector<int> positions(p.begin() + n, p.begin() + 2 * n);
     std::vector<int> out_rows(p.begin() + 2 * n, p.begin() + 2 * n + rows);
@@ -500,13 +566,13 @@ class Follower {
       segments.push_back({&session, static_cast<int>(p[at + 2]), static_cast<int>(p[at + 3])});
     }
     for (size_t i = 0; i < n_gone; ++i) sessions_.erase(static_cast<uint64_t>(p[at + i]));
-    const int width = model_->info().output_width;
+    const int width = std::max(model_->info().output_width, model_->info().d_model);
     out_.resize(static_cast<size_t>(std::max(rows, 1)) * width);
     pooled_.resize(model_->info().d_model);
     std::vector<float*> dest(rows);
     for (int i = 0; i < rows; ++i) dest[i] = out_.data() + static_cast<size_t>(i) * width;
-    rt::Chunk chunk{segments,    tokens.data(), positions.data(), n, out_rows.data(),
-                    dest.data(), rows,          pooled_.data()};
+    rt::Chunk chunk{segments,    tokens.data(), positions.data(), n,     out_rows.data(),
+                    dest.data(), rows,          pooled_.data(),   hidden};
     model_->ForwardChunk(chunk);
   }
 
@@ -516,8 +582,19 @@ class Follower {
   std::vector<float> out_, pooled_;
 };
 
-// bench under mpirun: what the all-reduces cost rank 0, per token and per all-reduce.
+// bench under mpirun: each rank's copies of its parts of the split weights, and what the
+// all-reduces and gathers cost rank 0, per token and per call.
 void PrintStats() {
+  if (!g_rank_shard_bytes.empty()) {
+    std::string ranks;
+    for (size_t r = 0; r < g_rank_shard_bytes.size(); ++r) {
+      ranks += fmt::format("{}{}", r ? ", " : "", g_rank_shard_bytes[r]);
+    }
+    fmt::print(stderr,
+               "tensor parallel ({} ranks): bytes of split weights held per rank: {} (the "
+               "weights kept whole are read from the checkpoint's mapping)\n",
+               g_ranks, ranks);
+  }
   for (const auto& [what, c] :
        {std::pair{"encode", g_stats.encode}, std::pair{"prefill", g_stats.prefill},
         std::pair{"decode", g_stats.decode}}) {
@@ -529,6 +606,13 @@ void PrintStats() {
                g_ranks, what, c.reductions, c.passes, c.tokens,
                static_cast<double>(c.bytes_sent) / c.tokens, 1e6 * c.seconds / c.reductions,
                c.bytes_sent / 1024.0 / c.reductions, c.seconds);
+    if (c.gathers == 0) continue;
+    fmt::print(stderr,
+               "tensor parallel ({} ranks), {}: {} gathers of the logits; rank 0 received {:.0f} "
+               "bytes per token; {:.1f} us per gather ({:.1f} KiB), {:.3f} s in all\n",
+               g_ranks, what, c.gathers, static_cast<double>(c.gather_bytes) / c.tokens,
+               1e6 * c.gather_seconds / c.gathers, c.gather_bytes / 1024.0 / c.gathers,
+               c.gather_seconds);
   }
 }
 

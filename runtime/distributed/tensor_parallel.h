@@ -32,10 +32,21 @@ int Ranks();
 // [r * units / n, (r + 1) * units / n).
 int64_t FirstUnit(int64_t units);
 
+// Where row `index` of a dim of `units` rows cut by rows (the vocabulary) lies in this rank's
+// part: index - FirstUnit(units) when this rank holds it, else -1.
+int64_t LocalRow(int64_t units, int64_t index);
+
 // Each rank's `count` floats at `rows`, summed in rank order (rank 0's + rank 1's + ...) into
 // `rows` on every rank: the same bits on every rank and in every run, whatever MPI's
 // reduction algorithms would have done.
 void AllReduceSum(float* rows, size_t count);
+
+// Each rank's columns of `full` cut by rows of a weight (the logits of its vocabulary rows):
+// rank r's [rows, local] `part` holds its real columns first (FirstUnit's range of `full`),
+// padding after. On rank 0, every rank's real columns side by side in rank order into `out`
+// [rows, full]; the other ranks send theirs and leave `out` alone (only rank 0 reads the
+// logits: it samples, the others follow its tokens). Copies only: the same bits as one rank.
+void GatherColumns(float* out, const float* part, size_t rows, size_t local, size_t full);
 
 // How a rank's part of a weight is cut from the stored tensor (ir::ShardKind).
 enum class Cut { kRows, kCols, kFirstRank };
@@ -74,9 +85,15 @@ class Shards {
   rt::Q4_0Matrix Q4_0Kernel(rt::TensorSource& source, const std::string& name,
                             const rt::Shape& full, const rt::StoredAs& stored, Cut cut,
                             int64_t unit, int64_t local, bool panels);
+  Shards() = default;
+  Shards(const Shards&) = delete;
+  Shards& operator=(const Shards&) = delete;
+  ~Shards();
   uint64_t bytes() const { return bytes_; }
 
  private:
+  void Count(int64_t bytes);  // bytes_ and the process's count (bench reports each rank's).
+
   // The rank's part as float32 [out_rows, out_cols], zero-padded.
   std::unique_ptr<float[]> CutF32(rt::TensorSource& source, const std::string& name,
                                   const rt::Shape& full, const rt::StoredAs& stored, Cut cut,
@@ -131,8 +148,11 @@ struct Stats {
     uint64_t passes = 0;
     uint64_t tokens = 0;
     uint64_t reductions = 0;
-    uint64_t bytes_sent = 0;  // Floats this rank sent to each other rank, times 4, summed.
-    double seconds = 0;       // Wall time inside the all-reduces (waiting included).
+    uint64_t bytes_sent = 0;    // Floats this rank sent to each other rank, times 4, summed.
+    double seconds = 0;         // Wall time inside the all-reduces (waiting included).
+    uint64_t gathers = 0;       // GatherColumns (the logits to rank 0).
+    uint64_t gather_bytes = 0;  // Rank 0: bytes received from the others; elsewhere sent.
+    double gather_seconds = 0;  // Wall time inside the gathers.
   };
   Counts decode, prefill, encode;
 };
