@@ -430,6 +430,44 @@ HWY_INLINE void MatMulSwiGluTiled(float* HWY_RESTRICT out, const TW* HWY_RESTRIC
   }
 }
 
+// One token's SwiGLU rows [row_begin, row_end): as many rows as MatVec keeps in flight at a
+// time, their gate and up sums gathered for a span of rows, then SwiGlu over the span at once.
+// A tile's four outputs would fill half a vector, and cost a whole exponential and masked loads
+// (with 64 columns, as in small models, that was most of the product's time). Each output is
+// SwiGlu's per-lane function of the same sums, so the result is the tiles', bit for bit.
+template <typename TW>
+HWY_INLINE void MatVecSwiGlu(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w_gate,
+                             const TW* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, size_t cols,
+                             float beta, size_t row_begin, size_t row_end) {
+  constexpr size_t kPairs = kMatVecRows / 2;
+  constexpr size_t kSpan = 256;
+  HWY_ALIGN float gate[kSpan];
+  HWY_ALIGN float up[kSpan];
+  HWY_ALIGN float sums[2 * kPairs];
+  const TW* row_ptrs[2 * kPairs];
+  for (size_t r0 = row_begin; r0 < row_end; r0 += kSpan) {
+    const size_t n = std::min(kSpan, row_end - r0);
+    size_t p = 0;
+    for (; p + kPairs <= n; p += kPairs) {
+      for (size_t i = 0; i < kPairs; ++i) {
+        row_ptrs[i] = w_gate + (r0 + p + i) * cols;
+        row_ptrs[kPairs + i] = w_up + (r0 + p + i) * cols;
+      }
+      DotTile<2 * kPairs, 1>(row_ptrs, x, cols, cols, sums);
+      std::copy_n(sums, kPairs, gate + p);
+      std::copy_n(sums + kPairs, kPairs, up + p);
+    }
+    for (; p < n; ++p) {
+      row_ptrs[0] = w_gate + (r0 + p) * cols;
+      row_ptrs[1] = w_up + (r0 + p) * cols;
+      DotTile<2, 1>(row_ptrs, x, cols, cols, sums);
+      gate[p] = sums[0];
+      up[p] = sums[1];
+    }
+    SwiGlu(out + r0, gate, up, static_cast<int>(n), beta);
+  }
+}
+
 // out[t * rows + r] = SwiGLU of the gate and up products of token t, row r, for rows
 // [row_begin, row_end) only; bit-identical to the one-token product of each token and to the
 // whole product's rows (see MatMulRows).
@@ -439,9 +477,7 @@ HWY_INLINE void MatMulSwiGluRows(float* HWY_RESTRICT out, const TW* HWY_RESTRICT
                                  size_t tokens, size_t rows, size_t cols, float beta,
                                  size_t row_begin, size_t row_end) {
   if (tokens == 1) {
-    // As many rows as MatVec keeps in flight, in tiles of one token.
-    constexpr size_t kPairs = kMatVecRows / 2;
-    MatMulSwiGluTiled<kPairs, 1>(out, w_gate, w_up, x, 1, rows, cols, beta, row_begin, row_end);
+    MatVecSwiGlu(out, w_gate, w_up, x, cols, beta, row_begin, row_end);
   } else if (cols <= kShortRowCols) {
     MatMulSwiGluTiled<kShortTileRows / 2, kShortTileTokens>(out, w_gate, w_up, x, tokens, rows,
                                                             cols, beta, row_begin, row_end);
@@ -648,48 +684,64 @@ inline void AddInPlace(float* x, const float* y, int n) {
 }
 
 // For kHeads heads j: out[j * out_stride + [0, kVectors * N)) = sum_t scores[j * score_stride +
-// t] * v_t[0, kVectors * N) over t < n_tokens, with the kHeads x kVectors accumulators held in
-// registers across the token loop: each v_t is loaded once for the heads, and out is written
-// once. `accumulate`: the sums go on from out's values (a later block of tokens; the same chain
-// of additions as one loop over all of them). kPartial: one vector of which only the first `rem`
-// lanes are read and written (a head narrower than a vector, or its tail); the heads' sums are
-// still independent chains.
+// t] * v_t[0, kVectors * N) over t < n_tokens, with the accumulators held in registers across
+// the token loop: each v_t is loaded once for the heads, and out is written once. `accumulate`:
+// the sums go on from out's values (a later block of tokens). kPartial: one vector of which only
+// the first `rem` lanes are read and written (a head narrower than a vector, or its tail).
+// Fewer than four heads x vectors (heads of 8 floats, as in small models) would make one chain
+// of dependent multiply-adds per output, bound by the FMA's latency: the tokens are then taken
+// by four sets of accumulators in turn (token t by set t mod 4), added as (0 + 1) + (2 + 3) at
+// the end of the block. Either way a head's sum has one order, whatever the chunk or thread.
 template <size_t kHeads, size_t kVectors, bool kPartial = false, typename TC>
 HWY_INLINE void WeightedSumBlock(DF d, const TC* HWY_RESTRICT values, size_t kv_stride,
                                  const float* HWY_RESTRICT scores, size_t score_stride,
                                  size_t n_tokens, bool accumulate, float* HWY_RESTRICT out,
                                  size_t out_stride, size_t rem = 0) {
   static_assert(!kPartial || kVectors == 1, "a partial block is one vector");
+  constexpr size_t kSets = kHeads * kVectors >= 4 ? 1 : 4;
   const size_t N = hn::Lanes(d);
-  VF acc[kHeads][kVectors];
+  VF acc[kSets][kHeads][kVectors];
   for (size_t j = 0; j < kHeads; ++j) {
     for (size_t k = 0; k < kVectors; ++k) {
       if (!accumulate) {
-        acc[j][k] = hn::Zero(d);
+        acc[0][j][k] = hn::Zero(d);
       } else if constexpr (kPartial) {
-        acc[j][k] = LoadTail(d, out + j * out_stride, rem);
+        acc[0][j][k] = LoadTail(d, out + j * out_stride, rem);
       } else {
-        acc[j][k] = hn::LoadU(d, out + j * out_stride + k * N);
+        acc[0][j][k] = hn::LoadU(d, out + j * out_stride + k * N);
+      }
+      for (size_t set = 1; set < kSets; ++set) acc[set][j][k] = hn::Zero(d);
+    }
+  }
+  // Tokens [t, t + kSets), token t + set into acc[set].
+  auto add_tokens = [&](size_t t, size_t sets) HWY_ATTR {
+    for (size_t set = 0; set < sets; ++set) {
+      const TC* v = values + (t + set) * kv_stride;
+      VF vv[kVectors];
+      for (size_t k = 0; k < kVectors; ++k) {
+        vv[k] = kPartial ? LoadWeightsTail(d, v, rem) : LoadWeights(d, v + k * N);
+      }
+      for (size_t j = 0; j < kHeads; ++j) {
+        const VF s = hn::Set(d, scores[j * score_stride + t + set]);
+        for (size_t k = 0; k < kVectors; ++k) {
+          acc[set][j][k] = hn::MulAdd(s, vv[k], acc[set][j][k]);
+        }
       }
     }
-  }
-  for (size_t t = 0; t < n_tokens; ++t) {
-    const TC* v = values + t * kv_stride;
-    VF vv[kVectors];
-    for (size_t k = 0; k < kVectors; ++k) {
-      vv[k] = kPartial ? LoadWeightsTail(d, v, rem) : LoadWeights(d, v + k * N);
-    }
-    for (size_t j = 0; j < kHeads; ++j) {
-      const VF s = hn::Set(d, scores[j * score_stride + t]);
-      for (size_t k = 0; k < kVectors; ++k) acc[j][k] = hn::MulAdd(s, vv[k], acc[j][k]);
-    }
-  }
+  };
+  size_t t = 0;
+  for (; t + kSets <= n_tokens; t += kSets) add_tokens(t, kSets);
+  if (t < n_tokens) add_tokens(t, n_tokens - t);
   for (size_t j = 0; j < kHeads; ++j) {
     for (size_t k = 0; k < kVectors; ++k) {
+      VF sum = acc[0][j][k];
+      if constexpr (kSets == 4) {
+        sum = hn::Add(hn::Add(acc[0][j][k], acc[1][j][k]), hn::Add(acc[2][j][k], acc[3][j][k]));
+      }
       if constexpr (kPartial) {
-        StoreTail(d, acc[j][k], out + j * out_stride, rem);
+        StoreTail(d, sum, out + j * out_stride, rem);
       } else {
-        hn::StoreU(acc[j][k], d, out + j * out_stride + k * N);
+        hn::StoreU(sum, d, out + j * out_stride + k * N);
       }
     }
   }
@@ -746,6 +798,32 @@ inline void DequantizeCache(const rt::BlockQ8_0* HWY_RESTRICT blocks, size_t n_b
   }
 }
 
+// Scores of up to kHeads query heads (q0, dim apart) against n cached rows (row_stride apart):
+// s0[j * score_stride + t] = q_j . row_t. kKeys rows at a time share each load of a query head,
+// and each row is loaded once for the heads.
+constexpr size_t kScoreKeys = 4;
+
+template <size_t kHeads, size_t kKeys, typename TR>
+HWY_INLINE void ScoreRows(const TR* HWY_RESTRICT rows, size_t row_stride, size_t n,
+                          const float* HWY_RESTRICT q0, size_t dim, size_t heads,
+                          float* HWY_RESTRICT s0, size_t score_stride) {
+  const TR* k_rows[kKeys];
+  HWY_ALIGN float sums[kKeys * kHeads];
+  size_t t = 0;
+  for (; t + kKeys <= n; t += kKeys) {
+    for (size_t i = 0; i < kKeys; ++i) k_rows[i] = rows + (t + i) * row_stride;
+    DotTileUpTo<kKeys, kHeads>(k_rows, q0, dim, dim, heads, sums);
+    for (size_t j = 0; j < heads; ++j) {
+      std::copy_n(sums + j * kKeys, kKeys, s0 + j * score_stride + t);
+    }
+  }
+  for (; t < n; ++t) {
+    k_rows[0] = rows + t * row_stride;
+    DotTileUpTo<1, kHeads>(k_rows, q0, dim, dim, heads, sums);
+    for (size_t j = 0; j < heads; ++j) s0[j * score_stride + t] = sums[j];
+  }
+}
+
 // The caches hold float, or hwy::bfloat16_t / hwy::float16_t widened as they are read, or
 // q8_0 blocks, each block of kAttentionKeyBlock rows dequantized into floats (in L1) as it is
 // read. `scores`: AttentionScratchFloats(n_heads / n_kv_heads, n_tokens) floats.
@@ -763,7 +841,6 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
   const size_t tokens = static_cast<size_t>(n_tokens);
   const size_t group = static_cast<size_t>(n_heads / n_kv_heads);
   constexpr size_t kChunk = kAttentionHeadChunk;
-  constexpr size_t kKeys = 4;
   constexpr bool kBlocks = std::is_same_v<TC, rt::BlockQ8_0>;
   thread_local std::vector<float> dequantized;  // A q8_0 cache's block of rows, [rows, dim].
   if constexpr (kBlocks) dequantized.resize(kAttentionKeyBlock * dim);
@@ -789,26 +866,11 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
     for (size_t t0 = 0; t0 < tokens; t0 += kAttentionKeyBlock) {
       const size_t n = std::min(tokens, t0 + kAttentionKeyBlock) - t0;
       const auto [rows, row_stride] = block_rows(keys, t0, n);
-      using TR = std::remove_const_t<std::remove_pointer_t<decltype(rows)>>;
       for (size_t j0 = 0; j0 < group; j0 += kChunk) {
         const size_t heads = std::min(kChunk, group - j0);
         const float* q0 = q + (first + j0) * dim;
         float* s0 = scores + j0 * tokens + t0;
-        const TR* k_rows[kKeys];
-        float sums[kKeys * kChunk];
-        size_t t = 0;
-        for (; t + kKeys <= n; t += kKeys) {
-          for (size_t i = 0; i < kKeys; ++i) k_rows[i] = rows + (t + i) * row_stride;
-          DotTileUpTo<kKeys, kChunk>(k_rows, q0, dim, dim, heads, sums);
-          for (size_t j = 0; j < heads; ++j) {
-            for (size_t i = 0; i < kKeys; ++i) s0[j * tokens + t + i] = sums[j * kKeys + i];
-          }
-        }
-        for (; t < n; ++t) {
-          k_rows[0] = rows + t * row_stride;
-          DotTileUpTo<1, kChunk>(k_rows, q0, dim, dim, heads, sums);
-          for (size_t j = 0; j < heads; ++j) s0[j * tokens + t] = sums[j];
-        }
+        ScoreRows<kChunk, kScoreKeys>(rows, row_stride, n, q0, dim, heads, s0, tokens);
       }
     }
     for (size_t j = 0; j < group; ++j) {
