@@ -525,7 +525,8 @@ inline void RmsNorm(float* out, const float* x, const float* HWY_RESTRICT weight
   }
 }
 
-inline void Softmax(float* HWY_RESTRICT x, int n) {
+// x[i] = exp(x[i] - max(x)) for i < n; returns their sum.
+inline float ExpShifted(float* HWY_RESTRICT x, int n) {
   const DF d;
   const size_t N = hn::Lanes(d);
   const size_t size = static_cast<size_t>(n);
@@ -568,15 +569,22 @@ inline void Softmax(float* HWY_RESTRICT x, int n) {
     sum0 = hn::Add(sum0, e);
   }
 
-  // Divide rather than multiply by the reciprocal, as the scalar reference does.
-  const VF vsum = hn::Set(d, ReduceSum(d, hn::Add(sum0, sum1)));
-  for (i = 0; i + N <= size; i += N) {
-    hn::StoreU(hn::Div(hn::LoadU(d, x + i), vsum), d, x + i);
-  }
-  if (i < size) {
-    const size_t rem = size - i;
-    StoreTail(d, hn::Div(LoadTail(d, x + i, rem), vsum), x + i, rem);
-  }
+  return ReduceSum(d, hn::Add(sum0, sum1));
+}
+
+// x[i] /= divisor for i < n: divided rather than multiplied by the reciprocal, as the scalar
+// reference does.
+inline void DivideRow(float* HWY_RESTRICT x, size_t n, float divisor) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const VF v = hn::Set(d, divisor);
+  size_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::Div(hn::LoadU(d, x + i), v), d, x + i);
+  if (i < n) StoreTail(d, hn::Div(LoadTail(d, x + i, n - i), v), x + i, n - i);
+}
+
+inline void Softmax(float* HWY_RESTRICT x, int n) {
+  DivideRow(x, static_cast<size_t>(n), ExpShifted(x, n));
 }
 
 // RoPE angles are tabulated in chunks of this many pairs so the table lives on the stack for
@@ -800,7 +808,9 @@ inline void DequantizeCache(const rt::BlockQ8_0* HWY_RESTRICT blocks, size_t n_b
 
 // Scores of up to kHeads query heads (q0, dim apart) against n cached rows (row_stride apart):
 // s0[j * score_stride + t] = q_j . row_t. kKeys rows at a time share each load of a query head,
-// and each row is loaded once for the heads.
+// and each row is loaded once for the heads. A head of one vector (8 floats on AVX2, small
+// models) takes 8 keys at a time, a whole vector of ReduceSums' tree for each head (stories260K
+// decode at 216 tokens of context: 6-12% faster).
 constexpr size_t kScoreKeys = 4;
 
 template <size_t kHeads, size_t kKeys, typename TR>
@@ -843,6 +853,8 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
   constexpr size_t kChunk = kAttentionHeadChunk;
   constexpr bool kBlocks = std::is_same_v<TC, rt::BlockQ8_0>;
   thread_local std::vector<float> dequantized;  // A q8_0 cache's block of rows, [rows, dim].
+  thread_local std::vector<float> exp_sums;     // Of each head of a group's scores.
+  exp_sums.resize(group);
   if constexpr (kBlocks) dequantized.resize(kAttentionKeyBlock * dim);
   // Rows [t0, t0 + n) of `cache` (rows `stride` values apart): where they are and their
   // stride, as stored or dequantized.
@@ -870,7 +882,11 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
         const size_t heads = std::min(kChunk, group - j0);
         const float* q0 = q + (first + j0) * dim;
         float* s0 = scores + j0 * tokens + t0;
-        ScoreRows<kChunk, kScoreKeys>(rows, row_stride, n, q0, dim, heads, s0, tokens);
+        if (dim <= N) {
+          ScoreRows<kChunk, 2 * kScoreKeys>(rows, row_stride, n, q0, dim, heads, s0, tokens);
+        } else {
+          ScoreRows<kChunk, kScoreKeys>(rows, row_stride, n, q0, dim, heads, s0, tokens);
+        }
       }
     }
     for (size_t j = 0; j < group; ++j) {
@@ -888,7 +904,8 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
         }
       }
       if (cope) AddCope(*cope, q + static_cast<size_t>(h) * dim, head_dim, s, n_tokens);
-      Softmax(s, n_tokens);
+      // The softmax's division is left to the head's output: head_dim divisions, not n_tokens.
+      exp_sums[j] = ExpShifted(s, n_tokens);
     }
 
     for (size_t t0 = 0; t0 < tokens; t0 += kAttentionKeyBlock) {
@@ -914,6 +931,7 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
         }
       }
     }
+    for (size_t j = 0; j < group; ++j) DivideRow(out + (first + j) * dim, dim, exp_sums[j]);
   }
 }
 
