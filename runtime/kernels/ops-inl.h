@@ -808,9 +808,8 @@ inline void DequantizeCache(const rt::BlockQ8_0* HWY_RESTRICT blocks, size_t n_b
 
 // Scores of up to kHeads query heads (q0, dim apart) against n cached rows (row_stride apart):
 // s0[j * score_stride + t] = q_j . row_t. kKeys rows at a time share each load of a query head,
-// and each row is loaded once for the heads. A head of one vector (8 floats on AVX2, small
-// models) takes 8 keys at a time, a whole vector of ReduceSums' tree for each head (stories260K
-// decode at 216 tokens of context: 6-12% faster).
+// and each row is loaded once for the heads. (8 keys at a time for heads of one vector was
+// tried: within noise for stories260K, and every model's build 8% slower.)
 constexpr size_t kScoreKeys = 4;
 
 template <size_t kHeads, size_t kKeys, typename TR>
@@ -882,11 +881,7 @@ inline void Attention(float* HWY_RESTRICT out, const float* HWY_RESTRICT q,
         const size_t heads = std::min(kChunk, group - j0);
         const float* q0 = q + (first + j0) * dim;
         float* s0 = scores + j0 * tokens + t0;
-        if (dim <= N) {
-          ScoreRows<kChunk, 2 * kScoreKeys>(rows, row_stride, n, q0, dim, heads, s0, tokens);
-        } else {
-          ScoreRows<kChunk, kScoreKeys>(rows, row_stride, n, q0, dim, heads, s0, tokens);
-        }
+        ScoreRows<kChunk, kScoreKeys>(rows, row_stride, n, q0, dim, heads, s0, tokens);
       }
     }
     for (size_t j = 0; j < group; ++j) {

@@ -68,50 +68,24 @@ inline void RmsNormRows(float* out, const float* x, const float* HWY_RESTRICT we
 // TW: float; hwy::bfloat16_t (widened exactly as loaded: the f32 product with the widened
 // weights, bit for bit). Quantized weights: the overloads below.
 template <typename TW>
-HWY_NOINLINE void LinearRows(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
-                             const float* HWY_RESTRICT x, size_t tokens, size_t rows, size_t cols) {
-  lmc::rt::ParallelRows(rows, tokens * rows * cols, [&](size_t begin, size_t end) {
-    MatMulRows(out, w, x, tokens, rows, cols, begin, end);
+inline void Linear(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w, const float* HWY_RESTRICT x,
+                   int n, int rows, int cols) {
+  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
+               c = static_cast<size_t>(cols);
+  lmc::rt::ParallelRows(r, tokens * r * c, [&](size_t begin, size_t end) {
+    MatMulRows(out, w, x, tokens, r, c, begin, end);
   });
 }
 
 template <typename TW>
-HWY_NOINLINE void GatedLinearRows(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w_gate,
-                                  const TW* HWY_RESTRICT w_up, const float* HWY_RESTRICT x,
-                                  size_t tokens, size_t rows, size_t cols, float beta) {
-  lmc::rt::ParallelRows(rows, 2 * tokens * rows * cols, [&](size_t begin, size_t end) {
-    MatMulSwiGluRows(out, w_gate, w_up, x, tokens, rows, cols, beta, begin, end);
+inline void GatedLinear(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w_gate,
+                        const TW* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int n, int rows,
+                        int cols, float beta) {
+  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
+               c = static_cast<size_t>(cols);
+  lmc::rt::ParallelRows(r, 2 * tokens * r * c, [&](size_t begin, size_t end) {
+    MatMulSwiGluRows(out, w_gate, w_up, x, tokens, r, c, beta, begin, end);
   });
-}
-
-// A matrix this small (a small model's, e.g. 64 x 64) is multiplied on the caller, inlined into
-// the generated forward pass with its sizes as constants: its loops are unrolled for them, and
-// it pays no call, dispatch or thread split.
-inline constexpr size_t kSmallMatrix = 1 << 14;
-
-template <typename TW>
-HWY_INLINE void Linear(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w,
-                       const float* HWY_RESTRICT x, int n, int rows, int cols) {
-  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
-               c = static_cast<size_t>(cols);
-  if (r * c <= kSmallMatrix && tokens == 1) {
-    MatVec(out, w, x, r, c);
-    return;
-  }
-  LinearRows(out, w, x, tokens, r, c);
-}
-
-template <typename TW>
-HWY_INLINE void GatedLinear(float* HWY_RESTRICT out, const TW* HWY_RESTRICT w_gate,
-                            const TW* HWY_RESTRICT w_up, const float* HWY_RESTRICT x, int n,
-                            int rows, int cols, float beta) {
-  const size_t tokens = static_cast<size_t>(n), r = static_cast<size_t>(rows),
-               c = static_cast<size_t>(cols);
-  if (r * c <= kSmallMatrix && tokens == 1) {
-    MatVecSwiGlu(out, w_gate, w_up, x, c, beta, 0, r);
-    return;
-  }
-  GatedLinearRows(out, w_gate, w_up, x, tokens, r, c, beta);
 }
 
 // Block-quantized weights (Q8_0, Q4_0): kquant_rows-inl.h's BlockLinear / BlockGatedLinear,
