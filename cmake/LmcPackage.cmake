@@ -36,10 +36,18 @@ endforeach()
 foreach(library ${LMC_PCRE2_LINK_INPUTS})
   string(APPEND lines "link ${library}\n")
 endforeach()
+# Tensor-parallel binaries (lmc build --tensor-parallel): lmc_distributed and MPI's libraries.
+if(TARGET lmc_distributed)
+  install(TARGETS lmc_distributed ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  string(APPEND lines "mpi ${CMAKE_INSTALL_LIBDIR}/$<TARGET_FILE_NAME:lmc_distributed>\n")
+  foreach(library ${MPI_C_LIBRARIES})
+    string(APPEND lines "mpi ${library}\n")
+  endforeach()
+endif()
 file(GENERATE OUTPUT ${PROJECT_BINARY_DIR}/package/toolchain.txt CONTENT
 "# How the installed lmc builds models: the runtime's headers (-I), then its libraries
-# in link order. Relative paths are relative to the installation prefix (the folder
-# above bin/lmc).
+# in link order, then what tensor-parallel binaries add (mpi). Relative paths are relative
+# to the installation prefix (the folder above bin/lmc).
 ${lines}")
 install(FILES ${PROJECT_BINARY_DIR}/package/toolchain.txt DESTINATION share/lmc)
 

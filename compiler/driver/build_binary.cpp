@@ -242,7 +242,7 @@ bool BuildBinary(const GeneratedFiles& files, const std::string& spec_path,
   std::vector<std::string> link_flags = Split(toolchain::kLinkFlags);
   // A tensor-parallel module: lmc_distributed, and MPI's shared libraries.
   if (files.tensor_parallel > 1) {
-    std::vector<std::string> mpi = Split(toolchain::kMpiLinkInputs);
+    const std::vector<std::string>& mpi = toolchain_paths.mpi_link_inputs;
     if (mpi.empty()) {
       log << "lmc: error: --tensor-parallel needs MPI, and this lmc was built without it "
              "(install libopenmpi-dev, then configure and build lmc again)\n";

@@ -41,9 +41,10 @@ bool ParseToolchainFile(std::string_view text, const std::string& file, const st
     value = value.trim();
     std::vector<std::string>* list = key == "include" ? &paths.include_dirs
                                      : key == "link"  ? &paths.link_inputs
+                                     : key == "mpi"   ? &paths.mpi_link_inputs
                                                       : nullptr;
     if (!list || value.empty()) {
-      error = fmt::format("{}:{}: expected 'include PATH' or 'link PATH'", file, i + 1);
+      error = fmt::format("{}:{}: expected 'include PATH', 'link PATH' or 'mpi PATH'", file, i + 1);
       return false;
     }
     llvm::SmallString<256> path(value);
@@ -80,6 +81,7 @@ bool FindToolchainPaths(ToolchainPaths& paths, std::string& error) {
   // The build tree: the sources' runtime/ headers and include/lmc/, the built libraries.
   paths.include_dirs = {toolchain::kIncludeDir, std::string(toolchain::kIncludeDir) + "/include"};
   paths.link_inputs = SplitSpaces(toolchain::kLinkInputs);
+  paths.mpi_link_inputs = SplitSpaces(toolchain::kMpiLinkInputs);
   return true;
 }
 

@@ -15,6 +15,9 @@ namespace lmc {
 struct ToolchainPaths {
   std::vector<std::string> include_dirs;  // -I, in order.
   std::vector<std::string> link_inputs;   // Libraries, in link order; full paths.
+  // Tensor-parallel binaries' libraries: lmc_distributed, then MPI's (before and after
+  // link_inputs); empty for an lmc built without MPI.
+  std::vector<std::string> mpi_link_inputs;
 };
 
 // The installed toolchain file if there is one beside lmc, else the build
@@ -22,8 +25,8 @@ struct ToolchainPaths {
 // was expected.
 bool FindToolchainPaths(ToolchainPaths& paths, std::string& error);
 
-// Reads a toolchain file: '#' comments, blank lines, and lines `include PATH` or
-// `link PATH` (a relative PATH is relative to `prefix`); each PATH must exist.
+// Reads a toolchain file: '#' comments, blank lines, and lines `include PATH`, `link PATH`
+// or `mpi PATH` (a relative PATH is relative to `prefix`); each PATH must exist.
 bool ParseToolchainFile(std::string_view text, const std::string& file, const std::string& prefix,
                         ToolchainPaths& paths, std::string& error);
 

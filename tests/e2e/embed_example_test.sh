@@ -2,7 +2,8 @@
 # The installed package: cmake --install this build into a temporary prefix, build
 # examples/embed against it (find_package(lmc), lmc_add_model), and its C and C++
 # programs print, byte for byte, what the model binary's generate prints for the same
-# prompt, greedy. Then the prefix is moved, and the example builds and runs from there.
+# prompt, greedy. Then the prefix is moved, and the example builds and runs from there, and
+# the moved lmc builds a tensor-parallel binary that mpirun runs.
 # usage: embed_example_test.sh BUILD_DIR SOURCE_DIR MODEL
 source "$(dirname "$0")/lib.sh"
 build=$1 src=$2 model=$3
@@ -59,6 +60,21 @@ else fail "the library's global symbols: $(echo "$globals" | head -5)"; fi
 # Moved whole, the installation still builds models: lmc finds its runtime beside itself.
 mv "$tmp/prefix" "$tmp/moved"
 build_and_run "$tmp/moved" moved
+
+# The installed lmc builds tensor-parallel binaries too (toolchain.txt's mpi lines): the
+# default model over 2 ranks tells the CLI's story.
+if command -v mpirun >/dev/null && grep -q '^mpi ' "$tmp/moved/share/lmc/toolchain.txt"; then
+  expect_status 0 "installed lmc build --tensor-parallel 2" -- "$tmp/moved/bin/lmc" build \
+    "$src/specs/tinytales.yaml" --tensor-parallel 2 --native -o "$tmp/tp2"
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  expect_status 0 "mpirun -np 2 of it" -- timeout 120 mpirun --oversubscribe --bind-to none -np 2 \
+    "$tmp/tp2" generate --weights "$dir/model.bin" --tokenizer "$dir/tokenizer.bin" \
+    --prompt "$prompt" -n "$n" --temperature 0 --threads 1
+  [ "$out" = "$(cat "$tmp/cli.txt")" ] && pass "2 ranks print the CLI's text" ||
+    fail "2 ranks print '$out'"
+else
+  fail "no mpirun, or the installed toolchain.txt has no mpi lines (is libopenmpi-dev installed?)"
+fi
 
 # A toolchain file naming a missing library: one line, naming the file and line.
 sed -i 's|^link lib/\(.*\)|link lib/gone-\1|' "$tmp/moved/share/lmc/toolchain.txt"
