@@ -13,8 +13,9 @@
 # binaries on the ranks, a rank that dies mid-run, one that hangs (SIGSTOP; --mpi-timeout): one clear message and a
 # non-zero exit, within a bounded time.
 # stories260K (a llama2.c checkpoint, its tokenizer) at 2 ranks: the same greedy text as the
-# stories260k binary, through `generate --prompt` and through `serve` with two concurrent
-# requests (mpirun ends the job on SIGTERM).
+# stories260k binary, through `generate --prompt`, `chat` (a conversation at once, and two turns
+# that reuse the KV cache; built with a chat template) and `serve` with two concurrent requests
+# (mpirun ends the job on SIGTERM).
 # usage: tensor_parallel_test.sh LMC SOURCE_DIR CACHE_DIR STORIES260K_BINARY ASSETS
 source "$(dirname "$0")/lib.sh"
 lmc=$1 src=$2 cache=$3 model=$4 assets=$5
@@ -204,8 +205,18 @@ expect_error "q8_0 with a KV group of 24 columns" 1 "weight @wo is read in q8_0 
 # stories260K: llama2.c weights and tokenizer, 4 KV groups over 2 ranks.
 stories=$assets/llama2c-stories260K
 require_asset "$stories/stories260K.bin"
-"$lmc" build "$src/specs/stories260k.yaml" --tensor-parallel 2 -o "$tmp/s2" --cache-dir "$cache" \
-  >"$tmp/s2.log" 2>&1 || { cat "$tmp/s2.log"; fail "lmc build stories260k --tensor-parallel 2"; }
+# Built with Zephyr's chat template, and once more in one process for `chat`'s reference.
+/usr/bin/python3 - "$src/tests/chat/templates/zephyr.jinja" "$tmp" <<'PY'
+import json, sys
+template, tmp = open(sys.argv[1]).read(), sys.argv[2]
+json.dump({"bos_token": "<s>", "eos_token": "</s>", "chat_template": template},
+          open(tmp + "/tokenizer_config.json", "w"))
+json.dump([{"role": "system", "content": "You tell stories."},
+           {"role": "user", "content": "Once upon a time"}], open(tmp + "/one.json", "w"))
+PY
+chat_set=(--set tokenizer.chat_template="$tmp/tokenizer_config.json")
+build_spec "$src/specs/stories260k.yaml" s2 --tensor-parallel 2 "${chat_set[@]}"
+build_spec "$src/specs/stories260k.yaml" s1-chat "${chat_set[@]}"
 sw=(--weights "$stories/stories260K.bin" --tokenizer "$stories/tok512.bin")
 "$model" generate "${sw[@]}" --prompt "Once upon a time" -n 40 --temperature 0 >"$tmp/s-1.txt" 2>/dev/null
 timeout 120 "${mpi[@]}" -np 2 "$tmp/s2" generate "${sw[@]}" --prompt "Once upon a time" -n 40 \
@@ -215,6 +226,25 @@ if [ -s "$tmp/s-1.txt" ] && cmp -s "$tmp/s-1.txt" "$tmp/s-2.txt"; then
 else
   fail "stories260k: '$(cat "$tmp/s-2.txt")' vs '$(cat "$tmp/s-1.txt")'"
 fi
+# chat under mpirun: a conversation answered at once, and two user turns piped in (the second
+# reuses the KV cache), as the one-process binary answers them.
+chat_ok() {  # chat_ok WHAT CHAT_ARGS... (stdin: the turns, if any)
+  local what=$1
+  shift
+  "$tmp/s1-chat" chat "${sw[@]}" -n 24 --temperature 0 "$@" <"$tmp/turns" >"$tmp/chat-1.txt" \
+    2>/dev/null
+  timeout 120 "${mpi[@]}" -np 2 "$tmp/s2" chat "${sw[@]}" -n 24 --temperature 0 --threads 1 "$@" \
+    <"$tmp/turns" >"$tmp/chat-2.txt" 2>"$tmp/err" || fail "$what: $(cat "$tmp/err")"
+  if [ -s "$tmp/chat-1.txt" ] && cmp -s "$tmp/chat-1.txt" "$tmp/chat-2.txt"; then
+    pass "$what: 2 ranks answer as one process"
+  else
+    fail "$what: '$(cat "$tmp/chat-2.txt")' vs '$(cat "$tmp/chat-1.txt")'"
+  fi
+}
+: >"$tmp/turns"
+chat_ok "chat --messages" --messages "$tmp/one.json"
+printf 'Once upon a time\nTell me about a cat\n' >"$tmp/turns"
+chat_ok "chat, two turns from stdin" --system "You tell stories."
 port=$((20000 + RANDOM % 20000))
 "${mpi[@]}" -np 2 "$tmp/s2" serve "${sw[@]}" --port "$port" --threads 1 >/dev/null 2>"$tmp/serve.err" &
 server=$!
