@@ -138,6 +138,28 @@ uint64_t TensorBytes(const rt::TensorSource& source) {
   return bytes;
 }
 
+// A checkpoint's fingerprint, cheap enough for every load: each tensor's name, type and shape,
+// and the first and last 64 bytes of its data (FNV-1a). Two files of one model's shapes with
+// other values (another seed, another fine-tune) differ in it.
+uint64_t Fingerprint(const rt::TensorSource& source) {
+  uint64_t hash = 14695981039346656037ull;
+  auto mix = [&hash](const void* data, size_t n) {
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) hash = (hash ^ bytes[i]) * 1099511628211ull;
+  };
+  for (const std::string& name : source.Names()) {
+    const rt::TensorView& tensor = *source.Find(name);
+    mix(name.data(), name.size());
+    mix(&tensor.dtype, sizeof tensor.dtype);
+    mix(tensor.shape.data(), tensor.shape.size() * sizeof(int64_t));
+    const size_t edge = std::min<size_t>(tensor.bytes, 64);
+    if (edge == 0) continue;
+    mix(tensor.data, edge);
+    mix(tensor.data + tensor.bytes - edge, edge);
+  }
+  return hash;
+}
+
 }  // namespace
 
 int Rank() { return g_rank; }
@@ -418,11 +440,14 @@ void AgreeLoaded(const std::string& error, const rt::TensorSource* source) {
   struct Status {
     int64_t ok;
     uint64_t bytes;
+    uint64_t fingerprint;
     uint64_t shard_bytes;
     char message[240];
   };
+  const bool loaded = source && error.empty();
   Status mine{error.empty() ? 1 : 0,
-              source && error.empty() ? TensorBytes(*source) : 0,
+              loaded ? TensorBytes(*source) : 0,
+              loaded ? Fingerprint(*source) : 0,
               static_cast<uint64_t>(g_shard_bytes),
               {}};
   std::snprintf(mine.message, sizeof mine.message, "%s", error.c_str());
@@ -446,6 +471,12 @@ void AgreeLoaded(const std::string& error, const rt::TensorSource* source) {
           "the ranks read different checkpoints: rank 0's holds {} bytes of tensors, rank {}'s "
           "{}",
           all[0].bytes, r, all[r].bytes);
+    }
+    if (all[r].fingerprint != all[0].fingerprint) {
+      rt::Fail(
+          "the ranks read different checkpoints: rank 0's and rank {}'s have the same sizes but "
+          "other names, shapes or values",
+          r);
     }
   }
 }

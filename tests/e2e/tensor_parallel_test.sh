@@ -10,7 +10,7 @@
 # the logits and each rank's bytes of split weights; a decoder's `embed` (no classifier, no
 # gather) at 3 ranks. Bad
 # input: more ranks than KV groups, a cut inside a q8_0 block, the wrong rank count, different
-# binaries on the ranks, a rank that dies mid-run, one that hangs (SIGSTOP; --mpi-timeout): one clear message and a
+# binaries on the ranks, different checkpoints of the same shapes, a rank that dies mid-run, one that hangs (SIGSTOP; --mpi-timeout): one clear message and a
 # non-zero exit, within a bounded time.
 # stories260K (a llama2.c checkpoint, its tokenizer) at 2 ranks: the same greedy text as the
 # stories260k binary, through `generate --prompt`, `chat` (a conversation at once, and two turns
@@ -346,6 +346,18 @@ case "$err" in
 esac
 expect_status 1 "a missing checkpoint" -- timeout 60 "${mpi[@]}" -np 2 "$tmp/tp2" \
   logits --weights "$tmp/missing.safetensors" --tokens 1,2 --out "$tmp/x.npy"
+# Each rank opens the path rank 0 was given, on its own machine: here, relative to a folder of
+# its own, which holds the same model's shapes with other values.
+mkdir -p "$tmp/rank0" "$tmp/rank1"
+cp "$weights" "$tmp/rank0/w.safetensors"
+"$lmc" random-weights "$spec" "${sets[@]}" -o "$tmp/rank1/w.safetensors" --seed 6 || fail "seed 6"
+expect_status 1 "different checkpoints of the same shapes" -- timeout 60 "${mpi[@]}" -np 2 \
+  sh -c 'cd "$0/rank$OMPI_COMM_WORLD_RANK" && exec "$0/tp2" logits --weights w.safetensors \
+  --tokens 1,2 --out "$0/x.npy"' "$tmp"
+case "$err" in
+  *"the ranks read different checkpoints: rank 0's and rank 1's"*) pass "different checkpoints: says so" ;;
+  *) fail "different checkpoints: $err" ;;
+esac
 
 # A rank killed mid-run: mpirun ends the job, non-zero, within 20 s, naming the rank.
 "${mpi[@]}" -np 2 "$tmp/tp2" bench --weights "$weights" -p 100 -n 50 --reps 1000 --threads 1 \
