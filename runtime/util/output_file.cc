@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <random>
+#include <string>
 #include <vector>
 
 #include "runtime/util/error.h"
@@ -87,6 +89,19 @@ void ReleaseSlot(int& slot) {
   slot = -1;
 }
 
+// DIR.BASE.tmp-XXXXXX with six random letters, as mkstemp names them. The name's cleanup slot
+// is claimed before the file is created, so a signal at any moment, on whichever thread takes
+// it, finds the file in the list (one that comes before the file exists removes nothing: no
+// other process makes the same random name in between).
+std::string TempName(const std::string& dir, const std::string& base) {
+  static constexpr char kLetters[] =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string name = dir + "." + base + ".tmp-";
+  for (int i = 0; i < 6; ++i) name += kLetters[rng() % (sizeof kLetters - 1)];
+  return name;
+}
+
 }  // namespace
 
 const char* FileKind(unsigned mode) {
@@ -136,23 +151,22 @@ OutputFile::OutputFile(std::string target, unsigned mode)
   const std::string dir = slash == std::string::npos ? "" : target_.substr(0, slash + 1);
   const std::string base = slash == std::string::npos ? target_ : target_.substr(slash + 1);
   if (base.empty()) Fail("{}: names a directory; give the path of a file", target_);
-  std::string pattern = dir + "." + base + ".tmp-XXXXXX";
   InstallSignalCleanup();
-  // A signal between creating the file and claiming its slot would leave the file
-  // behind: such signals wait until the slot is ready.
-  sigset_t cleanup_signals, old_mask;
-  sigemptyset(&cleanup_signals);
-  for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&cleanup_signals, signal_number);
-  ::pthread_sigmask(SIG_BLOCK, &cleanup_signals, &old_mask);
-  fd_ = ::mkostemp(pattern.data(), O_CLOEXEC);
-  const int create_errno = errno;
-  if (fd_ >= 0) slot_ = TakeSlot(pattern);
-  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-  if (fd_ < 0) {
-    Fail("{}: cannot create a temporary file in {}: {}", target_, dir.empty() ? "." : dir,
-         std::strerror(create_errno));
+  for (int attempt = 1;; ++attempt) {
+    std::string name = TempName(dir, base);
+    slot_ = TakeSlot(name);
+    fd_ = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd_ >= 0) {
+      temp_ = std::move(name);
+      return;
+    }
+    const int open_errno = errno;
+    ReleaseSlot(slot_);
+    if (open_errno != EEXIST || attempt == 100) {
+      Fail("{}: cannot create a temporary file in {}: {}", target_, dir.empty() ? "." : dir,
+           std::strerror(open_errno));
+    }
   }
-  temp_ = pattern;
 }
 
 OutputFile::~OutputFile() {

@@ -135,6 +135,7 @@ for _ in $(seq 50); do
 done
 if pgrep -f "$LMC_CACHE_DIR" >/dev/null; then
   fail "SIGTERM lmc build: its compiler still runs: $(pgrep -af "$LMC_CACHE_DIR" | head -3)"
+  pkill -KILL -f "$LMC_CACHE_DIR"  # Not left to hold a core.
 else
   pass "SIGTERM lmc build: no compiler left"
 fi
