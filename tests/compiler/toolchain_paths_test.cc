@@ -18,13 +18,18 @@ void Write(const fs::path& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
+// A new empty folder under /tmp.
+fs::path TempDir() {
+  char pattern[] = "/tmp/lmc-toolchain-XXXXXX";
+  REQUIRE(mkdtemp(pattern) != nullptr);
+  return pattern;
+}
+
 }  // namespace
 
 TEST_CASE("RuntimeHeadersDigest changes with any runtime header's content, and only then",
           "[toolchain]") {
-  char pattern[] = "/tmp/lmc-toolchain-XXXXXX";
-  REQUIRE(mkdtemp(pattern) != nullptr);
-  const fs::path root = pattern;
+  const fs::path root = TempDir();
   Write(root / "runtime/kernels/rows-inl.h", "// rows\n");
   Write(root / "runtime/model/model.h", "// model\n");
   Write(root / "runtime/kernels/notes.txt", "not a header\n");
@@ -48,9 +53,7 @@ TEST_CASE("RuntimeHeadersDigest changes with any runtime header's content, and o
 }
 
 TEST_CASE("An installed toolchain file gives the include, link and mpi paths", "[toolchain]") {
-  char pattern[] = "/tmp/lmc-toolchain-XXXXXX";
-  REQUIRE(mkdtemp(pattern) != nullptr);
-  const fs::path root = pattern;
+  const fs::path root = TempDir();
   Write(root / "include/lmc/lmc.h", "");
   Write(root / "lib/liblmc_runtime.a", "");
   Write(root / "lib/liblmc_distributed.a", "");

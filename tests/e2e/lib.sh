@@ -85,5 +85,20 @@ finish() {
   [ "$failed" -eq 0 ]
 }
 
+# zephyr_chat_files SOURCE_DIR DIR: DIR/tokenizer_config.json with Zephyr's chat template (bos
+# "<s>", eos "</s>"), for `lmc build --set tokenizer.chat_template=`, and DIR/one.json, a system
+# message and one user turn for `chat --messages`.
+zephyr_chat_files() {
+  /usr/bin/python3 - "$1/tests/chat/templates/zephyr.jinja" "$2" <<'PY'
+import json, sys
+template, out = open(sys.argv[1]).read(), sys.argv[2]
+json.dump({"bos_token": "<s>", "eos_token": "</s>", "chat_template": template},
+          open(out + "/tokenizer_config.json", "w"))
+json.dump([{"role": "system", "content": "You tell stories."},
+           {"role": "user", "content": "Once upon a time"}], open(out + "/one.json", "w"))
+PY
+}
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+

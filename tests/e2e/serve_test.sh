@@ -26,14 +26,7 @@ require_asset "$A/tok512.bin"
 W=(--weights "$A/stories260K.bin" --tokenizer "$A/tok512.bin")
 
 # stories260K with Zephyr's chat template, as the chat_model test builds it.
-/usr/bin/python3 - "$src/tests/chat/templates/zephyr.jinja" "$work" <<'PY'
-import json, sys
-template, work = open(sys.argv[1]).read(), sys.argv[2]
-json.dump({"bos_token": "<s>", "eos_token": "</s>", "chat_template": template},
-          open(work + "/tokenizer_config.json", "w"))
-json.dump([{"role": "system", "content": "You tell stories."},
-           {"role": "user", "content": "Once upon a time"}], open(work + "/one.json", "w"))
-PY
+zephyr_chat_files "$src" "$work"
 model=$work/stories260k-chat
 expect_status 0 "lmc build with a chat template" -- \
   "$lmc" build "$src/specs/stories260k.yaml" --native -o "$model" \

@@ -206,14 +206,7 @@ expect_error "q8_0 with a KV group of 24 columns" 1 "weight @wo is read in q8_0 
 stories=$assets/llama2c-stories260K
 require_asset "$stories/stories260K.bin"
 # Built with Zephyr's chat template, and once more in one process for `chat`'s reference.
-/usr/bin/python3 - "$src/tests/chat/templates/zephyr.jinja" "$tmp" <<'PY'
-import json, sys
-template, tmp = open(sys.argv[1]).read(), sys.argv[2]
-json.dump({"bos_token": "<s>", "eos_token": "</s>", "chat_template": template},
-          open(tmp + "/tokenizer_config.json", "w"))
-json.dump([{"role": "system", "content": "You tell stories."},
-           {"role": "user", "content": "Once upon a time"}], open(tmp + "/one.json", "w"))
-PY
+zephyr_chat_files "$src" "$tmp"
 chat_set=(--set tokenizer.chat_template="$tmp/tokenizer_config.json")
 build_spec "$src/specs/stories260k.yaml" s2 --tensor-parallel 2 "${chat_set[@]}"
 build_spec "$src/specs/stories260k.yaml" s1-chat "${chat_set[@]}"
